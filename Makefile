@@ -1,0 +1,48 @@
+# faceaudit — the README's two commands: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-dev
+DEMO_STAMP := $(VENV)/.installed-demo
+DEMO_DIR ?= demo-data
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: demo test lint bench install dev clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Runtime install plus scikit-image, whose bundled photos the demo uses.
+$(DEMO_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[demo]'
+	@touch $@
+
+# Development install. face_recognition itself is installed without its dependencies (it
+# would pull the dlib sdist and a 6-minute cmake build): the comparison test imports it
+# on top of dlib-bin and face-recognition-models.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev,demo]'
+	$(BIN)/python -m pip install --quiet --no-deps 'face_recognition==1.3.0'
+	@touch $@ $(DEMO_STAMP)
+
+install: $(DEMO_STAMP)
+dev: $(STAMP)
+
+demo: $(DEMO_STAMP)
+	$(BIN)/faceaudit demo $(DEMO_DIR)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check scanner tests bench
+	$(BIN)/ruff format --check scanner tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_images.py
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -1,0 +1,205 @@
+"""Safe, fast image decoding for the detectors.
+
+- Pillow only ever sees the one format the magic bytes announced (`formats=`), so EPS named
+  `.jpg` never reaches Ghostscript and a mislabelled file cannot pick its own decoder.
+- The pixel count is checked from the header before anything is decoded.
+- JPEGs are decoded in the DCT domain (`draft`) straight to a working size on the 1/2, 1/4,
+  1/8 factors; EXIF orientation is applied after that, on the small image.
+- Animations and multi-page files yield a bounded sample of frames.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from scanner.model import ContentType, ProblemReason
+
+PIL_FORMATS: dict[ContentType, tuple[str, ...]] = {
+    ContentType.JPEG: ("JPEG", "MPO"),
+    ContentType.PNG: ("PNG",),
+    ContentType.GIF: ("GIF",),
+    ContentType.BMP: ("BMP", "DIB"),
+    ContentType.TIFF: ("TIFF",),
+    ContentType.WEBP: ("WEBP",),
+    ContentType.HEIF: ("HEIF",),
+    ContentType.AVIF: ("AVIF", "HEIF"),
+    ContentType.PSD: ("PSD",),
+    ContentType.PNM: ("PPM",),
+    ContentType.JPEG2000: ("JPEG2000",),
+}
+
+_TRANSPOSE = {
+    2: (Image.Transpose.FLIP_LEFT_RIGHT,),
+    3: (Image.Transpose.ROTATE_180,),
+    4: (Image.Transpose.FLIP_TOP_BOTTOM,),
+    5: (Image.Transpose.TRANSPOSE,),
+    6: (Image.Transpose.ROTATE_270,),
+    7: (Image.Transpose.TRANSVERSE,),
+    8: (Image.Transpose.ROTATE_90,),
+}
+
+
+class ImageProblem(Exception):
+    """An image that cannot be examined, with the reason reported for it."""
+
+    def __init__(self, reason: ProblemReason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def register_plugins() -> None:
+    """Make HEIF readable. Called once per worker process, never at import time."""
+    try:
+        import pillow_heif
+    except ImportError:  # pragma: no cover - a declared dependency
+        return
+    pillow_heif.register_heif_opener()
+
+
+def open_image(data: bytes, content_type: ContentType, max_pixels: int) -> Image.Image:
+    """Open (not decode) an image of the sniffed type, refusing pixel bombs from the header."""
+    formats = PIL_FORMATS.get(content_type)
+    if formats is None:
+        raise ImageProblem(ProblemReason.DECODE_ERROR, f"{content_type.value} is not an image")
+    im: Image.Image
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            im = Image.open(io.BytesIO(data), formats=list(formats))
+        except Image.DecompressionBombError as exc:
+            raise ImageProblem(ProblemReason.PIXEL_LIMIT, str(exc)) from exc
+        except Image.DecompressionBombWarning as exc:
+            im = _open_unchecked(data, formats, str(exc))
+        except (OSError, ValueError, SyntaxError, EOFError) as exc:
+            raise ImageProblem(ProblemReason.DECODE_ERROR, _describe(exc)) from exc
+    width, height = im.size
+    if width <= 0 or height <= 0:
+        raise ImageProblem(ProblemReason.DECODE_ERROR, f"invalid dimensions {width}x{height}")
+    if width * height > max_pixels:
+        raise ImageProblem(
+            ProblemReason.PIXEL_LIMIT,
+            f"{width}x{height} = {width * height} pixels exceeds the {max_pixels} pixel limit",
+        )
+    return im
+
+
+def _open_unchecked(data: bytes, formats: tuple[str, ...], warning: str) -> Image.Image:
+    """Pillow warned (not refused); our own pixel limit decides right after."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            return Image.open(io.BytesIO(data), formats=list(formats))
+        except (OSError, ValueError, SyntaxError, EOFError) as exc:
+            raise ImageProblem(ProblemReason.DECODE_ERROR, f"{warning}; {_describe(exc)}") from exc
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:300]
+
+
+def orientation(im: Image.Image) -> int:
+    """EXIF orientation tag (1 = upright)."""
+    try:
+        value = im.getexif().get(0x0112, 1)
+    except Exception:  # a broken EXIF block must not stop face detection
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def upright_size(im: Image.Image, orient: int) -> tuple[int, int]:
+    w, h = im.size
+    return (h, w) if orient in (5, 6, 7, 8) else (w, h)
+
+
+def frame_indices(
+    im: Image.Image, content_type: ContentType, max_frames: int, max_pages: int
+) -> list[int]:
+    """Which frames/pages to examine: all pages up to the cap, animation frames sampled evenly."""
+    n = getattr(im, "n_frames", 1)
+    if not isinstance(n, int) or n <= 1:
+        return [0]
+    if content_type is ContentType.TIFF:
+        return list(range(min(n, max_pages)))
+    if n <= max_frames:
+        return list(range(n))
+    step = (n - 1) / (max_frames - 1)
+    return sorted({round(i * step) for i in range(max_frames)})
+
+
+@dataclass(frozen=True)
+class WorkingImage:
+    """An upright RGB image at a working size, and its scale against the upright original."""
+
+    image: Image.Image
+    scale: float  # working pixels per original pixel
+    original: tuple[int, int]  # upright size of the original
+
+    @property
+    def long_side(self) -> int:
+        return max(self.image.size)
+
+    def bgr(self, pad: int = 0) -> np.ndarray:
+        arr = np.asarray(self.image)[:, :, ::-1]
+        if pad:
+            arr = np.pad(arr, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
+        return np.ascontiguousarray(arr)
+
+
+def decode_working(
+    im: Image.Image, content_type: ContentType, frame: int, target_long: int
+) -> WorkingImage:
+    """Decode one frame upright, in RGB, with its long side near `target_long` (never above
+    1.3x; never upsampled here)."""
+    orient = orientation(im)
+    try:
+        if frame:
+            im.seek(frame)
+        original = upright_size(im, orient)
+        if content_type is ContentType.JPEG and frame == 0:
+            long_side = max(im.size)
+            k = 8
+            while k > 1 and long_side / k < 0.7 * target_long:
+                k //= 2
+            if k > 1:
+                im.draft(im.mode, (math.ceil(im.size[0] / k), math.ceil(im.size[1] / k)))
+        im.load()
+        rgb = to_rgb(im)
+    except ImageProblem:
+        raise
+    except (OSError, ValueError, SyntaxError, EOFError, IndexError, MemoryError) as exc:
+        raise ImageProblem(ProblemReason.DECODE_ERROR, _describe(exc)) from exc
+    for method in _TRANSPOSE.get(orient, ()):
+        rgb = rgb.transpose(method)
+    long_side = max(rgb.size)
+    if long_side > 1.3 * target_long:
+        factor = target_long / long_side
+        size = (max(1, round(rgb.width * factor)), max(1, round(rgb.height * factor)))
+        rgb = rgb.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return WorkingImage(rgb, max(rgb.size) / max(original), original)
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
+    """Any Pillow mode to 8-bit RGB; transparency is flattened onto mid-grey so faces on
+    both black and white backgrounds stay visible."""
+    mode = im.mode
+    if mode == "RGB":
+        return im
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(im, dtype=np.float32)
+        peak = float(arr.max()) if arr.size else 0.0
+        if peak > 255.0:
+            arr = arr * (255.0 / peak)
+        return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "L").convert("RGB")
+    if mode in ("RGBA", "LA", "PA", "La", "RGBa") or (mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        base = Image.new("RGBA", rgba.size, (128, 128, 128, 255))
+        return Image.alpha_composite(base, rgba).convert("RGB")
+    return im.convert("RGB")

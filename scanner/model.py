@@ -1,0 +1,328 @@
+"""The scan's vocabulary: frozen value types shared by every layer.
+
+Nothing here imports another faceaudit module. Evidence never carries a biometric payload:
+counts, relative box geometry, digests and locations only — never pixels or vectors.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+ScalarValue = str | int | float | bool
+
+
+class Severity(enum.IntEnum):
+    """Ordered severities; `--fail-on` compares against them."""
+
+    INFO = 0
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    CRITICAL = 4
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        try:
+            return cls[text.strip().upper()]
+        except KeyError:
+            names = ", ".join(s.label for s in cls)
+            raise ValueError(f"unknown severity {text!r} (expected one of: {names})") from None
+
+
+class EvidenceKind(str, enum.Enum):
+    """What kind of biometric evidence an item holds. Values are part of the JSON contract."""
+
+    FACE_IMAGE = "face_image"  # pixels that show at least one human face
+    FACE_TAGGED = "face_tagged"  # metadata that marks face regions or names people
+
+    @property
+    def severity(self) -> Severity:
+        return _KIND_SEVERITY[self]
+
+
+_KIND_SEVERITY: Mapping[EvidenceKind, Severity] = {
+    EvidenceKind.FACE_IMAGE: Severity.HIGH,
+    EvidenceKind.FACE_TAGGED: Severity.MEDIUM,
+}
+
+
+class ContentType(str, enum.Enum):
+    """What the bytes are, decided by magic bytes (never by the file name)."""
+
+    JPEG = "jpeg"
+    PNG = "png"
+    GIF = "gif"
+    BMP = "bmp"
+    TIFF = "tiff"
+    WEBP = "webp"
+    HEIF = "heif"
+    AVIF = "avif"
+    PSD = "psd"
+    PNM = "pnm"
+    JPEG2000 = "jpeg2000"
+    XMP = "xmp"  # an XMP sidecar (digiKam, Lightroom, darktable write person tags there)
+    ZIP = "zip"
+    TAR = "tar"
+    GZIP = "gzip"
+    BZIP2 = "bzip2"
+    XZ = "xz"
+    SEVEN_ZIP = "7z"
+    RAR = "rar"
+    POSTSCRIPT = "postscript"
+    PDF = "pdf"
+    UNKNOWN = "unknown"
+
+    @property
+    def is_image(self) -> bool:
+        return self in _IMAGE_TYPES
+
+    @property
+    def is_archive(self) -> bool:
+        return self in _ARCHIVE_TYPES
+
+
+_IMAGE_TYPES = frozenset(
+    {
+        ContentType.JPEG,
+        ContentType.PNG,
+        ContentType.GIF,
+        ContentType.BMP,
+        ContentType.TIFF,
+        ContentType.WEBP,
+        ContentType.HEIF,
+        ContentType.AVIF,
+        ContentType.PSD,
+        ContentType.PNM,
+        ContentType.JPEG2000,
+    }
+)
+_ARCHIVE_TYPES = frozenset(
+    {ContentType.ZIP, ContentType.TAR, ContentType.GZIP, ContentType.BZIP2, ContentType.XZ}
+)
+
+
+class ProblemReason(str, enum.Enum):
+    """Why an item was skipped or failed. `incomplete` reasons make the scan incomplete (exit 3)."""
+
+    # the filesystem
+    UNREADABLE_DIRECTORY = "unreadable_directory"
+    UNREADABLE_FILE = "unreadable_file"
+    MISSING_TARGET = "missing_target"
+    SYMLINK_NOT_FOLLOWED = "symlink_not_followed"
+    SPECIAL_FILE = "special_file"
+    DIRECTORY_CYCLE = "directory_cycle"
+    OVERSIZE = "oversize"
+    CHANGED_DURING_SCAN = "changed_during_scan"
+    # content
+    DECODE_ERROR = "decode_error"
+    PIXEL_LIMIT = "pixel_limit"
+    DISGUISED_CONTENT = "disguised_content"
+    UNSUPPORTED_CONTAINER = "unsupported_container"
+    # archives
+    ARCHIVE_CORRUPT = "archive_corrupt"
+    ARCHIVE_DEPTH = "archive_depth"
+    ARCHIVE_ENTRIES = "archive_entries"
+    ARCHIVE_SIZE = "archive_size"
+    ARCHIVE_RATIO = "archive_ratio"
+    ARCHIVE_OVERLAP = "archive_overlap"
+    ENCRYPTED_MEMBER = "encrypted_member"
+    ARCHIVE_LINK = "archive_link"
+    # the worker
+    TIMEOUT = "timeout"
+    MEMORY_LIMIT = "memory_limit"
+    WORKER_CRASHED = "worker_crashed"
+    DETECTOR_ERROR = "detector_error"
+    DETECTOR_UNAVAILABLE = "detector_unavailable"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def incomplete(self) -> bool:
+        """True when the item may hold evidence that the scan could not look at."""
+        return self not in _COMPLETE_REASONS
+
+
+# Reasons that are reported but do not hide data: a link that is not followed points at
+# something outside the tree (or that is scanned under its own name); a FIFO, socket or
+# device is not stored data; a directory cycle is scanned once.
+_COMPLETE_REASONS = frozenset(
+    {
+        ProblemReason.SYMLINK_NOT_FOLLOWED,
+        ProblemReason.SPECIAL_FILE,
+        ProblemReason.DIRECTORY_CYCLE,
+        ProblemReason.ARCHIVE_LINK,
+    }
+)
+
+
+@dataclass(frozen=True, order=True)
+class Location:
+    """Where an item lives: a filesystem path, plus archive members when it sits inside one.
+
+    `path` is the path as reached from the scan target (display form; undecodable bytes are
+    kept as surrogate escapes). Members are nested: ("inner.tar", "photos/a.jpg").
+    """
+
+    path: str
+    members: tuple[str, ...] = ()
+
+    def child(self, member: str) -> Location:
+        return Location(self.path, (*self.members, member))
+
+    @property
+    def display(self) -> str:
+        """`archive.zip!/dir/member.jpg`, nested as `a.zip!/b.tar!/c.jpg`."""
+        return "!/".join((self.path, *self.members))
+
+    @property
+    def depth(self) -> int:
+        return len(self.members)
+
+
+@dataclass(frozen=True)
+class FaceBox:
+    """One face: geometry relative to the upright image (0..1), never pixels."""
+
+    x: float
+    y: float
+    w: float
+    h: float
+    confidence: float
+    method: str  # e.g. "yunet", "dlib-hog"
+    rotation: int = 0  # degrees the image had to be turned for the face to be upright
+    verified_by: str | None = None  # a second model that confirmed a borderline face
+    frame: int = 0  # frame (GIF/WebP) or page (TIFF) index
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a detector saw in one item. Carries counts and geometry, never a payload."""
+
+    kind: EvidenceKind
+    detector: str  # stable public id, e.g. "face.yunet"
+    confidence: float
+    faces: int = 0
+    boxes: tuple[FaceBox, ...] = ()
+    details: tuple[tuple[str, ScalarValue], ...] = ()
+
+    @property
+    def severity(self) -> Severity:
+        return self.kind.severity
+
+    def detail(self, key: str) -> ScalarValue | None:
+        for k, v in self.details:
+            if k == key:
+                return v
+        return None
+
+
+@dataclass(frozen=True)
+class Problem:
+    """An item (or directory) that was skipped or could not be scanned, with the reason."""
+
+    location: Location
+    reason: ProblemReason
+    detail: str
+
+    @property
+    def incomplete(self) -> bool:
+        return self.reason.incomplete
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """The outcome of scanning one item."""
+
+    location: Location
+    content_type: ContentType
+    size: int
+    sha256: str | None
+    mtime_ns: int | None = None
+    evidence: tuple[Evidence, ...] = ()
+    problems: tuple[Problem, ...] = ()
+    # Facts about how the item was examined (e.g. frames checked, the smallest face that the
+    # working resolution could reveal), so an inventory says what "no face" was based on.
+    notes: tuple[tuple[str, ScalarValue], ...] = ()
+
+    @property
+    def has_evidence(self) -> bool:
+        return bool(self.evidence)
+
+    @property
+    def primary(self) -> Evidence | None:
+        """The most severe, then most confident, evidence."""
+        if not self.evidence:
+            return None
+        return max(self.evidence, key=lambda e: (e.severity, e.faces, e.confidence))
+
+
+@dataclass(frozen=True)
+class ScanStats:
+    """Counters the engine keeps while scanning (items with evidence are in ScanResult.items)."""
+
+    items_scanned: int = 0
+    bytes_read: int = 0
+    directories: int = 0
+    excluded: int = 0
+    hardlinks: int = 0
+    archive_members: int = 0
+    by_content_type: tuple[tuple[str, int], ...] = ()
+    atime_preserved: bool = True
+
+
+class ExitCode(enum.IntEnum):
+    """Documented exit codes. Precedence when several apply: 2, then 3, then 1."""
+
+    CLEAN = 0
+    FINDINGS = 1
+    USAGE = 2
+    INCOMPLETE = 3
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """Everything a reporter needs. Reporters are pure functions of this object."""
+
+    tool_version: str
+    models: tuple[tuple[str, str], ...]
+    started_at: datetime
+    finished_at: datetime
+    targets: tuple[str, ...]
+    settings: tuple[tuple[str, ScalarValue], ...]
+    items: tuple[ItemResult, ...]  # items that hold evidence
+    problems: tuple[Problem, ...]  # every skipped or failed item, including those in `items`
+    stats: ScanStats = field(default_factory=ScanStats)
+    interrupted: bool = False
+    fail_on: Severity | None = Severity.LOW
+    allow_incomplete: bool = False
+
+    @property
+    def incomplete(self) -> bool:
+        return self.interrupted or any(p.incomplete for p in self.problems)
+
+    @property
+    def faces(self) -> int:
+        return sum(
+            max((e.faces for e in i.evidence if e.kind is EvidenceKind.FACE_IMAGE), default=0)
+            for i in self.items
+        )
+
+    def failing_evidence(self) -> tuple[ItemResult, ...]:
+        if self.fail_on is None:
+            return ()
+        threshold = self.fail_on
+        return tuple(i for i in self.items if any(e.severity >= threshold for e in i.evidence))
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.incomplete and not self.allow_incomplete:
+            return ExitCode.INCOMPLETE
+        if self.failing_evidence():
+            return ExitCode.FINDINGS
+        return ExitCode.CLEAN

@@ -1,0 +1,78 @@
+"""The console report: a summary a person reads in a terminal. Every untrusted string is
+made terminal-safe; the full inventory is in the JSON report."""
+
+from __future__ import annotations
+
+import collections
+
+from scanner.model import ExitCode, ScanResult
+from scanner.reporters.text import terminal_safe
+
+MAX_ROWS = 50
+
+_EXIT_TEXT = {
+    ExitCode.CLEAN: "clean: no face data at or above the --fail-on severity, nothing skipped",
+    ExitCode.FINDINGS: "face data found at or above the --fail-on severity",
+    ExitCode.INCOMPLETE: "incomplete scan: some items could not be examined (see problems)",
+    ExitCode.USAGE: "usage or configuration error",
+}
+
+
+def render(result: ScanResult, max_rows: int = MAX_ROWS) -> str:
+    lines: list[str] = []
+    seconds = (result.finished_at - result.started_at).total_seconds()
+    stats = result.stats
+    lines.append(
+        f"faceaudit {result.tool_version}: {stats.items_scanned} items scanned in "
+        f"{seconds:.1f} s ({stats.directories} directories, {stats.archive_members} archive "
+        f"members, {stats.excluded} excluded)"
+    )
+    lines.append("")
+    if result.items:
+        kinds = collections.Counter(i.primary.kind.value for i in result.items if i.primary)
+        kind_text = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+        lines.append(
+            f"Face data in {len(result.items)} items ({kind_text}); {result.faces} faces seen"
+        )
+        lines.append(f"  {'KIND':<12} {'FACES':>5} {'CONF':>5}  {'DETECTOR':<14} PATH")
+        for item in result.items[:max_rows]:
+            e = item.primary
+            if e is None:
+                continue
+            lines.append(
+                f"  {e.kind.value:<12} {e.faces:>5} {e.confidence:>5.2f}  {e.detector:<14} "
+                f"{terminal_safe(item.location.display)}"
+            )
+        if len(result.items) > max_rows:
+            lines.append(
+                f"  ... and {len(result.items) - max_rows} more (the JSON report lists all)"
+            )
+    else:
+        lines.append("No face data found.")
+    incomplete = [p for p in result.problems if p.incomplete]
+    noted = [p for p in result.problems if not p.incomplete]
+    if incomplete:
+        lines.append("")
+        lines.append(f"Not scanned ({len(incomplete)}): the scan is incomplete")
+        for p in incomplete[:max_rows]:
+            lines.append(
+                f"  {p.reason.value:<22} {terminal_safe(p.location.display)}: "
+                f"{terminal_safe(p.detail)}"
+            )
+        if len(incomplete) > max_rows:
+            lines.append(f"  ... and {len(incomplete) - max_rows} more")
+    if noted:
+        counts = collections.Counter(p.reason.value for p in noted)
+        text = ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in sorted(counts.items()))
+        lines.append("")
+        lines.append(f"Skipped by design: {text} (listed in the JSON report)")
+    if not stats.atime_preserved:
+        lines.append("")
+        lines.append(
+            "Note: access times could not be preserved for some files (O_NOATIME needs "
+            "ownership or root); contents and modification times were not touched."
+        )
+    lines.append("")
+    code = result.exit_code
+    lines.append(f"Exit code {int(code)}: {_EXIT_TEXT[code]}")
+    return "\n".join(lines) + "\n"

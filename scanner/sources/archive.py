@@ -1,0 +1,390 @@
+"""The archive source: zip, tar (plain, gz, bz2, xz) and single compressed streams, read
+in-stream and never extracted to disk.
+
+Every archive opened from a target shares one budget (entries, decompressed bytes, depth)
+across its nested archives, so a bomb stops at the first limit it hits and is reported.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import itertools
+import lzma
+import stat
+import tarfile
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import IO, Protocol, cast
+
+from scanner.analysis.sniff import HEAD_BYTES, sniff
+from scanner.config import Limits
+from scanner.model import ContentType, Location, Problem, ProblemReason
+
+_RATIO_FLOOR = 1024 * 1024  # small members may legitimately compress very well
+_CHUNK = 1 << 16
+
+
+@dataclass(frozen=True)
+class Member:
+    """A member the detectors should see, held in memory (bounded by the limits)."""
+
+    location: Location
+    data: bytes
+    content_type: ContentType
+    mtime_ns: int | None
+
+
+class MemberSink(Protocol):
+    """Receives members the walker did not keep (not images, not archives): for counting."""
+
+    def __call__(self, location: Location, content_type: ContentType) -> None: ...
+
+
+class _LimitHit(Exception):
+    def __init__(self, reason: ProblemReason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+class _Budget:
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.entries = 0
+        self.total = 0
+
+    def entry(self) -> None:
+        self.entries += 1
+        if self.entries > self.limits.archive_max_entries:
+            raise _LimitHit(
+                ProblemReason.ARCHIVE_ENTRIES,
+                f"more than {self.limits.archive_max_entries} entries; the rest was not read",
+            )
+
+    def spend(self, n: int) -> None:
+        self.total += n
+        if self.total > self.limits.archive_max_total_bytes:
+            raise _LimitHit(
+                ProblemReason.ARCHIVE_SIZE,
+                f"more than {self.limits.archive_max_total_bytes} bytes decompressed; "
+                "the rest was not read",
+            )
+
+
+def _wanted(ct: ContentType) -> bool:
+    return ct.is_image or ct.is_archive or ct is ContentType.XMP
+
+
+class ArchiveWalker:
+    """Expands one archive (and the archives inside it) into members and problems."""
+
+    def __init__(self, limits: Limits, on_other: MemberSink | None = None) -> None:
+        self.limits = limits
+        self.members_seen = 0
+        self._on_other = on_other
+
+    def expand(
+        self, location: Location, stream: IO[bytes], content_type: ContentType
+    ) -> Iterator[Member | Problem]:
+        budget = _Budget(self.limits)
+        try:
+            yield from self._expand(location, stream, content_type, budget)
+        except _LimitHit as hit:
+            yield Problem(location, hit.reason, hit.detail)
+
+    # -- dispatch ---------------------------------------------------------------------------
+
+    def _expand(
+        self, location: Location, stream: IO[bytes], ct: ContentType, budget: _Budget
+    ) -> Iterator[Member | Problem]:
+        if location.depth >= self.limits.archive_max_depth:
+            yield Problem(
+                location,
+                ProblemReason.ARCHIVE_DEPTH,
+                f"archive nested deeper than {self.limits.archive_max_depth} levels; not opened",
+            )
+            return
+        try:
+            if ct is ContentType.ZIP:
+                yield from self._zip(location, stream, budget)
+            elif ct is ContentType.TAR:
+                yield from self._tar(location, stream, budget)
+            else:
+                yield from self._compressed(location, stream, ct, budget)
+        except _LimitHit as hit:
+            if hit.reason is not ProblemReason.ARCHIVE_RATIO:
+                raise  # entry and size budgets are shared by the whole archive tree
+            yield Problem(location, hit.reason, hit.detail)
+        except (zipfile.BadZipFile, tarfile.TarError, zlib.error, lzma.LZMAError) as exc:
+            yield Problem(location, ProblemReason.ARCHIVE_CORRUPT, f"{type(exc).__name__}: {exc}")
+        except (EOFError, OSError, ValueError, NotImplementedError) as exc:
+            yield Problem(location, ProblemReason.ARCHIVE_CORRUPT, f"{type(exc).__name__}: {exc}")
+
+    def _member(
+        self,
+        location: Location,
+        read: Callable[[int], bytes],
+        budget: _Budget,
+        *,
+        declared_size: int | None = None,
+        compressed_size: int | None = None,
+        mtime_ns: int | None = None,
+    ) -> Iterator[Member | Problem]:
+        """Read one member with every cap applied, then yield it or recurse into it."""
+        budget.entry()
+        self.members_seen += 1
+        head = read(HEAD_BYTES)
+        budget.spend(len(head))
+        ct = sniff(head)
+        if not _wanted(ct):
+            if self._on_other is not None:
+                self._on_other(location, ct)
+            return
+        cap = self.limits.max_file_bytes
+        if declared_size is not None and declared_size > cap:
+            yield Problem(location, ProblemReason.OVERSIZE, f"{declared_size} bytes > {cap} limit")
+            return
+        chunks = [head]
+        size = len(head)
+        while True:
+            chunk = read(_CHUNK)
+            if not chunk:
+                break
+            size += len(chunk)
+            budget.spend(len(chunk))
+            if size > cap:
+                yield Problem(location, ProblemReason.OVERSIZE, f"more than {cap} bytes")
+                return
+            if (
+                compressed_size
+                and size > _RATIO_FLOOR
+                and size > compressed_size * self.limits.archive_max_ratio
+            ):
+                yield Problem(
+                    location,
+                    ProblemReason.ARCHIVE_RATIO,
+                    f"expands more than {self.limits.archive_max_ratio:g}:1; not read further",
+                )
+                return
+            chunks.append(chunk)
+        data = b"".join(chunks)
+        if ct.is_archive:
+            yield from self._expand(location, io.BytesIO(data), ct, budget)
+        else:
+            yield Member(location, data, ct, mtime_ns)
+
+    # -- zip --------------------------------------------------------------------------------
+
+    def _zip(
+        self, location: Location, stream: IO[bytes], budget: _Budget
+    ) -> Iterator[Member | Problem]:
+        with zipfile.ZipFile(stream) as zf:
+            infos = zf.infolist()
+            overlap = _zip_overlap(infos)
+            if overlap:
+                yield Problem(location, ProblemReason.ARCHIVE_OVERLAP, overlap)
+                return
+            for info in infos:
+                if info.is_dir():
+                    continue
+                member = location.child(info.filename)
+                mode = info.external_attr >> 16
+                if mode and stat.S_ISLNK(mode):
+                    yield Problem(
+                        member, ProblemReason.ARCHIVE_LINK, "symbolic link in archive; not followed"
+                    )
+                    continue
+                if info.flag_bits & 0x1:
+                    yield Problem(
+                        member, ProblemReason.ENCRYPTED_MEMBER, "encrypted; cannot be read"
+                    )
+                    continue
+                if (
+                    info.file_size > _RATIO_FLOOR
+                    and info.compress_size > 0
+                    and (info.file_size / info.compress_size > self.limits.archive_max_ratio)
+                ):
+                    yield Problem(
+                        member,
+                        ProblemReason.ARCHIVE_RATIO,
+                        f"declares {info.file_size} bytes from {info.compress_size} "
+                        f"(more than {self.limits.archive_max_ratio:g}:1); not read",
+                    )
+                    continue
+                try:
+                    with zf.open(info) as fh:
+                        yield from self._member(
+                            member,
+                            fh.read,
+                            budget,
+                            declared_size=info.file_size,
+                            compressed_size=info.compress_size,
+                        )
+                except (
+                    zipfile.BadZipFile,
+                    zlib.error,
+                    EOFError,
+                    NotImplementedError,
+                    RuntimeError,
+                ) as exc:
+                    yield Problem(
+                        member, ProblemReason.ARCHIVE_CORRUPT, f"{type(exc).__name__}: {exc}"
+                    )
+
+    # -- tar --------------------------------------------------------------------------------
+
+    def _tar(
+        self, location: Location, stream: IO[bytes], budget: _Budget
+    ) -> Iterator[Member | Problem]:
+        with tarfile.open(fileobj=stream, mode="r|") as tf:
+            for info in tf:
+                if info.isdir():
+                    continue
+                member = location.child(info.name)
+                if info.issym() or info.islnk():
+                    yield Problem(
+                        member, ProblemReason.ARCHIVE_LINK, f"link to {info.linkname}; not followed"
+                    )
+                    continue
+                if not info.isreg():
+                    yield Problem(
+                        member,
+                        ProblemReason.ARCHIVE_LINK,
+                        "special entry (device or FIFO); not read",
+                    )
+                    continue
+                fh = tf.extractfile(info)
+                if fh is None:
+                    continue
+                mtime_ns = int(info.mtime * 1_000_000_000) if info.mtime else None
+                yield from self._member(
+                    member, fh.read, budget, declared_size=info.size, mtime_ns=mtime_ns
+                )
+
+    # -- gzip / bzip2 / xz ------------------------------------------------------------------
+
+    def _compressed(
+        self, location: Location, stream: IO[bytes], ct: ContentType, budget: _Budget
+    ) -> Iterator[Member | Problem]:
+        counted = _CountingReader(stream)
+        with _decompressor(ct, cast(IO[bytes], counted)) as plain:
+            guarded = _RatioGuard(plain, counted, self.limits.archive_max_ratio)
+            peek = guarded.read(HEAD_BYTES)
+            budget.spend(len(peek))
+            inner = _Prefixed(peek, guarded)
+            if len(peek) >= 262 and peek[257:262] == b"ustar":
+                yield from self._tar(location, cast(IO[bytes], inner), budget)
+                return
+            name = location.members[-1] if location.members else location.path.rsplit("/", 1)[-1]
+            stem = name.rsplit(".", 1)[0] if "." in name else name
+            yield from self._member(location.child(stem), inner.read, budget)
+
+
+def _decompressor(ct: ContentType, stream: IO[bytes]) -> IO[bytes]:
+    if ct is ContentType.GZIP:
+        return cast(IO[bytes], gzip.GzipFile(fileobj=stream, mode="rb"))
+    if ct is ContentType.BZIP2:
+        return cast(IO[bytes], bz2.BZ2File(stream))
+    return cast(IO[bytes], lzma.LZMAFile(stream))
+
+
+class _CountingReader(io.RawIOBase):
+    """Counts compressed bytes consumed, for the expansion ratio of single streams."""
+
+    def __init__(self, inner: IO[bytes]) -> None:
+        self.inner = inner
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.inner.read(n)
+        self.count += len(data)
+        return data
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
+class _RatioGuard(io.RawIOBase):
+    """Stops a compressed stream that expands beyond the allowed ratio (a bomb)."""
+
+    def __init__(self, plain: IO[bytes], consumed: _CountingReader, ratio: float) -> None:
+        self.plain = plain
+        self.consumed = consumed
+        self.ratio = ratio
+        self.produced = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.plain.read(n)
+        self.produced += len(data)
+        if self.produced > _RATIO_FLOOR and self.produced > self.consumed.count * self.ratio:
+            raise _LimitHit(
+                ProblemReason.ARCHIVE_RATIO,
+                f"expands more than {self.ratio:g}:1; not read further",
+            )
+        return data
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
+class _Prefixed(io.RawIOBase):
+    """A stream with already-read bytes put back in front of it."""
+
+    def __init__(self, prefix: bytes, rest: _RatioGuard) -> None:
+        self.prefix = prefix
+        self.rest = rest
+        self.produced = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        if self.prefix:
+            if n < 0 or n >= len(self.prefix):
+                out, self.prefix = self.prefix, b""
+                if n < 0:
+                    out += self.rest.read()
+                elif n > len(out):
+                    out += self.rest.read(n - len(out))
+            else:
+                out, self.prefix = self.prefix[:n], self.prefix[n:]
+        else:
+            out = self.rest.read(n)
+        self.produced += len(out)
+        return out
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
+def _zip_overlap(infos: list[zipfile.ZipInfo]) -> str | None:
+    """Overlapping entries are how non-recursive zip bombs multiply one compressed block."""
+    spans = sorted(
+        (
+            i.header_offset,
+            i.header_offset + 30 + len(i.filename.encode()) + i.compress_size,
+            i.filename,
+        )
+        for i in infos
+        if not i.is_dir()
+    )
+    for (_start_a, end_a, name_a), (start_b, _end_b, name_b) in itertools.pairwise(spans):
+        if start_b < end_a:
+            return f"entries {name_a!r} and {name_b!r} overlap (a zip bomb construction); not read"
+    return None

@@ -1,0 +1,263 @@
+"""The filesystem source: walks a tree without following links, opening anything it
+shouldn't, or touching what it reads.
+
+Directories are opened with O_NOFOLLOW|O_NOATIME and listed through their descriptor; files
+are opened with O_NOFOLLOW|O_NONBLOCK|O_NOATIME and checked with fstat before any byte is
+read, so a FIFO swapped in mid-scan cannot block and a replaced file is noticed.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from scanner.model import Location, Problem, ProblemReason
+from scanner.sources.globs import PathFilter
+
+_O_NOATIME = getattr(os, "O_NOATIME", 0)
+_FILE_FLAGS = (
+    os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
+)
+_DIR_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_DIRECTORY", 0)
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """A regular file the walker found, with the identity it had when found."""
+
+    location: Location
+    fs_path: str
+    dev: int
+    ino: int
+    size: int
+    mtime_ns: int
+    allocated: int  # bytes actually allocated (st_blocks * 512); far below size = sparse
+
+    @property
+    def sparse(self) -> bool:
+        return self.size > 1024 * 1024 and self.allocated < self.size // 2
+
+
+class FileChangedError(OSError):
+    """The file is not the one the walker saw (replaced, truncated or no longer regular)."""
+
+
+def open_noatime(path: str, flags: int, dir_fd: int | None = None) -> tuple[int, bool]:
+    """Open without updating the access time where the OS allows it.
+
+    O_NOATIME is refused (EPERM) unless we own the file or are privileged; then the file is
+    opened normally and the caller learns that the access time may change.
+    """
+    if _O_NOATIME:
+        try:
+            return os.open(path, flags | _O_NOATIME, dir_fd=dir_fd), True
+        except PermissionError as exc:
+            if exc.errno != errno.EPERM:
+                raise
+    return os.open(path, flags, dir_fd=dir_fd), not _O_NOATIME
+
+
+def open_regular(ref: FileRef) -> tuple[int, bool]:
+    """Open the file the walker saw; raise FileChangedError if it is no longer that file."""
+    fd, noatime = open_noatime(ref.fs_path, _FILE_FLAGS)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise FileChangedError(f"no longer a regular file ({_kind(st.st_mode)})")
+        if (st.st_dev, st.st_ino) != (ref.dev, ref.ino):
+            raise FileChangedError("replaced by another file during the scan")
+        if st.st_size != ref.size or st.st_mtime_ns != ref.mtime_ns:
+            raise FileChangedError("modified during the scan (size or mtime changed)")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, noatime
+
+
+def read_head(ref: FileRef, n: int) -> tuple[bytes, bool]:
+    """The first n bytes of a file, and whether its access time was preserved."""
+    fd, noatime = open_regular(ref)
+    try:
+        return os.pread(fd, n, 0), noatime
+    finally:
+        os.close(fd)
+
+
+def read_all(ref: FileRef, limit: int) -> tuple[bytes, bool]:
+    """The whole file (at most `limit` bytes), checked against the walker's identity."""
+    fd, noatime = open_regular(ref)
+    try:
+        chunks: list[bytes] = []
+        total = 0
+        while total < min(ref.size, limit):
+            chunk = os.read(fd, min(1 << 20, limit - total))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+        data = b"".join(chunks)
+        st = os.fstat(fd)
+    finally:
+        os.close(fd)
+    if len(data) != min(ref.size, limit) or st.st_mtime_ns != ref.mtime_ns:
+        raise FileChangedError("changed while being read (truncated or rewritten)")
+    return data, noatime
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "FIFO"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    if stat.S_ISCHR(mode):
+        return "character device"
+    if stat.S_ISBLK(mode):
+        return "block device"
+    if stat.S_ISDIR(mode):
+        return "directory"
+    if stat.S_ISLNK(mode):
+        return "symbolic link"
+    return "special file"
+
+
+class FilesystemWalker:
+    """Yields FileRefs for regular files and Problems for everything it will not read.
+
+    Counters (`directories`, `excluded`) are readable after iteration.
+    """
+
+    def __init__(self, target: Path, path_filter: PathFilter) -> None:
+        self.target = target
+        self.filter = path_filter
+        self.directories = 0
+        self.excluded = 0
+        self.atime_preserved = True
+        self._seen_dirs: set[tuple[int, int]] = set()
+
+    def __iter__(self) -> Iterator[FileRef | Problem]:
+        shown = str(self.target)
+        try:
+            st = os.stat(self.target)  # an explicitly named target may itself be a link
+        except FileNotFoundError:
+            yield Problem(
+                Location(shown), ProblemReason.MISSING_TARGET, "no such file or directory"
+            )
+            return
+        except OSError as exc:
+            yield Problem(Location(shown), ProblemReason.UNREADABLE_FILE, _os_reason(exc))
+            return
+        if stat.S_ISDIR(st.st_mode):
+            real = os.path.realpath(self.target)
+            yield from self._walk_dir(real, shown, "", st)
+        elif stat.S_ISREG(st.st_mode):
+            yield self._file_ref(shown, os.path.realpath(self.target), st)
+        else:
+            yield Problem(
+                Location(shown), ProblemReason.SPECIAL_FILE, f"{_kind(st.st_mode)}; not read"
+            )
+
+    def _file_ref(self, shown: str, fs_path: str, st: os.stat_result) -> FileRef:
+        return FileRef(
+            location=Location(shown),
+            fs_path=fs_path,
+            dev=st.st_dev,
+            ino=st.st_ino,
+            size=st.st_size,
+            mtime_ns=st.st_mtime_ns,
+            allocated=getattr(st, "st_blocks", 0) * 512,
+        )
+
+    def _walk_dir(
+        self, fs_dir: str, shown_dir: str, rel_dir: str, st: os.stat_result
+    ) -> Iterator[FileRef | Problem]:
+        key = (st.st_dev, st.st_ino)
+        if key in self._seen_dirs:
+            yield Problem(
+                Location(shown_dir),
+                ProblemReason.DIRECTORY_CYCLE,
+                "directory already scanned under another path (bind mount or loop)",
+            )
+            return
+        self._seen_dirs.add(key)
+        try:
+            fd, noatime = open_noatime(fs_dir, _DIR_FLAGS)
+        except OSError as exc:
+            yield Problem(Location(shown_dir), ProblemReason.UNREADABLE_DIRECTORY, _os_reason(exc))
+            return
+        self.atime_preserved &= noatime
+        self.directories += 1
+        try:
+            try:
+                with os.scandir(fd) as it:
+                    entries = sorted(it, key=lambda e: e.name)
+            except OSError as exc:
+                yield Problem(
+                    Location(shown_dir), ProblemReason.UNREADABLE_DIRECTORY, _os_reason(exc)
+                )
+                return
+            subdirs: list[tuple[str, str, str, os.stat_result]] = []
+            for entry in entries:
+                found = self._entry(fd, entry, fs_dir, shown_dir, rel_dir)
+                if isinstance(found, tuple):
+                    subdirs.append(found)
+                elif found is not None:
+                    yield found
+        finally:
+            os.close(fd)
+        for fs_path, shown, rel, est in subdirs:
+            yield from self._walk_dir(fs_path, shown, rel, est)
+
+    def _entry(
+        self, dir_fd: int, entry: os.DirEntry[str], fs_dir: str, shown_dir: str, rel_dir: str
+    ) -> FileRef | Problem | tuple[str, str, str, os.stat_result] | None:
+        """Classify one directory entry: a file to scan, a problem, a subdirectory, or nothing."""
+        rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+        shown = os.path.join(shown_dir, entry.name)
+        fs_path = os.path.join(fs_dir, entry.name)
+        if self.filter.excludes(rel):
+            self.excluded += 1
+            return None
+        try:
+            est = entry.stat(follow_symlinks=False)
+        except OSError as exc:
+            return Problem(Location(shown), ProblemReason.UNREADABLE_FILE, _os_reason(exc))
+        mode = est.st_mode
+        if stat.S_ISLNK(mode):
+            return self._symlink_problem(dir_fd, entry.name, shown, fs_path)
+        if stat.S_ISDIR(mode):
+            return (fs_path, shown, rel, est)
+        if stat.S_ISREG(mode):
+            if not self.filter.includes_file(rel):
+                self.excluded += 1
+                return None
+            return self._file_ref(shown, fs_path, est)
+        return Problem(
+            Location(shown),
+            ProblemReason.SPECIAL_FILE,
+            f"{_kind(mode)}; not opened (it could block or has no stored content)",
+        )
+
+    def _symlink_problem(self, dir_fd: int, name: str, shown: str, fs_path: str) -> Problem:
+        try:
+            target = os.readlink(name, dir_fd=dir_fd)
+        except OSError as exc:
+            return Problem(Location(shown), ProblemReason.SYMLINK_NOT_FOLLOWED, _os_reason(exc))
+        root = os.path.realpath(self.target)
+        resolved = os.path.realpath(fs_path)
+        inside = resolved == root or resolved.startswith(root.rstrip("/") + "/")
+        where = (
+            "inside the scan root; its target is scanned under its own path"
+            if inside
+            else "outside the scan root; not followed"
+        )
+        return Problem(
+            Location(shown), ProblemReason.SYMLINK_NOT_FOLLOWED, f"link to {target} ({where})"
+        )
+
+
+def _os_reason(exc: OSError) -> str:
+    return exc.strerror or exc.__class__.__name__

@@ -1,0 +1,172 @@
+"""Turning one work item into an ItemResult; also the body of a worker process.
+
+A worker reads the item's bytes once (checking the file is still the one the walker saw),
+hashes them, and runs every applicable detector on those same bytes. Detector failures
+become per-item problems; nothing here prints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+
+from scanner.analysis.imaging import ImageProblem
+from scanner.config import DetectionSettings, Limits
+from scanner.detectors import build
+from scanner.detectors.base import DetectContext, Detector, LoadedItem, ModelCache
+from scanner.model import (
+    ContentType,
+    Evidence,
+    ItemResult,
+    Location,
+    Problem,
+    ProblemReason,
+    ScalarValue,
+)
+from scanner.sources.filesystem import FileChangedError, FileRef, read_all
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One item for the detectors: a file to read, or bytes already read from an archive."""
+
+    seq: int
+    location: Location
+    content_type: ContentType
+    size: int
+    mtime_ns: int | None
+    file: FileRef | None = None
+    data: bytes | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class WorkOutcome:
+    seq: int
+    result: ItemResult
+    bytes_read: int
+    atime_preserved: bool = True
+
+
+@dataclass(frozen=True)
+class WorkerSetup:
+    """What a worker process needs; picklable, sent once at start."""
+
+    detector_ids: tuple[str, ...]
+    settings: DetectionSettings
+    limits: Limits
+
+
+class Processor:
+    """Detectors plus their per-process model cache."""
+
+    def __init__(self, setup: WorkerSetup) -> None:
+        self.detectors: tuple[Detector, ...] = build(setup.detector_ids)
+        self.ctx = DetectContext(setup.settings, setup.limits, ModelCache())
+
+    def process(self, item: WorkItem) -> WorkOutcome:
+        loc = item.location
+        atime = True
+        try:
+            if item.data is not None:
+                data = item.data
+            elif item.file is not None:
+                data, atime = read_all(item.file, self.ctx.limits.max_file_bytes)
+            else:
+                raise ValueError("work item without data or file")
+        except FileChangedError as exc:
+            return self._failed(item, ProblemReason.CHANGED_DURING_SCAN, str(exc))
+        except OSError as exc:
+            return self._failed(item, ProblemReason.UNREADABLE_FILE, exc.strerror or str(exc))
+        digest = hashlib.sha256(data).hexdigest()
+        loaded = LoadedItem(loc, item.content_type, data)
+        evidence: list[Evidence] = []
+        problems: list[Problem] = []
+        notes: list[tuple[str, ScalarValue]] = []
+        for detector in self.detectors:
+            if item.content_type not in detector.content_types:
+                continue
+            try:
+                out = detector.detect(loaded, self.ctx)
+            except ImageProblem as exc:
+                problems.append(Problem(loc, exc.reason, exc.detail))
+                break  # the image cannot be decoded: later image detectors would fail the same way
+            except MemoryError:
+                problems.append(
+                    Problem(loc, ProblemReason.MEMORY_LIMIT, f"{detector.id}: out of memory")
+                )
+                continue
+            except Exception as exc:  # a detector bug must not end the scan; it is reported
+                detail = f"{detector.id}: {type(exc).__name__}: {exc}"[:400]
+                problems.append(Problem(loc, ProblemReason.DETECTOR_ERROR, detail))
+                continue
+            evidence.extend(out.evidence)
+            notes.extend(out.notes)
+            problems.extend(Problem(loc, r, f"{detector.id}: {d}") for r, d in out.problems)
+        result = ItemResult(
+            location=loc,
+            content_type=item.content_type,
+            size=len(data),
+            sha256=digest,
+            mtime_ns=item.mtime_ns,
+            evidence=tuple(evidence),
+            problems=tuple(problems),
+            notes=tuple(notes),
+        )
+        return WorkOutcome(item.seq, result, len(data), atime)
+
+    @staticmethod
+    def _failed(item: WorkItem, reason: ProblemReason, detail: str) -> WorkOutcome:
+        return WorkOutcome(item.seq, failed_result(item, reason, detail), 0)
+
+
+def failed_result(item: WorkItem, reason: ProblemReason, detail: str) -> ItemResult:
+    return ItemResult(
+        location=item.location,
+        content_type=item.content_type,
+        size=item.size,
+        sha256=None,
+        mtime_ns=item.mtime_ns,
+        problems=(Problem(item.location, reason, detail),),
+    )
+
+
+def _prepare_process(setup: WorkerSetup) -> None:
+    """Process-wide settings of a worker (its own process: nothing leaks to the caller)."""
+    try:
+        import resource
+
+        limit = setup.limits.item_memory_bytes
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    except (ImportError, ValueError, OSError):  # pragma: no cover - platform without it
+        pass
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = setup.limits.max_pixels // 2  # Pillow errors at twice this
+
+
+def process_main() -> None:
+    """Body of a worker process started by scanner.pool: items arrive on stdin (fd 0),
+    outcomes leave on the descriptor named in argv[1]."""
+    import sys
+    import traceback
+    from multiprocessing.connection import Connection
+
+    inbox = Connection(0, writable=False)
+    outbox = Connection(int(sys.argv[1]), readable=False)
+    try:
+        setup = inbox.recv()
+        _prepare_process(setup)
+        processor = Processor(setup)
+    except Exception:
+        outbox.send(("fatal", traceback.format_exc(limit=3)))
+        return
+    outbox.send(("ready", os.getpid()))
+    while True:
+        try:
+            item = inbox.recv()
+        except EOFError:
+            return
+        if item is None:
+            return
+        outbox.send(processor.process(item))
