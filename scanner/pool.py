@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 
 from scanner.model import ProblemReason
-from scanner.worker import Processor, WorkerSetup, WorkItem, WorkOutcome, failed_result
+from scanner.worker import HEADROOM, Processor, WorkerSetup, WorkItem, WorkOutcome, failed_result
 
 _POLL_S = 0.05
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
@@ -44,6 +44,7 @@ class _Slot:
     recv: Connection
     started: float = field(default_factory=time.monotonic)
     ready: bool = False
+    baseline_rss: int = 0
     item: WorkItem | None = None
     item_started: float = 0.0
 
@@ -159,6 +160,7 @@ class WorkerPool:
             return
         if isinstance(message, tuple) and message and message[0] == "ready":
             slot.ready = True
+            slot.baseline_rss = int(message[2])
             return
         if isinstance(message, tuple) and message and message[0] == "fatal":
             raise RuntimeError(f"a worker process could not start: {message[1]}")
@@ -195,13 +197,13 @@ class WorkerPool:
                 )
                 continue
             rss = _rss(slot.process.pid)
-            if rss is not None and rss > self.memory_bytes:
+            if rss is not None and rss > slot.baseline_rss + HEADROOM + self.memory_bytes:
                 self._replace(index)
                 yield _failed(
                     item,
                     ProblemReason.MEMORY_LIMIT,
-                    f"worker memory reached {rss // (1024 * 1024)} MiB "
-                    f"(budget {self.memory_bytes // (1024 * 1024)} MiB); the worker was stopped",
+                    f"worker memory reached {rss // (1024 * 1024)} MiB (budget "
+                    f"{self.memory_bytes // (1024 * 1024)} MiB per item); the worker was stopped",
                 )
 
 
