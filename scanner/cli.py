@@ -6,8 +6,11 @@ maps the result to the documented exit codes. All scanning happens in scanner.en
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import signal
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -59,6 +62,20 @@ def _usage(message: str) -> NoReturn:
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
+
+
+def _write_report(path: Path, text: str) -> None:
+    """Replace a regular file atomically; write through anything else (a FIFO, /dev/stdout,
+    /dev/null), which must never be replaced by a file. A symlink is followed, not replaced."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode):
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        return
+    _write_atomically(Path(os.path.realpath(path)), text)
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -160,6 +177,7 @@ def scan(
     """Scan PATHS for face images and face-tagged photos; report them."""
     from scanner.detectors import DEFAULT_DETECTORS, detector_ids
     from scanner.reporters import Format, render
+    from scanner.sources.globs import PathFilter
 
     try:
         report_format = Format(fmt)
@@ -174,8 +192,22 @@ def scan(
     missing = [str(p) for p in paths if not os.path.lexists(p)]
     if missing:
         _usage(f"no such file or directory: {', '.join(missing)}")
-    if min_face < 0 or max_file_mb <= 0 or max_pixels <= 0 or timeout <= 0 or memory_mb <= 0:
-        _usage("sizes, limits and timeouts must be positive")
+    if (
+        min_face < 0
+        or max_file_mb <= 0
+        or max_pixels <= 0
+        or memory_mb <= 0
+        or archive_depth < 0
+        or archive_entries <= 0
+        or archive_mb <= 0
+        or not (0 < timeout < math.inf)  # also false for NaN
+        or not (0 < archive_ratio < math.inf)
+    ):
+        _usage("sizes, limits and timeouts must be positive (and finite)")
+    try:
+        PathFilter.build(tuple(include or ()), tuple(exclude or ()))
+    except (ValueError, re.error) as exc:
+        _usage(f"bad --include/--exclude pattern: {exc}")
     config = ScanConfig(
         targets=tuple(paths),
         include=tuple(include or ()),
@@ -207,7 +239,7 @@ def scan(
         sys.stdout.write(text)
     else:
         try:
-            _write_atomically(output, text)
+            _write_report(output, text)
         except OSError as exc:
             typer.echo(f"faceaudit: error: cannot write {output}: {exc}", err=True)
             raise typer.Exit(int(ExitCode.INCOMPLETE)) from exc
@@ -228,6 +260,7 @@ def _run_with_progress(config: ScanConfig, show: bool):  # type: ignore[no-untyp
     try:
         if not show:
             return run_scan(config)
+        from rich.console import Console
         from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
         from rich.progress import Progress as Bar
 
@@ -238,7 +271,8 @@ def _run_with_progress(config: ScanConfig, show: bool):  # type: ignore[no-untyp
             BarColumn(),
             TextColumn("{task.completed}/{task.total} items"),
             TimeElapsedColumn(),
-            TextColumn("{task.fields[current]}", style="dim"),
+            TextColumn("{task.fields[current]}", style="dim", markup=False),  # a name is no markup
+            console=Console(stderr=True),  # the terminal `show` checked; stdout is the report
             transient=True,
             redirect_stdout=False,
         ) as bar:
@@ -296,4 +330,7 @@ def demo(
 
 
 def main() -> None:
+    # YuNet's OpenMP runtime reads this when it first loads; one thread per process is what
+    # the measurements in README were taken with (workers set it for themselves too).
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     app()

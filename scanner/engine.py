@@ -234,8 +234,6 @@ def run_scan(
         problems.extend(result.problems)
         if result.evidence:
             results.append(result)
-            for alias in planner.aliases.get(result.location, ()):
-                results.append(replace(result, location=alias))
         if progress is not None:
             progress(Progress(planner.discovered, planner.queued, done, result.location.display))
 
@@ -259,6 +257,12 @@ def run_scan(
                 "scan interrupted before every target was walked; this report is partial",
             )
         )
+    # Hard links found after their first name was scanned: same content, every name reported.
+    results += [
+        replace(r, location=alias)
+        for r in list(results)
+        for alias in planner.aliases.get(r.location, ())
+    ]
     finished = clock()
     all_problems = sorted(planner.problems + problems, key=lambda p: (p.location, p.reason.value))
     stats = ScanStats(

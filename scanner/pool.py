@@ -126,6 +126,9 @@ class WorkerPool:
 
     # -- running ----------------------------------------------------------------------------
 
+    def worker_pids(self) -> list[int]:
+        return [s.process.pid for s in self._slots]
+
     def in_flight(self) -> list[WorkItem]:
         return [s.item for s in self._slots if s.item is not None]
 

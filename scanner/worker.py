@@ -27,7 +27,7 @@ from scanner.model import (
 )
 from scanner.sources.filesystem import FileChangedError, FileRef, read_all
 
-HEADROOM = 256 * 1024 * 1024  # model weights and caches loaded after start-up
+HEADROOM = 128 * 1024 * 1024  # model weights (~35 MB) and buffers loaded after start-up
 
 
 @dataclass(frozen=True)

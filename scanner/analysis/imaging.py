@@ -21,7 +21,7 @@ from PIL import Image
 from scanner.model import ContentType, ProblemReason
 
 PIL_FORMATS: dict[ContentType, tuple[str, ...]] = {
-    ContentType.JPEG: ("JPEG", "MPO"),
+    ContentType.JPEG: ("JPEG",),  # the JPEG factory returns MPO files itself
     ContentType.PNG: ("PNG",),
     ContentType.GIF: ("GIF",),
     ContentType.BMP: ("BMP", "DIB"),
@@ -68,6 +68,10 @@ def open_image(data: bytes, content_type: ContentType, max_pixels: int) -> Image
     formats = PIL_FORMATS.get(content_type)
     if formats is None:
         raise ImageProblem(ProblemReason.DECODE_ERROR, f"{content_type.value} is not an image")
+    # Only registered formats: Pillow raises KeyError for a name it does not know (HEIF
+    # before register_plugins()) when an earlier format in the list rejects the bytes.
+    Image.init()
+    formats = tuple(f for f in formats if f in Image.OPEN)
     im: Image.Image
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -130,6 +134,8 @@ def frame_indices(
         return list(range(min(n, max_pages)))
     if n <= max_frames:
         return list(range(n))
+    if max_frames <= 1:
+        return [0]
     step = (n - 1) / (max_frames - 1)
     return sorted({round(i * step) for i in range(max_frames)})
 
@@ -158,11 +164,10 @@ def decode_working(
 ) -> WorkingImage:
     """Decode one frame upright, in RGB, with its long side near `target_long` (never above
     1.3x; never upsampled here)."""
-    orient = orientation(im)
     try:
         if frame:
             im.seek(frame)
-        original = upright_size(im, orient)
+        stored = im.size  # before any draft
         if content_type is ContentType.JPEG and frame == 0:
             long_side = max(im.size)
             k = 8
@@ -171,10 +176,16 @@ def decode_working(
             if k > 1:
                 im.draft(im.mode, (math.ceil(im.size[0] / k), math.ceil(im.size[1] / k)))
         im.load()
+        # Read after decoding: Pillow's TIFF plugin applies the orientation itself while
+        # loading (size already upright, tag dropped); turning it again would double-rotate.
+        orient = orientation(im)
+        original = (stored[1], stored[0]) if orient in (5, 6, 7, 8) else stored
         rgb = to_rgb(im)
     except ImageProblem:
         raise
-    except (OSError, ValueError, SyntaxError, EOFError, IndexError, MemoryError) as exc:
+    except MemoryError as exc:
+        raise ImageProblem(ProblemReason.MEMORY_LIMIT, "out of memory while decoding") from exc
+    except (OSError, ValueError, SyntaxError, EOFError, IndexError) as exc:
         raise ImageProblem(ProblemReason.DECODE_ERROR, _describe(exc)) from exc
     for method in _TRANSPOSE.get(orient, ()):
         rgb = rgb.transpose(method)
@@ -197,6 +208,8 @@ def to_rgb(im: Image.Image) -> Image.Image:
         peak = float(arr.max()) if arr.size else 0.0
         if peak > 255.0:
             arr = arr * (255.0 / peak)
+        elif mode == "F" and 0.0 < peak <= 1.0:  # float images are often scaled 0..1
+            arr = arr * 255.0
         return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "L").convert("RGB")
     if mode in ("RGBA", "LA", "PA", "La", "RGBa") or (mode == "P" and "transparency" in im.info):
         rgba = im.convert("RGBA")

@@ -8,10 +8,12 @@ from scanner.model import ContentType
 
 HEAD_BYTES = 4096  # how much of a file the sniffer needs
 
-_HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"mif2"}
+_HEVC_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis"}
+_HEIF_BRANDS = _HEVC_BRANDS | {b"mif1", b"msf1", b"mif2"}  # HEVC codec + generic containers
 _AVIF_BRANDS = {b"avif", b"avis"}
 _BMP_HEADER_SIZES = {12, 40, 52, 56, 64, 108, 124}
-_PNM = re.compile(rb"P[1-7][\s#]")
+# Magic, whitespace or comments, then the width: text such as "P1 priority" is not a bitmap.
+_PNM = re.compile(rb"P[1-6](?:\s|#[^\r\n]*[\r\n])+\d|P7\s")
 _XMP_MARKERS = (b"x:xmpmeta", b"adobe:ns:meta", b"<?xpacket")
 
 IMAGE_EXTENSIONS = frozenset(
@@ -60,7 +62,7 @@ def sniff(head: bytes) -> ContentType:
             return content_type
     if _is_bmp(head):
         return ContentType.BMP
-    if _PNM.match(head[:3]):
+    if _PNM.match(head):
         return ContentType.PNM
     if head.startswith(b"BZh") and head[3:4].isdigit():
         return ContentType.BZIP2
@@ -82,7 +84,9 @@ def _sniff_isobmff(head: bytes) -> ContentType:
     size = int.from_bytes(head[0:4], "big")
     end = min(len(head), size if size >= 16 else 16)
     brands = {head[8:12]} | {head[i : i + 4] for i in range(16, end - 3, 4)}
-    if head[8:12] in _AVIF_BRANDS or (brands & _AVIF_BRANDS and head[8:12] not in _HEIF_BRANDS):
+    # The codec brand decides: `mif1`/`msf1` are generic containers that AVIF files may also
+    # carry as major brand (MIAF), with `avif` only among the compatible brands.
+    if head[8:12] in _AVIF_BRANDS or (brands & _AVIF_BRANDS and head[8:12] not in _HEVC_BRANDS):
         return ContentType.AVIF
     if brands & _HEIF_BRANDS:
         return ContentType.HEIF

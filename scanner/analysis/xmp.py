@@ -150,9 +150,12 @@ def _float(text: str | None) -> float | None:
 
 
 def _items(root: ET.Element, ns: str, list_name: str) -> Iterator[ET.Element]:
-    """rdf:li entries of every `ns:list_name` container; nested Descriptions flattened."""
+    """rdf:li entries of every `ns:list_name` container; nested Descriptions flattened.
+
+    Only the items of the container's own Bag/Seq: lists nested inside an item (an IPTC
+    region's RCtype and its Identifier bag) are not more items."""
     for container in root.iter(f"{{{ns}}}{list_name}"):
-        for li in container.iter(f"{{{RDF}}}li"):
+        for li in container.iterfind(f"{{{RDF}}}*/{{{RDF}}}li"):
             desc = li.find(f"{{{RDF}}}Description")
             yield desc if desc is not None else li
 

@@ -11,7 +11,7 @@ from scanner.reporters.text import terminal_safe
 MAX_ROWS = 50
 
 _EXIT_TEXT = {
-    ExitCode.CLEAN: "clean: no face data at or above the --fail-on severity, nothing skipped",
+    ExitCode.CLEAN: "clean: no face data at or above the --fail-on severity",
     ExitCode.FINDINGS: "face data found at or above the --fail-on severity",
     ExitCode.INCOMPLETE: "incomplete scan: some items could not be examined (see problems)",
     ExitCode.USAGE: "usage or configuration error",
@@ -73,6 +73,15 @@ def render(result: ScanResult, max_rows: int = MAX_ROWS) -> str:
             "ownership or root); contents and modification times were not touched."
         )
     lines.append("")
-    code = result.exit_code
-    lines.append(f"Exit code {int(code)}: {_EXIT_TEXT[code]}")
+    lines.append(_exit_line(result))
     return "\n".join(lines) + "\n"
+
+
+def _exit_line(result: ScanResult) -> str:
+    code = result.exit_code
+    text = _EXIT_TEXT[code]
+    if code is ExitCode.CLEAN and result.fail_on is None and result.items:
+        text = "face data found, but --fail-on never does not fail on it"
+    if result.incomplete and code is not ExitCode.INCOMPLETE:
+        text += " (the scan is incomplete; --allow-incomplete was given)"
+    return f"Exit code {int(code)}: {text}"

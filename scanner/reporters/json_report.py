@@ -14,6 +14,7 @@ from scanner.model import (
     ItemResult,
     Location,
     Problem,
+    ScalarValue,
     ScanResult,
 )
 from scanner.reporters.text import unicode_safe
@@ -35,7 +36,7 @@ def to_document(result: ScanResult) -> dict[str, Any]:
             "finished_at": _iso(result.finished_at),
             "duration_s": round((result.finished_at - result.started_at).total_seconds(), 3),
             "targets": [unicode_safe(t) for t in result.targets],
-            "settings": dict(result.settings),
+            "settings": _scalars(result.settings),
             "interrupted": result.interrupted,
         },
         "summary": _summary(result),
@@ -78,6 +79,11 @@ def _summary(result: ScanResult) -> dict[str, Any]:
     }
 
 
+def _scalars(pairs: tuple[tuple[str, ScalarValue], ...]) -> dict[str, ScalarValue]:
+    """Settings echo argv and details/notes come from scanned data: strings made valid UTF-8."""
+    return {k: unicode_safe(v) if isinstance(v, str) else v for k, v in pairs}
+
+
 def _location(loc: Location) -> dict[str, Any]:
     return {"path": unicode_safe(loc.path), "members": [unicode_safe(m) for m in loc.members]}
 
@@ -103,7 +109,7 @@ def _item(item: ItemResult) -> dict[str, Any]:
         "sha256": item.sha256,
         "mtime": mtime,
         "evidence": [_evidence(e) for e in item.evidence],
-        "notes": dict(item.notes),
+        "notes": _scalars(item.notes),
     }
 
 
@@ -115,7 +121,7 @@ def _evidence(e: Evidence) -> dict[str, Any]:
         "confidence": e.confidence,
         "severity": e.severity.label,
         "boxes": [_box(b) for b in e.boxes],
-        "details": dict(e.details),
+        "details": _scalars(e.details),
     }
 
 

@@ -134,8 +134,10 @@ class ArchiveWalker:
         compressed_size: int | None = None,
         mtime_ns: int | None = None,
     ) -> Iterator[Member | Problem]:
-        """Read one member with every cap applied, then yield it or recurse into it."""
-        budget.entry()
+        """Read one member with every cap applied, then yield it or recurse into it.
+
+        The caller has counted the entry: links, encrypted and skipped entries count too.
+        """
         self.members_seen += 1
         head = read(HEAD_BYTES)
         budget.spend(len(head))
@@ -189,6 +191,7 @@ class ArchiveWalker:
                 yield Problem(location, ProblemReason.ARCHIVE_OVERLAP, overlap)
                 return
             for info in infos:
+                budget.entry()
                 if info.is_dir():
                     continue
                 member = location.child(info.filename)
@@ -240,8 +243,17 @@ class ArchiveWalker:
     def _tar(
         self, location: Location, stream: IO[bytes], budget: _Budget
     ) -> Iterator[Member | Problem]:
-        with tarfile.open(fileobj=stream, mode="r|") as tf:
+        # Random access when the input can seek: skipped data is seeked over, not read (a
+        # sparse 100 GiB tar would otherwise take minutes). Single reads are capped: tarfile
+        # reads a pax or GNU long-name header in one read() of the size the header declares.
+        cap = self.limits.archive_max_total_bytes
+        if stream.seekable():
+            tf = tarfile.open(fileobj=cast(IO[bytes], _CappedReads(stream, cap)), mode="r:")
+        else:
+            tf = tarfile.open(fileobj=stream, mode="r|")
+        with tf:
             for info in tf:
+                budget.entry()
                 if info.isdir():
                     continue
                 member = location.child(info.name)
@@ -272,15 +284,18 @@ class ArchiveWalker:
     ) -> Iterator[Member | Problem]:
         counted = _CountingReader(stream)
         with _decompressor(ct, cast(IO[bytes], counted)) as plain:
-            guarded = _RatioGuard(plain, counted, self.limits.archive_max_ratio)
+            guarded = _RatioGuard(
+                plain, counted, self.limits.archive_max_ratio, self.limits.archive_max_total_bytes
+            )
             peek = guarded.read(HEAD_BYTES)
             budget.spend(len(peek))
             inner = _Prefixed(peek, guarded)
             if len(peek) >= 262 and peek[257:262] == b"ustar":
                 yield from self._tar(location, cast(IO[bytes], inner), budget)
                 return
-            name = location.members[-1] if location.members else location.path.rsplit("/", 1)[-1]
+            name = (location.members[-1] if location.members else location.path).rsplit("/", 1)[-1]
             stem = name.rsplit(".", 1)[0] if "." in name else name
+            budget.entry()
             yield from self._member(location.child(stem), inner.read, budget)
 
 
@@ -316,10 +331,13 @@ class _CountingReader(io.RawIOBase):
 class _RatioGuard(io.RawIOBase):
     """Stops a compressed stream that expands beyond the allowed ratio (a bomb)."""
 
-    def __init__(self, plain: IO[bytes], consumed: _CountingReader, ratio: float) -> None:
+    def __init__(
+        self, plain: IO[bytes], consumed: _CountingReader, ratio: float, max_total: int
+    ) -> None:
         self.plain = plain
         self.consumed = consumed
         self.ratio = ratio
+        self.max_total = max_total
         self.produced = 0
 
     def readable(self) -> bool:
@@ -333,12 +351,42 @@ class _RatioGuard(io.RawIOBase):
                 ProblemReason.ARCHIVE_RATIO,
                 f"expands more than {self.ratio:g}:1; not read further",
             )
+        if self.produced > self.max_total:  # also what tarfile skips or buffers (r| mode)
+            raise _LimitHit(
+                ProblemReason.ARCHIVE_SIZE,
+                f"more than {self.max_total} bytes decompressed; the rest was not read",
+            )
         return data
 
     def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
         data = self.read(len(b))
         b[: len(data)] = data
         return len(data)
+
+
+class _CappedReads:
+    """A seekable stream that refuses any single read larger than `cap` (ARCHIVE_SIZE)."""
+
+    def __init__(self, inner: IO[bytes], cap: int) -> None:
+        self.inner = inner
+        self.cap = cap
+
+    def read(self, n: int | None = -1) -> bytes:
+        if n is None or n < 0 or n > self.cap:
+            raise _LimitHit(
+                ProblemReason.ARCHIVE_SIZE,
+                f"an entry needs a single read of more than {self.cap} bytes; not read",
+            )
+        return self.inner.read(n)
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self.inner.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.inner.tell()
 
 
 class _Prefixed(io.RawIOBase):
@@ -373,12 +421,18 @@ class _Prefixed(io.RawIOBase):
         return len(data)
 
 
+def _stored_name_length(info: zipfile.ZipInfo) -> int:
+    """The name's length in bytes as stored: UTF-8 when flag bit 11 is set, else cp437 (one
+    byte per character; encoding it as UTF-8 made `café.jpg` look longer and overlap)."""
+    return len(info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437"))
+
+
 def _zip_overlap(infos: list[zipfile.ZipInfo]) -> str | None:
     """Overlapping entries are how non-recursive zip bombs multiply one compressed block."""
     spans = sorted(
         (
             i.header_offset,
-            i.header_offset + 30 + len(i.filename.encode()) + i.compress_size,
+            i.header_offset + 30 + _stored_name_length(i) + i.compress_size,
             i.filename,
         )
         for i in infos

@@ -63,7 +63,14 @@ def open_noatime(path: str, flags: int, dir_fd: int | None = None) -> tuple[int,
 
 def open_regular(ref: FileRef) -> tuple[int, bool]:
     """Open the file the walker saw; raise FileChangedError if it is no longer that file."""
-    fd, noatime = open_noatime(ref.fs_path, _FILE_FLAGS)
+    try:
+        fd, noatime = open_noatime(ref.fs_path, _FILE_FLAGS)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # O_NOFOLLOW refused: the name is now a symbolic link
+            raise FileChangedError("replaced by a symbolic link during the scan") from exc
+        if exc.errno == errno.ENOENT:
+            raise FileChangedError("removed during the scan") from exc
+        raise
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
@@ -174,6 +181,25 @@ class FilesystemWalker:
     def _walk_dir(
         self, fs_dir: str, shown_dir: str, rel_dir: str, st: os.stat_result
     ) -> Iterator[FileRef | Problem]:
+        """Depth first, names sorted, each directory's entries before its subdirectories.
+
+        An explicit stack, not recursion: a tree thousands of levels deep must not exhaust
+        Python's recursion limit (a RecursionError would end the whole scan).
+        """
+        stack = [(fs_dir, shown_dir, rel_dir, st)]
+        while stack:
+            subdirs: list[tuple[str, str, str, os.stat_result]] = []
+            yield from self._list_dir(*stack.pop(), subdirs)
+            stack.extend(reversed(subdirs))
+
+    def _list_dir(
+        self,
+        fs_dir: str,
+        shown_dir: str,
+        rel_dir: str,
+        st: os.stat_result,
+        subdirs: list[tuple[str, str, str, os.stat_result]],
+    ) -> Iterator[FileRef | Problem]:
         key = (st.st_dev, st.st_ino)
         if key in self._seen_dirs:
             yield Problem(
@@ -188,9 +214,17 @@ class FilesystemWalker:
         except OSError as exc:
             yield Problem(Location(shown_dir), ProblemReason.UNREADABLE_DIRECTORY, _os_reason(exc))
             return
-        self.atime_preserved &= noatime
-        self.directories += 1
         try:
+            now = os.fstat(fd)
+            if (now.st_dev, now.st_ino) != key:  # a path component was swapped since listing
+                yield Problem(
+                    Location(shown_dir),
+                    ProblemReason.CHANGED_DURING_SCAN,
+                    "directory replaced during the scan; not walked",
+                )
+                return
+            self.atime_preserved &= noatime
+            self.directories += 1
             try:
                 with os.scandir(fd) as it:
                     entries = sorted(it, key=lambda e: e.name)
@@ -199,7 +233,6 @@ class FilesystemWalker:
                     Location(shown_dir), ProblemReason.UNREADABLE_DIRECTORY, _os_reason(exc)
                 )
                 return
-            subdirs: list[tuple[str, str, str, os.stat_result]] = []
             for entry in entries:
                 found = self._entry(fd, entry, fs_dir, shown_dir, rel_dir)
                 if isinstance(found, tuple):
@@ -208,8 +241,6 @@ class FilesystemWalker:
                     yield found
         finally:
             os.close(fd)
-        for fs_path, shown, rel, est in subdirs:
-            yield from self._walk_dir(fs_path, shown, rel, est)
 
     def _entry(
         self, dir_fd: int, entry: os.DirEntry[str], fs_dir: str, shown_dir: str, rel_dir: str

@@ -1,7 +1,8 @@
 """Include/exclude globs over paths relative to the scan root.
 
 A pattern without `/` matches a name at any depth (`*.jpg`, `node_modules`); a pattern with
-`/` matches the whole relative path, where `**` spans directories (`photos/**/*.png`).
+`/` matches the whole relative path, where `**` spans directories (`photos/**/*.png`). A leading
+`./` or `/` anchors a pattern at the scan root (`./*.jpg`); a trailing `/` is ignored.
 Matching is case-sensitive, like the filesystems it runs on.
 """
 
@@ -29,7 +30,8 @@ def _translate(pattern: str) -> str:
         elif c == "?":
             out.append("[^/]")
         elif c == "[":
-            j = pattern.find("]", i + 2 if pattern[i + 1 : i + 2] in ("!", "]") else i + 1)
+            j = i + 2 if pattern[i + 1 : i + 2] == "!" else i + 1
+            j = pattern.find("]", j + 1 if pattern[j : j + 1] == "]" else j)  # `[]]`, `[!]]`
             if j < 0:
                 out.append(re.escape(c))
             else:
@@ -53,11 +55,12 @@ class Glob:
     @classmethod
     def compile(cls, pattern: str) -> Glob:
         text = pattern.strip()
+        rooted = text.startswith(("./", "/"))  # `./x` and `/x` name a path from the root
+        text = text.removeprefix("./").strip("/")
         if not text:
             raise ValueError("empty glob pattern")
-        text = text.removeprefix("./")
-        anchored = "/" in text.rstrip("/")
-        body = _translate(text.rstrip("/"))
+        anchored = rooted or "/" in text
+        body = _translate(text)
         return cls(pattern, re.compile(rf"\A{body}\Z", re.DOTALL), anchored)
 
     def matches(self, relpath: str) -> bool:

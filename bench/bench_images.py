@@ -1,0 +1,318 @@
+"""Benchmark: faceaudit against face_recognition's default pipeline and the decode floor.
+
+Builds a corpus of phone-sized photos (4000x3000 JPEGs): real faces from
+../shared/data/faces-dev composited at several sizes onto real no-face photos, plus no-face
+photos. Then, in one run and with the same number of processes for each:
+
+- decode floor: Pillow `draft` decode only (no detection), at 1/8 and at 1/4 scale;
+- reference:    face_recognition.load_image_file + face_locations (HOG, upsample 1);
+- faceaudit:    a real `run_scan` of the corpus directory (worker start-up included).
+
+It prints images/s, image-level recall and false positives of each, peak memory of the
+whole process tree, and the ratios the issue asks for. Targets are printed beside the
+measured ratios; nothing here is a timed assertion.
+
+    python bench/bench_images.py [--faces 24] [--no-faces 12] [--workers 2] [--corpus DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import multiprocessing
+import os
+import random
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageFilter, ImageOps
+
+HERE = Path(__file__).resolve().parent
+DEVSET = HERE.parents[1] / "shared" / "data" / "faces-dev"
+CORPUS_VERSION = "v2"
+SIZE = (4000, 3000)
+# Height of the pasted portrait in the 4000x3000 photo; its face is roughly half of it.
+TIERS = (300, 600, 1200, 2400)
+
+
+# -- corpus -----------------------------------------------------------------------------------
+
+
+def _face_sources() -> tuple[list[Image.Image], str]:
+    if (DEVSET / "manifest.csv").is_file():
+        with open(DEVSET / "manifest.csv", newline="") as fh:
+            rows = [
+                r
+                for r in csv.DictReader(fh)
+                if r["kind"] == "face_image" and r["faces"] == "1" and r["identity"]
+            ]
+        images = []
+        for row in rows:
+            try:
+                im = ImageOps.exif_transpose(Image.open(DEVSET / row["path"])).convert("RGB")
+            except OSError:
+                continue
+            if min(im.size) >= 300:
+                images.append(im)
+        random.Random(7).shuffle(images)
+        return images[:16], f"{min(16, len(images))} portraits from faces-dev"
+    import skimage
+
+    astro = Image.open(Path(skimage.__file__).parent / "data" / "astronaut.png").convert("RGB")
+    return [astro], "faces-dev absent: scikit-image's astronaut only"
+
+
+def _backgrounds() -> list[Image.Image]:
+    names = ("coffee.png", "chelsea.png", "rocket.jpg", "brick.png", "motorcycle_left.png")
+    import skimage
+
+    data = Path(skimage.__file__).parent / "data"
+    images = [Image.open(data / n).convert("RGB") for n in names]
+    if DEVSET.is_dir():
+        for rel in ("photoprism_examples/beach_sand.jpg", "photoprism_examples/building_mono.jpg",
+                    "photoprism_examples/palms_beach.jpg", "photoprism_examples/elephants.jpg",
+                    "photoprism_examples/limes.jpg", "photoprism_examples/ocean_cyan.jpg"):  # fmt: skip
+            if (DEVSET / rel).is_file():
+                images.append(Image.open(DEVSET / rel).convert("RGB"))
+    return images
+
+
+def _phone_photo(bg: Image.Image, rng: random.Random) -> Image.Image:
+    """Upscale to 12 MP and add sensor-like grain so the JPEG has a phone photo's size."""
+    big = bg.resize(SIZE, Image.Resampling.BICUBIC)
+    grain = Image.effect_noise(SIZE, 18).convert("RGB")
+    big = Image.blend(big, grain, 0.12)
+    return big.filter(ImageFilter.UnsharpMask(radius=2, percent=60)) if rng.random() < 0.5 else big
+
+
+def build_corpus(root: Path, n_faces: int, n_empty: int) -> tuple[list[tuple[Path, int]], str]:
+    """[(path, tier or 0)], and a note on where the faces came from."""
+    stamp = root / f".corpus-{CORPUS_VERSION}-{n_faces}-{n_empty}"
+    faces, note = _face_sources()
+    if stamp.exists():
+        entries = [(p, int(p.name.split("-")[1])) for p in sorted(root.glob("*.jpg"))]
+        return entries, note
+    root.mkdir(parents=True, exist_ok=True)
+    for old in root.glob("*.jpg"):
+        old.unlink()
+    rng = random.Random(2026)
+    backgrounds = _backgrounds()
+    entries = []
+    for n in range(n_faces + n_empty):
+        photo = _phone_photo(backgrounds[n % len(backgrounds)], rng)
+        tier = TIERS[n % len(TIERS)] if n < n_faces else 0
+        if tier:
+            portrait = faces[n % len(faces)]
+            scale = tier / portrait.height
+            portrait = portrait.resize((round(portrait.width * scale), tier))
+            x = rng.randint(0, max(0, SIZE[0] - portrait.width))
+            y = rng.randint(0, max(0, SIZE[1] - portrait.height))
+            photo.paste(portrait, (x, y))
+        path = root / f"{n:03d}-{tier}.jpg"
+        photo.save(path, "JPEG", quality=90)
+        entries.append((path, tier))
+    stamp.write_text("complete\n")
+    return entries, note
+
+
+# -- measurement helpers ----------------------------------------------------------------------
+
+
+class PeakRss:
+    """Samples the total resident memory of this process and all its descendants."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        page = os.sysconf("SC_PAGE_SIZE")
+        while not self._stop.is_set():
+            total = 0
+            for pid in _tree(os.getpid()):
+                try:
+                    with open(f"/proc/{pid}/statm", "rb") as fh:
+                        total += int(fh.read().split()[1]) * page
+                except (OSError, ValueError, IndexError):
+                    pass
+            self.peak = max(self.peak, total)
+            self._stop.wait(0.02)
+
+
+def _tree(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                ppid = int(fh.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(children.get(pid, []))
+    return out
+
+
+def _decode(args: tuple[str, int]) -> bool:
+    path, k = args
+    with Image.open(path) as im:
+        im.draft("RGB", (im.width // k, im.height // k))
+        im.load()
+    return False
+
+
+_REFERENCE_KIND = "face_recognition"
+
+
+def _reference(path: str) -> bool:
+    try:
+        import face_recognition as fr
+
+        img = fr.load_image_file(path)
+        return bool(fr.face_locations(img))
+    except ImportError:
+        from scanner.analysis import dlib_faces
+
+        models = _compat_models()
+        return bool(dlib_faces.face_locations(models, dlib_faces.load_image_file(path)))
+
+
+_MODELS: list[object] = []
+
+
+def _compat_models():  # type: ignore[no-untyped-def]
+    from scanner.analysis import dlib_faces
+
+    if not _MODELS:
+        _MODELS.append(dlib_faces.DlibModels())
+    return _MODELS[0]
+
+
+@dataclass
+class Run:
+    name: str
+    seconds: float
+    found: dict[Path, bool]
+    peak_rss: int
+
+
+def _pooled(name: str, fn: Callable[..., bool], jobs: Iterable[object], paths: list[Path], workers: int) -> Run:
+    ctx = multiprocessing.get_context("spawn")
+    with PeakRss() as rss, ctx.Pool(workers) as pool:
+        pool.map(_warm, range(workers))  # interpreter start-up is not decoding time
+        t0 = time.perf_counter()
+        results = pool.map(fn, list(jobs), chunksize=1)
+        seconds = time.perf_counter() - t0
+    return Run(name, seconds, dict(zip(paths, results, strict=True)), rss.peak)
+
+
+def _warm(_: int) -> None:
+    import numpy  # noqa: F401
+
+
+def run_faceaudit(root: Path, paths: list[Path], workers: int) -> Run:
+    from scanner.config import ScanConfig
+    from scanner.engine import run_scan
+
+    with PeakRss() as rss:
+        t0 = time.perf_counter()
+        result = run_scan(ScanConfig(targets=(root,), workers=workers))
+        seconds = time.perf_counter() - t0
+    hits = {Path(i.location.display) for i in result.items}
+    return Run("faceaudit", seconds, {p: p in hits for p in paths}, rss.peak)
+
+
+# -- report -----------------------------------------------------------------------------------
+
+
+def _rates(run: Run, tiers: dict[Path, int]) -> tuple[float, float, dict[int, float]]:
+    faces = [p for p, t in tiers.items() if t]
+    empty = [p for p, t in tiers.items() if not t]
+    recall = sum(run.found[p] for p in faces) / len(faces)
+    fp = sum(run.found[p] for p in empty) / len(empty)
+    by_tier = {
+        t: sum(run.found[p] for p in faces if tiers[p] == t) / max(1, sum(tiers[p] == t for p in faces))
+        for t in TIERS
+    }
+    return recall, fp, by_tier
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--faces", type=int, default=24)
+    parser.add_argument("--no-faces", type=int, default=12)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--corpus", type=Path, default=HERE / "corpus")
+    parser.add_argument("--skip-reference", action="store_true", help="faceaudit and floor only")
+    args = parser.parse_args(argv)
+
+    entries, note = build_corpus(args.corpus, args.faces, args.no_faces)
+    paths = [p for p, _ in entries]
+    tiers = dict(entries)
+    size_mb = sum(p.stat().st_size for p in paths) / len(paths) / 1e6
+    print(f"corpus: {len(paths)} JPEGs of {SIZE[0]}x{SIZE[1]} (mean {size_mb:.1f} MB); "
+          f"{args.faces} with a face ({note}), {args.no_faces} without; workers={args.workers}")
+    try:
+        import face_recognition  # noqa: F401
+
+        ref_name = "face_recognition (load_image_file + face_locations, HOG, upsample 1)"
+    except ImportError:
+        ref_name = "face_recognition-compatible dlib pipeline (face_recognition not importable)"
+
+    runs = [
+        _pooled("decode floor 1/8", _decode, [(str(p), 8) for p in paths], paths, args.workers),
+        _pooled("decode 1/4", _decode, [(str(p), 4) for p in paths], paths, args.workers),
+        run_faceaudit(args.corpus, paths, args.workers),
+    ]
+    if not args.skip_reference:
+        runs.append(_pooled("reference", _reference, [str(p) for p in paths], paths, args.workers))
+
+    print(f"\n{'pipeline':<20} {'images/s':>9} {'recall':>7} {'false+':>7} {'peak RSS':>9}  recall by face tier (portrait height px)")
+    for run in runs:
+        ips = len(paths) / run.seconds
+        if run.name.startswith("decode"):
+            print(f"{run.name:<20} {ips:>9.2f} {'-':>7} {'-':>7} {run.peak_rss / 2**20:>7.0f}MB")
+            continue
+        recall, fp, by_tier = _rates(run, tiers)
+        tiers_text = "  ".join(f"{t}:{r:.2f}" for t, r in by_tier.items())
+        print(f"{run.name:<20} {ips:>9.2f} {recall:>7.3f} {fp:>7.3f} {run.peak_rss / 2**20:>7.0f}MB  {tiers_text}")
+    if not args.skip_reference:
+        print(f"\nreference = {ref_name}")
+    floor, audit = runs[0], runs[2]
+    fa_ips = len(paths) / audit.seconds
+    print("\nratios (same run, same number of processes):")
+    if not args.skip_reference:
+        ref = runs[3]
+        speedup = fa_ips / (len(paths) / ref.seconds)
+        r_fa, _, _ = _rates(audit, tiers)
+        r_ref, _, _ = _rates(ref, tiers)
+        print(f"  faceaudit / reference throughput: {speedup:6.1f}x   (target >= 10x, "
+              f"recall {r_fa:.3f} vs {r_ref:.3f}: target equal or better)")
+    slow = (len(paths) / floor.seconds) / fa_ips
+    print(f"  decode floor / faceaudit:         {slow:6.2f}x   (target <= 3x)")
+    print(f"  faceaudit peak memory:            {audit.peak_rss / 2**20:6.0f} MB (target < 1024 MB "
+          f"with {args.workers} workers)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,233 @@
+"""The staged face detector on real photographs: positives and hard negatives.
+
+Positives are built from scikit-image's astronaut.png (a real photo with one face) in every
+format, size, orientation and container the detector must handle; hard negatives are real
+photos without faces and synthetic textures. Every row runs the real YuNet and dlib models.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from helpers import astronaut, encode, no_face
+from PIL import Image, ImageDraw, ImageFilter
+
+from scanner.analysis.sniff import sniff
+from scanner.config import DetectionSettings, Limits
+from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem, ModelCache
+from scanner.detectors.face_yunet import YuNetFaceDetector
+from scanner.model import EvidenceKind, Location
+
+MODELS = ModelCache()  # one per test session, like one per worker process
+
+
+def detect(data: bytes, **settings: object) -> DetectorOutput:
+    item = LoadedItem(Location("test"), sniff(data[:4096]), data)
+    ctx = DetectContext(DetectionSettings(**settings), Limits(), MODELS)  # type: ignore[arg-type]
+    return YuNetFaceDetector().detect(item, ctx)
+
+
+def faces(data: bytes, **settings: object) -> int:
+    out = detect(data, **settings)
+    return out.evidence[0].faces if out.evidence else 0
+
+
+def on_background(face_height: int, size: tuple[int, int] = (3000, 2250)) -> Image.Image:
+    """The astronaut's head and shoulders pasted into a large no-face photo."""
+    bg = no_face("coffee.png").resize(size, Image.Resampling.BICUBIC)
+    head = astronaut().crop((110, 0, 350, 300))
+    scale = face_height / 130  # the face is ~130 px tall in the 300 px crop
+    head = head.resize((round(head.width * scale), round(head.height * scale)))
+    bg.paste(head, (size[0] // 3, size[1] // 3))
+    return bg
+
+
+def animated(face_frame: int, n: int = 8) -> bytes:
+    """Distinct frames (Pillow merges identical neighbours), the face in one of them."""
+    frames = [no_face("chelsea.png").resize((256, 256)).rotate(3 * i) for i in range(n)]
+    frames[face_frame] = astronaut().resize((256, 256))
+    buf = io.BytesIO()
+    frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:], duration=100)
+    return buf.getvalue()
+
+
+def tiff_pages(face_page: int, n: int = 3) -> bytes:
+    pages = [no_face("brick.png").convert("RGB").resize((300, 300)) for _ in range(n)]
+    pages[face_page] = astronaut().resize((300, 300))
+    buf = io.BytesIO()
+    pages[0].save(buf, "TIFF", save_all=True, append_images=pages[1:])
+    return buf.getvalue()
+
+
+def exif_rotated(orientation: int) -> bytes:
+    """Pixels stored turned, with the EXIF tag that tells a viewer how to show them."""
+    undo = {6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270, 3: Image.Transpose.ROTATE_180}
+    stored = astronaut().transpose(undo[orientation])
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return encode(stored, "JPEG", exif=exif.tobytes(), quality=92)
+
+
+def rgba_cutout() -> bytes:
+    im = astronaut().convert("RGBA")
+    alpha = Image.new("L", im.size, 0)
+    ImageDraw.Draw(alpha).ellipse((90, 0, 380, 330), fill=255)
+    im.putalpha(alpha)
+    return encode(im, "PNG")
+
+
+def heif() -> bytes:
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    return encode(astronaut(), "HEIF", quality=80)
+
+
+POSITIVES: dict[str, Callable[[], bytes]] = {
+    "png": lambda: encode(astronaut(), "PNG"),
+    "jpeg": lambda: encode(astronaut(), "JPEG", quality=90),
+    "jpeg-progressive": lambda: encode(astronaut(), "JPEG", progressive=True),
+    "jpeg-grey": lambda: encode(astronaut().convert("L"), "JPEG"),
+    "jpeg-cmyk": lambda: encode(astronaut().convert("CMYK"), "JPEG"),
+    "webp": lambda: encode(astronaut(), "WEBP", quality=80),
+    "bmp": lambda: encode(astronaut(), "BMP"),
+    "ppm": lambda: encode(astronaut(), "PPM"),
+    "tiff": lambda: encode(astronaut(), "TIFF"),
+    "gif-palette": lambda: encode(astronaut().convert("P", palette=Image.Palette.ADAPTIVE), "GIF"),
+    "png-rgba-cutout": rgba_cutout,
+    "png-16bit-grey": lambda: encode(
+        Image.fromarray((np.asarray(astronaut().convert("L"), dtype=np.uint16) * 257)), "PNG"
+    ),
+    "heif": heif,
+    "avif": lambda: encode(astronaut(), "AVIF", quality=70),
+    "phone-jpeg-4000px": lambda: encode(astronaut().resize((4000, 4000)), "JPEG", quality=85),
+    "small-face-in-big-photo": lambda: encode(on_background(130), "JPEG", quality=90),
+    "thumbnail-96px": lambda: encode(astronaut().resize((96, 96)), "PNG"),
+    "pixel-rotated-90": lambda: encode(astronaut().transpose(Image.Transpose.ROTATE_90), "PNG"),
+    "pixel-rotated-180": lambda: encode(astronaut().transpose(Image.Transpose.ROTATE_180), "PNG"),
+    "pixel-rotated-270": lambda: encode(astronaut().transpose(Image.Transpose.ROTATE_270), "PNG"),
+    "exif-orientation-6": lambda: exif_rotated(6),
+    "exif-orientation-8": lambda: exif_rotated(8),
+    "exif-orientation-3": lambda: exif_rotated(3),
+    "gif-face-in-frame-6": lambda: animated(6),
+    "tiff-face-on-page-3": lambda: tiff_pages(2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(POSITIVES))
+def test_positive(name: str) -> None:
+    out = detect(POSITIVES[name]())
+    assert out.evidence, f"{name}: no face found; notes {out.notes}"
+    ev = out.evidence[0]
+    assert ev.kind is EvidenceKind.FACE_IMAGE
+    assert ev.detector == "face.yunet"
+    assert ev.faces >= 1
+    for box in ev.boxes:
+        assert 0.0 <= box.x <= 1.0 and 0.0 <= box.y <= 1.0
+        assert 0.0 < box.w <= 1.0 and 0.0 < box.h <= 1.0
+
+
+def test_box_is_where_the_face_is() -> None:
+    ev = detect(encode(astronaut(), "PNG")).evidence[0]
+    box = ev.boxes[0]
+    cx, cy = (box.x + box.w / 2) * 512, (box.y + box.h / 2) * 512
+    assert 190 < cx < 260 and 80 < cy < 160  # the astronaut's face, measured by eye
+
+
+@pytest.mark.parametrize("degrees", [90, 180, 270])
+def test_rotated_face_box_is_where_the_face_is(degrees: int) -> None:
+    turn = {
+        90: Image.Transpose.ROTATE_90,
+        180: Image.Transpose.ROTATE_180,
+        270: Image.Transpose.ROTATE_270,
+    }
+    ev = detect(encode(astronaut().transpose(turn[degrees]), "PNG")).evidence[0]
+    box = ev.boxes[0]
+    # Where the face centre (x 0.44, y 0.23 of the upright photo) lands once turned CCW.
+    expected = {90: (0.23, 0.56), 180: (0.56, 0.77), 270: (0.77, 0.44)}[degrees]
+    cx, cy = box.x + box.w / 2, box.y + box.h / 2
+    assert abs(cx - expected[0]) < 0.07 and abs(cy - expected[1]) < 0.07, (cx, cy)
+    # Found upright (a sideways face can pass YuNet plus dlib's CNN) or by turning it back.
+    assert box.rotation in (0, (360 - degrees) % 360)
+
+
+def test_exif_orientation_needs_no_rotation_retry() -> None:
+    ev = detect(exif_rotated(6)).evidence[0]
+    assert ev.boxes[0].rotation == 0
+
+
+def test_rotations_can_be_disabled() -> None:
+    data = encode(astronaut().transpose(Image.Transpose.ROTATE_90), "PNG")
+    assert faces(data, rotations=False) == 0
+
+
+def test_animated_gif_reports_the_frame() -> None:
+    ev = detect(animated(6)).evidence[0]
+    assert ev.boxes[0].frame == 6
+
+
+def test_min_face_filters_small_faces() -> None:
+    data = encode(astronaut(), "PNG")  # the face is ~100 px tall
+    assert faces(data, min_face_px=50) == 1
+    assert faces(data, min_face_px=400) == 0
+
+
+def test_count_faces_counts_every_face() -> None:
+    canvas = Image.new("RGB", (1400, 600), (120, 120, 120))
+    for x in (0, 460, 920):
+        canvas.paste(astronaut().resize((460, 460)), (x, 70))
+    data = encode(canvas, "JPEG", quality=92)
+    assert faces(data, count_faces=True) == 3
+    ev = detect(data).evidence[0]
+    assert ev.detail("count_is_lower_bound") is True
+
+
+def test_notes_say_what_the_search_could_see() -> None:
+    notes = dict(detect(encode(no_face("coffee.png"), "PNG")).notes)
+    assert notes["frames_examined"] == 1
+    assert 0 < int(notes["smallest_face_px"]) <= 40  # small image: upsampled search
+
+
+def blotted_astronaut() -> Image.Image:
+    im = astronaut()
+    ImageDraw.Draw(im).rectangle((150, 40, 300, 210), fill=(40, 40, 40))
+    return im
+
+
+def noise() -> Image.Image:
+    rng = np.random.default_rng(7)
+    return Image.fromarray(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8))
+
+
+def checkerboard() -> Image.Image:
+    tile = np.kron([[1, 0] * 8, [0, 1] * 8] * 6, np.ones((40, 40)))
+    return Image.fromarray((tile * 255).astype(np.uint8)).convert("RGB")
+
+
+NEGATIVES: dict[str, Callable[[], Image.Image]] = {
+    "coffee": lambda: no_face("coffee.png"),
+    "cat": lambda: no_face("chelsea.png"),
+    "rocket": lambda: no_face("rocket.jpg"),
+    "brick-wall": lambda: no_face("brick.png"),
+    "moon": lambda: no_face("moon.png"),
+    "text-page": lambda: no_face("page.png"),
+    "horse-silhouette": lambda: no_face("horse.png"),
+    "coins": lambda: no_face("coins.png"),
+    "gravel": lambda: no_face("gravel.png"),
+    "hubble-deep-field": lambda: no_face("hubble_deep_field.jpg"),
+    "motorcycle": lambda: no_face("motorcycle_left.png"),
+    "uniform-grey": lambda: Image.new("RGB", (640, 480), (128, 128, 128)),
+    "random-noise": noise,
+    "checkerboard": checkerboard,
+    "astronaut-face-painted-over": blotted_astronaut,
+    "blurred-beyond-recognition": lambda: astronaut().filter(ImageFilter.GaussianBlur(25)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NEGATIVES))
+def test_hard_negative(name: str) -> None:
+    out = detect(encode(NEGATIVES[name](), "PNG"))
+    assert not out.evidence, f"{name}: false face {out.evidence[0].boxes}"

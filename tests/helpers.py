@@ -1,0 +1,81 @@
+"""Shared test helpers: real images, real trees, snapshots that prove nothing was touched."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import stat
+from pathlib import Path
+
+from PIL import Image
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+DEVSET = SHARED / "data" / "faces-dev"
+SARIF_SCHEMA = SHARED / "data" / "schemas" / "sarif-schema-2.1.0.json"
+
+
+def skimage_data() -> Path:
+    import skimage
+
+    return Path(skimage.__file__).parent / "data"
+
+
+def astronaut() -> Image.Image:
+    """A real photograph with one face (Eileen Collins, NASA), 512x512 RGB."""
+    return Image.open(skimage_data() / "astronaut.png").convert("RGB")
+
+
+def no_face(name: str = "coffee.png") -> Image.Image:
+    """A real photograph without a face (coffee, chelsea = a cat, rocket.jpg, brick ...)."""
+    return Image.open(skimage_data() / name).convert("RGB")
+
+
+def encode(im: Image.Image, fmt: str, **params: object) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, fmt, **params)
+    return buf.getvalue()
+
+
+def snapshot(root: Path) -> dict[str, tuple[str, int, int, int]]:
+    """Every entry under root: (sha256 | link target | 'dir', size, mtime_ns, atime_ns).
+
+    Directories are listed and files read with O_NOATIME (we own them, or are root), so
+    taking the snapshot does not itself change the access times it records.
+    """
+    noatime = getattr(os, "O_NOATIME", 0)
+    out: dict[str, tuple[str, int, int, int]] = {}
+
+    def visit(directory: Path) -> None:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | noatime)
+        try:
+            names = sorted(os.listdir(fd))
+        finally:
+            os.close(fd)
+        for name in names:
+            path = directory / name
+            st = path.lstat()
+            rel = str(path.relative_to(root))
+            if stat.S_ISLNK(st.st_mode):
+                out[rel] = ("link:" + os.readlink(path), st.st_size, st.st_mtime_ns, 0)
+            elif stat.S_ISDIR(st.st_mode):
+                out[rel] = ("dir", 0, st.st_mtime_ns, st.st_atime_ns)
+                visit(path)
+            elif stat.S_ISREG(st.st_mode):
+                out[rel] = (_sha256(path, noatime), st.st_size, st.st_mtime_ns, st.st_atime_ns)
+            else:
+                out[rel] = ("special", 0, st.st_mtime_ns, st.st_atime_ns)
+
+    visit(root)
+    return out
+
+
+def _sha256(path: Path, flags: int) -> str:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | flags)
+    try:
+        digest = hashlib.sha256()
+        while chunk := os.read(fd, 1 << 20):
+            digest.update(chunk)
+    finally:
+        os.close(fd)
+    return digest.hexdigest()

