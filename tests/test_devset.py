@@ -56,8 +56,10 @@ def test_recall_and_false_positives(
     fp_rate = len(false) / len(negatives)
     record_property("recall", round(recall, 4))
     record_property("false_positive_rate", round(fp_rate, 4))
-    print(f"\ndev set: recall {recall:.3f} ({len(positives) - len(missed)}/{len(positives)}), "
-          f"false positives {fp_rate:.3f} ({len(false)}/{len(negatives)})")
+    print(
+        f"\ndev set: recall {recall:.3f} ({len(positives) - len(missed)}/{len(positives)}), "
+        f"false positives {fp_rate:.3f} ({len(false)}/{len(negatives)})"
+    )
     assert recall >= 0.97, f"missed: {missed}"
     assert fp_rate <= 0.03, f"false faces in: {false}"
 
@@ -108,10 +110,14 @@ def test_only_the_corrupt_file_fails(devset: Path, devscan: ScanResult) -> None:
     ]
 
 
-def test_pixel_rotated_copies(devset: Path, scan: Callable[..., ScanResult], tmp_path: Path) -> None:
+def test_pixel_rotated_copies(
+    devset: Path, scan: Callable[..., ScanResult], tmp_path: Path
+) -> None:
     """Photos stored sideways with no EXIF tag: every face image of the set, turned 90
     degrees, must still be found (the rotation retry)."""
-    rows = [r for r in manifest(devset) if r["kind"] == "face_image" and r["faces"] not in ("", "0")]
+    rows = [
+        r for r in manifest(devset) if r["kind"] == "face_image" and r["faces"] not in ("", "0")
+    ]
     written = 0
     for n, row in enumerate(rows):
         try:

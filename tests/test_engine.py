@@ -68,7 +68,9 @@ def test_finds_every_face_and_tag(tree: Path, pooled: ScanResult) -> None:
     assert dict(stats.by_content_type)["zip"] == 1
 
 
-def test_inline_and_pooled_agree(tree: Path, pooled: ScanResult, scan: Callable[..., ScanResult]) -> None:
+def test_inline_and_pooled_agree(
+    tree: Path, pooled: ScanResult, scan: Callable[..., ScanResult]
+) -> None:
     inline = scan(tree)
     assert [(i.location, i.sha256, i.evidence) for i in inline.items] == [
         (i.location, i.sha256, i.evidence) for i in pooled.items
@@ -102,7 +104,9 @@ def test_report_holds_no_pixels_or_vectors(pooled: ScanResult) -> None:
     assert "Jane Example" not in json.dumps(doc)  # names are hashed, never copied
 
 
-def test_hard_links_are_reported_under_every_name(tmp_path: Path, scan: Callable[..., ScanResult]) -> None:
+def test_hard_links_are_reported_under_every_name(
+    tmp_path: Path, scan: Callable[..., ScanResult]
+) -> None:
     (tmp_path / "a.jpg").write_bytes(encode(astronaut(), "JPEG"))
     os.link(tmp_path / "a.jpg", tmp_path / "b.jpg")
     result = scan(tmp_path)

@@ -108,7 +108,9 @@ def test_file_items_are_read_in_the_worker(tmp_path: Path) -> None:
     path = tmp_path / "face.png"
     path.write_bytes(face_png())
     st = path.stat()
-    ref = FileRef(Location(str(path)), str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, 0)
+    ref = FileRef(
+        Location(str(path)), str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, 0
+    )
     work = WorkItem(1, ref.location, ContentType.PNG, st.st_size, st.st_mtime_ns, file=ref)
     with WorkerPool(setup(), 1) as pool:
         (outcome,) = list(pool.run([work]))

@@ -26,7 +26,7 @@ class RelBox:
         return max(self.w, 0.0) * max(self.h, 0.0)
 
     def clipped(self) -> RelBox:
-        x0, y0 = max(0.0, self.x), max(0.0, self.y)
+        x0, y0 = min(1.0, max(0.0, self.x)), min(1.0, max(0.0, self.y))  # even if outside
         x1, y1 = min(1.0, self.x + self.w), min(1.0, self.y + self.h)
         return RelBox(x0, y0, max(0.0, x1 - x0), max(0.0, y1 - y0))
 

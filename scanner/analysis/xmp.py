@@ -16,6 +16,7 @@ can be correlated across files (and found again from a name) without a report ho
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -39,6 +40,8 @@ _PERSON_ROOTS = re.compile(r"^(people|persons|person|personen|personnes|faces)\s
 _START = b"<x:xmpmeta"
 _END = b"</x:xmpmeta>"
 _MAX_PACKETS = 8
+_EXTENSION = b"http://ns.adobe.com/xmp/extension/\x00"  # JPEG Extended XMP APP1 signature
+_EXTENSION_HEADER = len(_EXTENSION) + 32 + 4 + 4  # signature, GUID, full length, offset
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,11 @@ def name_digest(name: str) -> str:
 
 
 def packets(data: bytes, max_bytes: int) -> Iterator[bytes]:
-    """XMP packets embedded anywhere in the bytes (JPEG APP1, PNG iTXt, TIFF, WebP, …)."""
+    """XMP packets embedded anywhere in the bytes (JPEG APP1, PNG iTXt, TIFF, WebP, …).
+
+    A packet that is not closed within `max_bytes` (truncated, or over the limit) is yielded
+    cut at the limit, so that it is counted as unreadable rather than silently skipped."""
+    data = _join_extended_xmp(data)
     pos = 0
     for _ in range(_MAX_PACKETS):
         start = data.find(_START, pos)
@@ -81,10 +88,29 @@ def packets(data: bytes, max_bytes: int) -> Iterator[bytes]:
             return
         end = data.find(_END, start, start + max_bytes)
         if end < 0:
+            yield data[start : start + max_bytes]
             return
         end += len(_END)
         yield data[start:end]
         pos = end
+
+
+def _join_extended_xmp(data: bytes) -> bytes:
+    """JPEG stores XMP beyond 64 KiB ("Extended XMP", e.g. phones' depth maps) in several
+    APP1 segments, each with a header: drop the segment headers so the packet reads whole."""
+    if not data.startswith(b"\xff\xd8") or _EXTENSION not in data:
+        return data
+    out = bytearray()
+    pos = last = 2
+    while pos + 4 <= len(data) and data[pos] == 0xFF and data[pos + 1] not in (0xD9, 0xDA):
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if length < 2:
+            break
+        if data[pos + 1] == 0xE1 and data.startswith(_EXTENSION, pos + 4):
+            out += data[last:pos]
+            last = pos + 4 + _EXTENSION_HEADER
+        pos += 2 + length
+    return data[:2] + bytes(out) + data[last:]
 
 
 def read_face_tags(data: bytes, max_bytes: int) -> FaceTags:
@@ -143,10 +169,12 @@ def _value(el: ET.Element, ns: str, name: str) -> str | None:
 
 
 def _float(text: str | None) -> float | None:
+    """A finite number, or None: "nan" and "inf" parse as floats but are not coordinates."""
     try:
-        return float(text) if text is not None else None
+        value = float(text) if text is not None else None
     except ValueError:
         return None
+    return value if value is not None and math.isfinite(value) else None
 
 
 def _items(root: ET.Element, ns: str, list_name: str) -> Iterator[ET.Element]:
@@ -185,6 +213,8 @@ def _regions(root: ET.Element) -> Iterator[tuple[str, Region | None, str | None]
 
 def _mwg_area(item: ET.Element) -> Region | None:
     area = item.find(f"{{{MWG_RS}}}Area")
+    if area is not None and (desc := area.find(f"{{{RDF}}}Description")) is not None:
+        area = desc  # the struct written as a nested rdf:Description
     holder = area if area is not None else item
     x, y = _float(_value(holder, ST_AREA, "x")), _float(_value(holder, ST_AREA, "y"))
     w, h = _float(_value(holder, ST_AREA, "w")), _float(_value(holder, ST_AREA, "h"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from scanner.analysis import xmp
+from scanner.analysis.geometry import RelBox
 from scanner.detectors.base import IMAGE_TYPES, DetectContext, DetectorOutput, LoadedItem
 from scanner.model import ContentType, Evidence, EvidenceKind, FaceBox, ProblemReason
 
@@ -32,22 +33,26 @@ class FaceTagsDetector:
                 (
                     ProblemReason.DECODE_ERROR,
                     f"{tags.unreadable_packets} XMP packet(s) could not be parsed "
-                    "(malformed, or refused as an entity/DTD construct)",
+                    "(malformed, unterminated or over the "
+                    f"{ctx.limits.xmp_max_bytes} byte limit, or refused as an entity/DTD "
+                    "construct)",
                 ),
             )
         if not tags.any:
             return DetectorOutput(problems=problems)
         faces = tags.face_regions or len(tags.name_digests)
+        # Tagged areas are taken as written, so clip them to the image (0..1) like face.yunet.
+        clipped = (RelBox(r.x, r.y, r.w, r.h).clipped() for r in tags.regions)
         boxes = tuple(
             FaceBox(
-                x=round(r.x, 4),
-                y=round(r.y, 4),
-                w=round(r.w, 4),
-                h=round(r.h, 4),
+                x=round(b.x, 4),
+                y=round(b.y, 4),
+                w=round(b.w, 4),
+                h=round(b.h, 4),
                 confidence=1.0,
                 method="xmp-region",
             )
-            for r in tags.regions
+            for b in clipped
         )
         evidence = Evidence(
             kind=EvidenceKind.FACE_TAGGED,

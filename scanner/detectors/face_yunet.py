@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import numpy as np
@@ -39,6 +39,7 @@ from scanner.model import ContentType, Evidence, EvidenceKind, FaceBox, ProblemR
 
 FINE_TARGET = 1024  # long side of the fine working image
 THOROUGH_TARGET = 2048
+THOROUGH_VERIFY = 0.30  # --thorough also sends weaker candidates to dlib's CNN
 COARSE_ABOVE = 900  # fine images larger than this get a halved coarse pass first
 UPSAMPLE_BELOW = 400  # images smaller than this are also searched upsampled
 UPSAMPLE_TARGET = 800
@@ -84,7 +85,10 @@ class YuNetFaceDetector:
         problems: list[tuple[ProblemReason, str]] = []
         examined = 0
         smallest_visible = 0.0
-        budget = [MAX_VERIFICATIONS]  # dlib CNN second opinions, shared by all frames
+        # dlib CNN second opinions, shared by all frames; --thorough affords more of them.
+        budget = [MAX_VERIFICATIONS * (3 if settings.thorough else 1)]
+        if settings.thorough:
+            settings = replace(settings, verify_score=min(settings.verify_score, THOROUGH_VERIFY))
         for n, index in enumerate(frames):
             handle = im if n == 0 else item.fresh_image(ctx.limits.max_pixels)
             try:

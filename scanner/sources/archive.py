@@ -247,11 +247,9 @@ class ArchiveWalker:
         # sparse 100 GiB tar would otherwise take minutes). Single reads are capped: tarfile
         # reads a pax or GNU long-name header in one read() of the size the header declares.
         cap = self.limits.archive_max_total_bytes
-        if stream.seekable():
-            tf = tarfile.open(fileobj=cast(IO[bytes], _CappedReads(stream, cap)), mode="r:")
-        else:
-            tf = tarfile.open(fileobj=stream, mode="r|")
-        with tf:
+        seekable = stream.seekable()
+        source = cast(IO[bytes], _CappedReads(stream, cap)) if seekable else stream
+        with tarfile.open(fileobj=source, mode="r:" if seekable else "r|") as tf:
             for info in tf:
                 budget.entry()
                 if info.isdir():

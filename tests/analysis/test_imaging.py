@@ -364,6 +364,19 @@ def test_truncated_jpeg_is_a_decode_error_never_a_partial_image(
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False
 
 
+@pytest.mark.parametrize("fmt", ["PNG", "GIF", "WEBP", "TIFF", "BMP", "PPM", "HEIF", "AVIF"])
+def test_truncated_file_of_any_format_is_a_decode_error(fmt: str) -> None:
+    """Cut in half: refused at open or at decode, never returned as a partial image."""
+    if fmt == "AVIF":
+        need("avif")
+    data = encode(astronaut(), fmt)
+    cut = data[: len(data) // 2]
+    ct = sniff(cut)
+    with pytest.raises(ImageProblem) as caught:
+        decode_working(open_image(cut, ct, BIG), ct, 0, 1024)
+    assert caught.value.reason is ProblemReason.DECODE_ERROR
+
+
 # --- draft decoding and working size -----------------------------------------------------------
 
 
@@ -453,7 +466,9 @@ def corner_marked(size: tuple[int, int]) -> Image.Image:
 
 
 def colour_name(pixel: tuple[int, ...]) -> str:
-    return min(COLOURS, key=lambda n: sum((a - b) ** 2 for a, b in zip(COLOURS[n], pixel)))
+    return min(
+        COLOURS, key=lambda n: sum((a - b) ** 2 for a, b in zip(COLOURS[n], pixel, strict=True))
+    )
 
 
 def corners(im: Image.Image) -> tuple[str, str, str, str]:
@@ -513,7 +528,7 @@ def test_exif_orientation_other_formats(orient: int, fmt: str) -> None:
     params = {"compression": "tiff_lzw"} if fmt == "TIFF-LZW" else {}
     exif = Image.Exif()
     exif[0x0112] = orient
-    data = encode(corner_marked((120, 80)), fmt.split("-")[0], exif=exif, **params)
+    data = encode(corner_marked((120, 80)), fmt.removesuffix("-LZW"), exif=exif, **params)
     ct = sniff(data)
     work = decode_working(open_image(data, ct, BIG), ct, 0, 1024)
     upright = (80, 120) if orient >= 5 else (120, 80)
@@ -606,7 +621,7 @@ def test_single_frame_is_frame_zero(fmt: str) -> None:
     assert imaging.frame_indices(open_image(data, sniff(data), BIG), sniff(data), 8, 16) == [0]
 
 
-# --- modes -----------------------------------------------------------------------------------------
+# --- modes -------------------------------------------------------------------------------------
 
 
 def grey_ramp(mode: str, peak: float) -> Image.Image:

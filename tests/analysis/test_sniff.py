@@ -15,6 +15,7 @@ import lzma
 import random
 import struct
 import tarfile
+import time
 import zipfile
 from collections.abc import Callable
 
@@ -145,6 +146,7 @@ POSITIVES: list[tuple[str, Callable[[], bytes], ContentType]] = [
     ("pgm", pil("PPM", "L"), CT.PNM),
     ("pbm", pil("PPM", "1"), CT.PNM),
     ("pnm-plain-with-comment", plain_pnm, CT.PNM),
+    ("pam", lambda: b"P7\nWIDTH 2\nHEIGHT 1\nDEPTH 3\nMAXVAL 255\nENDHDR\n" + bytes(6), CT.PNM),
     ("jp2", jpeg2000(), CT.JPEG2000),
     ("j2k-codestream", jpeg2000(no_jp2=True), CT.JPEG2000),
     ("heic", heif, CT.HEIF),
@@ -197,7 +199,9 @@ NEGATIVES: list[tuple[str, Callable[[], bytes]]] = [
 ]
 
 
-@pytest.mark.parametrize(("make", "expected"), [p[1:] for p in POSITIVES], ids=[p[0] for p in POSITIVES])
+@pytest.mark.parametrize(
+    ("make", "expected"), [p[1:] for p in POSITIVES], ids=[p[0] for p in POSITIVES]
+)
 def test_positive(make: Callable[[], bytes], expected: ContentType) -> None:
     data = make()
     assert sniff(data[:HEAD_BYTES]) is expected
@@ -208,12 +212,17 @@ def test_hard_negative_is_unknown(make: Callable[[], bytes]) -> None:
     assert sniff(make()[:HEAD_BYTES]) is CT.UNKNOWN
 
 
-def test_name_does_not_matter() -> None:
-    """Only bytes decide: a JPEG is a JPEG whatever it is called, and the sniffer never sees
-    a name. EPS stays PostScript even with JPEG-like text inside."""
-    eps = encode(photo(), "EPS")
-    assert b"JFIF" not in eps[:4]
-    assert sniff(eps[:HEAD_BYTES]) is CT.POSTSCRIPT
+def test_pnm_check_is_linear_on_hostile_headers() -> None:
+    """The PNM pattern runs on the whole head: long whitespace or comment runs without a
+    size must not backtrack for long."""
+    for head in (
+        b"P1" + b" " * (HEAD_BYTES - 3) + b"x",
+        b"P1" + b"#" * (HEAD_BYTES - 2),
+        b"P1 " + b"# c\n" * 1000 + b"x",
+    ):
+        started = time.perf_counter()
+        assert sniff(head) is CT.UNKNOWN
+        assert time.perf_counter() - started < 0.05
 
 
 def test_every_image_type_has_a_positive_row() -> None:

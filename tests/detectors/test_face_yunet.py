@@ -64,7 +64,11 @@ def tiff_pages(face_page: int, n: int = 3) -> bytes:
 
 def exif_rotated(orientation: int) -> bytes:
     """Pixels stored turned, with the EXIF tag that tells a viewer how to show them."""
-    undo = {6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270, 3: Image.Transpose.ROTATE_180}
+    undo = {
+        6: Image.Transpose.ROTATE_90,
+        8: Image.Transpose.ROTATE_270,
+        3: Image.Transpose.ROTATE_180,
+    }
     stored = astronaut().transpose(undo[orientation])
     exif = Image.Exif()
     exif[0x0112] = orientation
@@ -99,7 +103,7 @@ POSITIVES: dict[str, Callable[[], bytes]] = {
     "gif-palette": lambda: encode(astronaut().convert("P", palette=Image.Palette.ADAPTIVE), "GIF"),
     "png-rgba-cutout": rgba_cutout,
     "png-16bit-grey": lambda: encode(
-        Image.fromarray((np.asarray(astronaut().convert("L"), dtype=np.uint16) * 257)), "PNG"
+        Image.fromarray(np.asarray(astronaut().convert("L"), dtype=np.uint16) * 257), "PNG"
     ),
     "heif": heif,
     "avif": lambda: encode(astronaut(), "AVIF", quality=70),
@@ -183,6 +187,15 @@ def test_count_faces_counts_every_face() -> None:
     assert faces(data, count_faces=True) == 3
     ev = detect(data).evidence[0]
     assert ev.detail("count_is_lower_bound") is True
+
+
+def test_thorough_finds_smaller_faces() -> None:
+    """A 70 px face in a 3000 px photo is below the default search (~3% of the long side)."""
+    data = encode(on_background(70), "JPEG", quality=90)
+    default = detect(data)
+    assert not default.evidence
+    assert dict(default.notes)["smallest_face_px"] > 70  # and the report says so
+    assert faces(data, thorough=True) == 1
 
 
 def test_notes_say_what_the_search_could_see() -> None:

@@ -10,6 +10,7 @@ rewrites them (and skips the comparison); review the diff before committing it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -49,8 +50,6 @@ HOSTILE_PATH = "inbox/bad\udcff.jpg\x1b[31m\n  face_image       9  0.99  face.yu
 
 
 def _sha(name: str) -> str:
-    import hashlib
-
     return hashlib.sha256(name.encode()).hexdigest()
 
 

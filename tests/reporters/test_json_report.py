@@ -125,9 +125,8 @@ def test_document_shape() -> None:
     assert summary["items_with_evidence"] == 4
     assert summary["faces"] == 4  # 1 (zip member) + 1 (hostile) + 2 (team); tags not counted
     assert summary["by_kind"] == {"face_image": 3, "face_tagged": 2}
-    assert [i["kind"] for i in d["items"]] == ["face_image", "face_image", "face_tagged"] + [
-        "face_image"
-    ]
+    kinds = [i["kind"] for i in d["items"]]
+    assert kinds == ["face_image", "face_image", "face_tagged", "face_image"]
     team = d["items"][3]
     assert team["severity"] == "high"  # the primary evidence is the most severe one
     assert [e["detector"] for e in team["evidence"]] == ["face.yunet", "face.tags"]
@@ -177,10 +176,17 @@ LINK = (Problem(Location("l"), ProblemReason.SYMLINK_NOT_FOLLOWED, "link"),)
         ({"items": (), "problems": LINK}, 0, False, "low"),
         ({"items": (), "problems": DECODE}, 3, True, "low"),
         ({"items": (), "problems": (), "interrupted": True}, 3, True, "low"),
-        ({"items": (), "problems": (), "interrupted": True, "allow_incomplete": True}, 0, True, "low"),
+        (
+            {"items": (), "problems": (), "interrupted": True, "allow_incomplete": True},
+            0,
+            True,
+            "low",
+        ),
     ],
 )
-def test_summary_exit_code(changes: dict[str, Any], code: int, incomplete: bool, fail_on: str) -> None:
+def test_summary_exit_code(
+    changes: dict[str, Any], code: int, incomplete: bool, fail_on: str
+) -> None:
     result = replace(sample_result(), **changes)
     d = doc(result)
     assert d["summary"]["exit_code"] == code == int(result.exit_code)
