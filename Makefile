@@ -33,7 +33,7 @@ demo: $(DEMO_STAMP)
 	$(BIN)/faceaudit demo $(DEMO_DIR)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 lint: $(STAMP)
 	$(BIN)/ruff check scanner tests bench

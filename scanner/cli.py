@@ -10,17 +10,16 @@ import math
 import os
 import re
 import signal
-import stat
 import sys
-import tempfile
 from pathlib import Path
 from types import FrameType
 from typing import Annotated, NoReturn
 
 import typer
 
+from scanner.cli_output import check_destination, write_report, write_stdout
 from scanner.config import DetectionSettings, Limits, MiB, ScanConfig
-from scanner.model import ExitCode, Severity
+from scanner.model import ExitCode, ScanResult, Severity
 
 app = typer.Typer(
     name="faceaudit",
@@ -62,34 +61,6 @@ def _usage(message: str) -> NoReturn:
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
-
-
-def _write_report(path: Path, text: str) -> None:
-    """Replace a regular file atomically; write through anything else (a FIFO, /dev/stdout,
-    /dev/null), which must never be replaced by a file. A symlink is followed, not replaced."""
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        mode = None
-    if mode is not None and not stat.S_ISREG(mode):
-        with open(path, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        return
-    _write_atomically(Path(os.path.realpath(path)), text)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    directory = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @app.command()
@@ -152,6 +123,12 @@ def scan(
     max_pixels: Annotated[
         int, typer.Option("--max-pixels", help="Largest image decoded (pixels).")
     ] = Limits.max_pixels,
+    max_frames: Annotated[
+        int, typer.Option("--max-frames", help="Animation frames sampled per image.")
+    ] = Limits.max_frames,
+    max_pages: Annotated[
+        int, typer.Option("--max-pages", help="TIFF pages examined (more: incomplete).")
+    ] = Limits.max_pages,
     timeout: Annotated[
         float, typer.Option("--timeout", help="Seconds allowed per item.")
     ] = Limits.item_timeout_s,
@@ -198,6 +175,8 @@ def scan(
         or max_pixels <= 0
         or memory_mb <= 0
         or archive_depth < 0
+        or max_frames <= 0
+        or max_pages <= 0
         or archive_entries <= 0
         or archive_mb <= 0
         or not (0 < timeout < math.inf)  # also false for NaN
@@ -217,6 +196,8 @@ def scan(
         limits=Limits(
             max_file_bytes=max_file_mb * MiB,
             max_pixels=max_pixels,
+            max_frames=max_frames,
+            max_pages=max_pages,
             item_timeout_s=timeout,
             item_memory_bytes=memory_mb * MiB,
             archive_max_depth=archive_depth,
@@ -233,13 +214,15 @@ def scan(
         fail_on=None if fail_on == "never" else Severity.parse(fail_on),
         allow_incomplete=allow_incomplete,
     )
+    if output is not None and (why := check_destination(output)) is not None:
+        _usage(f"cannot write the report: {why}")
     result = _run_with_progress(config, show=not quiet and sys.stderr.isatty())
     text = render(result, report_format)
     if output is None:
-        sys.stdout.write(text)
+        write_stdout(text, utf8=report_format is Format.JSON)
     else:
         try:
-            _write_report(output, text)
+            write_report(output, text)
         except OSError as exc:
             typer.echo(f"faceaudit: error: cannot write {output}: {exc}", err=True)
             raise typer.Exit(int(ExitCode.INCOMPLETE)) from exc
@@ -253,42 +236,38 @@ def scan(
     raise typer.Exit(int(result.exit_code))
 
 
-def _run_with_progress(config: ScanConfig, show: bool):  # type: ignore[no-untyped-def]
+def _run_with_progress(config: ScanConfig, show: bool) -> ScanResult:
     from scanner.engine import Progress, run_scan
 
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
-        if not show:
-            return run_scan(config)
-        from rich.console import Console
-        from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
-        from rich.progress import Progress as Bar
+    if not show:
+        return run_scan(config)
+    from rich.console import Console
+    from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as Bar
 
-        from scanner.reporters.text import terminal_safe
+    from scanner.reporters.text import terminal_safe
 
-        with Bar(
-            TextColumn("[bold]scanning"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total} items"),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[current]}", style="dim", markup=False),  # a name is no markup
-            console=Console(stderr=True),  # the terminal `show` checked; stdout is the report
-            transient=True,
-            redirect_stdout=False,
-        ) as bar:
-            task = bar.add_task("scan", total=None, current="")
+    with Bar(
+        TextColumn("[bold]scanning"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} items"),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[current]}", style="dim", markup=False),  # a name is no markup
+        console=Console(stderr=True),  # the terminal `show` checked; stdout is the report
+        transient=True,
+        redirect_stdout=False,
+    ) as bar:
+        task = bar.add_task("scan", total=None, current="")
 
-            def update(p: Progress) -> None:
-                bar.update(
-                    task,
-                    completed=p.done,
-                    total=max(p.queued, 1),
-                    current=terminal_safe(p.current)[-60:],
-                )
+        def update(p: Progress) -> None:
+            bar.update(
+                task,
+                completed=p.done,
+                total=max(p.queued, 1),
+                current=terminal_safe(p.current)[-60:],
+            )
 
-            return run_scan(config, progress=update)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        return run_scan(config, progress=update)
 
 
 @app.command()
@@ -319,7 +298,7 @@ def demo(
     typer.echo(f"Built a demo tree in {root}; scanning it for real:\n", err=True)
     config = ScanConfig(targets=(root,), workers=(os.cpu_count() or 1) if workers < 0 else workers)
     result = _run_with_progress(config, show=sys.stderr.isatty())
-    sys.stdout.write(render(result, Format.CONSOLE))
+    write_stdout(render(result, Format.CONSOLE), utf8=False)
     typer.echo(
         f"\n(The demo itself exits 0. `faceaudit scan {root}` would exit "
         f"{int(result.exit_code)}: face data was found and one file is truncated on purpose.)",
@@ -330,7 +309,31 @@ def demo(
 
 
 def main() -> None:
+    """Run the command; no outcome other than a finished scan may exit 0 or 1.
+
+    SIGTERM behaves like Ctrl-C: a scan in progress stops, writes its partial report and
+    exits 3. An interruption outside a scan, or an internal error, also exits 3 (incomplete),
+    never 1 (which means "face data found").
+    """
     # YuNet's OpenMP runtime reads this when it first loads; one thread per process is what
     # the measurements in README were taken with (workers set it for themselves too).
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    app()
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        code = app(standalone_mode=False)
+    except (typer.Abort, KeyboardInterrupt):
+        print("faceaudit: interrupted; nothing was reported", file=sys.stderr)
+        sys.exit(int(ExitCode.INCOMPLETE))
+    except typer.exceptions.TyperException as exc:  # click's usage errors (typer vendors click)
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        sys.exit(int(ExitCode.USAGE))
+    except Exception as exc:
+        print(
+            f"faceaudit: internal error ({type(exc).__name__}: {exc}); the scan is "
+            "incomplete. Please report this with the command line that caused it.",
+            file=sys.stderr,
+        )
+        sys.exit(int(ExitCode.INCOMPLETE))
+    sys.exit(code if isinstance(code, int) else 0)

@@ -123,6 +123,7 @@ class ProblemReason(str, enum.Enum):
     # content
     DECODE_ERROR = "decode_error"
     PIXEL_LIMIT = "pixel_limit"
+    PAGE_LIMIT = "page_limit"
     DISGUISED_CONTENT = "disguised_content"
     UNSUPPORTED_CONTAINER = "unsupported_container"
     # archives

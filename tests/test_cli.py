@@ -328,13 +328,13 @@ def test_output_quiet_console_report(trees: Path, tmp_path: Path) -> None:
     )
 
 
-def test_output_into_a_missing_directory_fails_without_a_partial_file(
+def test_output_into_a_missing_directory_is_a_usage_error_before_scanning(
     trees: Path, tmp_path: Path
 ) -> None:
     target = tmp_path / "missing" / "report.json"
     proc = faceaudit("scan", "single", "-j", "0", "-f", "json", "-o", str(target), cwd=trees)
-    assert proc.returncode == 3
-    assert f"cannot write {target}" in err(proc)
+    assert proc.returncode == 2
+    assert "cannot write the report" in err(proc) and "does not exist" in err(proc)
     assert "Traceback" not in err(proc)
     assert proc.stdout == b""
     assert list(tmp_path.iterdir()) == []
@@ -708,3 +708,64 @@ def test_settings_are_echoed_faithfully(trees: Path) -> None:
     assert settings["detection.min_face_px"] == 20
     assert settings["detection.rotations"] is False
     assert all(not isinstance(v, float) or math.isfinite(v) for v in settings.values())
+
+
+# -- added with the lead's review: output plumbing and exit codes of the unexpected ---------
+
+
+def test_a_new_report_file_gets_the_umask_permissions(trees: Path, tmp_path: Path) -> None:
+    target = tmp_path / "report.json"
+    proc = faceaudit("scan", "single", "-j", "0", "-f", "json", "-o", str(target), cwd=trees)
+    assert proc.returncode == 1, err(proc)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~_umask()
+
+
+def test_an_existing_report_file_keeps_its_permissions(trees: Path, tmp_path: Path) -> None:
+    target = tmp_path / "report.json"
+    target.write_text("old")
+    target.chmod(0o640)
+    proc = faceaudit("scan", "single", "-j", "0", "-f", "json", "-o", str(target), cwd=trees)
+    assert proc.returncode == 1, err(proc)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert json.loads(target.read_text())["schema_version"] == "1.0"
+
+
+def test_a_closed_pipe_ends_quietly(trees: Path) -> None:
+    proc = subprocess.run(
+        f"{FACEAUDIT} scan single -j 0 -f json | head -c 10",
+        shell=True,
+        cwd=trees,
+        capture_output=True,
+        check=False,
+    )
+    assert b"Traceback" not in proc.stderr and b"BrokenPipe" not in proc.stderr
+    assert len(proc.stdout) == 10
+
+
+def test_a_terminal_that_is_not_utf8_gets_escapes_not_a_crash(tmp_path: Path) -> None:
+    (tmp_path / "caf\u00e9.jpg").write_bytes(jpeg(astronaut()))
+    env = {**ENV, "PYTHONIOENCODING": "ascii"}
+    console = subprocess.run(
+        [FACEAUDIT, "scan", ".", "-j", "0"], cwd=tmp_path, env=env, capture_output=True,
+        check=False,
+    )  # fmt: skip
+    assert console.returncode == 1, console.stderr
+    assert b"caf\\xe9.jpg" in console.stdout  # escaped for the terminal, not a crash
+    as_json = subprocess.run(
+        [FACEAUDIT, "scan", ".", "-j", "0", "-f", "json"], cwd=tmp_path, env=env,
+        capture_output=True, check=False,
+    )  # fmt: skip
+    paths = [i["path"] for i in json.loads(as_json.stdout.decode("utf-8"))["items"]]
+    assert paths == ["./caf\u00e9.jpg"]  # JSON is always UTF-8
+
+
+def test_missing_arguments_and_unknown_commands_are_usage_errors(tmp_path: Path) -> None:
+    assert faceaudit("scan", cwd=tmp_path).returncode == 2
+    assert faceaudit("bogus", cwd=tmp_path).returncode == 2
+    assert faceaudit("scan", str(tmp_path), "--workers", "x", cwd=tmp_path).returncode == 2
+
+
+def _umask() -> int:
+    current = os.umask(0o022)
+    os.umask(current)
+    return current

@@ -51,10 +51,11 @@ def unrotate(box: RelBox, degrees: int) -> RelBox:
     return RelBox(min(ax, bx), min(ay, by), abs(bx - ax), abs(by - ay))
 
 
-def iou(a: RelBox, b: RelBox, aspect: float = 1.0) -> float:
-    """Intersection over union; `aspect` (width/height of the image) keeps it isotropic."""
+def iou(a: RelBox, b: RelBox) -> float:
+    """Intersection over union (the same in relative and in pixel coordinates: scaling an
+    axis scales intersection and union alike)."""
     x0, y0 = max(a.x, b.x), max(a.y, b.y)
     x1, y1 = min(a.x + a.w, b.x + b.w), min(a.y + a.h, b.y + b.h)
-    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0) * aspect
-    union = (a.area + b.area) * aspect - inter
+    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
+    union = a.area + b.area - inter
     return inter / union if union > 0 else 0.0

@@ -118,9 +118,9 @@ def orientation(im: Image.Image) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
-def upright_size(im: Image.Image, orient: int) -> tuple[int, int]:
-    w, h = im.size
-    return (h, w) if orient in (5, 6, 7, 8) else (w, h)
+def frame_count(im: Image.Image) -> int:
+    n = getattr(im, "n_frames", 1)
+    return n if isinstance(n, int) and n > 0 else 1
 
 
 def frame_indices(

@@ -37,8 +37,12 @@ LIGHTROOM = "http://ns.adobe.com/lightroom/1.0/"
 MS_PHOTO = "http://ns.microsoft.com/photo/1.0/"
 
 _PERSON_ROOTS = re.compile(r"^(people|persons|person|personen|personnes|faces)\s*[|/]", re.I)
-_START = b"<x:xmpmeta"
-_END = b"</x:xmpmeta>"
+# Packet wrappers: x:xmpmeta (and the older x:xapmeta) is optional around rdf:RDF.
+_WRAPPERS = (
+    (b"<x:xmpmeta", b"</x:xmpmeta>"),
+    (b"<x:xapmeta", b"</x:xapmeta>"),
+    (b"<rdf:RDF", b"</rdf:RDF>"),
+)
 _MAX_PACKETS = 8
 _EXTENSION = b"http://ns.adobe.com/xmp/extension/\x00"  # JPEG Extended XMP APP1 signature
 _EXTENSION_HEADER = len(_EXTENSION) + 32 + 4 + 4  # signature, GUID, full length, offset
@@ -83,14 +87,16 @@ def packets(data: bytes, max_bytes: int) -> Iterator[bytes]:
     data = _join_extended_xmp(data)
     pos = 0
     for _ in range(_MAX_PACKETS):
-        start = data.find(_START, pos)
-        if start < 0:
+        found = [(data.find(opening, pos), closing) for opening, closing in _WRAPPERS]
+        starts = [(start, closing) for start, closing in found if start >= 0]
+        if not starts:
             return
-        end = data.find(_END, start, start + max_bytes)
+        start, closing = min(starts)
+        end = data.find(closing, start, start + max_bytes)
         if end < 0:
             yield data[start : start + max_bytes]
             return
-        end += len(_END)
+        end += len(closing)
         yield data[start:end]
         pos = end
 
@@ -248,9 +254,19 @@ def _person_keywords(root: ET.Element) -> Iterator[tuple[str, str]]:
         (LIGHTROOM, "hierarchicalSubject", "lightroom-keywords"),
         (MS_PHOTO, "LastKeywordXMP", "microsoft-keywords"),
     )
+    found: list[tuple[str, str]] = []
     for ns, prop, schema in sources:
         for container in root.iter(f"{{{ns}}}{prop}"):
             for li in container.iter(f"{{{RDF}}}li"):
                 text = (li.text or "").strip()
                 if _PERSON_ROOTS.match(text) and re.split(r"[|/]", text)[-1].strip():
-                    yield schema, text
+                    found.append((schema, text))
+    paths = {_keyword_path(text) for _, text in found}
+    for schema, text in found:
+        path = _keyword_path(text)
+        if not any(other.startswith(path + "/") for other in paths):
+            yield schema, text  # a leaf; `People/Family` above `People/Family/Ann` is a group
+
+
+def _keyword_path(text: str) -> str:
+    return "/".join(part.strip().casefold() for part in re.split(r"[|/]", text))

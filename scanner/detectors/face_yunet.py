@@ -81,8 +81,17 @@ class YuNetFaceDetector:
         frames = imaging.frame_indices(
             im, item.content_type, ctx.limits.max_frames, ctx.limits.max_pages
         )
+        total = imaging.frame_count(im)
         best: list[FaceBox] = []
         problems: list[tuple[ProblemReason, str]] = []
+        if item.content_type is ContentType.TIFF and total > len(frames):
+            # Pages are distinct images (animation frames are sampled by design).
+            problems.append(
+                (
+                    ProblemReason.PAGE_LIMIT,
+                    f"{total} pages; only the first {len(frames)} were examined (--max-pages)",
+                )
+            )
         examined = 0
         smallest_visible = 0.0
         # dlib CNN second opinions, shared by all frames; --thorough affords more of them.
@@ -111,7 +120,7 @@ class YuNetFaceDetector:
                 break
         notes: tuple[tuple[str, ScalarValue], ...] = (
             ("frames_examined", examined),
-            ("frames_total", len(frames)),
+            ("frames_total", total),
             ("smallest_face_px", math.ceil(smallest_visible)),
         )
         if not best:

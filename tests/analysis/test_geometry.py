@@ -102,7 +102,7 @@ def test_iou(a: RelBox, b: RelBox, expected: float) -> None:
 
 
 @pytest.mark.parametrize("aspect", [0.5, 4 / 3, 16 / 9])
-def test_iou_with_an_aspect_ratio(aspect: float) -> None:
+def test_iou_is_the_same_in_pixels_for_any_image_shape(aspect: float) -> None:
     """IoU of relative boxes equals IoU of the same boxes in pixels for any image shape."""
     a, b = RelBox(0.1, 0.1, 0.4, 0.3), RelBox(0.3, 0.2, 0.4, 0.5)
     w, h = 1000 * aspect, 1000.0
@@ -110,7 +110,7 @@ def test_iou_with_an_aspect_ratio(aspect: float) -> None:
     bx0, by0, bx1, by1 = b.x * w, b.y * h, (b.x + b.w) * w, (b.y + b.h) * h
     inter = max(0, min(ax1, bx1) - max(ax0, bx0)) * max(0, min(ay1, by1) - max(ay0, by0))
     union = (ax1 - ax0) * (ay1 - ay0) + (bx1 - bx0) * (by1 - by0) - inter
-    assert iou(a, b, aspect) == pytest.approx(inter / union)
+    assert iou(a, b) == pytest.approx(inter / union)
 
 
 @pytest.mark.parametrize(

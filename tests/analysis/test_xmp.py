@@ -554,3 +554,51 @@ def test_area_near_the_edge_is_returned_as_written() -> None:
     body = MWG_ELEMENTS.replace("<stArea:x>0.5</stArea:x>", "<stArea:x>0.05</stArea:x>")
     tags = read_face_tags(packet(body), MAX)
     assert boxes(tags.regions) == boxes((R(-0.05, 0.25, 0.2, 0.3),))
+
+
+# -- added with the lead's review: optional wrappers and keyword hierarchies ----------------
+
+
+def _bare(body: str) -> bytes:
+    return (
+        '<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?>'
+        '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        f'{body}</rdf:RDF><?xpacket end="r"?>'
+    ).encode()
+
+
+def test_bare_rdf_without_the_xmpmeta_wrapper_is_read() -> None:
+    body = (
+        '<rdf:Description xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/">'
+        "<Iptc4xmpExt:PersonInImage><rdf:Bag><rdf:li>Ann Example</rdf:li></rdf:Bag>"
+        "</Iptc4xmpExt:PersonInImage></rdf:Description>"
+    )
+    tags = read_face_tags(b"junk" + _bare(body) + b"junk", 1 << 20)
+    assert tags.name_digests == (name_digest("Ann Example"),)
+
+
+def test_old_xapmeta_wrapper_is_read() -> None:
+    body = (
+        b'<x:xapmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
+        b'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description '
+        b'xmlns:lr="http://ns.adobe.com/lightroom/1.0/"><lr:hierarchicalSubject><rdf:Bag>'
+        b"<rdf:li>People|Ann Example</rdf:li></rdf:Bag></lr:hierarchicalSubject>"
+        b"</rdf:Description></rdf:RDF></x:xapmeta>"
+    )
+    tags = read_face_tags(body, 1 << 20)
+    assert tags.person_keywords == 1
+
+
+def test_group_nodes_of_a_keyword_hierarchy_are_not_people() -> None:
+    items = "".join(
+        f"<rdf:li>{k}</rdf:li>"
+        for k in ("People|Family", "People|Family|Ann Example", "People|Bob Example")
+    )
+    body = (
+        '<rdf:Description xmlns:lr="http://ns.adobe.com/lightroom/1.0/">'
+        f"<lr:hierarchicalSubject><rdf:Bag>{items}</rdf:Bag></lr:hierarchicalSubject>"
+        "</rdf:Description>"
+    )
+    tags = read_face_tags(_bare(body), 1 << 20)
+    assert tags.person_keywords == 2
+    assert set(tags.name_digests) == {name_digest("Ann Example"), name_digest("Bob Example")}

@@ -19,7 +19,7 @@ from scanner.analysis.sniff import sniff
 from scanner.config import DetectionSettings, Limits
 from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem, ModelCache
 from scanner.detectors.face_yunet import YuNetFaceDetector
-from scanner.model import EvidenceKind, Location
+from scanner.model import EvidenceKind, Location, ProblemReason
 
 MODELS = ModelCache()  # one per test session, like one per worker process
 
@@ -171,6 +171,16 @@ def test_rotations_can_be_disabled() -> None:
 def test_animated_gif_reports_the_frame() -> None:
     ev = detect(animated(6)).evidence[0]
     assert ev.boxes[0].frame == 6
+
+
+def test_tiff_pages_beyond_the_limit_are_reported() -> None:
+    data = tiff_pages(0, n=4)
+    item = LoadedItem(Location("pages.tif"), sniff(data), data)
+    ctx = DetectContext(DetectionSettings(), Limits(max_pages=2), MODELS)
+    out = YuNetFaceDetector().detect(item, ctx)
+    assert out.evidence  # the face on page 1 is found...
+    assert [r for r, _ in out.problems] == [ProblemReason.PAGE_LIMIT]  # ...and the cap is said
+    assert dict(out.notes)["frames_total"] == 4
 
 
 def test_min_face_filters_small_faces() -> None:
