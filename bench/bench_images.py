@@ -149,25 +149,25 @@ class PeakRss:
                 except (OSError, ValueError, IndexError):
                     pass
             self.peak = max(self.peak, total)
-            self._stop.wait(0.02)
+            self._stop.wait(0.05)
 
 
 def _tree(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as fh:
-                ppid = int(fh.read().rsplit(b")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        children.setdefault(ppid, []).append(int(entry))
+    """The process and its descendants, via /proc/<pid>/task/<tid>/children (cheap)."""
     out, todo = [], [root]
     while todo:
         pid = todo.pop()
         out.append(pid)
-        todo.extend(children.get(pid, []))
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/children", "rb") as fh:
+                    todo.extend(int(c) for c in fh.read().split())
+            except (OSError, ValueError):
+                continue
     return out
 
 
@@ -237,12 +237,19 @@ def run_faceaudit(root: Path, paths: list[Path], workers: int, min_face: int = 0
     config = ScanConfig(
         targets=(root,), workers=workers, detection=DetectionSettings(min_face_px=min_face)
     )
+    done: list[float] = []
     with PeakRss() as rss:
         t0 = time.perf_counter()
-        result = run_scan(config)
+        result = run_scan(config, progress=lambda _: done.append(time.perf_counter()))
         seconds = time.perf_counter() - t0
     hits = {Path(i.location.display) for i in result.items}
     name = f"faceaudit min-face {min_face}" if min_face else "faceaudit"
+    # Steady state: from the first finished item to the last (worker start-up excluded).
+    steady = (len(done) - 1) / (done[-1] - done[0]) if len(done) > 1 else 0.0
+    print(
+        f"  {name}: {len(paths) / seconds:.2f} images/s end to end, {steady:.2f} steady "
+        f"(worker start-up {done[0] - t0:.1f} s)"
+    )
     return Run(name, seconds, {p: p in hits for p in paths}, rss.peak)
 
 

@@ -43,11 +43,11 @@ THOROUGH_VERIFY = 0.30  # --thorough also sends weaker candidates to dlib's CNN
 COARSE_ABOVE = 900  # fine images larger than this get a halved coarse pass first
 UPSAMPLE_BELOW = 400  # images smaller than this are also searched upsampled
 UPSAMPLE_TARGET = 800
-SMALL_PAD = 0.15  # small images are padded so a face filling the frame is still seen
-PAD_BELOW = UPSAMPLE_TARGET
+SMALL_PAD = 0.15  # close-up passes are padded so a face filling the frame is still seen
+CLOSEUP_SIDE = 320  # the close-up pass: cheap, padded, for faces of >= ~10% of the image
 MAX_VERIFICATIONS = 4  # borderline candidates checked by dlib's CNN per image (~0.2 s each)
-CNN_FACE_PX = 110  # the crop is scaled so the candidate face is about this size...
-CNN_CROP = 1.6  # ...and is this many face sizes wide (measured: all dev faces kept, no animal)
+CNN_FACE_PX = 120  # the crop is scaled so the candidate face is about this size...
+CNN_CROP = 1.8  # ...and is this many face sizes wide (a grid of 6 measured; see README)
 ROTATED_MIN_REL = 0.08  # rotation retries look for the subject of a sideways photo...
 ROTATION_SIDE = 320  # ...so they run small: 8% of 320 px is YuNet's smallest face
 RECHECK_FACE_PX = 100  # a cheap YuNet re-look at a borderline candidate, face this size...
@@ -101,9 +101,8 @@ class YuNetFaceDetector:
         for n, index in enumerate(frames):
             handle = im if n == 0 else item.fresh_image(ctx.limits.max_pixels)
             try:
-                work = imaging.decode_working(
-                    handle, item.content_type, index, _fine_target(handle, settings)
-                )
+                target, floor = _fine_target(handle, settings)
+                work = imaging.decode_working(handle, item.content_type, index, target, floor)
             except imaging.ImageProblem as exc:
                 if n == 0:
                     raise
@@ -136,13 +135,15 @@ class YuNetFaceDetector:
         return DetectorOutput((evidence,), notes, tuple(problems))
 
 
-def _fine_target(im: Image.Image, settings: DetectionSettings) -> int:
+def _fine_target(im: Image.Image, settings: DetectionSettings) -> tuple[int, int | None]:
+    """The fine working size, and the smallest size the decode may give (None: default)."""
     target = THOROUGH_TARGET if settings.thorough else FINE_TARGET
     if settings.min_face_px > 0:
         # Faces must be at least MIN_FACE_PX once scaled: a large minimum allows a coarser pass.
         need = math.ceil(max(im.size) * yunet.MIN_FACE_PX / settings.min_face_px)
-        target = min(target, max(need, 320))
-    return target
+        if need < target:
+            return max(need, CLOSEUP_SIDE), max(need, CLOSEUP_SIDE)
+    return target, None
 
 
 def _max_scale(work: imaging.WorkingImage) -> float:
@@ -174,6 +175,26 @@ def _face_box(hit: _Hit, frame: int) -> FaceBox:
     )
 
 
+def _passes(fine: Image.Image) -> list[tuple[Image.Image, bool]]:
+    """The upright searches, cheapest first, each with whether it is padded.
+
+    A small padded "close-up" pass finds faces that fill much of the frame (YuNet misses
+    faces touching the border unless padded) for ~15 ms; the halved image finds mid-size
+    faces; the fine image finds small ones; small images are also searched upsampled.
+    """
+    long_side = max(fine.size)
+    passes = [(_shrunk(fine, CLOSEUP_SIDE), True)]
+    if long_side > COARSE_ABOVE:
+        passes.append((fine.reduce(2), False))
+    if long_side > CLOSEUP_SIDE:
+        passes.append((fine, long_side < UPSAMPLE_BELOW))
+    if long_side < UPSAMPLE_BELOW:
+        factor = UPSAMPLE_TARGET / long_side
+        size = (round(fine.width * factor), round(fine.height * factor))
+        passes.append((fine.resize(size, Image.Resampling.BICUBIC), False))
+    return passes
+
+
 def _search(
     work: imaging.WorkingImage,
     models: ModelCache,
@@ -182,22 +203,10 @@ def _search(
     rotations: bool,
 ) -> list[_Hit]:
     fine = work.image
-    passes: list[Image.Image] = []
-    if work.long_side > COARSE_ABOVE:
-        passes.append(fine.reduce(2))
-    passes.append(fine)
-    if work.long_side < UPSAMPLE_BELOW:
-        factor = UPSAMPLE_TARGET / work.long_side
-        passes.append(
-            fine.resize(
-                (round(fine.width * factor), round(fine.height * factor)),
-                Image.Resampling.BICUBIC,
-            )
-        )
     accept = s.accept_score
     candidates: list[_Hit] = []
-    for image in passes:
-        candidates = _merge(candidates, _run(models, image, 0, s))
+    for image, pad in _passes(fine):
+        candidates = _merge(candidates, _run(models, image, 0, s, pad))
         if not s.count_faces and any(c.score >= accept for c in candidates):
             return _accepted(candidates, accept)
     hits = _confirm(candidates, fine, models, s, budget)
@@ -206,7 +215,7 @@ def _search(
     turn_source = fine if s.thorough else _shrunk(fine, ROTATION_SIDE)
     turned: list[_Hit] = []
     for degrees, method in ROTATIONS.items():  # all three, then the best-scoring wins
-        found = _run(models, turn_source.transpose(method), degrees, s)
+        found = _run(models, turn_source.transpose(method), degrees, s, pad=not s.thorough)
         turned = _merge(turned, [h for h in found if max(h.box.w, h.box.h) >= ROTATED_MIN_REL])
     return _confirm(turned, fine, models, s, budget)
 
@@ -223,13 +232,15 @@ def _accepted(candidates: Iterable[_Hit], accept: float) -> list[_Hit]:
     return [c for c in candidates if c.score >= accept]
 
 
-def _run(models: ModelCache, image: Image.Image, rotation: int, s: DetectionSettings) -> list[_Hit]:
+def _run(
+    models: ModelCache, image: Image.Image, rotation: int, s: DetectionSettings, pad: bool
+) -> list[_Hit]:
     width, height = image.size
-    pad = round(SMALL_PAD * max(width, height)) if max(width, height) <= PAD_BELOW else 0
+    border = round(SMALL_PAD * max(width, height)) if pad else 0
     arr = np.asarray(image)[:, :, ::-1]
-    if pad:
-        arr = np.pad(arr, ((pad, pad), (pad, pad), (0, 0)), mode="constant", constant_values=0)
-    found = yunet.detect(models.yunet, np.ascontiguousarray(arr), pad)
+    if border:
+        arr = np.pad(arr, ((border, border), (border, border), (0, 0)))
+    found = yunet.detect(models.yunet, np.ascontiguousarray(arr), border)
     floor = min(s.verify_score, s.accept_score)
     hits = []
     for c in found:
@@ -285,6 +296,8 @@ def _crop(cand: _Hit, fine: Image.Image, face_px: int, context: float) -> Image.
     cx, cy = (box.x + box.w / 2) * width, (box.y + box.h / 2) * height
     side = max(box.w * width, box.h * height)
     half = side * context / 2
+    # Beyond the border PIL fills black: a face filling the frame still gets a margin, which
+    # dlib's sliding-window CNN needs (a clipped crop lost the masked close-up of the dev set).
     crop = fine.crop((round(cx - half), round(cy - half), round(cx + half), round(cy + half)))
     if cand.rotation:
         crop = crop.transpose(ROTATIONS[cand.rotation])
