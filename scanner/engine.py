@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
+from typing import TypeVar
 
 from scanner.analysis.sniff import HEAD_BYTES, name_claims_image, sniff
 from scanner.config import ScanConfig
@@ -37,6 +38,7 @@ from scanner.sources.filesystem import (
 from scanner.sources.globs import PathFilter
 from scanner.worker import WorkerSetup, WorkItem, WorkOutcome
 
+_T = TypeVar("_T")
 _CONTAINERS_NOT_OPENED = {ContentType.SEVEN_ZIP, ContentType.RAR}
 
 
@@ -114,16 +116,10 @@ class _Planner:
             self.aliases[first].append(ref.location)
             return
         self._first_by_inode[key] = ref.location
-        try:
-            head, noatime = read_head(ref, HEAD_BYTES)
-        except FileChangedError as exc:
-            self._problem(ref.location, ProblemReason.CHANGED_DURING_SCAN, str(exc))
+        opened = self._read(ref, lambda: read_head(ref, HEAD_BYTES))
+        if opened is None:
             return
-        except OSError as exc:
-            self._problem(ref.location, ProblemReason.UNREADABLE_FILE, exc.strerror or str(exc))
-            return
-        self.atime_preserved &= noatime
-        ct = sniff(head)
+        ct = sniff(opened)
         self.by_type[ct.value] += 1
         name = ref.location.path.rsplit("/", 1)[-1]
         limits = self.config.limits
@@ -172,15 +168,9 @@ class _Planner:
             self.by_type[content_type.value] += 1
 
         walker = ArchiveWalker(self.config.limits, on_other=other)
-        try:
-            fd, noatime = open_regular(ref)
-        except FileChangedError as exc:
-            self._problem(ref.location, ProblemReason.CHANGED_DURING_SCAN, str(exc))
+        fd = self._read(ref, lambda: open_regular(ref))
+        if fd is None:
             return
-        except OSError as exc:
-            self._problem(ref.location, ProblemReason.UNREADABLE_FILE, exc.strerror or str(exc))
-            return
-        self.atime_preserved &= noatime
         with os.fdopen(fd, "rb") as stream:
             for entry in walker.expand(ref.location, stream, ct):
                 if isinstance(entry, Problem):
@@ -201,6 +191,19 @@ class _Planner:
             member.mtime_ns,
             data=member.data,
         )
+
+    def _read(self, ref: FileRef, opener: Callable[[], tuple[_T, bool]]) -> _T | None:
+        """Open or read a file the walker saw; a failure is recorded as the item's problem."""
+        try:
+            value, noatime = opener()
+        except FileChangedError as exc:
+            self._problem(ref.location, ProblemReason.CHANGED_DURING_SCAN, str(exc))
+            return None
+        except OSError as exc:
+            self._problem(ref.location, ProblemReason.UNREADABLE_FILE, exc.strerror or str(exc))
+            return None
+        self.atime_preserved &= noatime
+        return value
 
     def _problem(self, location: Location, reason: ProblemReason, detail: str) -> None:
         self.problems.append(Problem(location, reason, detail))

@@ -19,10 +19,18 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 
 from scanner.model import ProblemReason
-from scanner.worker import HEADROOM, Processor, WorkerSetup, WorkItem, WorkOutcome, failed_result
+from scanner.worker import (
+    HEADROOM,
+    STATM_RSS,
+    Processor,
+    WorkerSetup,
+    WorkItem,
+    WorkOutcome,
+    failed_result,
+    statm,
+)
 
 _POLL_S = 0.05
-_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _BOOT = "from scanner.worker import process_main; process_main()"
 
 
@@ -199,7 +207,7 @@ class WorkerPool:
                     f"not finished within {self.timeout_s:g} s; the worker was stopped",
                 )
                 continue
-            rss = _rss(slot.process.pid)
+            rss = statm(slot.process.pid, STATM_RSS)
             if rss is not None and rss > slot.baseline_rss + HEADROOM + self.memory_bytes:
                 self._replace(index)
                 yield _failed(
@@ -228,16 +236,6 @@ def _describe_exit(code: int | None) -> str:
     if code == 0:
         return "the worker process exited unexpectedly"
     return f"the worker process died (exit code {code}; an allocation beyond the memory budget?)"
-
-
-def _rss(pid: int | None) -> int | None:
-    if pid is None:
-        return None
-    try:
-        with open(f"/proc/{pid}/statm", "rb") as fh:
-            return int(fh.read().split()[1]) * _PAGE
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 def run_inline(setup: WorkerSetup, items: Iterable[WorkItem]) -> Iterator[WorkOutcome]:

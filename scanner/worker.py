@@ -134,21 +134,16 @@ def failed_result(item: WorkItem, reason: ProblemReason, detail: str) -> ItemRes
     )
 
 
-def _vm_size() -> int:
-    """This process's current virtual size in bytes (0 if unknown)."""
-    try:
-        with open("/proc/self/statm", "rb") as fh:
-            return int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return 0
+STATM_SIZE, STATM_RSS = 0, 1
 
 
-def _rss() -> int:
+def statm(pid: int | str, field: int) -> int | None:
+    """A process's virtual size (field 0) or resident memory (1) in bytes, from /proc."""
     try:
-        with open("/proc/self/statm", "rb") as fh:
-            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        with open(f"/proc/{pid}/statm", "rb") as fh:
+            return int(fh.read().split()[field]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
-        return 0
+        return None
 
 
 def _prepare_process(setup: WorkerSetup) -> None:
@@ -169,7 +164,7 @@ def _prepare_process(setup: WorkerSetup) -> None:
     try:
         import resource
 
-        limit = _vm_size() + HEADROOM + setup.limits.item_memory_bytes
+        limit = (statm("self", STATM_SIZE) or 0) + HEADROOM + setup.limits.item_memory_bytes
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     except (ImportError, ValueError, OSError):  # pragma: no cover - platform without it
         pass
@@ -193,7 +188,7 @@ def process_main() -> None:
     except Exception:
         outbox.send(("fatal", traceback.format_exc(limit=3)))
         return
-    outbox.send(("ready", os.getpid(), _rss()))
+    outbox.send(("ready", os.getpid(), statm("self", STATM_RSS) or 0))
     while True:
         try:
             item = inbox.recv()

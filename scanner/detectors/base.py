@@ -15,7 +15,15 @@ from PIL import Image
 from scanner.analysis import imaging, yunet
 from scanner.analysis.dlib_faces import DlibModels
 from scanner.config import DetectionSettings, Limits
-from scanner.model import ContentType, Evidence, EvidenceKind, Location, ProblemReason, ScalarValue
+from scanner.model import (
+    ContentType,
+    Evidence,
+    EvidenceKind,
+    FaceBox,
+    Location,
+    ProblemReason,
+    ScalarValue,
+)
 
 
 @dataclass
@@ -70,6 +78,20 @@ class DetectorOutput:
     evidence: tuple[Evidence, ...] = ()
     notes: tuple[tuple[str, ScalarValue], ...] = ()
     problems: tuple[tuple[ProblemReason, str], ...] = ()
+
+
+def face_image_evidence(
+    detector: str, boxes: list[FaceBox], details: tuple[tuple[str, ScalarValue], ...] = ()
+) -> Evidence:
+    """The evidence of an image detector: one per image, however many faces."""
+    return Evidence(
+        kind=EvidenceKind.FACE_IMAGE,
+        detector=detector,
+        confidence=round(max(b.confidence for b in boxes), 3),
+        faces=len(boxes),
+        boxes=tuple(boxes),
+        details=details,
+    )
 
 
 class Detector(Protocol):

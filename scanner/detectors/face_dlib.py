@@ -14,8 +14,14 @@ from typing import ClassVar
 import numpy as np
 
 from scanner.analysis import dlib_faces, imaging
-from scanner.detectors.base import IMAGE_TYPES, DetectContext, DetectorOutput, LoadedItem
-from scanner.model import ContentType, Evidence, EvidenceKind, FaceBox
+from scanner.detectors.base import (
+    IMAGE_TYPES,
+    DetectContext,
+    DetectorOutput,
+    LoadedItem,
+    face_image_evidence,
+)
+from scanner.model import ContentType, EvidenceKind, FaceBox
 
 FULL_RESOLUTION = 1 << 30
 CNN_TARGET = 1024
@@ -52,14 +58,7 @@ class _DlibDetector:
         notes = (("smallest_face_px", round(80 / (work.scale * 2**self.upsample))),)
         if not boxes:
             return DetectorOutput(notes=notes)
-        evidence = Evidence(
-            kind=EvidenceKind.FACE_IMAGE,
-            detector=self.id,
-            confidence=round(max(b.confidence for b in boxes), 3),
-            faces=len(boxes),
-            boxes=tuple(boxes),
-        )
-        return DetectorOutput((evidence,), notes)
+        return DetectorOutput((face_image_evidence(self.id, boxes),), notes)
 
 
 def _box(rect: object, width: int, height: int, score: float, detector: str) -> FaceBox:

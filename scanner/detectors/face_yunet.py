@@ -34,8 +34,9 @@ from scanner.detectors.base import (
     DetectorOutput,
     LoadedItem,
     ModelCache,
+    face_image_evidence,
 )
-from scanner.model import ContentType, Evidence, EvidenceKind, FaceBox, ProblemReason, ScalarValue
+from scanner.model import ContentType, EvidenceKind, FaceBox, ProblemReason, ScalarValue
 
 FINE_TARGET = 1024  # long side of the fine working image
 THOROUGH_TARGET = 2048
@@ -124,13 +125,8 @@ class YuNetFaceDetector:
         )
         if not best:
             return DetectorOutput(notes=notes, problems=tuple(problems))
-        evidence = Evidence(
-            kind=EvidenceKind.FACE_IMAGE,
-            detector=self.id,
-            confidence=round(max(b.confidence for b in best), 3),
-            faces=len(best),
-            boxes=tuple(best),
-            details=(("count_is_lower_bound", not settings.count_faces),),
+        evidence = face_image_evidence(
+            self.id, best, (("count_is_lower_bound", not settings.count_faces),)
         )
         return DetectorOutput((evidence,), notes, tuple(problems))
 

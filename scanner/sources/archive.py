@@ -7,8 +7,6 @@ across its nested archives, so a bomb stops at the first limit it hits and is re
 
 from __future__ import annotations
 
-import bz2
-import gzip
 import io
 import itertools
 import lzma
@@ -23,8 +21,16 @@ from typing import IO, Protocol, cast
 from scanner.analysis.sniff import HEAD_BYTES, sniff
 from scanner.config import Limits
 from scanner.model import ContentType, Location, Problem, ProblemReason
+from scanner.sources.streams import (
+    RATIO_FLOOR,
+    CappedReads,
+    CountingReader,
+    LimitHit,
+    Prefixed,
+    RatioGuard,
+    decompressor,
+)
 
-_RATIO_FLOOR = 1024 * 1024  # small members may legitimately compress very well
 _CHUNK = 1 << 16
 
 
@@ -44,13 +50,6 @@ class MemberSink(Protocol):
     def __call__(self, location: Location, content_type: ContentType) -> None: ...
 
 
-class _LimitHit(Exception):
-    def __init__(self, reason: ProblemReason, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
-
-
 class _Budget:
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
@@ -60,7 +59,7 @@ class _Budget:
     def entry(self) -> None:
         self.entries += 1
         if self.entries > self.limits.archive_max_entries:
-            raise _LimitHit(
+            raise LimitHit(
                 ProblemReason.ARCHIVE_ENTRIES,
                 f"more than {self.limits.archive_max_entries} entries; the rest was not read",
             )
@@ -68,7 +67,7 @@ class _Budget:
     def spend(self, n: int) -> None:
         self.total += n
         if self.total > self.limits.archive_max_total_bytes:
-            raise _LimitHit(
+            raise LimitHit(
                 ProblemReason.ARCHIVE_SIZE,
                 f"more than {self.limits.archive_max_total_bytes} bytes decompressed; "
                 "the rest was not read",
@@ -93,7 +92,7 @@ class ArchiveWalker:
         budget = _Budget(self.limits)
         try:
             yield from self._expand(location, stream, content_type, budget)
-        except _LimitHit as hit:
+        except LimitHit as hit:
             yield Problem(location, hit.reason, hit.detail)
 
     # -- dispatch ---------------------------------------------------------------------------
@@ -115,7 +114,7 @@ class ArchiveWalker:
                 yield from self._tar(location, stream, budget)
             else:
                 yield from self._compressed(location, stream, ct, budget)
-        except _LimitHit as hit:
+        except LimitHit as hit:
             if hit.reason is not ProblemReason.ARCHIVE_RATIO:
                 raise  # entry and size budgets are shared by the whole archive tree
             yield Problem(location, hit.reason, hit.detail)
@@ -163,7 +162,7 @@ class ArchiveWalker:
                 return
             if (
                 compressed_size
-                and size > _RATIO_FLOOR
+                and size > RATIO_FLOOR
                 and size > compressed_size * self.limits.archive_max_ratio
             ):
                 yield Problem(
@@ -207,7 +206,7 @@ class ArchiveWalker:
                     )
                     continue
                 if (
-                    info.file_size > _RATIO_FLOOR
+                    info.file_size > RATIO_FLOOR
                     and info.compress_size > 0
                     and (info.file_size / info.compress_size > self.limits.archive_max_ratio)
                 ):
@@ -248,7 +247,7 @@ class ArchiveWalker:
         # reads a pax or GNU long-name header in one read() of the size the header declares.
         cap = self.limits.archive_max_total_bytes
         seekable = stream.seekable()
-        source = cast(IO[bytes], _CappedReads(stream, cap)) if seekable else stream
+        source = cast(IO[bytes], CappedReads(stream, cap)) if seekable else stream
         with tarfile.open(fileobj=source, mode="r:" if seekable else "r|") as tf:
             for info in tf:
                 budget.entry()
@@ -280,14 +279,14 @@ class ArchiveWalker:
     def _compressed(
         self, location: Location, stream: IO[bytes], ct: ContentType, budget: _Budget
     ) -> Iterator[Member | Problem]:
-        counted = _CountingReader(stream)
-        with _decompressor(ct, cast(IO[bytes], counted)) as plain:
-            guarded = _RatioGuard(
+        counted = CountingReader(stream)
+        with decompressor(ct, cast(IO[bytes], counted)) as plain:
+            guarded = RatioGuard(
                 plain, counted, self.limits.archive_max_ratio, self.limits.archive_max_total_bytes
             )
             peek = guarded.read(HEAD_BYTES)
             budget.spend(len(peek))
-            inner = _Prefixed(peek, guarded)
+            inner = Prefixed(peek, guarded)
             if len(peek) >= 262 and peek[257:262] == b"ustar":
                 yield from self._tar(location, cast(IO[bytes], inner), budget)
                 return
@@ -295,128 +294,6 @@ class ArchiveWalker:
             stem = name.rsplit(".", 1)[0] if "." in name else name
             budget.entry()
             yield from self._member(location.child(stem), inner.read, budget)
-
-
-def _decompressor(ct: ContentType, stream: IO[bytes]) -> IO[bytes]:
-    if ct is ContentType.GZIP:
-        return cast(IO[bytes], gzip.GzipFile(fileobj=stream, mode="rb"))
-    if ct is ContentType.BZIP2:
-        return cast(IO[bytes], bz2.BZ2File(stream))
-    return cast(IO[bytes], lzma.LZMAFile(stream))
-
-
-class _CountingReader(io.RawIOBase):
-    """Counts compressed bytes consumed, for the expansion ratio of single streams."""
-
-    def __init__(self, inner: IO[bytes]) -> None:
-        self.inner = inner
-        self.count = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.inner.read(n)
-        self.count += len(data)
-        return data
-
-    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
-
-
-class _RatioGuard(io.RawIOBase):
-    """Stops a compressed stream that expands beyond the allowed ratio (a bomb)."""
-
-    def __init__(
-        self, plain: IO[bytes], consumed: _CountingReader, ratio: float, max_total: int
-    ) -> None:
-        self.plain = plain
-        self.consumed = consumed
-        self.ratio = ratio
-        self.max_total = max_total
-        self.produced = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.plain.read(n)
-        self.produced += len(data)
-        if self.produced > _RATIO_FLOOR and self.produced > self.consumed.count * self.ratio:
-            raise _LimitHit(
-                ProblemReason.ARCHIVE_RATIO,
-                f"expands more than {self.ratio:g}:1; not read further",
-            )
-        if self.produced > self.max_total:  # also what tarfile skips or buffers (r| mode)
-            raise _LimitHit(
-                ProblemReason.ARCHIVE_SIZE,
-                f"more than {self.max_total} bytes decompressed; the rest was not read",
-            )
-        return data
-
-    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
-
-
-class _CappedReads:
-    """A seekable stream that refuses any single read larger than `cap` (ARCHIVE_SIZE)."""
-
-    def __init__(self, inner: IO[bytes], cap: int) -> None:
-        self.inner = inner
-        self.cap = cap
-
-    def read(self, n: int | None = -1) -> bytes:
-        if n is None or n < 0 or n > self.cap:
-            raise _LimitHit(
-                ProblemReason.ARCHIVE_SIZE,
-                f"an entry needs a single read of more than {self.cap} bytes; not read",
-            )
-        return self.inner.read(n)
-
-    def seekable(self) -> bool:
-        return True
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        return self.inner.seek(offset, whence)
-
-    def tell(self) -> int:
-        return self.inner.tell()
-
-
-class _Prefixed(io.RawIOBase):
-    """A stream with already-read bytes put back in front of it."""
-
-    def __init__(self, prefix: bytes, rest: _RatioGuard) -> None:
-        self.prefix = prefix
-        self.rest = rest
-        self.produced = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, n: int = -1) -> bytes:
-        if self.prefix:
-            if n < 0 or n >= len(self.prefix):
-                out, self.prefix = self.prefix, b""
-                if n < 0:
-                    out += self.rest.read()
-                elif n > len(out):
-                    out += self.rest.read(n - len(out))
-            else:
-                out, self.prefix = self.prefix[:n], self.prefix[n:]
-        else:
-            out = self.rest.read(n)
-        self.produced += len(out)
-        return out
-
-    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
 
 
 def _stored_name_length(info: zipfile.ZipInfo) -> int:

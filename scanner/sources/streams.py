@@ -1,0 +1,134 @@
+"""Stream wrappers for reading archives in-stream with hard bounds.
+
+Each wrapper enforces one bound and raises LimitHit with the reason to report: the expansion
+ratio of a compressed stream, the total it may produce, and the size of a single read.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+from typing import IO, cast
+
+from scanner.model import ContentType, ProblemReason
+
+RATIO_FLOOR = 1024 * 1024  # small members may legitimately compress very well
+
+
+class LimitHit(Exception):
+    def __init__(self, reason: ProblemReason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+class _Reader(io.RawIOBase):
+    """A readable raw stream defined by its read()."""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
+def decompressor(ct: ContentType, stream: IO[bytes]) -> IO[bytes]:
+    if ct is ContentType.GZIP:
+        return cast(IO[bytes], gzip.GzipFile(fileobj=stream, mode="rb"))
+    if ct is ContentType.BZIP2:
+        return cast(IO[bytes], bz2.BZ2File(stream))
+    return cast(IO[bytes], lzma.LZMAFile(stream))
+
+
+class CountingReader(_Reader):
+    """Counts compressed bytes consumed, for the expansion ratio of single streams."""
+
+    def __init__(self, inner: IO[bytes]) -> None:
+        self.inner = inner
+        self.count = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.inner.read(n)
+        self.count += len(data)
+        return data
+
+
+class RatioGuard(_Reader):
+    """Stops a compressed stream that expands beyond the allowed ratio (a bomb)."""
+
+    def __init__(
+        self, plain: IO[bytes], consumed: CountingReader, ratio: float, max_total: int
+    ) -> None:
+        self.plain = plain
+        self.consumed = consumed
+        self.ratio = ratio
+        self.max_total = max_total
+        self.produced = 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.plain.read(n)
+        self.produced += len(data)
+        if self.produced > RATIO_FLOOR and self.produced > self.consumed.count * self.ratio:
+            raise LimitHit(
+                ProblemReason.ARCHIVE_RATIO,
+                f"expands more than {self.ratio:g}:1; not read further",
+            )
+        if self.produced > self.max_total:  # also what tarfile skips or buffers (r| mode)
+            raise LimitHit(
+                ProblemReason.ARCHIVE_SIZE,
+                f"more than {self.max_total} bytes decompressed; the rest was not read",
+            )
+        return data
+
+
+class CappedReads:
+    """A seekable stream that refuses any single read larger than `cap` (ARCHIVE_SIZE)."""
+
+    def __init__(self, inner: IO[bytes], cap: int) -> None:
+        self.inner = inner
+        self.cap = cap
+
+    def read(self, n: int | None = -1) -> bytes:
+        if n is None or n < 0 or n > self.cap:
+            raise LimitHit(
+                ProblemReason.ARCHIVE_SIZE,
+                f"an entry needs a single read of more than {self.cap} bytes; not read",
+            )
+        return self.inner.read(n)
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self.inner.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.inner.tell()
+
+
+class Prefixed(_Reader):
+    """A stream with already-read bytes put back in front of it."""
+
+    def __init__(self, prefix: bytes, rest: RatioGuard) -> None:
+        self.prefix = prefix
+        self.rest = rest
+        self.produced = 0
+
+    def read(self, n: int = -1) -> bytes:
+        if self.prefix:
+            if n < 0 or n >= len(self.prefix):
+                out, self.prefix = self.prefix, b""
+                if n < 0:
+                    out += self.rest.read()
+                elif n > len(out):
+                    out += self.rest.read(n - len(out))
+            else:
+                out, self.prefix = self.prefix[:n], self.prefix[n:]
+        else:
+            out = self.rest.read(n)
+        self.produced += len(out)
+        return out
