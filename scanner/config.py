@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from scanner.model import ScalarValue, Severity
+from scanner.sources.database import SampleLimits
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -50,6 +51,7 @@ class DetectionSettings:
     verify_score: float = 0.40  # YuNet candidates from here up are checked by dlib's CNN
     cnn_threshold: float = 0.0  # dlib MMOD confidence that confirms a borderline candidate
     rotations: bool = True  # try 90/180/270 when no upright face is found
+    embedding_threshold: float = 0.6  # confidence from which stored vectors are face templates
 
     def as_settings(self) -> tuple[tuple[str, ScalarValue], ...]:
         return tuple((f"detection.{k}", v) for k, v in self.__dict__.items())
@@ -60,12 +62,14 @@ class ScanConfig:
     """Everything one scan needs. Targets are paths (more target kinds arrive with sources)."""
 
     targets: tuple[Path, ...]
+    databases: tuple[str, ...] = ()  # sqlite:///… postgresql://… mysql://… (see README)
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     workers: int = 2  # 0 = run detectors in this process (no per-item isolation; debugging)
-    detectors: tuple[str, ...] = ("face.tags", "face.yunet")
+    detectors: tuple[str, ...] = ()  # empty: the default set (scanner.detectors.DEFAULT_DETECTORS)
     limits: Limits = field(default_factory=Limits)
     detection: DetectionSettings = field(default_factory=DetectionSettings)
+    sampling: SampleLimits = field(default_factory=SampleLimits)
     fail_on: Severity | None = Severity.LOW  # None: evidence never fails the scan
     allow_incomplete: bool = False
 
@@ -78,5 +82,6 @@ class ScanConfig:
             ("fail_on", self.fail_on.label if self.fail_on is not None else "never"),
             ("allow_incomplete", self.allow_incomplete),
             *self.detection.as_settings(),
+            *((f"sampling.{k}", v) for k, v in self.sampling.__dict__.items()),
             *self.limits.as_settings(),
         )

@@ -11,12 +11,13 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from typing import TypeVar
 
 from scanner.analysis.sniff import HEAD_BYTES, name_claims_image, sniff
 from scanner.config import ScanConfig
-from scanner.detectors import build
+from scanner.detectors import DEFAULT_DETECTORS, build
 from scanner.model import (
     ContentType,
     ItemResult,
@@ -27,7 +28,9 @@ from scanner.model import (
     ScanStats,
 )
 from scanner.pool import WorkerPool, run_inline
+from scanner.sources import open_database, sqlite_bytes, sqlite_file
 from scanner.sources.archive import ArchiveWalker, Member
+from scanner.sources.database import DatabaseError, DatabaseSource, redact
 from scanner.sources.filesystem import (
     FileChangedError,
     FileRef,
@@ -39,6 +42,8 @@ from scanner.sources.globs import PathFilter
 from scanner.worker import WorkerSetup, WorkItem, WorkOutcome
 
 _T = TypeVar("_T")
+# Large files of these formats are read by their header and sampled, never whole.
+_SAMPLED_WHEN_LARGE = {ContentType.NPY, ContentType.HDF5, ContentType.PARQUET, ContentType.ARROW}
 _CONTAINERS_NOT_OPENED = {ContentType.SEVEN_ZIP, ContentType.RAR}
 
 
@@ -102,6 +107,8 @@ class _Planner:
             self.directories += walker.directories
             self.excluded += walker.excluded
             self.atime_preserved &= walker.atime_preserved
+        for uri in self.config.databases:
+            yield from self._database(partial(open_database, uri, self.config.sampling))
 
     def _next(self) -> int:
         self._seq += 1
@@ -126,7 +133,13 @@ class _Planner:
         if ct.is_archive:
             yield from self._archive(ref, ct)
             return
-        if ref.size > limits.max_file_bytes:
+        if ct is ContentType.SQLITE:
+            yield from self._database(lambda: sqlite_file(ref, self.config.sampling))
+            return
+        head_only = False
+        if ref.size > limits.max_file_bytes and ct in _SAMPLED_WHEN_LARGE:
+            head_only = True  # header and metadata first, rows sampled: never read whole
+        elif ref.size > limits.max_file_bytes:
             sparse = " (sparse: most of it is holes)" if ref.sparse else ""
             self._problem(
                 ref.location,
@@ -135,9 +148,17 @@ class _Planner:
                 f"{limits.max_file_bytes} byte limit; not read",
             )
             return
-        if ct.is_image or ct is ContentType.XMP:
+        if ct.is_image or ct is ContentType.XMP or ct.is_vector_store:
             self.queued += 1
-            yield WorkItem(self._next(), ref.location, ct, ref.size, ref.mtime_ns, file=ref)
+            yield WorkItem(
+                self._next(),
+                ref.location,
+                ct,
+                ref.size,
+                ref.mtime_ns,
+                file=ref,
+                head_only=head_only,
+            )
         elif ct in _CONTAINERS_NOT_OPENED:
             self._problem(
                 ref.location,
@@ -182,6 +203,10 @@ class _Planner:
 
     def _member(self, member: Member) -> Iterator[WorkItem]:
         self.by_type[member.content_type.value] += 1
+        if member.content_type is ContentType.SQLITE:
+            data, display = member.data, member.location.display
+            yield from self._database(lambda: sqlite_bytes(data, display, self.config.sampling))
+            return
         self.queued += 1
         yield WorkItem(
             self._next(),
@@ -191,6 +216,23 @@ class _Planner:
             member.mtime_ns,
             data=member.data,
         )
+
+    def _database(self, opener: Callable[[], DatabaseSource]) -> Iterator[WorkItem]:
+        """Every column of a database, sampled, as work items (problems recorded)."""
+        try:
+            source = opener()
+            for entry in source.columns():
+                if isinstance(entry, Problem):
+                    self.problems.append(entry)
+                    continue
+                self.discovered += 1
+                self.by_type[ContentType.DB_COLUMN.value] += 1
+                self.queued += 1
+                yield WorkItem(
+                    self._next(), entry.location, ContentType.DB_COLUMN, 0, None, column=entry
+                )
+        except DatabaseError as exc:
+            self._problem(exc.location, ProblemReason.DATABASE_UNREADABLE, redact(str(exc)))
 
     def _read(self, ref: FileRef, opener: Callable[[], tuple[_T, bool]]) -> _T | None:
         """Open or read a file the walker saw; a failure is recorded as the item's problem."""
@@ -216,6 +258,8 @@ def run_scan(
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
 ) -> ScanResult:
     """Scan every target of `config` and return the result (never raises for bad input)."""
+    if not config.detectors:
+        config = replace(config, detectors=DEFAULT_DETECTORS)
     build(config.detectors)  # unknown detector ids fail before any work starts
     started = clock()
     planner = _Planner(config)
@@ -283,7 +327,7 @@ def run_scan(
         models=model_versions(),
         started_at=started,
         finished_at=finished,
-        targets=tuple(str(t) for t in config.targets),
+        targets=tuple(str(t) for t in config.targets) + tuple(redact(u) for u in config.databases),
         settings=config.as_settings(),
         items=tuple(sorted(results, key=lambda r: r.location)),
         problems=tuple(all_problems),

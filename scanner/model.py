@@ -41,6 +41,8 @@ class EvidenceKind(str, enum.Enum):
 
     FACE_IMAGE = "face_image"  # pixels that show at least one human face
     FACE_TAGGED = "face_tagged"  # metadata that marks face regions or names people
+    FACE_EMBEDDING = "face_embedding"  # stored face templates: vectors from a face model
+    EXECUTABLE_CODE = "executable_code"  # a security finding: a pickle that imports code
 
     @property
     def severity(self) -> Severity:
@@ -50,6 +52,8 @@ class EvidenceKind(str, enum.Enum):
 _KIND_SEVERITY: Mapping[EvidenceKind, Severity] = {
     EvidenceKind.FACE_IMAGE: Severity.HIGH,
     EvidenceKind.FACE_TAGGED: Severity.MEDIUM,
+    EvidenceKind.FACE_EMBEDDING: Severity.CRITICAL,
+    EvidenceKind.EXECUTABLE_CODE: Severity.CRITICAL,
 }
 
 
@@ -73,11 +77,28 @@ class ContentType(str, enum.Enum):
     GZIP = "gzip"
     BZIP2 = "bzip2"
     XZ = "xz"
+    ZLIB = "zlib"  # a raw zlib stream (joblib's default compression)
     SEVEN_ZIP = "7z"
     RAR = "rar"
     POSTSCRIPT = "postscript"
     PDF = "pdf"
+    # stores of vectors (face templates) and tables
+    NPY = "npy"
+    PICKLE = "pickle"
+    JSON = "json"
+    CSV = "csv"
+    TEXT = "text"  # other text: YAML, SQL dumps, source files with embedded arrays
+    PARQUET = "parquet"
+    ARROW = "arrow"
+    HDF5 = "hdf5"
+    SQLITE = "sqlite"
+    DB_COLUMN = "db_column"  # not bytes: a column sampled from a database
     UNKNOWN = "unknown"
+
+    @property
+    def is_vector_store(self) -> bool:
+        """Formats whose content may hold vectors (face templates)."""
+        return self in _VECTOR_TYPES
 
     @property
     def is_image(self) -> bool:
@@ -103,8 +124,27 @@ _IMAGE_TYPES = frozenset(
         ContentType.JPEG2000,
     }
 )
+_VECTOR_TYPES = frozenset(
+    {
+        ContentType.NPY,
+        ContentType.PICKLE,
+        ContentType.JSON,
+        ContentType.CSV,
+        ContentType.TEXT,
+        ContentType.PARQUET,
+        ContentType.ARROW,
+        ContentType.HDF5,
+    }
+)
 _ARCHIVE_TYPES = frozenset(
-    {ContentType.ZIP, ContentType.TAR, ContentType.GZIP, ContentType.BZIP2, ContentType.XZ}
+    {
+        ContentType.ZIP,
+        ContentType.TAR,
+        ContentType.GZIP,
+        ContentType.BZIP2,
+        ContentType.XZ,
+        ContentType.ZLIB,
+    }
 )
 
 
@@ -142,6 +182,10 @@ class ProblemReason(str, enum.Enum):
     DETECTOR_ERROR = "detector_error"
     DETECTOR_UNAVAILABLE = "detector_unavailable"
     INTERRUPTED = "interrupted"
+    # databases
+    DATABASE_UNREADABLE = "database_unreadable"  # cannot connect/open, or a table cannot be read
+    QUERY_TIMEOUT = "query_timeout"  # a statement hit its deadline (a hostile view, a huge table)
+    VALUE_TOO_LARGE = "value_too_large"  # a value over the size limit was not fetched
 
     @property
     def incomplete(self) -> bool:
@@ -211,6 +255,7 @@ class Evidence:
     faces: int = 0
     boxes: tuple[FaceBox, ...] = ()
     details: tuple[tuple[str, ScalarValue], ...] = ()
+    reasons: tuple[str, ...] = ()  # why the detector decided so (embeddings, security)
 
     @property
     def severity(self) -> Severity:

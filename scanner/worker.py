@@ -25,8 +25,10 @@ from scanner.model import (
     ProblemReason,
     ScalarValue,
 )
+from scanner.sources.database import ColumnSample
 from scanner.sources.filesystem import FileChangedError, FileRef, read_all
 
+HEAD_ONLY_BYTES = 16 * 1024 * 1024  # read of a large npy/HDF5/Parquet file before sampling
 HEADROOM = 128 * 1024 * 1024  # model weights (~35 MB) and buffers loaded after start-up
 
 
@@ -41,6 +43,8 @@ class WorkItem:
     mtime_ns: int | None
     file: FileRef | None = None
     data: bytes | None = field(default=None, repr=False)
+    head_only: bool = False  # a large random-access file: read its start, sample the rest
+    column: ColumnSample | None = None  # a database column (content_type DB_COLUMN)
 
 
 @dataclass(frozen=True)
@@ -74,15 +78,23 @@ class Processor:
             if item.data is not None:
                 data = item.data
             elif item.file is not None:
-                data, atime = read_all(item.file, self.ctx.limits.max_file_bytes)
+                limit = HEAD_ONLY_BYTES if item.head_only else self.ctx.limits.max_file_bytes
+                data, atime = read_all(item.file, limit)
+            elif item.column is not None:
+                data = b""
             else:
-                raise ValueError("work item without data or file")
+                raise ValueError("work item without data, file or column")
         except FileChangedError as exc:
             return self._failed(item, ProblemReason.CHANGED_DURING_SCAN, str(exc))
         except OSError as exc:
             return self._failed(item, ProblemReason.UNREADABLE_FILE, exc.strerror or str(exc))
-        digest = hashlib.sha256(data).hexdigest()
-        loaded = LoadedItem(loc, item.content_type, data)
+        # Content identity: the whole content's digest (not for a column, nor for the first
+        # bytes of a file too large to read whole).
+        whole = item.column is None and len(data) == item.size
+        digest = hashlib.sha256(data).hexdigest() if whole else None
+        loaded = LoadedItem(
+            loc, item.content_type, data, size=item.size, file=item.file, column=item.column
+        )
         evidence: list[Evidence] = []
         problems: list[Problem] = []
         notes: list[tuple[str, ScalarValue]] = []
@@ -109,7 +121,7 @@ class Processor:
         result = ItemResult(
             location=loc,
             content_type=item.content_type,
-            size=len(data),
+            size=item.size if item.column is None else 0,
             sha256=digest,
             mtime_ns=item.mtime_ns,
             evidence=tuple(evidence),

@@ -30,6 +30,7 @@ from PIL import Image
 from reporters.sample import schema_errors
 
 from scanner.cli import app
+from scanner.detectors import DEFAULT_DETECTORS
 
 BIN = Path(sys.executable).parent
 FACEAUDIT = str(BIN / "faceaudit")
@@ -511,7 +512,8 @@ def test_detectors_lists_the_ids(tmp_path: Path) -> None:
     ids = [line.split()[0] for line in lines]
     assert {"face.yunet", "face.tags"} <= set(ids)
     defaults = {line.split()[0] for line in lines if line.endswith("(default)")}
-    assert defaults == {"face.yunet", "face.tags"}
+    assert defaults == set(DEFAULT_DETECTORS)
+    assert {"face.dlib-hog", "face.dlib-cnn"} <= set(ids) - defaults
 
 
 def test_version(tmp_path: Path) -> None:
@@ -727,7 +729,7 @@ def test_an_existing_report_file_keeps_its_permissions(trees: Path, tmp_path: Pa
     proc = faceaudit("scan", "single", "-j", "0", "-f", "json", "-o", str(target), cwd=trees)
     assert proc.returncode == 1, err(proc)
     assert stat.S_IMODE(target.stat().st_mode) == 0o640
-    assert json.loads(target.read_text())["schema_version"] == "1.0"
+    assert json.loads(target.read_text())["schema_version"] == "1.1"
 
 
 def test_a_closed_pipe_ends_quietly(trees: Path) -> None:

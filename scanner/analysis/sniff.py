@@ -48,6 +48,15 @@ _MAGIC: tuple[tuple[int, bytes, ContentType], ...] = (
     (0, b"%!PS", ContentType.POSTSCRIPT),
     (0, b"\xc5\xd0\xd3\xc6", ContentType.POSTSCRIPT),  # DOS EPS binary header
     (0, b"%PDF-", ContentType.PDF),
+    (0, b"\x93NUMPY", ContentType.NPY),
+    (0, b"SQLite format 3\x00", ContentType.SQLITE),
+    (0, b"PAR1", ContentType.PARQUET),
+    (0, b"ARROW1", ContentType.ARROW),
+    (0, b"FEA1", ContentType.ARROW),  # Feather v1
+    (0, b"\x89HDF\r\n\x1a\n", ContentType.HDF5),
+    (512, b"\x89HDF\r\n\x1a\n", ContentType.HDF5),  # after a user block
+    (1024, b"\x89HDF\r\n\x1a\n", ContentType.HDF5),
+    (2048, b"\x89HDF\r\n\x1a\n", ContentType.HDF5),
 )
 
 
@@ -68,7 +77,85 @@ def sniff(head: bytes) -> ContentType:
         return ContentType.BZIP2
     if _looks_like_xmp(head):
         return ContentType.XMP
-    return ContentType.UNKNOWN
+    if _is_pickle(head):
+        return ContentType.PICKLE
+    if _is_zlib(head):
+        return ContentType.ZLIB
+    return _sniff_text(head)
+
+
+def _is_pickle(head: bytes) -> bool:
+    """Protocol 2+ announce themselves; protocols 0/1 are checked by walking a few opcodes
+    (pickletools parses, it never executes)."""
+    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
+        return True
+    if not head[:1] or head[:1] not in b"(]}cl":
+        return False
+    import io
+    import pickletools
+
+    ops = 0
+    try:
+        for op, _arg, _pos in pickletools.genops(io.BytesIO(head)):
+            ops += 1
+            if op.name == "STOP" or ops >= 8:
+                return True
+    except (ValueError, EOFError, UnicodeDecodeError, KeyError):
+        return False
+    return False
+
+
+def _is_zlib(head: bytes) -> bool:
+    """A raw zlib stream (joblib's default compression): deflate, valid header checksum."""
+    return (
+        len(head) >= 2
+        and head[0] == 0x78
+        and head[1] in (0x01, 0x5E, 0x9C, 0xDA)
+        and (head[0] * 256 + head[1]) % 31 == 0
+    )
+
+
+_CSV_DELIMITERS = (b",", b"\t", b";", b"|")
+
+
+def _json_start(body: str) -> bool:
+    """`{`, or `[` followed by what a JSON array holds (an INI `[section]` is not JSON)."""
+    if body[:1] == "{":
+        return True
+    if body[:1] != "[":
+        return False
+    rest = body[1:].lstrip()
+    return (
+        not rest
+        or rest[0] in '[{"-]'
+        or rest[0].isdigit()
+        or rest.startswith(("true", "false", "null"))
+    )
+
+
+def _sniff_text(head: bytes) -> ContentType:
+    """JSON, CSV/TSV, or other text; UNKNOWN for binary data."""
+    if not head or b"\x00" in head:
+        return ContentType.UNKNOWN
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # not just a character cut at the end of the head
+            return ContentType.UNKNOWN
+        text = head[: exc.start].decode("utf-8")
+    printable = sum(ch.isprintable() or ch in "\r\n\t" for ch in text)
+    if printable < 0.95 * len(text):
+        return ContentType.UNKNOWN
+    if _json_start(text.lstrip("\ufeff \t\r\n")):
+        return ContentType.JSON
+    lines = [line for line in head.splitlines()[:8] if line.strip()]
+    if len(lines) >= 2:
+        complete = lines[:-1] if len(lines) > 2 else lines  # the last may be cut
+        for delimiter in _CSV_DELIMITERS:
+            counts = {line.count(delimiter) for line in complete}
+            if len(counts) == 1 and min(counts) >= 1:
+                return ContentType.CSV
+    return ContentType.TEXT
 
 
 def _is_bmp(head: bytes) -> bool:

@@ -6,6 +6,15 @@ Ids are a public contract: policies, baselines and reports refer to them.
 from __future__ import annotations
 
 from scanner.detectors.base import Detector
+from scanner.detectors.embedding_column import EmbeddingColumnDetector
+from scanner.detectors.embedding_csv import EmbeddingCsvDetector
+from scanner.detectors.embedding_hdf5 import EmbeddingHdf5Detector
+from scanner.detectors.embedding_json import EmbeddingJsonDetector
+from scanner.detectors.embedding_npy import EmbeddingNpyDetector
+from scanner.detectors.embedding_pickle import EmbeddingPickleDetector, PickleImportsDetector
+from scanner.detectors.embedding_table import EmbeddingTableDetector
+from scanner.detectors.embedding_text import EmbeddingTextDetector
+from scanner.detectors.face_column import FaceColumnDetector
 from scanner.detectors.face_dlib import DlibCnnFaceDetector, DlibHogFaceDetector
 from scanner.detectors.face_tags import FaceTagsDetector
 from scanner.detectors.face_yunet import YuNetFaceDetector
@@ -15,9 +24,32 @@ DETECTORS: tuple[type[Detector], ...] = (
     YuNetFaceDetector,
     DlibHogFaceDetector,
     DlibCnnFaceDetector,
+    PickleImportsDetector,
+    EmbeddingNpyDetector,
+    EmbeddingPickleDetector,
+    EmbeddingJsonDetector,
+    EmbeddingCsvDetector,
+    EmbeddingTextDetector,
+    EmbeddingTableDetector,
+    EmbeddingHdf5Detector,
+    EmbeddingColumnDetector,
+    FaceColumnDetector,
 )
 
-DEFAULT_DETECTORS: tuple[str, ...] = ("face.tags", "face.yunet")
+DEFAULT_DETECTORS: tuple[str, ...] = (
+    "face.tags",
+    "face.yunet",
+    "security.pickle",
+    "embedding.npy",
+    "embedding.pickle",
+    "embedding.json",
+    "embedding.csv",
+    "embedding.text",
+    "embedding.parquet",
+    "embedding.hdf5",
+    "embedding.column",
+    "face.column-images",
+)
 
 
 def detector_ids() -> tuple[str, ...]:

@@ -7,6 +7,7 @@ loaded item into evidence. Models are not loaded here: they live in the per-work
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -14,6 +15,7 @@ from PIL import Image
 
 from scanner.analysis import imaging, yunet
 from scanner.analysis.dlib_faces import DlibModels
+from scanner.analysis.vectors import VectorSet, Verdict
 from scanner.config import DetectionSettings, Limits
 from scanner.model import (
     ContentType,
@@ -24,6 +26,8 @@ from scanner.model import (
     ProblemReason,
     ScalarValue,
 )
+from scanner.sources.database import ColumnSample
+from scanner.sources.filesystem import FileRef, open_regular
 
 
 @dataclass
@@ -48,12 +52,39 @@ class ModelCache:
 
 @dataclass
 class LoadedItem:
-    """An item's bytes with its sniffed type; the decoded image is shared by detectors."""
+    """An item's bytes with its sniffed type; the decoded image is shared by detectors.
+
+    For a large random-access file (npy, HDF5, Parquet) `data` may hold only the first bytes
+    (`complete` is then False) and `read_at` reads further, bounded. A database column
+    arrives as `column` with empty `data`.
+    """
 
     location: Location
     content_type: ContentType
     data: bytes
+    size: int = -1  # the item's full size; -1: len(data)
+    file: FileRef | None = None  # the file to read beyond `data`
+    column: ColumnSample | None = None
     _image: Image.Image | None = field(default=None, init=False, repr=False)
+
+    @property
+    def full_size(self) -> int:
+        return len(self.data) if self.size < 0 else self.size
+
+    @property
+    def complete(self) -> bool:
+        return len(self.data) >= self.full_size
+
+    def read_at(self, offset: int, n: int) -> bytes:
+        """Up to n bytes (at most READ_AT_MAX) from offset, from memory or the file."""
+        n = max(0, min(n, READ_AT_MAX, self.full_size - offset))
+        if offset + n <= len(self.data) or self.file is None:
+            return self.data[offset : offset + n]
+        fd, _ = open_regular(self.file)  # the same checks as the first read: no swap, no FIFO
+        try:
+            return os.pread(fd, n, offset)
+        finally:
+            os.close(fd)
 
     def image(self, max_pixels: int) -> Image.Image:
         """The opened (not yet decoded) image; raises imaging.ImageProblem."""
@@ -104,6 +135,37 @@ class Detector(Protocol):
     description: ClassVar[str]
 
     def detect(self, item: LoadedItem, ctx: DetectContext) -> DetectorOutput: ...
+
+
+READ_AT_MAX = 16 * 1024 * 1024
+
+
+def embedding_evidence(
+    detector: str,
+    vs: VectorSet,
+    verdict: Verdict,
+    *,
+    app: str | None = None,
+    extra: tuple[tuple[str, ScalarValue], ...] = (),
+) -> Evidence:
+    """Evidence of stored face templates: how many, what shape, why — never the values."""
+    details: list[tuple[str, ScalarValue]] = [
+        ("count", vs.count),
+        ("dims", vs.dims),
+        ("dtype", vs.dtype),
+        ("where", vs.where),
+    ]
+    if verdict.family:
+        details.append(("family", verdict.family))
+    if app:
+        details.append(("app", app))
+    return Evidence(
+        kind=EvidenceKind.FACE_EMBEDDING,
+        detector=detector,
+        confidence=verdict.confidence,
+        details=(*details, *extra),
+        reasons=verdict.reasons,
+    )
 
 
 IMAGE_TYPES: frozenset[ContentType] = frozenset(ct for ct in ContentType if ct.is_image)

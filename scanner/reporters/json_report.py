@@ -19,7 +19,7 @@ from scanner.model import (
 )
 from scanner.reporters.text import unicode_safe
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 
 def render(result: ScanResult) -> str:
@@ -96,7 +96,7 @@ def _item(item: ItemResult) -> dict[str, Any]:
         if item.mtime_ns is not None
         else None
     )
-    return {
+    doc: dict[str, Any] = {
         "path": unicode_safe(item.location.display),
         "location": _location(item.location),
         "kind": primary.kind.value,
@@ -108,9 +108,21 @@ def _item(item: ItemResult) -> dict[str, Any]:
         "size": item.size,
         "sha256": item.sha256,
         "mtime": mtime,
-        "evidence": [_evidence(e) for e in item.evidence],
-        "notes": _scalars(item.notes),
     }
+    # Stored templates (and database columns) say how many, of what shape, from which
+    # application, and why they were judged so.
+    for key in _PROMOTED:
+        value = primary.detail(key)
+        if value is not None and value != "":
+            doc[key] = unicode_safe(value) if isinstance(value, str) else value
+    if primary.reasons:
+        doc["reasons"] = [unicode_safe(r) for r in primary.reasons]
+    doc["evidence"] = [_evidence(e) for e in item.evidence]
+    doc["notes"] = _scalars(item.notes)
+    return doc
+
+
+_PROMOTED = ("count", "dims", "dtype", "family", "app", "linked_store")
 
 
 def _evidence(e: Evidence) -> dict[str, Any]:
@@ -122,6 +134,7 @@ def _evidence(e: Evidence) -> dict[str, Any]:
         "severity": e.severity.label,
         "boxes": [_box(b) for b in e.boxes],
         "details": _scalars(e.details),
+        "reasons": [unicode_safe(r) for r in e.reasons],
     }
 
 

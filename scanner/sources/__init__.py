@@ -1,0 +1,53 @@
+"""Sources: the places items come from, registered explicitly.
+
+The filesystem walker and the archive walker yield files and members; database sources
+(registered by URI scheme) yield sampled columns. Database drivers are imported only when a
+database is scanned, so `faceaudit --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from scanner.sources.database import DatabaseError, DatabaseSource, SampleLimits, redact
+
+if TYPE_CHECKING:
+    from scanner.sources.filesystem import FileRef
+
+# URI scheme -> "module:class"; each class takes (uri, SampleLimits).
+DATABASE_SOURCES: dict[str, str] = {
+    "sqlite": "scanner.sources.sqlite:SqliteSource",
+    "postgresql": "scanner.sources.postgres:PostgresSource",
+    "postgres": "scanner.sources.postgres:PostgresSource",
+    "mysql": "scanner.sources.mysql:MysqlSource",
+    "mariadb": "scanner.sources.mysql:MysqlSource",
+}
+
+
+def _load(scheme: str) -> Any:
+    module, _, name = DATABASE_SOURCES[scheme].partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def open_database(uri: str, sampling: SampleLimits) -> DatabaseSource:
+    """The source for a database URI (`sqlite:///…`, `postgresql://…`, `mysql://…`)."""
+    from scanner.model import Location
+
+    scheme = uri.split("://", 1)[0].split("+", 1)[0].lower()
+    if scheme not in DATABASE_SOURCES:
+        raise DatabaseError(Location(redact(uri)), f"unsupported database scheme {scheme!r}")
+    source: DatabaseSource = _load(scheme)(uri, sampling)
+    return source
+
+
+def sqlite_file(ref: FileRef, sampling: SampleLimits) -> DatabaseSource:
+    """A SQLite database found while walking a tree."""
+    source: DatabaseSource = _load("sqlite").from_file(ref, sampling)
+    return source
+
+
+def sqlite_bytes(data: bytes, display: str, sampling: SampleLimits) -> DatabaseSource:
+    """A SQLite database found inside an archive (opened in memory, read-only)."""
+    source: DatabaseSource = _load("sqlite").from_bytes(data, display, sampling)
+    return source

@@ -75,7 +75,12 @@ class _Budget:
 
 
 def _wanted(ct: ContentType) -> bool:
-    return ct.is_image or ct.is_archive or ct is ContentType.XMP
+    return (
+        ct.is_image
+        or ct.is_archive
+        or ct.is_vector_store
+        or ct in (ContentType.XMP, ContentType.SQLITE)
+    )
 
 
 class ArchiveWalker:

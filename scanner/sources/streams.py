@@ -10,6 +10,7 @@ import bz2
 import gzip
 import io
 import lzma
+import zlib
 from typing import IO, cast
 
 from scanner.model import ContentType, ProblemReason
@@ -37,11 +38,35 @@ class _Reader(io.RawIOBase):
 
 
 def decompressor(ct: ContentType, stream: IO[bytes]) -> IO[bytes]:
+    if ct is ContentType.ZLIB:
+        return cast(IO[bytes], io.BufferedReader(ZlibReader(stream)))
     if ct is ContentType.GZIP:
         return cast(IO[bytes], gzip.GzipFile(fileobj=stream, mode="rb"))
     if ct is ContentType.BZIP2:
         return cast(IO[bytes], bz2.BZ2File(stream))
     return cast(IO[bytes], lzma.LZMAFile(stream))
+
+
+class ZlibReader(_Reader):
+    """A raw zlib stream (joblib's compression), decompressed as it is read."""
+
+    def __init__(self, inner: IO[bytes]) -> None:
+        self.inner = inner
+        self.engine = zlib.decompressobj()
+        self.pending = b""
+
+    def read(self, n: int = -1) -> bytes:
+        want = n if n >= 0 else 1 << 62
+        while len(self.pending) < want and not self.engine.eof:
+            chunk = self.inner.read(1 << 16)
+            if not chunk:
+                break
+            self.pending += self.engine.decompress(chunk, max(0, want - len(self.pending)))
+            while self.engine.unconsumed_tail and len(self.pending) < want:
+                tail = self.engine.unconsumed_tail
+                self.pending += self.engine.decompress(tail, max(0, want - len(self.pending)))
+        out, self.pending = self.pending[:want], self.pending[want:]
+        return out
 
 
 class CountingReader(_Reader):

