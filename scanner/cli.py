@@ -20,6 +20,7 @@ import typer
 from scanner.cli_output import check_destination, write_report, write_stdout
 from scanner.config import DetectionSettings, Limits, MiB, ScanConfig
 from scanner.model import ExitCode, ScanResult, Severity
+from scanner.sources.database import SampleLimits, is_database_uri
 
 app = typer.Typer(
     name="faceaudit",
@@ -65,7 +66,12 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
 
 @app.command()
 def scan(
-    paths: Annotated[list[Path], typer.Argument(help="Files or directories to scan.")],
+    paths: Annotated[
+        list[str],
+        typer.Argument(
+            help="Files, directories, or databases (sqlite:///path, postgresql://…, mysql://…)."
+        ),
+    ],
     fmt: Annotated[
         str, typer.Option("--format", "-f", help="Report format: console or json.")
     ] = "console",
@@ -99,6 +105,20 @@ def scan(
         bool,
         typer.Option("--count-faces", help="Run every pass for exact face counts (no early exit)."),
     ] = False,
+    embedding_threshold: Annotated[
+        float,
+        typer.Option(
+            "--embedding-threshold",
+            help="Confidence from which stored vectors are reported as face templates (0-1).",
+        ),
+    ] = DetectionSettings.embedding_threshold,
+    sample_rows: Annotated[
+        int, typer.Option("--sample-rows", help="Values sampled per database column.")
+    ] = SampleLimits.rows,
+    statement_timeout: Annotated[
+        float,
+        typer.Option("--statement-timeout", help="Seconds allowed per database statement."),
+    ] = SampleLimits.statement_timeout_s,
     min_face: Annotated[
         int, typer.Option("--min-face", help="Ignore faces smaller than this many pixels.")
     ] = 0,
@@ -166,7 +186,9 @@ def scan(
     unknown = [d for d in chosen if d not in detector_ids()]
     if unknown:
         _usage(f"unknown detector {', '.join(unknown)} (known: {', '.join(detector_ids())})")
-    missing = [str(p) for p in paths if not os.path.lexists(p)]
+    databases = tuple(p for p in paths if is_database_uri(p))
+    files = tuple(Path(p) for p in paths if not is_database_uri(p))
+    missing = [str(p) for p in files if not os.path.lexists(p)]
     if missing:
         _usage(f"no such file or directory: {', '.join(missing)}")
     if (
@@ -180,6 +202,9 @@ def scan(
         or archive_entries <= 0
         or archive_mb <= 0
         or not (0 < timeout < math.inf)  # also false for NaN
+        or not (0 < statement_timeout < math.inf)
+        or not (0.0 <= embedding_threshold <= 1.0)
+        or sample_rows <= 0
         or not (0 < archive_ratio < math.inf)
     ):
         _usage("sizes, limits and timeouts must be positive (and finite)")
@@ -188,7 +213,8 @@ def scan(
     except (ValueError, re.error) as exc:
         _usage(f"bad --include/--exclude pattern: {exc}")
     config = ScanConfig(
-        targets=tuple(paths),
+        targets=files,
+        databases=databases,
         include=tuple(include or ()),
         exclude=tuple(exclude or ()),
         workers=(os.cpu_count() or 1) if workers < 0 else workers,
@@ -209,8 +235,10 @@ def scan(
             thorough=thorough,
             count_faces=count_faces or thorough,
             min_face_px=min_face,
+            embedding_threshold=embedding_threshold,
             rotations=not no_rotations,
         ),
+        sampling=SampleLimits(rows=sample_rows, statement_timeout_s=statement_timeout),
         fail_on=None if fail_on == "never" else Severity.parse(fail_on),
         allow_incomplete=allow_incomplete,
     )

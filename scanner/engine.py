@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from scanner.analysis.sniff import HEAD_BYTES, name_claims_image, sniff
 from scanner.config import ScanConfig
+from scanner.context import enrich
 from scanner.detectors import DEFAULT_DETECTORS, build
 from scanner.model import (
     ContentType,
@@ -277,7 +278,7 @@ def run_scan(
         done += 1
         bytes_read += outcome.bytes_read
         atime &= outcome.atime_preserved
-        result = outcome.result
+        result = enrich(outcome.result)
         problems.extend(result.problems)
         if result.evidence:
             results.append(result)
