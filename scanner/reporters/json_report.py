@@ -85,7 +85,16 @@ def _scalars(pairs: tuple[tuple[str, ScalarValue], ...]) -> dict[str, ScalarValu
 
 
 def _location(loc: Location) -> dict[str, Any]:
-    return {"path": unicode_safe(loc.path), "members": [unicode_safe(m) for m in loc.members]}
+    doc: dict[str, Any] = {
+        "path": unicode_safe(loc.path),
+        "members": [unicode_safe(m) for m in loc.members],
+    }
+    raw = loc.path.encode("utf-8", "surrogateescape")
+    if unicode_safe(loc.path) != loc.path:
+        # A name that is not UTF-8: its exact bytes, so it can be found unambiguously
+        # (`\xff` in `path` could also be four literal characters).
+        doc["path_hex"] = raw.hex()
+    return doc
 
 
 def _item(item: ItemResult) -> dict[str, Any]:

@@ -290,3 +290,14 @@ def test_output_is_one_document_ending_in_a_newline() -> None:
     assert text.endswith("}\n")
     assert not text.endswith("\n\n")
     assert json.loads(text) == doc(sample_result())
+
+
+def test_a_name_that_is_not_utf8_keeps_its_exact_bytes() -> None:
+    from scanner.model import Location
+    from scanner.reporters.json_report import _location
+
+    raw = b"/data/caf\xe9-\\xff.jpg"  # Latin-1 byte 0xE9, and four literal characters \xff
+    loc = _location(Location(raw.decode("utf-8", "surrogateescape")))
+    assert loc["path"] == "/data/caf\\xe9-\\xff.jpg"  # readable, but ambiguous on its own
+    assert bytes.fromhex(loc["path_hex"]) == raw  # exact
+    assert "path_hex" not in _location(Location("/data/café.jpg"))
