@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import collections
 
-from scanner.model import ExitCode, ScanResult
+from scanner.model import Evidence, EvidenceKind, ExitCode, ScanResult
 from scanner.reporters.text import terminal_safe
 
 MAX_ROWS = 50
@@ -16,6 +16,16 @@ _EXIT_TEXT = {
     ExitCode.INCOMPLETE: "incomplete scan: some items could not be examined (see problems)",
     ExitCode.USAGE: "usage or configuration error",
 }
+
+
+def _count(e: Evidence) -> str:
+    """Faces for images and tags; templates x dimensions for embeddings."""
+    if e.kind is EvidenceKind.FACE_EMBEDDING:
+        count, dims = e.detail("count"), e.detail("dims")
+        return f"{count}x{dims}" if dims else str(count)
+    if e.kind is EvidenceKind.EXECUTABLE_CODE:
+        return "-"
+    return str(e.faces)
 
 
 def render(result: ScanResult, max_rows: int = MAX_ROWS) -> str:
@@ -34,15 +44,17 @@ def render(result: ScanResult, max_rows: int = MAX_ROWS) -> str:
         lines.append(
             f"Face data in {len(result.items)} items ({kind_text}); {result.faces} faces seen"
         )
-        lines.append(f"  {'KIND':<12} {'FACES':>5} {'CONF':>5}  {'DETECTOR':<14} PATH")
+        lines.append(f"  {'KIND':<15} {'COUNT':>9} {'CONF':>5}  {'DETECTOR':<18} PATH")
         for item in result.items[:max_rows]:
             e = item.primary
             if e is None:
                 continue
-            lines.append(
-                f"  {e.kind.value:<12} {e.faces:>5} {e.confidence:>5.2f}  {e.detector:<14} "
-                f"{terminal_safe(item.location.display)}"
+            app = e.detail("app")
+            where = terminal_safe(item.location.display) + (
+                f"  [{terminal_safe(str(app))}]" if app else ""
             )
+            kind, count = e.kind.value, _count(e)
+            lines.append(f"  {kind:<15} {count:>9} {e.confidence:>5.2f}  {e.detector:<18} {where}")
         if len(result.items) > max_rows:
             lines.append(
                 f"  ... and {len(result.items) - max_rows} more (the JSON report lists all)"
