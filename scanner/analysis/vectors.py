@@ -46,15 +46,31 @@ TEXT_DIMS = frozenset({300, 384, 768, 1024, 1536, 3072})
 
 DEFAULT_THRESHOLD = 0.6
 
-_FACE_WORDS = re.compile(
-    r"face|encoding|descriptor|faceprint|biometric|template|arcface|facenet|insightface"
-    r"|vggface|vgg_face|openface|sface|deepid|dlib|recogni[sz]e|compreface"
+
+# Names are compared word by word (snake_case, camelCase, paths and punctuation split), so
+# `surface` is not a face and `melanie` is not a mel spectrogram.
+def _wordset(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_FACE_WORDS = _wordset(
+    """face faces facial encoding encodings descriptor descriptors faceprint faceprints
+    biometric biometrics template templates arcface facenet facenet512 insightface vggface
+    openface sface deepid dlib recognition recognize recognise compreface"""
 )
-_GENERIC_WORDS = re.compile(r"embed|vector|feature|represent|signature|\bemb\b|_emb\b|\bvec\b")
-_PERSON_WORDS = re.compile(r"person|people|subject|identity|identities|known|names?\b|label")
-_OTHER_WORDS = re.compile(
-    r"sift|surf|\borb\b|keypoint|audio|mfcc|mel|spectro|sentence|\btext|token|word|\bdoc"
-    r"|pixel|clip\b|bert|minilm|openai|ada_002|product|item"
+_FACE_PREFIXES = ("face", "vggface", "arcface")  # faceid, facevec, face_emb … (faceted: no)
+_GENERIC_WORDS = _wordset(
+    """embedding embeddings embed emb vector vectors vec feature features representation
+    representations signature signatures"""
+)
+_PERSON_WORDS = _wordset(
+    "person persons people subject subjects identity identities known name names label labels"
+)
+# No first names here (Ada, Bert, Mel, Doc …): keys of a gallery are often people's names.
+_OTHER_WORDS = _wordset(
+    """sift surf orb keypoint keypoints audio mfcc melspec logmel spectrogram spectro sentence
+    sentences text texts token tokens word words document documents pixel pixels clip
+    minilm openai product products item items"""
 )
 
 
@@ -89,9 +105,19 @@ class Verdict:
         return self.confidence >= threshold
 
 
-def _words(names: Iterable[str]) -> str:
-    text = " ".join(names).lower()
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", text)
+def _words(names: Iterable[str]) -> set[str]:
+    """The words of every name: `knownFaceEncodings` -> known, face, encodings."""
+    words: set[str] = set()
+    for name in names:
+        spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name)
+        words.update(w for w in re.split(r"[^a-z0-9]+", spaced.lower()) if w)
+    return words
+
+
+def _face_named(words: set[str]) -> bool:
+    if words & _FACE_WORDS:
+        return True
+    return any(w.startswith(_FACE_PREFIXES) and not w.startswith("facet") for w in words)
 
 
 @dataclass
@@ -123,9 +149,14 @@ def classify(vs: VectorSet, *, app: str | None = None, beside_face_images: bool 
     if len(finite) == 0:
         return Verdict(0.0, (*(s.reasons or ()), "no finite vector"), None)
     _score_values(s, finite, vs.integers)
-    family, norm_reason = _norm_family(vs.dims, np.linalg.norm(finite, axis=1))
+    norms = np.linalg.norm(finite, axis=1)
+    family, norm_reason = _norm_family(vs.dims, norms)
     if norm_reason:
         s.add(0.20, norm_reason)
+    elif vs.dims == 128 and 6.0 <= float(norms.mean()) <= 20.0:
+        # Only a weak hint: Gaussian noise has norms near 11 too.
+        family = "FaceNet (unnormalised)"
+        s.add(0.05, f"norms around {float(norms.mean()):.1f}, as FaceNet's raw output has")
     structure = _structure(finite)
     if structure is not None:
         s.add(*structure)
@@ -135,7 +166,9 @@ def classify(vs: VectorSet, *, app: str | None = None, beside_face_images: bool 
 
 
 def _score_dims(s: _Score, d: int) -> None:
-    if d in FACE_DIMS:
+    if d == 2622:  # no other common model emits this size
+        s.add(0.45, "2622 dimensions: VGG-Face's (legacy) descriptor, specific to face models")
+    elif d in FACE_DIMS:
         s.add(0.30, f"{d} dimensions: the size of {', '.join(FACE_DIMS[d])} embeddings")
     elif d in OTHER_FACE_DIMS and d not in TEXT_DIMS:
         s.add(0.10, f"{d} dimensions: used by some face models and reduced templates")
@@ -146,10 +179,14 @@ def _score_dims(s: _Score, d: int) -> None:
 
 
 def _score_values(s: _Score, finite: np.ndarray, integers: bool) -> None:
+    d = finite.shape[1]
     if integers or bool(np.all(finite == np.round(finite))):
         s.limit(0.3, "integer values: counts, codes or pixels, not a network's output")
     negative = float((finite < 0).mean())
-    if negative == 0.0:
+    if negative == 0.0 and d in (2622, 4096):
+        # VGG-Face/DeepFace descriptors taken after a ReLU are non-negative: names decide.
+        s.add(-0.15, "no negative value: ReLU features (VGG-Face) or pixels/histograms")
+    elif negative == 0.0:
         s.limit(0.3, "no negative value: pixels, histograms or SIFT-like descriptors")
     elif 0.25 <= negative <= 0.75:
         s.add(0.15, "signed values centred near zero, as embeddings are")
@@ -160,16 +197,16 @@ def _score_values(s: _Score, finite: np.ndarray, integers: bool) -> None:
 
 def _score_context(s: _Score, vs: VectorSet, app: str | None, beside_images: bool) -> None:
     words = _words((*vs.names, vs.where))
-    face_named = bool(_FACE_WORDS.search(words))
+    face_named = _face_named(words)
     if face_named:
         s.add(0.30, "named like face templates (face/encoding/descriptor…)")
-    elif _GENERIC_WORDS.search(words):
+    elif words & _GENERIC_WORDS:
         s.add(0.10, "named like embeddings (embedding/vector/feature…)")
-    if _OTHER_WORDS.search(words) and not face_named:
+    if words & _OTHER_WORDS and not face_named:
         s.add(-0.30, "named like another kind of vector (text, audio, SIFT, pixels…)")
     if vs.labels and vs.labels == vs.count:
         s.add(0.15, f"one label per vector ({vs.labels}): a recognition gallery")
-    elif _PERSON_WORDS.search(words):
+    elif words & _PERSON_WORDS:
         s.add(0.05, "stored beside people/identity names")
     if app:
         s.add(0.35, f"the layout of {app}, an application that stores face templates")
@@ -178,7 +215,8 @@ def _score_context(s: _Score, vs: VectorSet, app: str | None, beside_images: boo
 
 
 def _neighbour_correlation(x: np.ndarray) -> float:
-    """Mean correlation between adjacent components (pixels/spectra high, embeddings ~0)."""
+    """Mean |correlation| between adjacent components: pixels, spectra and waves correlate
+    (positively, or negatively when they oscillate fast); an embedding's do not (~0.07)."""
     rows = x[:64]
     a, b = rows[:, :-1], rows[:, 1:]
     a = a - a.mean(axis=1, keepdims=True)
@@ -187,7 +225,7 @@ def _neighbour_correlation(x: np.ndarray) -> float:
     ok = den > 0
     if not ok.any():
         return 1.0  # constant vectors: certainly not embeddings
-    return float(((a * b).sum(axis=1)[ok] / den[ok]).mean())
+    return float(np.abs((a * b).sum(axis=1)[ok] / den[ok]).mean())
 
 
 def _norm_family(d: int, norms: np.ndarray) -> tuple[str | None, str | None]:
@@ -199,31 +237,41 @@ def _norm_family(d: int, norms: np.ndarray) -> tuple[str | None, str | None]:
         )
     if abs(mean - 1.0) < 0.01 and spread < 0.01:
         return None, "L2-normalised (norm 1), as most face models' outputs are"
-    if d == 128 and 6.0 <= mean <= 20.0 and spread < 0.35:
-        return "FaceNet (unnormalised)", f"norms around {mean:.1f}: FaceNet's raw output"
     return None, None
 
 
 def _structure(x: np.ndarray) -> tuple[float, str] | None:
-    """Set-level evidence, from at least 8 vectors."""
+    """Set-level evidence (from 4 vectors; in full from 8), scaled so noise scores ~1:
+
+    - shared direction: |mean of the unit vectors| x sqrt(n) (noise ~1; dlib's >= 2.6 from
+      8 vectors, because every face's descriptor shares a large common component);
+    - unequal variances: the spread (CV) of per-dimension variances over what sampling
+      alone gives, sqrt(2 / (n - 1)) (noise ~1; dlib's >= 1.5).
+    """
     n = x.shape[0]
-    if n < 8:
+    if n < 4:
         return None
-    var = x.var(axis=0)
-    anisotropy = float(var.max() / max(var.min(), 1e-12))
-    norms = np.linalg.norm(x, axis=1)
-    unit = x / np.maximum(norms[:, None], 1e-12)
-    mean_dir = float(np.linalg.norm(unit.mean(axis=0)))
-    random_dir = 3.0 / math.sqrt(n)  # what isotropic noise shows for n vectors
-    # Isotropic noise: variance about equal in every dimension and no shared direction.
-    expected_ratio = 1.0 + 6.0 / math.sqrt(n)
-    if anisotropy > 2.0 * expected_ratio + 2.0 or mean_dir > max(0.3, 2 * random_dir):
+    unit = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    shared = float(np.linalg.norm(unit.mean(axis=0))) * math.sqrt(n)
+    if n < 8:  # too few for variances: the shared direction alone, more cautiously
+        if shared > 2.0:
+            return 0.10, f"a shared direction ({shared:.1f}; noise gives ~1), as models give"
+        if shared < 1.3:
+            return -0.15, f"no shared direction ({shared:.1f}): like random noise"
+        return None
+    var = x.var(axis=0, ddof=1)
+    mean_var = float(var.mean())
+    spread = float(var.std() / mean_var) / math.sqrt(2 / (n - 1)) if mean_var > 0 else 0.0
+    if shared > 2.2 or spread > 1.4:
         return 0.15, (
-            f"structured like a trained model's output (variance ratio {anisotropy:.0f}, "
-            f"shared direction {mean_dir:.2f})"
+            f"structured like a trained model's output (shared direction {shared:.1f}, "
+            f"variance spread {spread:.1f}; noise gives ~1)"
         )
-    if n >= 20 and mean_dir < random_dir:
-        return -0.25, "isotropic with no shared direction: random noise, not a model's output"
+    if shared < 1.5 and spread < 1.25:
+        return -0.25, (
+            f"isotropic (shared direction {shared:.1f}, variance spread {spread:.1f}): "
+            "random noise, not a model's output"
+        )
     return None
 
 

@@ -58,13 +58,11 @@ class ZlibReader(_Reader):
     def read(self, n: int = -1) -> bytes:
         want = n if n >= 0 else 1 << 62
         while len(self.pending) < want and not self.engine.eof:
-            chunk = self.inner.read(1 << 16)
-            if not chunk:
+            # Input zlib could not take in the last call (capped output) comes first.
+            data = self.engine.unconsumed_tail or self.inner.read(1 << 16)
+            if not data:
                 break
-            self.pending += self.engine.decompress(chunk, max(0, want - len(self.pending)))
-            while self.engine.unconsumed_tail and len(self.pending) < want:
-                tail = self.engine.unconsumed_tail
-                self.pending += self.engine.decompress(tail, max(0, want - len(self.pending)))
+            self.pending += self.engine.decompress(data, want - len(self.pending))
         out, self.pending = self.pending[:want], self.pending[want:]
         return out
 
