@@ -1,11 +1,29 @@
-"""TODO: being written. The detector contract: see scanner/detectors/base.py."""
+"""`embedding.pickle` and `security.pickle`: face templates in pickles and joblib files, and
+pickles that import code — both found without ever unpickling.
+
+Loading a pickle runs the callables it names, so both detectors read it through
+`pickle_scan`, which replays opcodes and rebuilds the data with its own code. Templates are
+judged by `vectors.classify` (with the application when the file layout or the pickled keys
+name one); the evidence carries counts, dims, dtype and reasons — never a vector.
+"""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem
-from scanner.model import ContentType, EvidenceKind
+import numpy as np
+
+from scanner.analysis import apps
+from scanner.analysis.pickle_imports import judge_import
+from scanner.analysis.pickle_scan import DEFAULT_MAX_OPS, PickleAnalysis, analyse
+from scanner.analysis.pickle_search import WORK_BUDGET, VectorSearch
+from scanner.analysis.vectors import VectorSet, Verdict, classify
+from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem, embedding_evidence
+from scanner.model import ContentType, Evidence, EvidenceKind, ProblemReason, ScalarValue
+
+EMPTY_STORE_CONFIDENCE = 0.7
+MAX_LISTED_IMPORTS = 50
+_Problems = tuple[tuple[ProblemReason, str], ...]
 
 
 class EmbeddingPickleDetector:
@@ -18,7 +36,51 @@ class EmbeddingPickleDetector:
     )
 
     def detect(self, item: LoadedItem, ctx: DetectContext) -> DetectorOutput:
-        return DetectorOutput()
+        analysis = analyse(item.data)
+        match = apps.identify_path(item.location.display) or apps.gallery_keys(
+            _top_keys(analysis.roots)
+        )
+        app = match.app if match else None
+        extra: tuple[tuple[str, ScalarValue], ...] = ()
+        if match is not None and match.linked_store:
+            extra = (("linked_store", match.linked_store),)
+        search = VectorSearch([*analysis.roots, *analysis.extras], context=_file_names(item))
+        threshold = ctx.settings.embedding_threshold
+        evidence, seen, best_below = self._judge(search, app, extra, threshold)
+        if not seen and app == "DeepFace" and _only_lists(analysis.roots):
+            empty = _empty_store(self.id, app, extra)
+            if empty.confidence >= threshold:
+                evidence.append(empty)
+        notes: list[tuple[str, ScalarValue]] = [
+            ("pickle_opcodes", analysis.opcodes),
+            ("vector_sets", seen),
+        ]
+        if seen > len(evidence):
+            notes.append(("best_confidence_below_threshold", best_below))
+        notes.extend(_walk_notes(analysis))
+        problems = _problems(analysis) + _search_problems(search)
+        return DetectorOutput(tuple(evidence), tuple(notes), problems)
+
+    def _judge(
+        self,
+        search: VectorSearch,
+        app: str | None,
+        extra: tuple[tuple[str, ScalarValue], ...],
+        threshold: float,
+    ) -> tuple[list[Evidence], int, float]:
+        """Classify every set as it is found (its sample is dropped right after): evidence
+        for those at or above the threshold, and the best confidence of the others."""
+        evidence: list[Evidence] = []
+        seen, best_below = 0, 0.0
+        for vs in search.sets():
+            seen += 1
+            verdict = classify(vs, app=app)
+            if verdict.confidence >= threshold:
+                details = (("labels", vs.labels), ("sampled", int(vs.sample.shape[0])), *extra)
+                evidence.append(embedding_evidence(self.id, vs, verdict, app=app, extra=details))
+            else:
+                best_below = max(best_below, verdict.confidence)
+        return evidence, seen, best_below
 
 
 class PickleImportsDetector:
@@ -31,4 +93,131 @@ class PickleImportsDetector:
     )
 
     def detect(self, item: LoadedItem, ctx: DetectContext) -> DetectorOutput:
-        return DetectorOutput()
+        analysis = analyse(item.data)
+        problems: _Problems = ()
+        if analysis.capped:
+            problems = (
+                (
+                    ProblemReason.OVERSIZE,
+                    f"pickle analysis stopped after {DEFAULT_MAX_OPS:,} opcodes (offset "
+                    f"{analysis.error_offset}): imports beyond it were not checked",
+                ),
+            )
+        judged = {j.qualname: j for i in analysis.imports if (j := judge_import(i.module, i.name))}
+        if not judged:
+            return DetectorOutput(problems=problems)
+        ordered = [judged[q] for q in sorted(judged)]
+        names = [_clip(j.qualname) for j in ordered]
+        known = [_clip(j.qualname) for j in ordered if j.known_dangerous]
+        reasons = [f"imports {_clip(j.qualname)}: {j.reason}" for j in ordered]
+        reasons = reasons[:MAX_LISTED_IMPORTS]
+        if analysis.capped:
+            reasons.append(
+                f"analysis stopped at the opcode cap (offset {analysis.error_offset}): imports "
+                "after it were not checked"
+            )
+        elif not analysis.complete:
+            reasons.append(
+                f"the pickle is broken at offset {analysis.error_offset}: a loader would still "
+                "import everything listed here before failing"
+            )
+        evidence = Evidence(
+            kind=EvidenceKind.EXECUTABLE_CODE,
+            detector=self.id,
+            confidence=1.0 if known else 0.8,
+            details=(
+                ("imports", _listing(names)),
+                ("count", len(names)),
+                ("code_execution", _listing(known)),
+                ("complete", analysis.complete),
+            ),
+            reasons=tuple(reasons),
+        )
+        return DetectorOutput((evidence,), problems=problems)
+
+
+def _file_names(item: LoadedItem) -> tuple[str, ...]:
+    """The file's name and its archive members' names (`faces.joblib`, then `faces`)."""
+    parts = (item.location.path, *item.location.members)
+    return tuple(p.rsplit("/", 1)[-1] for p in parts if p)
+
+
+def _top_keys(roots: list[Any]) -> list[str]:
+    return [k for r in roots if isinstance(r, dict) for k in r if isinstance(k, str)]
+
+
+def _only_lists(roots: list[Any]) -> bool:
+    """A DeepFace cache is a list (of records); an empty one is `[]`."""
+    return bool(roots) and all(isinstance(r, list) for r in roots)
+
+
+def _empty_store(detector: str, app: str, extra: tuple[tuple[str, ScalarValue], ...]) -> Evidence:
+    """The application's face-template store with no template in it yet: still a store."""
+    vs = VectorSet(where="(root)", sample=np.empty((0, 0)), count=0, dtype="none")
+    verdict = Verdict(
+        EMPTY_STORE_CONFIDENCE,
+        (
+            f"the file name and structure of {app}'s face-template cache, holding 0 templates "
+            "now: the application writes face templates here",
+        ),
+        None,
+    )
+    details = (("labels", 0), ("sampled", 0), *extra)
+    return embedding_evidence(detector, vs, verdict, app=app, extra=details)
+
+
+def _walk_notes(analysis: PickleAnalysis) -> list[tuple[str, ScalarValue]]:
+    notes: list[tuple[str, ScalarValue]] = []
+    if analysis.pickles > 1:
+        notes.append(("pickles_concatenated", analysis.pickles))
+    if analysis.trailing_bytes:
+        notes.append(("trailing_bytes_not_pickle", analysis.trailing_bytes))
+    if analysis.external:
+        notes.append(("external_arrays_not_in_file", analysis.external))
+    if analysis.unsupported_arrays:
+        notes.append(("arrays_not_rebuilt", analysis.unsupported_arrays))
+    return notes
+
+
+def _problems(analysis: PickleAnalysis) -> _Problems:
+    out: list[tuple[ProblemReason, str]] = []
+    if analysis.error is not None:
+        out.append(
+            (
+                ProblemReason.DECODE_ERROR,
+                f"{analysis.error}; the data before offset {analysis.error_offset} was searched",
+            )
+        )
+    if analysis.capped:
+        out.append(
+            (
+                ProblemReason.OVERSIZE,
+                f"pickle analysis stopped after {DEFAULT_MAX_OPS:,} opcodes (offset "
+                f"{analysis.error_offset}): the rest was not searched for face templates",
+            )
+        )
+    for note, n in sorted(analysis.array_notes.items()):
+        out.append((ProblemReason.DECODE_ERROR, f"{n} numpy array(s): {note}"))
+    return tuple(out)
+
+
+def _search_problems(search: VectorSearch) -> _Problems:
+    if not search.exhausted:
+        return ()
+    return (
+        (
+            ProblemReason.OVERSIZE,
+            f"the search for vectors stopped after {WORK_BUDGET:,} elements: the rest of the "
+            "pickle was not searched",
+        ),
+    )
+
+
+def _clip(text: str, n: int = 200) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _listing(names: list[str]) -> str:
+    if len(names) <= MAX_LISTED_IMPORTS:
+        return ",".join(names)
+    return ",".join(names[:MAX_LISTED_IMPORTS]) + f",… (+{len(names) - MAX_LISTED_IMPORTS} more)"
