@@ -1,10 +1,13 @@
-"""TODO: being written. The detector contract: see scanner/detectors/base.py."""
+"""`embedding.csv`: face templates in CSV/TSV files, as rows of numeric columns or as one
+cell per vector (a JSON list, hex or base64 of float32/float64)."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
+from scanner.analysis import textvec
 from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem
+from scanner.detectors.embedding_common import decode_text, item_names, run
 from scanner.model import ContentType, EvidenceKind
 
 
@@ -16,4 +19,5 @@ class EmbeddingCsvDetector:
     description: ClassVar[str] = "Face templates in CSV/TSV rows or cells"
 
     def detect(self, item: LoadedItem, ctx: DetectContext) -> DetectorOutput:
-        return DetectorOutput()
+        names = item_names(item)
+        return run(self.id, item, ctx, lambda: textvec.analyse_csv(decode_text(item.data), names))

@@ -1,10 +1,16 @@
-"""TODO: being written. The detector contract: see scanner/detectors/base.py."""
+"""`embedding.hdf5`: face templates in HDF5 datasets (needs the `hdf5` extra: h5py).
+
+The object tree is walked from metadata; datasets whose data lives in other files (external
+links, external storage, virtual datasets) are reported and never opened or read.
+"""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
+from scanner.analysis import hdf5vec
 from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem
+from scanner.detectors.embedding_common import item_names, run
 from scanner.model import ContentType, EvidenceKind
 
 
@@ -18,4 +24,5 @@ class EmbeddingHdf5Detector:
     )
 
     def detect(self, item: LoadedItem, ctx: DetectContext) -> DetectorOutput:
-        return DetectorOutput()
+        names = item_names(item)
+        return run(self.id, item, ctx, lambda: hdf5vec.analyse_hdf5(item, names))

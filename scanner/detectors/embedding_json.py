@@ -1,10 +1,17 @@
-"""TODO: being written. The detector contract: see scanner/detectors/base.py."""
+"""`embedding.json`: face templates in JSON documents and JSON Lines.
+
+PhotoPrism keeps embeddings as JSON arrays, face_recognition tutorials dump
+`{name: [[128 floats], …]}`; scanner.analysis.jsonvec walks the document with paths, so a
+gallery keyed by person is one set with one label per vector.
+"""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
+from scanner.analysis import jsonvec
 from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem
+from scanner.detectors.embedding_common import item_names, run
 from scanner.model import ContentType, EvidenceKind
 
 
@@ -18,4 +25,5 @@ class EmbeddingJsonDetector:
     )
 
     def detect(self, item: LoadedItem, ctx: DetectContext) -> DetectorOutput:
-        return DetectorOutput()
+        names = item_names(item)
+        return run(self.id, item, ctx, lambda: jsonvec.analyse_json(item.data, names))

@@ -1,10 +1,17 @@
-"""TODO: being written. The detector contract: see scanner/detectors/base.py."""
+"""`embedding.npy`: face templates in `.npy` arrays and in the `.npy` members of `.npz`.
+
+The header is parsed by scanner.analysis.npy's strict parser (never `np.load`): object
+arrays are refused (their body is a pickle), lying sizes reported, rows sampled by bounded
+reads, so a large file sent "head only" is sampled in place.
+"""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
+from scanner.analysis import npy
 from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem
+from scanner.detectors.embedding_common import item_names, run, stem
 from scanner.model import ContentType, EvidenceKind
 
 
@@ -18,4 +25,5 @@ class EmbeddingNpyDetector:
     )
 
     def detect(self, item: LoadedItem, ctx: DetectContext) -> DetectorOutput:
-        return DetectorOutput()
+        names = item_names(item)
+        return run(self.id, item, ctx, lambda: npy.analyse(item, names, stem(names[-1])))

@@ -1,10 +1,18 @@
-"""TODO: being written. The detector contract: see scanner/detectors/base.py."""
+"""`embedding.parquet`: face templates in Parquet and Arrow/Feather columns (needs the
+`parquet` extra: pyarrow).
+
+The schema is read first: list<float>, fixed_size_list<float>, binary columns of 4N/8N bytes,
+string columns of JSON/hex/base64 and runs of numeric columns are candidates; a bounded batch
+of rows is read from the first row group (or record batch) to classify them.
+"""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
+from scanner.analysis import tables
 from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem
+from scanner.detectors.embedding_common import item_names, run
 from scanner.model import ContentType, EvidenceKind
 
 
@@ -20,4 +28,7 @@ class EmbeddingTableDetector:
     )
 
     def detect(self, item: LoadedItem, ctx: DetectContext) -> DetectorOutput:
-        return DetectorOutput()
+        names = item_names(item)
+        if item.content_type is ContentType.PARQUET:
+            return run(self.id, item, ctx, lambda: tables.analyse_parquet(item, names))
+        return run(self.id, item, ctx, lambda: tables.analyse_arrow(item, names))

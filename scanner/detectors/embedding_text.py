@@ -1,10 +1,14 @@
-"""TODO: being written. The detector contract: see scanner/detectors/base.py."""
+"""`embedding.text`: face templates written as number arrays inside any text: YAML lists,
+SQL `INSERT … VALUES ('[…]')` / `ARRAY[…]` / `'{…}'`, `COPY` data, source code, logs; also
+hex and base64 strings of a float vector's exact length."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
+from scanner.analysis import textvec
 from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem
+from scanner.detectors.embedding_common import decode_text, item_names, run
 from scanner.model import ContentType, EvidenceKind
 
 
@@ -18,4 +22,5 @@ class EmbeddingTextDetector:
     )
 
     def detect(self, item: LoadedItem, ctx: DetectContext) -> DetectorOutput:
-        return DetectorOutput()
+        names = item_names(item)
+        return run(self.id, item, ctx, lambda: textvec.analyse_text(decode_text(item.data), names))
