@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from scanner.model import Location, Problem
+from scanner.model import Location, Problem, ScalarValue
 
 # A sampled value as a driver returns it: BLOB/bytea, text/json, number, or a float array.
 Value = bytes | str | int | float | list[float] | tuple[float, ...]
@@ -50,6 +50,12 @@ class ColumnSample:
     context: tuple[str, ...] = ()  # the table's other column names
     app: str | None = None  # application recognised from the schema
     linked_store: str | None = None  # where that application keeps the linked face images
+    # The application's layout names this column as face data (apps.is_face_column): only
+    # then may a detector count the application as evidence for the column's content.
+    app_face_column: bool = False
+    non_null: int | None = None  # rows whose value is not NULL (see non_null_estimated)
+    non_null_estimated: bool = False
+    notes: tuple[tuple[str, ScalarValue], ...] = ()  # how the column was read (for the report)
 
 
 class DatabaseError(Exception):

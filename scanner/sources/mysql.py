@@ -1,0 +1,398 @@
+"""MariaDB and MySQL databases (PyMySQL), sampled read-only and under deadlines.
+
+As for PostgreSQL, the real guarantee is an account with SELECT only: a read-only transaction
+keeps this session from writing tables, but a view or a stored function that a SELECT calls
+still runs (with its definer's rights when it says SQL SECURITY DEFINER). On its side:
+
+- the session is `SET SESSION TRANSACTION READ ONLY` and every relation is read in its own
+  `START TRANSACTION READ ONLY`; `LOAD DATA LOCAL` is off (PyMySQL's default, kept);
+- `max_statement_time` (MariaDB, seconds) or `max_execution_time` (MySQL, ms) from
+  SampleLimits, per statement where a shorter deadline applies (counts, timestamp ranges);
+  `lock_wait_timeout`/`innodb_lock_wait_timeout` from the lock timeout; a client read
+  timeout as a last resort (the connection is then reopened and the scan goes on);
+- `LENGTH()` before a value is fetched: a value over SampleLimits.value_bytes (or over the
+  server's `max_allowed_packet`, which it could not even send) is counted, never fetched.
+
+Sampling, deterministic without TABLESAMPLE (which MySQL lacks) and without ORDER BY RAND()
+(a full scan and sort): the first N/2 non-null rows in primary-key order, plus N/2 from the
+middle of the key range — `pk >= (min+max)/2` for an integer key, found through the index,
+or `OFFSET rows/2` along the key otherwise. Auto-increment keys put the oldest rows first, so
+the sample spans old and recent records, and the same database always gives the same rows.
+Tables without a primary key and views are read by `LIMIT`; views are counted through
+`LIMIT` too (a view may never end: its timeout is that relation's QUERY_TIMEOUT).
+"""
+
+from __future__ import annotations
+
+import math
+import urllib.parse
+from collections.abc import Iterator
+from typing import Any
+
+import pymysql
+
+from scanner.model import Location, Problem, ProblemReason
+from scanner.sources.database import ColumnSample, DatabaseError, SampleLimits, Value, redact
+from scanner.sources.relational import (
+    EXACT_COUNT_ROWS,
+    META_TIMEOUT_S,
+    MIN_TEXT_CHARS,
+    VIEW_ROW_CAP,
+    Column,
+    Counts,
+    Emitter,
+    QueryTimeout,
+    Relation,
+    RelationUnreadable,
+    Sampled,
+    Stamps,
+    Summary,
+    scaled,
+    select,
+    timestamp_ranges,
+)
+
+_BYTES = {"blob", "mediumblob", "longblob", "vector"}
+_TEXT = {"text", "mediumtext", "longtext", "json"}
+_SHORT = {"varbinary": "bytes", "binary": "bytes", "varchar": "text", "char": "text"}
+_TEMPORAL = {"date", "datetime", "timestamp"}
+_INTEGER = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"}
+_TIMEOUTS = {1969, 3024, 1317, 1028}  # statement time exceeded / interrupted / sort aborted
+_LOCKS = {1205}
+_LOST = {2006, 2013, 2055}
+PACKET_SLACK = 1024
+
+
+def q(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+class MysqlSource:
+    """Sampled columns of every table and view of one MariaDB/MySQL database."""
+
+    def __init__(self, uri: str, sampling: SampleLimits) -> None:
+        parts = urllib.parse.urlsplit(uri)
+        self._params: dict[str, Any] = {
+            "host": parts.hostname or "localhost",
+            "port": parts.port or 3306,
+            "user": urllib.parse.unquote(parts.username or "root"),
+            "password": urllib.parse.unquote(parts.password or ""),
+            "database": urllib.parse.unquote(parts.path.lstrip("/")),
+        }
+        socket = urllib.parse.parse_qs(parts.query).get("unix_socket")
+        if socket:
+            self._params["unix_socket"] = socket[0]
+        self.limits = sampling
+        host = self._params["host"]
+        self.database = f"mysql://{host}:{self._params['port']}/{self._params['database']}"
+        self.summary = Summary()
+        # counts and timestamp ranges are context: a shorter deadline, then estimates
+        self.meta_timeout = min(META_TIMEOUT_S, sampling.statement_timeout_s)
+        self._conn: pymysql.connections.Connection[Any] | None = None
+        self._mariadb = True
+        self._value_limit = sampling.value_bytes
+
+    @property
+    def conn(self) -> pymysql.connections.Connection[Any]:
+        assert self._conn is not None
+        return self._conn
+
+    def columns(self) -> Iterator[ColumnSample | Problem]:
+        if not self._params["database"]:
+            raise DatabaseError(Location(self.database), "no database named in the URI")
+        self._connect()
+        try:
+            relations, problems = self._relations()
+            yield from problems
+            emitter = Emitter(self.database, relations, self.limits, self.summary)
+            for rel in relations:
+                yield from self._guarded(rel, emitter)
+        finally:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    # -- connection and statements -----------------------------------------------------
+
+    def _connect(self) -> None:
+        limits = self.limits
+        try:
+            self._conn = pymysql.connect(
+                **self._params,
+                connect_timeout=max(2, min(limits.statement_timeout_s, 15)),
+                read_timeout=limits.statement_timeout_s + 30,  # the server's deadline first
+                write_timeout=60,
+                charset="utf8mb4",
+                autocommit=True,
+                local_infile=False,
+            )
+            version = str(self.rows("SELECT VERSION()")[0][0])
+            self._mariadb = "mariadb" in version.lower()
+            lock = max(1, math.ceil(limits.lock_timeout_s))
+            with self.conn.cursor() as cur:
+                cur.execute("SET SESSION TRANSACTION READ ONLY")
+                if self._mariadb:
+                    cur.execute(
+                        "SET SESSION max_statement_time = %s", (limits.statement_timeout_s,)
+                    )
+                else:
+                    ms = round(limits.statement_timeout_s * 1000)
+                    cur.execute("SET SESSION max_execution_time = %s", (ms,))
+                cur.execute("SET SESSION lock_wait_timeout = %s", (lock,))
+                cur.execute("SET SESSION innodb_lock_wait_timeout = %s", (lock,))
+            packet = int(self.rows("SELECT @@max_allowed_packet")[0][0])
+            self._value_limit = min(limits.value_bytes, packet - PACKET_SLACK)
+        except (pymysql.Error, QueryTimeout, RelationUnreadable) as exc:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+            detail = redact(f"cannot connect: {exc}").replace(
+                self._params["password"] or "\0", "***"
+            )
+            raise DatabaseError(Location(self.database), detail) from None
+
+    def _timed(self, statement: str, timeout: float | None) -> str:
+        """The statement with its own deadline when it differs from the session's."""
+        if timeout is None:
+            return statement
+        if self._mariadb:
+            return f"SET STATEMENT max_statement_time={timeout:g} FOR {statement}"
+        return statement.replace(
+            "SELECT", f"SELECT /*+ MAX_EXECUTION_TIME({round(timeout * 1000)}) */", 1
+        )
+
+    def rows(self, statement: str, params: Any = None, timeout: float | None = None) -> list[Any]:
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute(self._timed(statement, timeout), params)
+                return list(cur.fetchall())
+        except pymysql.Error as exc:
+            raise self._translate(exc) from None
+
+    def _translate(self, exc: pymysql.Error) -> Exception:
+        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0
+        detail = redact(str(exc.args[1] if len(exc.args) > 1 else exc))
+        if code in _TIMEOUTS:
+            return QueryTimeout(f"statement exceeded its deadline: {detail}")
+        if code in _LOCKS:
+            return QueryTimeout(f"lock not granted in time: {detail}")
+        if code in _LOST:
+            return QueryTimeout(
+                f"no answer within the read timeout (connection reopened): {detail}"
+            )
+        return RelationUnreadable(detail)
+
+    # -- the schema ----------------------------------------------------------------------
+
+    def _relations(self) -> tuple[list[Relation], list[Problem]]:
+        db = self._params["database"]
+        try:
+            tables = self.rows(
+                "SELECT TABLE_NAME, TABLE_TYPE, TABLE_ROWS FROM information_schema.TABLES "
+                "WHERE TABLE_SCHEMA = %s ORDER BY TABLE_NAME",
+                (db,),
+            )
+            columns = self.rows(
+                "SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, CHARACTER_OCTET_LENGTH "
+                "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s "
+                "ORDER BY TABLE_NAME, ORDINAL_POSITION",
+                (db,),
+            )
+            # A view that cannot be opened (in a read-only session: one whose functions
+            # write) is silently left out of COLUMNS, with a warning.
+            warnings = "; ".join(str(w[2]) for w in self.rows("SHOW WARNINGS"))
+            keys = self.rows(
+                "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.STATISTICS "
+                "WHERE TABLE_SCHEMA = %s AND INDEX_NAME = 'PRIMARY' "
+                "ORDER BY TABLE_NAME, SEQ_IN_INDEX",
+                (db,),
+            )
+        except (QueryTimeout, RelationUnreadable) as exc:
+            raise DatabaseError(Location(self.database), f"cannot read the schema: {exc}") from None
+        relations: dict[str, Relation] = {}
+        for name, kind, estimate in tables:
+            is_view = "VIEW" in str(kind).upper()
+            hint = None if is_view or estimate is None else float(estimate)
+            relations[name] = Relation(None, name, "view" if is_view else "table", [], hint)
+        for table, col, data_type, column_type, octets in columns:
+            if table in relations:
+                dt = str(data_type).lower()
+                rel = relations[table]
+                rel.columns.append(
+                    Column(col, str(column_type), _kind(dt, octets), dt in _TEMPORAL)
+                )
+                rel.extra.setdefault("types", {})[col] = dt  # type: ignore[index]
+        for table, col in keys:
+            if table in relations:
+                relations[table].primary_key += (col,)
+        problems = [
+            Problem(
+                Location(f"{self.database}#{name}"),
+                ProblemReason.DATABASE_UNREADABLE,
+                redact(f"the columns of {rel.kind} {name} could not be read: {warnings or '?'}"),
+            )
+            for name, rel in relations.items()
+            if not rel.columns
+        ]
+        self.summary.add("relations", len(relations))
+        return [r for r in relations.values() if r.columns], problems
+
+    # -- one relation --------------------------------------------------------------------
+
+    def _guarded(self, rel: Relation, emitter: Emitter) -> Iterator[ColumnSample | Problem]:
+        where = emitter.relation_where(rel)
+        out: list[ColumnSample | Problem]
+        try:
+            self.rows("START TRANSACTION READ ONLY")
+            out = self._relation(rel, emitter)
+        except QueryTimeout as exc:
+            self.summary.add("relations_timed_out")
+            out = [Problem(where, ProblemReason.QUERY_TIMEOUT, str(exc))]
+        except RelationUnreadable as exc:
+            self.summary.add("relations_unreadable")
+            out = [Problem(where, ProblemReason.DATABASE_UNREADABLE, str(exc))]
+        finally:
+            self._finish()
+        yield from out
+
+    def _finish(self) -> None:
+        """End the relation's transaction; reopen a connection the server dropped."""
+        try:
+            self.conn.rollback()
+        except pymysql.Error:
+            self.conn.close()
+            self._conn = None
+            self._connect()
+
+    def _relation(self, rel: Relation, emitter: Emitter) -> list[ColumnSample | Problem]:
+        wanted = [c for c in rel.columns if c.kind is not None]
+        if not wanted:
+            return emitter.samples(rel, {}, Counts())
+        t = q(rel.name)
+        counts = self._counts(rel, t, wanted)
+        sampled = {c.name: self._sample(rel, t, c, counts) for c in wanted}
+        if self._value_limit < self.limits.value_bytes and any(
+            s.oversized for s in sampled.values()
+        ):
+            counts.notes.append(("max_allowed_packet_limits_values_to", self._value_limit))
+        stamps, notes = self._timestamps(rel, t)
+        return emitter.samples(rel, sampled, counts, stamps, notes)
+
+    def _counts(self, rel: Relation, t: str, wanted: list[Column]) -> Counts:
+        what = ", ".join(["COUNT(*)"] + [f"COUNT({q(c.name)})" for c in wanted])
+        counts = Counts()
+        if rel.is_view:
+            row = self.rows(select(what, f"({select('*', t, f'LIMIT {VIEW_ROW_CAP}')}) s"))[0]
+            if row[0] >= VIEW_ROW_CAP:
+                counts.notes.append(("rows_at_least", VIEW_ROW_CAP))
+                counts.non_null_estimated = True
+            else:
+                counts.rows = int(row[0])
+            counts.non_null = {c.name: int(n) for c, n in zip(wanted, row[1:], strict=True)}
+            return counts
+        if rel.rows_hint is None or rel.rows_hint <= EXACT_COUNT_ROWS:
+            try:
+                row = self.rows(select(what, t), timeout=self.meta_timeout)[0]
+                counts.rows = int(row[0])
+                counts.non_null = {c.name: int(n) for c, n in zip(wanted, row[1:], strict=True)}
+                return counts
+            except QueryTimeout:
+                counts.notes.append(("rows_from", "information_schema estimate (count timed out)"))
+        counts.rows = round(rel.rows_hint) if rel.rows_hint is not None else None
+        counts.rows_estimated = counts.non_null_estimated = True
+        order = f"ORDER BY {', '.join(q(k) for k in rel.primary_key)} " if rel.primary_key else ""
+        inner = select("*", t, f"{order}LIMIT {EXACT_COUNT_ROWS // 10}")
+        try:
+            row = self.rows(select(what, f"({inner}) s"), timeout=self.meta_timeout)[0]
+            for c, n in zip(wanted, row[1:], strict=True):
+                est = scaled(int(n), int(row[0]), counts.rows)
+                if est is not None:
+                    counts.non_null[c.name] = est
+        except QueryTimeout:
+            counts.notes.append(("non_null", "not estimated (the count timed out)"))
+        return counts
+
+    def _sample(self, rel: Relation, t: str, col: Column, counts: Counts) -> Sampled:
+        """Two passes over the same deterministic rows: sizes first (`LENGTH()` only), then
+        the values, each part cut where the column's byte budget would be exceeded — the
+        client never receives more than the budget, whatever the table holds."""
+        c = q(col.name)
+        lim = self._value_limit
+        parts = self._parts(rel, t, c, counts)
+        out = Sampled()
+        spent = 0
+        for extra, limit, offset in parts:
+            tail = f"WHERE {c} IS NOT NULL {extra} LIMIT {limit} OFFSET {offset}"
+            sizes = [int(r[0] or 0) for r in self.rows(select(f"LENGTH({c})", t, tail))]
+            cut, budget = 0, spent
+            for size in sizes:
+                if size <= lim:
+                    if budget + size > self.limits.column_bytes:
+                        break
+                    budget += size
+                cut += 1
+            fetched: list[Any] = []
+            if cut:
+                what = f"LENGTH({c}), CASE WHEN LENGTH({c}) <= {lim} THEN {c} END"
+                tail = f"WHERE {c} IS NOT NULL {extra} LIMIT {cut} OFFSET {offset}"
+                fetched = self.rows(select(what, t, tail))
+            for i, size in enumerate(sizes):
+                value = _value(fetched[i][1]) if i < len(fetched) else None
+                spent = out.add(value if size <= lim else None, size, self.limits, spent)
+        if out.oversized and lim < self.limits.value_bytes:
+            self.summary.add("values_over_max_allowed_packet", out.oversized)
+        return out
+
+    def _parts(self, rel: Relation, t: str, c: str, counts: Counts) -> list[tuple[str, int, int]]:
+        """(condition and order, limit, offset) of each deterministic part of the sample."""
+        n = self.limits.rows
+        keys = rel.primary_key
+        order = f"ORDER BY {', '.join(q(k) for k in keys)}" if keys else ""
+        if not keys or (counts.rows is not None and counts.rows <= n):
+            return [(order, n, 0)]
+        first = n // 2
+        types = rel.extra.get("types", {})
+        assert isinstance(types, dict)
+        if len(keys) == 1 and types.get(keys[0]) in _INTEGER:
+            key = q(keys[0])
+            lo, hi = self.rows(select(f"MIN({key}), MAX({key})", t))[0]
+            last = self.rows(
+                select(key, t, f"WHERE {c} IS NOT NULL {order} LIMIT 1 OFFSET {first - 1}")
+            )
+            start = (int(lo) + int(hi)) // 2 if lo is not None else 0
+            if last:
+                start = max(start, int(last[0][0]) + 1)
+            counts.notes.append(("sampling", "first rows by primary key + the middle of its range"))
+            return [(order, first, 0), (f"AND {key} >= {start} {order}", n - first, 0)]
+        counts.notes.append(("sampling", "first rows by primary key + the middle (OFFSET)"))
+        return [(order, first, 0), (order, n - first, max(first, (counts.rows or 0) // 2))]
+
+    def _timestamps(self, rel: Relation, t: str) -> tuple[Stamps, list[tuple[str, Any]]]:
+        source = f"({select('*', t, f'LIMIT {VIEW_ROW_CAP}')}) s" if rel.is_view else t
+
+        def min_max(col: Column) -> tuple[object, object]:
+            c = q(col.name)
+            what = f"CAST(MIN({c}) AS CHAR), CAST(MAX({c}) AS CHAR)"
+            lo, hi = self.rows(select(what, source), timeout=self.meta_timeout)[0]
+            return lo, hi
+
+        return timestamp_ranges(rel, min_max)
+
+
+def _kind(data_type: str, octets: Any) -> str | None:
+    """How a column is fetched, or None when its type cannot hold a vector or an image."""
+    if data_type in _BYTES:
+        return "bytes"
+    if data_type in _TEXT:
+        return "text"
+    if data_type in _SHORT and octets is not None and int(octets) >= MIN_TEXT_CHARS:
+        return _SHORT[data_type]
+    return None
+
+
+def _value(value: Any) -> Value | None:
+    if value is None or isinstance(value, (bytes, str)):
+        return value
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    return str(value)
