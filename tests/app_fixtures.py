@@ -295,3 +295,22 @@ def photoprism(uri: str, faces: int = 30) -> None:
             ),
         )
     conn.close()
+
+
+def nextcloud_recognize(uri: str, rows: int = 24) -> None:
+    """Nextcloud Recognize: oc_recognize_face_detections.vector is a JSON text array of the
+    128-d descriptor, beside the box of the face in the user's file (file_id)."""
+    conn = mysql_connect(uri)
+    cur = conn.cursor()
+    cur.execute(
+        """CREATE TABLE oc_recognize_face_detections (id bigint NOT NULL AUTO_INCREMENT,
+        user_id varchar(64), file_id bigint, x double, y double, height double, width double,
+        vector longtext NOT NULL, cluster_id bigint, threshold double, PRIMARY KEY (id))"""
+    )
+    for n, vec in enumerate(dlib_descriptors()[:rows]):
+        cur.execute(
+            "INSERT INTO oc_recognize_face_detections (user_id, file_id, x, y, height, width, "
+            "vector, cluster_id, threshold) VALUES ('alice', %s, 0.1, 0.2, 0.3, 0.3, %s, %s, 0.4)",
+            (1000 + n, json.dumps(vec.tolist()), n % 5),
+        )
+    conn.close()

@@ -136,6 +136,15 @@ def test_photoprism_faces_and_markers(mysql_uri: str) -> None:
         assert e.detail("dtype") == "json" and "markers.thumb" in str(e.detail("linked_store"))
 
 
+def test_nextcloud_recognize_detections(mysql_uri: str) -> None:
+    app_fixtures.nextcloud_recognize(mysql_uri)
+    found = findings(scan_db(mysql_uri))
+    assert set(found) == {"oc_recognize_face_detections.vector"}
+    e = one(found["oc_recognize_face_detections.vector"], EvidenceKind.FACE_EMBEDDING)
+    assert e.detail("app") == "Nextcloud Recognize" and e.detail("dims") == 128
+    assert e.detail("count") == 24 and e.detail("dtype") == "json"
+
+
 def test_negative_controls_give_no_face_evidence(tmp_path: Path, pg_uri: str) -> None:
     db = app_fixtures.control_sqlite(tmp_path / "documents.db")
     app_fixtures.control_postgres(pg_uri)
