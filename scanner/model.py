@@ -282,6 +282,51 @@ class Problem:
 
 
 @dataclass(frozen=True)
+class Provenance:
+    """Where an item came from, as recorded by what downloaded or published it.
+
+    `value` is a host name or a short label, never a full URL with its query (which may carry
+    personal data); `platform` names a social platform when one is recognised.
+    """
+
+    source: str  # "xattr:user.xdg.origin.url", "zone-identifier", "xmp:photoshop:Source", "filename"
+    value: str  # e.g. "scontent.cdninstagram.com", "Facebook download name"
+    platform: str | None = None  # "instagram", "facebook", "x", "tiktok", "linkedin", …
+
+
+@dataclass(frozen=True)
+class Place:
+    """A jurisdiction the data's subject is linked to. Coordinates are never kept."""
+
+    country: str  # ISO 3166-1 alpha-2, upper case ("GB", "FR", "US")
+    source: str  # "exif-gps", "column:<name>", "store-region"
+    region: str | None = None  # ISO 3166-2 subdivision when known ("US-IL", "US-TX")
+    count: int = 1  # rows or faces linked to this place (database columns: rows sampled)
+
+
+@dataclass(frozen=True)
+class ItemContext:
+    """What is known about an item beyond its detectors: age, provenance, jurisdiction.
+
+    Added by scanner.context after detection; read by the policy engine. Times are UTC.
+    """
+
+    created: datetime | None = None  # capture/creation: EXIF DateTimeOriginal, a row's timestamp, mtime
+    created_source: str | None = None  # "exif:DateTimeOriginal", "mtime", "column:created_at (oldest)"
+    newest: datetime | None = None  # a database column: the newest row's timestamp
+    provenance: tuple[Provenance, ...] = ()
+    places: tuple[Place, ...] = ()
+
+    @property
+    def platforms(self) -> tuple[str, ...]:
+        return tuple(sorted({p.platform for p in self.provenance if p.platform}))
+
+    @property
+    def countries(self) -> tuple[str, ...]:
+        return tuple(sorted({p.country for p in self.places}))
+
+
+@dataclass(frozen=True)
 class ItemResult:
     """The outcome of scanning one item."""
 
@@ -295,6 +340,7 @@ class ItemResult:
     # Facts about how the item was examined (e.g. frames checked, the smallest face that the
     # working resolution could reveal), so an inventory says what "no face" was based on.
     notes: tuple[tuple[str, ScalarValue], ...] = ()
+    context: ItemContext = field(default_factory=ItemContext)
 
     @property
     def has_evidence(self) -> bool:
@@ -306,6 +352,61 @@ class ItemResult:
         if not self.evidence:
             return None
         return max(self.evidence, key=lambda e: (e.severity, e.faces, e.confidence))
+
+
+class Disposition(str, enum.Enum):
+    """What the CI gate makes of a finding. Values are part of the JSON contract."""
+
+    OPEN = "open"  # fails the gate at or above --fail-on
+    WAIVED = "waived"  # a current waiver (reason, owner, expiry) suppresses it
+    BASELINE = "baseline"  # already in the baseline report: known, does not fail
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A policy violation: one rule broken by one item (a file, a member or a database column).
+
+    Findings carry facts (counts, ages, dates, the store, the basis), never a payload. The
+    fingerprint is built from what does not drift between runs (rule id, location, content
+    digest), never from times, line numbers or row offsets.
+    """
+
+    rule_id: str  # stable, e.g. "GDPR-5-1-E-RETENTION"
+    severity: Severity
+    title: str  # the rule's one-line title
+    message: str  # this violation, with its facts ("kept 412 days; the store allows 30 days")
+    location: Location
+    kind: EvidenceKind  # the evidence the finding is about
+    citations: tuple[str, ...]  # "GDPR Art 5(1)(e)", "740 ILCS 14/15(a)"
+    remediation: str
+    pack: str  # the law pack or policy that defines the rule ("gdpr", "bipa", "example-org")
+    fingerprint: str  # 32 hex
+    store: str | None = None  # the declared store the item belongs to, if any
+    facts: tuple[tuple[str, ScalarValue], ...] = ()  # age_days, retention, basis, country …
+    disposition: Disposition = Disposition.OPEN
+    justification: str | None = None  # the waiver's reason, owner and expiry; or why it expired
+    help_uri: str | None = None  # where the law can be read
+
+    def fact(self, key: str) -> ScalarValue | None:
+        for k, v in self.facts:
+            if k == key:
+                return v
+        return None
+
+
+@dataclass(frozen=True)
+class PolicyInfo:
+    """Which policy a scan was judged against (reports cite it; baselines compare it)."""
+
+    name: str
+    files: tuple[str, ...]  # the policy file and every pack it extends, in load order
+    digest: str  # sha256 over the loaded files: a changed policy is visible
+    packs: tuple[str, ...]  # pack names ("gdpr", "bipa", …)
+    stores: tuple[str, ...]  # declared store ids
+    rules: tuple[str, ...]  # enabled rule ids
+    evaluated_at: datetime  # the clock the rules were evaluated against (UTC)
+    expired_waivers: tuple[str, ...] = ()  # "fingerprint: reason (owner, expired 2026-01-31)"
+    unused_waivers: tuple[str, ...] = ()  # waivers that matched nothing (stale)
 
 
 @dataclass(frozen=True)
@@ -347,6 +448,8 @@ class ScanResult:
     interrupted: bool = False
     fail_on: Severity | None = Severity.LOW
     allow_incomplete: bool = False
+    findings: tuple[Finding, ...] = ()  # policy violations (empty without a policy)
+    policy: PolicyInfo | None = None  # None: no policy; evidence itself is judged by --fail-on
 
     @property
     def incomplete(self) -> bool:
@@ -359,8 +462,19 @@ class ScanResult:
             for i in self.items
         )
 
-    def failing_evidence(self) -> tuple[ItemResult, ...]:
+    def failing_findings(self) -> tuple[Finding, ...]:
+        """Open findings at or above --fail-on (with a policy)."""
         if self.fail_on is None:
+            return ()
+        threshold = self.fail_on
+        return tuple(
+            f
+            for f in self.findings
+            if f.disposition is Disposition.OPEN and f.severity >= threshold
+        )
+
+    def failing_evidence(self) -> tuple[ItemResult, ...]:
+        if self.fail_on is None or self.policy is not None:
             return ()
         threshold = self.fail_on
         return tuple(i for i in self.items if any(e.severity >= threshold for e in i.evidence))
@@ -369,6 +483,8 @@ class ScanResult:
     def exit_code(self) -> ExitCode:
         if self.incomplete and not self.allow_incomplete:
             return ExitCode.INCOMPLETE
-        if self.failing_evidence():
+        if self.failing_evidence() or self.failing_findings():
             return ExitCode.FINDINGS
+        if self.policy is not None and self.policy.expired_waivers and self.fail_on is not None:
+            return ExitCode.FINDINGS  # an expired waiver fails the gate, whatever it waived
         return ExitCode.CLEAN
