@@ -1,0 +1,321 @@
+"""Loading a policy: one path for every file, fail fast, errors that name the place.
+
+`load_policy(path)` reads the file, resolves `extends` (built-in packs by name, other files
+by path relative to the one that extends them), validates each file against the schema,
+merges rules, stores and registers, applies overrides, and returns a frozen `Policy`. Any
+problem raises `PolicyErrors` listing every error found with file, line and rule id; an
+invalid policy is never partly applied.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from scanner.model import Severity
+from scanner.policy.schema import CHECKS, SCHEMA_VERSION, PolicyFile, Register, Rule, Store
+from scanner.policy.yamlsource import YamlDoc, YamlError, parse
+
+PACKS_DIR = Path(__file__).resolve().parent / "packs"  # -> the repository's policies/
+MAX_EXTENDS_DEPTH = 8
+
+
+@dataclass(frozen=True)
+class PolicyError:
+    file: str
+    line: int | None
+    rule: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        rule = f" [{self.rule}]" if self.rule else ""
+        return f"{where}:{rule} {self.message}"
+
+
+class PolicyErrors(Exception):
+    def __init__(self, errors: list[PolicyError]) -> None:
+        super().__init__("\n".join(str(e) for e in errors))
+        self.errors = tuple(errors)
+
+
+@dataclass(frozen=True)
+class LoadedRule:
+    rule: Rule
+    pack: str
+    file: str
+    line: int | None
+    severity: Severity
+    enabled: bool
+    applies_in: tuple[str, ...]
+    override_reason: str | None = None
+
+    @property
+    def id(self) -> str:
+        return self.rule.id
+
+
+@dataclass(frozen=True)
+class Policy:
+    name: str
+    title: str
+    files: tuple[str, ...]
+    digest: str
+    packs: tuple[str, ...]
+    rules: tuple[LoadedRule, ...]
+    stores: tuple[Store, ...]
+    registers: tuple[Register, ...]
+    register_dirs: dict[str, Path] = field(default_factory=dict)  # csv paths resolve here
+
+    @property
+    def enabled_rules(self) -> tuple[LoadedRule, ...]:
+        return tuple(r for r in self.rules if r.enabled)
+
+    def rule(self, rule_id: str) -> LoadedRule | None:
+        return next((r for r in self.rules if r.id == rule_id), None)
+
+    def store(self, store_id: str) -> Store | None:
+        return next((s for s in self.stores if s.id == store_id), None)
+
+
+def builtin_packs() -> dict[str, Path]:
+    return {p.stem: p for p in sorted(PACKS_DIR.glob("*.yaml"))}
+
+
+def resolve_reference(ref: str, base: Path | None) -> Path:
+    """A built-in pack name (`gdpr`) or a path (relative to the file that names it)."""
+    packs = builtin_packs()
+    if ref in packs:
+        return packs[ref]
+    if "/" not in ref and not ref.endswith((".yaml", ".yml")):
+        known = ", ".join(packs) or "none installed"
+        raise ValueError(f"unknown built-in pack {ref!r} (built-in packs: {known})")
+    path = Path(ref)
+    return path if path.is_absolute() or base is None else base / path
+
+
+class _Loader:
+    def __init__(self, tool_version: str) -> None:
+        self.tool_version = tool_version
+        self.errors: list[PolicyError] = []
+        self.files: list[Path] = []
+        self.parsed: list[tuple[Path, PolicyFile, YamlDoc]] = []
+
+    def error(self, file: Path | str, line: int | None, rule: str | None, msg: str) -> None:
+        self.errors.append(PolicyError(str(file), line, rule, msg))
+
+    def load(self, path: Path, chain: tuple[Path, ...] = ()) -> None:
+        path = path.resolve()
+        if path in chain:
+            cycle = " -> ".join(str(p) for p in (*chain, path))
+            self.error(path, None, None, f"extends cycle: {cycle}")
+            return
+        if path in self.files:  # a diamond: the shared pack is loaded once
+            return
+        if len(chain) > MAX_EXTENDS_DEPTH:
+            self.error(path, None, None, f"extends nested deeper than {MAX_EXTENDS_DEPTH}")
+            return
+        try:
+            text = path.read_text(encoding="utf-8")
+            doc = parse(text)
+        except OSError as exc:
+            self.error(path, None, None, f"cannot read: {exc.strerror or exc}")
+            return
+        except UnicodeDecodeError:
+            self.error(path, None, None, "not UTF-8 text")
+            return
+        except YamlError as exc:
+            self.error(path, exc.line, None, exc.message)
+            return
+        if not isinstance(doc.data, dict):
+            self.error(path, 1, None, "a policy file must be a mapping")
+            return
+        model = self._validate(path, doc)
+        if model is None:
+            return
+        for i, ref in enumerate(model.extends):
+            try:
+                target = resolve_reference(ref, path.parent)
+            except ValueError as exc:
+                self.error(path, doc.line_of(("extends", i)), None, str(exc))
+                continue
+            self.load(target, (*chain, path))
+        self.files.append(path)
+        self.parsed.append((path, model, doc))
+
+    def _validate(self, path: Path, doc: YamlDoc) -> PolicyFile | None:
+        version = doc.data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            self.error(
+                path,
+                doc.line_of(("schema_version",)),
+                None,
+                f"schema_version must be {SCHEMA_VERSION} (found {version!r})",
+            )
+            return None
+        try:
+            model = PolicyFile.model_validate(doc.data)
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = tuple(err["loc"])
+                msg = err["msg"].removeprefix("Value error, ")
+                field_name = ".".join(str(p) for p in loc if p not in CHECKS)
+                self.error(path, doc.line_of(loc), _rule_at(doc.data, loc), f"{field_name}: {msg}")
+            return None
+        if model.min_tool_version and _version(model.min_tool_version) > _version(
+            self.tool_version
+        ):
+            self.error(
+                path,
+                doc.line_of(("min_tool_version",)),
+                None,
+                f"needs faceaudit >= {model.min_tool_version} (this is {self.tool_version})",
+            )
+            return None
+        return model
+
+
+def _rule_at(data: Any, loc: tuple[Any, ...]) -> str | None:
+    if len(loc) >= 2 and loc[0] in ("rules", "overrides") and isinstance(loc[1], int):
+        try:
+            entry = data[loc[0]][loc[1]]
+        except (LookupError, TypeError):
+            return None
+        if isinstance(entry, dict):
+            value = entry.get("id") or entry.get("rule")
+            return str(value) if value is not None else None
+    return None
+
+
+def _version(text: str) -> tuple[int, ...]:
+    parts = []
+    for p in text.split("+", maxsplit=1)[0].split(".")[:3]:
+        digits = "".join(ch for ch in p if ch.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts + [0] * (3 - len(parts)))
+
+
+def load_policy(path: Path, tool_version: str = "0.1.0") -> Policy:
+    """Load and merge a policy and everything it extends; raise PolicyErrors on any error."""
+    loader = _Loader(tool_version)
+    loader.load(Path(path))
+    if loader.errors:
+        raise PolicyErrors(loader.errors)
+    return _merge(loader)
+
+
+def _merge(loader: _Loader) -> Policy:
+    rules: dict[str, LoadedRule] = {}
+    stores: dict[str, tuple[Store, Path]] = {}
+    registers: dict[str, tuple[Register, Path]] = {}
+    digest = hashlib.sha256()
+    for path, model, doc in loader.parsed:
+        digest.update(path.read_bytes())
+        for i, rule in enumerate(model.rules):
+            line = doc.line_of(("rules", i))
+            if rule.id in rules:
+                first = rules[rule.id]
+                loader.error(
+                    path, line, rule.id, f"rule id already defined in {first.file}:{first.line}"
+                )
+                continue
+            rules[rule.id] = LoadedRule(
+                rule,
+                model.name,
+                str(path),
+                line,
+                Severity.parse(rule.severity),
+                rule.enabled,
+                tuple(rule.applies_in),
+            )
+        for i, store in enumerate(model.stores):
+            if store.id in stores:
+                msg = f"store {store.id!r} already declared in {stores[store.id][1]}"
+                loader.error(path, doc.line_of(("stores", i)), None, msg)
+                continue
+            stores[store.id] = (store, path)
+        for i, reg in enumerate(model.registers):
+            if reg.id in registers:
+                msg = f"register {reg.id!r} already declared in {registers[reg.id][1]}"
+                loader.error(path, doc.line_of(("registers", i)), None, msg)
+                continue
+            registers[reg.id] = (reg, path)
+    top = loader.parsed[-1][1]
+    for path, model, doc in loader.parsed:
+        for i, ov in enumerate(model.overrides):
+            line = doc.line_of(("overrides", i))
+            current = rules.get(ov.rule)
+            if current is None:
+                loader.error(path, line, ov.rule, "override of a rule that no loaded pack defines")
+                continue
+            rules[ov.rule] = LoadedRule(
+                current.rule,
+                current.pack,
+                current.file,
+                current.line,
+                Severity.parse(ov.severity) if ov.severity else current.severity,
+                current.enabled if ov.enabled is None else ov.enabled,
+                tuple(ov.applies_in) if ov.applies_in is not None else current.applies_in,
+                ov.reason,
+            )
+    _check_references(loader, stores, registers)
+    if loader.errors:
+        raise PolicyErrors(loader.errors)
+    return Policy(
+        name=top.name,
+        title=top.title or top.name,
+        files=tuple(str(p) for p in loader.files),
+        digest=digest.hexdigest(),
+        packs=tuple(m.name for _, m, _ in loader.parsed),
+        rules=tuple(rules.values()),
+        stores=tuple(s for s, _ in stores.values()),
+        registers=tuple(r for r, _ in registers.values()),
+        register_dirs={rid: p.parent for rid, (_, p) in registers.items()},
+    )
+
+
+def _check_references(
+    loader: _Loader,
+    stores: dict[str, tuple[Store, Path]],
+    registers: dict[str, tuple[Register, Path]],
+) -> None:
+    wanted = {
+        "consent_register": "consent",
+        "activity_register": "activity",
+        "end_of_purpose_register": "end_of_purpose",
+    }
+    for store, path in stores.values():
+        for attr, kind in wanted.items():
+            ref = getattr(store, attr)
+            if ref is None:
+                continue
+            reg = registers.get(ref)
+            if reg is None:
+                loader.error(
+                    path, None, None, f"store {store.id!r}: {attr} {ref!r} is not declared"
+                )
+            elif reg[0].kind != kind:
+                loader.error(
+                    path,
+                    None,
+                    None,
+                    f"store {store.id!r}: {attr} {ref!r} is a {reg[0].kind} register",
+                )
+            elif store.subject is None and reg[0].key == "subject":
+                loader.error(
+                    path,
+                    None,
+                    None,
+                    f"store {store.id!r}: {attr} is keyed by subject, so the store needs `subject`",
+                )
+        if store.pairs_with is not None and store.pairs_with not in stores:
+            loader.error(
+                path,
+                None,
+                None,
+                f"store {store.id!r}: pairs_with {store.pairs_with!r} is not declared",
+            )

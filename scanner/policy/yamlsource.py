@@ -1,0 +1,79 @@
+"""YAML read safely, with the line of every key and item kept for error messages.
+
+Only the safe subset (no tags that build objects); duplicate keys are errors (PyYAML would
+silently keep the last one, and a policy that says two things must not mean one of them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+MAX_POLICY_BYTES = 2 * 1024 * 1024
+
+Path_ = tuple[str | int, ...]
+
+
+class YamlError(Exception):
+    def __init__(self, line: int | None, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+        self.message = message
+
+
+@dataclass
+class YamlDoc:
+    data: Any
+    lines: dict[Path_, int] = field(default_factory=dict)
+
+    def line_of(self, loc: Path_) -> int | None:
+        """The line of the deepest node on `loc` that exists (validation paths may name
+        union tags or missing keys: those are skipped)."""
+        best = self.lines.get(())
+        path: Path_ = ()
+        for part in loc:
+            candidate = (*path, part)
+            if candidate in self.lines:
+                path = candidate
+                best = self.lines[path]
+        return best
+
+
+def parse(text: str) -> YamlDoc:
+    if len(text.encode()) > MAX_POLICY_BYTES:
+        raise YamlError(None, f"file larger than {MAX_POLICY_BYTES} bytes")
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        doc = YamlDoc(None)
+        doc.data = {} if node is None else _build(loader, node, (), doc.lines)
+        return doc
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        raise YamlError(line, f"invalid YAML: {exc.problem or exc}") from None
+    except yaml.YAMLError as exc:
+        raise YamlError(None, f"invalid YAML: {exc}") from None
+    finally:
+        loader.dispose()
+
+
+def _build(loader: yaml.SafeLoader, node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> Any:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key, (str, int)):
+                raise YamlError(key_node.start_mark.line + 1, f"key {key!r} is not a string")
+            if key in out:
+                raise YamlError(key_node.start_mark.line + 1, f"duplicate key {key!r}")
+            key_path: Path_ = (*path, key)
+            out[key] = _build(loader, value_node, key_path, lines)
+            lines[key_path] = key_node.start_mark.line + 1
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_build(loader, n, (*path, i), lines) for i, n in enumerate(node.value)]
+    return loader.construct_object(node, deep=True)
