@@ -1,0 +1,166 @@
+"""The CI gate's memory: waivers (justified, owned, expiring) and baselines (known findings).
+
+A waiver names one finding by fingerprint, or a rule over a path glob, and must give a reason,
+an owner and an expiry date. A current waiver marks matching findings WAIVED; an expired one
+waives nothing, is listed in the report and fails the gate whatever it waived. A baseline is
+a list of fingerprints (written by `--write-baseline`, or any earlier JSON report): findings
+already in it are BASELINE and do not fail. Baselines hold no times and no line numbers, so
+they stay stable from run to run.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from scanner.model import Disposition, Finding
+from scanner.policy.loader import PolicyError, PolicyErrors
+from scanner.policy.stores import _path_regex
+from scanner.policy.yamlsource import YamlError, parse
+
+BASELINE_FORMAT = 1
+MAX_BASELINE_BYTES = 64 * 1024 * 1024
+
+
+class Waiver(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    fingerprint: Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")] | None = None
+    rule: str | None = None
+    path: str | None = None  # a glob over the finding's location (with `rule`)
+    reason: str = Field(min_length=10)
+    owner: str = Field(min_length=1)
+    expires: date
+
+    @model_validator(mode="after")
+    def _target(self) -> Waiver:
+        if (self.fingerprint is None) == (self.rule is None):
+            raise ValueError("give exactly one of fingerprint or rule")
+        if self.path is not None and self.rule is None:
+            raise ValueError("path narrows a rule: give rule with it")
+        return self
+
+    def matches(self, f: Finding) -> bool:
+        if self.fingerprint is not None:
+            return f.fingerprint == self.fingerprint
+        if self.rule != f.rule_id:
+            return False
+        return self.path is None or _path_regex(self.path).search(f.location.display) is not None
+
+    def describe(self) -> str:
+        what = self.fingerprint or f"{self.rule}{' at ' + self.path if self.path else ''}"
+        return f"{what}: {self.reason} (owner {self.owner}, expires {self.expires.isoformat()})"
+
+
+class _WaiverFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    waivers: list[Waiver] = []
+
+
+def load_waivers(path: Path) -> tuple[Waiver, ...]:
+    try:
+        doc = parse(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise PolicyErrors([PolicyError(str(path), None, None, f"cannot read: {exc}")]) from None
+    except (UnicodeDecodeError, YamlError) as exc:
+        line = exc.line if isinstance(exc, YamlError) else None
+        raise PolicyErrors([PolicyError(str(path), line, None, str(exc))]) from None
+    try:
+        return tuple(_WaiverFile.model_validate(doc.data).waivers)
+    except ValidationError as exc:
+        errors = []
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            rule = None
+            if len(loc) >= 2 and isinstance(loc[1], int):
+                entry = doc.data["waivers"][loc[1]]
+                rule = entry.get("rule") if isinstance(entry, dict) else None
+            msg = f"{'.'.join(map(str, loc))}: {err['msg'].removeprefix('Value error, ')}"
+            errors.append(PolicyError(str(path), doc.line_of(loc), rule, msg))
+        raise PolicyErrors(errors) from None
+
+
+def apply_waivers(
+    findings: Sequence[Finding], waivers: Sequence[Waiver], now: datetime
+) -> tuple[tuple[Finding, ...], tuple[str, ...], tuple[str, ...]]:
+    """(findings with dispositions, expired waivers, waivers that matched nothing)."""
+    today = now.astimezone(timezone.utc).date()
+    used: set[int] = set()
+    expired: set[int] = set()
+    out = []
+    for finding in findings:
+        current = finding
+        for n, w in enumerate(waivers):
+            if not w.matches(finding):
+                continue
+            used.add(n)
+            if w.expires < today:
+                expired.add(n)
+                note = f"waiver expired on {w.expires.isoformat()}: {w.reason} ({w.owner})"
+                current = replace(current, justification=note)
+                continue
+            current = replace(
+                finding,
+                disposition=Disposition.WAIVED,
+                justification=f"{w.reason} (owner {w.owner}, until {w.expires.isoformat()})",
+            )
+            break
+        out.append(current)
+    # an expired waiver fails the gate even when nothing matches it any more: it must be
+    # renewed or removed, so the waivers file does not rot
+    expired |= {n for n, w in enumerate(waivers) if w.expires < today}
+    unused = tuple(w.describe() for n, w in enumerate(waivers) if n not in used)
+    return tuple(out), tuple(waivers[n].describe() for n in sorted(expired)), unused
+
+
+def load_baseline(path: Path) -> frozenset[str]:
+    """Fingerprints from a baseline file or an earlier JSON report."""
+    try:
+        if path.stat().st_size > MAX_BASELINE_BYTES:
+            raise ValueError(f"larger than {MAX_BASELINE_BYTES} bytes")
+        data: Any = json.loads(path.read_text(encoding="utf-8"))
+        findings = data["findings"]
+        prints = frozenset(str(f["fingerprint"]) for f in findings)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        msg = f"not a faceaudit baseline or JSON report with findings: {exc}"
+        raise PolicyErrors([PolicyError(str(path), None, None, msg)]) from None
+    return prints
+
+
+def apply_baseline(findings: Sequence[Finding], known: frozenset[str]) -> tuple[Finding, ...]:
+    return tuple(
+        replace(f, disposition=Disposition.BASELINE)
+        if f.disposition is Disposition.OPEN and f.fingerprint in known
+        else f
+        for f in findings
+    )
+
+
+def baseline_document(findings: Sequence[Finding], policy_name: str) -> str:
+    """A baseline: fingerprints with what they name, sorted, no times — stable across runs."""
+    entries = sorted(
+        {
+            (
+                f.fingerprint,
+                f.rule_id,
+                f.location.display.encode("utf-8", "surrogateescape").decode(
+                    "utf-8", "backslashreplace"
+                ),
+            )
+            for f in findings
+            if f.disposition is not Disposition.WAIVED
+        }
+    )
+    doc = {
+        "faceaudit_baseline": BASELINE_FORMAT,
+        "policy": policy_name,
+        "findings": [{"fingerprint": fp, "rule_id": r, "location": loc} for fp, r, loc in entries],
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,207 @@
+"""Reading the organisation's registers (consent, activity, end of purpose) and the subjects of
+database stores — read-only, bounded, before the rules are evaluated.
+
+Registers are configuration: one that cannot be read is a policy error (exit 2), found before
+the scan starts. A database store's subjects are read from the scanned table itself
+(`subject.column`), with the same read-only recipes as the scan; a failure there is reported
+as a problem of that location (the scan is then incomplete), never ignored.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import shutil
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from scanner.policy.schema import Register
+
+MAX_REGISTER_ROWS = 2_000_000
+MAX_SUBJECTS = 1_000_000
+STATEMENT_TIMEOUT_S = 30.0
+
+
+class RegisterError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Record:
+    granted: datetime | None = None
+    withdrawn: datetime | None = None
+    expires: datetime | None = None
+    scope: str | None = None
+    time: datetime | None = None  # activity: last interaction; end_of_purpose: when it ended
+
+
+@dataclass(frozen=True)
+class RegisterData:
+    register: Register
+    records: Mapping[str, Record]  # key (subject id or file) -> the record that decides
+
+
+def parse_time(value: Any) -> datetime | None:
+    """ISO dates and datetimes, `YYYY-MM-DD HH:MM:SS`, epoch seconds; naive values are UTC."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        dt = value
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = value / 1000 if value > 1e11 else value
+        return datetime.fromtimestamp(seconds, timezone.utc)
+    else:
+        text = str(value).strip()
+        if not text:
+            return None
+        if re.fullmatch(r"\d{9,13}", text):
+            return parse_time(int(text))
+        try:
+            dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise RegisterError(f"{text!r} is not a date or time") from None
+    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+
+
+def _quote(name: str) -> str:
+    return ".".join('"' + part.replace('"', '""') + '"' for part in name.split("."))
+
+
+def _columns(reg: Register) -> list[str]:
+    cols = [reg.key_column]
+    for c in (reg.granted_column, reg.withdrawn_column, reg.expires_column, reg.scope_column):
+        if c:
+            cols.append(c)
+    if reg.time_column:
+        cols.append(reg.time_column)
+    return cols
+
+
+def load_register(reg: Register, base: Path) -> RegisterData:
+    try:
+        rows = list(_rows(reg, base))
+    except RegisterError:
+        raise
+    except (OSError, sqlite3.Error, UnicodeDecodeError, csv.Error) as exc:
+        raise RegisterError(f"register {reg.id!r}: cannot read {reg.source}: {exc}") from None
+    except Exception as exc:  # psycopg errors, without importing it here
+        raise RegisterError(
+            f"register {reg.id!r}: cannot read: {type(exc).__name__}: {exc}"
+        ) from None
+    records: dict[str, Record] = {}
+    for row in rows:
+        key = row.get(reg.key_column)
+        if key is None or str(key).strip() == "":
+            continue
+        try:
+            rec = Record(
+                granted=parse_time(row.get(reg.granted_column)) if reg.granted_column else None,
+                withdrawn=parse_time(row.get(reg.withdrawn_column))
+                if reg.withdrawn_column
+                else None,
+                expires=parse_time(row.get(reg.expires_column)) if reg.expires_column else None,
+                scope=str(row[reg.scope_column])
+                if reg.scope_column and row.get(reg.scope_column)
+                else None,
+                time=parse_time(row.get(reg.time_column)) if reg.time_column else None,
+            )
+        except RegisterError as exc:
+            raise RegisterError(f"register {reg.id!r}, key {key!r}: {exc}") from None
+        k = str(key).strip()
+        records[k] = _decisive(records.get(k), rec, reg.kind)
+    return RegisterData(reg, records)
+
+
+def _time(row: Mapping[str, Any], column: str | None) -> datetime | None:
+    return parse_time(row.get(column)) if column else None
+
+
+def _decisive(old: Record | None, new: Record, kind: str) -> Record:
+    """Several rows for one key: the latest consent grant, the latest interaction, the
+    earliest end of purpose."""
+    if old is None:
+        return new
+    floor = datetime.min.replace(tzinfo=timezone.utc)
+    if kind == "consent":
+        return new if (new.granted or floor) >= (old.granted or floor) else old
+    if kind == "activity":
+        return new if (new.time or floor) >= (old.time or floor) else old
+    return new if new.time and (old.time is None or new.time < old.time) else old
+
+
+def _rows(reg: Register, base: Path) -> Iterator[dict[str, Any]]:
+    cols = _columns(reg)
+    if reg.source.startswith("csv:"):
+        path = Path(reg.source[4:])
+        path = path if path.is_absolute() else base / path
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            missing = [c for c in cols if c not in (reader.fieldnames or [])]
+            if missing:
+                raise RegisterError(f"register {reg.id!r}: {path} has no column {missing[0]!r}")
+            for n, row in enumerate(reader):
+                if n >= MAX_REGISTER_ROWS:
+                    raise RegisterError(f"register {reg.id!r}: more than {MAX_REGISTER_ROWS} rows")
+                yield {c: (row[c] if row[c] != "" else None) for c in cols}
+        return
+    names = ", ".join(_quote(c) for c in cols)
+    # identifiers are quoted; they come from the policy file, never from scanned data
+    sql = f"SELECT {names} FROM {_quote(reg.table or '')} LIMIT {MAX_REGISTER_ROWS + 1}"  # noqa: S608
+    for n, values in enumerate(query(reg.source, sql, base)):
+        if n >= MAX_REGISTER_ROWS:
+            raise RegisterError(f"register {reg.id!r}: more than {MAX_REGISTER_ROWS} rows")
+        yield dict(zip(cols, values, strict=True))
+
+
+def query(uri: str, sql: str, base: Path | None = None) -> list[Sequence[Any]]:
+    """Rows of one SELECT against a SQLite file or PostgreSQL, read-only and under a deadline."""
+    if uri.startswith("sqlite://"):
+        return _sqlite_query(uri, sql, base)
+    if uri.startswith(("postgresql://", "postgres://")):
+        return _postgres_query(uri, sql)
+    raise RegisterError(f"unsupported source {uri.split('://', maxsplit=1)[0]!r}")
+
+
+def _sqlite_query(uri: str, sql: str, base: Path | None) -> list[Sequence[Any]]:
+    from scanner.sources import sqlite_open
+
+    rest = uri.split("://", 1)[1]
+    path = "/" + rest.lstrip("/") if rest.startswith("/") else str((base or Path()) / rest)
+    conn, tmp, _ = sqlite_open.open_path(path)
+    deadline = time.monotonic() + STATEMENT_TIMEOUT_S
+    try:
+        sqlite_open.configure(conn, 1 << 26, lambda: int(time.monotonic() > deadline))
+        return list(conn.execute(sql))
+    finally:
+        conn.close()
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _postgres_query(uri: str, sql: str) -> list[Sequence[Any]]:
+    import psycopg
+
+    options = (
+        f"-c statement_timeout={int(STATEMENT_TIMEOUT_S * 1000)} "
+        "-c default_transaction_read_only=on -c search_path="
+    )
+    with psycopg.connect(uri, connect_timeout=10, options=options) as pg:
+        pg.read_only = True
+        with pg.transaction(), pg.cursor() as cur:
+            cur.execute(sql.encode())
+            return list(cur.fetchall())
+
+
+def subjects_of(
+    database_uri: str, table: str, face_column: str, subject_column: str
+) -> tuple[str, ...]:
+    """Distinct subject keys of the rows that hold face data in `table.face_column`."""
+    subject, where, face = _quote(subject_column), _quote(table), _quote(face_column)
+    limit = f"LIMIT {MAX_SUBJECTS}"
+    sql = f"SELECT DISTINCT {subject} FROM {where} WHERE {face} IS NOT NULL {limit}"  # noqa: S608
+    return tuple(sorted(str(r[0]) for r in query(database_uri, sql) if r[0] is not None))

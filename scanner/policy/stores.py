@@ -1,0 +1,116 @@
+"""Which declared store an item belongs to, and the jurisdictions it is linked to.
+
+Store `paths` are globs over the item's path as reported (`**` spans folders, `*` stays within
+one; a pattern that does not start with `/` matches at any depth, i.e. against every suffix
+of the path that starts after a `/`). Archive members are matched as `archive.zip!/member`.
+`databases` globs match database locations (`sqlite:///abs/kyc.db#customers.face_embedding`),
+where `*` matches anything. The first store that matches wins (declaration order).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from functools import cache
+
+from scanner.model import ItemResult
+from scanner.policy.schema import Store
+from scanner.sources.globs import _translate
+
+EU = frozenset(
+    [
+        "AT",
+        "BE",
+        "BG",
+        "HR",
+        "CY",
+        "CZ",
+        "DK",
+        "EE",
+        "FI",
+        "FR",
+        "DE",
+        "GR",
+        "IE",
+        "IT",
+        "LV",
+        "LT",
+        "LU",
+        "MT",
+        "NL",
+        "PL",
+        "PT",
+        "RO",
+        "SK",
+        "SI",
+        "ES",
+        "SE",
+    ]
+)
+EEA = EU | {"IS", "LI", "NO"}
+
+
+@cache
+def _path_regex(pattern: str) -> re.Pattern[str]:
+    text = pattern.strip()
+    if text.startswith("/"):
+        return re.compile(rf"\A{_translate(text)}\Z", re.DOTALL)
+    return re.compile(rf"(?:\A|/){_translate(text.removeprefix('./'))}\Z", re.DOTALL)
+
+
+@cache
+def _db_regex(pattern: str) -> re.Pattern[str]:
+    body = "".join(".*" if c == "*" else re.escape(c) for c in pattern.strip())
+    return re.compile(rf"\A{body}\Z", re.DOTALL)
+
+
+def is_database_location(display: str) -> bool:
+    return re.match(r"\A[a-z][a-z0-9+.-]*://", display) is not None
+
+
+def store_for(item: ItemResult, stores: Iterable[Store]) -> Store | None:
+    display = item.location.display
+    db = is_database_location(display)
+    for store in stores:
+        patterns = store.databases if db else store.paths
+        regex = _db_regex if db else _path_regex
+        if any(regex(p).search(display) for p in patterns):
+            return store
+    return None
+
+
+def jurisdictions(item: ItemResult, store: Store | None) -> frozenset[str]:
+    """Country and subdivision codes the item is linked to: its places and its store's region."""
+    codes: set[str] = set()
+    for place in item.context.places:
+        codes.add(place.country)
+        if place.region:
+            codes.add(place.region)
+    if store is not None:
+        codes.update(store.region)
+    return frozenset(codes)
+
+
+def expand(region: str) -> frozenset[str]:
+    if region == "EU":
+        return EU
+    if region == "EEA":
+        return EEA
+    return frozenset({region})
+
+
+def region_matches(wanted: Iterable[str], known: frozenset[str]) -> bool:
+    """True when a known code falls in a wanted region: `US` covers `US-IL`, `EU` covers `FR`."""
+    known = frozenset(c for k in known for c in (k, *expand(k)))
+    known_countries = {k.split("-")[0] for k in known} | set(known)
+    for w in wanted:
+        for code in expand(w):
+            if "-" in code:
+                if code in known:
+                    return True
+            elif code in known_countries:
+                return True
+        # a known EU/EEA store region matches a wanted member state, and the reverse
+        if w in known:
+            return True
+    return False
