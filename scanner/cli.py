@@ -11,9 +11,10 @@ import os
 import re
 import signal
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -35,6 +36,15 @@ app = typer.Typer(
 )
 
 FAIL_ON_CHOICES = [s.label for s in Severity] + ["never"]
+
+
+def _add_policy_app() -> None:
+    from scanner.cli_policy import policy_app
+
+    app.add_typer(policy_app, name="policy")
+
+
+_add_policy_app()
 
 
 def _version(value: bool) -> None:
@@ -167,11 +177,35 @@ def scan(
     archive_ratio: Annotated[
         float, typer.Option("--archive-ratio", help="Highest expansion ratio allowed.")
     ] = Limits.archive_max_ratio,
+    policy: Annotated[
+        str | None,
+        typer.Option(
+            "--policy",
+            "-p",
+            help="Judge the evidence against this policy file (or built-in pack): findings.",
+        ),
+    ] = None,
+    waivers: Annotated[
+        Path | None,
+        typer.Option("--waivers", help="Waivers file (reason, owner, expiry per entry)."),
+    ] = None,
+    baseline: Annotated[
+        Path | None,
+        typer.Option("--baseline", help="Known findings (a baseline or earlier JSON report)."),
+    ] = None,
+    write_baseline: Annotated[
+        Path | None,
+        typer.Option("--write-baseline", help="Write this scan's findings as a baseline."),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Evaluate the policy at this UTC date/time (ISO 8601)."),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar or status line.")
     ] = False,
 ) -> None:
-    """Scan PATHS for face images and face-tagged photos; report them."""
+    """Scan PATHS for face images, face tags and face templates; judge and report them."""
     from scanner.detectors import DEFAULT_DETECTORS, detector_ids
     from scanner.reporters import Format, render
     from scanner.sources.globs import PathFilter
@@ -212,6 +246,7 @@ def scan(
         PathFilter.build(tuple(include or ()), tuple(exclude or ()))
     except (ValueError, re.error) as exc:
         _usage(f"bad --include/--exclude pattern: {exc}")
+    gate = _policy_gate(policy, waivers, baseline, write_baseline, as_of)
     config = ScanConfig(
         targets=files,
         databases=databases,
@@ -241,10 +276,13 @@ def scan(
         sampling=SampleLimits(rows=sample_rows, statement_timeout_s=statement_timeout),
         fail_on=None if fail_on == "never" else Severity.parse(fail_on),
         allow_incomplete=allow_incomplete,
+        **gate,
     )
     if output is not None and (why := check_destination(output)) is not None:
         _usage(f"cannot write the report: {why}")
     result = _run_with_progress(config, show=not quiet and sys.stderr.isatty())
+    if write_baseline is not None:
+        _write_baseline(write_baseline, result)
     text = render(result, report_format)
     if output is None:
         write_stdout(text, utf8=report_format is Format.JSON)
@@ -262,6 +300,60 @@ def scan(
                 err=True,
             )
     raise typer.Exit(int(result.exit_code))
+
+
+def _policy_gate(
+    policy: str | None,
+    waivers: Path | None,
+    baseline: Path | None,
+    write_baseline: Path | None,
+    as_of: str | None,
+) -> dict[str, Any]:
+    """The policy, waivers, baseline and evaluation time, loaded and checked before scanning."""
+    from scanner.cli_policy import load_or_exit
+    from scanner.policy.gate import load_baseline, load_waivers
+    from scanner.policy.loader import PolicyErrors
+
+    if policy is None:
+        for name, value in (
+            ("--waivers", waivers),
+            ("--baseline", baseline),
+            ("--write-baseline", write_baseline),
+            ("--as-of", as_of),
+        ):
+            if value is not None:
+                _usage(f"{name} needs --policy (findings come from a policy)")
+        return {}
+    out: dict[str, Any] = {"policy": load_or_exit(policy)}
+    try:
+        if waivers is not None:
+            out["waivers"] = load_waivers(waivers)
+        if baseline is not None:
+            out["baseline"] = load_baseline(baseline)
+    except PolicyErrors as exc:
+        for e in exc.errors:
+            typer.echo(f"faceaudit: policy error: {e}", err=True)
+        raise typer.Exit(int(ExitCode.USAGE)) from None
+    if write_baseline is not None and (why := check_destination(write_baseline)) is not None:
+        _usage(f"cannot write the baseline: {why}")
+    if as_of is not None:
+        try:
+            moment = datetime.fromisoformat(as_of.replace("Z", "+00:00"))
+        except ValueError:
+            _usage(f"--as-of {as_of!r} is not an ISO 8601 date or time")
+        out["as_of"] = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return out
+
+
+def _write_baseline(path: Path, result: ScanResult) -> None:
+    from scanner.policy.gate import baseline_document
+
+    name = result.policy.name if result.policy is not None else ""
+    try:
+        write_report(path, baseline_document(result.findings, name))
+    except OSError as exc:
+        typer.echo(f"faceaudit: error: cannot write {path}: {exc}", err=True)
+        raise typer.Exit(int(ExitCode.INCOMPLETE)) from exc
 
 
 def _run_with_progress(config: ScanConfig, show: bool) -> ScanResult:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from scanner.model import ScalarValue, Severity
+from scanner.policy.gate import Waiver
+from scanner.policy.loader import Policy
 from scanner.sources.database import SampleLimits
 
 MiB = 1024 * 1024
@@ -72,6 +75,10 @@ class ScanConfig:
     sampling: SampleLimits = field(default_factory=SampleLimits)
     fail_on: Severity | None = Severity.LOW  # None: evidence never fails the scan
     allow_incomplete: bool = False
+    policy: Policy | None = None  # judge evidence against it (findings); None: evidence only
+    waivers: tuple[Waiver, ...] = ()
+    baseline: frozenset[str] | None = None  # fingerprints of known findings
+    as_of: datetime | None = None  # evaluate rules at this moment (UTC); None: scan end
 
     def as_settings(self) -> tuple[tuple[str, ScalarValue], ...]:
         return (
@@ -81,6 +88,9 @@ class ScanConfig:
             ("exclude", ",".join(self.exclude)),
             ("fail_on", self.fail_on.label if self.fail_on is not None else "never"),
             ("allow_incomplete", self.allow_incomplete),
+            ("policy", self.policy.name if self.policy is not None else ""),
+            ("waivers", len(self.waivers)),
+            ("baseline", len(self.baseline) if self.baseline is not None else -1),
             *self.detection.as_settings(),
             *((f"sampling.{k}", v) for k, v in self.sampling.__dict__.items()),
             *self.limits.as_settings(),

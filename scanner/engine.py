@@ -21,13 +21,19 @@ from scanner.context import enrich
 from scanner.detectors import DEFAULT_DETECTORS, build
 from scanner.model import (
     ContentType,
+    Finding,
     ItemResult,
     Location,
+    PolicyInfo,
     Problem,
     ProblemReason,
     ScanResult,
     ScanStats,
 )
+from scanner.policy.evaluate import evaluate
+from scanner.policy.facts import facts_for, load_registers
+from scanner.policy.gate import apply_baseline, apply_waivers
+from scanner.policy.registers import RegisterData
 from scanner.pool import WorkerPool, run_inline
 from scanner.sources import open_database, sqlite_bytes, sqlite_file
 from scanner.sources.archive import ArchiveWalker, Member
@@ -262,6 +268,8 @@ def run_scan(
     if not config.detectors:
         config = replace(config, detectors=DEFAULT_DETECTORS)
     build(config.detectors)  # unknown detector ids fail before any work starts
+    # registers are configuration: unreadable ones fail (PolicyErrors) before any work starts
+    registers = load_registers(config.policy) if config.policy is not None else {}
     started = clock()
     planner = _Planner(config)
     setup = WorkerSetup(config.detectors, config.detection, config.limits)
@@ -312,6 +320,12 @@ def run_scan(
         for alias in planner.aliases.get(r.location, ())
     ]
     finished = clock()
+    items = tuple(sorted(results, key=lambda r: r.location))
+    findings: tuple[Finding, ...] = ()
+    info: PolicyInfo | None = None
+    if config.policy is not None:
+        findings, info, policy_problems = _judge(config, registers, items, config.as_of or finished)
+        problems.extend(policy_problems)
     all_problems = sorted(planner.problems + problems, key=lambda p: (p.location, p.reason.value))
     stats = ScanStats(
         items_scanned=planner.discovered,
@@ -330,10 +344,41 @@ def run_scan(
         finished_at=finished,
         targets=tuple(str(t) for t in config.targets) + tuple(redact(u) for u in config.databases),
         settings=config.as_settings(),
-        items=tuple(sorted(results, key=lambda r: r.location)),
+        items=items,
         problems=tuple(all_problems),
         stats=stats,
         interrupted=interrupted,
         fail_on=config.fail_on,
         allow_incomplete=config.allow_incomplete,
+        findings=findings,
+        policy=info,
     )
+
+
+def _judge(
+    config: ScanConfig,
+    registers: dict[str, RegisterData],
+    items: tuple[ItemResult, ...],
+    now: datetime,
+) -> tuple[tuple[Finding, ...], PolicyInfo, list[Problem]]:
+    """Evidence -> findings under the policy; then waivers and the baseline."""
+    policy = config.policy
+    assert policy is not None
+    uris = {redact(u): u for u in config.databases}
+    facts, problems = facts_for(policy, registers, items, uris)
+    findings = evaluate(items, policy, facts, now)
+    findings, expired, unused = apply_waivers(findings, config.waivers, now)
+    if config.baseline is not None:
+        findings = apply_baseline(findings, config.baseline)
+    info = PolicyInfo(
+        name=policy.name,
+        files=policy.files,
+        digest=policy.digest,
+        packs=policy.packs,
+        stores=tuple(s.id for s in policy.stores),
+        rules=tuple(r.id for r in policy.enabled_rules),
+        evaluated_at=now,
+        expired_waivers=expired,
+        unused_waivers=unused,
+    )
+    return findings, info, problems

@@ -71,8 +71,10 @@ class SqliteSource:
     @classmethod
     def from_file(cls, ref: FileRef, sampling: SampleLimits) -> SqliteSource:
         obj = cls.__new__(cls)
-        # Found by walking: named as a URI like a database target (`sqlite:///abs/x.db`).
-        obj._setup(sampling, f"sqlite://{ref.fs_path}", path=ref.fs_path)
+        # Found by walking: named as a URI of the path as reached from the scan target
+        # (`sqlite:///abs/x.db` for an absolute target, `sqlite://dir/x.db` for a relative one),
+        # so that, like file paths, locations and fingerprints do not depend on the checkout.
+        obj._setup(sampling, f"sqlite://{ref.location.path}", path=ref.fs_path)
         return obj
 
     @classmethod
