@@ -407,24 +407,46 @@ def demo(
     ] = Path("demo-data"),
     workers: Annotated[int, typer.Option("--workers", "-j", help="Worker processes.")] = -1,
 ) -> None:
-    """Build a small demo tree from photos that installed packages ship, and scan it."""
+    """Build a demo tree and a demo organisation from photos that installed packages ship;
+    scan the tree, then judge the organisation against its policy."""
     from scanner.demo import DemoUnavailable, build_demo_tree
+    from scanner.demo_org import AS_OF, build_demo_org
     from scanner.reporters import Format, render
 
     try:
         root = build_demo_tree(directory)
+        policy_file = build_demo_org(root / "org")
     except DemoUnavailable as exc:
         _usage(str(exc))
+    jobs = (os.cpu_count() or 1) if workers < 0 else workers
     typer.echo(f"Built a demo tree in {root}; scanning it for real:\n", err=True)
-    config = ScanConfig(targets=(root,), workers=(os.cpu_count() or 1) if workers < 0 else workers)
+    config = ScanConfig(targets=(root,), exclude=("./org",), workers=jobs)
     result = _run_with_progress(config, show=sys.stderr.isatty())
     write_stdout(render(result, Format.CONSOLE), utf8=False)
     typer.echo(
-        f"\n(The demo itself exits 0. `faceaudit scan {root}` would exit "
-        f"{int(result.exit_code)}: face data was found and one file is truncated on purpose.)",
+        f"\n(`faceaudit scan {root}` would exit {int(result.exit_code)}: face data was found "
+        "and one file is truncated on purpose.)",
         err=True,
     )
-    if not result.items:
+    org = root / "org"
+    typer.echo(
+        f"\nNow a demo organisation in {org}, judged against its policy {policy_file} "
+        f"(GDPR, UK GDPR, EU AI Act packs and a rule of its own), as of {AS_OF.date()}:\n",
+        err=True,
+    )
+    from scanner.cli_policy import load_or_exit
+
+    org_config = ScanConfig(
+        targets=(org,), workers=jobs, policy=load_or_exit(str(policy_file)), as_of=AS_OF
+    )
+    org_result = _run_with_progress(org_config, show=sys.stderr.isatty())
+    write_stdout(render(org_result, Format.CONSOLE), utf8=False)
+    typer.echo(
+        f"\n(The demo itself exits 0. `faceaudit scan {org} --policy {policy_file} "
+        f"--as-of {AS_OF.date()}` would exit {int(org_result.exit_code)}.)",
+        err=True,
+    )
+    if not result.items or not org_result.findings:
         raise typer.Exit(1)
 
 

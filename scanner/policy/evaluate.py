@@ -148,39 +148,37 @@ class _Evaluator:
             store, "activity" if starts == "last_interaction" else "end_of_purpose"
         )
         subjects = self._subjects(v, store)
-        if starts == "last_interaction":
-            if register is None or subjects is None:
-                note = "no activity register: measured from creation"
-                facts["note"] = note
-                return self._expired_from(
-                    v.created, v.created_source, limit, whose, "creation", facts
-                )
-            expired = 0
-            for subject in subjects:
-                rec = register.records.get(subject)
-                start = rec.time if rec is not None and rec.time else v.created
-                if start is not None and limit.after(start) < self.now:
-                    expired += 1
-            return self._count_message(
-                expired,
-                len(subjects),
-                facts,
-                f"last interaction more than {limit.words} ago "
-                f"({whose} {limit.words} from the last interaction)",
-            )
+        interaction = starts == "last_interaction"
         if register is None or subjects is None:
-            return None  # no end-of-purpose register: the purpose is not known to have ended
-        expired = 0
+            if not interaction:
+                return None  # no end-of-purpose register: the purpose is not known to have ended
+            facts["note"] = "no activity register: measured from creation"
+            return self._expired_from(v.created, v.created_source, limit, whose, "creation", facts)
+        expired: list[datetime] = []  # the start of each subject's period that ran out
         for subject in subjects:
             rec = register.records.get(subject)
-            if rec is not None and rec.time is not None and limit.after(rec.time) < self.now:
-                expired += 1
+            start = rec.time if rec is not None else None
+            if interaction and start is None:
+                start = v.created  # never interacted: the period runs from creation
+            if start is not None and limit.after(start) < self.now:
+                expired.append(start)
+        if not expired:
+            return None
+        event = "last interaction" if interaction else "purpose ended"
+        rule_text = f"{whose} {limit.words} " + (
+            "from the last interaction" if interaction else "after the end of purpose"
+        )
+        if len(subjects) == 1:
+            start = expired[0]
+            deadline = limit.after(start).date().isoformat()
+            facts[event.replace(" ", "_")] = start.date().isoformat()
+            facts["deadline"] = deadline
+            return (
+                f"{event} {start.date().isoformat()} (register {register.register.id!r}); "
+                f"{rule_text}: due for deletion since {deadline}"
+            )
         return self._count_message(
-            expired,
-            len(subjects),
-            facts,
-            f"purpose ended more than {limit.words} ago "
-            f"({whose} {limit.words} after the end of purpose)",
+            len(expired), len(subjects), facts, f"{event} more than {limit.words} ago ({rule_text})"
         )
 
     def _expired_from(  # noqa: PLR0917

@@ -13,8 +13,10 @@ from scanner.policy.loader import LoadedRule, builtin_packs, load_policy
 def _rules() -> list[LoadedRule]:
     seen: dict[str, LoadedRule] = {}
     for path in builtin_packs().values():
-        for rule in load_policy(path).rules:
-            seen.setdefault(rule.id, rule)
+        policy = load_policy(path)
+        for rule in policy.rules:
+            if rule.pack == policy.name:  # as its pack defines it, before any override
+                seen.setdefault(rule.id, rule)
     return list(seen.values())
 
 

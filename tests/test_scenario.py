@@ -1,0 +1,91 @@
+"""The acceptance scenario: a demo organisation (scanner.demo_org) scanned for real — real
+images through the real detector, a real SQLite KYC database, a real zip backup — and judged
+against its policy as of a fixed date. Exactly the expected findings, nothing more."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from helpers import snapshot
+
+from scanner.config import ScanConfig
+from scanner.demo_org import AS_OF, FACEBOOK_NAME, build_demo_org
+from scanner.engine import run_scan
+from scanner.model import ExitCode, ScanResult
+from scanner.policy.loader import load_policy
+
+EXPECTED = {
+    ("ACME-NO-UK-RESIDENTS", "org/events/london-offsite-1.jpg"),
+    ("ACME-NO-UK-RESIDENTS", "org/events/london-offsite-2.jpg"),
+    ("AIACT-5-1-E-SCRAPED", f"org/marketing/inspiration/{FACEBOOK_NAME}"),
+    ("AIACT-5-1-E-SCRAPED", "org/marketing/inspiration/moodboard-03.jpg"),
+    ("FA-UNDECLARED-STORE", f"org/marketing/inspiration/{FACEBOOK_NAME}"),
+    ("FA-UNDECLARED-STORE", "org/marketing/inspiration/moodboard-03.jpg"),
+    ("FA-UNDECLARED-STORE", "org/backup/2019-laptop.zip!/projects/face-door/encodings.pickle"),
+    ("GDPR-5-1-E-RETENTION", "org/hr/badges/E1003.jpg"),
+    ("GDPR-5-1-E-RETENTION", "org/hr/badges/E1004.jpg"),
+    ("GDPR-9-2-A-CONSENT", "sqlite://org/kyc/kyc.db#customers.face_embedding"),
+}
+
+
+@pytest.fixture(scope="module")
+def scenario(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ScanResult]:
+    base = tmp_path_factory.mktemp("scenario")
+    policy_file = build_demo_org(base / "org")
+    policy = load_policy(policy_file)
+    (base / "before.txt").write_text(repr(_state(base / "org")))
+    cwd = Path.cwd()
+    os.chdir(base)  # locations as a CI job sees them: relative to where it runs
+    try:
+        config = ScanConfig(targets=(Path("org"),), workers=2, policy=policy, as_of=AS_OF)
+        return base, run_scan(config)
+    finally:
+        os.chdir(cwd)
+
+
+def test_exactly_the_expected_findings(scenario: tuple[Path, ScanResult]) -> None:
+    _, result = scenario
+    got = {(f.rule_id, f.location.display) for f in result.findings}
+    assert got == EXPECTED
+    assert not result.problems, result.problems
+    assert result.exit_code is ExitCode.FINDINGS
+
+
+def test_the_findings_state_their_facts(scenario: tuple[Path, ScanResult]) -> None:
+    _, result = scenario
+    by = {(f.rule_id, f.location.display): f for f in result.findings}
+    e1004 = by[("GDPR-5-1-E-RETENTION", "org/hr/badges/E1004.jpg")]
+    assert "purpose ended 2025-11-20" in e1004.message and "2025-12-20" in e1004.message
+    assert e1004.store == "hr-badges" and e1004.fact("retention") == "P30D"
+    kyc = by[("GDPR-9-2-A-CONSENT", "sqlite://org/kyc/kyc.db#customers.face_embedding")]
+    assert kyc.fact("consent_withdrawn") == 2 and kyc.fact("subjects") == 6
+    uk = by[("ACME-NO-UK-RESIDENTS", "org/events/london-offsite-1.jpg")]
+    assert uk.fact("countries") and "GB" in str(uk.fact("countries"))
+    assert "exif-gps" in uk.message
+    scraped = by[("AIACT-5-1-E-SCRAPED", "org/marketing/inspiration/moodboard-03.jpg")]
+    assert "instagram" in scraped.message
+    # fingerprints are stable identities: one per finding
+    assert len({f.fingerprint for f in result.findings}) == len(EXPECTED)
+
+
+def test_the_leaver_within_30_days_and_staying_staff_are_not_findings(
+    scenario: tuple[Path, ScanResult],
+) -> None:
+    _, result = scenario
+    flagged = {f.location.display for f in result.findings}
+    assert "org/hr/badges/E1002.jpg" not in flagged  # left 5 days before the evaluation date
+    assert "org/hr/badges/E1001.jpg" not in flagged  # still employed
+    badges = [i for i in result.items if "/badges/" in i.location.display]
+    assert len(badges) == 4  # the detector found every badge photo
+
+
+def _state(root: Path) -> dict[str, tuple[str, int, int]]:
+    """Content, size and mtime of every file (SQLite may move the access time: documented)."""
+    return {k: v[:3] for k, v in snapshot(root).items()}
+
+
+def test_the_scan_left_the_organisation_untouched(scenario: tuple[Path, ScanResult]) -> None:
+    base, _ = scenario
+    assert repr(_state(base / "org")) == (base / "before.txt").read_text()
