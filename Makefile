@@ -24,6 +24,7 @@ $(DEMO_STAMP): pyproject.toml | $(BIN)/python
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev,demo]'
 	$(BIN)/python -m pip install --quiet --no-deps 'face_recognition==1.3.0'
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || echo "chromium not installed: the HTML render test will skip"
 	@touch $@ $(DEMO_STAMP)
 
 install: $(DEMO_STAMP)

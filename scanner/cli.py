@@ -83,7 +83,12 @@ def scan(
         ),
     ],
     fmt: Annotated[
-        str, typer.Option("--format", "-f", help="Report format: console or json.")
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            help="Report format: console, json, sarif, junit, csv, markdown or html.",
+        ),
     ] = "console",
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the report to this file.")
@@ -285,7 +290,7 @@ def scan(
         _write_baseline(write_baseline, result)
     text = render(result, report_format)
     if output is None:
-        write_stdout(text, utf8=report_format is Format.JSON)
+        write_stdout(text, utf8=report_format is not Format.CONSOLE)
     else:
         try:
             write_report(output, text)

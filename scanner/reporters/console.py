@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import collections
 
-from scanner.model import Evidence, EvidenceKind, ExitCode, ScanResult
+from scanner.model import Disposition, Evidence, EvidenceKind, ExitCode, ScanResult
+from scanner.reporters.findings import count_by, is_failing, ordered
 from scanner.reporters.text import terminal_safe
 
 MAX_ROWS = 50
 
+_POLICY_FINDINGS = "open findings at or above the --fail-on severity, or an expired waiver"
 _EXIT_TEXT = {
     ExitCode.CLEAN: "clean: no face data at or above the --fail-on severity",
     ExitCode.FINDINGS: "face data found at or above the --fail-on severity",
@@ -84,15 +86,53 @@ def render(result: ScanResult, max_rows: int = MAX_ROWS) -> str:
             "Note: access times could not be preserved for some files (O_NOATIME needs "
             "ownership or root); contents and modification times were not touched."
         )
+    if result.policy is not None:
+        lines += _findings(result, max_rows)
     lines.append("")
     lines.append(_exit_line(result))
     return "\n".join(lines) + "\n"
 
 
+def _findings(result: ScanResult, max_rows: int) -> list[str]:
+    """The policy's verdict: one row per finding (most severe first), then the waivers."""
+    policy = result.policy
+    assert policy is not None
+    findings = ordered(result.findings)
+    by = count_by(findings, "disposition")
+    failing = sum(is_failing(f, result) for f in findings)
+    lines = [
+        "",
+        f"Findings against the policy {terminal_safe(policy.name)} ({len(findings)}: "
+        f"{by['open']} open, {failing} failing; {by['waived']} waived, "
+        f"{by['baseline']} baseline)",
+    ]
+    if findings:
+        lines.append(f"  {'SEVERITY':<8} {'STATE':<8} {'RULE':<24} LOCATION: MESSAGE")
+    for f in findings[:max_rows]:
+        state = "FAIL" if is_failing(f, result) else f.disposition.value
+        lines.append(
+            f"  {f.severity.label:<8} {state:<8} {terminal_safe(f.rule_id):<24} "
+            f"{terminal_safe(f.location.display)}: {terminal_safe(f.message)}"
+        )
+        if f.disposition is not Disposition.OPEN and f.justification:
+            lines.append(f"  {'':<8} {'':<8} {'':<24} ({terminal_safe(f.justification)})")
+    if len(findings) > max_rows:
+        lines.append(f"  ... and {len(findings) - max_rows} more (the JSON report lists all)")
+    for waiver in policy.expired_waivers:
+        lines.append(f"  expired waiver (fails the gate): {terminal_safe(waiver)}")
+    if policy.unused_waivers:
+        lines.append(f"  {len(policy.unused_waivers)} unused waivers (listed in the JSON report)")
+    return lines
+
+
 def _exit_line(result: ScanResult) -> str:
     code = result.exit_code
     text = _EXIT_TEXT[code]
-    if code is ExitCode.CLEAN and result.fail_on is None and result.items:
+    if code is ExitCode.FINDINGS and result.policy is not None:
+        text = _POLICY_FINDINGS
+    if code is ExitCode.CLEAN and result.fail_on is None and result.policy and result.findings:
+        text = "findings, but --fail-on never does not fail on them"
+    elif code is ExitCode.CLEAN and result.fail_on is None and result.items:
         text = "face data found, but --fail-on never does not fail on it"
     if result.incomplete and code is not ExitCode.INCOMPLETE:
         text += " (the scan is incomplete; --allow-incomplete was given)"

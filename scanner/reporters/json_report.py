@@ -1,4 +1,8 @@
-"""The JSON report: versioned, validated against scanner/schemas/report.schema.json."""
+"""The JSON report: versioned, validated against scanner/schemas/report.schema.json.
+
+It is also the baseline format: a finding carries only what is stable between runs of the
+same data (rule, location, fingerprint, facts), never the time of the scan.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +15,19 @@ from scanner.model import (
     Evidence,
     EvidenceKind,
     FaceBox,
+    Finding,
+    ItemContext,
     ItemResult,
     Location,
+    PolicyInfo,
     Problem,
     ScalarValue,
     ScanResult,
 )
+from scanner.reporters.findings import count_by, is_failing, items_by_location, ordered, where
 from scanner.reporters.text import unicode_safe
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 
 
 def render(result: ScanResult) -> str:
@@ -39,13 +47,17 @@ def to_document(result: ScanResult) -> dict[str, Any]:
             "settings": _scalars(result.settings),
             "interrupted": result.interrupted,
         },
+        "policy": _policy(result.policy) if result.policy is not None else None,
         "summary": _summary(result),
         "items": [_item(i) for i in result.items],
+        "findings": _findings(result),
         "problems": [_problem(p) for p in result.problems],
     }
 
 
 def _iso(moment: datetime) -> str:
+    if moment.tzinfo is None:  # the model keeps UTC: a naive time is UTC, not local time
+        moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
@@ -76,6 +88,13 @@ def _summary(result: ScanResult) -> dict[str, Any]:
         "atime_preserved": stats.atime_preserved,
         "fail_on": result.fail_on.label if result.fail_on is not None else "never",
         "exit_code": int(result.exit_code),
+        "findings": {
+            "total": len(result.findings),
+            "failing": sum(is_failing(f, result) for f in result.findings),
+            "by_severity": count_by(result.findings, "severity"),
+            "by_disposition": count_by(result.findings, "disposition"),
+            "by_rule": count_by(result.findings, "rule_id"),
+        },
     }
 
 
@@ -128,7 +147,83 @@ def _item(item: ItemResult) -> dict[str, Any]:
         doc["reasons"] = [unicode_safe(r) for r in primary.reasons]
     doc["evidence"] = [_evidence(e) for e in item.evidence]
     doc["notes"] = _scalars(item.notes)
+    doc["context"] = _context(item.context)
     return doc
+
+
+def _context(context: ItemContext) -> dict[str, Any]:
+    return {
+        "created": _iso(context.created) if context.created is not None else None,
+        "created_source": _optional(context.created_source),
+        "newest": _iso(context.newest) if context.newest is not None else None,
+        "provenance": [
+            {
+                "source": unicode_safe(p.source),
+                "value": unicode_safe(p.value),
+                "platform": p.platform,
+            }
+            for p in context.provenance
+        ],
+        "places": [
+            {
+                "country": p.country,
+                "region": p.region,
+                "source": unicode_safe(p.source),
+                "count": p.count,
+            }
+            for p in context.places
+        ],
+    }
+
+
+def _optional(text: str | None) -> str | None:
+    return unicode_safe(text) if text is not None else None
+
+
+def _policy(policy: PolicyInfo) -> dict[str, Any]:
+    return {
+        "name": unicode_safe(policy.name),
+        "files": [unicode_safe(f) for f in policy.files],
+        "digest": policy.digest,
+        "packs": list(policy.packs),
+        "stores": [unicode_safe(s) for s in policy.stores],
+        "rules": list(policy.rules),
+        "evaluated_at": _iso(policy.evaluated_at),
+        "expired_waivers": [unicode_safe(w) for w in policy.expired_waivers],
+        "unused_waivers": [unicode_safe(w) for w in policy.unused_waivers],
+    }
+
+
+def _findings(result: ScanResult) -> list[dict[str, Any]]:
+    items = items_by_location(result)
+    out = []
+    for finding in ordered(result.findings):
+        item = items.get(finding.location)
+        uri = where(finding.location, item.content_type if item is not None else None).uri
+        out.append(_finding(finding, uri))
+    return out
+
+
+def _finding(f: Finding, uri: str) -> dict[str, Any]:
+    """Stable data only: no scan time, no payload (the baseline compares fingerprints)."""
+    return {
+        "rule_id": f.rule_id,
+        "severity": f.severity.label,
+        "title": unicode_safe(f.title),
+        "message": unicode_safe(f.message),
+        "path": unicode_safe(f.location.display),
+        "location": {**_location(f.location), "uri": uri},
+        "kind": f.kind.value,
+        "citations": [unicode_safe(c) for c in f.citations],
+        "remediation": unicode_safe(f.remediation),
+        "pack": unicode_safe(f.pack),
+        "fingerprint": f.fingerprint,
+        "store": _optional(f.store),
+        "facts": _scalars(f.facts),
+        "disposition": f.disposition.value,
+        "justification": _optional(f.justification),
+        "help_uri": _optional(f.help_uri),
+    }
 
 
 _PROMOTED = ("count", "dims", "dtype", "family", "app", "linked_store")

@@ -14,9 +14,11 @@ import hashlib
 import json
 import os
 import re
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
@@ -24,13 +26,19 @@ from jsonschema import Draft202012Validator, FormatChecker
 import scanner
 from scanner.model import (
     ContentType,
+    Disposition,
     Evidence,
     EvidenceKind,
     FaceBox,
+    Finding,
+    ItemContext,
     ItemResult,
     Location,
+    Place,
+    PolicyInfo,
     Problem,
     ProblemReason,
+    Provenance,
     ScanResult,
     ScanStats,
     Severity,
@@ -174,6 +182,257 @@ def sample_result() -> ScanResult:
         interrupted=False,
         fail_on=Severity.LOW,
         allow_incomplete=False,
+    )
+
+
+# -- a scan judged against a policy ----------------------------------------------------------
+
+EVALUATED = datetime(2024, 5, 17, 9, 30, 12, tzinfo=timezone.utc)
+KYC_COLUMN = "sqlite:///srv/kyc.db#customers.face_embedding"
+IMMICH_COLUMN = "postgresql://db.example:5432/immich#public.face_search.embedding"
+GDPR_URI = "https://eur-lex.europa.eu/eli/reg/2016/679/oj"
+BIPA_URI = "https://www.ilga.gov/legislation/ilcs/ilcs3.asp?ActID=3004&ChapterID=57"
+EXPIRED_WAIVER = (
+    "5be1f0c2d3a4b5c6d7e8f90a1b2c3d4e: legacy badge export kept for the 2023 audit "
+    "(owner it-ops@example.org, expired 2024-01-31)"
+)
+WAIVER = "DSAR hold for case 2024-117 (owner dpo@example.org, expires 2026-12-31)"
+
+
+def fingerprint(rule_id: str, location: Location) -> str:
+    return hashlib.sha256(
+        f"{rule_id}|{location.display}".encode(errors="surrogateescape")
+    ).hexdigest()[:32]
+
+
+def _embedding(count: int, app: str | None = None) -> Evidence:
+    details: tuple[tuple[str, str | int], ...] = (
+        ("count", count),
+        ("dims", 512 if app else 128),
+        ("dtype", "float32"),
+        ("family", "arcface" if app else "dlib-resnet"),
+    )
+    return Evidence(
+        kind=EvidenceKind.FACE_EMBEDDING,
+        detector="embedding.column",
+        confidence=0.97,
+        details=details + ((("app", app),) if app else ()),
+        reasons=("unit-norm rows", "dimension matches a face model"),
+    )
+
+
+def _finding(
+    rule_id: str, severity: Severity, location: Location, message: str, **changes: Any
+) -> Finding:
+    title, citations, remediation, pack = _RULES[rule_id]
+    finding = Finding(
+        rule_id=rule_id,
+        severity=severity,
+        title=title,
+        message=message,
+        location=location,
+        kind=EvidenceKind.FACE_IMAGE,
+        citations=citations,
+        remediation=remediation,
+        pack=pack,
+        fingerprint=fingerprint(rule_id, location),
+    )
+    return replace(finding, **changes)
+
+
+# rule id: title, citations, remediation, pack
+_RULES: dict[str, tuple[str, tuple[str, ...], str, str]] = {
+    "GDPR-5-1-E-RETENTION": (
+        "Biometric data kept longer than the store's retention period",
+        ("GDPR Art 5(1)(e)", "GDPR Art 9(1)"),
+        "Delete items older than the retention period, or shorten it.",
+        "gdpr",
+    ),
+    "GDPR-30-RECORDS": (
+        "Face data in a store without a record of processing",
+        ("GDPR Art 30",),
+        "Add the store to the record of processing (purpose, basis, owner).",
+        "gdpr",
+    ),
+    "BIPA-15-A-SCHEDULE": (
+        "No public retention schedule for biometric identifiers",
+        ("740 ILCS 14/15(a)",),
+        "Publish a written retention schedule and link it in the store.",
+        "bipa",
+    ),
+    "AIACT-5-1-E-SCRAPED": (
+        "Facial images scraped from the internet in a recognition database",
+        ("Regulation (EU) 2024/1689 Art 5(1)(e)",),
+        "Stop collecting, and delete the scraped images and their templates.",
+        "aiact",
+    ),
+    "FA-UNDECLARED-STORE": (
+        "Face data outside every declared store",
+        ("GDPR Art 30", "740 ILCS 14/15(a)"),
+        "Declare the store in the policy, or delete the data.",
+        "faceaudit",
+    ),
+}
+
+
+def policy_result() -> ScanResult:
+    """The sample, judged against a policy: findings of every disposition, on files, an
+    archive member, the hostile name and two database columns (incomplete: exit 3)."""
+    base = sample_result()
+    member, hostile, lunch, team = base.items
+    instagram = Provenance("xattr:user.xdg.origin.url", "scontent.cdninstagram.com", "instagram")
+    team = replace(
+        team,
+        context=ItemContext(
+            created=datetime(2019, 3, 2, 14, 5, 9, tzinfo=timezone.utc),
+            created_source="exif:DateTimeOriginal",
+            provenance=(instagram,),
+            places=(Place("GB", "exif-gps"),),
+        ),
+    )
+    lunch = replace(
+        lunch,
+        context=ItemContext(created=datetime(2023, 11, 14, 22, 13, 20), created_source="mtime"),
+    )
+    kyc = ItemResult(
+        location=Location(KYC_COLUMN),
+        content_type=ContentType.DB_COLUMN,
+        size=0,
+        sha256=None,
+        evidence=(_embedding(1200),),
+        context=ItemContext(
+            created=datetime(2020, 1, 6, 8, 0, tzinfo=timezone.utc),
+            created_source="column:created_at (oldest)",
+            newest=datetime(2024, 5, 1, 17, 45, tzinfo=timezone.utc),
+            places=(
+                Place("US", "column:state", "US-IL", 340),
+                Place("US", "column:state", "US-TX", 12),
+            ),
+        ),
+    )
+    immich = ItemResult(
+        location=Location(IMMICH_COLUMN),
+        content_type=ContentType.DB_COLUMN,
+        size=0,
+        sha256=None,
+        evidence=(_embedding(8800, "Immich"),),
+        context=ItemContext(
+            created=datetime(2021, 7, 30, tzinfo=timezone.utc),
+            created_source="column:createdAt (oldest)",
+            newest=datetime(2024, 5, 16, tzinfo=timezone.utc),
+            places=(Place("FR", "store-region"),),
+        ),
+    )
+    findings = (
+        _finding(
+            "GDPR-5-1-E-RETENTION",
+            Severity.HIGH,
+            team.location,
+            "kept 1902 days; the store allows 365 days",
+            store="hr-photos",
+            facts=(
+                ("age_days", 1902),
+                ("retention_days", 365),
+                ("basis", "Art 9(2)(b) employment"),
+                ("country", "GB"),
+            ),
+            help_uri=GDPR_URI,
+        ),
+        _finding(
+            "AIACT-5-1-E-SCRAPED",
+            Severity.CRITICAL,
+            team.location,
+            "downloaded from instagram (scontent.cdninstagram.com) into a store that "
+            "recognises faces",
+            store="hr-photos",
+            facts=(("platform", "instagram"), ("age_days", 1902), ("purpose", "recognition")),
+            help_uri="https://eur-lex.europa.eu/eli/reg/2024/1689/oj",
+        ),
+        _finding(
+            "BIPA-15-A-SCHEDULE",
+            Severity.MEDIUM,
+            kyc.location,
+            "1200 face templates of Illinois residents (340 rows sampled) and no public "
+            "retention schedule",
+            kind=EvidenceKind.FACE_EMBEDDING,
+            store="kyc",
+            facts=(
+                ("region", "US-IL"),
+                ("rows", 340),
+                ("age_days", 1593),
+                ("retention_policy_url", False),
+            ),
+            help_uri=BIPA_URI,
+        ),
+        _finding(
+            "GDPR-5-1-E-RETENTION",
+            Severity.HIGH,
+            immich.location,
+            "kept 1022 days; the store allows 730 days",
+            kind=EvidenceKind.FACE_EMBEDDING,
+            store="immich",
+            facts=(
+                ("age_days", 1022),
+                ("retention_days", 730),
+                ("basis", "Art 9(2)(a) explicit consent"),
+            ),
+            disposition=Disposition.WAIVED,
+            justification=WAIVER,
+            help_uri=GDPR_URI,
+        ),
+        _finding(
+            "FA-UNDECLARED-STORE",
+            Severity.HIGH,
+            member.location,
+            "a face image in backups/2019.zip, which no declared store covers",
+            disposition=Disposition.BASELINE,
+            justification="in the baseline report of 2024-04-30",
+        ),
+        _finding(
+            "FA-UNDECLARED-STORE",
+            Severity.HIGH,
+            hostile.location,
+            f"a face image in {HOSTILE_PATH!s}, which no declared store covers <b>|</b> =1+1",
+        ),
+        _finding(
+            "GDPR-30-RECORDS",
+            Severity.LOW,
+            lunch.location,
+            "the store photos/tagged has no record of processing",
+            kind=EvidenceKind.FACE_TAGGED,
+            facts=(("age_days", 184),),
+        ),
+    )
+    policy = PolicyInfo(
+        name="example-org",
+        files=(
+            "policies/example-org.yaml",
+            "packs/gdpr.yaml",
+            "packs/bipa.yaml",
+            "packs/aiact.yaml",
+        ),
+        digest=_sha("example-org policy"),
+        packs=("gdpr", "bipa", "aiact", "faceaudit"),
+        stores=("hr-photos", "kyc", "immich"),
+        rules=(
+            "AIACT-5-1-E-SCRAPED",
+            "BIPA-15-A-SCHEDULE",
+            "FA-UNDECLARED-STORE",
+            "GDPR-30-RECORDS",
+            "GDPR-5-1-E-RETENTION",
+            "GDPR-9-1-NO-BASIS",
+        ),
+        evaluated_at=EVALUATED,
+        expired_waivers=(EXPIRED_WAIVER,),
+        unused_waivers=("0f1e2d3c4b5a69788796a5b4c3d2e1f0: test fixtures (owner qa@example.org)",),
+    )
+    return replace(
+        base,
+        items=(member, hostile, lunch, team, kyc, immich),
+        findings=findings,
+        policy=policy,
+        fail_on=Severity.MEDIUM,
+        settings=(*base.settings, ("policy", "policies/example-org.yaml")),
     )
 
 

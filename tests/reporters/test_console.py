@@ -6,10 +6,11 @@ import re
 from dataclasses import replace
 
 import pytest
-from reporters.sample import check_golden, sample_result
+from reporters.sample import EXPIRED_WAIVER, check_golden, policy_result, sample_result
 
 from scanner.model import (
     ContentType,
+    Disposition,
     Evidence,
     EvidenceKind,
     ItemResult,
@@ -215,3 +216,87 @@ def test_no_face_data_line() -> None:
     assert "KIND" not in text
     assert "Not scanned" not in text
     assert "Skipped by design" not in text
+
+
+# -- findings (with a policy) ------------------------------------------------------------------
+
+
+def test_policy_scan_matches_golden_file() -> None:
+    check_golden("report.policy.console.txt", render(policy_result()))
+
+
+def test_findings_section_comes_before_the_exit_line() -> None:
+    text = render(policy_result())
+    lines = text.splitlines()
+    head = lines.index(
+        "Findings against the policy example-org (7: 5 open, 4 failing; 1 waived, 1 baseline)"
+    )
+    assert head < len(lines) - 2
+    assert lines[-1].startswith("Exit code 3")
+    rows = [line for line in lines[head + 2 :] if line.startswith("  ") and line[2] != " "]
+    assert [r.split()[0:2] for r in rows[:7]] == [
+        ["critical", "FAIL"],
+        ["high", "baseline"],
+        ["high", "FAIL"],
+        ["high", "FAIL"],
+        ["high", "waived"],
+        ["medium", "FAIL"],
+        ["low", "open"],
+    ]
+    assert "sqlite:///srv/kyc.db#customers.face_embedding: 1200 face templates" in text
+    assert "(DSAR hold for case 2024-117" in text
+    assert f"expired waiver (fails the gate): {EXPIRED_WAIVER}" in text
+    assert "1 unused waivers" in text
+
+
+def test_findings_are_terminal_safe() -> None:
+    result = policy_result()
+    hostile = replace(
+        result.findings[0],
+        rule_id="R\x1b[2J",
+        message="m\x1b]0;x\x07\u202e",
+        disposition=Disposition.WAIVED,
+        justification="j\r\n",
+    )
+    policy = replace(result.policy, name="p\x1b[31m", expired_waivers=("w\x9b",))
+    text = render(replace(result, findings=(hostile,), policy=policy))
+    assert not RAW_UNSAFE.search(text)
+    assert "R\\x1b[2J" in text
+    assert "m\\x1b]0;x\\x07\\u202e" in text
+    assert "(j\\x0d\\x0a)" in text
+    assert "policy p\\x1b[31m" in text
+    assert "w\\x9b" in text
+
+
+def test_findings_rows_are_capped() -> None:
+    result = policy_result()
+    text = render(result, max_rows=2)
+    assert "  ... and 5 more (the JSON report lists all)" in text
+
+
+POLICY = policy_result().policy
+
+
+def test_no_findings_section_without_a_policy() -> None:
+    assert "Findings against" not in render(sample_result())
+
+
+@pytest.mark.parametrize(
+    ("changes", "sentence"),
+    [
+        (
+            {"problems": (), "allow_incomplete": False},
+            "Exit code 1: open findings at or above the --fail-on severity, or an expired waiver\n",
+        ),
+        (
+            {"problems": (), "fail_on": None},
+            "Exit code 0: findings, but --fail-on never does not fail on them\n",
+        ),
+        (
+            {"problems": (), "findings": (), "policy": replace(POLICY, expired_waivers=())},
+            "Exit code 0: clean: no face data at or above the --fail-on severity\n",
+        ),
+    ],
+)
+def test_exit_sentence_with_a_policy(changes: dict[str, object], sentence: str) -> None:
+    assert render(replace(policy_result(), **changes)).endswith(sentence)

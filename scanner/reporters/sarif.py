@@ -1,0 +1,273 @@
+"""SARIF 2.1.0, for GitHub code scanning and other SARIF viewers.
+
+- One rule per rule id found, with help (citations, remediation) and GitHub's
+  `security-severity`; one result per finding, fingerprinted by the finding's own
+  fingerprint (`partialFingerprints`), never by line numbers.
+- Files are physical locations (relative paths kept relative, percent-encoded). An archive
+  member is its archive file plus a logical location `archive.zip!/member`. A database column
+  is a logical location `kyc.db/customers/face_embedding` (kind "member": a column is a member
+  of its table) on the database as its artifact, with no region: GitHub rejects a whole file
+  when a result has no physical location.
+- Waived findings carry an accepted external suppression with the waiver's justification;
+  when a baseline was used, results say whether they are new or unchanged.
+- An incomplete scan is an unsuccessful invocation; its problems are tool execution
+  notifications. Expired and unused waivers are configuration notifications.
+- GitHub code scanning's upload limits are kept: over them, the least severe results are left
+  out and a notification says how many (the JSON report lists every finding).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from scanner.model import Disposition, Finding, ItemResult, Location, Problem, ScanResult, Severity
+from scanner.reporters.findings import (
+    LocationKind,
+    Where,
+    iso,
+    items_by_location,
+    reported_findings,
+    web_uri,
+    where,
+    where_of,
+)
+from scanner.reporters.text import markdown_escape as _md
+from scanner.reporters.text import terminal_safe, unicode_safe
+
+SARIF_VERSION = "2.1.0"
+SARIF_SCHEMA = (
+    "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+)
+INFORMATION_URI = "https://github.com/faceaudit/faceaudit"
+FINGERPRINT_KEY = "faceauditFingerprint/v1"
+
+# GitHub code scanning: at most 25,000 results and 25,000 rules per run, 20 tags per rule
+# (10 shown), 1,000 locations per result (each result here has one). Notifications have no
+# documented limit, but the upload must stay under 10 MB: they are capped too.
+MAX_RESULTS = 25_000
+MAX_RULES = 25_000
+MAX_TAGS = 10
+MAX_NOTIFICATIONS = 1_000
+
+SECURITY_SEVERITY: Mapping[Severity, str] = {
+    Severity.CRITICAL: "9.5",
+    Severity.HIGH: "8.0",
+    Severity.MEDIUM: "5.5",
+    Severity.LOW: "3.0",
+    Severity.INFO: "1.0",
+}
+LEVEL: Mapping[Severity, str] = {
+    Severity.CRITICAL: "error",
+    Severity.HIGH: "error",
+    Severity.MEDIUM: "warning",
+    Severity.LOW: "note",
+    Severity.INFO: "note",
+}
+
+
+def render(
+    result: ScanResult,
+    max_results: int = MAX_RESULTS,
+    max_rules: int = MAX_RULES,
+    max_notifications: int = MAX_NOTIFICATIONS,
+) -> str:
+    document = to_document(result, max_results, max_rules, max_notifications)
+    return json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def to_document(
+    result: ScanResult,
+    max_results: int = MAX_RESULTS,
+    max_rules: int = MAX_RULES,
+    max_notifications: int = MAX_NOTIFICATIONS,
+) -> dict[str, Any]:
+    findings = reported_findings(result)  # most severe first: truncation drops the least
+    rule_ids = list(dict.fromkeys(f.rule_id for f in findings))
+    kept_rules = set(rule_ids[:max_rules])
+    kept = [f for f in findings if f.rule_id in kept_rules][:max_results]
+    omitted = len(findings) - len(kept)
+    index = {r: i for i, r in enumerate(dict.fromkeys(f.rule_id for f in kept))}
+    rules = [_rule([f for f in kept if f.rule_id == r]) for r in index]
+    items = items_by_location(result)
+    baseline_used = any(f.disposition is Disposition.BASELINE for f in findings)
+    notes = [_problem_note(p, items) for p in result.problems]
+    if result.interrupted:
+        notes.insert(0, _note("error", "the scan was interrupted before every item was examined"))
+    if len(notes) > max_notifications:
+        rest = len(notes) - max_notifications
+        notes = notes[:max_notifications]
+        notes.append(_note("warning", f"{rest} more problems are listed in the JSON report"))
+    if omitted:
+        notes.append(
+            _note(
+                "warning",
+                f"{omitted} of {len(findings)} findings were left out (the least severe): "
+                f"GitHub code scanning accepts at most {max_results} results and {max_rules} "
+                "rules per run. The JSON report lists every finding.",
+            )
+        )
+    run: dict[str, Any] = {
+        "tool": {
+            "driver": {
+                "name": "faceaudit",
+                "version": result.tool_version,
+                "informationUri": INFORMATION_URI,
+                "rules": rules,
+            }
+        },
+        "invocations": [_invocation(result, notes)],
+        "results": [_result(f, index[f.rule_id], items, baseline_used) for f in kept],
+        "columnKind": "unicodeCodePoints",
+        "properties": {"failOn": _fail_on(result), **_policy(result)},
+    }
+    return {"version": SARIF_VERSION, "$schema": SARIF_SCHEMA, "runs": [run]}
+
+
+def _fail_on(result: ScanResult) -> str:
+    return result.fail_on.label if result.fail_on is not None else "never"
+
+
+def _policy(result: ScanResult) -> dict[str, Any]:
+    policy = result.policy
+    if policy is None:
+        return {}
+    return {
+        "policy": {
+            "name": unicode_safe(policy.name),
+            "digest": policy.digest,
+            "packs": list(policy.packs),
+            "evaluatedAt": iso(policy.evaluated_at),
+        }
+    }
+
+
+def _rule(findings: list[Finding]) -> dict[str, Any]:
+    first = findings[0]
+    severity = max(f.severity for f in findings)
+    title = unicode_safe(first.title)
+    citations = [unicode_safe(c) for c in first.citations]
+    remediation = unicode_safe(first.remediation)
+    cited = f" ({'; '.join(citations)})" if citations else ""
+    text = f"{title}{cited}.\n\nRemediation: {remediation}"
+    markdown_lines = [f"**{_md(title)}**", ""]
+    if citations:
+        markdown_lines += ["Citations:", "", *(f"- {_md(c)}" for c in citations), ""]
+    markdown_lines.append(f"Remediation: {_md(remediation)}")
+    tags = ["privacy", "biometric", unicode_safe(first.pack), first.kind.value]
+    rule: dict[str, Any] = {
+        "id": first.rule_id,
+        "name": _pascal(first.rule_id),
+        "shortDescription": {"text": title},
+        "fullDescription": {"text": f"{title}{cited}"},
+        "help": {"text": text, "markdown": "\n".join(markdown_lines)},
+        "defaultConfiguration": {"level": LEVEL[severity]},
+        "properties": {
+            "tags": list(dict.fromkeys(tags))[:MAX_TAGS],
+            "security-severity": SECURITY_SEVERITY[severity],
+        },
+    }
+    help_uri = web_uri(first.help_uri)
+    if help_uri is not None:
+        rule["helpUri"] = help_uri
+    return rule
+
+
+def _result(
+    f: Finding, rule_index: int, items: Mapping[Location, ItemResult], baseline_used: bool
+) -> dict[str, Any]:
+    place = where_of(f, items)
+    doc: dict[str, Any] = {
+        "ruleId": f.rule_id,
+        "ruleIndex": rule_index,
+        "level": LEVEL[f.severity],
+        "message": {"text": terminal_safe(f.message)},
+        "locations": [_location(place)],
+        "partialFingerprints": {FINGERPRINT_KEY: f.fingerprint},
+    }
+    if f.disposition is Disposition.WAIVED:
+        doc["suppressions"] = [
+            {
+                "kind": "external",
+                "status": "accepted",
+                "justification": terminal_safe(f.justification or "waived by the policy"),
+            }
+        ]
+    if baseline_used and f.disposition is not Disposition.WAIVED:
+        doc["baselineState"] = "unchanged" if f.disposition is Disposition.BASELINE else "new"
+    properties: dict[str, Any] = {
+        "severity": f.severity.label,
+        "disposition": f.disposition.value,
+        "kind": f.kind.value,
+        "pack": unicode_safe(f.pack),
+        "citations": [unicode_safe(c) for c in f.citations],
+        "facts": {k: unicode_safe(v) if isinstance(v, str) else v for k, v in f.facts},
+    }
+    if f.store is not None:
+        properties["store"] = unicode_safe(f.store)
+    doc["properties"] = properties
+    return doc
+
+
+def _location(place: Where) -> dict[str, Any]:
+    doc: dict[str, Any] = {"physicalLocation": {"artifactLocation": {"uri": place.artifact_uri}}}
+    if place.kind is LocationKind.MEMBER:
+        doc["logicalLocations"] = [
+            {
+                "name": terminal_safe(place.display.rsplit("!/", 1)[-1]),
+                "fullyQualifiedName": terminal_safe(place.display),
+            }
+        ]
+    elif place.kind is LocationKind.DATABASE:
+        logical: dict[str, Any] = {"fullyQualifiedName": terminal_safe(place.qualified_name)}
+        if place.parts:
+            logical = {"name": terminal_safe(place.parts[-1]), **logical, "kind": "member"}
+        doc["logicalLocations"] = [logical]
+    return doc
+
+
+def _invocation(result: ScanResult, notes: list[dict[str, Any]]) -> dict[str, Any]:
+    code = result.exit_code
+    doc: dict[str, Any] = {
+        "executionSuccessful": not result.incomplete,
+        "startTimeUtc": iso(result.started_at),
+        "endTimeUtc": iso(result.finished_at),
+        "exitCode": int(code),
+        "exitCodeDescription": code.name.lower(),
+        "toolExecutionNotifications": notes,
+    }
+    policy = result.policy
+    if policy is not None and (policy.expired_waivers or policy.unused_waivers):
+        expired = [
+            _note("error", f"expired waiver: {terminal_safe(w)}") for w in policy.expired_waivers
+        ]
+        unused = [
+            _note("note", f"unused waiver: {terminal_safe(w)}") for w in policy.unused_waivers
+        ]
+        doc["toolConfigurationNotifications"] = expired + unused
+    return doc
+
+
+def _note(level: str, text: str) -> dict[str, Any]:
+    return {"level": level, "message": {"text": text}}
+
+
+def _problem_note(problem: Problem, items: Mapping[Location, ItemResult]) -> dict[str, Any]:
+    item = items.get(problem.location)
+    place = where(problem.location, item.content_type if item is not None else None)
+    level = "error" if problem.incomplete else "note"
+    text = f"{problem.reason.value}: {terminal_safe(problem.detail)}"
+    if not problem.incomplete:
+        text += " (skipped by design; the scan is still complete)"
+    note = _note(level, text)
+    note["locations"] = [_location(place)]
+    note["descriptor"] = {"id": problem.reason.value}
+    return note
+
+
+def _pascal(rule_id: str) -> str:
+    """`GDPR-5-1-E-RETENTION` -> `Gdpr51ERetention`: a readable identifier."""
+    return "".join(
+        part[:1].upper() + part[1:].lower() for part in rule_id.replace(".", "-").split("-")
+    )

@@ -1,0 +1,234 @@
+"""HTML: golden file, self-contained (no script, no external asset, a strict CSP), every
+untrusted string escaped, the summary, charts, findings, problems and policy; and a real
+render in headless Chromium (screenshot and DOM)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import replace
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from reporters.sample import EXPIRED_WAIVER, WAIVER, check_golden, policy_result, sample_result
+
+from scanner.model import Location, Problem, ProblemReason, ScanResult
+from scanner.reporters import Format
+from scanner.reporters import render as render_any
+from scanner.reporters.html import CSP, render
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+HOSTILE = "<script>alert(1)</script>\"'><img src=x onerror=alert(2)>&amp;\x1b[31m\u202e"
+# What a report may contain: no script, object, iframe, link, img, form, base or meta refresh.
+ALLOWED_TAGS = {
+    "html", "head", "meta", "title", "style", "body", "main", "header", "footer", "section",
+    "h1", "h2", "h3", "p", "strong", "span", "code", "div", "table", "thead", "tbody", "tr",
+    "th", "td", "article", "dl", "dt", "dd", "ul", "li", "a", "figure", "figcaption", "svg",
+    "g", "rect", "text",
+}  # fmt: skip
+
+
+class Tags(HTMLParser):
+    """Every start tag with its attributes, and the text, as a browser's tokenizer sees them."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def tags(text: str) -> Tags:
+    parser = Tags()
+    parser.feed(text)
+    parser.close()
+    return parser
+
+
+def hostile_result() -> ScanResult:
+    result = policy_result()
+    finding = replace(
+        result.findings[0],
+        rule_id=HOSTILE,
+        title=HOSTILE,
+        message=HOSTILE,
+        location=Location(HOSTILE, (HOSTILE,)),
+        store=HOSTILE,
+        pack=HOSTILE,
+        citations=(HOSTILE,),
+        remediation=HOSTILE,
+        justification=HOSTILE,
+        facts=(("basis", HOSTILE), (HOSTILE, HOSTILE)),
+        help_uri='https://x.example/"><script>alert(3)</script>',
+    )
+    problem = Problem(Location(HOSTILE), ProblemReason.DECODE_ERROR, HOSTILE)
+    policy = replace(result.policy, name=HOSTILE, expired_waivers=(HOSTILE,), files=(HOSTILE,))
+    return replace(result, findings=(finding,), problems=(problem,), policy=policy)
+
+
+# -- golden file and structure ------------------------------------------------------------------
+
+
+def test_matches_golden_file() -> None:
+    check_golden("report.html", render(policy_result()))
+
+
+def test_reporter_registry_renders_html() -> None:
+    assert render_any(policy_result(), Format.HTML) == render(policy_result())
+
+
+def test_a_strict_content_security_policy() -> None:
+    parsed = tags(render(policy_result()))
+    csp = [a["content"] for t, a in parsed.tags if t == "meta" and a.get("http-equiv")]
+    assert csp == [CSP]
+    assert CSP.startswith("default-src 'none'; style-src 'unsafe-inline'; img-src data:")
+    assert parsed.tags[0][0] == "html"
+
+
+@pytest.mark.parametrize("make", [policy_result, sample_result, hostile_result])
+def test_self_contained_no_script_no_external_asset(make: object) -> None:
+    text = render(make())  # type: ignore[operator]
+    parsed = tags(text)
+    assert {t for t, _ in parsed.tags} <= ALLOWED_TAGS
+    for tag, attrs in parsed.tags:
+        for name, value in attrs.items():
+            assert not name.startswith("on"), (tag, name)  # no event handler
+            assert name not in ("src", "srcset", "xlink:href", "action", "formaction")
+            if name == "href":
+                assert tag == "a"
+                assert (value or "").startswith("https://"), value
+    lowered = text.lower()
+    assert "@import" not in lowered
+    assert "url(" not in lowered
+    assert "@font-face" not in lowered
+    assert "data:image" not in lowered  # never a face image
+    # Web addresses appear only as links to the text of the law (never as assets).
+    for match in re.finditer(r"https?://", text):
+        before = text[max(0, match.start() - 6) : match.start()]
+        assert before == 'href="', text[match.start() - 40 : match.end() + 40]
+
+
+def test_untrusted_strings_are_escaped_everywhere() -> None:
+    text = render(hostile_result())
+    parsed = tags(text)
+    assert [t for t, _ in parsed.tags if t in ("script", "img")] == []
+    assert "\x1b" not in text
+    assert "\u202e" not in text
+    joined = "".join(parsed.text)
+    assert "<script>alert(1)</script>" in joined  # shown as text
+    assert "\\x1b[31m\\u202e" in joined  # controls made visible
+    links = [a["href"] for t, a in parsed.tags if t == "a"]
+    assert links == ["https://x.example/%22%3E%3Cscript%3Ealert%283%29%3C/script%3E"]
+
+
+def test_summary_charts_and_tables() -> None:
+    text = render(policy_result())
+    parsed = tags(text)
+    charts = [a.get("id") for t, a in parsed.tags if t == "figure"]
+    assert charts == ["by-severity", "by-law", "by-store"]
+    assert sum(t == "svg" for t, _ in parsed.tags) == 3
+    assert '<strong id="finding-count" data-count="7">7 findings</strong>' in text
+    assert "5 open (4 failing at --fail-on medium), 1 waived, 1 in the baseline." in text
+    heads = re.findall(r"<table><thead><tr><th>(.*?)</th>", text)
+    assert heads[:3] == ["Law (pack)", "Store", "Severity"]
+
+
+def test_each_finding_has_evidence_age_basis_and_citation() -> None:
+    text = render(policy_result())
+    articles = re.findall(r"<article .*?</article>", text, re.S)
+    assert len(articles) == 7
+    retention = next(a for a in articles if "kept 1902 days" in a)
+    for fragment in (
+        "<dt>Evidence</dt><dd>face.yunet: 2 faces, confidence 0.93</dd>",
+        "<dt>Age</dt><dd>1902 days, created 2019-03-02T14:05:09Z (exif:DateTimeOriginal)</dd>",
+        "<dt>Basis</dt><dd>Art 9(2)(b) employment</dd>",
+        "<dt>Citation</dt><dd>GDPR Art 5(1)(e); GDPR Art 9(1) (<a href=",
+        "<dt>Remediation</dt><dd>Delete items older than the retention period",
+        "<dt>Provenance, places</dt><dd>instagram, GB</dd>",
+    ):
+        assert fragment in retention
+    waived = next(a for a in articles if "immich" in a)
+    assert WAIVER in waived
+
+
+def test_problems_and_policy_with_expired_waivers() -> None:
+    text = render(policy_result())
+    problems = text.split('<section id="problems">', 1)[1].split("</section>", 1)[0]
+    assert problems.count("<tr><td>") == 5
+    assert problems.index("incomplete") < problems.index("skipped by design")
+    policy = text.split('<section id="policy">', 1)[1]
+    assert "Expired waivers (1): they fail the gate" in policy
+    assert EXPIRED_WAIVER in policy
+    assert "Unused waivers (1)" in policy
+
+
+def test_without_a_policy() -> None:
+    text = render(sample_result())
+    assert "No policy was given" in text
+    assert '<section id="policy">' not in text
+    assert 'data-count="4"' in text
+
+
+def test_findings_are_capped() -> None:
+    text = render(policy_result(), max_findings=3)
+    assert text.count("<article ") == 3
+    assert "… and 4 more findings: the JSON report lists all." in text
+
+
+# -- a real browser ---------------------------------------------------------------------------
+
+
+def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    if CHROMIUM is None:
+        pytest.skip(
+            "chromium is not installed (Debian: apt-get install chromium; `make dev` tries): "
+            "the HTML report is not rendered in a browser"
+        )
+    env = {**os.environ, "HOME": str(tmp_path)}  # keep the profile and caches in tmp_path
+    return subprocess.run(
+        [
+            CHROMIUM,
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+        check=False,
+    )
+
+
+def test_renders_in_headless_chromium(tmp_path: Path) -> None:
+    page = tmp_path / "report.html"
+    page.write_text(render(policy_result()), encoding="utf-8")
+    png = tmp_path / "report.png"
+    run = _chromium(tmp_path, f"--screenshot={png}", "--window-size=1280,2000", page.as_uri())
+    assert png.is_file(), run.stderr[-2000:]
+    with Image.open(png) as image:
+        assert image.size == (1280, 2000)
+        rgb = image.convert("RGB")
+        colours = rgb.getcolors(maxcolors=1 << 20)
+        assert colours is not None
+        assert len(colours) > 50, "the screenshot is (almost) a single colour"
+        # The severity chart's critical bar (#7b1020) was drawn: SVG rendered.
+        assert any(c == (0x7B, 0x10, 0x20) for _, c in colours)
+    dom = _chromium(tmp_path, "--dump-dom", page.as_uri())
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert 'data-count="7"' in dom.stdout
+    assert "7 findings" in dom.stdout
+    assert dom.stdout.count("<article ") == 7
+    assert "<script" not in dom.stdout
