@@ -289,7 +289,7 @@ class Provenance:
     personal data); `platform` names a social platform when one is recognised.
     """
 
-    source: str  # "xattr:user.xdg.origin.url", "zone-identifier", "xmp:photoshop:Source", "filename"
+    source: str  # "xattr:user.xdg.origin.url", "zone-identifier", "xmp:photoshop:Source", …
     value: str  # e.g. "scontent.cdninstagram.com", "Facebook download name"
     platform: str | None = None  # "instagram", "facebook", "x", "tiktok", "linkedin", …
 
@@ -311,8 +311,8 @@ class ItemContext:
     Added by scanner.context after detection; read by the policy engine. Times are UTC.
     """
 
-    created: datetime | None = None  # capture/creation: EXIF DateTimeOriginal, a row's timestamp, mtime
-    created_source: str | None = None  # "exif:DateTimeOriginal", "mtime", "column:created_at (oldest)"
+    created: datetime | None = None  # capture: EXIF DateTimeOriginal, a row's timestamp, mtime
+    created_source: str | None = None  # "exif:DateTimeOriginal", "mtime", "column:created_at …"
     newest: datetime | None = None  # a database column: the newest row's timestamp
     provenance: tuple[Provenance, ...] = ()
     places: tuple[Place, ...] = ()
