@@ -12,6 +12,8 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 
+from scanner.analysis.exif_context import embedded_context
+from scanner.analysis.geo import Geocoder
 from scanner.analysis.imaging import ImageProblem
 from scanner.config import DetectionSettings, Limits
 from scanner.detectors import build
@@ -19,6 +21,7 @@ from scanner.detectors.base import DetectContext, Detector, LoadedItem, ModelCac
 from scanner.model import (
     ContentType,
     Evidence,
+    ItemContext,
     ItemResult,
     Location,
     Problem,
@@ -70,6 +73,7 @@ class Processor:
     def __init__(self, setup: WorkerSetup) -> None:
         self.detectors: tuple[Detector, ...] = build(setup.detector_ids)
         self.ctx = DetectContext(setup.settings, setup.limits, ModelCache())
+        self.geocoder = Geocoder()  # loaded on the first photo with a GPS position
 
     def process(self, item: WorkItem) -> WorkOutcome:
         loc = item.location
@@ -118,6 +122,12 @@ class Processor:
             evidence.extend(out.evidence)
             notes.extend(out.notes)
             problems.extend(Problem(loc, r, f"{detector.id}: {d}") for r, d in out.problems)
+        context = ItemContext()
+        if evidence:  # capture date, GPS country, XMP/IPTC source: only the bytes tell
+            context, context_notes = embedded_context(
+                data, item.content_type, item.mtime_ns, self.geocoder
+            )
+            notes.extend(context_notes)
         result = ItemResult(
             location=loc,
             content_type=item.content_type,
@@ -127,6 +137,7 @@ class Processor:
             evidence=tuple(evidence),
             problems=tuple(problems),
             notes=tuple(notes),
+            context=context,
         )
         return WorkOutcome(item.seq, result, len(data), atime)
 

@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from scanner.analysis.countries import format_counts
 from scanner.analysis.sniff import HEAD_BYTES, sniff
 from scanner.analysis.vectors import (
     FACE_DIMS,
@@ -142,6 +143,7 @@ def _details(
     if column.oversized:
         out.append(("oversized_not_fetched", column.oversized))
     out += timestamp_details(column)
+    out += place_details(column)
     if column.linked_store:
         out.append(("linked_store", column.linked_store))
     return tuple(out)
@@ -155,6 +157,15 @@ def timestamp_details(column: ColumnSample) -> list[tuple[str, ScalarValue]]:
     if column.timestamps:
         return [("timestamps", "range not computed (see notes)")]
     return []
+
+
+def place_details(column: ColumnSample) -> list[tuple[str, ScalarValue]]:
+    """`places.<column>` = "GB:3,US-IL:2": the table's country/region columns over the
+    sampled rows (scanner.context.jurisdiction turns them into the item's places)."""
+    by_column: dict[str, list[tuple[str, str | None, int]]] = {}
+    for name, country, region, count in column.places:
+        by_column.setdefault(name, []).append((country, region, count))
+    return [(f"places.{name}", format_counts(entries)) for name, entries in by_column.items()]
 
 
 def _declared_dims(declared: str) -> int | None:

@@ -27,7 +27,7 @@ from PIL import Image
 from scanner.analysis.imaging import ImageProblem
 from scanner.analysis.sniff import HEAD_BYTES, sniff
 from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem
-from scanner.detectors.embedding_column import timestamp_details
+from scanner.detectors.embedding_column import place_details, timestamp_details
 from scanner.detectors.face_yunet import YuNetFaceDetector
 from scanner.model import ContentType, Evidence, EvidenceKind, ScalarValue
 from scanner.sources.database import ColumnSample, Value
@@ -113,6 +113,7 @@ def _details(
     if column.rows is not None:
         out += [("rows", column.rows), ("rows_estimated", column.rows_estimated)]
     out += timestamp_details(column)
+    out += place_details(column)
     if column.app:
         out.append(("app", column.app))
     if column.linked_store:

@@ -56,6 +56,9 @@ class ColumnSample:
     non_null: int | None = None  # rows whose value is not NULL (see non_null_estimated)
     non_null_estimated: bool = False
     notes: tuple[tuple[str, ScalarValue], ...] = ()  # how the column was read (for the report)
+    # The table's country/region columns over the sampled rows: (column, ISO country, ISO
+    # 3166-2 region or None, rows). Jurisdiction context for evidence found in this column.
+    places: tuple[tuple[str, str, str | None, int], ...] = ()
 
 
 class DatabaseError(Exception):

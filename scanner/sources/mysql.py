@@ -37,16 +37,19 @@ from scanner.sources.relational import (
     EXACT_COUNT_ROWS,
     META_TIMEOUT_S,
     MIN_TEXT_CHARS,
+    PLACE_VALUE_CHARS,
     VIEW_ROW_CAP,
     Column,
     Counts,
     Emitter,
+    Places,
     QueryTimeout,
     Relation,
     RelationUnreadable,
     Sampled,
     Stamps,
     Summary,
+    place_counts,
     scaled,
     select,
     timestamp_ranges,
@@ -276,7 +279,8 @@ class MysqlSource:
         ):
             counts.notes.append(("max_allowed_packet_limits_values_to", self._value_limit))
         stamps, notes = self._timestamps(rel, t)
-        return emitter.samples(rel, sampled, counts, stamps, notes)
+        places, place_notes = self._places(rel, t)
+        return emitter.samples(rel, sampled, counts, stamps, notes + place_notes, places=places)
 
     def _counts(self, rel: Relation, t: str, wanted: list[Column]) -> Counts:
         what = ", ".join(["COUNT(*)"] + [f"COUNT({q(c.name)})" for c in wanted])
@@ -366,6 +370,18 @@ class MysqlSource:
             return [(order, first, 0), (f"AND {key} >= {start} {order}", n - first, 0)]
         counts.notes.append(("sampling", "first rows by primary key + the middle (OFFSET)"))
         return [(order, first, 0), (order, n - first, max(first, (counts.rows or 0) // 2))]
+
+    def _places(self, rel: Relation, t: str) -> tuple[Places, list[tuple[str, Any]]]:
+        """Country/region columns over the first `limits.rows` rows by primary key."""
+        order = f"ORDER BY {', '.join(q(k) for k in rel.primary_key)} " if rel.primary_key else ""
+
+        def fetch(col: Column) -> list[object]:
+            what = f"LEFT(CAST({q(col.name)} AS CHAR), {PLACE_VALUE_CHARS})"
+            tail = f"{order}LIMIT {self.limits.rows}"
+            rows = self.rows(select(what, t, tail), timeout=self.meta_timeout)
+            return [r[0] for r in rows]
+
+        return place_counts(rel, fetch)
 
     def _timestamps(self, rel: Relation, t: str) -> tuple[Stamps, list[tuple[str, Any]]]:
         source = f"({select('*', t, f'LIMIT {VIEW_ROW_CAP}')}) s" if rel.is_view else t

@@ -41,16 +41,19 @@ from scanner.sources.relational import (
     EXACT_COUNT_ROWS,
     META_TIMEOUT_S,
     MIN_TEXT_CHARS,
+    PLACE_VALUE_CHARS,
     VIEW_ROW_CAP,
     Column,
     Counts,
     Emitter,
+    Places,
     QueryTimeout,
     Relation,
     RelationUnreadable,
     Sampled,
     Stamps,
     Summary,
+    place_counts,
     scaled,
     timestamp_ranges,
 )
@@ -217,7 +220,8 @@ class PostgresSource:
             counts.notes.append(("sampling", "all rows, in a seeded hash order of their ctid"))
         sampled = {c.name: self._sample(rel, ident, c, counts, fraction) for c in wanted}
         stamps, notes = self._timestamps(rel, ident)
-        return emitter.samples(rel, sampled, counts, stamps, notes)
+        places, place_notes = self._places(rel, ident, fraction)
+        return emitter.samples(rel, sampled, counts, stamps, notes + place_notes, places=places)
 
     def _counts(self, rel: Relation, ident: Any, wanted: list[Column]) -> tuple[Counts, float]:
         """Rows and non-null rows per column: exact for small tables, from a seeded
@@ -285,6 +289,48 @@ class PostgresSource:
             return 100.0
         return max(min(100.0, 100.0 * wanted / rows), 1e-4)
 
+    def _sampled_rows(
+        self, rel: Relation, ident: Any, percent: float
+    ) -> tuple[sql.Composable, sql.Composable]:
+        """The FROM source and ORDER BY of the sample: rows in a seeded hash order of their
+        address, so the sample spans the whole table (or the whole TABLESAMPLE), not its
+        first pages, and is the same every run. Views: their first rows."""
+        if rel.is_view:
+            return ident, sql.SQL("")
+        source: sql.Composable = ident
+        if percent < 100.0:
+            source = sql.SQL("{} TABLESAMPLE SYSTEM ({}) REPEATABLE ({})").format(
+                ident, sql.Literal(percent), sql.Literal(self.limits.seed)
+            )
+        order = sql.SQL(
+            "ORDER BY pg_catalog.md5(tableoid::pg_catalog.text || ctid::pg_catalog.text || {})"
+        ).format(sql.Literal(str(self.limits.seed)))
+        return source, order
+
+    def _places(
+        self, rel: Relation, ident: Any, percent: float
+    ) -> tuple[Places, list[tuple[str, Any]]]:
+        """Country/region columns over `limits.rows` rows drawn like the sample."""
+        source, order = self._sampled_rows(rel, ident, percent)
+
+        def fetch(col: Column) -> list[object]:
+            query = sql.SQL(
+                "SELECT pg_catalog.left({c}::pg_catalog.text, {w}) FROM {s} {o} LIMIT {n}"
+            )
+            rows = self.rows(
+                query.format(
+                    c=sql.Identifier(col.name),
+                    w=sql.Literal(PLACE_VALUE_CHARS),
+                    s=source,
+                    o=order,
+                    n=sql.Literal(self.limits.rows),
+                ),
+                timeout=self.meta_timeout,
+            )
+            return [r[0] for r in rows]
+
+        return place_counts(rel, fetch)
+
     def _sample(
         self, rel: Relation, ident: Any, col: Column, counts: Counts, percent: float
     ) -> Sampled:
@@ -296,18 +342,7 @@ class PostgresSource:
             else sql.SQL("pg_catalog.octet_length({})")
         ).format(c)
         value = sql.SQL("s.v::pg_catalog.text" if col.kind != "array" and as_text else "s.v")
-        source: sql.Composable = ident
-        order: sql.Composable = sql.SQL("")
-        if not rel.is_view:
-            if percent < 100.0:
-                source = sql.SQL("{} TABLESAMPLE SYSTEM ({}) REPEATABLE ({})").format(
-                    ident, sql.Literal(percent), sql.Literal(self.limits.seed)
-                )
-            # Rows in a seeded hash order of their address: the sample spans the whole table
-            # (or the whole TABLESAMPLE), not its first pages, and is the same every run.
-            order = sql.SQL(
-                "ORDER BY pg_catalog.md5(tableoid::pg_catalog.text || ctid::pg_catalog.text || {})"
-            ).format(sql.Literal(str(self.limits.seed)))
+        source, order = self._sampled_rows(rel, ident, percent)
         # The inner query carries the value as a TOAST pointer; only a value within the
         # limit is ever detoasted and sent.
         query = sql.SQL(

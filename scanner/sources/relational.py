@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from scanner.analysis.apps import AppMatch, identify_schema, is_face_column
+from scanner.analysis.countries import normalise
 from scanner.model import Location, Problem, ProblemReason, ScalarValue
 from scanner.sources.database import ColumnSample, SampleLimits, Value, column_location
 
@@ -42,6 +43,13 @@ _TS_NAME = re.compile(
     r"(_?(at|on|time|date|ts))?$|(^|_)(date|time|timestamp|datetime|mtime|ctime)$|_at$"
 )
 _CREATED_FIRST = re.compile(r"creat|insert|added|taken|captur")
+# Columns that say where a row's subject lives, matched on whole words of the name
+# (`residence_country`, `countryCode`, `state`; not `status`, `estate`, `statement`).
+_COUNTRY_WORDS = frozenset({"country", "countrycode", "nationality", "citizenship"})
+_REGION_WORDS = frozenset({"region", "state", "province"})
+PLACE_COLUMNS_PER_TABLE = 3
+PLACE_VALUE_CHARS = 64  # longer values are no country name: read cut, never whole
+PLACES_PER_COLUMN = 50
 
 
 class QueryTimeout(Exception):
@@ -212,11 +220,14 @@ class Emitter:
         counts: Counts,
         timestamps: Iterable[tuple[str, str | None, str | None]] = (),
         notes: Iterable[tuple[str, ScalarValue]] = (),
+        *,
+        places: Iterable[tuple[str, str, str | None, int]] = (),
     ) -> list[ColumnSample | Problem]:
         """One sample per column worth examining, plus oversized-value problems."""
         limits, summary = self.limits, self.summary
         names = [c.name for c in relation.columns]
         stamps = tuple(timestamps)
+        where_from = tuple(places)
         kept = {n: s for n, s in sampled.items() if s.worth_keeping()}
         skipped_type = sum(1 for c in relation.columns if c.kind is None)
         skipped_values = len(sampled) - len(kept)
@@ -268,6 +279,7 @@ class Emitter:
                     non_null=counts.non_null.get(name),
                     non_null_estimated=counts.non_null_estimated,
                     notes=tuple(col_notes),
+                    places=where_from,
                 )
             )
         return out
@@ -295,6 +307,62 @@ def timestamp_ranges(
     if relation.is_view and stamps:
         notes.append(("timestamps_from", f"the first {VIEW_ROW_CAP} rows of the view"))
     return stamps, notes
+
+
+Places = list[tuple[str, str, str | None, int]]
+
+
+def place_role(name: str) -> str | None:
+    """ "country" or "region" when a column's name says where a row's subject lives."""
+    words = set(re.split(r"[^a-z0-9]+", _snake(name)))
+    if words & _COUNTRY_WORDS:
+        return "country"
+    if words & _REGION_WORDS:
+        return "region"
+    return None
+
+
+def place_columns(relation: Relation) -> list[tuple[Column, str]]:
+    """Up to PLACE_COLUMNS_PER_TABLE (column, role) pairs, country columns first."""
+    found = [(c, role) for c in relation.columns if (role := place_role(c.name)) is not None]
+    found.sort(key=lambda pair: pair[1] != "country")
+    return found[:PLACE_COLUMNS_PER_TABLE]
+
+
+def place_counts(
+    relation: Relation, fetch: Callable[[Column], Sequence[object]]
+) -> tuple[Places, list[tuple[str, ScalarValue]]]:
+    """Countries and regions in the relation's place columns over the sampled rows.
+
+    `fetch` returns a column's values (cut to PLACE_VALUE_CHARS) at the sampled rows. Values
+    are read as ISO codes or English names (scanner.analysis.countries); the rest are
+    counted in the notes, never kept."""
+    places: Places = []
+    notes: list[tuple[str, ScalarValue]] = []
+    for col, role in place_columns(relation):
+        try:
+            values = fetch(col)
+        except (QueryTimeout, RelationUnreadable) as exc:
+            notes.append((f"places.{col.name}", f"not read: {exc}"))
+            continue
+        counter: collections.Counter[tuple[str, str | None]] = collections.Counter()
+        unrecognised = 0
+        for value in values:
+            if value is None:
+                continue
+            text = value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+            found = normalise(text, role)
+            if found is None:
+                unrecognised += 1
+            else:
+                counter[found] += 1
+        ranked = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0][0], kv[0][1] or ""))
+        places += [(col.name, c, r, n) for (c, r), n in ranked[:PLACES_PER_COLUMN]]
+        if unrecognised:
+            notes.append(
+                (f"places.{col.name}", f"{unrecognised} sampled value(s) not a known {role}")
+            )
+    return places, notes
 
 
 def _text(value: object) -> str | None:

@@ -32,17 +32,20 @@ from scanner.sources.relational import (
     EXACT_COUNT_ROWS,
     META_TIMEOUT_S,
     MIN_VALUE_BYTES,
+    PLACE_VALUE_CHARS,
     VIEW_ROW_CAP,
     Column,
     Counts,
     Deadline,
     Emitter,
+    Places,
     QueryTimeout,
     Relation,
     RelationUnreadable,
     Sampled,
     Stamps,
     Summary,
+    place_counts,
     scaled,
     seeded,
     select,
@@ -231,7 +234,8 @@ class SqliteSource:
             sampled[col.name] = self._sample(rel, col, rowids)
         self._non_null(t, counts, sampled, probe, probed)
         stamps, notes = self._timestamps(rel)
-        yield from emitter.samples(rel, sampled, counts, stamps, notes)
+        places, place_notes = self._places(rel, rowids)
+        yield from emitter.samples(rel, sampled, counts, stamps, notes + place_notes, places=places)
 
     def count_and_pick(self, t: str) -> tuple[Counts, list[int]]:
         """Rows (exact under the deadline, else max-min+1 estimated) and sampled rowids."""
@@ -424,6 +428,25 @@ class SqliteSource:
             return lo, hi
 
         return timestamp_ranges(rel, min_max)
+
+    def _places(
+        self, rel: Relation, rowids: list[int] | None
+    ) -> tuple[Places, list[tuple[str, ScalarValue]]]:
+        """Country/region columns over the sampled rows (the seeded rowids, else LIMIT)."""
+        t = q(rel.name)
+
+        def fetch(col: Column) -> list[object]:
+            c = q(col.name)  # text only: a BLOB or a number is no country name
+            what = f"CASE WHEN typeof({c}) = 'text' THEN substr({c}, 1, {PLACE_VALUE_CHARS}) END"
+            if rowids is None:
+                rows = self.q(
+                    select(what, t, f"LIMIT {self.limits.rows}"), timeout=self.meta_timeout
+                )
+            else:
+                rows = self.in_rowids(what, t, rowids, "WHERE")
+            return [r[0] for r in rows]
+
+        return place_counts(rel, fetch)
 
 
 def _too_big(exc: Exception) -> bool:
