@@ -72,9 +72,10 @@ def list_rules(
     refs = [policy] if policy else list(builtin_packs())
     seen: set[str] = set()
     for ref in refs:
-        for r in load_or_exit(ref).rules:
-            if r.id in seen:
-                continue
+        loaded = load_or_exit(ref)
+        for r in loaded.rules:
+            if r.id in seen or (policy is None and r.pack != loaded.name):
+                continue  # every built-in rule once, as the pack that defines it has it
             seen.add(r.id)
             state = "" if r.enabled else "  (disabled)"
             typer.echo(
@@ -123,9 +124,10 @@ def explain(
     """Explain one rule: what it checks, why (citations), and how to fix a violation."""
     refs = [policy] if policy else list(builtin_packs())
     for ref in refs:
-        found = load_or_exit(ref).rule(rule)
-        if found is None:
-            continue
+        loaded = load_or_exit(ref)
+        found = loaded.rule(rule)
+        if found is None or (policy is None and found.pack != loaded.name):
+            continue  # without --policy: the rule as the pack that defines it has it
         r = found.rule
         params = r.model_dump(
             exclude={

@@ -14,8 +14,10 @@ from datetime import datetime, timedelta
 _ISO = re.compile(r"\AP(?!\Z)(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?\Z")
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Duration:
+    """Not ordered: P1M and P30D compare only against a start date (`after`)."""
+
     years: int = 0
     months: int = 0
     days: int = 0

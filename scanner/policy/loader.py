@@ -108,11 +108,20 @@ class _Loader:
     def error(self, file: Path | str, line: int | None, rule: str | None, msg: str) -> None:
         self.errors.append(PolicyError(str(file), line, rule, msg))
 
-    def load(self, path: Path, chain: tuple[Path, ...] = ()) -> None:
+    def load(
+        self,
+        path: Path,
+        chain: tuple[Path, ...] = (),
+        origins: tuple[tuple[Path, int | None], ...] = (),
+    ) -> None:
+        """`origins[k]` is the extends entry (file, line) through which chain[k+1] (or `path`,
+        for the last) was reached."""
         path = path.resolve()
         if path in chain:
             cycle = " -> ".join(str(p) for p in (*chain, path))
-            self.error(path, None, None, f"extends cycle: {cycle}")
+            # reported at the extends entry where the cycle begins: in the first file of it
+            where, line = origins[chain.index(path)]
+            self.error(where, line, None, f"extends cycle: {cycle}")
             return
         if path in self.files:  # a diamond: the shared pack is loaded once
             return
@@ -143,7 +152,8 @@ class _Loader:
             except ValueError as exc:
                 self.error(path, doc.line_of(("extends", i)), None, str(exc))
                 continue
-            self.load(target, (*chain, path))
+            origin = (path, doc.line_of(("extends", i)))
+            self.load(target, (*chain, path), (*origins, origin))
         self.files.append(path)
         self.parsed.append((path, model, doc))
 
@@ -211,6 +221,7 @@ def load_policy(path: Path, tool_version: str = "0.1.0") -> Policy:
 def _merge(loader: _Loader) -> Policy:
     rules: dict[str, LoadedRule] = {}
     stores: dict[str, tuple[Store, Path]] = {}
+    store_docs: dict[str, tuple[YamlDoc, int]] = {}
     registers: dict[str, tuple[Register, Path]] = {}
     digest = hashlib.sha256()
     for path, model, doc in loader.parsed:
@@ -238,6 +249,7 @@ def _merge(loader: _Loader) -> Policy:
                 loader.error(path, doc.line_of(("stores", i)), None, msg)
                 continue
             stores[store.id] = (store, path)
+            store_docs[store.id] = (doc, i)
         for i, reg in enumerate(model.registers):
             if reg.id in registers:
                 msg = f"register {reg.id!r} already declared in {registers[reg.id][1]}"
@@ -262,7 +274,7 @@ def _merge(loader: _Loader) -> Policy:
                 tuple(ov.applies_in) if ov.applies_in is not None else current.applies_in,
                 ov.reason,
             )
-    _check_references(loader, stores, registers)
+    _check_references(loader, stores, registers, store_docs)
     if loader.errors:
         raise PolicyErrors(loader.errors)
     return Policy(
@@ -282,7 +294,12 @@ def _check_references(
     loader: _Loader,
     stores: dict[str, tuple[Store, Path]],
     registers: dict[str, tuple[Register, Path]],
+    docs: dict[str, tuple[YamlDoc, int]],
 ) -> None:
+    def line(store: Store, attr: str) -> int | None:
+        doc, i = docs[store.id]
+        return doc.line_of(("stores", i, attr))
+
     wanted = {
         "consent_register": "consent",
         "activity_register": "activity",
@@ -296,26 +313,29 @@ def _check_references(
             reg = registers.get(ref)
             if reg is None:
                 loader.error(
-                    path, None, None, f"store {store.id!r}: {attr} {ref!r} is not declared"
+                    path,
+                    line(store, attr),
+                    None,
+                    f"store {store.id!r}: {attr} {ref!r} is not declared",
                 )
             elif reg[0].kind != kind:
                 loader.error(
                     path,
-                    None,
+                    line(store, attr),
                     None,
                     f"store {store.id!r}: {attr} {ref!r} is a {reg[0].kind} register",
                 )
             elif store.subject is None and reg[0].key == "subject":
                 loader.error(
                     path,
-                    None,
+                    line(store, attr),
                     None,
                     f"store {store.id!r}: {attr} is keyed by subject, so the store needs `subject`",
                 )
         if store.pairs_with is not None and store.pairs_with not in stores:
             loader.error(
                 path,
-                None,
+                line(store, "pairs_with"),
                 None,
                 f"store {store.id!r}: pairs_with {store.pairs_with!r} is not declared",
             )

@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from scanner.analysis.countries import ALPHA2
+from scanner.analysis.platforms import HOSTS, NAME_PATTERNS
 from scanner.policy.bases import BASES, is_known
 from scanner.policy.durations import Duration
 
@@ -39,17 +41,32 @@ def _duration(text: str) -> str:
     return text.strip().upper()
 
 
+PLATFORMS = frozenset({p for _, p in HOSTS} | {n.platform for n in NAME_PATTERNS})
+_REGION_HINTS = {"UK": "GB", "EL": "GR"}
+
+
 def _regions(values: list[str]) -> list[str]:
     out = []
     for v in values:
         code = v.strip().upper()
-        if not _REGION.match(code):
+        country = code.split("-")[0]
+        if code in _REGION_HINTS:
+            raise ValueError(f"{v!r} is not an ISO 3166-1 code: use {_REGION_HINTS[code]}")
+        if not _REGION.match(code) or (code not in ("EU", "EEA") and country not in ALPHA2):
             raise ValueError(
                 f"{v!r} is not a region: use ISO 3166-1 alpha-2 (GB, FR), a 3166-2 "
                 "subdivision (US-IL, US-TX) or EU/EEA"
             )
         out.append(code)
     return out
+
+
+def _bases(values: list[str]) -> list[str]:
+    for basis in values:
+        if not is_known(basis):
+            known = ", ".join(sorted(BASES))
+            raise ValueError(f"unknown legal basis {basis!r} (known: {known}; or x-…)")
+    return values
 
 
 class Retention(_Strict):
@@ -123,11 +140,7 @@ class Store(_Strict):
     @field_validator("legal_basis")
     @classmethod
     def _bases(cls, v: list[str]) -> list[str]:
-        for basis in v:
-            if not is_known(basis):
-                known = ", ".join(sorted(BASES))
-                raise ValueError(f"unknown legal basis {basis!r} (known: {known}; or x-…)")
-        return v
+        return _bases(v)
 
     @field_validator("retention_schedule_url")
     @classmethod
@@ -210,10 +223,24 @@ class RetentionExceeded(_Rule):
     def _period(cls, v: str | None) -> str | None:
         return None if v is None else _duration(v)
 
+    @model_validator(mode="after")
+    def _from_needs_period(self) -> RetentionExceeded:
+        if self.max_period is None and "starts" in self.model_fields_set:
+            raise ValueError(
+                "`from` applies to max_period; without one the store's retention (and its "
+                "`from`) is used"
+            )
+        return self
+
 
 class NoLegalBasis(_Rule):
     check: Literal["no_legal_basis"]
     accepted_bases: list[str] = Field(min_length=1)
+
+    @field_validator("accepted_bases")
+    @classmethod
+    def _accepted(cls, v: list[str]) -> list[str]:
+        return _bases(v)
 
 
 class ConsentState(_Rule):
@@ -229,6 +256,14 @@ class ConsentState(_Rule):
 class ScrapedProvenance(_Rule):
     check: Literal["scraped_provenance"]
     platforms: list[str] = []  # empty: any recognised social platform
+
+    @field_validator("platforms")
+    @classmethod
+    def _platforms(cls, v: list[str]) -> list[str]:
+        for p in v:
+            if p not in PLATFORMS:
+                raise ValueError(f"unknown platform {p!r} (known: {', '.join(sorted(PLATFORMS))})")
+        return v
 
 
 class RestrictedJurisdiction(_Rule):

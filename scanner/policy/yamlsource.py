@@ -12,6 +12,8 @@ from typing import Any
 import yaml
 
 MAX_POLICY_BYTES = 2 * 1024 * 1024
+MAX_NODES = 200_000
+_PLAIN_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 
 Path_ = tuple[str | int, ...]
 
@@ -48,7 +50,7 @@ def parse(text: str) -> YamlDoc:
     try:
         node = loader.get_single_node()
         doc = YamlDoc(None)
-        doc.data = {} if node is None else _build(loader, node, (), doc.lines)
+        doc.data = {} if node is None else _build(loader, node, (), doc.lines, set())
         return doc
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -60,8 +62,22 @@ def parse(text: str) -> YamlDoc:
         loader.dispose()
 
 
-def _build(loader: yaml.SafeLoader, node: yaml.Node, path: Path_, lines: dict[Path_, int]) -> Any:
-    lines[path] = node.start_mark.line + 1
+def _build(
+    loader: yaml.SafeLoader,
+    node: yaml.Node,
+    path: Path_,
+    lines: dict[Path_, int],
+    seen: set[int],
+) -> Any:
+    line = node.start_mark.line + 1
+    if id(node) in seen:  # an alias: refused, so `*a` chains cannot expand exponentially
+        raise YamlError(line, "YAML aliases (*name) are not allowed in policy files")
+    seen.add(id(node))
+    if len(seen) > MAX_NODES:
+        raise YamlError(line, f"more than {MAX_NODES} YAML nodes")
+    lines[path] = line
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_TAGS:
+        raise YamlError(line, f"YAML tag {node.tag!r} is not allowed")
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for key_node, value_node in node.value:
@@ -71,9 +87,9 @@ def _build(loader: yaml.SafeLoader, node: yaml.Node, path: Path_, lines: dict[Pa
             if key in out:
                 raise YamlError(key_node.start_mark.line + 1, f"duplicate key {key!r}")
             key_path: Path_ = (*path, key)
-            out[key] = _build(loader, value_node, key_path, lines)
+            out[key] = _build(loader, value_node, key_path, lines, seen)
             lines[key_path] = key_node.start_mark.line + 1
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_build(loader, n, (*path, i), lines) for i, n in enumerate(node.value)]
+        return [_build(loader, n, (*path, i), lines, seen) for i, n in enumerate(node.value)]
     return loader.construct_object(node, deep=True)
