@@ -241,7 +241,7 @@ def test_example_org_extends_the_packs_and_declares_its_record() -> None:
     assert {st.id for st in policy.stores} >= {"hr-badges", "kyc-templates", "marketing"}
     registers = {r.id: r for r in policy.registers}
     assert registers[badges.end_of_purpose_register or ""].source.startswith("csv:")
-    assert registers[kyc.consent_register].source.startswith("sqlite://")
+    assert registers[kyc.consent_register].source.startswith("csv:")
     uk = policy.rule("ORG-NO-UK-RESIDENTS")
     assert uk is not None and isinstance(uk.rule, s.RestrictedJurisdiction)
     assert uk.rule.countries == ["GB"]
