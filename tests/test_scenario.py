@@ -4,17 +4,21 @@ against its policy as of a fixed date. Exactly the expected findings, nothing mo
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pytest
 from helpers import snapshot
+from reporters.sample import check_golden, schema_errors
+from reporters.test_sarif import sarif_errors
 
 from scanner.config import ScanConfig
 from scanner.demo_org import AS_OF, FACEBOOK_NAME, build_demo_org
 from scanner.engine import run_scan
 from scanner.model import ExitCode, ScanResult
 from scanner.policy.loader import load_policy
+from scanner.reporters import Format, render
 
 EXPECTED = {
     ("ACME-NO-UK-RESIDENTS", "org/events/london-offsite-1.jpg"),
@@ -89,3 +93,59 @@ def _state(root: Path) -> dict[str, tuple[str, int, int]]:
 def test_the_scan_left_the_organisation_untouched(scenario: tuple[Path, ScanResult]) -> None:
     base, _ = scenario
     assert repr(_state(base / "org")) == (base / "before.txt").read_text()
+
+
+# -- golden reports ----------------------------------------------------------------------
+# What may differ between machines and library versions is blanked: times, versions, content
+# digests (JPEG encoders differ) and what depends on them (fingerprints, sizes), detector
+# scores and boxes, absolute paths of the policy files.
+VOLATILE = {
+    "started_at",
+    "finished_at",
+    "duration_s",
+    "version",
+    "semanticVersion",
+    "models",
+    "sha256",
+    "fingerprint",
+    "partialFingerprints",
+    "size",
+    "confidence",
+    "boxes",
+    "bytes_read",
+    "notes",
+    "files",
+    "digest",
+    "startTimeUtc",
+    "endTimeUtc",
+    "workers",
+    "hashes",
+    "uri_base",
+    "fullDescription_markdown",
+    "security-severity_source",
+}
+
+
+def _normalise(value: object, base: str) -> object:
+    if isinstance(value, dict):
+        return {k: "<volatile>" if k in VOLATILE else _normalise(v, base) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_normalise(v, base) for v in value]
+    if isinstance(value, str):
+        return value.replace(base, "<base>")
+    return value
+
+
+@pytest.mark.parametrize(
+    ("fmt", "golden"), [("json", "scenario.json"), ("sarif", "scenario.sarif")]
+)
+def test_golden_reports(scenario: tuple[Path, ScanResult], fmt: str, golden: str) -> None:
+    base, result = scenario
+    text = render(result, Format(fmt))
+    document = json.loads(text)
+    if fmt == "sarif":
+        assert sarif_errors(document) == []
+    else:
+        assert schema_errors(document) == []
+    normalised = json.dumps(_normalise(document, str(base)), indent=2, sort_keys=True) + "\n"
+    check_golden(golden, normalised)

@@ -281,7 +281,7 @@ class _Evaluator:
     ) -> str | None:
         banned = {c for w in r.countries for c in expand(w)}
         hits = [
-            (p.region or p.country, p.source, p.count)
+            (f"{p.country} ({p.region})" if p.region else p.country, p.source, p.count)
             for p in v.item.context.places
             if p.country in banned or (p.region in banned)
         ]
@@ -293,9 +293,9 @@ class _Evaluator:
             ]
         if not hits:
             return None
-        facts["countries"] = ",".join(sorted({h[0] for h in hits}))
+        facts["countries"] = ",".join(sorted({h[0].split(" ")[0].split("-")[0] for h in hits}))
         parts = "; ".join(
-            f"{code} ({src}{f', {n} rows' if n > 1 else ''})" for code, src, n in hits[:4]
+            f"{code} from {src}{f' ({n} rows)' if n > 1 else ''}" for code, src, n in hits[:4]
         )
         return f"data linked to a restricted jurisdiction: {parts}"
 

@@ -9,10 +9,10 @@ import re
 from dataclasses import replace
 from datetime import datetime
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import SHARED
 from jsonschema import Draft4Validator, FormatChecker
 from reporters.sample import (
     BIPA_URI,
@@ -30,7 +30,9 @@ from scanner.reporters import Format
 from scanner.reporters import render as render_any
 from scanner.reporters.sarif import FINGERPRINT_KEY, render
 
-SARIF_SCHEMA = Path("/work/shared/data/schemas/sarif-schema-2.1.0.json")
+SARIF_SCHEMA = (
+    SHARED / "data" / "schemas" / "sarif-schema-2.1.0.json"
+)  # ../shared beside the checkout
 
 _URI_CHARS = r"(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*"
 _RFC3339 = re.compile(
