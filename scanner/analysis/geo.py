@@ -31,6 +31,7 @@ file is there first and otherwise reports the geocoder unavailable (never a netw
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import math
 from dataclasses import dataclass
@@ -96,11 +97,15 @@ class Geocoder:
             folder = Path(next(iter(spec.submodule_search_locations)))
             if not (folder / _DATA_FILE).is_file():
                 raise GeocoderUnavailable(f"reverse-geocode's bundled {_DATA_FILE} is missing")
+            limit = csv.field_size_limit()  # reverse_geocode raises it process-wide on import
             try:
                 import reverse_geocode
+
+                self._data = reverse_geocode.GeocodeData()
             except ImportError as exc:  # scipy missing or broken
                 raise GeocoderUnavailable(f"reverse-geocode cannot be imported: {exc}") from None
-            self._data = reverse_geocode.GeocodeData()
+            finally:
+                csv.field_size_limit(limit)
         return self._data
 
 

@@ -253,8 +253,14 @@ _NAME_CHARS = re.compile(r"[\w .'/\\-]{1,512}")  # a name or a path …
 _LETTER = re.compile(r"[^\W\d_]")  # … with at least one letter
 
 
+# The csv module's field limit is process-wide state that any library may raise (the
+# geocoder sets it to sys.maxsize on import), so it is set here before every parse.
+CSV_FIELD_LIMIT = 128 * 1024
+
+
 def _delimiter(text: str) -> str:
     """The delimiter giving the most columns without cutting a bracketed list in pieces."""
+    csv.field_size_limit(CSV_FIELD_LIMIT)
     lines = text[:65536].splitlines()[:20]
     best, width = ",", 1
     for d in _DELIMITERS:
@@ -271,6 +277,7 @@ def _delimiter(text: str) -> str:
 
 def analyse_csv(text: str, names: tuple[str, ...]) -> Findings:
     """Vectors as rows of numeric columns, or as one cell (JSON list, hex, base64)."""
+    csv.field_size_limit(CSV_FIELD_LIMIT)
     found = Findings()
     sample: list[list[str]] = []
     total = 0

@@ -139,6 +139,7 @@ def _rows(reg: Register, base: Path) -> Iterator[dict[str, Any]]:
     if reg.source.startswith("csv:"):
         path = Path(reg.source[4:])
         path = path if path.is_absolute() else base / path
+        csv.field_size_limit(1024 * 1024)  # process-wide: set, never inherited
         with path.open(newline="", encoding="utf-8-sig") as fh:
             reader = csv.DictReader(fh)
             missing = [c for c in cols if c not in (reader.fieldnames or [])]

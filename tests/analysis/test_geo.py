@@ -55,3 +55,18 @@ def test_sea_and_invalid_positions_have_no_country(
 def test_valid_position() -> None:
     assert valid_position(51.5, -0.1) and not valid_position(0.0, 0.0)
     assert not valid_position(float("inf"), 0.0)
+
+
+def test_loading_the_geocoder_leaves_the_csv_field_limit_alone() -> None:
+    """reverse_geocode raises csv.field_size_limit to sys.maxsize on import; the CSV bomb
+    bound of the embedding parsers must survive a worker that geocoded a photo."""
+    import csv
+
+    from scanner.analysis import textvec
+
+    before = csv.field_size_limit()
+    assert Geocoder().locate(51.5072, -0.1276) is not None  # a fresh geocoder: loads the data
+    assert csv.field_size_limit() == before
+    csv.field_size_limit(10**9)  # whatever another library does …
+    cell = textvec.analyse_csv("a,b\n1," + "x" * 1_000_000 + "\n", ())
+    assert cell.problems and "field larger than field limit" in cell.problems[0][1]
