@@ -16,6 +16,7 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import IO, Protocol, cast
 
 from scanner.analysis.sniff import HEAD_BYTES, sniff
@@ -230,6 +231,7 @@ class ArchiveWalker:
                             budget,
                             declared_size=info.file_size,
                             compressed_size=info.compress_size,
+                            mtime_ns=_zip_time(info),
                         )
                 except (
                     zipfile.BadZipFile,
@@ -305,6 +307,17 @@ def _stored_name_length(info: zipfile.ZipInfo) -> int:
     """The name's length in bytes as stored: UTF-8 when flag bit 11 is set, else cp437 (one
     byte per character; encoding it as UTF-8 made `café.jpg` look longer and overlap)."""
     return len(info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437"))
+
+
+def _zip_time(info: zipfile.ZipInfo) -> int | None:
+    """A zip member's date (DOS time: no zone, read as UTC); 1980-01-01 is "no date"."""
+    if info.date_time[:3] <= (1980, 1, 1):
+        return None
+    try:
+        when = datetime(*info.date_time, tzinfo=timezone.utc)
+    except ValueError:
+        return None
+    return int(when.timestamp()) * 1_000_000_000
 
 
 def _zip_overlap(infos: list[zipfile.ZipInfo]) -> str | None:

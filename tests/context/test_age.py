@@ -124,15 +124,19 @@ def test_archive_members_tar_mtime_else_the_archives(
     archives.mkdir()
     with tarfile.open(archives / "photos.tar", "w") as tf:
         tf.add(photo, arcname="face.jpg")
-    with zipfile.ZipFile(archives / "photos.zip", "w") as zf:
-        zf.write(photo, arcname="face.jpg")
+    taken = datetime.fromtimestamp(member_time, UTC)
+    with zipfile.ZipFile(archives / "photos.zip", "w") as zf:  # DOS time: read as UTC
+        zf.writestr(zipfile.ZipInfo("face.jpg", taken.timetuple()[:6]), photo.read_bytes())
+    with zipfile.ZipFile(archives / "undated.zip", "w") as zf:  # 1980-01-01: "no date"
+        zf.writestr(zipfile.ZipInfo("face.jpg"), photo.read_bytes())
     zip_time = 1_650_000_000
-    os.utime(archives / "photos.zip", (zip_time, zip_time))
+    os.utime(archives / "undated.zip", (zip_time, zip_time))
     result = scan(archives)
     by_archive = {i.location.path.rsplit("/", 1)[-1]: i.context for i in result.items}
-    assert by_archive["photos.tar"].created == datetime.fromtimestamp(member_time, UTC)
-    assert by_archive["photos.tar"].created_source == "mtime (archive member)"
-    assert by_archive["photos.zip"].created == datetime.fromtimestamp(zip_time, UTC)
-    assert by_archive["photos.zip"].created_source == (
+    for name in ("photos.tar", "photos.zip"):
+        assert by_archive[name].created == taken
+        assert by_archive[name].created_source == "mtime (archive member)"
+    assert by_archive["undated.zip"].created == datetime.fromtimestamp(zip_time, UTC)
+    assert by_archive["undated.zip"].created_source == (
         "mtime (the archive's; the member records none)"
     )
