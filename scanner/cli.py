@@ -6,15 +6,18 @@ maps the result to the documented exit codes. All scanning happens in scanner.en
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
 import signal
+import sqlite3
 import sys
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -22,6 +25,9 @@ from scanner.cli_output import check_destination, write_report, write_stdout
 from scanner.config import DetectionSettings, Limits, MiB, ScanConfig
 from scanner.model import ExitCode, ScanResult, Severity
 from scanner.sources.database import SampleLimits, is_database_uri
+
+if TYPE_CHECKING:
+    from scanner.state.store import StateDB
 
 app = typer.Typer(
     name="faceaudit",
@@ -206,6 +212,21 @@ def scan(
         str | None,
         typer.Option("--as-of", help="Evaluate the policy at this UTC date/time (ISO 8601)."),
     ] = None,
+    state: Annotated[
+        Path | None,
+        typer.Option("--state", help="State database (default: in the user's state directory)."),
+    ] = None,
+    no_state: Annotated[
+        bool, typer.Option("--no-state", help="Look at everything again; record nothing.")
+    ] = False,
+    wait_lock: Annotated[
+        float,
+        typer.Option("--wait-lock", help="Seconds to wait for another run's state lock."),
+    ] = 0.0,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Only look at files changed since this UTC date/time."),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress bar or status line.")
     ] = False,
@@ -281,11 +302,13 @@ def scan(
         sampling=SampleLimits(rows=sample_rows, statement_timeout_s=statement_timeout),
         fail_on=None if fail_on == "never" else Severity.parse(fail_on),
         allow_incomplete=allow_incomplete,
+        since=_moment(since, "--since") if since is not None else None,
         **gate,
     )
     if output is not None and (why := check_destination(output)) is not None:
         _usage(f"cannot write the report: {why}")
-    result = _run_with_progress(config, show=not quiet and sys.stderr.isatty())
+    with _open_state(None if no_state else (state or default_state_path()), wait_lock) as db:
+        result = _run_with_progress(config, show=not quiet and sys.stderr.isatty(), state=db)
     if write_baseline is not None:
         _write_baseline(write_baseline, result)
     text = render(result, report_format)
@@ -342,11 +365,7 @@ def _policy_gate(
     if write_baseline is not None and (why := check_destination(write_baseline)) is not None:
         _usage(f"cannot write the baseline: {why}")
     if as_of is not None:
-        try:
-            moment = datetime.fromisoformat(as_of.replace("Z", "+00:00"))
-        except ValueError:
-            _usage(f"--as-of {as_of!r} is not an ISO 8601 date or time")
-        out["as_of"] = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        out["as_of"] = _moment(as_of, "--as-of")
     return out
 
 
@@ -361,11 +380,47 @@ def _write_baseline(path: Path, result: ScanResult) -> None:
         raise typer.Exit(int(ExitCode.INCOMPLETE)) from exc
 
 
-def _run_with_progress(config: ScanConfig, show: bool) -> ScanResult:
+def default_state_path() -> Path:
+    """$XDG_STATE_HOME/faceaudit/state.db, else ~/.local/state/faceaudit/state.db."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "faceaudit" / "state.db"
+
+
+@contextlib.contextmanager
+def _open_state(path: Path | None, wait_s: float) -> Iterator[StateDB | None]:
+    """The state database, locked for this run; a held lock or an unusable file exits 3."""
+    if path is None:
+        yield None
+        return
+    from scanner.state.store import StateDB, StateLocked
+
+    try:
+        db = StateDB(path, wait_s=wait_s)
+    except StateLocked as exc:
+        typer.echo(f"faceaudit: {exc}", err=True)
+        raise typer.Exit(int(ExitCode.INCOMPLETE)) from None
+    except (OSError, sqlite3.Error) as exc:
+        typer.echo(f"faceaudit: error: cannot use the state database {path}: {exc}", err=True)
+        raise typer.Exit(int(ExitCode.INCOMPLETE)) from None
+    with db:
+        for note in db.notes:
+            typer.echo(f"faceaudit: {note}", err=True)
+        yield db
+
+
+def _moment(text: str, option: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        _usage(f"{option} {text!r} is not an ISO 8601 date or time")
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _run_with_progress(config: ScanConfig, show: bool, state: StateDB | None = None) -> ScanResult:
     from scanner.engine import Progress, run_scan
 
     if not show:
-        return run_scan(config)
+        return run_scan(config, state=state)
     from rich.console import Console
     from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
     from rich.progress import Progress as Bar
@@ -392,7 +447,7 @@ def _run_with_progress(config: ScanConfig, show: bool) -> ScanResult:
                 current=terminal_safe(p.current)[-60:],
             )
 
-        return run_scan(config, progress=update)
+        return run_scan(config, progress=update, state=state)
 
 
 @app.command()

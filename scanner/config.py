@@ -79,6 +79,7 @@ class ScanConfig:
     waivers: tuple[Waiver, ...] = ()
     baseline: frozenset[str] | None = None  # fingerprints of known findings
     as_of: datetime | None = None  # evaluate rules at this moment (UTC); None: scan end
+    since: datetime | None = None  # only files changed (mtime/ctime) since then are looked at
 
     def as_settings(self) -> tuple[tuple[str, ScalarValue], ...]:
         return (

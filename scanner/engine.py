@@ -46,6 +46,9 @@ from scanner.sources.filesystem import (
     read_head,
 )
 from scanner.sources.globs import PathFilter
+from scanner.state.history import record_scan
+from scanner.state.incremental import Incremental, config_key
+from scanner.state.store import StateDB
 from scanner.worker import WorkerSetup, WorkItem, WorkOutcome
 
 _T = TypeVar("_T")
@@ -87,8 +90,13 @@ def model_versions() -> tuple[tuple[str, str], ...]:
 class _Planner:
     """Walks every target and yields work items; records problems and counters on the way."""
 
-    def __init__(self, config: ScanConfig) -> None:
+    def __init__(self, config: ScanConfig, incremental: Incremental | None = None) -> None:
         self.config = config
+        self.incremental = incremental
+        self.since_ns = (
+            int(config.since.timestamp() * 1_000_000_000) if config.since is not None else None
+        )
+        self.excluded_since = 0
         self.filter = PathFilter.build(config.include, config.exclude)
         self.problems: list[Problem] = []
         self.by_type: collections.Counter[str] = collections.Counter()
@@ -119,9 +127,14 @@ class _Planner:
 
     def _next(self) -> int:
         self._seq += 1
+        if self.incremental is not None:
+            self.incremental.queued(self._seq)
         return self._seq
 
     def _file(self, ref: FileRef) -> Iterator[WorkItem]:
+        if self.since_ns is not None and max(ref.mtime_ns, ref.ctime_ns) < self.since_ns:
+            self.excluded_since += 1  # --since: unchanged since then, not looked at
+            return
         self.discovered += 1
         key = (ref.dev, ref.ino)
         first = self._first_by_inode.get(key)
@@ -130,6 +143,22 @@ class _Planner:
             self.aliases[first].append(ref.location)
             return
         self._first_by_inode[key] = ref.location
+        inc = self.incremental
+        if inc is None:
+            yield from self._file_body(ref)
+            return
+        reused = inc.reuse(ref)
+        if reused is not None:  # unchanged since the last scan: its results, not decoded
+            self.by_type.update(reused.content_types)
+            self.discovered += reused.members
+            self.archive_members += reused.members
+            return
+        inc.begin(ref)
+        mark, members, types = len(self.problems), self.archive_members, self.by_type.copy()
+        yield from self._file_body(ref)
+        inc.end(self.problems[mark:], dict(self.by_type - types), self.archive_members - members)
+
+    def _file_body(self, ref: FileRef) -> Iterator[WorkItem]:
         opened = self._read(ref, lambda: read_head(ref, HEAD_BYTES))
         if opened is None:
             return
@@ -234,10 +263,13 @@ class _Planner:
                     continue
                 self.discovered += 1
                 self.by_type[ContentType.DB_COLUMN.value] += 1
+                if self.incremental is not None and self.incremental.reuse_column(entry):
+                    continue  # same watermark (rows, newest timestamp) as last time
                 self.queued += 1
-                yield WorkItem(
-                    self._next(), entry.location, ContentType.DB_COLUMN, 0, None, column=entry
-                )
+                seq = self._next()
+                if self.incremental is not None:
+                    self.incremental.queued_column(seq, entry)
+                yield WorkItem(seq, entry.location, ContentType.DB_COLUMN, 0, None, column=entry)
         except DatabaseError as exc:
             self._problem(exc.location, ProblemReason.DATABASE_UNREADABLE, redact(str(exc)))
 
@@ -258,20 +290,43 @@ class _Planner:
         self.problems.append(Problem(location, reason, detail))
 
 
-def run_scan(
+def scan_config_key(config: ScanConfig) -> str:
+    """What detection results depend on: a change here invalidates the state's entries."""
+    return config_key(
+        (
+            tool_version(),
+            model_versions(),
+            config.detectors,
+            config.detection.as_settings(),
+            config.limits.as_settings(),
+            sorted(config.sampling.__dict__.items()),
+        )
+    )
+
+
+def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
     config: ScanConfig,
     *,
     progress: ProgressCallback | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    state: StateDB | None = None,
 ) -> ScanResult:
-    """Scan every target of `config` and return the result (never raises for bad input)."""
+    """Scan every target of `config` and return the result (never raises for bad input).
+
+    With `state`, files and columns unchanged since its last scan are not looked at again
+    (their results are reused), and the scan is recorded in its history."""
     if not config.detectors:
         config = replace(config, detectors=DEFAULT_DETECTORS)
     build(config.detectors)  # unknown detector ids fail before any work starts
     # registers are configuration: unreadable ones fail (PolicyErrors) before any work starts
     registers = load_registers(config.policy) if config.policy is not None else {}
     started = clock()
-    planner = _Planner(config)
+    incremental = (
+        Incremental(state, scan_config_key(config), int(started.timestamp() * 1e9))
+        if state is not None
+        else None
+    )
+    planner = _Planner(config, incremental)
     setup = WorkerSetup(config.detectors, config.detection, config.limits)
     results: list[ItemResult] = []
     problems: list[Problem] = []
@@ -286,7 +341,13 @@ def run_scan(
         done += 1
         bytes_read += outcome.bytes_read
         atime &= outcome.atime_preserved
-        result = enrich(outcome.result)
+        raw = outcome.result
+        if incremental is not None:
+            incremental.outcome(outcome.seq, raw)
+            if incremental.has_no_watermark(outcome.seq):
+                note = ("state.watermark", "none: no timestamp column, examined again each scan")
+                raw = replace(raw, notes=(*raw.notes, note))
+        result = enrich(raw)
         problems.extend(result.problems)
         if result.evidence:
             results.append(result)
@@ -313,6 +374,8 @@ def run_scan(
                 "scan interrupted before every target was walked; this report is partial",
             )
         )
+    if incremental is not None:
+        _merge_reused(incremental, results, problems)
     # Hard links found after their first name was scanned: same content, every name reported.
     results += [
         replace(r, location=alias)
@@ -327,17 +390,8 @@ def run_scan(
         findings, info, policy_problems = _judge(config, registers, items, config.as_of or finished)
         problems.extend(policy_problems)
     all_problems = sorted(planner.problems + problems, key=lambda p: (p.location, p.reason.value))
-    stats = ScanStats(
-        items_scanned=planner.discovered,
-        bytes_read=bytes_read,
-        directories=planner.directories,
-        excluded=planner.excluded,
-        hardlinks=planner.hardlinks,
-        archive_members=planner.archive_members,
-        by_content_type=tuple(sorted(planner.by_type.items())),
-        atime_preserved=planner.atime_preserved and atime,
-    )
-    return ScanResult(
+    stats = _stats(planner, bytes_read, atime, incremental)
+    result = ScanResult(
         tool_version=tool_version(),
         models=model_versions(),
         started_at=started,
@@ -353,6 +407,39 @@ def run_scan(
         findings=findings,
         policy=info,
     )
+    if state is not None:
+        record_scan(state, result)
+    return result
+
+
+def _stats(
+    planner: _Planner, bytes_read: int, atime: bool, incremental: Incremental | None
+) -> ScanStats:
+    return ScanStats(
+        items_scanned=planner.discovered,
+        bytes_read=bytes_read,
+        directories=planner.directories,
+        excluded=planner.excluded + planner.excluded_since,
+        hardlinks=planner.hardlinks,
+        archive_members=planner.archive_members,
+        by_content_type=tuple(sorted(planner.by_type.items())),
+        atime_preserved=planner.atime_preserved and atime,
+        reused=(incremental.reused_files + incremental.reused_columns) if incremental else 0,
+    )
+
+
+def _merge_reused(
+    incremental: Incremental, results: list[ItemResult], problems: list[Problem]
+) -> None:
+    """Unchanged since the last scan: its results (enriched afresh: xattrs, registers and
+    the clock may have changed); then what was looked at completely is saved."""
+    for raw in incremental.reused_results:
+        reused = enrich(raw)
+        problems.extend(reused.problems)
+        if reused.evidence:
+            results.append(reused)
+    problems.extend(incremental.reused_problems)
+    incremental.save()  # files looked at completely (an interrupted one is not saved)
 
 
 def _judge(

@@ -421,6 +421,7 @@ class ScanStats:
     archive_members: int = 0
     by_content_type: tuple[tuple[str, int], ...] = ()
     atime_preserved: bool = True
+    reused: int = 0  # files and database columns whose last results were reused (state)
 
 
 class ExitCode(enum.IntEnum):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,6 +11,9 @@ import pytest
 from helpers import DEVSET
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # as the CLI and the workers run YuNet
+# The CLI keeps a state database in the user's state directory: each test process (xdist
+# worker) gets its own, so tests never share, lock each other out, or touch ~/.local/state.
+os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="faceaudit-test-state-")
 
 from scanner.config import DetectionSettings, Limits, ScanConfig
 from scanner.engine import run_scan

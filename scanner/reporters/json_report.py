@@ -86,6 +86,7 @@ def _summary(result: ScanResult) -> dict[str, Any]:
         "errors": dict(sorted(errors.items())),
         "incomplete": result.incomplete,
         "atime_preserved": stats.atime_preserved,
+        "reused_from_state": stats.reused,
         "fail_on": result.fail_on.label if result.fail_on is not None else "never",
         "exit_code": int(result.exit_code),
         "findings": {

@@ -36,6 +36,7 @@ class FileRef:
     size: int
     mtime_ns: int
     allocated: int  # bytes actually allocated (st_blocks * 512); far below size = sparse
+    ctime_ns: int = 0  # inode change time: xattrs, permissions, renames over it
 
     @property
     def sparse(self) -> bool:
@@ -176,6 +177,7 @@ class FilesystemWalker:
             size=st.st_size,
             mtime_ns=st.st_mtime_ns,
             allocated=getattr(st, "st_blocks", 0) * 512,
+            ctime_ns=st.st_ctime_ns,
         )
 
     def _walk_dir(

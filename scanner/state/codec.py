@@ -1,0 +1,131 @@
+"""ItemResult <-> JSON for the state database. Only what reports hold: counts, relative
+boxes, details, reasons, context (no coordinates, no vectors)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from scanner.model import (
+    ContentType,
+    Evidence,
+    EvidenceKind,
+    FaceBox,
+    ItemContext,
+    ItemResult,
+    Location,
+    Place,
+    Problem,
+    ProblemReason,
+    Provenance,
+    ScalarValue,
+)
+
+
+def _loc(loc: Location) -> list[Any]:
+    return [_s(loc.path), [_s(m) for m in loc.members]]
+
+
+def _s(text: str) -> str:
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "surrogateescape")
+
+
+def _unloc(raw: list[Any]) -> Location:
+    return Location(raw[0], tuple(raw[1]))
+
+
+def _t(dt: datetime | None) -> str | None:
+    return dt.isoformat() if dt is not None else None
+
+
+def _ut(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _pairs(pairs: tuple[tuple[str, ScalarValue], ...]) -> list[list[Any]]:
+    return [[k, v] for k, v in pairs]
+
+
+def _unpairs(raw: list[list[Any]]) -> tuple[tuple[str, ScalarValue], ...]:
+    return tuple((str(k), v) for k, v in raw)
+
+
+def encode_problem(p: Problem) -> dict[str, Any]:
+    return {"loc": _loc(p.location), "reason": p.reason.value, "detail": p.detail}
+
+
+def decode_problem(raw: dict[str, Any]) -> Problem:
+    return Problem(_unloc(raw["loc"]), ProblemReason(raw["reason"]), raw["detail"])
+
+
+def encode_result(r: ItemResult) -> dict[str, Any]:
+    c = r.context
+    return {
+        "loc": _loc(r.location),
+        "ct": r.content_type.value,
+        "size": r.size,
+        "sha256": r.sha256,
+        "mtime_ns": r.mtime_ns,
+        "evidence": [
+            {
+                "kind": e.kind.value,
+                "detector": e.detector,
+                "confidence": e.confidence,
+                "faces": e.faces,
+                "boxes": [list(b.__dict__.values()) for b in e.boxes],
+                "details": _pairs(e.details),
+                "reasons": list(e.reasons),
+            }
+            for e in r.evidence
+        ],
+        "problems": [encode_problem(p) for p in r.problems],
+        "notes": _pairs(r.notes),
+        "context": {
+            "created": _t(c.created),
+            "created_source": c.created_source,
+            "newest": _t(c.newest),
+            "provenance": [[p.source, p.value, p.platform] for p in c.provenance],
+            "places": [[p.country, p.source, p.region, p.count] for p in c.places],
+        },
+    }
+
+
+def decode_result(raw: dict[str, Any]) -> ItemResult:
+    c = raw["context"]
+    return ItemResult(
+        location=_unloc(raw["loc"]),
+        content_type=ContentType(raw["ct"]),
+        size=raw["size"],
+        sha256=raw["sha256"],
+        mtime_ns=raw["mtime_ns"],
+        evidence=tuple(
+            Evidence(
+                kind=EvidenceKind(e["kind"]),
+                detector=e["detector"],
+                confidence=e["confidence"],
+                faces=e["faces"],
+                boxes=tuple(FaceBox(*b) for b in e["boxes"]),
+                details=_unpairs(e["details"]),
+                reasons=tuple(e["reasons"]),
+            )
+            for e in raw["evidence"]
+        ),
+        problems=tuple(decode_problem(p) for p in raw["problems"]),
+        notes=_unpairs(raw["notes"]),
+        context=ItemContext(
+            created=_ut(c["created"]),
+            created_source=c["created_source"],
+            newest=_ut(c["newest"]),
+            provenance=tuple(Provenance(*p) for p in c["provenance"]),
+            places=tuple(Place(*p) for p in c["places"]),
+        ),
+    )
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=True, separators=(",", ":"), default=str)
+
+
+def loads(text: str) -> Any:
+    return json.loads(text)

@@ -1,0 +1,65 @@
+"""Recording scans and reading them back: counts by kind, severity and store; new and
+resolved findings against the previous scan of the same targets under the same policy.
+Without a policy, each item with evidence counts as a finding (its location and kind)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+
+from scanner.model import Disposition, EvidenceKind, ScanResult
+from scanner.state.store import StateDB
+
+
+def _pseudo_findings(result: ScanResult) -> list[tuple[str, str, str, str, str]]:
+    out = []
+    for item in result.items:
+        primary = item.primary
+        if primary is None:
+            continue
+        where = item.location.display.encode("utf-8", "surrogateescape")
+        fp = hashlib.sha256(where + b"\0" + primary.kind.value.encode()).hexdigest()[:32]
+        out.append(
+            (fp, primary.kind.value, primary.severity.label, _text(item.location.display), "")
+        )
+    return out
+
+
+def _text(s: str) -> str:
+    return s.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def record_scan(state: StateDB, result: ScanResult) -> int:
+    if result.policy is not None:
+        findings = [
+            (f.fingerprint, f.rule_id, f.severity.label, _text(f.location.display), f.store or "")
+            for f in result.findings
+            if f.disposition is not Disposition.WAIVED
+        ]
+        policy = result.policy.name
+    else:
+        findings = _pseudo_findings(result)
+        policy = ""
+    targets = json.dumps(sorted(result.targets))
+    previous = state.last_fingerprints(targets, policy)
+    current = {f[0] for f in findings}
+    kinds = Counter(e.kind.value for i in result.items for e in i.evidence)
+    record = {
+        "started_at": result.started_at.isoformat(),
+        "finished_at": result.finished_at.isoformat(),
+        "targets": targets,
+        "policy": policy,
+        "exit_code": int(result.exit_code),
+        "incomplete": result.incomplete,
+        "items_with_evidence": len(result.items),
+        "faces": result.faces,
+        "embeddings": kinds.get(EvidenceKind.FACE_EMBEDDING.value, 0),
+        "findings_open": len(current),
+        "new_findings": len(current - previous) if previous is not None else len(current),
+        "resolved_findings": len(previous - current) if previous is not None else 0,
+        "by_kind": dict(sorted(kinds.items())),
+        "by_severity": dict(sorted(Counter(f[2] for f in findings).items())),
+        "by_store": dict(sorted(Counter(f[4] or "(undeclared)" for f in findings).items())),
+    }
+    return state.record_scan(record, findings)

@@ -1,0 +1,167 @@
+"""Incremental scanning: which files and database columns need no new look, and what their
+last look found. Used by the engine's planner; the pool never sees a reused item.
+
+A file is reused when its identity (device, inode, size, mtime_ns, ctime_ns) and the
+configuration key match its entry and the entry is not racy (a file modified within two
+seconds of the scan that saw it may change again within the same timestamp: it is looked at
+again next time, as git treats "racily clean" files). An archive or SQLite file is one entry
+with every member's or column's result. A column of a database given by URI is reused when
+its watermark — row count and the newest value of the table's timestamp column — matches;
+a table without a timestamp column has no watermark and is examined again, and its result
+says so (`state.watermark: none`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from scanner.model import ItemResult, Problem
+from scanner.sources.database import ColumnSample
+from scanner.sources.filesystem import FileRef
+from scanner.state import codec
+from scanner.state.store import FileEntry, FileIdentity, StateDB
+
+RACY_NS = 2_000_000_000
+
+
+def config_key(parts: Iterable[object]) -> str:
+    return hashlib.sha256(json.dumps([str(p) for p in parts]).encode()).hexdigest()[:24]
+
+
+def identity(ref: FileRef) -> FileIdentity:
+    return FileIdentity(ref.dev, ref.ino, ref.size, ref.mtime_ns, ref.ctime_ns)
+
+
+def watermark(col: ColumnSample) -> str | None:
+    newest = [(c, hi) for c, _lo, hi in col.timestamps if hi is not None]
+    if not newest or col.rows is None:
+        return None
+    return json.dumps([col.rows, col.rows_estimated, col.declared_type, newest, col.oversized])
+
+
+@dataclass
+class _Walk:
+    ref: FileRef
+    content_types: dict[str, int] = field(default_factory=dict)
+    pending: int = 0
+    results: list[ItemResult] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    members: int = 0
+
+
+@dataclass
+class Reused:
+    content_types: dict[str, int]  # what the file and its members are (summary counts)
+    members: int
+
+
+class Incremental:
+    def __init__(self, state: StateDB, key: str, started_ns: int) -> None:
+        self.state = state
+        self.key = key
+        self.started_ns = started_ns
+        self.files = state.load_files()
+        self.columns = state.load_columns()
+        self.reused_results: list[ItemResult] = []
+        self.reused_problems: list[Problem] = []
+        self.reused_files = 0
+        self.reused_columns = 0
+        self.current: str | None = None
+        self._walks: dict[str, _Walk] = {}
+        self._origin: dict[int, str] = {}
+        self._column_marks: dict[int, tuple[str, str | None]] = {}
+
+    # -- files ---------------------------------------------------------------------------
+
+    def reuse(self, ref: FileRef) -> Reused | None:
+        entry = self.files.get(ref.location.display)
+        if entry is None or entry.racy or entry.config != self.key:
+            return None
+        if entry.identity != identity(ref):
+            return None
+        self.reused_files += 1
+        self.reused_results.extend(codec.decode_result(r) for r in codec.loads(entry.results))
+        self.reused_problems.extend(codec.decode_problem(p) for p in codec.loads(entry.problems))
+        return Reused(codec.loads(entry.content_type), entry.members)
+
+    def begin(self, ref: FileRef) -> None:
+        self.current = ref.location.display
+        self._walks[self.current] = _Walk(ref)
+
+    def end(self, problems: list[Problem], content_types: dict[str, int], members: int) -> None:
+        if self.current is not None:
+            walk = self._walks[self.current]
+            walk.problems.extend(problems)
+            walk.content_types = content_types
+            walk.members = members
+        self.current = None
+
+    def queued(self, seq: int) -> None:
+        if self.current is not None:
+            self._origin[seq] = self.current
+            self._walks[self.current].pending += 1
+
+    # -- database columns (given by URI) -------------------------------------------------
+
+    def reuse_column(self, col: ColumnSample) -> bool:
+        if self.current is not None:
+            return False  # a walked SQLite file: cached as a whole file
+        mark = watermark(col)
+        cached = self.columns.get(col.location.display)
+        if mark is None or cached is None or cached[0] != mark or cached[1] != self.key:
+            return False
+        self.reused_columns += 1
+        self.reused_results.append(codec.decode_result(codec.loads(cached[2])))
+        return True
+
+    def queued_column(self, seq: int, col: ColumnSample) -> None:
+        if self.current is None:
+            self._column_marks[seq] = (col.location.display, watermark(col))
+
+    def has_no_watermark(self, seq: int) -> bool:
+        mark = self._column_marks.get(seq)
+        return mark is not None and mark[1] is None
+
+    # -- outcomes and saving ---------------------------------------------------------------
+
+    def outcome(self, seq: int, result: ItemResult) -> None:
+        key = self._origin.pop(seq, None)
+        if key is not None:
+            walk = self._walks[key]
+            walk.pending -= 1
+            walk.results.append(result)
+            return
+        mark = self._column_marks.pop(seq, None)
+        if (
+            mark is not None
+            and mark[1] is not None
+            and not any(p.incomplete for p in result.problems)
+        ):
+            payload = codec.dumps(codec.encode_result(result))
+            self.state.save_columns([(mark[0], mark[1], self.key, payload)])
+
+    def save(self) -> int:
+        """Entries for every file looked at completely (nothing pending, nothing incomplete)."""
+        entries = []
+        for key, walk in self._walks.items():
+            if walk.pending or any(p.incomplete for p in walk.problems):
+                continue
+            if any(p.incomplete for r in walk.results for p in r.problems):
+                continue
+            ident = identity(walk.ref)
+            racy = max(ident.mtime_ns, ident.ctime_ns) >= self.started_ns - RACY_NS
+            entry = FileEntry(
+                ident,
+                self.key,
+                racy,
+                codec.dumps(walk.content_types),
+                codec.dumps([codec.encode_result(r) for r in walk.results]),
+                codec.dumps([codec.encode_problem(p) for p in walk.problems]),
+                walk.members,
+            )
+            entries.append((key, entry))
+        self.state.save_files(entries)
+        return len(entries)
