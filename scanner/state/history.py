@@ -12,14 +12,23 @@ from scanner.model import Disposition, EvidenceKind, ScanResult
 from scanner.state.store import StateDB
 
 
+def pseudo_fingerprint(display: str, kind: str) -> str:
+    """Without a policy, an item with face data stands for a finding: its location and kind."""
+    where = display.encode("utf-8", "surrogateescape")
+    return hashlib.sha256(where + b"\0" + kind.encode()).hexdigest()[:32]
+
+
+def targets_key(targets: list[str]) -> str:
+    return json.dumps(sorted(targets))
+
+
 def _pseudo_findings(result: ScanResult) -> list[tuple[str, str, str, str, str]]:
     out = []
     for item in result.items:
         primary = item.primary
         if primary is None:
             continue
-        where = item.location.display.encode("utf-8", "surrogateescape")
-        fp = hashlib.sha256(where + b"\0" + primary.kind.value.encode()).hexdigest()[:32]
+        fp = pseudo_fingerprint(item.location.display, primary.kind.value)
         out.append(
             (fp, primary.kind.value, primary.severity.label, _text(item.location.display), "")
         )
@@ -41,7 +50,7 @@ def record_scan(state: StateDB, result: ScanResult) -> int:
     else:
         findings = _pseudo_findings(result)
         policy = ""
-    targets = json.dumps(sorted(result.targets))
+    targets = targets_key(list(result.targets))
     previous = state.last_fingerprints(targets, policy)
     current = {f[0] for f in findings}
     kinds = Counter(e.kind.value for i in result.items for e in i.evidence)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from scanner.model import ItemResult, Problem
@@ -59,8 +59,17 @@ class Reused:
 
 
 class Incremental:
-    def __init__(self, state: StateDB, key: str, started_ns: int) -> None:
+    def __init__(
+        self,
+        state: StateDB,
+        key: str,
+        started_ns: int,
+        needs_look: Callable[[ItemResult], bool] | None = None,
+    ) -> None:
         self.state = state
+        # An unchanged item whose last result this says yes to is looked at again anyway
+        # (a face search needs the faces themselves; the state never holds a descriptor).
+        self.needs_look = needs_look
         self.key = key
         self.started_ns = started_ns
         self.files = state.load_files()
@@ -82,8 +91,11 @@ class Incremental:
             return None
         if entry.identity != identity(ref):
             return None
+        results = [codec.decode_result(r) for r in codec.loads(entry.results)]
+        if self.needs_look is not None and any(self.needs_look(r) for r in results):
+            return None
         self.reused_files += 1
-        self.reused_results.extend(codec.decode_result(r) for r in codec.loads(entry.results))
+        self.reused_results.extend(results)
         self.reused_problems.extend(codec.decode_problem(p) for p in codec.loads(entry.problems))
         return Reused(codec.loads(entry.content_type), entry.members)
 
@@ -113,8 +125,11 @@ class Incremental:
         cached = self.columns.get(col.location.display)
         if mark is None or cached is None or cached[0] != mark or cached[1] != self.key:
             return False
+        result = codec.decode_result(codec.loads(cached[2]))
+        if self.needs_look is not None and self.needs_look(result):
+            return False
         self.reused_columns += 1
-        self.reused_results.append(codec.decode_result(codec.loads(cached[2])))
+        self.reused_results.append(result)
         return True
 
     def queued_column(self, seq: int, col: ColumnSample) -> None:

@@ -126,7 +126,8 @@ class StateDB:
                 with contextlib.suppress(FileNotFoundError):
                     os.remove(str(self.path) + suffix)
             self.notes.append(f"the state database was damaged; moved to {aside}, starting afresh")
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        # one user at a time (a watch thread, or the caller), never concurrently
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
         os.chmod(self.path, 0o600)
         db = sqlite_utils.Database(conn)
         db.execute("PRAGMA journal_mode=WAL")
@@ -235,6 +236,16 @@ class StateDB:
     def forget_files(self, keys: Iterable[str]) -> None:
         with self.db.conn:
             self.db.conn.executemany("DELETE FROM files WHERE key = ?", [(k,) for k in keys])
+
+    def forget_prefix(self, path: str) -> None:
+        """A file (or, ending in `/`, a folder) moved away or deleted."""
+        with self.db.conn:
+            if path.endswith("/"):
+                self.db.conn.execute(
+                    "DELETE FROM files WHERE substr(key, 1, ?) = ?", (len(path), path)
+                )
+            else:
+                self.db.conn.execute("DELETE FROM files WHERE key = ?", (path,))
 
     # -- database columns ------------------------------------------------------------------
 

@@ -1,0 +1,371 @@
+"""Continuous scanning on watchdog: act on files closed after writing and on files moved in,
+never on a half-written file; debounce; resolve findings of files moved away or deleted;
+rescan the tree when the kernel's event queue overflows; fall back to polling when inotify
+watches run out. The library never prints: events go to the caller's `emit`.
+
+Events (dicts, one JSON line each in the CLI): `ready` (initial scan done), `finding` (a new
+finding, or with no policy a new item with face data), `resolved` (gone: the file changed,
+moved away or was deleted), `rescan` (after an overflow), `notice` (polling fallback, a
+failed --exec …). Findings carry what reports carry — never a payload.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from watchdog.events import (
+    DirMovedEvent,
+    FileClosedEvent,
+    FileDeletedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
+from watchdog.observers.inotify import InotifyObserver
+from watchdog.observers.polling import PollingObserver
+
+from scanner.config import ScanConfig
+from scanner.detectors import DEFAULT_DETECTORS
+from scanner.engine import run_scan
+from scanner.model import ScanResult
+from scanner.pool import WorkerPool
+from scanner.sources.database import redact
+from scanner.state.history import pseudo_fingerprint, targets_key
+from scanner.state.store import StateDB
+from scanner.worker import WorkerSetup
+
+Emit = Callable[[dict[str, Any]], None]
+EXEC_TIMEOUT_S = 60.0
+
+
+@dataclass(frozen=True)
+class Mark:
+    """One finding (with a policy) or one item with face data (without), as watch tracks it."""
+
+    fingerprint: str
+    payload: dict[str, Any]
+
+
+def marks(result: ScanResult) -> dict[str, dict[str, Mark]]:
+    """location path (the file, for members and columns too) -> fingerprint -> mark."""
+    out: dict[str, dict[str, Mark]] = {}
+    payload: dict[str, Any]
+    if result.policy is not None:
+        for f in result.findings:
+            payload = {
+                "rule_id": f.rule_id,
+                "severity": f.severity.label,
+                "location": _text(f.location.display),
+                "message": f.message,
+                "kind": f.kind.value,
+                "store": f.store,
+                "disposition": f.disposition.value,
+                "fingerprint": f.fingerprint,
+            }
+            out.setdefault(f.location.path, {})[f.fingerprint] = Mark(f.fingerprint, payload)
+        return out
+    for item in result.items:
+        e = item.primary
+        if e is None:
+            continue
+        fp = pseudo_fingerprint(item.location.display, e.kind.value)
+        payload = {
+            "kind": e.kind.value,
+            "severity": e.severity.label,
+            "location": _text(item.location.display),
+            "detector": e.detector,
+            "faces": e.faces,
+            "count": e.detail("count"),
+            "sha256": item.sha256,
+        }
+        out.setdefault(item.location.path, {})[fp] = Mark(fp, payload)
+    return out
+
+
+def _text(s: str) -> str:
+    return s.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+class _Overflow(logging.Handler):
+    """watchdog reports a kernel queue overflow only in its log; that is our signal."""
+
+    def __init__(self, flag: threading.Event, on_overflow: Callable[[], None] | None) -> None:
+        super().__init__(logging.WARNING)
+        self.flag = flag
+        self.on_overflow = on_overflow
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "overflow" in record.getMessage().lower():
+            self.flag.set()
+            if self.on_overflow is not None:
+                self.on_overflow()
+
+
+class _Handler(FileSystemEventHandler):
+    def __init__(self, watcher: Watcher) -> None:
+        self.w = watcher
+
+    def on_closed(self, event: FileClosedEvent) -> None:  # written and closed: complete
+        self.w.touched(_path(event.src_path))
+
+    def on_moved(self, event: FileSystemEvent) -> None:
+        if event.src_path:  # empty: moved in from outside the watched tree
+            self.w.gone(_path(event.src_path))
+        dest = _path(getattr(event, "dest_path", ""))
+        if isinstance(event, DirMovedEvent):
+            self.w.touched(dest, tree=True)
+        elif isinstance(event, FileMovedEvent):
+            self.w.touched(dest)
+
+    def on_deleted(self, event: FileSystemEvent) -> None:
+        self.w.gone(_path(event.src_path))
+        if not isinstance(event, FileDeletedEvent):
+            self.w.gone(_path(event.src_path), tree=True)
+
+    def on_created(self, event: FileSystemEvent) -> None:
+        if event.is_directory:  # a directory copied or unpacked in: what it already holds
+            self.w.touched(_path(event.src_path), tree=True)
+
+
+def _path(p: str | bytes) -> str:
+    return os.fsdecode(p)
+
+
+class Watcher:
+    def __init__(
+        self,
+        config: ScanConfig,
+        state: StateDB,
+        emit: Emit,
+        *,
+        debounce_s: float = 0.5,
+        polling: bool = False,
+        exec_argv: list[str] | None = None,
+    ) -> None:
+        roots = tuple(Path(os.path.abspath(t)) for t in config.targets)
+        self.config = replace(config, targets=roots)
+        self.state = state
+        self.emit = emit
+        self.debounce_s = debounce_s
+        self.polling = polling
+        self.exec_argv = exec_argv
+        self.known: dict[str, dict[str, Mark]] = {}
+        self._lock = threading.Lock()
+        self._pending: set[str] = set()
+        self._trees: set[str] = set()
+        self._gone: set[str] = set()
+        self._last_event = 0.0
+        self.overflow = threading.Event()
+        self.scans = 0
+        self.pool: WorkerPool | None = None
+
+    def _bump(self) -> None:
+        with self._lock:
+            self._last_event = time.monotonic()
+
+    # -- events from the observer thread -------------------------------------------------
+
+    def touched(self, path: str, tree: bool = False) -> None:
+        with self._lock:
+            (self._trees if tree else self._pending).add(path)
+            self._gone.discard(path)
+            self._last_event = time.monotonic()
+
+    def gone(self, path: str, tree: bool = False) -> None:
+        with self._lock:
+            self._gone.add(path if not tree else path.rstrip("/") + "/")
+            self._pending.discard(path)
+            self._last_event = time.monotonic()
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        handler = _Overflow(self.overflow, self._bump)
+        logging.getLogger("watchdog").addHandler(handler)
+        observer = self._start()
+        self.pool = self._pool()
+        try:
+            self._initial()
+            while not stop.wait(0.05):
+                if self.overflow.is_set():
+                    if time.monotonic() - self._last_event < self.debounce_s:
+                        continue  # let the burst end first
+                    self.overflow.clear()
+                    self.emit(_event("rescan", reason="the kernel's event queue overflowed"))
+                    with self._lock:
+                        self._pending.clear()
+                        self._trees.clear()
+                    self._scan(self.config.targets, full=True)
+                    self.emit(_event("rescanned", overflowed_again=self.overflow.is_set()))
+                    continue
+                self._flush()
+        finally:
+            observer.stop()
+            observer.join(timeout=5)
+            if self.pool is not None:
+                self.pool.close()
+            logging.getLogger("watchdog").removeHandler(handler)
+
+    def _start(self) -> Any:
+        if not self.polling:
+            try:
+                # full events: a file moved in from outside is a move (complete), not a
+                # creation (which may still be being written)
+                observer: Any = InotifyObserver(generate_full_events=True)
+                for root in self.config.targets:
+                    observer.schedule(_Handler(self), str(root), recursive=True)
+                observer.start()
+                return observer
+            except OSError as exc:
+                self.emit(
+                    _event(
+                        "notice",
+                        message=f"inotify unavailable ({exc.strerror or exc}): polling instead; "
+                        "events may take a few seconds",
+                    )
+                )
+        observer = PollingObserver(timeout=1)
+        for root in self.config.targets:
+            observer.schedule(_Handler(self), str(root), recursive=True)
+        observer.start()
+        return observer
+
+    def _pool(self) -> WorkerPool | None:
+        """One pool for the whole watch: batches do not pay for loading the models again."""
+        if self.config.workers <= 0:
+            return None
+        config = self.config
+        detectors = config.detectors or DEFAULT_DETECTORS
+        self.config = config = replace(config, detectors=detectors)
+        setup = WorkerSetup(config.detectors, config.detection, config.limits)
+        return WorkerPool(setup, config.workers).__enter__()
+
+    def _initial(self) -> None:
+        """Scan what the state does not know yet; announce only what the last recorded scan
+        of the same targets did not have (a restart re-announces nothing)."""
+        key = targets_key(
+            [str(t) for t in self.config.targets] + [redact(u) for u in self.config.databases]
+        )
+        policy = self.config.policy.name if self.config.policy is not None else ""
+        already = self.state.last_fingerprints(key, policy) or set()
+        result = run_scan(self.config, state=self.state, shared_pool=self.pool)
+        self.scans += 1
+        self.known = marks(result)
+        for by in self.known.values():
+            for m in by.values():
+                if m.fingerprint not in already:
+                    self._found(m)
+        self.emit(
+            _event(
+                "ready",
+                items=len(result.items),
+                marks=sum(len(v) for v in self.known.values()),
+                reused=result.stats.reused,
+                incomplete=result.incomplete,
+            )
+        )
+
+    def _flush(self) -> None:
+        with self._lock:
+            if not (self._pending or self._trees or self._gone):
+                return
+            if time.monotonic() - self._last_event < self.debounce_s:
+                return
+            pending, trees, gone = self._pending, self._trees, self._gone
+            self._pending, self._trees, self._gone = set(), set(), set()
+        for path in sorted(gone):
+            self._resolve(path)
+        targets = [Path(p) for p in sorted(pending | trees) if os.path.lexists(p)]
+        if targets:
+            self._scan(targets, full=False)
+
+    def _resolve(self, path: str) -> None:
+        keys = [k for k in self.known if k == path or (path.endswith("/") and k.startswith(path))]
+        for key in keys:
+            for m in self.known.pop(key).values():
+                self.emit(_event("resolved", reason="moved away or deleted", **m.payload))
+        self.state.forget_prefix(path)
+
+    def _scan(self, targets: Iterable[Path], full: bool) -> None:
+        targets = tuple(targets)
+        result = run_scan(
+            replace(self.config, targets=targets),
+            state=self.state,
+            record_history=full,
+            shared_pool=self.pool,
+        )
+        self.scans += 1
+        current = marks(result)
+        scanned = {str(t) for t in targets}
+
+        def covered(key: str) -> bool:
+            return full or key in scanned or any(key.startswith(t + "/") for t in scanned)
+
+        for key in [k for k in self.known if covered(k) and k not in current]:
+            for m in self.known.pop(key).values():
+                self.emit(_event("resolved", reason="no longer found", **m.payload))
+        for key, by in current.items():
+            old = self.known.get(key, {})
+            for fp, m in by.items():
+                if fp not in old:
+                    self._found(m)
+            for fp, m in old.items():
+                if fp not in by:
+                    self.emit(_event("resolved", reason="no longer found", **m.payload))
+            self.known[key] = by
+        for p in result.problems:
+            if p.incomplete:
+                self.emit(
+                    _event(
+                        "notice",
+                        location=_text(p.location.display),
+                        reason=p.reason.value,
+                        message=p.detail,
+                    )
+                )
+
+    def _found(self, m: Mark) -> None:
+        self.emit(_event("finding", **m.payload))
+        if self.exec_argv:
+            run_exec(self.exec_argv, m.payload, self.emit)
+
+
+def run_exec(argv: list[str], payload: dict[str, Any], emit: Emit) -> None:
+    """The user's command for a new finding: arguments substituted one by one (never a shell);
+    the finding as JSON on stdin."""
+    import json
+
+    fields = {k: str(v) for k, v in payload.items() if v is not None}
+    args = [a.format_map(_Missing(fields)) for a in argv]
+    try:
+        proc = subprocess.run(  # noqa: S603 (argv list, no shell: the user's own command)
+            args,
+            input=json.dumps(payload).encode(),
+            capture_output=True,
+            timeout=EXEC_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        emit(_event("notice", message=f"--exec {args[0]!r} failed: {exc}"))
+        return
+    if proc.returncode != 0:
+        emit(_event("notice", message=f"--exec {args[0]!r} exited {proc.returncode}"))
+
+
+class _Missing(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def _event(name: str, /, **fields: Any) -> dict[str, Any]:
+    now = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return {"event": name, "time": now, **fields}

@@ -1,0 +1,153 @@
+"""The state database for real: unchanged files are not decoded again, changes of content,
+metadata or configuration are seen, the lock, crash safety, history, and what it holds."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+from helpers import astronaut, encode, no_face
+
+from scanner.config import DetectionSettings, ScanConfig
+from scanner.engine import run_scan
+from scanner.model import ScanResult
+from scanner.state.store import StateDB, StateLocked
+
+
+def tree(root: Path) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "face.jpg").write_bytes(encode(astronaut(), "JPEG"))
+    (root / "coffee.png").write_bytes(encode(no_face(), "PNG"))
+    with zipfile.ZipFile(root / "old.zip", "w") as zf:
+        zf.writestr("badge.jpg", encode(astronaut().resize((256, 256)), "JPEG"))
+    time.sleep(2.1)  # past the racy window: files modified just before a scan are not trusted
+    return root
+
+
+def scan(root: Path, state: Path, **kw: object) -> ScanResult:
+    with StateDB(state) as db:
+        return run_scan(ScanConfig(targets=(root,), workers=0, **kw), state=db)  # type: ignore[arg-type]
+
+
+def view(result: ScanResult) -> list[tuple[str, str, int]]:
+    return [
+        (i.location.display, i.evidence[0].kind.value, i.evidence[0].faces) for i in result.items
+    ]
+
+
+def test_unchanged_files_are_reused_with_identical_results(tmp_path: Path) -> None:
+    root, state = tree(tmp_path / "t"), tmp_path / "state.db"
+    first = scan(root, state)
+    second = scan(root, state)
+    assert first.stats.reused == 0 and second.stats.reused == 3
+    assert view(first) == view(second) and len(view(first)) == 2
+    assert dict(first.stats.by_content_type) == dict(second.stats.by_content_type)
+    assert first.stats.items_scanned == second.stats.items_scanned
+
+
+def test_changes_are_seen(tmp_path: Path) -> None:
+    root, state = tree(tmp_path / "t"), tmp_path / "state.db"
+    scan(root, state)
+    (root / "coffee.png").write_bytes(encode(astronaut(), "PNG"))  # now a face
+    os.setxattr(root / "face.jpg", "user.test", b"1") if hasattr(os, "setxattr") else None
+    time.sleep(2.1)
+    again = scan(root, state)
+    assert (f"{root}/coffee.png", "face_image", 1) in view(again)
+    assert again.stats.reused == 1  # only the zip was untouched (face.jpg's ctime moved)
+
+
+def test_configuration_changes_invalidate(tmp_path: Path) -> None:
+    root, state = tree(tmp_path / "t"), tmp_path / "state.db"
+    scan(root, state)
+    other = scan(root, state, detection=DetectionSettings(min_face_px=50))
+    assert other.stats.reused == 0
+
+
+def test_since_skips_older_files(tmp_path: Path) -> None:
+    from datetime import datetime, timezone
+
+    root = tree(tmp_path / "t")
+    later = datetime.now(timezone.utc)
+    time.sleep(0.05)
+    (root / "new.jpg").write_bytes(encode(astronaut(), "JPEG"))
+    result = run_scan(ScanConfig(targets=(root,), workers=0, since=later))
+    assert [i.location.display for i in result.items] == [f"{root}/new.jpg"]
+    assert result.stats.excluded == 3
+
+
+def test_a_second_run_is_locked_out(tmp_path: Path) -> None:
+    state = tmp_path / "state.db"
+    with StateDB(state):
+        with pytest.raises(StateLocked, match="another faceaudit run"):
+            StateDB(state)
+        start = time.monotonic()
+        with pytest.raises(StateLocked):
+            StateDB(state, wait_s=0.5)
+        assert time.monotonic() - start >= 0.5
+    with StateDB(state):  # released
+        pass
+
+
+def test_killed_mid_write_leaves_a_database_the_next_run_trusts(tmp_path: Path) -> None:
+    root, state = tree(tmp_path / "t"), tmp_path / "state.db"
+    scan(root, state)
+    writer = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from scanner.state.store import StateDB, FileEntry, FileIdentity\n"
+        "db = StateDB(Path(sys.argv[1]))\n"
+        "print('ready', flush=True)\n"
+        "n = 0\n"
+        "while True:\n"
+        "    e = FileEntry(FileIdentity(1, n, 1, 1, 1), 'k', False, '{}', '[]', '[]', 0)\n"
+        "    db.save_files([(f'/x/{n}', e) for n in range(n, n + 500)])\n"
+        "    n += 500\n"
+    )
+    for _ in range(3):
+        proc = subprocess.Popen([sys.executable, "-c", writer, str(state)], stdout=subprocess.PIPE)
+        assert proc.stdout is not None and proc.stdout.readline().strip() == b"ready"
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        with StateDB(state) as db:  # the lock died with the process; the file is sound
+            assert not db.notes
+            assert db.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    again = scan(root, state)
+    assert again.stats.reused == 3
+
+
+def test_a_damaged_database_is_moved_aside(tmp_path: Path) -> None:
+    state = tmp_path / "state.db"
+    state.write_bytes(b"SQLite format 3\x00" + b"\xff" * 4000)
+    with StateDB(state) as db:
+        assert db.notes and "damaged" in db.notes[0]
+    assert list(tmp_path.glob("state.db.corrupt-*"))
+
+
+def test_history_records_new_and_resolved(tmp_path: Path) -> None:
+    root, state = tree(tmp_path / "t"), tmp_path / "state.db"
+    scan(root, state)
+    (root / "face.jpg").unlink()
+    scan(root, state)
+    with StateDB(state) as db:
+        records = db.history()
+    assert [(r.new_findings, r.resolved_findings) for r in records] == [(2, 0), (0, 1)]
+    assert records[0].by_kind == {"face_image": 2}
+
+
+def test_the_state_holds_no_payload(tmp_path: Path) -> None:
+    root, state = tree(tmp_path / "t"), tmp_path / "state.db"
+    scan(root, state)
+    conn = sqlite3.connect(state)
+    text = "\n".join(str(v) for row in conn.execute("SELECT * FROM files") for v in row)
+    conn.close()
+    assert "face_image" in text and "boxes" in text
+    assert "base64" not in text and "\\x" not in text
+    assert max(len(str(v)) for v in text.split("\n")) < 20_000  # no pixel data, no vectors
