@@ -53,6 +53,16 @@ def _add_policy_app() -> None:
 _add_policy_app()
 
 
+def _add_state_commands() -> None:
+    from scanner.cli_state import history, watch
+
+    app.command()(watch)
+    app.command()(history)
+
+
+_add_state_commands()
+
+
 def _version(value: bool) -> None:
     if value:
         from scanner.engine import tool_version

@@ -310,6 +310,8 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
     progress: ProgressCallback | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     state: StateDB | None = None,
+    record_history: bool = True,
+    shared_pool: WorkerPool | None = None,
 ) -> ScanResult:
     """Scan every target of `config` and return the result (never raises for bad input).
 
@@ -355,7 +357,11 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
             progress(Progress(planner.discovered, planner.queued, done, result.location.display))
 
     try:
-        if config.workers <= 0:
+        if shared_pool is not None:  # a long-lived pool (watch): models stay loaded
+            pool = shared_pool
+            for outcome in shared_pool.run(planner):
+                collect(outcome)
+        elif config.workers <= 0:
             for outcome in run_inline(setup, planner):
                 collect(outcome)
         else:
@@ -407,7 +413,7 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
         findings=findings,
         policy=info,
     )
-    if state is not None:
+    if state is not None and record_history:
         record_scan(state, result)
     return result
 
