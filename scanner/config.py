@@ -10,6 +10,7 @@ from scanner.model import ScalarValue, Severity
 from scanner.policy.gate import Waiver
 from scanner.policy.loader import Policy
 from scanner.sources.database import SampleLimits
+from scanner.subject.spec import FaceSearch
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -80,6 +81,9 @@ class ScanConfig:
     baseline: frozenset[str] | None = None  # fingerprints of known findings
     as_of: datetime | None = None  # evaluate rules at this moment (UTC); None: scan end
     since: datetime | None = None  # only files changed (mtime/ctime) since then are looked at
+    # Subject search / triage (scanner.subject): faces compared in the workers, in memory.
+    # Never part of as_settings(), a report or the state database.
+    face_search: FaceSearch | None = field(default=None, repr=False)
 
     def as_settings(self) -> tuple[tuple[str, ScalarValue], ...]:
         return (

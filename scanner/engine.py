@@ -49,6 +49,7 @@ from scanner.sources.globs import PathFilter
 from scanner.state.history import record_scan
 from scanner.state.incremental import Incremental, config_key
 from scanner.state.store import StateDB
+from scanner.subject.spec import ItemFaces, holds_faces
 from scanner.worker import WorkerSetup, WorkItem, WorkOutcome
 
 _T = TypeVar("_T")
@@ -311,12 +312,17 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     state: StateDB | None = None,
     record_history: bool = True,
+    on_faces: Callable[[ItemResult, ItemFaces], None] | None = None,
     shared_pool: WorkerPool | None = None,
 ) -> ScanResult:
     """Scan every target of `config` and return the result (never raises for bad input).
 
     With `state`, files and columns unchanged since its last scan are not looked at again
-    (their results are reused), and the scan is recorded in its history."""
+    (their results are reused), and the scan is recorded in its history.
+
+    With `config.face_search`, the workers compare faces (scanner.subject) and `on_faces`
+    receives each item's comparison, in memory; items with face data are then always looked
+    at again (a descriptor is never stored), unchanged items without any are still reused."""
     if not config.detectors:
         config = replace(config, detectors=DEFAULT_DETECTORS)
     build(config.detectors)  # unknown detector ids fail before any work starts
@@ -324,12 +330,17 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
     registers = load_registers(config.policy) if config.policy is not None else {}
     started = clock()
     incremental = (
-        Incremental(state, scan_config_key(config), int(started.timestamp() * 1e9))
+        Incremental(
+            state,
+            scan_config_key(config),
+            int(started.timestamp() * 1e9),
+            needs_look=holds_faces if config.face_search is not None else None,
+        )
         if state is not None
         else None
     )
     planner = _Planner(config, incremental)
-    setup = WorkerSetup(config.detectors, config.detection, config.limits)
+    setup = WorkerSetup(config.detectors, config.detection, config.limits, config.face_search)
     results: list[ItemResult] = []
     problems: list[Problem] = []
     bytes_read = 0
@@ -350,6 +361,8 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
                 note = ("state.watermark", "none: no timestamp column, examined again each scan")
                 raw = replace(raw, notes=(*raw.notes, note))
         result = enrich(raw)
+        if on_faces is not None and outcome.faces is not None:
+            on_faces(result, outcome.faces)
         problems.extend(result.problems)
         if result.evidence:
             results.append(result)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from scanner.analysis.exif_context import embedded_context
 from scanner.analysis.geo import Geocoder
 from scanner.analysis.imaging import ImageProblem
+from scanner.analysis.vectors import VectorSet
 from scanner.config import DetectionSettings, Limits
 from scanner.detectors import build
 from scanner.detectors.base import DetectContext, Detector, LoadedItem, ModelCache
@@ -30,6 +31,7 @@ from scanner.model import (
 )
 from scanner.sources.database import ColumnSample
 from scanner.sources.filesystem import FileChangedError, FileRef, read_all
+from scanner.subject.spec import FaceSearch, ItemFaces
 
 HEAD_ONLY_BYTES = 16 * 1024 * 1024  # read of a large npy/HDF5/Parquet file before sampling
 HEADROOM = 128 * 1024 * 1024  # model weights (~35 MB) and buffers loaded after start-up
@@ -56,6 +58,9 @@ class WorkOutcome:
     result: ItemResult
     bytes_read: int
     atime_preserved: bool = True
+    # A face search (scanner.subject): the item's faces and stores compared with the probes;
+    # descriptors too for triage. In memory, over the pipe; never in the result.
+    faces: ItemFaces | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,7 @@ class WorkerSetup:
     detector_ids: tuple[str, ...]
     settings: DetectionSettings
     limits: Limits
+    face_search: FaceSearch | None = field(default=None, repr=False)  # probes: memory only
 
 
 class Processor:
@@ -72,7 +78,10 @@ class Processor:
 
     def __init__(self, setup: WorkerSetup) -> None:
         self.detectors: tuple[Detector, ...] = build(setup.detector_ids)
-        self.ctx = DetectContext(setup.settings, setup.limits, ModelCache())
+        self.face_search = setup.face_search
+        self.ctx = DetectContext(
+            setup.settings, setup.limits, ModelCache(), keep_vectors=self.face_search is not None
+        )
         self.geocoder = Geocoder()  # loaded on the first photo with a GPS position
 
     def process(self, item: WorkItem) -> WorkOutcome:
@@ -102,6 +111,7 @@ class Processor:
         evidence: list[Evidence] = []
         problems: list[Problem] = []
         notes: list[tuple[str, ScalarValue]] = []
+        vectors: list[VectorSet] = []
         for detector in self.detectors:
             if item.content_type not in detector.content_types:
                 continue
@@ -121,6 +131,7 @@ class Processor:
                 continue
             evidence.extend(out.evidence)
             notes.extend(out.notes)
+            vectors.extend(out.vectors)
             problems.extend(Problem(loc, r, f"{detector.id}: {d}") for r, d in out.problems)
         context = ItemContext()
         if evidence:  # capture date, GPS country, XMP/IPTC source: only the bytes tell
@@ -128,6 +139,7 @@ class Processor:
                 data, item.content_type, item.mtime_ns, self.geocoder
             )
             notes.extend(context_notes)
+        faces = self._compare(loaded, evidence, vectors, problems)
         result = ItemResult(
             location=loc,
             content_type=item.content_type,
@@ -139,7 +151,40 @@ class Processor:
             notes=tuple(notes),
             context=context,
         )
-        return WorkOutcome(item.seq, result, len(data), atime)
+        return WorkOutcome(item.seq, result, len(data), atime, faces)
+
+    def _compare(
+        self,
+        loaded: LoadedItem,
+        evidence: list[Evidence],
+        vectors: list[VectorSet],
+        problems: list[Problem],
+    ) -> ItemFaces | None:
+        """With a face search: its step (scanner.subject.compare). A failure is the item's
+        problem, described by its type only (a message could quote values)."""
+        if self.face_search is None or not evidence:
+            return None
+        from scanner.subject.compare import examine
+
+        try:
+            return examine(loaded, evidence, vectors, self.face_search, self.ctx)
+        except ImageProblem as exc:
+            problems.append(Problem(loaded.location, exc.reason, f"face comparison: {exc.detail}"))
+        except MemoryError:
+            problems.append(
+                Problem(
+                    loaded.location, ProblemReason.MEMORY_LIMIT, "face comparison: out of memory"
+                )
+            )
+        except Exception as exc:
+            problems.append(
+                Problem(
+                    loaded.location,
+                    ProblemReason.DETECTOR_ERROR,
+                    f"face comparison failed ({type(exc).__name__})",
+                )
+            )
+        return None
 
     @staticmethod
     def _failed(item: WorkItem, reason: ProblemReason, detail: str) -> WorkOutcome:

@@ -102,6 +102,9 @@ class DetectContext:
     settings: DetectionSettings
     limits: Limits
     models: ModelCache
+    # A face search runs in this worker (scanner.subject): embedding detectors hand back the
+    # 128-d vector sets they reported, so they can be compared here, in memory.
+    keep_vectors: bool = False
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,19 @@ class DetectorOutput:
     evidence: tuple[Evidence, ...] = ()
     notes: tuple[tuple[str, ScalarValue], ...] = ()
     problems: tuple[tuple[ProblemReason, str], ...] = ()
+    # With DetectContext.keep_vectors: the 128-d sets behind the evidence. They stay in the
+    # worker (never in evidence, a report or the state).
+    vectors: tuple[VectorSet, ...] = field(default=(), repr=False)
+
+
+KEPT_DIMS = 128  # the dlib/face_recognition space, the only one a probe is compared in
+
+
+def kept_vectors(ctx: DetectContext, sets: list[VectorSet]) -> tuple[VectorSet, ...]:
+    """The sets a face search in this worker compares (none unless it asked for them)."""
+    if not ctx.keep_vectors:
+        return ()
+    return tuple(vs for vs in sets if vs.dims == KEPT_DIMS)
 
 
 def face_image_evidence(

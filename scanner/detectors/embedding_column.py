@@ -22,6 +22,7 @@ import collections
 import json
 import numbers as numbers_abc
 import re
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -36,7 +37,13 @@ from scanner.analysis.vectors import (
     classify,
     recognise_bytes,
 )
-from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem, embedding_evidence
+from scanner.detectors.base import (
+    DetectContext,
+    DetectorOutput,
+    LoadedItem,
+    embedding_evidence,
+    kept_vectors,
+)
 from scanner.model import ContentType, EvidenceKind, ScalarValue
 from scanner.sources.database import ColumnSample, Value
 
@@ -69,11 +76,11 @@ class EmbeddingColumnDetector:
         if column is None:
             return DetectorOutput()
         notes: list[tuple[str, ScalarValue]] = list(column.notes)
-        found = _vectors(column)
+        found = _vectors(column, keep_all=ctx.keep_vectors)
         if found is None:
             notes.append((f"{self.id}.vectors", 0))
             return DetectorOutput(notes=tuple(notes))
-        vs, rows_with, estimated = found
+        vs, rows_with, estimated, every = found
         verdict = classify(vs, app=column.app if column.app_face_column else None)
         notes += [(f"{self.id}.dims", vs.dims), (f"{self.id}.confidence", verdict.confidence)]
         if verdict.confidence < ctx.settings.embedding_threshold:
@@ -81,12 +88,16 @@ class EmbeddingColumnDetector:
         evidence = embedding_evidence(
             self.id, vs, verdict, app=column.app, extra=_details(column, rows_with, estimated)
         )
-        return DetectorOutput((evidence,), tuple(notes))
+        kept = kept_vectors(ctx, [replace(vs, sample=every)] if every is not None else [])
+        return DetectorOutput((evidence,), tuple(notes), vectors=kept)
 
 
-def _vectors(column: ColumnSample) -> tuple[VectorSet, int, bool] | None:
-    """The column's vectors of the most common length, the sampled values holding one, and
-    whether the count is an estimate."""
+def _vectors(
+    column: ColumnSample, keep_all: bool = False
+) -> tuple[VectorSet, int, bool, np.ndarray | None] | None:
+    """The column's vectors of the most common length, the sampled values holding one,
+    whether the count is an estimate, and (keep_all: for a face search in this worker) every
+    vector read, not only the classifier's sample."""
     declared = _declared_dims(column.declared_type)
     per_value: list[list[np.ndarray]] = []
     dtypes: collections.Counter[str] = collections.Counter()
@@ -104,7 +115,8 @@ def _vectors(column: ColumnSample) -> tuple[VectorSet, int, bool] | None:
     if not lengths:
         return None
     dims = lengths.most_common(1)[0][0]
-    rows = [v for vs in per_value for v in vs if len(v) == dims][:SAMPLE_VECTORS]
+    every = [v for vs in per_value for v in vs if len(v) == dims]
+    rows = every[:SAMPLE_VECTORS]
     rows_with = sum(1 for vs in per_value if any(len(v) == dims for v in vs))
     fetched = len(column.values)
     base = column.non_null if column.non_null is not None else column.rows
@@ -124,7 +136,7 @@ def _vectors(column: ColumnSample) -> tuple[VectorSet, int, bool] | None:
         names=(column.table, column.column, *column.context),
         integers=integers,
     )
-    return vs, rows_with, estimated
+    return vs, rows_with, estimated, np.vstack(every) if keep_all else None
 
 
 def _details(

@@ -12,8 +12,14 @@ from collections.abc import Callable
 from scanner.analysis.apps import identify_path
 from scanner.analysis.tables import MissingLibrary
 from scanner.analysis.vecsets import Findings, limited
-from scanner.analysis.vectors import classify
-from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem, embedding_evidence
+from scanner.analysis.vectors import VectorSet, classify
+from scanner.detectors.base import (
+    DetectContext,
+    DetectorOutput,
+    LoadedItem,
+    embedding_evidence,
+    kept_vectors,
+)
 from scanner.model import Evidence, ProblemReason, ScalarValue
 
 
@@ -43,6 +49,7 @@ def report(detector: str, item: LoadedItem, ctx: DetectContext, found: Findings)
     app = match.app if match else None
     sets, left_out = limited(found.sets)
     evidence: list[Evidence] = []
+    reported: list[VectorSet] = []
     below: list[float] = []
     for vs in sets:
         verdict = classify(vs, app=app)
@@ -52,6 +59,7 @@ def report(detector: str, item: LoadedItem, ctx: DetectContext, found: Findings)
                 ("sampled", int(vs.sample.shape[0])),
             )
             evidence.append(embedding_evidence(detector, vs, verdict, app=app, extra=extra))
+            reported.append(vs)
         else:
             below.append(verdict.confidence)
     notes: list[tuple[str, ScalarValue]] = [*found.notes, ("vector_sets", len(found.sets))]
@@ -59,7 +67,9 @@ def report(detector: str, item: LoadedItem, ctx: DetectContext, found: Findings)
         notes.append(("best_confidence_below_threshold", max(below)))
     if left_out:
         notes.append(("vector_sets_not_classified", left_out))
-    return DetectorOutput(tuple(evidence), tuple(notes), tuple(found.problems))
+    return DetectorOutput(
+        tuple(evidence), tuple(notes), tuple(found.problems), kept_vectors(ctx, reported)
+    )
 
 
 def run(

@@ -18,7 +18,13 @@ from scanner.analysis.pickle_imports import judge_import
 from scanner.analysis.pickle_scan import DEFAULT_MAX_OPS, PickleAnalysis, analyse
 from scanner.analysis.pickle_search import WORK_BUDGET, VectorSearch
 from scanner.analysis.vectors import VectorSet, Verdict, classify
-from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem, embedding_evidence
+from scanner.detectors.base import (
+    KEPT_DIMS,
+    DetectContext,
+    DetectorOutput,
+    LoadedItem,
+    embedding_evidence,
+)
 from scanner.model import ContentType, Evidence, EvidenceKind, ProblemReason, ScalarValue
 
 EMPTY_STORE_CONFIDENCE = 0.7
@@ -46,7 +52,9 @@ class EmbeddingPickleDetector:
             extra = (("linked_store", match.linked_store),)
         search = VectorSearch([*analysis.roots, *analysis.extras], context=_file_names(item))
         threshold = ctx.settings.embedding_threshold
-        evidence, seen, best_below = self._judge(search, app, extra, threshold)
+        evidence, seen, best_below, kept = self._judge(
+            search, app, extra, threshold, ctx.keep_vectors
+        )
         if not seen and app == "DeepFace" and _only_lists(analysis.roots):
             empty = _empty_store(self.id, app, extra)
             if empty.confidence >= threshold:
@@ -59,7 +67,7 @@ class EmbeddingPickleDetector:
             notes.append(("best_confidence_below_threshold", best_below))
         notes.extend(_walk_notes(analysis))
         problems = _problems(analysis) + _search_problems(search)
-        return DetectorOutput(tuple(evidence), tuple(notes), problems)
+        return DetectorOutput(tuple(evidence), tuple(notes), problems, tuple(kept))
 
     def _judge(
         self,
@@ -67,10 +75,13 @@ class EmbeddingPickleDetector:
         app: str | None,
         extra: tuple[tuple[str, ScalarValue], ...],
         threshold: float,
-    ) -> tuple[list[Evidence], int, float]:
+        keep: bool = False,
+    ) -> tuple[list[Evidence], int, float, list[VectorSet]]:
         """Classify every set as it is found (its sample is dropped right after): evidence
-        for those at or above the threshold, and the best confidence of the others."""
+        for those at or above the threshold, the best confidence of the others, and the 128-d
+        sets behind the evidence (kept only for a face search in this worker)."""
         evidence: list[Evidence] = []
+        kept: list[VectorSet] = []
         seen, best_below = 0, 0.0
         for vs in search.sets():
             seen += 1
@@ -78,9 +89,11 @@ class EmbeddingPickleDetector:
             if verdict.confidence >= threshold:
                 details = (("labels", vs.labels), ("sampled", int(vs.sample.shape[0])), *extra)
                 evidence.append(embedding_evidence(self.id, vs, verdict, app=app, extra=details))
+                if keep and vs.dims == KEPT_DIMS:
+                    kept.append(vs)
             else:
                 best_below = max(best_below, verdict.confidence)
-        return evidence, seen, best_below
+        return evidence, seen, best_below, kept
 
 
 class PickleImportsDetector:

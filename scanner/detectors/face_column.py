@@ -53,7 +53,7 @@ class FaceColumnDetector:
         column = item.column
         if column is None:
             return DetectorOutput()
-        images = _images(column.values)
+        images = column_images(column.values)
         if not images:
             return DetectorOutput()
         yunet = YuNetFaceDetector()
@@ -121,7 +121,7 @@ def _details(
     return tuple(out)
 
 
-def _images(values: tuple[Value, ...]) -> list[tuple[ContentType, bytes]]:
+def column_images(values: tuple[Value, ...]) -> list[tuple[ContentType, bytes]]:
     """The sampled values that are images: encoded (raw bytes, base64, data URIs), or raw
     pixel arrays (tried on at most MAX_IMAGES values: the search for a width costs time)."""
     images: list[tuple[ContentType, bytes]] = []

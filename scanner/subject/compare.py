@@ -1,0 +1,183 @@
+"""In a worker: the faces and stored vectors of one item, compared with the probes.
+
+Runs after the detectors, on the same bytes, only for items with face evidence:
+
+- every face box of an image detector gets a descriptor (scanner.subject.descriptors) and
+  its distance to the nearest probe;
+- face images in a database column (evidence without boxes) are searched again, image by
+  image, within the detector's own bounds;
+- every stored vector set that became evidence is compared when it is in dlib's space
+  (128 dimensions, norms of dlib's descriptors), and otherwise said "not comparable".
+
+The result (`ItemFaces`) goes back to the main process in memory; descriptors only when the
+search keeps them (triage).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from scanner.analysis.geometry import RelBox, iou
+from scanner.analysis.imaging import ImageProblem
+from scanner.analysis.vectors import VectorSet
+from scanner.detectors.base import DetectContext, LoadedItem
+from scanner.detectors.face_column import MAX_IMAGES, TIME_BUDGET_S, column_images
+from scanner.detectors.face_yunet import YuNetFaceDetector
+from scanner.model import Evidence, EvidenceKind, FaceBox
+from scanner.subject.descriptors import FaceDescriptor, describe_boxes
+from scanner.subject.spec import (
+    DIMS,
+    DLIB_FAMILY,
+    FaceCompared,
+    FaceSearch,
+    ItemFaces,
+    StoreCompared,
+)
+
+SAME_FACE_IOU = 0.35  # boxes of two detectors overlapping this much are one face
+
+
+def examine(
+    item: LoadedItem,
+    evidence: Sequence[Evidence],
+    vectors: Sequence[VectorSet],
+    search: FaceSearch,
+    ctx: DetectContext,
+) -> ItemFaces | None:
+    """The item's faces and stores compared with the probes (None: no face data)."""
+    if not any(e.kind in (EvidenceKind.FACE_IMAGE, EvidenceKind.FACE_EMBEDDING) for e in evidence):
+        return None
+    described: list[FaceDescriptor] = []
+    undescribed = images = 0
+    every = replace(ctx, settings=replace(ctx.settings, count_faces=True))
+    boxes = distinct_boxes(evidence)
+    if boxes and search.every_face and any(_lower_bound(e) for e in evidence):
+        # The scan stopped at the first faces it was sure of: look for every face.
+        fresh = LoadedItem(item.location, item.content_type, item.data, item.size, item.file)
+        # Its boxes first: the same boxes a probe photo's search gives (one space for both).
+        boxes = distinct_boxes([*YuNetFaceDetector().detect(fresh, every).evidence, *evidence])
+    if boxes:
+        described, undescribed = describe_boxes(item, boxes, ctx.models, ctx.limits.max_pixels)
+    elif item.column is not None and any(e.kind is EvidenceKind.FACE_IMAGE for e in evidence):
+        described, undescribed, images = _column_faces(item, every)
+    faces = tuple(
+        FaceCompared(
+            d.box if item.column is None else None, nearest(d.vector, search), d.aligned_by
+        )
+        for d in described
+    )
+    stores, stored = _stores(evidence, vectors, search)
+    keep = search.keep_descriptors
+    return ItemFaces(
+        faces=faces,
+        stores=tuple(stores),
+        undescribed=undescribed,
+        images_compared=images,
+        descriptors=np.array([d.vector for d in described]) if keep and described else None,
+        stored=np.vstack(stored) if keep and stored else None,
+    )
+
+
+def nearest(vector: np.ndarray, search: FaceSearch) -> float | None:
+    """Distance to the nearest probe (face_recognition.face_distance), None without probes."""
+    if not len(search.probes):
+        return None
+    return round(float(np.linalg.norm(search.probes - vector, axis=1).min()), 4)
+
+
+def _lower_bound(e: Evidence) -> bool:
+    return e.detector == YuNetFaceDetector.id and e.detail("count_is_lower_bound") is True
+
+
+def distinct_boxes(evidence: Sequence[Evidence]) -> list[FaceBox]:
+    """Face boxes of every image detector, a face found by two of them counted once."""
+    kept: list[FaceBox] = []
+    for e in sorted(evidence, key=lambda e: -e.faces):  # stable: ties keep the caller's order
+        if e.kind is not EvidenceKind.FACE_IMAGE:
+            continue
+        for b in e.boxes:
+            box = RelBox(b.x, b.y, b.w, b.h)
+            if not any(
+                k.frame == b.frame and iou(RelBox(k.x, k.y, k.w, k.h), box) > SAME_FACE_IOU
+                for k in kept
+            ):
+                kept.append(b)
+    return kept
+
+
+def _column_faces(item: LoadedItem, ctx: DetectContext) -> tuple[list[FaceDescriptor], int, int]:
+    """Face images stored in a column's sampled rows, searched and described one by one."""
+    assert item.column is not None
+    detector = YuNetFaceDetector()
+    started = time.monotonic()
+    out: list[FaceDescriptor] = []
+    failed = examined = 0
+    for content_type, data in column_images(item.column.values)[:MAX_IMAGES]:
+        if time.monotonic() - started > TIME_BUDGET_S:
+            break
+        examined += 1
+        loaded = LoadedItem(item.location, content_type, data)
+        try:
+            found = detector.detect(loaded, ctx)
+        except ImageProblem:
+            continue
+        boxes = distinct_boxes(found.evidence)
+        if boxes:
+            described, undescribed = describe_boxes(
+                loaded, boxes, ctx.models, ctx.limits.max_pixels
+            )
+            out += described
+            failed += undescribed
+    return out, failed, examined
+
+
+def comparable(e: Evidence) -> bool:
+    return e.detail("dims") == DIMS and e.detail("family") == DLIB_FAMILY
+
+
+def _stores(
+    evidence: Sequence[Evidence], vectors: Sequence[VectorSet], search: FaceSearch
+) -> tuple[list[StoreCompared], list[np.ndarray]]:
+    out: list[StoreCompared] = []
+    kept: list[np.ndarray] = []
+    by_where = {vs.where: vs for vs in vectors if vs.dims == DIMS}
+    for e in evidence:
+        if e.kind is not EvidenceKind.FACE_EMBEDDING:
+            continue
+        where = str(e.detail("where") or "")
+        dims = int(e.detail("dims") or 0)
+        family = e.detail("family")
+        count = int(e.detail("count") or 0)
+        fam = str(family) if family is not None else None
+        if count == 0:
+            continue  # an application's store with no template in it yet: nothing to compare
+        if not comparable(e):
+            out.append(StoreCompared(where, dims, fam, count, 0, reason=_space(dims, fam)))
+            continue
+        vs = by_where.get(where)
+        rows = vs.sample[np.isfinite(vs.sample).all(axis=1)] if vs is not None else None
+        if rows is None or not len(rows):
+            out.append(StoreCompared(where, dims, fam, count, 0, reason="vectors not read"))
+            continue
+        best: float | None = None
+        within = 0
+        if len(search.probes):
+            near = np.min([np.linalg.norm(rows - p, axis=1) for p in search.probes], axis=0)
+            best = round(float(near.min()), 4)
+            within = int((near <= search.tolerance).sum())
+        reason = "" if len(rows) >= count else f"{len(rows)} of {count} vectors read and compared"
+        out.append(StoreCompared(where, dims, fam, count, len(rows), best, within, reason))
+        kept.append(rows)
+    return out, kept
+
+
+def _space(dims: int, family: str | None) -> str:
+    if dims == DIMS:
+        what = family or "a 128-d model other than dlib (FaceNet, OpenFace or SFace)"
+        return f"128-d vectors of {what}: not dlib's descriptor space, not comparable"
+    model = family or "another face model"
+    return f"{dims}-d vectors ({model}): not comparable with dlib's 128-d space"
