@@ -1,0 +1,136 @@
+"""Sentences shared by the Markdown and HTML forms of the subject and triage reports, so both
+say the same thing. Plain text: each format escapes it for itself."""
+
+from __future__ import annotations
+
+from scanner.model import EvidenceKind, ItemContext
+from scanner.reporters.findings import iso
+from scanner.subject.model import PeopleEstimate, SubjectMatch, SubjectResult, TriageResult
+
+MAX_ROWS = 2_000  # rows listed per table in Markdown and HTML (JSON lists all)
+
+HOW_TO_READ = (
+    "Each face found and each stored face template of the same kind (128-d dlib / "
+    "face_recognition descriptors) was compared with the probe photo(s): the distance is the "
+    "Euclidean distance between the two descriptors (face_recognition's face_distance); at "
+    "or below the tolerance it is a match. The confidence is a logistic function of the "
+    "distance (0.5 at 0.6, 0.92 at 0.5, 0.08 at 0.7), an indication and not a probability. "
+    "Stored templates of other models (other sizes, or 128-d vectors whose norms are not "
+    "dlib's) cannot be compared and are listed as not compared, never left out."
+)
+PRIVACY = (
+    "The probe photo(s) and every descriptor existed only in the memory of the processes "
+    "that searched; none was written to a report, a cache, the state database, a log or a "
+    "temporary file. This report holds locations, distances and counts only."
+)
+
+
+def verdict(result: SubjectResult) -> str:
+    places = len({m.location for m in result.matches})
+    if result.found:
+        n = len(result.matches)
+        head = f"FOUND: the person's face is in {places} location(s) ({n} match(es))"
+    else:
+        head = "NOT FOUND: no face or stored template within the tolerance"
+    if result.incomplete:
+        head += "; the search is INCOMPLETE: some face data could not be compared or scanned"
+    return head + f" (exit code {int(result.exit_code)})."
+
+
+def searched(result: SubjectResult) -> str:
+    scan = result.scan
+    nearest = f"{result.nearest:.3f}" if result.nearest is not None else "none"
+    return (
+        f"{scan.stats.items_scanned} items scanned ({scan.stats.reused} unchanged since the "
+        f"last scan and known to hold no face data); {result.faces_compared} faces and "
+        f"{result.vectors_compared} stored templates in {result.stores_compared} store(s) "
+        f"compared with {result.probe_photos} probe photo(s) at tolerance "
+        f"{result.tolerance:g}; nearest distance seen: {nearest}."
+    )
+
+
+def what(m: SubjectMatch) -> str:
+    if m.kind is EvidenceKind.FACE_EMBEDDING:
+        return (
+            f"stored face template(s): {m.within} of {m.compared} compared vectors within the "
+            f"tolerance ({m.count} stored) in {m.where}"
+        )
+    if m.box is not None:
+        b = m.box
+        frame = f", frame {b.frame}" if b.frame else ""
+        turned = f", turned {b.rotation}°" if b.rotation else ""
+        return (
+            f"face in the image at x={b.x:.2f} y={b.y:.2f} w={b.w:.2f} h={b.h:.2f} (relative)"
+            f"{frame}{turned}"
+        )
+    return "face in an image stored in this database column"
+
+
+def when(c: ItemContext) -> str:
+    if c.created is None:
+        return ""
+    source = f" ({c.created_source})" if c.created_source else ""
+    return iso(c.created)[:10] + source
+
+
+def places(c: ItemContext) -> str:
+    return ", ".join(sorted({p.region or p.country for p in c.places}))
+
+
+def people(p: PeopleEstimate) -> str:
+    if not p.clustered and not p.not_clustered:
+        return "no face to count"
+    text = (
+        f"about {p.estimate} (range {p.low}–{p.high}): {p.clustered} faces and stored dlib "
+        f"templates clustered with dlib's Chinese whispers at {p.threshold:g}; the range is "
+        f"the count at {p.sweep[1]:g} and at {p.sweep[0]:g}"
+    )
+    if p.not_clustered:
+        text += (
+            f", plus up to {p.not_clustered} faces or templates that could not be clustered "
+            "(other models, unreadable faces, rows not sampled), each counted as a possible "
+            "further person"
+        )
+    return text
+
+
+def categories(t: TriageResult) -> list[tuple[str, str]]:
+    """GDPR Art 33(3)(a): categories of data and of records, with approximate numbers."""
+    out = []
+    if t.files_with_faces:
+        out.append(
+            (
+                "Photographs showing faces (personal data; biometric data if processed to "
+                "identify, Art 9)",
+                f"{t.files_with_faces} files, {t.faces} faces",
+            ),
+        )
+    if t.database_image_rows:
+        out.append(("Face images stored in databases", f"about {t.database_image_rows} rows"))
+    if t.templates or t.template_stores:
+        out.append(
+            (
+                "Face templates (biometric data for unique identification, Art 9)",
+                f"{t.templates} templates in {t.template_stores} stores",
+            ),
+        )
+    if t.tagged_items:
+        out.append(
+            (
+                "Face tags naming people (names kept as digests)",
+                f"{items(t.tagged_items)}, {t.named_people} distinct name(s)",
+            ),
+        )
+    return out
+
+
+def items(n: int) -> str:
+    return f"{n} item" if n == 1 else f"{n} items"
+
+
+def date_range(t: TriageResult) -> str:
+    if t.oldest is None and t.newest is None:
+        return "unknown"
+    oldest = iso(t.oldest)[:10] if t.oldest else "?"
+    newest = iso(t.newest)[:10] if t.newest else "?"
+    return f"{oldest} to {newest}"

@@ -1,0 +1,100 @@
+"""The breach triage as Markdown: what a GDPR Art 33 notification asks for, first."""
+
+from __future__ import annotations
+
+from scanner.model import EvidenceKind
+from scanner.reporters.findings import iso
+from scanner.reporters.subject_text import MAX_ROWS, categories, date_range, items, people, when
+from scanner.reporters.text import markdown_code, markdown_escape
+from scanner.subject.model import Count, TriageResult
+
+CONTROLLER = "to be completed by the controller"
+
+
+def render(t: TriageResult, max_rows: int = MAX_ROWS) -> str:
+    scan = t.scan
+    state = "complete" if not scan.incomplete else "INCOMPLETE (see Not scanned)"
+    out = [
+        "# faceaudit breach triage",
+        "",
+        f"faceaudit {markdown_code(scan.tool_version)}; {iso(scan.started_at)} to "
+        f"{iso(scan.finished_at)}; targets: "
+        + ", ".join(markdown_code(x) for x in scan.targets)
+        + f"; {scan.stats.items_scanned} items scanned; the scan is {state} "
+        f"(exit code {int(t.exit_code)}).",
+        "",
+        "## For the notification (GDPR Art 33(3))",
+        "",
+        "- **Approximate number of data subjects concerned:** "
+        f"{markdown_escape(people(t.people))}.",
+        f"- **Approximate number of personal data records concerned:** {t.records}.",
+        "- **Categories of personal data and of records:**",
+    ]
+    for category, number in categories(t) or [("No face data found", "0")]:
+        out.append(f"  - {markdown_escape(category)}: {markdown_escape(number)}")
+    biometric = " (special category, Art 9)" if t.templates else ""
+    out += [
+        f"- **Categories of data subjects:** people whose faces or face templates are stored"
+        f"{biometric}; {t.named_people} of them named in face tags.",
+        f"- **Jurisdictions (from GPS positions and country columns):** {_list(t.countries)}.",
+        f"- **Dates of the data:** {markdown_escape(date_range(t))}.",
+        f"- **Applications recognised:** {_list(t.applications)}.",
+        f"- Contact of the DPO, likely consequences, measures taken or proposed: {CONTROLLER}.",
+        "",
+        "## Summary",
+        "",
+        "| | |",
+        "|---|---:|",
+        f"| Files with faces | {t.files_with_faces} |",
+        f"| Faces in them | {t.faces} |",
+        f"| Face images in database rows (estimated) | {t.database_image_rows} |",
+        f"| Face-template stores | {t.template_stores} |",
+        f"| Face templates | {t.templates} |",
+        f"| Items with face tags | {t.tagged_items} |",
+        f"| Distinct people named in tags | {t.named_people} |",
+        f"| Distinct people (estimate) | {t.people.estimate} ({t.people.low}–{t.people.high}) |",
+        f"| Items that could not be examined | {t.unreadable} |",
+        "",
+    ]
+    if t.families:
+        out += ["## Face templates by model", "", "| Model | Templates |", "|---|---:|"]
+        out += [f"| {markdown_escape(c.label)} | {c.count} |" for c in t.families]
+        out.append("")
+    out += ["## Items with face data", ""]
+    if not scan.items:
+        out += ["None.", ""]
+    else:
+        out += ["| Location | Kind | Faces | Date | Places |", "|---|---|---:|---|---|"]
+        for item in scan.items[:max_rows]:
+            faces = max(
+                (e.faces for e in item.evidence if e.kind is EvidenceKind.FACE_IMAGE), default=0
+            )
+            kinds = ", ".join(sorted({e.kind.value for e in item.evidence}))
+            out.append(
+                f"| {markdown_code(item.location.display, in_table=True)} | {kinds} | {faces} | "
+                f"{markdown_escape(when(item.context))} | "
+                f"{markdown_escape(', '.join(item.context.countries))} |"
+            )
+        if len(scan.items) > max_rows:
+            out.append(f"\n… and {len(scan.items) - max_rows} more (the JSON report lists all).")
+        out.append("")
+    problems = [p for p in scan.problems if p.incomplete]
+    if problems:
+        out += ["## Not scanned", "", "| Location | Reason | Detail |", "|---|---|---|"]
+        out += [
+            f"| {markdown_code(p.location.display, in_table=True)} | {p.reason.value} | "
+            f"{markdown_escape(p.detail)} |"
+            for p in problems[:max_rows]
+        ]
+        out.append("")
+    out += [
+        "Faces were counted by searching every face of every image; distinct people by "
+        "clustering the faces' 128-d descriptors in memory (never written anywhere).",
+    ]
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _list(counts: tuple[Count, ...]) -> str:
+    if not counts:
+        return "none found"
+    return ", ".join(f"{markdown_escape(c.label)} ({items(c.count)})" for c in counts)
