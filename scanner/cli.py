@@ -63,6 +63,16 @@ def _add_state_commands() -> None:
 _add_state_commands()
 
 
+def _add_subject_commands() -> None:
+    from scanner.cli_subject import subject_app, triage
+
+    app.add_typer(subject_app, name="subject")
+    app.command()(triage)
+
+
+_add_subject_commands()
+
+
 def _version(value: bool) -> None:
     if value:
         from scanner.engine import tool_version

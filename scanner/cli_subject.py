@@ -1,0 +1,283 @@
+"""`faceaudit subject find` and `faceaudit triage`: thin typer adapters over scanner.subject.
+
+The probe photos are read and described in this process, in memory; the descriptors go to
+the workers over their pipes. Nothing of them is printed, logged or written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
+
+import typer
+
+from scanner.config import ScanConfig
+from scanner.model import ExitCode
+from scanner.sources.database import SampleLimits, is_database_uri
+from scanner.subject.spec import DEFAULT_TOLERANCE
+
+if TYPE_CHECKING:
+    from scanner.engine import ProgressCallback
+    from scanner.state.store import StateDB
+
+_R = TypeVar("_R")
+FORMATS = ("markdown", "json", "html")
+
+subject_app = typer.Typer(
+    help="Find one person's face across every store (access and erasure requests).",
+    no_args_is_help=True,
+)
+
+Targets = Annotated[
+    list[str],
+    typer.Argument(help="Files, directories, or databases (sqlite:///path, postgresql://…)."),
+]
+Format = Annotated[
+    str, typer.Option("--format", "-f", help="Report format: markdown, json or html.")
+]
+Output = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Write the report to this file.")
+]
+Workers = Annotated[
+    int, typer.Option("--workers", "-j", help="Worker processes (default: all cores).")
+]
+Include = Annotated[
+    list[str] | None,
+    typer.Option("--include", help="Only scan files matching this glob (repeatable)."),
+]
+Exclude = Annotated[
+    list[str] | None,
+    typer.Option("--exclude", help="Skip files/directories matching this glob (repeatable)."),
+]
+SampleRows = Annotated[
+    int,
+    typer.Option("--sample-rows", help="Values read per database column (stores beyond: partial)."),
+]
+AllowIncomplete = Annotated[
+    bool,
+    typer.Option("--allow-incomplete", help="Do not exit 3 when something could not be searched."),
+]
+State = Annotated[
+    Path | None,
+    typer.Option("--state", help="State database (default: in the user's state directory)."),
+]
+NoState = Annotated[
+    bool, typer.Option("--no-state", help="Look at everything again; record nothing.")
+]
+WaitLock = Annotated[
+    float, typer.Option("--wait-lock", help="Seconds to wait for another run's state lock.")
+]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or status line.")]
+
+
+def _usage(message: str) -> NoReturn:
+    typer.echo(f"faceaudit: error: {message}", err=True)
+    raise typer.Exit(int(ExitCode.USAGE))
+
+
+def _config(
+    targets: list[str],
+    fmt: str,
+    output: Path | None,
+    workers: int,
+    include: list[str] | None,
+    exclude: list[str] | None,
+    sample_rows: int,
+    allow_incomplete: bool,
+) -> ScanConfig:
+    """A scan configuration as `faceaudit scan` would build it (so the state is shared)."""
+    from scanner.cli_output import check_destination
+    from scanner.sources.globs import PathFilter
+
+    if fmt not in FORMATS:
+        _usage(f"unknown --format {fmt!r} (expected: {', '.join(FORMATS)})")
+    databases = tuple(t for t in targets if is_database_uri(t))
+    files = tuple(Path(t) for t in targets if not is_database_uri(t))
+    missing = [str(p) for p in files if not os.path.lexists(p)]
+    if missing:
+        _usage(f"no such file or directory: {', '.join(missing)}")
+    if sample_rows <= 0:
+        _usage("--sample-rows must be positive")
+    try:
+        PathFilter.build(tuple(include or ()), tuple(exclude or ()))
+    except (ValueError, re.error) as exc:
+        _usage(f"bad --include/--exclude pattern: {exc}")
+    if output is not None and (why := check_destination(output)) is not None:
+        _usage(f"cannot write the report: {why}")
+    return ScanConfig(
+        targets=files,
+        databases=databases,
+        include=tuple(include or ()),
+        exclude=tuple(exclude or ()),
+        workers=(os.cpu_count() or 1) if workers < 0 else workers,
+        sampling=SampleLimits(rows=sample_rows),
+        allow_incomplete=allow_incomplete,
+    )
+
+
+@subject_app.command("find")
+def find(
+    targets: Targets,
+    probe: Annotated[
+        list[Path],
+        typer.Option(
+            "--probe",
+            help="A photo of the person (repeatable: several photos of the same person).",
+        ),
+    ],
+    tolerance: Annotated[
+        float,
+        typer.Option(
+            "--tolerance", help="Largest descriptor distance counted as a match (0.6 default)."
+        ),
+    ] = DEFAULT_TOLERANCE,
+    quick: Annotated[
+        bool,
+        typer.Option("--quick", help="Compare only the faces a plain scan finds first (faster)."),
+    ] = False,
+    fmt: Format = "markdown",
+    output: Output = None,
+    workers: Workers = -1,
+    include: Include = None,
+    exclude: Exclude = None,
+    sample_rows: SampleRows = SampleLimits.rows,
+    allow_incomplete: AllowIncomplete = False,
+    state: State = None,
+    no_state: NoState = False,
+    wait_lock: WaitLock = 0.0,
+    quiet: Quiet = False,
+) -> None:
+    """Find where one person's face is stored: faces in images and stored face templates.
+
+    Exit 0 when the person is found nowhere and everything was compared, 1 when found,
+    2 on a usage error (or a probe photo without one clear face), 3 when incomplete."""
+    from scanner.reporters.subject_formats import SubjectFormat, render_subject
+    from scanner.subject.probe import ProbeError, load_probes
+    from scanner.subject.search import find_subject
+
+    if not 0.0 < tolerance <= 1.5:  # also false for NaN
+        _usage("--tolerance must be above 0 and at most 1.5")
+    config = _config(targets, fmt, output, workers, include, exclude, sample_rows, allow_incomplete)
+    try:
+        probes = load_probes(probe, limits=config.limits)
+    except ProbeError as exc:
+        _usage(str(exc))
+    with _state(state, no_state, wait_lock) as db:
+        result = _with_progress(
+            lambda progress: find_subject(
+                config,
+                probes,
+                tolerance=tolerance,
+                every_face=not quick,
+                state=db,
+                progress=progress,
+            ),
+            show=not quiet and sys.stderr.isatty(),
+        )
+    _emit(render_subject(result, SubjectFormat(fmt)), output)
+    if output is not None and not quiet:
+        places = len({m.location for m in result.matches})
+        typer.echo(
+            f"faceaudit: found in {places} location(s); {len(result.not_compared)} not "
+            f"compared; report written to {output}",
+            err=True,
+        )
+    raise typer.Exit(int(result.exit_code))
+
+
+def triage(
+    targets: Targets,
+    fmt: Format = "markdown",
+    output: Output = None,
+    workers: Workers = -1,
+    include: Include = None,
+    exclude: Exclude = None,
+    sample_rows: SampleRows = SampleLimits.rows,
+    allow_incomplete: AllowIncomplete = False,
+    state: State = None,
+    no_state: NoState = False,
+    wait_lock: WaitLock = 0.0,
+    quiet: Quiet = False,
+) -> None:
+    """Summarise a breached store for a GDPR Art 33 notification.
+
+    Files with faces, faces, stored templates, distinct people (estimated, with a range),
+    jurisdictions, dates and applications. Exit codes as for scan: 0 no face data, 1 face
+    data found, 2 usage error, 3 incomplete."""
+    from scanner.reporters.subject_formats import SubjectFormat, render_triage
+    from scanner.subject.triage import triage as run_triage
+
+    config = _config(targets, fmt, output, workers, include, exclude, sample_rows, allow_incomplete)
+    with _state(state, no_state, wait_lock) as db:
+        result = _with_progress(
+            lambda progress: run_triage(config, state=db, progress=progress),
+            show=not quiet and sys.stderr.isatty(),
+        )
+    _emit(render_triage(result, SubjectFormat(fmt)), output)
+    if output is not None and not quiet:
+        typer.echo(
+            f"faceaudit: {result.files_with_faces} files with faces, {result.templates} "
+            f"templates, about {result.people.estimate} people; report written to {output}",
+            err=True,
+        )
+    raise typer.Exit(int(result.exit_code))
+
+
+def _state(
+    path: Path | None, no_state: bool, wait_s: float
+) -> contextlib.AbstractContextManager[StateDB | None]:
+    """The state database as `faceaudit scan` opens it (locked; problems exit 3)."""
+    from scanner.cli import _open_state, default_state_path
+
+    return _open_state(None if no_state else (path or default_state_path()), wait_s)
+
+
+def _emit(text: str, output: Path | None) -> None:
+    from scanner.cli_output import write_report, write_stdout
+
+    if output is None:
+        write_stdout(text, utf8=True)
+        return
+    try:
+        write_report(output, text)
+    except OSError as exc:
+        typer.echo(f"faceaudit: error: cannot write {output}: {exc}", err=True)
+        raise typer.Exit(int(ExitCode.INCOMPLETE)) from exc
+
+
+def _with_progress(run: Callable[[ProgressCallback | None], _R], show: bool) -> _R:
+    if not show:
+        return run(None)
+    from rich.console import Console
+    from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as Bar
+
+    from scanner.engine import Progress
+    from scanner.reporters.text import terminal_safe
+
+    with Bar(
+        TextColumn("[bold]searching"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} items"),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[current]}", style="dim", markup=False),
+        console=Console(stderr=True),
+        transient=True,
+        redirect_stdout=False,
+    ) as bar:
+        task = bar.add_task("search", total=None, current="")
+
+        def update(p: Progress) -> None:
+            bar.update(
+                task,
+                completed=p.done,
+                total=max(p.queued, 1),
+                current=terminal_safe(p.current)[-60:],
+            )
+
+        return run(update)
