@@ -163,6 +163,7 @@ def find(
     if not 0.0 < tolerance <= 1.5:  # also false for NaN
         _usage("--tolerance must be above 0 and at most 1.5")
     config = _config(targets, fmt, output, workers, include, exclude, sample_rows, allow_incomplete)
+    _no_core_dumps()
     try:
         probes = load_probes(probe, limits=config.limits)
     except ProbeError as exc:
@@ -213,6 +214,7 @@ def triage(
     from scanner.subject.triage import triage as run_triage
 
     config = _config(targets, fmt, output, workers, include, exclude, sample_rows, allow_incomplete)
+    _no_core_dumps()
     with _state(state, no_state, wait_lock) as db:
         result = _with_progress(
             lambda progress: run_triage(config, state=db, progress=progress),
@@ -235,6 +237,15 @@ def _state(
     from scanner.cli import _open_state, default_state_path
 
     return _open_state(None if no_state else (path or default_state_path()), wait_s)
+
+
+def _no_core_dumps() -> None:
+    """This process will hold probe descriptors: a crash must not write them to a core file
+    (the workers do the same for themselves)."""
+    with contextlib.suppress(ImportError, ValueError, OSError):
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
 
 def _emit(text: str, output: Path | None) -> None:

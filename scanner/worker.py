@@ -234,6 +234,8 @@ def _prepare_process(setup: WorkerSetup) -> None:
 
         limit = (statm("self", STATM_SIZE) or 0) + HEADROOM + setup.limits.item_memory_bytes
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        if setup.face_search is not None:  # a crash must not dump the descriptors to disk
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     except (ImportError, ValueError, OSError):  # pragma: no cover - platform without it
         pass
 

@@ -9,10 +9,12 @@ into a `ScanResult`, so no reporter, baseline or state database can see a vector
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from scanner.model import EvidenceKind, FaceBox, ItemResult
+
+if TYPE_CHECKING:  # numpy only for the types: `faceaudit --help` does not load it
+    import numpy as np
 
 DIMS = 128  # dlib's ResNet descriptor: the face_recognition space
 DLIB_FAMILY = "dlib/face_recognition"  # scanner.analysis.vectors names the space so

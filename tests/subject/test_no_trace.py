@@ -180,3 +180,21 @@ def test_reports_carry_distances_not_vectors(setting: dict[str, Path]) -> None:
     assert arrays(document) == []
     (match,) = document["matches"]
     assert match["path"].endswith("badge.jpg") and 0 <= match["distance"] < 0.2
+
+
+def test_processes_holding_descriptors_never_dump_core() -> None:
+    """A crashed worker (a decoder segfault) must not write its memory to a core file."""
+    code = (
+        "import resource, numpy as np\n"
+        "from scanner.config import DetectionSettings, Limits\n"
+        "from scanner.subject.spec import FaceSearch\n"
+        "from scanner.worker import WorkerSetup, _prepare_process\n"
+        "resource.setrlimit(resource.RLIMIT_CORE, (1 << 20, resource.RLIM_INFINITY))\n"
+        "search = FaceSearch(np.zeros((1, 128)))\n"
+        "_prepare_process(WorkerSetup(('face.yunet',), DetectionSettings(), Limits(), search))\n"
+        "print(resource.getrlimit(resource.RLIMIT_CORE)[0])\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, timeout=120, check=False
+    )
+    assert proc.stdout.strip() == b"0", proc.stderr
