@@ -140,9 +140,10 @@ def _sniff_text(head: bytes) -> ContentType:
     try:
         text = head.decode("utf-8")
     except UnicodeDecodeError as exc:
-        if exc.start < len(head) - 4:  # not just a character cut at the end of the head
-            return ContentType.UNKNOWN
-        text = head[: exc.start].decode("utf-8")
+        if exc.start >= len(head) - 4:  # a character cut at the end of the head
+            text = head[: exc.start].decode("utf-8")
+        else:  # Latin-1/cp1252 text (an Excel export): still text when it is printable
+            text = head.decode("latin-1")
     printable = sum(ch.isprintable() or ch in "\r\n\t" for ch in text)
     if printable < 0.95 * len(text):
         return ContentType.UNKNOWN

@@ -134,7 +134,7 @@ def _nearest_name(text: str, start: int) -> str | None:
             if not after.startswith((":", "=")):
                 continue  # a quoted value (a person's name, an id), not a key
             word = word[1:-1]
-        if word.lower() not in _STOP and not word[0].isdigit():
+        if word and word.lower() not in _STOP and not word[0].isdigit():  # `''` is no name
             best = word
     return best
 
@@ -332,11 +332,18 @@ def _csv_sets(
     header: list[str] | None = None
     if _is_header(rows, numeric):
         header, rows = rows[0], rows[1:]
+    elif len(rows) > 1:  # the first row is data too: its cells must be numbers as well
+        numeric = [
+            n and bool(_IS_NUMBER.fullmatch(c) or not c.strip())
+            for n, c in zip(numeric, rows[0], strict=True)
+        ]
     count = total - (1 if header else 0)
     labels = count if _label_column(rows, header, numeric) else 0
     for cols, stem in _numeric_runs(rows, header, numeric):
         with np.errstate(all="ignore"):
-            values = np.array([[r[j] or "nan" for j in cols] for r in rows], dtype=np.float64)
+            values = np.array(
+                [[r[j].strip() or "nan" for j in cols] for r in rows], dtype=np.float64
+            )
         finite = values[np.isfinite(values)]
         where = f"columns {cols[0] + 1}-{cols[-1] + 1}" + (f" ({stem}*)" if stem else "")
         found.sets.append(

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from scanner.model import Disposition, Finding
 from scanner.policy.loader import PolicyError, PolicyErrors
 from scanner.policy.stores import _path_regex
-from scanner.policy.yamlsource import YamlError, parse
+from scanner.policy.yamlsource import YamlError, parse, read_bounded
 
 BASELINE_FORMAT = 1
 MAX_BASELINE_BYTES = 64 * 1024 * 1024
@@ -66,7 +66,7 @@ class _WaiverFile(BaseModel):
 
 def load_waivers(path: Path) -> tuple[Waiver, ...]:
     try:
-        doc = parse(path.read_text(encoding="utf-8"))
+        doc = parse(read_bounded(path))
     except OSError as exc:
         raise PolicyErrors([PolicyError(str(path), None, None, f"cannot read: {exc}")]) from None
     except (UnicodeDecodeError, YamlError) as exc:
@@ -123,12 +123,10 @@ def apply_waivers(
 def load_baseline(path: Path) -> frozenset[str]:
     """Fingerprints from a baseline file or an earlier JSON report."""
     try:
-        if path.stat().st_size > MAX_BASELINE_BYTES:
-            raise ValueError(f"larger than {MAX_BASELINE_BYTES} bytes")
-        data: Any = json.loads(path.read_text(encoding="utf-8"))
+        data: Any = json.loads(read_bounded(path, MAX_BASELINE_BYTES))
         findings = data["findings"]
         prints = frozenset(str(f["fingerprint"]) for f in findings)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
         msg = f"not a faceaudit baseline or JSON report with findings: {exc}"
         raise PolicyErrors([PolicyError(str(path), None, None, msg)]) from None
     return prints

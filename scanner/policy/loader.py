@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from scanner.model import Severity
 from scanner.policy.schema import CHECKS, SCHEMA_VERSION, PolicyFile, Register, Rule, Store
-from scanner.policy.yamlsource import YamlDoc, YamlError, parse
+from scanner.policy.yamlsource import YamlDoc, YamlError, parse, read_bounded
 
 PACKS_DIR = Path(__file__).resolve().parent / "packs"  # -> the repository's policies/
 MAX_EXTENDS_DEPTH = 8
@@ -129,8 +129,7 @@ class _Loader:
             self.error(path, None, None, f"extends nested deeper than {MAX_EXTENDS_DEPTH}")
             return
         try:
-            text = path.read_text(encoding="utf-8")
-            doc = parse(text)
+            doc = parse(read_bounded(path))
         except OSError as exc:
             self.error(path, None, None, f"cannot read: {exc.strerror or exc}")
             return

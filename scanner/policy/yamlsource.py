@@ -6,7 +6,11 @@ silently keep the last one, and a policy that says two things must not mean one 
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -43,11 +47,26 @@ class YamlDoc:
         return best
 
 
+def read_bounded(path: Path, limit: int = MAX_POLICY_BYTES) -> str:
+    """A configuration file's text, read with a bound. A FIFO or a device (`/dev/zero`)
+    would block or never end: refused before any byte is read; so is a file over `limit`.
+    Raises OSError (with a readable strerror) or UnicodeDecodeError."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file (a FIFO or device is never read)")
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(errno.EFBIG, f"file larger than {limit} bytes")
+    return data.decode("utf-8")
+
+
 def parse(text: str) -> YamlDoc:
     if len(text.encode()) > MAX_POLICY_BYTES:
         raise YamlError(None, f"file larger than {MAX_POLICY_BYTES} bytes")
-    loader = yaml.SafeLoader(text)
+    loader: yaml.SafeLoader | None = None
     try:
+        loader = yaml.SafeLoader(text)  # checks the characters: may raise a ReaderError
         node = loader.get_single_node()
         doc = YamlDoc(None)
         doc.data = {} if node is None else _build(loader, node, (), doc.lines, set())
@@ -58,8 +77,11 @@ def parse(text: str) -> YamlDoc:
         raise YamlError(line, f"invalid YAML: {exc.problem or exc}") from None
     except yaml.YAMLError as exc:
         raise YamlError(None, f"invalid YAML: {exc}") from None
+    except RecursionError:  # PyYAML's parser recurses once per nesting level
+        raise YamlError(None, "invalid YAML: nested too deeply") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _build(

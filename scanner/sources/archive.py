@@ -128,6 +128,13 @@ class ArchiveWalker:
             yield Problem(location, ProblemReason.ARCHIVE_CORRUPT, f"{type(exc).__name__}: {exc}")
         except (EOFError, OSError, ValueError, NotImplementedError) as exc:
             yield Problem(location, ProblemReason.ARCHIVE_CORRUPT, f"{type(exc).__name__}: {exc}")
+        except MemoryError:
+            raise
+        except Exception as exc:
+            # A library's parser tripping over hostile bytes (IndexError, KeyError,
+            # struct.error …) fails this archive, never the whole scan.
+            detail = f"unexpected {type(exc).__name__} while reading: {exc}"[:400]
+            yield Problem(location, ProblemReason.ARCHIVE_CORRUPT, detail)
 
     def _member(
         self,
@@ -197,7 +204,7 @@ class ArchiveWalker:
                 return
             for info in infos:
                 budget.entry()
-                if info.is_dir():
+                if _is_dir(info):
                     continue
                 member = location.child(info.filename)
                 mode = info.external_attr >> 16
@@ -303,6 +310,11 @@ class ArchiveWalker:
             yield from self._member(location.child(stem), inner.read, budget)
 
 
+def _is_dir(info: zipfile.ZipInfo) -> bool:
+    """ZipInfo.is_dir() indexes the name's last character: an empty name raises IndexError."""
+    return info.filename.endswith("/")
+
+
 def _stored_name_length(info: zipfile.ZipInfo) -> int:
     """The name's length in bytes as stored: UTF-8 when flag bit 11 is set, else cp437 (one
     byte per character; encoding it as UTF-8 made `café.jpg` look longer and overlap)."""
@@ -329,7 +341,7 @@ def _zip_overlap(infos: list[zipfile.ZipInfo]) -> str | None:
             i.filename,
         )
         for i in infos
-        if not i.is_dir()
+        if not _is_dir(i)
     )
     for (_start_a, end_a, name_a), (start_b, _end_b, name_b) in itertools.pairwise(spans):
         if start_b < end_a:
