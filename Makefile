@@ -7,7 +7,7 @@ DEMO_STAMP := $(VENV)/.installed-demo
 DEMO_DIR ?= demo-data
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint bench install dev clean
+.PHONY: demo test lint bench fuzz install dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,12 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_images.py
+
+# Long fuzzing runs of the parsers (the bounded run is part of `make test`): executions,
+# crashes and slow inputs per harness; FUZZ_ARGS="pickle -s 600" or "--engine atheris".
+FUZZ_ARGS ?= -s 60
+fuzz: $(STAMP)
+	$(BIN)/python -W ignore::RuntimeWarning bench/fuzz_long.py $(FUZZ_ARGS)
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -1,0 +1,162 @@
+"""Fuzz targets: one function per parser, each taking arbitrary bytes.
+
+A target returns normally for every input. What a parser may raise by contract (NpyError from
+the npy header parser, YamlError from the YAML reader, PolicyErrors from the policy loader) is
+caught here; anything else escaping is a crash. Targets run in-process and bounded: no file
+outside a private temporary folder is read, nothing is executed.
+
+Used by tests/fuzz/test_fuzz.py (hypothesis, bounded, in CI) and bench/fuzz_long.py (long
+runs, with atheris when it is installed).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import io
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from scanner.analysis import jsonvec, npy, pickle_scan, sniff, textvec
+from scanner.analysis.pickle_search import VectorSearch
+from scanner.config import DetectionSettings, Limits
+from scanner.detectors.base import DetectContext, LoadedItem, ModelCache
+from scanner.detectors.embedding_csv import EmbeddingCsvDetector
+from scanner.detectors.embedding_json import EmbeddingJsonDetector
+from scanner.detectors.embedding_npy import EmbeddingNpyDetector
+from scanner.detectors.embedding_pickle import EmbeddingPickleDetector, PickleImportsDetector
+from scanner.detectors.embedding_text import EmbeddingTextDetector
+from scanner.model import ContentType, Location, Problem
+from scanner.policy import yamlsource
+from scanner.policy.loader import PolicyErrors, load_policy
+from scanner.sources.archive import ArchiveWalker, Member
+
+MiB = 1024 * 1024
+# Small limits: a fuzzed archive must hit its bounds quickly, not decompress a gigabyte.
+ARCHIVE_LIMITS = Limits(
+    max_file_bytes=4 * MiB,
+    archive_max_depth=3,
+    archive_max_entries=200,
+    archive_max_total_bytes=8 * MiB,
+    archive_max_ratio=100.0,
+)
+CTX = DetectContext(DetectionSettings(), Limits(), ModelCache())
+NAMES = ("face_encodings.bin",)
+
+
+def _item(data: bytes, ct: ContentType, name: str) -> LoadedItem:
+    return LoadedItem(Location(f"fuzz/{name}"), ct, data)
+
+
+def pickle_analyser(data: bytes) -> None:
+    """The opcode walker, the vector search over what it rebuilt, and both pickle detectors."""
+    analysis = pickle_scan.analyse(data, max_ops=100_000)
+    repr(analysis)
+    for vs in VectorSearch([*analysis.roots, *analysis.extras], context=NAMES).sets():
+        assert vs.sample.ndim == 2
+    item = _item(data, ContentType.PICKLE, "encodings.pickle")
+    EmbeddingPickleDetector().detect(item, CTX)
+    PickleImportsDetector().detect(item, CTX)
+
+
+def npy_header(data: bytes) -> None:
+    """The strict header parser, then the whole `.npy` reader through its detector."""
+    try:
+        header = npy.read_header(data[: npy.MAX_HEADER + 12])
+    except npy.NpyError:
+        pass
+    else:
+        assert header.data_offset <= npy.MAX_HEADER + 12
+    npy.analyse(_item(data, ContentType.NPY, "x.npy"), NAMES, "x")
+    EmbeddingNpyDetector().detect(_item(data, ContentType.NPY, "encodings.npy"), CTX)
+
+
+def json_vectors(data: bytes) -> None:
+    jsonvec.analyse_json(data, NAMES)
+    EmbeddingJsonDetector().detect(_item(data, ContentType.JSON, "faces.json"), CTX)
+
+
+def csv_vectors(data: bytes) -> None:
+    text = data.decode("utf-8", "replace")
+    textvec.analyse_csv(text, NAMES)
+    EmbeddingCsvDetector().detect(_item(data, ContentType.CSV, "faces.csv"), CTX)
+
+
+def text_vectors(data: bytes) -> None:
+    text = data.decode("utf-8", "replace")
+    textvec.analyse_text(text, NAMES)
+    textvec.cell_vector(text)
+    textvec.parse_number_list(text)
+    EmbeddingTextDetector().detect(_item(data, ContentType.TEXT, "dump.sql"), CTX)
+
+
+def content_sniffing(data: bytes) -> None:
+    ct = sniff.sniff(data[: sniff.HEAD_BYTES])
+    assert isinstance(ct, ContentType)
+    assert sniff.sniff(bytes(data[: sniff.HEAD_BYTES])) is ct  # a pure function of the head
+    sniff.name_claims_image(data.decode("utf-8", "replace"))
+
+
+_ARCHIVE_TYPES = (
+    ContentType.ZIP,
+    ContentType.TAR,
+    ContentType.GZIP,
+    ContentType.BZIP2,
+    ContentType.XZ,
+    ContentType.ZLIB,
+)
+
+
+def archive_walker(data: bytes) -> None:
+    """The walker on the bytes as sniffed, and as every archive type (a lying signature)."""
+    sniffed = sniff.sniff(data[: sniff.HEAD_BYTES])
+    kinds = [sniffed] if sniffed in _ARCHIVE_TYPES else []
+    kinds += [ct for ct in _ARCHIVE_TYPES if ct is not sniffed]
+    for ct in kinds:
+        walker = ArchiveWalker(ARCHIVE_LIMITS)
+        for entry in walker.expand(Location("fuzz.bin"), io.BytesIO(data), ct):
+            assert isinstance(entry, (Member, Problem)), entry
+            if isinstance(entry, Member):
+                assert len(entry.data) <= ARCHIVE_LIMITS.max_file_bytes
+
+
+_POLICY_DIRS: list[Path] = []  # one private folder per process, made on first use
+
+
+def _policy_dir() -> Path:
+    if not _POLICY_DIRS or not _POLICY_DIRS[0].is_dir():
+        _POLICY_DIRS[:] = [Path(tempfile.mkdtemp(prefix="faceaudit-fuzz-policy-"))]
+        atexit.register(shutil.rmtree, _POLICY_DIRS[0], True)
+    return _POLICY_DIRS[0]
+
+
+def policy_loader(data: bytes) -> None:
+    """The YAML reader (only YamlError) and the whole loader on a file (only PolicyErrors)."""
+    text = data.decode("utf-8", "replace")
+    with contextlib.suppress(yamlsource.YamlError):
+        yamlsource.parse(text)
+    path = _policy_dir() / "policy.yaml"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    try:
+        load_policy(path)
+    except PolicyErrors as exc:
+        assert exc.errors
+        for error in exc.errors:
+            str(error)
+
+
+HARNESSES: dict[str, Callable[[bytes], None]] = {
+    "pickle": pickle_analyser,
+    "npy": npy_header,
+    "json": json_vectors,
+    "csv": csv_vectors,
+    "text": text_vectors,
+    "sniff": content_sniffing,
+    "archive": archive_walker,
+    "policy": policy_loader,
+}
