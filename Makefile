@@ -34,7 +34,7 @@ demo: $(DEMO_STAMP)
 	$(BIN)/faceaudit demo $(DEMO_DIR)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n auto
+	$(BIN)/python -m pytest -q -n auto --dist loadgroup
 
 lint: $(STAMP)
 	$(BIN)/ruff check scanner tests bench
