@@ -333,7 +333,11 @@ def scan(
         _write_baseline(write_baseline, result)
     text = render(result, report_format)
     if output is None:
-        write_stdout(text, utf8=report_format is not Format.CONSOLE)
+        try:
+            write_stdout(text, utf8=report_format is not Format.CONSOLE)
+        except OSError as exc:  # a full disk or a broken device behind stdout
+            typer.echo(f"faceaudit: error: cannot write the report to stdout: {exc}", err=True)
+            raise typer.Exit(int(ExitCode.INCOMPLETE)) from exc
     else:
         try:
             write_report(output, text)

@@ -1,0 +1,455 @@
+"""Fault injection: things going wrong around a scan, not in the data.
+
+A worker killed mid-item, a full disk under the report, permissions changed while the scan
+runs, files truncated or replaced between the walk and the read, a database connection
+killed from the server side, SIGINT and SIGTERM. In each case the scan ends by itself, a
+partial report marked incomplete is written (or, when the report itself cannot be written,
+the error says so), the exit code is 3, and what had been found before the fault is in the
+report: nothing is lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import functools
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import db_helpers
+import pytest
+from helpers import astronaut, encode
+from PIL import Image
+from reporters.sample import schema_errors
+
+from scanner.config import ScanConfig
+from scanner.engine import run_scan
+from scanner.model import ExitCode, ProblemReason
+
+FACEAUDIT = str(Path(sys.executable).parent / "faceaudit")
+MiB = 1024 * 1024
+BUSY_RSS = 450 * MiB  # a worker decoding a 150-megapixel image is far above its idle size
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+@functools.cache
+def face_jpeg() -> bytes:
+    return encode(astronaut(), "JPEG", quality=85)
+
+
+@functools.cache
+def slow_png() -> bytes:
+    """150 megapixels (under --max-pixels): about a second of decoding, ~0.8 GB resident."""
+    return encode(Image.new("L", (15_000, 10_000)), "PNG", compress_level=1)
+
+
+def start(*args: str, cwd: Path, **kwargs: Any) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [FACEAUDIT, "scan", *args, "--no-state"],
+        cwd=cwd,
+        stdout=kwargs.pop("stdout", subprocess.PIPE),
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        **kwargs,
+    )
+
+
+def children(pid: int) -> list[int]:
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                raw = (entry / "stat").read_text()
+                fields = raw[raw.rindex(")") + 2 :].split()
+                if int(fields[1]) == pid and fields[0] != "Z":
+                    out.append(int(entry.name))
+    return out
+
+
+def rss(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def wait_for(condition: Callable[[], Any], what: str, timeout: float = 90) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def busy_worker(proc: subprocess.Popen[bytes]) -> int:
+    """The pid of a worker in the middle of the big item (its memory says so)."""
+
+    def find() -> int | None:
+        assert proc.poll() is None, "the scan ended before the fault could be injected"
+        return next((pid for pid in children(proc.pid) if rss(pid) > BUSY_RSS), None)
+
+    return int(wait_for(find, "a worker busy with the big item"))
+
+
+def finish(proc: subprocess.Popen[bytes], timeout: float = 120) -> tuple[str, str]:
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    stderr = (err or b"").decode("utf-8", "replace")
+    assert "Traceback" not in stderr and "internal error" not in stderr, stderr
+    return (out or b"").decode("utf-8", "replace"), stderr
+
+
+def report(path: Path) -> dict[str, Any]:
+    document = json.loads(path.read_text(encoding="utf-8"))
+    assert schema_errors(document) == []
+    return document
+
+
+def reasons(document: dict[str, Any]) -> dict[str, str]:
+    return {p["path"]: p["reason"] for p in document["problems"]}
+
+
+def _drop_dac() -> None:  # pragma: no cover - runs in the child between fork and exec
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH: permission bits apply to root
+        if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+@pytest.fixture
+def small_fs() -> Iterator[Path]:
+    """A 32 KiB tmpfs: a report does not fit (needs root to mount; skipped otherwise)."""
+    where = Path(tempfile.mkdtemp(prefix="faceaudit-full-"))
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=32k", "tmpfs", str(where)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        where.rmdir()
+        pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", str(where)], check=False)
+        where.rmdir()
+
+
+# -- a worker killed -----------------------------------------------------------------------
+
+
+def test_a_worker_killed_mid_item(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "big.png").write_bytes(slow_png())
+    for i in range(6):
+        (tree / f"face-{i}.jpg").write_bytes(face_jpeg())
+    out = tmp_path / "report.json"
+    proc = start(str(tree), "-j", "2", "-f", "json", "-o", str(out), cwd=tmp_path)
+    os.kill(busy_worker(proc), signal.SIGKILL)
+    finish(proc)
+    assert proc.returncode == ExitCode.INCOMPLETE
+    document = report(out)
+    assert document["summary"]["incomplete"] and not document["scan"]["interrupted"]
+    (crashed,) = [p for p in document["problems"] if p["reason"] == "worker_crashed"]
+    assert crashed["path"] == str(tree / "big.png") and "SIGKILL" in crashed["detail"]
+    # Nothing lost: every face was still found by the replacement worker.
+    assert sorted(i["path"] for i in document["items"]) == [
+        str(tree / f"face-{i}.jpg") for i in range(6)
+    ]
+
+
+# -- the disk full -------------------------------------------------------------------------
+
+
+def test_stdout_on_a_full_disk(tmp_path: Path) -> None:
+    (tmp_path / "face.jpg").write_bytes(face_jpeg())
+    with open("/dev/full", "wb") as full:
+        proc = start(str(tmp_path), "-j", "0", "-f", "json", cwd=tmp_path, stdout=full)
+        _, stderr = finish(proc)
+    assert proc.returncode == ExitCode.INCOMPLETE
+    assert "cannot write the report to stdout" in stderr and "No space left" in stderr
+
+
+def test_output_device_that_is_full(tmp_path: Path) -> None:
+    (tmp_path / "face.jpg").write_bytes(face_jpeg())
+    proc = start(str(tmp_path), "-j", "0", "-f", "json", "-o", "/dev/full", cwd=tmp_path)
+    _, stderr = finish(proc)
+    assert proc.returncode == ExitCode.INCOMPLETE
+    assert "cannot write /dev/full" in stderr and "No space left" in stderr
+
+
+def test_a_report_that_does_not_fit_leaves_the_old_one_intact(
+    tmp_path: Path, small_fs: Path
+) -> None:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for i in range(400):  # 400 problems: a report far larger than 32 KiB
+        (tree / f"empty-{i:03}.jpg").write_bytes(b"")
+    old = small_fs / "report.json"
+    old.write_text('{"previous": "report"}\n', encoding="utf-8")
+    proc = start(str(tree), "-j", "2", "-f", "json", "-o", str(old), cwd=tmp_path)
+    _, stderr = finish(proc)
+    assert proc.returncode == ExitCode.INCOMPLETE
+    assert f"cannot write {old}" in stderr and "No space left" in stderr
+    assert old.read_text(encoding="utf-8") == '{"previous": "report"}\n'  # atomic: untouched
+    assert os.listdir(small_fs) == ["report.json"]  # no half-written temporary file
+
+
+# -- permissions changed during the scan ---------------------------------------------------
+
+
+def test_permissions_changed_during_the_scan(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root, to scan without the capabilities that bypass permissions")
+    tree = tmp_path / "tree"
+    (tree / "a").mkdir(parents=True)
+    (tree / "z" / "sub").mkdir(parents=True)
+    for i in range(3):  # keeps both workers busy while the permissions change
+        (tree / "a" / f"big-{i}.png").write_bytes(slow_png())
+    (tree / "z" / "face.jpg").write_bytes(face_jpeg())
+    (tree / "z" / "sub" / "face.jpg").write_bytes(face_jpeg())
+    out = tmp_path / "report.json"
+    proc = start(
+        str(tree), "-j", "2", "-f", "json", "-o", str(out), cwd=tmp_path, preexec_fn=_drop_dac
+    )
+    try:
+        busy_worker(proc)
+        os.chmod(tree / "z" / "face.jpg", 0)
+        os.chmod(tree / "z" / "sub", 0)
+        finish(proc)
+    finally:
+        os.chmod(tree / "z" / "sub", 0o755)
+    assert proc.returncode == ExitCode.INCOMPLETE
+    got = reasons(report(out))
+    assert got[str(tree / "z" / "face.jpg")] == "unreadable_file"
+    assert got[str(tree / "z" / "sub")] == "unreadable_directory"
+
+
+# -- a file changed while a worker reads it -----------------------------------------------
+
+
+def _npy(megabytes: int) -> bytes:
+    rows = megabytes * MiB // 512
+    header = f"{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, 128), }}"
+    header += " " * (-(10 + len(header) + 1) % 64) + "\n"
+    return b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode()
+
+
+def _reader_of(path: Path) -> int | None:
+    """A worker (a child of this process) that has `path` open right now."""
+    for pid in children(os.getpid()):
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    if os.readlink(f"/proc/{pid}/fd/{fd}") == str(path):
+                        return pid
+    return None
+
+
+@pytest.mark.parametrize("change", ["truncate", "rewrite"])
+def test_a_file_changed_while_a_worker_reads_it(tmp_path: Path, change: str) -> None:
+    """The worker is frozen (SIGSTOP) with the file open, the file is changed, the worker
+    goes on: what it read is refused, not analysed as if it were the file."""
+    big = tmp_path / "m-big.npy"
+    big.write_bytes(_npy(90) + bytes(90 * MiB))
+    for name in ("a-face.jpg", "z-face.jpg"):
+        (tmp_path / name).write_bytes(face_jpeg())
+    caught: list[int] = []
+
+    def saboteur() -> None:
+        deadline = time.monotonic() + 60
+        while not caught and time.monotonic() < deadline:
+            pid = _reader_of(big)
+            if pid is None:
+                continue
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                if change == "truncate":
+                    os.truncate(big, 4 * MiB)
+                else:  # same size, other bytes, a later mtime
+                    with open(big, "r+b") as fh:
+                        fh.seek(50 * MiB)
+                        fh.write(b"\x01" * 4096)
+                    st = big.stat()
+                    os.utime(big, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            caught.append(pid)
+
+    thread = threading.Thread(target=saboteur, daemon=True)
+    thread.start()
+    result = run_scan(ScanConfig(targets=(tmp_path,), workers=2))
+    thread.join(5)
+    if not caught:
+        pytest.skip("the worker read the file before it could be caught open (machine too fast)")
+    assert result.exit_code is ExitCode.INCOMPLETE
+    (problem,) = result.problems
+    assert problem.location.path == str(big)
+    assert problem.reason is ProblemReason.CHANGED_DURING_SCAN, problem.detail
+    assert sorted(Path(i.location.path).name for i in result.items) == ["a-face.jpg", "z-face.jpg"]
+
+
+# -- a database connection killed ----------------------------------------------------------
+
+
+def _face_table(name: str) -> str:
+    return f"CREATE TABLE {name} (id int PRIMARY KEY, photo bytea)"
+
+
+def test_postgres_connection_killed_mid_scan(tmp_path: Path) -> None:
+    import psycopg
+
+    with db_helpers.pg_database("fa_fault") as uri:
+        dbname = uri.rsplit("/", 1)[1]
+        with psycopg.connect(uri, autocommit=True) as conn:
+            for table in ("a_faces", "z_faces"):
+                conn.execute(_face_table(table))  # type: ignore[arg-type]
+                conn.execute(f"INSERT INTO {table} VALUES (1, %s)", (face_jpeg(),))  # type: ignore[arg-type]
+            conn.execute("CREATE VIEW m_slow AS SELECT pg_sleep(60)::text AS t, 'x'::bytea AS b")
+        out = tmp_path / "report.json"
+        proc = start(uri, "-j", "2", "--statement-timeout", "90", "-f", "json", "-o", str(out),
+                     cwd=tmp_path)  # fmt: skip
+        with psycopg.connect(uri, autocommit=True) as admin:
+
+            def sleeping() -> list[Any]:
+                assert proc.poll() is None, "the scan ended before the connection was killed"
+                return admin.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = %s AND "
+                    "wait_event = 'PgSleep'",
+                    (dbname,),
+                ).fetchall()
+
+            wait_for(sleeping, "the scan to reach the slow view")
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                (dbname,),
+            )
+        finish(proc)
+    assert proc.returncode == ExitCode.INCOMPLETE
+    document = report(out)
+    lost = [p for p in document["problems"] if p["reason"] == "database_unreadable"]
+    assert lost and "connection lost" in lost[0]["detail"], document["problems"]
+    # What was read before the connection died is in the report.
+    assert [i["path"].rsplit("#", 1)[1] for i in document["items"]] == ["public.a_faces.photo"]
+
+
+def test_mariadb_connection_killed_mid_scan(tmp_path: Path) -> None:
+    with db_helpers.mysql_database("fa_fault") as uri:
+        dbname = uri.rsplit("/", 1)[1]
+        conn = db_helpers.mysql_connect(uri)
+        try:
+            cur = conn.cursor()
+            for table in ("a_faces", "z_faces"):
+                cur.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, photo longblob)")
+                cur.execute(f"INSERT INTO {table} VALUES (1, %s)", (face_jpeg(),))
+            cur.execute("CREATE VIEW m_slow AS SELECT SLEEP(60) AS s, REPEAT('x', 300) AS p")
+            out = tmp_path / "report.json"
+            proc = start(uri, "-j", "2", "--statement-timeout", "90", "-f", "json", "-o",
+                         str(out), cwd=tmp_path)  # fmt: skip
+
+            def sleeping() -> list[Any]:
+                assert proc.poll() is None, "the scan ended before the connection was killed"
+                cur.execute(
+                    "SELECT id FROM information_schema.processlist WHERE db = %s AND "
+                    "info LIKE %s AND id <> CONNECTION_ID()",
+                    (dbname, "%m_slow%"),
+                )
+                return list(cur.fetchall())
+
+            for (thread,) in wait_for(sleeping, "the scan to reach the slow view"):
+                cur.execute(f"KILL CONNECTION {int(thread)}")
+            finish(proc)
+        finally:
+            conn.close()
+    assert proc.returncode == ExitCode.INCOMPLETE
+    document = report(out)
+    # The killed statement's relation is reported; the source reconnects for the rest, so
+    # the tables after it are read too.
+    (killed,) = document["problems"]
+    assert killed["path"].endswith("#m_slow") and killed["incomplete"], killed
+    assert killed["reason"] in ("query_timeout", "database_unreadable")
+    assert [i["path"].rsplit("#", 1)[1] for i in document["items"]] == [
+        "a_faces.photo",
+        "z_faces.photo",
+    ]
+
+
+# -- signals -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def slow_tree(tmp_path: Path) -> Path:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for i in range(4):
+        (tree / f"a-face-{i}.jpg").write_bytes(face_jpeg())
+    for i in range(6):
+        (tree / f"b-big-{i}.png").write_bytes(slow_png())
+    return tree
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_mid_scan_writes_a_partial_report(
+    slow_tree: Path, tmp_path: Path, sig: signal.Signals
+) -> None:
+    out = tmp_path / "report.json"
+    proc = start(str(slow_tree), "-j", "2", "-f", "json", "-o", str(out), cwd=tmp_path)
+    busy_worker(proc)
+    workers = children(proc.pid)
+    proc.send_signal(sig)
+    stdout, _ = finish(proc, timeout=30)
+    assert proc.returncode == ExitCode.INCOMPLETE and stdout == ""
+    document = report(out)
+    assert document["scan"]["interrupted"] and document["summary"]["incomplete"]
+    assert any(p["reason"] == "interrupted" for p in document["problems"])
+    # The faces found before the signal are in the partial report.
+    assert {i["path"] for i in document["items"]} == {
+        str(slow_tree / f"a-face-{i}.jpg") for i in range(4)
+    }
+    wait_for(lambda: not any(Path(f"/proc/{w}").exists() for w in workers), "workers to exit", 15)
+
+
+def test_sigterm_with_the_report_on_stdout(slow_tree: Path, tmp_path: Path) -> None:
+    proc = start(str(slow_tree), "-j", "2", "-f", "json", cwd=tmp_path)
+    busy_worker(proc)
+    proc.send_signal(signal.SIGTERM)
+    stdout, _ = finish(proc, timeout=30)
+    assert proc.returncode == ExitCode.INCOMPLETE
+    document = json.loads(stdout)  # a whole JSON document, not a cut one
+    assert schema_errors(document) == [] and document["scan"]["interrupted"]
+
+
+def test_two_sigints_never_leave_a_half_written_report(slow_tree: Path, tmp_path: Path) -> None:
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    out = out_dir / "report.json"
+    proc = start(str(slow_tree), "-j", "2", "-f", "json", "-o", str(out), cwd=tmp_path)
+    busy_worker(proc)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(signal.SIGINT)  # impatient: a second Ctrl-C while the report is written
+    finish(proc, timeout=30)
+    assert proc.returncode == ExitCode.INCOMPLETE
+    assert os.listdir(out_dir) in ([], ["report.json"])  # never a temporary file left behind
+    if out.exists():
+        assert report(out)["scan"]["interrupted"]  # whole, or not there at all
