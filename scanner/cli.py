@@ -333,11 +333,7 @@ def scan(
         _write_baseline(write_baseline, result)
     text = render(result, report_format)
     if output is None:
-        try:
-            write_stdout(text, utf8=report_format is not Format.CONSOLE)
-        except OSError as exc:  # a full disk or a broken device behind stdout
-            typer.echo(f"faceaudit: error: cannot write the report to stdout: {exc}", err=True)
-            raise typer.Exit(int(ExitCode.INCOMPLETE)) from exc
+        _report_to_stdout(text, utf8=report_format is not Format.CONSOLE)
     else:
         try:
             write_report(output, text)
@@ -352,6 +348,14 @@ def scan(
                 err=True,
             )
     raise typer.Exit(int(result.exit_code))
+
+
+def _report_to_stdout(text: str, utf8: bool) -> None:
+    try:
+        write_stdout(text, utf8=utf8)
+    except OSError as exc:  # a full disk or a broken device behind stdout
+        typer.echo(f"faceaudit: error: cannot write the report to stdout: {exc}", err=True)
+        raise typer.Exit(int(ExitCode.INCOMPLETE)) from exc
 
 
 def _policy_gate(
