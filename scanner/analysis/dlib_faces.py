@@ -21,6 +21,8 @@ from typing import Any, BinaryIO
 import numpy as np
 from PIL import Image
 
+from scanner.analysis.imaging import PIL_FORMATS
+
 Css = tuple[int, int, int, int]  # (top, right, bottom, left), face_recognition's order
 
 MODEL_FILES = {
@@ -98,8 +100,12 @@ class DlibModels:
 
 
 def load_image_file(file: str | Path | BinaryIO, mode: str = "RGB") -> np.ndarray:
-    """face_recognition.load_image_file: the whole image, converted, as an array."""
-    im: Image.Image = Image.open(file)
+    """face_recognition.load_image_file: the whole image, converted, as an array.
+
+    Raster formats only: an EPS or PDF never reaches Ghostscript, whatever its name says."""
+    Image.init()
+    formats = sorted({f for fs in PIL_FORMATS.values() for f in fs if f in Image.OPEN})
+    im: Image.Image = Image.open(file, formats=formats)
     if mode:
         im = im.convert(mode)
     return np.array(im)
