@@ -7,7 +7,7 @@ DEMO_STAMP := $(VENV)/.installed-demo
 DEMO_DIR ?= demo-data
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint bench fuzz install dev clean
+.PHONY: demo test lint audit bench fuzz install dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,11 +36,17 @@ demo: $(DEMO_STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n auto --dist loadgroup
 
-lint: $(STAMP)
-	$(BIN)/ruff check scanner tests bench
-	$(BIN)/ruff format --check scanner tests bench
+lint: $(STAMP) audit
+	$(BIN)/ruff check scanner tests bench tools
+	$(BIN)/ruff format --check scanner tests bench tools
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+# Known vulnerabilities in the installed dependencies (pip-audit, PyPI's JSON API). Says
+# SKIPPED, loudly, when no verdict can be had; FACEAUDIT_AUDIT_STRICT=1 makes that fail.
+AUDIT_ARGS ?=
+audit: $(STAMP)
+	$(BIN)/python tools/audit.py $(AUDIT_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_images.py
