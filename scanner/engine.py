@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import os
+import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -348,6 +349,7 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
     interrupted = False
     atime = True
     pool: WorkerPool | None = None
+    state_errors: list[str] = []  # writes to the state database that failed
 
     def collect(outcome: WorkOutcome) -> None:
         nonlocal bytes_read, done, atime
@@ -356,7 +358,7 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
         atime &= outcome.atime_preserved
         raw = outcome.result
         if incremental is not None:
-            incremental.outcome(outcome.seq, raw)
+            _guard(state_errors, lambda: incremental.outcome(outcome.seq, raw))
             if incremental.has_no_watermark(outcome.seq):
                 note = ("state.watermark", "none: no timestamp column, examined again each scan")
                 raw = replace(raw, notes=(*raw.notes, note))
@@ -395,6 +397,7 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
         )
     if incremental is not None:
         _merge_reused(incremental, results, problems)
+        _guard(state_errors, incremental.save)  # files looked at completely
     # Hard links found after their first name was scanned: same content, every name reported.
     results += [
         replace(r, location=alias)
@@ -408,6 +411,7 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
     if config.policy is not None:
         findings, info, policy_problems = _judge(config, registers, items, config.as_of or finished)
         problems.extend(policy_problems)
+    problems.extend(_state_problems(state, state_errors))
     all_problems = sorted(planner.problems + problems, key=lambda p: (p.location, p.reason.value))
     stats = _stats(planner, bytes_read, atime, incremental)
     result = ScanResult(
@@ -427,8 +431,43 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
         policy=info,
     )
     if state is not None and record_history:
-        record_scan(state, result)
+        result = _record(state, result, state_errors)
     return result
+
+
+def _record(state: StateDB, result: ScanResult, errors: list[str]) -> ScanResult:
+    """The scan in the state's history; if that write fails (and nothing failed before),
+    the result says so."""
+    failed = bool(errors)
+    _guard(errors, lambda: record_scan(state, result))
+    if failed or not errors:
+        return result
+    problems = sorted(
+        (*result.problems, *_state_problems(state, errors)),
+        key=lambda p: (p.location, p.reason.value),
+    )
+    return replace(result, problems=tuple(problems))
+
+
+def _guard(errors: list[str], write: Callable[[], object]) -> None:
+    """A write to the state database that fails (a full disk, an I/O error) costs the next
+    scan its reuse, never this scan its report: the failure becomes a problem of the result.
+    Each write is one transaction, so the state stays as it was before that write."""
+    try:
+        write()
+    except (sqlite3.Error, OSError, OverflowError) as exc:
+        errors.append(f"{type(exc).__name__}: {exc}")
+
+
+def _state_problems(state: StateDB | None, errors: list[str]) -> list[Problem]:
+    if state is None or not errors:
+        return []
+    more = f" (and {len(errors) - 1} more writes)" if len(errors) > 1 else ""
+    detail = (
+        f"the state database could not be written: {errors[0]}{more}; every result is in this "
+        "report, and the next scan looks again at what this one examined"
+    )
+    return [Problem(Location(str(state.path)), ProblemReason.STATE_NOT_SAVED, detail)]
 
 
 def _stats(
@@ -451,14 +490,14 @@ def _merge_reused(
     incremental: Incremental, results: list[ItemResult], problems: list[Problem]
 ) -> None:
     """Unchanged since the last scan: its results (enriched afresh: xattrs, registers and
-    the clock may have changed); then what was looked at completely is saved."""
+    the clock may have changed). What was looked at completely is saved afterwards (an
+    interrupted file is not)."""
     for raw in incremental.reused_results:
         reused = enrich(raw)
         problems.extend(reused.problems)
         if reused.evidence:
             results.append(reused)
     problems.extend(incremental.reused_problems)
-    incremental.save()  # files looked at completely (an interrupted one is not saved)
 
 
 def _judge(

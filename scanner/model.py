@@ -186,6 +186,8 @@ class ProblemReason(str, enum.Enum):
     DATABASE_UNREADABLE = "database_unreadable"  # cannot connect/open, or a table cannot be read
     QUERY_TIMEOUT = "query_timeout"  # a statement hit its deadline (a hostile view, a huge table)
     VALUE_TOO_LARGE = "value_too_large"  # a value over the size limit was not fetched
+    # the state database (scan --state)
+    STATE_NOT_SAVED = "state_not_saved"  # a full disk or an I/O error: results not recorded
 
     @property
     def incomplete(self) -> bool:

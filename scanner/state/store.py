@@ -34,6 +34,13 @@ from scanner.state import codec
 SCHEMA_VERSION = 1
 
 
+def _int64(n: int) -> int:
+    """SQLite integers are 64-bit; a file dated after 2262 (an mtime in ns past 2**63, which
+    anyone can set) or a 64-bit inode number is clamped: the stored identity then never
+    matches the file again, so it is looked at every time, never wrongly reused."""
+    return max(-(2**63), min(n, 2**63 - 1))
+
+
 class StateLocked(Exception):
     pass
 
@@ -213,11 +220,11 @@ class StateDB:
         rows = [
             (
                 key,
-                e.identity.dev,
-                e.identity.ino,
-                e.identity.size,
-                e.identity.mtime_ns,
-                e.identity.ctime_ns,
+                _int64(e.identity.dev),
+                _int64(e.identity.ino),
+                _int64(e.identity.size),
+                _int64(e.identity.mtime_ns),
+                _int64(e.identity.ctime_ns),
                 e.config,
                 int(e.racy),
                 e.content_type,

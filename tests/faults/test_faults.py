@@ -135,10 +135,11 @@ def _drop_dac() -> None:  # pragma: no cover - runs in the child between fork an
 
 @pytest.fixture
 def small_fs() -> Iterator[Path]:
-    """A 32 KiB tmpfs: a report does not fit (needs root to mount; skipped otherwise)."""
+    """A 160 KiB tmpfs: a state database is created, a large report or a state that grows does
+    not fit (needs root to mount; skipped otherwise)."""
     where = Path(tempfile.mkdtemp(prefix="faceaudit-full-"))
     mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=32k", "tmpfs", str(where)],
+        ["mount", "-t", "tmpfs", "-o", "size=160k", "tmpfs", str(where)],
         capture_output=True,
         check=False,
     )
@@ -201,7 +202,7 @@ def test_a_report_that_does_not_fit_leaves_the_old_one_intact(
 ) -> None:
     tree = tmp_path / "tree"
     tree.mkdir()
-    for i in range(400):  # 400 problems: a report far larger than 32 KiB
+    for i in range(1200):  # 1,200 problems: a report far larger than 160 KiB
         (tree / f"empty-{i:03}.jpg").write_bytes(b"")
     old = small_fs / "report.json"
     old.write_text('{"previous": "report"}\n', encoding="utf-8")
@@ -211,6 +212,34 @@ def test_a_report_that_does_not_fit_leaves_the_old_one_intact(
     assert f"cannot write {old}" in stderr and "No space left" in stderr
     assert old.read_text(encoding="utf-8") == '{"previous": "report"}\n'  # atomic: untouched
     assert os.listdir(small_fs) == ["report.json"]  # no half-written temporary file
+
+
+def test_the_state_database_on_a_full_disk(tmp_path: Path, small_fs: Path) -> None:
+    """The state fills its disk mid-scan: the report is still written, whole, and says so
+    (state_not_saved, exit 3); the state database stays consistent and usable."""
+    import sqlite3
+
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "face.jpg").write_bytes(face_jpeg())
+    for i in range(1500):
+        (tree / f"note-{i:04}.txt").write_text("nothing\n")
+    out = tmp_path / "report.json"
+    state = small_fs / "state.db"
+    proc = subprocess.Popen(
+        [FACEAUDIT, "scan", str(tree), "-j", "2", "--state", str(state), "-f", "json", "-o",
+         str(out)],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    finish(proc)
+    assert proc.returncode == ExitCode.INCOMPLETE
+    document = report(out)
+    assert [i["path"] for i in document["items"]] == [str(tree / "face.jpg")]  # nothing lost
+    (problem,) = document["problems"]
+    assert problem["reason"] == "state_not_saved" and "disk is full" in problem["detail"]
+    with sqlite3.connect(f"file:{state}?mode=ro", uri=True) as conn:
+        assert conn.execute("PRAGMA quick_check").fetchone() == ("ok",)
+    conn.close()
 
 
 # -- permissions changed during the scan ---------------------------------------------------

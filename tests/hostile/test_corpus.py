@@ -11,8 +11,8 @@ For every case of corpus.py and corpus_db.py:
 - the scanned data is byte-identical afterwards: content, size and mtime of every file, its
   sidecars and what lies beside the tree (access times too, except SQLite's own files); a
   database's tables, views and functions;
-- nothing was created but the report: TMPDIR, HOME and the working directory are empty
-  folders and stay empty;
+- nothing was created but the report and the state database (`--state`, so hostile input
+  meets it too): TMPDIR, HOME and the working directory are empty folders and stay empty;
 - nothing ran: the canary that every payload (pickles, YAML tags, PostScript, planted SQL
   functions) would create does not exist;
 - a password given in a URI appears in no output.
@@ -164,7 +164,7 @@ class Runner:
         base = Path(tempfile.mkdtemp(prefix="faceaudit-hostile-"))
         self.stack.callback(shutil.rmtree, base, ignore_errors=True)
         os.chmod(base, 0o755)
-        for name in ("tmp", "home", "cwd", "out"):
+        for name in ("tmp", "home", "cwd", "out", "state"):
             (base / name).mkdir()
         run = GroupRun(base, {})
         for case in cases:
@@ -189,7 +189,7 @@ class Runner:
                 command += [*built.targets, *case.options]
         if first.command == ("scan",) and first.exit_code != 2:
             command += ["-j", "2", "-f", "json", "-o", str(base / "out" / "report.json")]
-            command += ["--no-state"]
+            command += ["--state", str(base / "state" / "state.db")]  # hostile input meets it too
         proc = subprocess.run(
             command,
             cwd=base / "cwd",
@@ -209,7 +209,8 @@ class Runner:
         for built in run.built.values():
             if built.error is None:
                 built.after = self._state(built.env)
-        run.leftovers = {n: sorted(os.listdir(base / n)) for n in ("tmp", "home", "cwd", "out")}
+        dirs = ("tmp", "home", "cwd", "out", "state")
+        run.leftovers = {n: sorted(os.listdir(base / n)) for n in dirs}
         return run
 
     @staticmethod
@@ -280,9 +281,10 @@ def test_hostile_case(case: Case, runner: Runner) -> None:
     assert run.returncode == expected_exit(group), (run.returncode, run.stderr[-2000:])
     assert built.after == built.before, "the scan changed what it scanned (or ran a payload)"
     assert built.after["canary"] == []
-    assert {k: v for k, v in run.leftovers.items() if k != "out"} == {
+    assert {k: v for k, v in run.leftovers.items() if k not in ("out", "state")} == {
         "tmp": [], "home": [], "cwd": []
     }  # fmt: skip
+    assert all(name.startswith("state.db") for name in run.leftovers["state"])
     if case.secret:
         assert case.secret not in run.outputs()
     if case.exit_code == 2:  # a usage error: no report, and the error names the file and why
