@@ -48,6 +48,17 @@ def inputs(draw: st.DrawFn, harness: str) -> bytes:
     return mutate(base, choose, others=seeds, tokens=TOKENS[harness], edits=edits)
 
 
+def test_the_seed_files_are_the_ones_make_seeds_writes() -> None:
+    """Names only: image encoders may differ by a byte between library versions (run
+    `make_seeds.py --check` to compare contents)."""
+    from fuzz.make_seeds import SEEDS as FOLDER
+    from fuzz.make_seeds import generate
+
+    written = {p.relative_to(FOLDER) for p in generate()}
+    stored = {p.relative_to(FOLDER) for p in FOLDER.rglob("*") if p.is_file()}
+    assert stored == written
+
+
 def test_every_harness_has_seeds_and_a_budget() -> None:
     assert set(EXAMPLES) == set(HARNESSES)
     assert all(len(SEEDS[name]) >= 5 for name in HARNESSES), {n: len(s) for n, s in SEEDS.items()}
