@@ -47,7 +47,7 @@ from scanner.sources.filesystem import (
     read_head,
 )
 from scanner.sources.globs import PathFilter
-from scanner.state.history import record_scan
+from scanner.state.history import record_scan, trend_of
 from scanner.state.incremental import Incremental, config_key
 from scanner.state.store import StateDB
 from scanner.subject.spec import ItemFaces, holds_faces
@@ -441,7 +441,10 @@ def _record(state: StateDB, result: ScanResult, errors: list[str]) -> ScanResult
     failed = bool(errors)
     _guard(errors, lambda: record_scan(state, result))
     if failed or not errors:
-        return result
+        try:
+            return replace(result, trend=trend_of(state, result))
+        except (sqlite3.Error, OSError):
+            return result  # the trend is a view of the history; the scan stands without it
     problems = sorted(
         (*result.problems, *_state_problems(state, errors)),
         key=lambda p: (p.location, p.reason.value),

@@ -436,6 +436,22 @@ class ExitCode(enum.IntEnum):
 
 
 @dataclass(frozen=True)
+class TrendPoint:
+    """One recorded scan of the same targets under the same policy (from the state's history):
+    counts only."""
+
+    scan_id: int
+    started_at: str  # ISO 8601, as recorded
+    findings_open: int
+    new_findings: int
+    resolved_findings: int
+    items_with_evidence: int
+    faces: int
+    embeddings: int
+    incomplete: bool
+
+
+@dataclass(frozen=True)
 class ScanResult:
     """Everything a reporter needs. Reporters are pure functions of this object."""
 
@@ -453,6 +469,7 @@ class ScanResult:
     allow_incomplete: bool = False
     findings: tuple[Finding, ...] = ()  # policy violations (empty without a policy)
     policy: PolicyInfo | None = None  # None: no policy; evidence itself is judged by --fail-on
+    trend: tuple[TrendPoint, ...] = ()  # earlier scans of these targets, then this one (state)
 
     @property
     def incomplete(self) -> bool:

@@ -25,7 +25,7 @@ from scanner.reporters.findings import (
     reported_findings,
     web_uri,
 )
-from scanner.reporters.html_parts import CSS, Row, bar_chart
+from scanner.reporters.html_parts import CSS, Row, bar_chart, trend_chart
 from scanner.reporters.text import terminal_safe
 
 MAX_FINDINGS = 2_000  # the JSON report lists all
@@ -60,6 +60,7 @@ def render(result: ScanResult, max_findings: int = MAX_FINDINGS) -> str:
         "<main>",
         *_header(result, title),
         *_summary(result, findings),
+        *_trend(result),
         *_findings(result, findings[:max_findings], items, now),
     ]
     if len(findings) > max_findings:
@@ -123,6 +124,37 @@ def _summary(result: ScanResult, findings: Sequence[Finding]) -> list[str]:
         out += _table("Law (pack)", findings, result, _law)
         out += _table("Store", findings, result, _store)
         out += _table("Severity", findings, result, lambda f: f.severity.label, keep_order=True)
+        out.append("</div>")
+    out.append("</section>")
+    return out
+
+
+def _trend(result: ScanResult) -> list[str]:
+    """The history of scans of these targets under this policy, when the scan kept state."""
+    points = result.trend
+    if not points:
+        return []
+    out = ['<section id="trend-section"><h2>Trend</h2>']
+    if len(points) < 2:
+        out.append(
+            "<p>This is the first recorded scan of these targets under this policy; the "
+            "trend chart appears from the second (<code>faceaudit history</code> lists every "
+            "scan).</p>"
+        )
+    else:
+        first, last = points[0], points[-1]
+        change = last.findings_open - first.findings_open
+        if change == 0:
+            compared = "as many as at the first of them"
+        else:
+            compared = f"{abs(change)} {'more' if change > 0 else 'fewer'} than at the first"
+        out.append(
+            f"<p>{len(points)} scans since {esc(first.started_at[:10])}: "
+            f"{last.findings_open} open finding{'' if last.findings_open == 1 else 's'} now, "
+            f"{compared}.</p>"
+        )
+        out.append('<div class="charts">')
+        out.append(trend_chart(points))
         out.append("</div>")
     out.append("</section>")
     return out

@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 from collections.abc import Sequence
 
+from scanner.model import TrendPoint
 from scanner.reporters.text import terminal_safe
 
 Segment = tuple[int, str]  # value, CSS class of its fill
@@ -57,6 +58,12 @@ article.sev-medium{border-left-color:#d68910}
 article.sev-low{border-left-color:#2e86c1}
 article.sev-info{border-left-color:#7f8c8d}
 .expired{color:#9b1c1c;font-weight:600}
+.trend-line{fill:none;stroke:#1d2430;stroke-width:2}
+.trend-point{fill:#1d2430}
+.trend-point.incomplete{fill:#fff;stroke:#9b1c1c;stroke-width:2}
+.new{fill:#c0392b}
+.resolved{fill:#27ae60}
+.axis{stroke:#aab4c0;stroke-width:1}
 footer{color:#4a5568;font-size:13px;margin-top:32px}
 """
 
@@ -99,5 +106,90 @@ def bar_chart(chart_id: str, title: str, rows: Sequence[Row]) -> str:
             )
             x += width
         out.append(f'<text class="value" x="{x + 6:.1f}" y="{y + 16}">{total}</text></g>')
+    out += ["</svg>", "</figure>"]
+    return "\n".join(out)
+
+
+TREND_WIDTH = 720
+TREND_HEIGHT = 220
+TREND_LEFT = 44
+TREND_TOP = 30
+TREND_BOTTOM = 36
+
+
+def trend_chart(points: Sequence[TrendPoint]) -> str:
+    """Open findings per recorded scan as a line (a hollow point: an incomplete scan), with the
+    new findings of each scan as a bar above the axis and the resolved ones below it."""
+    plot_w = TREND_WIDTH - TREND_LEFT - 12
+    plot_h = TREND_HEIGHT - TREND_TOP - TREND_BOTTOM
+    top = max([1, *(max(p.findings_open, p.new_findings, p.resolved_findings) for p in points)])
+    step = (plot_w - 40) / max(len(points) - 1, 1)
+    base = TREND_TOP + plot_h
+
+    def x(i: int) -> float:
+        return TREND_LEFT + 20 + (i * step if len(points) > 1 else plot_w / 2 - 20)
+
+    def y(v: int) -> float:
+        return base - plot_h * v / top
+
+    bar = max(min(step / 4, 12.0), 2.0)
+    out = [
+        '<figure class="chart" id="trend">',
+        "<figcaption>Open findings per scan of these targets</figcaption>",
+        f'<svg role="img" aria-labelledby="trend-title" width="{TREND_WIDTH}" '
+        f'height="{TREND_HEIGHT}" viewBox="0 0 {TREND_WIDTH} {TREND_HEIGHT}">',
+        '<title id="trend-title">Open findings per scan</title>',
+        f'<line class="axis" x1="{TREND_LEFT}" y1="{base}" x2="{TREND_LEFT + plot_w}" '
+        f'y2="{base}"/>',
+        f'<text x="{TREND_LEFT - 6}" y="{TREND_TOP + 10}" text-anchor="end">{top}</text>',
+        f'<text x="{TREND_LEFT - 6}" y="{base + 4}" text-anchor="end">0</text>',
+    ]
+    for i, p in enumerate(points):
+        cx = x(i)
+        for value, css, left in (
+            (p.new_findings, "new", cx - bar),
+            (p.resolved_findings, "resolved", cx),
+        ):
+            if value:
+                h = (plot_h / 2) * value / top
+                out.append(
+                    f'<rect class="{css}" x="{left:.1f}" y="{base - h:.1f}" '
+                    f'width="{bar:.1f}" height="{h:.1f}"/>'
+                )
+    if len(points) > 1:
+        path = " ".join(f"{x(i):.1f},{y(p.findings_open):.1f}" for i, p in enumerate(points))
+        out.append(f'<polyline class="trend-line" points="{path}"/>')
+    for i, p in enumerate(points):
+        css = "trend-point incomplete" if p.incomplete else "trend-point"
+        label = (
+            f"scan {p.scan_id}, {p.started_at[:19]}: {p.findings_open} open, "
+            f"{p.new_findings} new, {p.resolved_findings} resolved; "
+            f"{p.items_with_evidence} items with face data, {p.faces} faces, "
+            f"{p.embeddings} embeddings" + (" (incomplete scan)" if p.incomplete else "")
+        )
+        out.append(
+            f'<g><title>{_text(label)}</title><circle class="{css}" cx="{x(i):.1f}" '
+            f'cy="{y(p.findings_open):.1f}" r="4"/></g>'
+        )
+    lx = float(TREND_LEFT)
+    for css, name, shape in (
+        ("trend-point", "open findings", "circle"),
+        ("trend-point incomplete", "incomplete scan", "circle"),
+        ("new", "new findings", "rect"),
+        ("resolved", "resolved findings", "rect"),
+    ):
+        if shape == "circle":
+            out.append(f'<circle class="{css} legend" cx="{lx + 5:.1f}" cy="8" r="4"/>')
+        else:
+            out.append(f'<rect class="{css} legend" x="{lx:.1f}" y="3" width="10" height="10"/>')
+        out.append(f'<text x="{lx + 14:.1f}" y="12">{name}</text>')
+        lx += 14 + 7 * len(name) + 14
+    first, last = points[0], points[-1]
+    out.append(f'<text x="{x(0):.1f}" y="{TREND_HEIGHT - 4}">{_text(first.started_at[:10])}</text>')
+    if len(points) > 1:
+        out.append(
+            f'<text x="{x(len(points) - 1):.1f}" y="{TREND_HEIGHT - 4}" text-anchor="end">'
+            f"{_text(last.started_at[:10])}</text>"
+        )
     out += ["</svg>", "</figure>"]
     return "\n".join(out)

@@ -8,7 +8,7 @@ import hashlib
 import json
 from collections import Counter
 
-from scanner.model import Disposition, EvidenceKind, ScanResult
+from scanner.model import Disposition, EvidenceKind, ScanResult, TrendPoint
 from scanner.state.store import StateDB
 
 
@@ -46,11 +46,9 @@ def record_scan(state: StateDB, result: ScanResult) -> int:
             for f in result.findings
             if f.disposition is not Disposition.WAIVED
         ]
-        policy = result.policy.name
     else:
         findings = _pseudo_findings(result)
-        policy = ""
-    targets = targets_key(list(result.targets))
+    targets, policy = _keys(result)
     previous = state.last_fingerprints(targets, policy)
     current = {f[0] for f in findings}
     kinds = Counter(e.kind.value for i in result.items for e in i.evidence)
@@ -72,3 +70,28 @@ def record_scan(state: StateDB, result: ScanResult) -> int:
         "by_store": dict(sorted(Counter(f[4] or "(undeclared)" for f in findings).items())),
     }
     return state.record_scan(record, findings)
+
+
+def _keys(result: ScanResult) -> tuple[str, str]:
+    """Scans are compared with earlier scans of the same targets under the same policy."""
+    policy = result.policy.name if result.policy is not None else ""
+    return targets_key(list(result.targets)), policy
+
+
+def trend_of(state: StateDB, result: ScanResult, limit: int = 30) -> tuple[TrendPoint, ...]:
+    """The recorded scans of this result's targets and policy, oldest first (counts only)."""
+    targets, policy = _keys(result)
+    return tuple(
+        TrendPoint(
+            scan_id=r.id,
+            started_at=r.started_at,
+            findings_open=r.findings_open,
+            new_findings=r.new_findings,
+            resolved_findings=r.resolved_findings,
+            items_with_evidence=r.items_with_evidence,
+            faces=r.faces,
+            embeddings=r.embeddings,
+            incomplete=r.incomplete,
+        )
+        for r in state.trend(targets, policy, limit)
+    )

@@ -318,13 +318,23 @@ class StateDB:
             )
         return scan_id
 
+    def trend(self, targets: str, policy: str, limit: int = 30) -> list[ScanRecord]:
+        """The last `limit` scans of these targets under this policy, oldest first."""
+        return self._scans(limit, targets, policy)
+
     def history(self, limit: int = 50) -> list[ScanRecord]:
+        return self._scans(limit)
+
+    def _scans(
+        self, limit: int, targets: str | None = None, policy: str | None = None
+    ) -> list[ScanRecord]:
         rows = self.db.execute(
             "SELECT id, started_at, finished_at, targets, policy, exit_code, incomplete, "
             "items_with_evidence, faces, embeddings, findings_open, new_findings, "
             "resolved_findings, by_kind, by_severity, by_store FROM scans "
-            "ORDER BY id DESC LIMIT ?",
-            (limit,),
+            "WHERE (:targets IS NULL OR targets = :targets) "
+            "AND (:policy IS NULL OR policy = :policy) ORDER BY id DESC LIMIT :limit",
+            {"targets": targets, "policy": policy, "limit": limit},
         ).fetchall()
         return [_record(r) for r in reversed(rows)]
 

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 from reporters.sample import EXPIRED_WAIVER, WAIVER, check_golden, policy_result, sample_result
 
-from scanner.model import Location, Problem, ProblemReason, ScanResult
+from scanner.model import Location, Problem, ProblemReason, ScanResult, TrendPoint
 from scanner.reporters import Format
 from scanner.reporters import render as render_any
 from scanner.reporters.html import CSP, render
@@ -28,7 +28,7 @@ ALLOWED_TAGS = {
     "html", "head", "meta", "title", "style", "body", "main", "header", "footer", "section",
     "h1", "h2", "h3", "p", "strong", "span", "code", "div", "table", "thead", "tbody", "tr",
     "th", "td", "article", "dl", "dt", "dd", "ul", "li", "a", "figure", "figcaption", "svg",
-    "g", "rect", "text",
+    "g", "rect", "text", "line", "polyline", "circle",
 }  # fmt: skip
 
 
@@ -75,11 +75,60 @@ def hostile_result() -> ScanResult:
     return replace(result, findings=(finding,), problems=(problem,), policy=policy)
 
 
+def trend_result() -> ScanResult:
+    """Five recorded scans: findings found, some resolved, one incomplete scan, then this one."""
+    counts = [(9, 9, 0, False), (11, 3, 1, False), (11, 0, 0, True), (8, 1, 4, False)]
+    counts.append((7, 0, 1, False))
+    points = tuple(
+        TrendPoint(
+            scan_id=n + 1,
+            started_at=f"2026-0{n + 1}-01T02:00:00+00:00",
+            findings_open=open_,
+            new_findings=new,
+            resolved_findings=resolved,
+            items_with_evidence=open_ + 2,
+            faces=open_ * 2,
+            embeddings=1,
+            incomplete=incomplete,
+        )
+        for n, (open_, new, resolved, incomplete) in enumerate(counts)
+    )
+    return replace(policy_result(), trend=points)
+
+
 # -- golden file and structure ------------------------------------------------------------------
 
 
 def test_matches_golden_file() -> None:
     check_golden("report.html", render(policy_result()))
+
+
+def test_trend_matches_golden_file() -> None:
+    check_golden("report-trend.html", render(trend_result()))
+
+
+def test_trend_chart_of_recorded_scans() -> None:
+    text = render(trend_result())
+    parsed = tags(text)
+    assert "<h2>Trend</h2>" not in render(policy_result())  # a scan without state: no trend
+    assert "5 scans since 2026-01-01: 7 open findings now, 2 fewer than at the first." in text
+    lines = [a["points"] or "" for t, a in parsed.tags if t == "polyline"]
+    assert len(lines) == 1 and len(lines[0].split()) == 5
+    ys = [float(p.split(",")[1]) for p in lines[0].split()]
+    assert ys[1] < ys[0] < ys[3] < ys[4]  # 9, 11, 11, 8, 7 open: higher counts drawn higher
+    points = [a["class"] for t, a in parsed.tags if t == "circle"]
+    assert points.count("trend-point") == 4 and points.count("trend-point incomplete") == 1
+    bars = [a["class"] for t, a in parsed.tags if t == "rect" and a["class"] in ("new", "resolved")]
+    assert bars.count("new") == 3 and bars.count("resolved") == 3
+    assert "scan 3, 2026-03-01T02:00:00: 11 open, 0 new, 0 resolved" in "".join(parsed.text)
+    assert "(incomplete scan)" in "".join(parsed.text)
+
+
+def test_a_single_recorded_scan_gets_a_sentence_not_a_chart() -> None:
+    result = trend_result()
+    text = render(replace(result, trend=result.trend[-1:]))
+    assert "first recorded scan of these targets" in text
+    assert "<polyline" not in text and 'id="trend"' not in text
 
 
 def test_reporter_registry_renders_html() -> None:
@@ -94,7 +143,7 @@ def test_a_strict_content_security_policy() -> None:
     assert parsed.tags[0][0] == "html"
 
 
-@pytest.mark.parametrize("make", [policy_result, sample_result, hostile_result])
+@pytest.mark.parametrize("make", [policy_result, sample_result, hostile_result, trend_result])
 def test_self_contained_no_script_no_external_asset(make: object) -> None:
     text = render(make())  # type: ignore[operator]
     parsed = tags(text)
@@ -232,3 +281,15 @@ def test_renders_in_headless_chromium(tmp_path: Path) -> None:
     assert "7 findings" in dom.stdout
     assert dom.stdout.count("<article ") == 7
     assert "<script" not in dom.stdout
+
+
+def test_the_trend_chart_renders_in_headless_chromium(tmp_path: Path) -> None:
+    page = tmp_path / "trend.html"
+    page.write_text(render(trend_result()), encoding="utf-8")
+    png = tmp_path / "trend.png"
+    run = _chromium(tmp_path, f"--screenshot={png}", "--window-size=1280,1400", page.as_uri())
+    assert png.is_file(), run.stderr[-2000:]
+    with Image.open(png) as image:
+        colours = {c for _, c in image.convert("RGB").getcolors(maxcolors=1 << 20) or []}
+    assert (0x27, 0xAE, 0x60) in colours  # the resolved-findings bars were drawn
+    assert (0x1D, 0x24, 0x30) in colours  # the line of open findings

@@ -18,6 +18,7 @@ from helpers import astronaut, encode, no_face
 from scanner.config import DetectionSettings, ScanConfig
 from scanner.engine import run_scan
 from scanner.model import ScanResult
+from scanner.reporters.html import render as render_html
 from scanner.state.store import StateDB, StateLocked
 
 
@@ -140,6 +141,29 @@ def test_history_records_new_and_resolved(tmp_path: Path) -> None:
         records = db.history()
     assert [(r.new_findings, r.resolved_findings) for r in records] == [(2, 0), (0, 1)]
     assert records[0].by_kind == {"face_image": 2}
+
+
+def test_the_result_carries_the_trend_of_its_targets(tmp_path: Path) -> None:
+    root, state = tree(tmp_path / "t"), tmp_path / "state.db"
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "face.jpg").write_bytes(encode(astronaut(), "JPEG"))
+    first = scan(root, state)
+    scan(other, state)  # another target: not part of the trend of `root`
+    (root / "face.jpg").unlink()
+    third = scan(root, state)
+    assert [p.findings_open for p in first.trend] == [2]
+    assert [(p.findings_open, p.new_findings, p.resolved_findings) for p in third.trend] == [
+        (2, 2, 0),
+        (1, 0, 1),
+    ]
+    assert third.trend[-1].faces == 1 and not third.trend[-1].incomplete
+    html = render_html(third)
+    assert '<svg role="img" aria-labelledby="trend-title"' in html
+    assert html.count('class="trend-point"') == 2
+    assert "2 scans since" in html and "1 open finding now, 1 fewer than at the first" in html
+    assert "trend-title" not in render_html(first)  # one scan: a sentence, no chart
+    assert "first recorded scan of these targets" in render_html(first)
 
 
 def test_the_state_holds_no_payload(tmp_path: Path) -> None:
