@@ -45,6 +45,7 @@ from scanner.worker import WorkerSetup
 
 Emit = Callable[[dict[str, Any]], None]
 EXEC_TIMEOUT_S = 60.0
+BATCH_PER_WORKER = 8
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,7 @@ class Watcher:
         debounce_s: float = 0.5,
         polling: bool = False,
         exec_argv: list[str] | None = None,
+        batch: int = 0,
     ) -> None:
         roots = tuple(Path(os.path.abspath(t)) for t in config.targets)
         self.config = replace(config, targets=roots)
@@ -158,11 +160,17 @@ class Watcher:
         self.debounce_s = debounce_s
         self.polling = polling
         self.exec_argv = exec_argv
+        # files per scan while events keep coming: small enough that a new file waits at most
+        # one batch, large enough to keep every worker busy
+        self.batch = batch or BATCH_PER_WORKER * max(config.workers, 1)
         self.known: dict[str, dict[str, Mark]] = {}
         self._lock = threading.Lock()
-        self._pending: set[str] = set()
-        self._trees: set[str] = set()
+        # path -> when its last event came: a path is examined once it has been quiet for
+        # debounce_s, however busy the rest of the tree is
+        self._pending: dict[str, float] = {}
+        self._trees: dict[str, float] = {}
         self._gone: set[str] = set()
+        self._busy = False
         self._last_event = 0.0
         self.overflow = threading.Event()
         self.scans = 0
@@ -176,15 +184,22 @@ class Watcher:
 
     def touched(self, path: str, tree: bool = False) -> None:
         with self._lock:
-            (self._trees if tree else self._pending).add(path)
+            now = time.monotonic()
+            (self._trees if tree else self._pending)[path] = now
             self._gone.discard(path)
-            self._last_event = time.monotonic()
+            self._last_event = now
 
     def gone(self, path: str, tree: bool = False) -> None:
         with self._lock:
             self._gone.add(path if not tree else path.rstrip("/") + "/")
-            self._pending.discard(path)
+            self._pending.pop(path, None)
             self._last_event = time.monotonic()
+
+    def idle(self) -> bool:
+        """Nothing waiting to be examined and no scan running (after an overflow: rescanned)."""
+        with self._lock:
+            waiting = bool(self._pending or self._trees or self._gone)
+        return not (waiting or self._busy or self.overflow.is_set())
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -204,7 +219,11 @@ class Watcher:
                     with self._lock:
                         self._pending.clear()
                         self._trees.clear()
-                    self._scan(self.config.targets, full=True)
+                        self._busy = True
+                    try:
+                        self._scan(self.config.targets, full=True)
+                    finally:
+                        self._busy = False
                     self.emit(_event("rescanned", overflowed_again=self.overflow.is_set()))
                     continue
                 self._flush()
@@ -275,18 +294,31 @@ class Watcher:
         )
 
     def _flush(self) -> None:
+        """Examines the paths that have been quiet for debounce_s: the most recent first, a
+        batch at a time, so a file closed during a long burst is reported within a batch's
+        time while the backlog is worked through behind it."""
         with self._lock:
-            if not (self._pending or self._trees or self._gone):
-                return
-            if time.monotonic() - self._last_event < self.debounce_s:
-                return
-            pending, trees, gone = self._pending, self._trees, self._gone
-            self._pending, self._trees, self._gone = set(), set(), set()
-        for path in sorted(gone):
-            self._resolve(path)
-        targets = [Path(p) for p in sorted(pending | trees) if os.path.lexists(p)]
-        if targets:
-            self._scan(targets, full=False)
+            now = time.monotonic()
+            gone, self._gone = self._gone, set()
+            ready = [
+                (t, path, tree)
+                for table, tree in ((self._pending, False), (self._trees, True))
+                for path, t in table.items()
+                if now - t >= self.debounce_s
+            ]
+            ready.sort(reverse=True)
+            batch = ready[: self.batch]
+            for _, path, tree in batch:
+                (self._trees if tree else self._pending).pop(path)
+            self._busy = bool(gone or batch)
+        try:
+            for path in sorted(gone):
+                self._resolve(path)
+            targets = [Path(p) for _, p, _ in batch if os.path.lexists(p)]
+            if targets:
+                self._scan(sorted(targets), full=False)
+        finally:
+            self._busy = False
 
     def _resolve(self, path: str) -> None:
         keys = [k for k in self.known if k == path or (path.endswith("/") and k.startswith(path))]

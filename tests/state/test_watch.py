@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import astronaut, encode
+from helpers import astronaut, encode, no_face
 
 from scanner.config import ScanConfig
 from scanner.engine import run_scan
@@ -95,6 +95,26 @@ def test_a_half_written_file_is_not_acted_on(tmp_path: Path) -> None:
             fh.write(FACE[len(FACE) // 2 :])
         (e,) = events.wait("finding")
         assert e["location"].endswith("slow.jpg") and not events.of("notice")
+
+
+def test_a_file_closed_behind_a_backlog_is_examined_first(tmp_path: Path) -> None:
+    """A burst of photos keeps events coming; the file closed last is examined in the next
+    batch, not after the whole backlog."""
+    root = tmp_path / "inbox"
+    root.mkdir()
+    photo = encode(no_face().resize((640, 480)), "JPEG")
+    with watching(root, tmp_path / "s.db", batch=4) as (watcher, events):
+        for n in range(120):
+            (root / f"photo{n:03d}.jpg").write_bytes(photo + n.to_bytes(2, "big"))
+        (root / "face.jpg").write_bytes(FACE)
+        (e,) = events.wait("finding", timeout=60)
+        assert e["location"].endswith("face.jpg")
+        assert not watcher.idle()  # the photos that came before it are still waiting
+        deadline = time.monotonic() + 300
+        while not watcher.idle() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert watcher.idle() and not events.of("notice")
+    assert {Path(e["location"]).name for e in events.of("finding")} == {"face.jpg"}
 
 
 def test_a_restart_announces_nothing_already_known(tmp_path: Path) -> None:
