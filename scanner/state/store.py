@@ -161,7 +161,12 @@ class StateDB:
                 for table in ("files", "columns", "scans", "scan_findings"):
                     db.execute(f"DROP TABLE IF EXISTS {table}")
                 self.notes.append("state database of another version: cleared")
-            db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            if version is None or int(version[0]) != SCHEMA_VERSION:
+                # written only when it changes: a database on a full disk still opens, and
+                # the scan's own writes say what could not be saved
+                db.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
+                )
             db.execute(
                 "CREATE TABLE IF NOT EXISTS files (key TEXT PRIMARY KEY, dev INTEGER, "
                 "ino INTEGER, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER, config TEXT, "

@@ -5,7 +5,9 @@ runs, files truncated or replaced between the walk and the read, a database conn
 killed from the server side, SIGINT and SIGTERM. In each case the scan ends by itself, a
 partial report marked incomplete is written (or, when the report itself cannot be written,
 the error says so), the exit code is 3, and what had been found before the fault is in the
-report: nothing is lost.
+report. Every scan keeps a state database: after the fault it passes SQLite's check, the
+next run opens it without moving it aside, it remembers nothing the fault cut short (that is
+looked at again), and the next run finds everything: nothing is lost.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import functools
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -34,6 +37,7 @@ from reporters.sample import schema_errors
 from scanner.config import ScanConfig
 from scanner.engine import run_scan
 from scanner.model import ExitCode, ProblemReason
+from scanner.state.store import StateDB
 
 FACEAUDIT = str(Path(sys.executable).parent / "faceaudit")
 MiB = 1024 * 1024
@@ -55,8 +59,9 @@ def slow_png() -> bytes:
 
 
 def start(*args: str, cwd: Path, **kwargs: Any) -> subprocess.Popen[bytes]:
+    """`faceaudit scan ARGS` with its state database beside cwd (outside what is scanned)."""
     return subprocess.Popen(
-        [FACEAUDIT, "scan", *args, "--no-state"],
+        [FACEAUDIT, "scan", *args, "--state", str(state_of(cwd))],
         cwd=cwd,
         stdout=kwargs.pop("stdout", subprocess.PIPE),
         stderr=subprocess.PIPE,
@@ -126,6 +131,35 @@ def reasons(document: dict[str, Any]) -> dict[str, str]:
     return {p["path"]: p["reason"] for p in document["problems"]}
 
 
+def state_of(cwd: Path) -> Path:
+    return cwd.parent / f"{cwd.name}-state.db"
+
+
+def assert_state_trusted(state: Path, cut_short: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The state database after a fault: sound, opened by the next run as it is (not moved
+    aside as damaged), and holding no entry for what the fault cut short."""
+    with sqlite3.connect(f"file:{state}?mode=ro", uri=True) as conn:
+        assert conn.execute("PRAGMA quick_check").fetchone() == ("ok",)
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    conn.close()
+    with StateDB(state) as db:
+        assert db.notes == [], db.notes
+        files: dict[str, Any] = dict(db.load_files())
+        columns = db.load_columns()
+    assert not list(state.parent.glob(state.name + ".corrupt-*"))
+    for location in cut_short:
+        assert location not in files and location not in columns, location
+    return files
+
+
+def rescan(targets: tuple[Path, ...], state: Path) -> Any:
+    """The next run, with the same state and the fault gone: a complete result."""
+    with StateDB(state) as db:
+        result = run_scan(ScanConfig(targets=targets, workers=2), state=db)
+    assert not result.incomplete, result.problems
+    return result
+
+
 def _drop_dac() -> None:  # pragma: no cover - runs in the child between fork and exec
     libc = ctypes.CDLL(None, use_errno=True)
     for cap in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH: permission bits apply to root
@@ -172,9 +206,11 @@ def test_a_worker_killed_mid_item(tmp_path: Path) -> None:
     (crashed,) = [p for p in document["problems"] if p["reason"] == "worker_crashed"]
     assert crashed["path"] == str(tree / "big.png") and "SIGKILL" in crashed["detail"]
     # Nothing lost: every face was still found by the replacement worker.
-    assert sorted(i["path"] for i in document["items"]) == [
-        str(tree / f"face-{i}.jpg") for i in range(6)
-    ]
+    faces = [str(tree / f"face-{i}.jpg") for i in range(6)]
+    assert sorted(i["path"] for i in document["items"]) == faces
+    assert_state_trusted(state_of(tmp_path), cut_short=(str(tree / "big.png"),))
+    again = rescan((tree,), state_of(tmp_path))
+    assert sorted(i.location.path for i in again.items) == faces
 
 
 # -- the disk full -------------------------------------------------------------------------
@@ -212,13 +248,12 @@ def test_a_report_that_does_not_fit_leaves_the_old_one_intact(
     assert f"cannot write {old}" in stderr and "No space left" in stderr
     assert old.read_text(encoding="utf-8") == '{"previous": "report"}\n'  # atomic: untouched
     assert os.listdir(small_fs) == ["report.json"]  # no half-written temporary file
+    assert_state_trusted(state_of(tmp_path))
 
 
 def test_the_state_database_on_a_full_disk(tmp_path: Path, small_fs: Path) -> None:
     """The state fills its disk mid-scan: the report is still written, whole, and says so
     (state_not_saved, exit 3); the state database stays consistent and usable."""
-    import sqlite3
-
     tree = tmp_path / "tree"
     tree.mkdir()
     (tree / "face.jpg").write_bytes(face_jpeg())
@@ -237,9 +272,16 @@ def test_the_state_database_on_a_full_disk(tmp_path: Path, small_fs: Path) -> No
     assert [i["path"] for i in document["items"]] == [str(tree / "face.jpg")]  # nothing lost
     (problem,) = document["problems"]
     assert problem["reason"] == "state_not_saved" and "disk is full" in problem["detail"]
-    with sqlite3.connect(f"file:{state}?mode=ro", uri=True) as conn:
-        assert conn.execute("PRAGMA quick_check").fetchone() == ("ok",)
-    conn.close()
+    assert_state_trusted(state)
+    # The next run, on the disk still full, opens the state and scans: a whole report again.
+    again = subprocess.run(
+        [FACEAUDIT, "scan", str(tree), "-j", "2", "--state", str(state), "-f", "json", "-o",
+         str(out)],
+        cwd=tmp_path, capture_output=True, stdin=subprocess.DEVNULL, check=False,
+    )  # fmt: skip
+    assert again.returncode == ExitCode.INCOMPLETE, again.stderr
+    assert [i["path"] for i in report(out)["items"]] == [str(tree / "face.jpg")]
+    assert_state_trusted(state)
 
 
 # -- permissions changed during the scan ---------------------------------------------------
@@ -270,6 +312,14 @@ def test_permissions_changed_during_the_scan(tmp_path: Path) -> None:
     got = reasons(report(out))
     assert got[str(tree / "z" / "face.jpg")] == "unreadable_file"
     assert got[str(tree / "z" / "sub")] == "unreadable_directory"
+    os.chmod(tree / "z" / "face.jpg", 0o644)
+    files = assert_state_trusted(state_of(tmp_path), cut_short=(str(tree / "z" / "face.jpg"),))
+    assert not any(k.startswith(str(tree / "z" / "sub")) for k in files)
+    again = rescan((tree,), state_of(tmp_path))
+    assert sorted(i.location.path for i in again.items) == [
+        str(tree / "z" / "face.jpg"),
+        str(tree / "z" / "sub" / "face.jpg"),
+    ]
 
 
 # -- a file changed while a worker reads it -----------------------------------------------
@@ -325,7 +375,9 @@ def test_a_file_changed_while_a_worker_reads_it(tmp_path: Path, change: str) -> 
 
     thread = threading.Thread(target=saboteur, daemon=True)
     thread.start()
-    result = run_scan(ScanConfig(targets=(tmp_path,), workers=2))
+    state = state_of(tmp_path)
+    with StateDB(state) as db:
+        result = run_scan(ScanConfig(targets=(tmp_path,), workers=2), state=db)
     thread.join(5)
     if not caught:
         pytest.skip("the worker read the file before it could be caught open (machine too fast)")
@@ -334,6 +386,7 @@ def test_a_file_changed_while_a_worker_reads_it(tmp_path: Path, change: str) -> 
     assert problem.location.path == str(big)
     assert problem.reason is ProblemReason.CHANGED_DURING_SCAN, problem.detail
     assert sorted(Path(i.location.path).name for i in result.items) == ["a-face.jpg", "z-face.jpg"]
+    assert_state_trusted(state, cut_short=(str(big),))
 
 
 # -- a database connection killed ----------------------------------------------------------
@@ -379,6 +432,8 @@ def test_postgres_connection_killed_mid_scan(tmp_path: Path) -> None:
     assert lost and "connection lost" in lost[0]["detail"], document["problems"]
     # What was read before the connection died is in the report.
     assert [i["path"].rsplit("#", 1)[1] for i in document["items"]] == ["public.a_faces.photo"]
+    cut = tuple(p["path"] for p in document["problems"] if p["incomplete"])
+    assert_state_trusted(state_of(tmp_path), cut_short=cut)
 
 
 def test_mariadb_connection_killed_mid_scan(tmp_path: Path) -> None:
@@ -420,6 +475,7 @@ def test_mariadb_connection_killed_mid_scan(tmp_path: Path) -> None:
         "a_faces.photo",
         "z_faces.photo",
     ]
+    assert_state_trusted(state_of(tmp_path), cut_short=(killed["path"],))
 
 
 # -- signals -------------------------------------------------------------------------------
@@ -455,6 +511,12 @@ def test_a_signal_mid_scan_writes_a_partial_report(
         str(slow_tree / f"a-face-{i}.jpg") for i in range(4)
     }
     wait_for(lambda: not any(Path(f"/proc/{w}").exists() for w in workers), "workers to exit", 15)
+    files = assert_state_trusted(state_of(tmp_path))
+    examined = {p["path"] for p in document["problems"] if p["reason"] == "interrupted"}
+    assert not examined & set(files)  # what the signal cut short is looked at again
+    if sig is signal.SIGINT:  # the next run finds everything (SIGTERM: the same code path)
+        again = rescan((slow_tree,), state_of(tmp_path))
+        assert {i.location.path for i in again.items} == {i["path"] for i in document["items"]}
 
 
 def test_sigterm_with_the_report_on_stdout(slow_tree: Path, tmp_path: Path) -> None:
@@ -465,6 +527,7 @@ def test_sigterm_with_the_report_on_stdout(slow_tree: Path, tmp_path: Path) -> N
     assert proc.returncode == ExitCode.INCOMPLETE
     document = json.loads(stdout)  # a whole JSON document, not a cut one
     assert schema_errors(document) == [] and document["scan"]["interrupted"]
+    assert_state_trusted(state_of(tmp_path))
 
 
 def test_two_sigints_never_leave_a_half_written_report(slow_tree: Path, tmp_path: Path) -> None:
@@ -482,3 +545,4 @@ def test_two_sigints_never_leave_a_half_written_report(slow_tree: Path, tmp_path
     assert os.listdir(out_dir) in ([], ["report.json"])  # never a temporary file left behind
     if out.exists():
         assert report(out)["scan"]["interrupted"]  # whole, or not there at all
+    assert_state_trusted(state_of(tmp_path))
