@@ -184,6 +184,25 @@ def read_header(head: bytes) -> NpyHeader:
     return NpyHeader(major, dtype, fortran, dims, start + length)
 
 
+MAX_PICKLE_BODY = 16 * 1024 * 1024  # of an object array's body, read for its imports only
+
+
+def object_body(src: RandomAccess) -> bytes | None:
+    """The first bytes of an object array's body, which is a pickle: for an analysis of what
+    it would import (never loaded). None when the item is not an object array."""
+    head = src.read_at(0, MAX_HEADER + 12)
+    try:
+        read_header(head)
+        return None
+    except ObjectArray:
+        pass
+    except NpyError:
+        return None
+    start = 10 if head[6] == 1 else 12
+    offset = start + int.from_bytes(head[8:start], "little")
+    return src.read_at(offset, max(0, min(MAX_PICKLE_BODY, src.full_size - offset)))
+
+
 def _dtype(descr: Literal) -> np.dtype:
     """A numpy dtype from a descr that the strict parser accepted; objects are refused."""
     if isinstance(descr, str):

@@ -106,47 +106,58 @@ class PickleImportsDetector:
     )
 
     def detect(self, item: LoadedItem, ctx: DetectContext) -> DetectorOutput:
-        analysis = analyse(item.data)
-        problems: _Problems = ()
-        if analysis.capped:
-            problems = (
-                (
-                    ProblemReason.OVERSIZE,
-                    f"pickle analysis stopped after {DEFAULT_MAX_OPS:,} opcodes (offset "
-                    f"{analysis.error_offset}): imports beyond it were not checked",
-                ),
-            )
-        judged = {j.qualname: j for i in analysis.imports if (j := judge_import(i.module, i.name))}
-        if not judged:
-            return DetectorOutput(problems=problems)
-        ordered = [judged[q] for q in sorted(judged)]
-        names = [_clip(j.qualname) for j in ordered]
-        known = [_clip(j.qualname) for j in ordered if j.known_dangerous]
-        reasons = [f"imports {_clip(j.qualname)}: {j.reason}" for j in ordered]
-        reasons = reasons[:MAX_LISTED_IMPORTS]
-        if analysis.capped:
-            reasons.append(
-                f"analysis stopped at the opcode cap (offset {analysis.error_offset}): imports "
-                "after it were not checked"
-            )
-        elif not analysis.complete:
-            reasons.append(
-                f"the pickle is broken at offset {analysis.error_offset}: a loader would still "
-                "import everything listed here before failing"
-            )
-        evidence = Evidence(
-            kind=EvidenceKind.EXECUTABLE_CODE,
-            detector=self.id,
-            confidence=1.0 if known else 0.8,
-            details=(
-                ("imports", _listing(names)),
-                ("count", len(names)),
-                ("code_execution", _listing(known)),
-                ("complete", analysis.complete),
+        return judge_imports(self.id, item.data)
+
+
+def judge_imports(detector: str, data: bytes, container: str = "") -> DetectorOutput:
+    """EXECUTABLE_CODE evidence when a pickle (or the pickled body of an object array,
+    `container`) imports callables a loader would run."""
+    analysis = analyse(data)
+    problems: _Problems = ()
+    if analysis.capped:
+        problems = (
+            (
+                ProblemReason.OVERSIZE,
+                f"pickle analysis stopped after {DEFAULT_MAX_OPS:,} opcodes (offset "
+                f"{analysis.error_offset}): imports beyond it were not checked",
             ),
-            reasons=tuple(reasons),
         )
-        return DetectorOutput((evidence,), problems=problems)
+    judged = {j.qualname: j for i in analysis.imports if (j := judge_import(i.module, i.name))}
+    if not judged:
+        return DetectorOutput(problems=problems)
+    ordered = [judged[q] for q in sorted(judged)]
+    names = [_clip(j.qualname) for j in ordered]
+    known = [_clip(j.qualname) for j in ordered if j.known_dangerous]
+    reasons = [f"imports {_clip(j.qualname)}: {j.reason}" for j in ordered]
+    reasons = reasons[:MAX_LISTED_IMPORTS]
+    if container:
+        reasons.insert(0, f"the {container} is a pickle, which numpy loads with allow_pickle")
+    if analysis.capped:
+        reasons.append(
+            f"analysis stopped at the opcode cap (offset {analysis.error_offset}): imports "
+            "after it were not checked"
+        )
+    elif not analysis.complete:
+        reasons.append(
+            f"the pickle is broken at offset {analysis.error_offset}: a loader would still "
+            "import everything listed here before failing"
+        )
+    details: tuple[tuple[str, ScalarValue], ...] = (
+        ("imports", _listing(names)),
+        ("count", len(names)),
+        ("code_execution", _listing(known)),
+        ("complete", analysis.complete),
+    )
+    if container:
+        details += (("container", container),)
+    evidence = Evidence(
+        kind=EvidenceKind.EXECUTABLE_CODE,
+        detector=detector,
+        confidence=1.0 if known else 0.8,
+        details=details,
+        reasons=tuple(reasons),
+    )
+    return DetectorOutput((evidence,), problems=problems)
 
 
 def _file_names(item: LoadedItem) -> tuple[str, ...]:

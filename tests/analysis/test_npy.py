@@ -256,6 +256,16 @@ def test_object_array_with_pickle_payload_never_runs(tmp_path: Path) -> None:
     assert not canary.exists()
 
 
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_object_body_is_the_pickle_after_the_header(version: int) -> None:
+    body = pickle.dumps(["a", 1])
+    text = "{'descr': '|O', 'fortran_order': False, 'shape': (2,), }" + " " * 9 + "\n"
+    data = header_bytes(text, version) + body
+    assert npy.object_body(item(data)) == body
+    assert npy.object_body(item(saved(np.zeros((3, 128), "<f4")))) is None  # not an object array
+    assert npy.object_body(item(b"\x93NUMPY\x09\x00garbage")) is None  # not a .npy at all
+
+
 def test_head_only_item_reads_the_rest_from_the_file(tmp_path: Path) -> None:
     """A large file arrives with its first bytes only; rows beyond are read from the file."""
     vectors = model_like(4000, 512, 4).astype(np.float32)

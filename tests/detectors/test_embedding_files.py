@@ -232,6 +232,13 @@ def test_hostile_files(tmp_path: Path, scan: Scan, positive_sets: dict[str, np.n
         assert name in problems, f"{name}: no problem reported"
         assert problems[name].reason is reason and words in problems[name].detail, name
     assert result.incomplete and embeddings(result) == {}
+    # The object array's body is judged like any pickle: it would run os.system when loaded.
+    (code,) = [
+        e for i in result.items if i.location.path.endswith("objects.npy") for e in i.evidence
+    ]
+    assert code.kind is EvidenceKind.EXECUTABLE_CODE and code.detector == "security.pickle"
+    assert "posix.system" in str(code.detail("code_execution"))
+    assert code.detail("container") == "body of this object array"
 
 
 def test_npz_zip_bomb_stopped_by_archive_limits(tmp_path: Path, scan: Scan) -> None:
