@@ -10,6 +10,11 @@ A link to another HDF5 file (external link, virtual dataset) is reported like a 
 that is not followed: the target is scanned under its own name when it is in the scanned
 tree. External raw storage is different: its bytes have no header, so no scan would ever
 recognise them; it is reported as an unsupported container and the scan is incomplete.
+
+HDF5 loads a shared library for a filter a dataset names but the library lacks (a "filter
+plugin"), from its plugin search path: a file would choose native code to run. The search
+path is emptied before the first file is opened, so such a dataset is unreadable, never a
+reason to load code.
 """
 
 from __future__ import annotations
@@ -39,9 +44,18 @@ MAX_SAMPLED = 2_000  # datasets whose rows are read; the rest are counted from m
 MAX_CHUNK_BYTES = 64 * 1024 * 1024
 
 
+def _h5py() -> Any:
+    """h5py, with HDF5's filter-plugin search path emptied (idempotent)."""
+    h5py = optional("h5py", "hdf5")
+    plugins = optional("h5py.h5pl", "hdf5")
+    while plugins.size():
+        plugins.remove(0)
+    return h5py
+
+
 def analyse_hdf5(src: RandomAccess, names: tuple[str, ...]) -> Findings:
     """Every numeric dataset whose last axis has a vector's length; links never followed."""
-    h5py = optional("h5py", "hdf5")
+    h5py = _h5py()
     found = Findings()
     collector = Collector(names, root="/")
     try:

@@ -4,11 +4,16 @@ metadata, never followed (canaries outside, their content and access time unchan
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import h5py
 import numpy as np
+import pytest
 from embedding_samples import dlib_descriptors
 
 from scanner.analysis import hdf5vec
@@ -137,3 +142,71 @@ def test_hdf5_virtual_dataset_within_the_file_is_a_note(tmp_path: Path) -> None:
     found = hdf5vec.analyse_hdf5(h5_item(path), ())
     assert [s.where for s in found.sets] == ["/own"] and found.problems == []
     assert ("hdf5_virtual_dataset", "/view") in found.notes
+
+
+# -- filter plugins: native code a file would choose ----------------------------------------
+
+PLANTED_PLUGIN = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <stddef.h>
+__attribute__((constructor)) static void planted(void) {
+    const char *p = getenv("FACEAUDIT_CANARY");
+    if (p) { FILE *f = fopen(p, "w"); if (f) fclose(f); }
+}
+static size_t passthrough(unsigned flags, size_t n, const unsigned v[], size_t nbytes,
+                          size_t *buf_size, void **buf) { return nbytes; }
+static const struct { int version; int id; unsigned enc; unsigned dec; const char *name;
+    void *can_apply; void *set_local; void *filter; } cls =
+    {1, 32001, 1, 1, "planted", NULL, NULL, (void *)passthrough};
+int H5PLget_plugin_type(void) { return 0; }
+const void *H5PLget_plugin_info(void) { return &cls; }
+"""
+
+
+def test_a_filter_plugin_on_the_search_path_is_never_loaded(tmp_path: Path) -> None:
+    """A dataset compressed with filter 32001, and a library for that filter on HDF5's plugin
+    path whose loading creates a canary: plain h5py loads it (the control); a scan does not,
+    and reports the dataset unreadable."""
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is needed to build the planted filter plugin")
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (tmp_path / "planted.c").write_text(PLANTED_PLUGIN)
+    subprocess.run(
+        [
+            "gcc",
+            "-shared",
+            "-fPIC",
+            "-o",
+            str(plugins / "libplanted.so"),
+            str(tmp_path / "planted.c"),
+        ],
+        check=True,
+    )
+    data = tmp_path / "data"
+    data.mkdir()
+    h5 = data / "encodings.h5"
+    env = {**os.environ, "HDF5_PLUGIN_PATH": str(plugins)}
+    write = (
+        "import h5py, numpy as np, sys\n"
+        "with h5py.File(sys.argv[1], 'w') as f:\n"
+        "    f.create_dataset('enc', data=np.ones((8, 128), 'f4'), chunks=(4, 128),"
+        " compression=32001)\n"
+    )
+    subprocess.run([sys.executable, "-c", write, str(h5)], check=True, env=env)
+    canary = tmp_path / "canary"
+    env["FACEAUDIT_CANARY"] = str(canary)
+    read = "import h5py, sys\nh5py.File(sys.argv[1])['enc'][:1]\n"
+    subprocess.run([sys.executable, "-c", read, str(h5)], check=True, env=env)
+    assert canary.exists(), "control: plain h5py should have loaded the planted plugin"
+    canary.unlink()
+    faceaudit = Path(sys.executable).parent / "faceaudit"
+    scan = subprocess.run(
+        [str(faceaudit), "scan", str(data), "--no-state", "-j", "1", "-f", "json"],
+        capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    assert not canary.exists(), "the scan loaded a filter plugin named by the file"
+    problems = {p["path"]: p for p in json.loads(scan.stdout)["problems"]}
+    assert scan.returncode == 3, scan.stderr
+    assert "plugin" in problems[str(h5)]["detail"], problems
