@@ -167,8 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-pg", action="store_true")
     args = parser.parse_args(argv)
 
-    corpus = HERE / "corpus"
-    corpus.mkdir(exist_ok=True)
+    corpus = HERE / "corpus" / "databases"
+    corpus.mkdir(parents=True, exist_ok=True)
     db = corpus / "faces-bench.db"
     t0 = time.perf_counter()
     build_sqlite(db, args.sqlite_rows)

@@ -242,6 +242,11 @@ def run_faceaudit(root: Path, paths: list[Path], workers: int, min_face: int = 0
         t0 = time.perf_counter()
         result = run_scan(config, progress=lambda _: done.append(time.perf_counter()))
         seconds = time.perf_counter() - t0
+    if result.stats.items_scanned != len(paths) + 1:  # the photos and the corpus's stamp
+        raise SystemExit(
+            f"{root} holds {result.stats.items_scanned} items, not the corpus's {len(paths)}: "
+            "give the benchmark a folder of its own (--corpus)"
+        )
     hits = {Path(i.location.display) for i in result.items}
     name = f"faceaudit min-face {min_face}" if min_face else "faceaudit"
     # Steady state: from the first finished item to the last (worker start-up excluded).
@@ -276,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--faces", type=int, default=24)
     parser.add_argument("--no-faces", type=int, default=12)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--corpus", type=Path, default=HERE / "corpus")
+    parser.add_argument("--corpus", type=Path, default=HERE / "corpus" / "images")
     parser.add_argument("--skip-reference", action="store_true", help="faceaudit and floor only")
     args = parser.parse_args(argv)
 
