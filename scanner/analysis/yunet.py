@@ -85,6 +85,8 @@ def load() -> YuNet:
 
 def detect(model: YuNet, rgb: np.ndarray, pad: int = 0) -> list[Candidate]:
     """Run YuNet on an HxWx3 uint8 RGB array; `pad` is removed from the boxes."""
+    if rgb.ndim != 3 or rgb.shape[2] != 3:  # the C function reads width * height * 3 bytes
+        raise ValueError(f"YuNet needs an HxWx3 image, not {rgb.shape}")
     height, width = rgb.shape[:2]
     if model.function is None:
         with warnings.catch_warnings():

@@ -67,3 +67,11 @@ def test_repeated_calls_do_not_grow_the_process(model: yunet.YuNet) -> None:
     for _ in range(200):  # the wheel's entry point would keep ~370 MiB of copies
         yunet.detect(model, rgb)
     assert rss_mib() - before < 40
+
+
+@pytest.mark.parametrize("shape", [(40, 40), (40, 40, 4), (40, 40, 1)])
+def test_only_three_channel_images_reach_the_c_function(
+    model: yunet.YuNet, shape: tuple[int, ...]
+) -> None:
+    with pytest.raises(ValueError, match="HxWx3"):
+        yunet.detect(model, np.zeros(shape, np.uint8))
