@@ -541,14 +541,17 @@ def demo(
 def main() -> None:
     """Run the command; no outcome other than a finished scan may exit 0 or 1.
 
-    SIGTERM behaves like Ctrl-C: a scan in progress stops, writes its partial report and
-    exits 3. An interruption outside a scan, or an internal error, also exits 3 (incomplete),
-    never 1 (which means "face data found").
+    SIGTERM behaves like Ctrl-C, however the process was started: a scan in progress stops,
+    writes its partial report and exits 3. An interruption outside a scan, or an internal
+    error, also exits 3 (incomplete), never 1 (which means "face data found").
     """
     # YuNet's OpenMP runtime reads this when it first loads; one thread per process is what
     # the measurements in README were taken with (workers set it for themselves too).
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    # Explicitly, because a process started with SIGINT ignored (a background job of a
+    # script) would otherwise ignore it too, and `kill -INT` would let the scan run on.
+    signal.signal(signal.SIGINT, _raise_interrupt)
     try:
         code = app(standalone_mode=False)
     except (typer.Abort, KeyboardInterrupt):

@@ -519,6 +519,25 @@ def test_a_signal_mid_scan_writes_a_partial_report(
         assert {i.location.path for i in again.items} == {i["path"] for i in document["items"]}
 
 
+def _ignore_sigint() -> None:  # pragma: no cover - runs in the child between fork and exec
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def test_sigint_stops_a_scan_started_with_sigint_ignored(slow_tree: Path, tmp_path: Path) -> None:
+    """A background job of a script starts with SIGINT ignored; `kill -INT` still stops it."""
+    out = tmp_path / "report.json"
+    proc = start(
+        str(slow_tree), "-j", "2", "-f", "json", "-o", str(out), cwd=tmp_path,
+        preexec_fn=_ignore_sigint,
+    )  # fmt: skip
+    busy_worker(proc)
+    proc.send_signal(signal.SIGINT)
+    finish(proc, timeout=30)
+    assert proc.returncode == ExitCode.INCOMPLETE
+    assert report(out)["scan"]["interrupted"]
+    assert_state_trusted(state_of(tmp_path))
+
+
 def test_sigterm_with_the_report_on_stdout(slow_tree: Path, tmp_path: Path) -> None:
     proc = start(str(slow_tree), "-j", "2", "-f", "json", cwd=tmp_path)
     busy_worker(proc)
