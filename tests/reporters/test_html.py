@@ -11,6 +11,7 @@ import subprocess
 from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -261,20 +262,25 @@ def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_renders_in_headless_chromium(tmp_path: Path) -> None:
+def _screenshot(tmp_path: Path, result: ScanResult, height: int) -> tuple[Path, list[Any]]:
+    """The rendered report as a page, and the colours of its screenshot (count, RGB)."""
     page = tmp_path / "report.html"
-    page.write_text(render(policy_result()), encoding="utf-8")
+    page.write_text(render(result), encoding="utf-8")
     png = tmp_path / "report.png"
-    run = _chromium(tmp_path, f"--screenshot={png}", "--window-size=1280,2000", page.as_uri())
+    run = _chromium(tmp_path, f"--screenshot={png}", f"--window-size=1280,{height}", page.as_uri())
     assert png.is_file(), run.stderr[-2000:]
     with Image.open(png) as image:
-        assert image.size == (1280, 2000)
-        rgb = image.convert("RGB")
-        colours = rgb.getcolors(maxcolors=1 << 20)
-        assert colours is not None
-        assert len(colours) > 50, "the screenshot is (almost) a single colour"
-        # The severity chart's critical bar (#7b1020) was drawn: SVG rendered.
-        assert any(c == (0x7B, 0x10, 0x20) for _, c in colours)
+        assert image.size == (1280, height)
+        colours = image.convert("RGB").getcolors(maxcolors=1 << 20)
+    assert colours is not None
+    return page, colours
+
+
+def test_renders_in_headless_chromium(tmp_path: Path) -> None:
+    page, colours = _screenshot(tmp_path, policy_result(), 2000)
+    assert len(colours) > 50, "the screenshot is (almost) a single colour"
+    # The severity chart's critical bar (#7b1020) was drawn: SVG rendered.
+    assert any(c == (0x7B, 0x10, 0x20) for _, c in colours)
     dom = _chromium(tmp_path, "--dump-dom", page.as_uri())
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert 'data-count="7"' in dom.stdout
@@ -284,12 +290,7 @@ def test_renders_in_headless_chromium(tmp_path: Path) -> None:
 
 
 def test_the_trend_chart_renders_in_headless_chromium(tmp_path: Path) -> None:
-    page = tmp_path / "trend.html"
-    page.write_text(render(trend_result()), encoding="utf-8")
-    png = tmp_path / "trend.png"
-    run = _chromium(tmp_path, f"--screenshot={png}", "--window-size=1280,1400", page.as_uri())
-    assert png.is_file(), run.stderr[-2000:]
-    with Image.open(png) as image:
-        colours = {c for _, c in image.convert("RGB").getcolors(maxcolors=1 << 20) or []}
-    assert (0x27, 0xAE, 0x60) in colours  # the resolved-findings bars were drawn
-    assert (0x1D, 0x24, 0x30) in colours  # the line of open findings
+    _, colours = _screenshot(tmp_path, trend_result(), 1400)
+    drawn = {c for _, c in colours}
+    assert (0x27, 0xAE, 0x60) in drawn  # the resolved-findings bars
+    assert (0x1D, 0x24, 0x30) in drawn  # the line of open findings
