@@ -2,8 +2,8 @@
 
 The header is parsed by scanner.analysis.npy's strict parser (never `np.load`): object
 arrays are refused (their body is a pickle: what it would import is judged like any pickle's,
-`security.pickle`), lying sizes reported, rows sampled by bounded
-reads, so a large file sent "head only" is sampled in place.
+`security.pickle`), lying sizes reported, rows sampled by bounded reads, so a large file sent
+"head only" is sampled in place.
 """
 
 from __future__ import annotations
