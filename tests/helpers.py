@@ -6,6 +6,8 @@ import hashlib
 import io
 import os
 import stat
+import struct
+import zlib
 from pathlib import Path
 
 from PIL import Image
@@ -79,3 +81,15 @@ def _sha256(path: Path, flags: int) -> str:
     finally:
         os.close(fd)
     return digest.hexdigest()
+
+
+def zip_with_empty_name(data: bytes) -> bytes:
+    """A zip with one stored member whose name is zero bytes long, written header by header
+    (zipfile will not write one; such a member once crashed the archive walker)."""
+    crc, n = zlib.crc32(data), len(data)
+    local = struct.pack("<4s5H3I2H", b"PK\x03\x04", 20, 0, 0, 0, 0x21, crc, n, n, 0, 0) + data
+    central = struct.pack(
+        "<4s6H3I5H2I", b"PK\x01\x02", 20, 20, 0, 0, 0, 0x21, crc, n, n, 0, 0, 0, 0, 0, 0, 0
+    )
+    end = struct.pack("<4s4H2IH", b"PK\x05\x06", 0, 0, 1, 1, len(central), len(local), 0)
+    return local + central + end

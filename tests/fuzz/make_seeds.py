@@ -18,7 +18,6 @@ import io
 import json
 import lzma
 import pickle
-import struct
 import sys
 import tarfile
 import zipfile
@@ -28,6 +27,9 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, when run as a script
+from helpers import zip_with_empty_name
 
 SEEDS = Path(__file__).resolve().parent / "seeds"
 DATE = (2021, 6, 1, 12, 0, 0)
@@ -79,17 +81,6 @@ def _tar(members: dict[str, bytes], links: dict[str, str] | None = None) -> byte
             info.type, info.linkname, info.mtime = tarfile.SYMTYPE, target, MTIME
             tf.addfile(info)
     return buf.getvalue()
-
-
-def _zip_with_empty_name(data: bytes) -> bytes:
-    """One stored member whose name is zero bytes long (a crash once: IndexError)."""
-    crc, n = zlib.crc32(data), len(data)
-    local = struct.pack("<4s5H3I2H", b"PK\x03\x04", 20, 0, 0, 0, 0x21, crc, n, n, 0, 0) + data
-    central = struct.pack(
-        "<4s6H3I5H2I", b"PK\x01\x02", 20, 20, 0, 0, 0, 0x21, crc, n, n, 0, 0, 0, 0, 0, 0, 0
-    )
-    end = struct.pack("<4s4H2IH", b"PK\x05\x06", 0, 0, 1, 1, len(central), len(local), 0)
-    return local + central + end
 
 
 def _image(fmt: str, **params: object) -> bytes:
@@ -252,7 +243,7 @@ def archive_seeds() -> dict[str, bytes]:
         "joblib.zlib": zlib.compress(pickle.dumps([1.0] * 16, protocol=2)),
         "empty.zip": b"PK\x05\x06" + b"\x00" * 18,
         "traversal.zip": _zip({"../../evil.png": png, "/abs/face.png": png}),
-        "regression-empty-name.zip": _zip_with_empty_name(png),
+        "regression-empty-name.zip": zip_with_empty_name(png),
     }
 
 

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import io
 import os
-import struct
-import zlib
 from pathlib import Path
 
 import pytest
+from helpers import zip_with_empty_name
 
 from scanner.analysis import textvec
 from scanner.analysis.sniff import sniff
@@ -23,17 +22,6 @@ from scanner.policy.loader import PolicyErrors, load_policy
 from scanner.sources.archive import ArchiveWalker, Member
 
 ROW = ",".join(["0.5"] * 12)
-
-
-def zip_with_empty_name(data: bytes) -> bytes:
-    """One stored member whose name is zero bytes long, written header by header."""
-    crc, n = zlib.crc32(data), len(data)
-    local = struct.pack("<4s5H3I2H", b"PK\x03\x04", 20, 0, 0, 0, 0x21, crc, n, n, 0, 0) + data
-    central = struct.pack(
-        "<4s6H3I5H2I", b"PK\x01\x02", 20, 20, 0, 0, 0, 0x21, crc, n, n, 0, 0, 0, 0, 0, 0, 0
-    )
-    end = struct.pack("<4s4H2IH", b"PK\x05\x06", 0, 0, 1, 1, len(central), len(local), 0)
-    return local + central + end
 
 
 def test_zip_member_with_an_empty_name() -> None:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from helpers import astronaut, encode, no_face
+from helpers import astronaut, encode, no_face, zip_with_empty_name
 from PIL import Image
 
 MiB = 1024 * 1024
@@ -254,17 +254,6 @@ def arc_zip_traversal(env: Env) -> tuple[str, ...]:
     members = {"../../escape.jpg": truncated_jpeg(), "/etc/cron.d/evil.jpg": truncated_jpeg()}
     write(env.data / "sub" / "evil.zip", zip_bytes(members))
     return (str(env.data),)
-
-
-def zip_with_empty_name(data: bytes) -> bytes:
-    """One stored member whose name is empty (zero bytes), written header by header."""
-    crc, n = zlib.crc32(data), len(data)
-    local = struct.pack("<4s5H3I2H", b"PK\x03\x04", 20, 0, 0, 0, 0x21, crc, n, n, 0, 0) + data
-    central = struct.pack(
-        "<4s6H3I5H2I", b"PK\x01\x02", 20, 20, 0, 0, 0, 0x21, crc, n, n, 0, 0, 0, 0, 0, 0, 0
-    )
-    end = struct.pack("<4s4H2IH", b"PK\x05\x06", 0, 0, 1, 1, len(central), len(local), 0)
-    return local + central + end
 
 
 def arc_zip_empty_name(env: Env) -> tuple[str, ...]:
