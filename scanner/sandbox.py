@@ -6,11 +6,12 @@ names (an attacker's path); an archive member named `../../x` reaches outside th
 meant for; a decoder bug becomes a file write. After `confine`, the kernel refuses all of it:
 the process and every process it starts can create, write, truncate, rename, link or remove
 nothing (files, directories, FIFOs, sockets, devices, symbolic links) outside one private
-directory, whatever the code asks for. Reading stays allowed everywhere: the worker must read
-the files it scans, its libraries, its models and /proc/self. Unless `network` is true, TCP
-bind and connect are refused as well, and so are connections to abstract unix sockets and
-signals to processes outside the sandbox: a worker has nobody to talk to, and a local service
-(a database server, a desktop bus) could otherwise write on its behalf.
+directory, whatever the code asks for, and can make no device node even there. Reading stays
+allowed everywhere: the worker must read the files it scans, its libraries, its models and
+/proc/self. Unless `network` is true, TCP bind and connect are refused as well, and so are
+connections to abstract unix sockets and signals to processes outside the sandbox: a worker
+has nobody to talk to, and a local service (a database server, a desktop bus) could otherwise
+write on its behalf.
 
 Limits:
 - Root still reads all it could read before: this contains writes, not disclosure.
@@ -168,7 +169,7 @@ class Confinement:
         return (
             ("sandbox.landlock", self.summary),
             ("sandbox.no_new_privs", "on" if self.no_new_privs else "off"),
-            ("sandbox.core_dumps", "off" if self.core_dumps_off else "on"),
+            ("sandbox.core_dumps", "off" if self.core_dumps_off else "unchanged"),
             ("sandbox.max_file_bytes", size),
             ("sandbox.problems", "; ".join(self.problems) or "none"),
         )
@@ -183,9 +184,13 @@ def confine(
     writable_dir: str, *, network: bool = False, max_file_bytes: int | None = None
 ) -> Confinement:
     """Confine this process for good (see the module's docstring); call it once, before the
-    first untrusted item is opened. A `writable_dir` that cannot be opened leaves no writable
-    place at all (writes are denied everywhere, and the problem is recorded): a mistake never
-    widens the sandbox."""
+    first untrusted item is opened.
+
+    Everything beneath `writable_dir` stays writable: it should be a fresh directory made for
+    this process (mkdtemp), outside every scanned tree, with no hard link to a scanned file.
+    One that cannot be opened leaves no writable place at all (writes are denied everywhere,
+    and the problem is recorded): a mistake never widens the sandbox. `network` true leaves
+    TCP alone; `max_file_bytes` bounds every file written (RLIMIT_FSIZE)."""
     problems: list[str] = []
     nnp = _attempt(problems, "no_new_privs", _no_new_privs)
     cores = _attempt(

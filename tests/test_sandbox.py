@@ -14,6 +14,7 @@ import json
 import os
 import pickle
 import socket
+import struct
 import subprocess
 import sys
 import textwrap
@@ -175,6 +176,9 @@ PROBE = textwrap.dedent(
         out["cross"] = {k: attempt(v) for k, v in cross_ops().items()}
     if "net" in groups:
         out["net"] = {k: attempt(v) for k, v in net_ops().items()}
+    if "super_journal" in groups:  # a query opens the database and recovers the hot journal
+        db = sqlite3.connect(os.path.join(P, "db"))
+        out["super_journal"] = attempt(lambda: db.execute("SELECT x FROM t").fetchall())
     if "tmp" in groups:
         out["tmp"] = attempt(lambda: write_file(os.path.join(O, "anywhere"), "w"))
     if args.get("max_file_bytes") is not None:
@@ -217,6 +221,29 @@ def populate(root: Path) -> None:
     conn.execute("CREATE TABLE t (x)")
     conn.commit()
     conn.close()
+
+
+def hot_journal(folder: Path, super_journal: Path) -> None:
+    """A database `db` with a hot rollback journal naming `super_journal` (sqlite.org/fileformat
+    "the rollback journal"): recovering it, SQLite deletes the super-journal it names when no
+    child journal still points to it. The name is the attacker's."""
+    db = folder / "db"
+    conn = __import__("sqlite3").connect(db)
+    conn.execute("CREATE TABLE t (x)")
+    conn.execute("INSERT INTO t VALUES (1)")
+    conn.commit()
+    conn.close()
+    magic = bytes.fromhex("d9d505f920a163d7")
+    # header: magic, page records (none), nonce, pages in the database, sector and page size
+    header = magic + struct.pack(">IIIII", 0, 0, db.stat().st_size // 4096, 512, 4096)
+    name = str(super_journal).encode()
+    pointer = (  # at the end: lock-byte page, name, its length and checksum, magic
+        struct.pack(">I", (1 << 30) // 4096 + 1)
+        + name
+        + struct.pack(">II", len(name), sum(name))
+        + magic
+    )
+    (folder / "db-journal").write_bytes(header.ljust(512, b"\0") + pointer)
 
 
 def snapshot(root: Path) -> dict[str, tuple[object, ...]]:
@@ -392,6 +419,27 @@ def test_tcp_is_refused_unless_the_network_is_allowed(tmp_path: Path) -> None:
     assert "TCP allowed" in dict(allowed["confinements"][0]["metadata"])["sandbox.landlock"]
 
 
+@needs_landlock
+def test_sqlite_recovering_a_hot_journal_cannot_delete_the_file_it_names(tmp_path: Path) -> None:
+    """The threat of HOSTILE.md: a database copied with its journal into the private directory
+    and opened writable (as scanner.sources.sqlite_open does) names a scanned file as its
+    super-journal. Unconfined, SQLite deletes that file; confined, the query fails instead."""
+    for confined in (False, True):
+        private, outside = tmp_path / f"private-{confined}", tmp_path / f"outside-{confined}"
+        private.mkdir()
+        outside.mkdir()
+        victim = outside / "evidence.jpg"
+        victim.write_bytes(b"evidence")
+        hot_journal(private, victim)
+        result = run_probe(private, outside, layers=int(confined), groups=["super_journal"])
+        if confined:
+            assert result["super_journal"] == "OperationalError"  # "disk I/O error"
+            assert victim.read_bytes() == b"evidence"
+        else:
+            assert result["super_journal"] == "ok"
+            assert not victim.exists(), "the control no longer shows SQLite deleting the file"
+
+
 def test_landlock_abi_is_the_kernels() -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     libc.syscall.restype = ctypes.c_long
@@ -468,7 +516,7 @@ def test_metadata_is_plain_strings_under_fixed_keys() -> None:
     assert dict(unavailable.metadata()) == {
         "sandbox.landlock": "unavailable (kernel without Landlock): best effort only",
         "sandbox.no_new_privs": "off",
-        "sandbox.core_dumps": "on",
+        "sandbox.core_dumps": "unchanged",
         "sandbox.max_file_bytes": "unlimited",
         "sandbox.problems": "none",
     }
