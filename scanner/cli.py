@@ -208,6 +208,14 @@ def scan(
     archive_ratio: Annotated[
         float, typer.Option("--archive-ratio", help="Highest expansion ratio allowed.")
     ] = Limits.archive_max_ratio,
+    max_temp_mb: Annotated[
+        int,
+        typer.Option(
+            "--max-temp-mb",
+            help="Temporary space per worker (MiB): the private copy that recovering a "
+            "SQLite database with a -wal or hot -journal needs; larger: not read.",
+        ),
+    ] = Limits.max_temp_bytes // MiB,
     policy: Annotated[
         str | None,
         typer.Option(
@@ -281,6 +289,7 @@ def scan(
         or max_pages <= 0
         or archive_entries <= 0
         or archive_mb <= 0
+        or max_temp_mb <= 0
         or not (0 < timeout < math.inf)  # also false for NaN
         or not (0 < statement_timeout < math.inf)
         or not (0.0 <= embedding_threshold <= 1.0)
@@ -311,6 +320,7 @@ def scan(
             archive_max_entries=archive_entries,
             archive_max_total_bytes=archive_mb * MiB,
             archive_max_ratio=archive_ratio,
+            max_temp_bytes=max_temp_mb * MiB,
         ),
         detection=DetectionSettings(
             thorough=thorough,

@@ -35,6 +35,9 @@ class Limits:
     item_timeout_s: float = 30.0
     item_memory_bytes: int = 2 * GiB
     xmp_max_bytes: int = 4 * MiB
+    # What a worker may write: the private copy a SQLite database with a -wal or a hot
+    # -journal needs (its own temporary folder, removed afterwards), per worker.
+    max_temp_bytes: int = 1 * GiB
 
     def as_settings(self) -> tuple[tuple[str, ScalarValue], ...]:
         return tuple((f"limits.{k}", v) for k, v in self.__dict__.items())

@@ -9,14 +9,13 @@ from __future__ import annotations
 import collections
 import os
 import sqlite3
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from functools import partial
 from importlib.metadata import PackageNotFoundError, version
-from typing import TypeVar
 
-from scanner.analysis.sniff import HEAD_BYTES, name_claims_image, sniff
 from scanner.config import ScanConfig
 from scanner.context import enrich
 from scanner.detectors import DEFAULT_DETECTORS, build
@@ -35,28 +34,16 @@ from scanner.policy.evaluate import evaluate
 from scanner.policy.facts import facts_for, load_registers
 from scanner.policy.gate import apply_baseline, apply_waivers
 from scanner.policy.registers import RegisterData
-from scanner.pool import WorkerPool, run_inline
-from scanner.sources import open_database, sqlite_bytes, sqlite_file
-from scanner.sources.archive import ArchiveWalker, Member
+from scanner.pool import INLINE_PROTECTIONS, Event, WorkerPool, private_folder, run_inline
+from scanner.sources import open_database, sqlite_open
 from scanner.sources.database import DatabaseError, DatabaseSource, redact
-from scanner.sources.filesystem import (
-    FileChangedError,
-    FileRef,
-    FilesystemWalker,
-    open_regular,
-    read_head,
-)
+from scanner.sources.filesystem import FileRef, FilesystemWalker
 from scanner.sources.globs import PathFilter
 from scanner.state.history import record_scan, trend_of
 from scanner.state.incremental import Incremental, config_key
 from scanner.state.store import StateDB
 from scanner.subject.spec import ItemFaces, holds_faces
-from scanner.worker import WorkerSetup, WorkItem, WorkOutcome
-
-_T = TypeVar("_T")
-# Large files of these formats are read by their header and sampled, never whole.
-_SAMPLED_WHEN_LARGE = {ContentType.NPY, ContentType.HDF5, ContentType.PARQUET, ContentType.ARROW}
-_CONTAINERS_NOT_OPENED = {ContentType.SEVEN_ZIP, ContentType.RAR}
+from scanner.work import Partial, WorkerSetup, WorkItem, WorkOutcome
 
 
 @dataclass(frozen=True)
@@ -90,7 +77,11 @@ def model_versions() -> tuple[tuple[str, str], ...]:
 
 
 class _Planner:
-    """Walks every target and yields work items; records problems and counters on the way."""
+    """Walks every target and yields work items; records problems and counters on the way.
+
+    Files are not opened here: a worker sniffs each one and examines it or opens it as a
+    container (scanner.expand). The databases named by URI are sampled here, except SQLite
+    files, which are opened in a worker like any other untrusted file."""
 
     def __init__(self, config: ScanConfig, incremental: Incremental | None = None) -> None:
         self.config = config
@@ -111,11 +102,21 @@ class _Planner:
         self.atime_preserved = True
         self.aliases: dict[Location, list[Location]] = collections.defaultdict(list)
         self._first_by_inode: dict[tuple[int, int], Location] = {}
+        self._walked_dirs: set[tuple[int, int]] = set()
+        self._own_dirs: set[tuple[int, int]] = set()
         self._seq = 0
 
+    def skip(self, own: str) -> None:
+        """A folder of the scan's own (the workers' private directories): never walked."""
+        try:
+            st = os.stat(own)
+        except OSError:
+            return
+        self._own_dirs.add((st.st_dev, st.st_ino))
+
     def __iter__(self) -> Iterator[WorkItem]:
-        for target in self.config.targets:
-            walker = FilesystemWalker(target, self.filter)
+        for target in dict.fromkeys(self.config.targets):  # a target named twice: once
+            walker = FilesystemWalker(target, self.filter, self._walked_dirs, self._own_dirs)
             for entry in walker:
                 if isinstance(entry, Problem):
                     self.problems.append(entry)
@@ -124,14 +125,23 @@ class _Planner:
             self.directories += walker.directories
             self.excluded += walker.excluded
             self.atime_preserved &= walker.atime_preserved
-        for uri in self.config.databases:
-            yield from self._database(partial(open_database, uri, self.config.sampling))
+        for uri in dict.fromkeys(self.config.databases):  # the same database once
+            if uri.split("://", 1)[0].lower() == "sqlite":
+                yield from self._sqlite(uri)
+            else:
+                yield from self._database(partial(open_database, uri, self.config.sampling))
 
-    def _next(self) -> int:
+    def next_seq(self) -> int:
         self._seq += 1
-        if self.incremental is not None:
-            self.incremental.queued(self._seq)
+        self.queued += 1
         return self._seq
+
+    def counted(self, outcome: WorkOutcome) -> None:
+        """What a worker found inside a file: its type, members and columns."""
+        self.by_type.update(dict(outcome.content_types))
+        self.discovered += outcome.members + outcome.columns
+        self.archive_members += outcome.members
+        self.atime_preserved &= outcome.atime_preserved
 
     def _file(self, ref: FileRef) -> Iterator[WorkItem]:
         if self.since_ns is not None and max(ref.mtime_ns, ref.ctime_ns) < self.since_ns:
@@ -141,122 +151,68 @@ class _Planner:
         key = (ref.dev, ref.ino)
         first = self._first_by_inode.get(key)
         if first is not None:  # a hard link: same content, reported under both names
-            self.hardlinks += 1
-            self.aliases[first].append(ref.location)
+            if first != ref.location:
+                self.hardlinks += 1
+                self.aliases[first].append(ref.location)
             return
         self._first_by_inode[key] = ref.location
         inc = self.incremental
-        if inc is None:
-            yield from self._file_body(ref)
-            return
-        reused = inc.reuse(ref)
-        if reused is not None:  # unchanged since the last scan: its results, not decoded
-            self.by_type.update(reused.content_types)
-            self.discovered += reused.members
-            self.archive_members += reused.members
-            return
-        inc.begin(ref)
-        mark, members, types = len(self.problems), self.archive_members, self.by_type.copy()
-        yield from self._file_body(ref)
-        inc.end(self.problems[mark:], dict(self.by_type - types), self.archive_members - members)
+        if inc is not None:
+            reused = inc.reuse(ref)
+            if reused is not None:  # unchanged since the last scan: its results, not decoded
+                self.by_type.update(reused.content_types)
+                self.discovered += reused.members
+                self.archive_members += reused.members
+                return
+        seq = self.next_seq()
+        if inc is not None:
+            inc.begin(ref, seq)
+        yield WorkItem(seq, ref.location, None, ref.size, ref.mtime_ns, file=ref)
 
-    def _file_body(self, ref: FileRef) -> Iterator[WorkItem]:
-        opened = self._read(ref, lambda: read_head(ref, HEAD_BYTES))
-        if opened is None:
+    def _sqlite(self, uri: str) -> Iterator[WorkItem]:
+        """A SQLite database named by URI: a file for a worker (its columns come back)."""
+        path = sqlite_open.path_from_uri(uri)
+        where = Location("sqlite://" + path)
+        try:
+            st = os.stat(path)  # a link named explicitly is followed, as for a scan target
+            if not stat.S_ISREG(st.st_mode):
+                raise OSError("not a regular file")
+        except OSError as exc:
+            detail = f"cannot open SQLite database: {exc}"
+            self._problem(where, ProblemReason.DATABASE_UNREADABLE, redact(detail))
             return
-        ct = sniff(opened)
-        self.by_type[ct.value] += 1
-        name = ref.location.path.rsplit("/", 1)[-1]
-        limits = self.config.limits
-        if ct.is_archive:
-            yield from self._archive(ref, ct)
-            return
-        if ct is ContentType.SQLITE:
-            yield from self._database(lambda: sqlite_file(ref, self.config.sampling))
-            return
-        head_only = False
-        if ref.size > limits.max_file_bytes and ct in _SAMPLED_WHEN_LARGE:
-            head_only = True  # header and metadata first, rows sampled: never read whole
-        elif ref.size > limits.max_file_bytes:
-            sparse = " (sparse: most of it is holes)" if ref.sparse else ""
-            self._problem(
-                ref.location,
-                ProblemReason.OVERSIZE,
-                f"{ct.value} file of {ref.size} bytes{sparse} exceeds the "
-                f"{limits.max_file_bytes} byte limit; not read",
-            )
-            return
-        if ct.is_image or ct is ContentType.XMP or ct.is_vector_store:
-            self.queued += 1
-            yield WorkItem(
-                self._next(),
-                ref.location,
-                ct,
-                ref.size,
-                ref.mtime_ns,
-                file=ref,
-                head_only=head_only,
-            )
-        elif ct in _CONTAINERS_NOT_OPENED:
-            self._problem(
-                ref.location,
-                ProblemReason.UNSUPPORTED_CONTAINER,
-                f"{ct.value} archives are not opened; their members were not scanned",
-            )
-        elif name_claims_image(name):
-            if ref.size == 0:
-                self._problem(ref.location, ProblemReason.DECODE_ERROR, "empty file")
-            elif ct is ContentType.UNKNOWN:
-                self._problem(
-                    ref.location,
-                    ProblemReason.DECODE_ERROR,
-                    "named as an image but the content matches no image format",
-                )
-            else:
-                self._problem(
-                    ref.location,
-                    ProblemReason.DISGUISED_CONTENT,
-                    f"named as an image but the content is {ct.value}; not decoded "
-                    "(PostScript would be executed by a renderer)"
-                    if ct is ContentType.POSTSCRIPT
-                    else f"named as an image but the content is {ct.value}; not decoded",
-                )
-
-    def _archive(self, ref: FileRef, ct: ContentType) -> Iterator[WorkItem]:
-        def other(location: Location, content_type: ContentType) -> None:
-            self.by_type[content_type.value] += 1
-
-        walker = ArchiveWalker(self.config.limits, on_other=other)
-        fd = self._read(ref, lambda: open_regular(ref))
-        if fd is None:
-            return
-        with os.fdopen(fd, "rb") as stream:
-            for entry in walker.expand(ref.location, stream, ct):
-                if isinstance(entry, Problem):
-                    self.problems.append(entry)
-                    continue
-                yield from self._member(entry)
-        self.archive_members += walker.members_seen
-        self.discovered += walker.members_seen
-
-    def _member(self, member: Member) -> Iterator[WorkItem]:
-        self.by_type[member.content_type.value] += 1
-        if member.content_type is ContentType.SQLITE:
-            data, display = member.data, member.location.display
-            yield from self._database(lambda: sqlite_bytes(data, display, self.config.sampling))
-            return
-        self.queued += 1
+        ref = FileRef(
+            where,
+            os.path.realpath(path),
+            st.st_dev,
+            st.st_ino,
+            st.st_size,
+            st.st_mtime_ns,
+            st.st_blocks * 512,
+            st.st_ctime_ns,
+        )
         yield WorkItem(
-            self._next(),
-            member.location,
-            member.content_type,
-            len(member.data),
-            member.mtime_ns,
-            data=member.data,
+            self.next_seq(), where, None, st.st_size, st.st_mtime_ns, file=ref, database=True
         )
 
+    def admit(self, parent: WorkItem, child: WorkItem) -> WorkItem | None:
+        """A member or column a worker handed back: numbered, or dropped when a column of a
+        database named by URI is unchanged since the last scan (its result is reused)."""
+        inc = self.incremental
+        if parent.database and child.column is not None:
+            if inc is not None and inc.reuse_column(child.column):
+                return None
+            seq = self.next_seq()
+            if inc is not None:
+                inc.queued_column(seq, child.column)
+            return replace(child, seq=seq)
+        seq = self.next_seq()
+        if inc is not None:
+            inc.spawned(parent.seq, seq)
+        return replace(child, seq=seq)
+
     def _database(self, opener: Callable[[], DatabaseSource]) -> Iterator[WorkItem]:
-        """Every column of a database, sampled, as work items (problems recorded)."""
+        """Every column of a database server, sampled, as work items (problems recorded)."""
         try:
             source = opener()
             for entry in source.columns():
@@ -267,26 +223,12 @@ class _Planner:
                 self.by_type[ContentType.DB_COLUMN.value] += 1
                 if self.incremental is not None and self.incremental.reuse_column(entry):
                     continue  # same watermark (rows, newest timestamp) as last time
-                self.queued += 1
-                seq = self._next()
+                seq = self.next_seq()
                 if self.incremental is not None:
                     self.incremental.queued_column(seq, entry)
                 yield WorkItem(seq, entry.location, ContentType.DB_COLUMN, 0, None, column=entry)
         except DatabaseError as exc:
-            self._problem(exc.location, ProblemReason.DATABASE_UNREADABLE, redact(str(exc)))
-
-    def _read(self, ref: FileRef, opener: Callable[[], tuple[_T, bool]]) -> _T | None:
-        """Open or read a file the walker saw; a failure is recorded as the item's problem."""
-        try:
-            value, noatime = opener()
-        except FileChangedError as exc:
-            self._problem(ref.location, ProblemReason.CHANGED_DURING_SCAN, str(exc))
-            return None
-        except OSError as exc:
-            self._problem(ref.location, ProblemReason.UNREADABLE_FILE, exc.strerror or str(exc))
-            return None
-        self.atime_preserved &= noatime
-        return value
+            self._problem(exc.location, exc.reason, redact(str(exc)))
 
     def _problem(self, location: Location, reason: ProblemReason, detail: str) -> None:
         self.problems.append(Problem(location, reason, detail))
@@ -341,27 +283,40 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
         else None
     )
     planner = _Planner(config, incremental)
-    setup = WorkerSetup(config.detectors, config.detection, config.limits, config.face_search)
+    setup = WorkerSetup(
+        config.detectors, config.detection, config.limits, config.face_search, config.sampling
+    )
     results: list[ItemResult] = []
     problems: list[Problem] = []
     bytes_read = 0
     done = 0
     interrupted = False
-    atime = True
     pool: WorkerPool | None = None
     state_errors: list[str] = []  # writes to the state database that failed
 
-    def collect(outcome: WorkOutcome) -> None:
-        nonlocal bytes_read, done, atime
+    def collect(event: Event) -> None:
+        nonlocal bytes_read, done
         done += 1
+        in_place = isinstance(event, Partial)
+        outcome = event.outcome if isinstance(event, Partial) else event
         bytes_read += outcome.bytes_read
-        atime &= outcome.atime_preserved
         raw = outcome.result
+        if not in_place:
+            planner.counted(outcome)
+            problems.extend(outcome.problems)
         if incremental is not None:
-            _guard(state_errors, lambda: incremental.outcome(outcome.seq, raw))
-            if incremental.has_no_watermark(outcome.seq):
+            if in_place:
+                _guard(state_errors, lambda: incremental.partial(outcome.seq, raw))
+            else:
+                _guard(state_errors, lambda: incremental.outcome(outcome.seq, raw, outcome))
+            if raw is not None and incremental.has_no_watermark(outcome.seq):
                 note = ("state.watermark", "none: no timestamp column, examined again each scan")
                 raw = replace(raw, notes=(*raw.notes, note))
+        if raw is None:
+            if progress is not None and outcome.problems:
+                where = outcome.problems[0].location.display
+                progress(Progress(planner.discovered, planner.queued, done, where))
+            return
         result = enrich(raw)
         if on_faces is not None and outcome.faces is not None:
             on_faces(result, outcome.faces)
@@ -371,18 +326,26 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
         if progress is not None:
             progress(Progress(planner.discovered, planner.queued, done, result.location.display))
 
+    protections: tuple[tuple[str, str], ...] = ()
     try:
         if shared_pool is not None:  # a long-lived pool (watch): models stay loaded
             pool = shared_pool
-            for outcome in shared_pool.run(planner):
-                collect(outcome)
+            planner.skip(pool.private_root)
+            for event in shared_pool.run(planner, planner.admit):
+                collect(event)
+            protections = pool.protections
         elif config.workers <= 0:
-            for outcome in run_inline(setup, planner):
-                collect(outcome)
+            protections = INLINE_PROTECTIONS
+            with private_folder() as private:
+                planner.skip(private)
+                for event in run_inline(setup, planner, planner.admit, private):
+                    collect(event)
         else:
             with WorkerPool(setup, config.workers) as pool:
-                for outcome in pool.run(planner):
-                    collect(outcome)
+                planner.skip(pool.private_root)
+                for event in pool.run(planner, planner.admit):
+                    collect(event)
+                protections = pool.protections
     except KeyboardInterrupt:
         interrupted = True
         pending = pool.in_flight() if pool is not None else []
@@ -413,7 +376,7 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
         problems.extend(policy_problems)
     problems.extend(_state_problems(state, state_errors))
     all_problems = sorted(planner.problems + problems, key=lambda p: (p.location, p.reason.value))
-    stats = _stats(planner, bytes_read, atime, incremental)
+    stats = _stats(planner, bytes_read, incremental)
     result = ScanResult(
         tool_version=tool_version(),
         models=model_versions(),
@@ -429,6 +392,7 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
         allow_incomplete=config.allow_incomplete,
         findings=findings,
         policy=info,
+        protections=protections,
     )
     if state is not None and record_history:
         result = _record(state, result, state_errors)
@@ -473,9 +437,7 @@ def _state_problems(state: StateDB | None, errors: list[str]) -> list[Problem]:
     return [Problem(Location(str(state.path)), ProblemReason.STATE_NOT_SAVED, detail)]
 
 
-def _stats(
-    planner: _Planner, bytes_read: int, atime: bool, incremental: Incremental | None
-) -> ScanStats:
+def _stats(planner: _Planner, bytes_read: int, incremental: Incremental | None) -> ScanStats:
     return ScanStats(
         items_scanned=planner.discovered,
         bytes_read=bytes_read,
@@ -484,7 +446,7 @@ def _stats(
         hardlinks=planner.hardlinks,
         archive_members=planner.archive_members,
         by_content_type=tuple(sorted(planner.by_type.items())),
-        atime_preserved=planner.atime_preserved and atime,
+        atime_preserved=planner.atime_preserved,
         reused=(incremental.reused_files + incremental.reused_columns) if incremental else 0,
     )
 

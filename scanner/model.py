@@ -470,6 +470,9 @@ class ScanResult:
     findings: tuple[Finding, ...] = ()  # policy violations (empty without a policy)
     policy: PolicyInfo | None = None  # None: no policy; evidence itself is judged by --fail-on
     trend: tuple[TrendPoint, ...] = ()  # earlier scans of these targets, then this one (state)
+    # What the processes that opened the scanned content ran under (scanner.sandbox), e.g.
+    # ("sandbox.landlock", "abi 7: writes confined to the private directory; TCP denied").
+    protections: tuple[tuple[str, str], ...] = ()
 
     @property
     def incomplete(self) -> bool:

@@ -3,40 +3,62 @@
 One item is in flight per worker. A worker that exceeds the item's time budget or memory
 budget is killed and replaced, and that item (only) is reported as failed; a worker that
 crashes (a decoder segfault, the kernel's OOM killer) is handled the same way. Workers start
-with forkserver/spawn, never fork: libgomp (YuNet) deadlocks in a forked child.
+as fresh interpreters, never forked: libgomp (YuNet) deadlocks in a forked child. Each has
+a private directory (its TMPDIR, the only place it may write; removed with the worker).
+
+A worker that opens a container (an archive, a SQLite database) reports as it goes: it
+offers each member or column back (`Offer`), and the pool takes it (`Spawn`) while its queue
+is short, so free workers examine it in parallel, or declines, and the worker examines it
+in place (`Partial`). Every message restarts the item's time budget; the members it is at
+(`Busy`) is named if it has to be stopped. The queue is bounded in items and bytes, so the
+caller's memory stays flat whatever a container holds.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
 
-from scanner.model import ProblemReason
-from scanner.worker import (
-    HEADROOM,
-    STATM_RSS,
-    Processor,
-    WorkerSetup,
-    WorkItem,
-    WorkOutcome,
-    failed_result,
-    statm,
-)
+from scanner.model import Location, Problem, ProblemReason
+from scanner.work import Busy, Offer, Partial, Spawn, WorkerSetup, WorkItem, WorkOutcome
+from scanner.worker import HEADROOM, STATM_RSS, LocalHost, Processor, failed_result, statm
 
+# (parent item, child) -> the child with the seq the caller gives it, or None to drop it
+SpawnHandler = Callable[[WorkItem, WorkItem], WorkItem | None]
+Event = WorkOutcome | Partial
 _POLL_S = 0.05
+_QUEUE_BYTES = 256 * 1024 * 1024  # members and columns waiting for a free worker
 _BOOT = "from scanner.worker import process_main; process_main()"
 
 
-def _child_env() -> dict[str, str]:
+def temp_root() -> str | None:
+    """Where the private folders go: the folder Python's tempfile would choose (TMPDIR,
+    TEMP, TMP, then /tmp, /var/tmp, /usr/tmp), found without tempfile's own check, which
+    writes and removes a probe file there. None: let tempfile choose."""
+    if tempfile.tempdir is not None:
+        return tempfile.tempdir
+    named = [os.environ.get(v) for v in ("TMPDIR", "TEMP", "TMP")]
+    candidates = ["/tmp", "/var/tmp", "/usr/tmp"]  # noqa: S108 - tempfile's own, in its order
+    for folder in [*(n for n in named if n), *candidates]:
+        if os.path.isdir(folder) and os.access(folder, os.W_OK | os.X_OK):
+            return os.path.abspath(folder)
+    return None
+
+
+def _child_env(private_dir: str) -> dict[str, str]:
     """The caller's environment plus what the detectors' native libraries need."""
     env = dict(os.environ)
+    env["TMPDIR"] = env["SQLITE_TMPDIR"] = private_dir  # every temporary file in its folder
     env["OMP_NUM_THREADS"] = "1"  # libgomp (YuNet) must not spin threads per worker
     env["MALLOC_MMAP_THRESHOLD_"] = str(32 * 1024 * 1024)  # keep image buffers in the heap
     env["MALLOC_TRIM_THRESHOLD_"] = str(256 * 1024 * 1024)
@@ -50,11 +72,18 @@ class _Slot:
     process: subprocess.Popen[bytes]
     send: Connection
     recv: Connection
+    private_dir: str
     started: float = field(default_factory=time.monotonic)
     ready: bool = False
     baseline_rss: int = 0
     item: WorkItem | None = None
-    item_started: float = 0.0
+    item_started: float = 0.0  # when the item started, or the worker last reported on it
+    member: Location | None = None  # the member or column of `item` it examines in place
+
+    def discard(self) -> None:
+        self.send.close()
+        self.recv.close()
+        shutil.rmtree(self.private_dir, ignore_errors=True)
 
 
 class WorkerPool:
@@ -70,38 +99,56 @@ class WorkerPool:
         self._slots: list[_Slot] = []
         self.restarts = 0
         self._startup_failures = 0
+        self._children: collections.deque[WorkItem] = collections.deque()
+        self._children_bytes = 0
+        self._own_seq = 0
+        # One folder (0700) holding each worker's private directory; the caller's walk skips it.
+        self.private_root = ""
+        self.protections: tuple[tuple[str, str], ...] = ()  # what the workers run under
 
     # -- lifecycle --------------------------------------------------------------------------
 
     def __enter__(self) -> WorkerPool:
-        self._slots = [self._spawn() for _ in range(self.workers)]
+        self.private_root = tempfile.mkdtemp(prefix="faceaudit-", dir=temp_root())
+        try:
+            self._slots = [self._spawn() for _ in range(self.workers)]
+        except BaseException:
+            self.close()
+            raise
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     def _spawn(self) -> _Slot:
-        """A fresh interpreter (never a fork): items in on fd 0, outcomes back on fd 3."""
+        """A fresh interpreter (never a fork): items in on fd 0, outcomes back on the
+        descriptor named in argv[1]; argv[2] is its private directory (0700)."""
+        private_dir = tempfile.mkdtemp(prefix="worker-", dir=self.private_root)
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
         try:
             proc = subprocess.Popen(  # noqa: S603 - our own interpreter and a fixed program
-                [sys.executable, "-c", _BOOT, str(from_child_w)],
+                [sys.executable, "-c", _BOOT, str(from_child_w), private_dir],
                 stdin=to_child_r,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 pass_fds=(from_child_w,),
-                env=_child_env(),
+                env=_child_env(private_dir),
                 close_fds=True,
                 start_new_session=True,  # Ctrl-C reaches the parent, which stops the workers
             )
+        except BaseException:
+            os.close(to_child_w)
+            os.close(from_child_r)
+            shutil.rmtree(private_dir, ignore_errors=True)
+            raise
         finally:
             os.close(to_child_r)
             os.close(from_child_w)
         send = Connection(to_child_w, readable=False)
         recv = Connection(from_child_r, writable=False)
         send.send(self.setup)
-        return _Slot(proc, send, recv)
+        return _Slot(proc, send, recv, private_dir)
 
     def close(self) -> None:
         for slot in self._slots:
@@ -117,9 +164,12 @@ class WorkerPool:
             except subprocess.TimeoutExpired:
                 slot.process.kill()
                 slot.process.wait(2.0)
-            slot.send.close()
-            slot.recv.close()
+            slot.discard()
         self._slots = []
+        self._children.clear()
+        self._children_bytes = 0
+        if self.private_root:
+            shutil.rmtree(self.private_root, ignore_errors=True)
 
     def _replace(self, index: int) -> None:
         slot = self._slots[index]
@@ -127,8 +177,7 @@ class WorkerPool:
             slot.process.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):  # SIGKILL cannot be ignored
             slot.process.wait(2.0)
-        slot.send.close()
-        slot.recv.close()
+        slot.discard()
         self._slots[index] = self._spawn()
         self.restarts += 1
 
@@ -138,32 +187,53 @@ class WorkerPool:
         return [s.process.pid for s in self._slots]
 
     def in_flight(self) -> list[WorkItem]:
-        return [s.item for s in self._slots if s.item is not None]
+        """Items started and not finished, then members and columns still queued."""
+        return [s.item for s in self._slots if s.item is not None] + list(self._children)
 
-    def run(self, items: Iterable[WorkItem]) -> Iterator[WorkOutcome]:
+    def run(
+        self, items: Iterable[WorkItem], on_spawn: SpawnHandler | None = None
+    ) -> Iterator[Event]:
+        """Outcomes (and members examined in place) as they finish, in any order. Members
+        and columns a worker hands back go through `on_spawn` and are scheduled before the
+        next item of `items`."""
+        admit = on_spawn or self._own_seqs
         pending = iter(items)
         exhausted = False
         while True:
             for slot in self._slots:
-                if exhausted or not slot.ready or slot.item is not None:
+                if not slot.ready or slot.item is not None:
                     continue
-                try:
-                    item = next(pending)
-                except StopIteration:
-                    exhausted = True
+                item = self._take_child()
+                if item is None and not exhausted:
+                    try:
+                        item = next(pending)
+                    except StopIteration:
+                        exhausted = True
+                if item is None:
                     break
                 with contextlib.suppress(OSError):  # a worker that died idle is replaced below
                     slot.send.send(item)
-                slot.item, slot.item_started = item, time.monotonic()
+                slot.item, slot.item_started, slot.member = item, time.monotonic(), None
             if exhausted and not self.in_flight():
                 return
             ready = set(wait([s.recv for s in self._slots], timeout=_POLL_S))
             for index, slot in enumerate(list(self._slots)):
                 if slot.recv in ready:
-                    yield from self._receive(index, slot)
+                    yield from self._receive(index, slot, admit)
             yield from self._enforce_budgets()
 
-    def _receive(self, index: int, slot: _Slot) -> Iterator[WorkOutcome]:
+    def _own_seqs(self, parent: WorkItem, child: WorkItem) -> WorkItem:
+        self._own_seq -= 1
+        return replace(child, seq=self._own_seq)
+
+    def _take_child(self) -> WorkItem | None:
+        if not self._children:
+            return None
+        child = self._children.popleft()
+        self._children_bytes -= _weight(child)
+        return child
+
+    def _receive(self, index: int, slot: _Slot, admit: SpawnHandler) -> Iterator[Event]:
         try:
             message = slot.recv.recv()
         except (EOFError, OSError):
@@ -172,31 +242,50 @@ class WorkerPool:
         if isinstance(message, tuple) and message and message[0] == "ready":
             slot.ready = True
             slot.baseline_rss = int(message[2])
+            self.protections = tuple(message[3])
             return
         if isinstance(message, tuple) and message and message[0] == "fatal":
             raise RuntimeError(f"a worker process could not start: {message[1]}")
+        slot.item_started = time.monotonic()  # the worker reported: not hung
         if isinstance(message, WorkOutcome):
-            slot.item = None
+            slot.item = slot.member = None
             yield message
+        elif isinstance(message, Partial) and slot.item is not None:
+            slot.member = None
+            yield Partial(replace(message.outcome, seq=slot.item.seq))  # of the item in progress
+        elif isinstance(message, Busy):
+            slot.member = message.location or slot.member
+        elif isinstance(message, Offer):
+            take = (
+                len(self._children) < self.workers
+                and self._children_bytes + message.size <= _QUEUE_BYTES
+            )
+            with contextlib.suppress(OSError):  # a worker that died is handled as it is read
+                slot.send.send(take)
+        elif isinstance(message, Spawn) and slot.item is not None:
+            child = admit(slot.item, message.item)
+            if child is not None:
+                self._children.append(child)
+                self._children_bytes += _weight(child)
 
     def _crashed(self, index: int, slot: _Slot) -> Iterator[WorkOutcome]:
         try:
             code: int | None = slot.process.wait(2.0)
         except subprocess.TimeoutExpired:
             code = None
-        item = slot.item
+        item, member = slot.item, slot.member
         if not slot.ready:
             self._startup_failures += 1
             if self._startup_failures > 3:
                 raise RuntimeError(f"worker processes die at start-up ({_describe_exit(code)})")
         self._replace(index)
         if item is not None:
-            yield _failed(item, ProblemReason.WORKER_CRASHED, _describe_exit(code))
+            yield _failed(item, ProblemReason.WORKER_CRASHED, _describe_exit(code), member)
 
     def _enforce_budgets(self) -> Iterator[WorkOutcome]:
         now = time.monotonic()
         for index, slot in enumerate(list(self._slots)):
-            item = slot.item
+            item, member = slot.item, slot.member
             if item is None:
                 continue
             if now - slot.item_started > self.timeout_s:
@@ -205,6 +294,7 @@ class WorkerPool:
                     item,
                     ProblemReason.TIMEOUT,
                     f"not finished within {self.timeout_s:g} s; the worker was stopped",
+                    member,
                 )
                 continue
             rss = statm(slot.process.pid, STATM_RSS)
@@ -215,11 +305,27 @@ class WorkerPool:
                     ProblemReason.MEMORY_LIMIT,
                     f"worker memory reached {rss // (1024 * 1024)} MiB (budget "
                     f"{self.memory_bytes // (1024 * 1024)} MiB per item); the worker was stopped",
+                    member,
                 )
 
 
-def _failed(item: WorkItem, reason: ProblemReason, detail: str) -> WorkOutcome:
-    return WorkOutcome(item.seq, failed_result(item, reason, detail), 0)
+def _weight(item: WorkItem) -> int:
+    return len(item.data) if item.data is not None else item.size
+
+
+def _failed(
+    item: WorkItem, reason: ProblemReason, detail: str, member: Location | None = None
+) -> WorkOutcome:
+    """The item failed; stopped at a member or column it examined in place, that one is
+    named, and the container says that what came after it was not examined."""
+    if member is None:
+        return WorkOutcome(item.seq, failed_result(item, reason, detail), 0)
+    rest = "stopped while examining a member; the members after it were not examined"
+    result = replace(
+        failed_result(item, reason, rest),
+        problems=(Problem(member, reason, detail), Problem(item.location, reason, rest)),
+    )
+    return WorkOutcome(item.seq, result, 0)
 
 
 def _describe_exit(code: int | None) -> str:
@@ -238,8 +344,51 @@ def _describe_exit(code: int | None) -> str:
     return f"the worker process died (exit code {code}; an allocation beyond the memory budget?)"
 
 
-def run_inline(setup: WorkerSetup, items: Iterable[WorkItem]) -> Iterator[WorkOutcome]:
-    """No processes: detectors run here (debugging, tiny scans). No time/memory isolation."""
-    processor = Processor(setup)
-    for item in items:
-        yield processor.process(item)
+@contextlib.contextmanager
+def private_folder() -> Iterator[str]:
+    """A new private folder (0700) for `run_inline`, removed afterwards."""
+    path = tempfile.mkdtemp(prefix="faceaudit-", dir=temp_root())
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+INLINE_PROTECTIONS = (
+    ("sandbox.landlock", "none: --workers 0 opens every file in the scanning process"),
+    ("sandbox.isolation", "none: no time or memory bound per item"),
+)
+
+
+def run_inline(
+    setup: WorkerSetup,
+    items: Iterable[WorkItem],
+    on_spawn: SpawnHandler | None = None,
+    private_dir: str | None = None,
+) -> Iterator[Event]:
+    """No processes: detectors run here (debugging, tiny scans). No time/memory isolation,
+    no sandbox (INLINE_PROTECTIONS); containers are opened in this process, and private
+    copies made in `private_dir` (a new temporary folder when not given)."""
+    own = private_dir is None
+    private_dir = private_dir or tempfile.mkdtemp(prefix="faceaudit-", dir=temp_root())
+    try:
+        processor = Processor(setup, private_dir)
+        queue: collections.deque[WorkItem] = collections.deque()
+        seq = 0
+        for first in items:
+            queue.append(first)
+            while queue:
+                item = queue.popleft()
+                host = LocalHost()
+                outcome = processor.process(item, host)
+                for part in host.partials:
+                    yield Partial(replace(part, seq=item.seq))
+                for child in host.spawned:
+                    seq -= 1
+                    admitted = on_spawn(item, child) if on_spawn else replace(child, seq=seq)
+                    if admitted is not None:
+                        queue.append(admitted)
+                yield outcome
+    finally:
+        if own:
+            shutil.rmtree(private_dir, ignore_errors=True)

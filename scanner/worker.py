@@ -1,8 +1,10 @@
 """Turning one work item into an ItemResult; also the body of a worker process.
 
-A worker reads the item's bytes once (checking the file is still the one the walker saw),
-hashes them, and runs every applicable detector on those same bytes. Detector failures
-become per-item problems; nothing here prints.
+A worker opens a walked file once (checking it is still the one the walker saw), sniffs
+it, and either examines it — hashing its bytes and running every applicable detector on
+those same bytes — or opens it as a container (scanner.expand). Detector failures become
+per-item problems; nothing here prints. The worker process has no write access outside
+its private directory where the kernel allows it (scanner.sandbox).
 """
 
 from __future__ import annotations
@@ -10,13 +12,15 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-from dataclasses import dataclass, field
+import tempfile
+from multiprocessing.connection import Connection
 
+from scanner import expand
 from scanner.analysis.exif_context import embedded_context
 from scanner.analysis.geo import Geocoder
 from scanner.analysis.imaging import ImageProblem
 from scanner.analysis.vectors import VectorSet
-from scanner.config import DetectionSettings, Limits
+from scanner.config import Limits
 from scanner.detectors import build
 from scanner.detectors.base import DetectContext, Detector, LoadedItem, ModelCache
 from scanner.model import (
@@ -29,69 +33,50 @@ from scanner.model import (
     ProblemReason,
     ScalarValue,
 )
-from scanner.sources.database import ColumnSample
-from scanner.sources.filesystem import FileChangedError, FileRef, read_all
-from scanner.subject.spec import FaceSearch, ItemFaces
+from scanner.sources.filesystem import FileChangedError, read_all
+from scanner.subject.spec import ItemFaces
+from scanner.work import (
+    Busy,
+    Host,
+    Offer,
+    Partial,
+    Spawn,
+    WorkerSetup,
+    WorkItem,
+    WorkOutcome,
+)
 
-HEAD_ONLY_BYTES = 16 * 1024 * 1024  # read of a large npy/HDF5/Parquet file before sampling
+__all__ = ["Processor", "WorkItem", "WorkOutcome", "WorkerSetup", "failed_result", "statm"]
+
 HEADROOM = 128 * 1024 * 1024  # model weights (~35 MB) and buffers loaded after start-up
-
-
-@dataclass(frozen=True)
-class WorkItem:
-    """One item for the detectors: a file to read, or bytes already read from an archive."""
-
-    seq: int
-    location: Location
-    content_type: ContentType
-    size: int
-    mtime_ns: int | None
-    file: FileRef | None = None
-    data: bytes | None = field(default=None, repr=False)
-    head_only: bool = False  # a large random-access file: read its start, sample the rest
-    column: ColumnSample | None = None  # a database column (content_type DB_COLUMN)
-
-
-@dataclass(frozen=True)
-class WorkOutcome:
-    seq: int
-    result: ItemResult
-    bytes_read: int
-    atime_preserved: bool = True
-    # A face search (scanner.subject): the item's faces and stores compared with the probes;
-    # descriptors too for triage. In memory, over the pipe; never in the result.
-    faces: ItemFaces | None = field(default=None, repr=False)
-
-
-@dataclass(frozen=True)
-class WorkerSetup:
-    """What a worker process needs; picklable, sent once at start."""
-
-    detector_ids: tuple[str, ...]
-    settings: DetectionSettings
-    limits: Limits
-    face_search: FaceSearch | None = field(default=None, repr=False)  # probes: memory only
 
 
 class Processor:
     """Detectors plus their per-process model cache."""
 
-    def __init__(self, setup: WorkerSetup) -> None:
+    def __init__(self, setup: WorkerSetup, private_dir: str | None = None) -> None:
         self.detectors: tuple[Detector, ...] = build(setup.detector_ids)
         self.face_search = setup.face_search
+        self.sampling = setup.sampling
+        self.private_dir = private_dir or tempfile.gettempdir()
         self.ctx = DetectContext(
             setup.settings, setup.limits, ModelCache(), keep_vectors=self.face_search is not None
         )
         self.geocoder = Geocoder()  # loaded on the first photo with a GPS position
 
-    def process(self, item: WorkItem) -> WorkOutcome:
-        loc = item.location
+    @property
+    def limits(self) -> Limits:
+        return self.ctx.limits
+
+    def process(self, item: WorkItem, host: Host | None = None) -> WorkOutcome:
+        if item.content_type is None and item.file is not None:
+            return expand.examine_file(self, item, host or LocalHost())
         atime = True
         try:
             if item.data is not None:
                 data = item.data
-            elif item.file is not None:
-                limit = HEAD_ONLY_BYTES if item.head_only else self.ctx.limits.max_file_bytes
+            elif item.file is not None:  # a file whose type is known (read, not sniffed)
+                limit = expand.HEAD_ONLY_BYTES if item.head_only else self.limits.max_file_bytes
                 data, atime = read_all(item.file, limit)
             elif item.column is not None:
                 data = b""
@@ -101,19 +86,25 @@ class Processor:
             return self._failed(item, ProblemReason.CHANGED_DURING_SCAN, str(exc))
         except OSError as exc:
             return self._failed(item, ProblemReason.UNREADABLE_FILE, exc.strerror or str(exc))
+        return self.examine(item, data, atime)
+
+    def examine(self, item: WorkItem, data: bytes, atime: bool) -> WorkOutcome:
+        """Every applicable detector on the item's bytes (read once)."""
+        loc = item.location
+        content_type = item.content_type or ContentType.UNKNOWN
         # Content identity: the whole content's digest (not for a column, nor for the first
         # bytes of a file too large to read whole).
         whole = item.column is None and len(data) == item.size
         digest = hashlib.sha256(data).hexdigest() if whole else None
         loaded = LoadedItem(
-            loc, item.content_type, data, size=item.size, file=item.file, column=item.column
+            loc, content_type, data, size=item.size, file=item.file, column=item.column
         )
         evidence: list[Evidence] = []
         problems: list[Problem] = []
         notes: list[tuple[str, ScalarValue]] = []
         vectors: list[VectorSet] = []
         for detector in self.detectors:
-            if item.content_type not in detector.content_types:
+            if content_type not in detector.content_types:
                 continue
             try:
                 out = detector.detect(loaded, self.ctx)
@@ -136,13 +127,13 @@ class Processor:
         context = ItemContext()
         if evidence:  # capture date, GPS country, XMP/IPTC source: only the bytes tell
             context, context_notes = embedded_context(
-                data, item.content_type, item.mtime_ns, self.geocoder
+                data, content_type, item.mtime_ns, self.geocoder
             )
             notes.extend(context_notes)
         faces = self._compare(loaded, evidence, vectors, problems)
         result = ItemResult(
             location=loc,
-            content_type=item.content_type,
+            content_type=content_type,
             size=item.size if item.column is None else 0,
             sha256=digest,
             mtime_ns=item.mtime_ns,
@@ -194,7 +185,7 @@ class Processor:
 def failed_result(item: WorkItem, reason: ProblemReason, detail: str) -> ItemResult:
     return ItemResult(
         location=item.location,
-        content_type=item.content_type,
+        content_type=item.content_type or ContentType.UNKNOWN,
         size=item.size,
         sha256=None,
         mtime_ns=item.mtime_ns,
@@ -214,12 +205,15 @@ def statm(pid: int | str, field: int) -> int | None:
         return None
 
 
-def _prepare_process(setup: WorkerSetup) -> None:
-    """Process-wide settings of a worker (its own process: nothing leaks to the caller).
+def _prepare_process(setup: WorkerSetup, private_dir: str) -> tuple[tuple[str, str], ...]:
+    """Process-wide settings of a worker (its own process: nothing leaks to the caller), and
+    the protections in force, for the report.
 
     The address-space limit is the item budget on top of what the loaded libraries already
     take (measured ~0.45 GB with dlib, YuNet and Pillow), so an allocation beyond the budget
-    fails inside the worker instead of exhausting the machine.
+    fails inside the worker instead of exhausting the machine. Then the sandbox: no write
+    outside the private directory, no network, no core dump, no file over the temporary
+    space limit (scanner.sandbox) — before the first item is read.
     """
     from PIL import Image
 
@@ -234,31 +228,77 @@ def _prepare_process(setup: WorkerSetup) -> None:
 
         limit = (statm("self", STATM_SIZE) or 0) + HEADROOM + setup.limits.item_memory_bytes
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-        if setup.face_search is not None:  # a crash must not dump the descriptors to disk
-            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     except (ImportError, ValueError, OSError):  # pragma: no cover - platform without it
         pass
 
     Image.MAX_IMAGE_PIXELS = setup.limits.max_pixels // 2  # Pillow errors at twice this
+    from scanner.sandbox import confine
+
+    return confine(
+        private_dir, network=False, max_file_bytes=setup.limits.max_temp_bytes
+    ).metadata()
+
+
+class LocalHost:
+    """A container's items examined in this process, in place (no pool to hand them to);
+    they come back through `take()`. Spawned items are kept too: the caller schedules them."""
+
+    def __init__(self) -> None:
+        self.partials: list[WorkOutcome] = []
+        self.spawned: list[WorkItem] = []
+
+    def offer(self, size: int) -> bool:
+        return False
+
+    def spawn(self, item: WorkItem) -> None:
+        self.spawned.append(item)
+
+    def partial(self, outcome: WorkOutcome) -> None:
+        self.partials.append(outcome)
+
+    def busy(self, location: Location | None) -> None:
+        pass
+
+
+class PipeHost:
+    """A worker process's side of the pool's protocol (scanner.pool)."""
+
+    def __init__(self, inbox: Connection, outbox: Connection) -> None:
+        self.inbox, self.outbox = inbox, outbox
+
+    def offer(self, size: int) -> bool:
+        self.outbox.send(Offer(size))
+        return bool(self.inbox.recv())
+
+    def spawn(self, item: WorkItem) -> None:
+        self.outbox.send(Spawn(item))
+
+    def partial(self, outcome: WorkOutcome) -> None:
+        self.outbox.send(Partial(outcome))
+
+    def busy(self, location: Location | None) -> None:
+        self.outbox.send(Busy(location))
 
 
 def process_main() -> None:
     """Body of a worker process started by scanner.pool: items arrive on stdin (fd 0),
-    outcomes leave on the descriptor named in argv[1]."""
+    outcomes leave on the descriptor named in argv[1]; argv[2] is the private directory,
+    the only place this process may write."""
     import sys
     import traceback
-    from multiprocessing.connection import Connection
 
     inbox = Connection(0, writable=False)
     outbox = Connection(int(sys.argv[1]), readable=False)
+    private_dir = sys.argv[2]
     try:
         setup = inbox.recv()
-        _prepare_process(setup)
-        processor = Processor(setup)
+        protections = _prepare_process(setup, private_dir)
+        processor = Processor(setup, private_dir)
     except Exception:
         outbox.send(("fatal", traceback.format_exc(limit=3)))
         return
-    outbox.send(("ready", os.getpid(), statm("self", STATM_RSS) or 0))
+    outbox.send(("ready", os.getpid(), statm("self", STATM_RSS) or 0, protections))
+    host = PipeHost(inbox, outbox)
     while True:
         try:
             item = inbox.recv()
@@ -266,4 +306,4 @@ def process_main() -> None:
             return
         if item is None:
             return
-        outbox.send(processor.process(item))
+        outbox.send(processor.process(item, host))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -115,6 +116,28 @@ def test_hard_links_are_reported_under_every_name(
         str(tmp_path / "b.jpg"),
     ]
     assert result.stats.hardlinks == 1
+
+
+def test_a_target_named_twice_is_scanned_once(tmp_path: Path) -> None:
+    """`scan D D`, `scan D D/sub`, `scan D/sub D`, a database named twice: every item once,
+    faces not doubled."""
+    tree = build_tree(tmp_path / "t")
+    once = run_scan(ScanConfig(targets=(tree,), workers=0))
+    for targets in [(tree, tree), (tree, tree / "people"), (tree / "people", tree)]:
+        again = run_scan(ScanConfig(targets=targets, workers=0))
+        assert sorted(i.location for i in again.items) == sorted(i.location for i in once.items)
+        assert (again.faces, again.stats.hardlinks) == (once.faces, 0), targets
+    db = tmp_path / "faces.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE t (embedding BLOB)")
+    conn.executemany("INSERT INTO t VALUES (?)", [(os.urandom(512),)] * 5)
+    conn.commit()
+    conn.close()
+    uri = f"sqlite://{db}"
+    one = run_scan(ScanConfig(targets=(), databases=(uri,), workers=0))
+    two = run_scan(ScanConfig(targets=(), databases=(uri, uri), workers=0))
+    assert one.stats.items_scanned == two.stats.items_scanned == 1
+    assert two.targets == (uri,)
 
 
 def test_include_and_exclude(tree: Path, scan: Callable[..., ScanResult]) -> None:

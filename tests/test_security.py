@@ -9,7 +9,8 @@
   database drivers', in the modules listed below;
 - read-only: the layers that touch scanned data (sources, analysis, detectors, context, the
   worker and the engine) never open a file for writing, never delete, rename, chmod or
-  extract; the one exception is SQLite's private copy, made in a temporary folder;
+  extract; the exceptions are the workers' private directories and SQLite's private copy
+  made inside one;
 - credentials are never printed: every report format and the error output, for a password
   given in a database URI.
 
@@ -78,11 +79,13 @@ IMPORT_MODULE_ALLOWED = {
 }
 # The layers that read scanned data: nothing in them writes to the filesystem.
 READ_ONLY_LAYERS = ("sources/", "analysis/", "detectors/", "context/", "worker.py", "engine.py",
-                    "pool.py")  # fmt: skip
+                    "pool.py", "expand.py", "work.py", "sandbox.py")  # fmt: skip
 WRITE_ALLOWED = {
-    "sources/sqlite_open.py": "the private copy of a database with sidecars, in a new "
-    "temporary folder (0700), removed after the scan",
-    "sources/sqlite.py": "removes that private temporary folder",
+    "sources/sqlite_open.py": "the private copy that recovering a database with a -wal or a "
+    "hot -journal needs, in a new folder inside the worker's private directory, removed "
+    "after the database is read",
+    "pool.py": "each worker's private directory (0700, in TMPDIR; the only place a confined "
+    "worker may write), made before it starts and removed when it ends",
 }
 # (Path.rename/replace/truncate share their names with str and file methods: os.* covers them.)
 WRITING_METHODS = {"write_text", "write_bytes", "unlink", "rmdir", "touch", "chmod", "lchmod",

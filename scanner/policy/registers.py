@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import csv
 import re
-import shutil
 import sqlite3
+import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -25,6 +25,7 @@ from scanner.policy.schema import Register
 MAX_REGISTER_ROWS = 2_000_000
 MAX_SUBJECTS = 1_000_000
 STATEMENT_TIMEOUT_S = 30.0
+REGISTER_COPY_BYTES = 1024 * 1024 * 1024  # a register with a -wal is read from a private copy
 
 
 class RegisterError(Exception):
@@ -173,15 +174,13 @@ def _sqlite_query(uri: str, sql: str, base: Path | None) -> list[Sequence[Any]]:
 
     rest = uri.split("://", 1)[1]
     path = "/" + rest.lstrip("/") if rest.startswith("/") else str((base or Path()) / rest)
-    conn, tmp, _ = sqlite_open.open_path(path)
+    opened = sqlite_open.open_path(path, tempfile.gettempdir(), REGISTER_COPY_BYTES)
     deadline = time.monotonic() + STATEMENT_TIMEOUT_S
     try:
-        sqlite_open.configure(conn, 1 << 26, lambda: int(time.monotonic() > deadline))
-        return list(conn.execute(sql))
+        sqlite_open.configure(opened.conn, 1 << 26, lambda: int(time.monotonic() > deadline))
+        return list(opened.conn.execute(sql))
     finally:
-        conn.close()
-        if tmp:
-            shutil.rmtree(tmp, ignore_errors=True)
+        sqlite_open.close(opened)
 
 
 def _postgres_query(uri: str, sql: str) -> list[Sequence[Any]]:

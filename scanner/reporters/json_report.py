@@ -27,7 +27,7 @@ from scanner.model import (
 from scanner.reporters.findings import count_by, is_failing, items_by_location, ordered, where
 from scanner.reporters.text import unicode_safe
 
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
 
 
 def render(result: ScanResult) -> str:
@@ -45,6 +45,7 @@ def to_document(result: ScanResult) -> dict[str, Any]:
             "duration_s": round((result.finished_at - result.started_at).total_seconds(), 3),
             "targets": [unicode_safe(t) for t in result.targets],
             "settings": _scalars(result.settings),
+            "protections": dict(result.protections),
             "interrupted": result.interrupted,
         },
         "policy": _policy(result.policy) if result.policy is not None else None,

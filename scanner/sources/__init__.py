@@ -8,12 +8,9 @@ database is scanned, so `faceaudit --help` stays instant.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from scanner.sources.database import DatabaseError, DatabaseSource, SampleLimits, redact
-
-if TYPE_CHECKING:
-    from scanner.sources.filesystem import FileRef
 
 # URI scheme -> "module:class"; each class takes (uri, SampleLimits).
 DATABASE_SOURCES: dict[str, str] = {
@@ -38,16 +35,4 @@ def open_database(uri: str, sampling: SampleLimits) -> DatabaseSource:
     if scheme not in DATABASE_SOURCES:
         raise DatabaseError(Location(redact(uri)), f"unsupported database scheme {scheme!r}")
     source: DatabaseSource = _load(scheme)(uri, sampling)
-    return source
-
-
-def sqlite_file(ref: FileRef, sampling: SampleLimits) -> DatabaseSource:
-    """A SQLite database found while walking a tree."""
-    source: DatabaseSource = _load("sqlite").from_file(ref, sampling)
-    return source
-
-
-def sqlite_bytes(data: bytes, display: str, sampling: SampleLimits) -> DatabaseSource:
-    """A SQLite database found inside an archive (opened in memory, read-only)."""
-    source: DatabaseSource = _load("sqlite").from_bytes(data, display, sampling)
     return source

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from scanner.model import Location, Problem, ScalarValue
+from scanner.model import Location, Problem, ProblemReason, ScalarValue
 
 # A sampled value as a driver returns it: BLOB/bytea, text/json, number, or a float array.
 Value = bytes | str | int | float | list[float] | tuple[float, ...]
@@ -64,9 +64,15 @@ class ColumnSample:
 class DatabaseError(Exception):
     """A database that cannot be opened or read at all (messages are redacted by callers)."""
 
-    def __init__(self, location: Location, message: str) -> None:
+    def __init__(
+        self,
+        location: Location,
+        message: str,
+        reason: ProblemReason = ProblemReason.DATABASE_UNREADABLE,
+    ) -> None:
         super().__init__(message)
         self.location = location
+        self.reason = reason
 
 
 class DatabaseSource(Protocol):

@@ -99,21 +99,27 @@ def read_all(ref: FileRef, limit: int) -> tuple[bytes, bool]:
     """The whole file (at most `limit` bytes), checked against the walker's identity."""
     fd, noatime = open_regular(ref)
     try:
-        chunks: list[bytes] = []
-        total = 0
-        while total < min(ref.size, limit):
-            chunk = os.read(fd, min(1 << 20, limit - total))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
-        data = b"".join(chunks)
-        st = os.fstat(fd)
+        return read_open(fd, ref, limit), noatime
     finally:
         os.close(fd)
-    if len(data) != min(ref.size, limit) or st.st_mtime_ns != ref.mtime_ns:
+
+
+def read_open(fd: int, ref: FileRef, limit: int) -> bytes:
+    """The whole file (at most `limit` bytes) from a descriptor `open_regular` gave."""
+    chunks: list[bytes] = []
+    total = 0
+    wanted = min(ref.size, limit)
+    while total < wanted:
+        chunk = os.pread(fd, min(1 << 20, wanted - total), total)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    data = b"".join(chunks)
+    st = os.fstat(fd)
+    if len(data) != wanted or st.st_mtime_ns != ref.mtime_ns:
         raise FileChangedError("changed while being read (truncated or rewritten)")
-    return data, noatime
+    return data
 
 
 def _kind(mode: int) -> str:
@@ -138,13 +144,23 @@ class FilesystemWalker:
     Counters (`directories`, `excluded`) are readable after iteration.
     """
 
-    def __init__(self, target: Path, path_filter: PathFilter) -> None:
+    def __init__(
+        self,
+        target: Path,
+        path_filter: PathFilter,
+        seen_dirs: set[tuple[int, int]] | None = None,
+        own_dirs: set[tuple[int, int]] | None = None,
+    ) -> None:
         self.target = target
         self.filter = path_filter
         self.directories = 0
         self.excluded = 0
         self.atime_preserved = True
-        self._seen_dirs: set[tuple[int, int]] = set()
+        # (dev, ino) of the directories walked: shared by the walkers of one scan, so a
+        # directory named twice, or inside another target, is walked once
+        self._seen_dirs: set[tuple[int, int]] = set() if seen_dirs is None else seen_dirs
+        # the scan's own private folders (the workers' temporary directories): not walked
+        self._own_dirs = own_dirs or set()
 
     def __iter__(self) -> Iterator[FileRef | Problem]:
         shown = str(self.target)
@@ -207,7 +223,8 @@ class FilesystemWalker:
             yield Problem(
                 Location(shown_dir),
                 ProblemReason.DIRECTORY_CYCLE,
-                "directory already scanned under another path (bind mount or loop)",
+                "directory already scanned (named twice, inside another target, or reached "
+                "again through a bind mount or loop)",
             )
             return
         self._seen_dirs.add(key)
@@ -262,6 +279,8 @@ class FilesystemWalker:
         if stat.S_ISLNK(mode):
             return self._symlink_problem(dir_fd, entry.name, shown, fs_path)
         if stat.S_ISDIR(mode):
+            if (est.st_dev, est.st_ino) in self._own_dirs:
+                return None
             return (fs_path, shown, rel, est)
         if stat.S_ISREG(mode):
             if not self.filter.includes_file(rel):

@@ -14,9 +14,9 @@ R*Tree shadow tables are index structures and are skipped with a note.
 from __future__ import annotations
 
 import re
-import shutil
 import sqlite3
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 from scanner.model import Location, Problem, ProblemReason, ScalarValue
@@ -27,7 +27,7 @@ from scanner.sources.database import (
     SampleLimits,
     Value,
 )
-from scanner.sources.filesystem import FileRef
+from scanner.sources.filesystem import FileChangedError
 from scanner.sources.relational import (
     EXACT_COUNT_ROWS,
     META_TIMEOUT_S,
@@ -53,6 +53,7 @@ from scanner.sources.relational import (
 )
 from scanner.sources.sqlite_schema import q
 
+DEFAULT_MAX_COPY_BYTES = 1024 * 1024 * 1024  # the private copy a recovery may need
 BLOB_CHUNK = 1024 * 1024  # values above this are read through blobopen, in chunks this size
 _TEMPORAL = re.compile(r"date|time", re.IGNORECASE)
 _WITHOUT_ROWID = re.compile(r"\)\s*without\s+rowid\b", re.IGNORECASE)
@@ -67,17 +68,41 @@ _INDEX_SHADOWS = {
 class SqliteSource:
     """Sampled columns of one SQLite database: a path, a walked file, or archive bytes."""
 
-    def __init__(self, uri: str, sampling: SampleLimits) -> None:
+    def __init__(
+        self,
+        uri: str,
+        sampling: SampleLimits,
+        private_dir: str | None = None,
+        max_copy_bytes: int = DEFAULT_MAX_COPY_BYTES,
+    ) -> None:
         path = sqlite_open.path_from_uri(uri)
-        self._setup(sampling, "sqlite://" + path, path=path)
+        self._setup(
+            sampling,
+            "sqlite://" + path,
+            path=path,
+            private_dir=private_dir,
+            max_copy=max_copy_bytes,
+        )
 
     @classmethod
-    def from_file(cls, ref: FileRef, sampling: SampleLimits) -> SqliteSource:
+    def from_fd(
+        cls,
+        fd: int,
+        path: str,
+        database: str,
+        sampling: SampleLimits,
+        *,
+        private_dir: str,
+        max_copy_bytes: int,
+    ) -> SqliteSource:
+        """A database file already opened (and checked) by the caller: `fd` is what is read;
+        `path` is where its sidecars are; `database` names it in locations (a walked file:
+        `sqlite://` + its path as reached from the scan target, so that, like file paths,
+        locations and fingerprints do not depend on the checkout)."""
         obj = cls.__new__(cls)
-        # Found by walking: named as a URI of the path as reached from the scan target
-        # (`sqlite:///abs/x.db` for an absolute target, `sqlite://dir/x.db` for a relative one),
-        # so that, like file paths, locations and fingerprints do not depend on the checkout.
-        obj._setup(sampling, f"sqlite://{ref.location.path}", path=ref.fs_path)
+        obj._setup(
+            sampling, database, path=path, fd=fd, private_dir=private_dir, max_copy=max_copy_bytes
+        )
         return obj
 
     @classmethod
@@ -94,6 +119,9 @@ class SqliteSource:
         path: str | None = None,
         data: bytes | None = None,
         location: Location | None = None,
+        fd: int | None = None,
+        private_dir: str | None = None,
+        max_copy: int = DEFAULT_MAX_COPY_BYTES,
     ) -> None:
         self.limits = sampling
         self.database = database
@@ -101,8 +129,11 @@ class SqliteSource:
         # counts and timestamp ranges are context: a shorter deadline, then estimates
         self.meta_timeout = min(META_TIMEOUT_S, sampling.statement_timeout_s)
         self._path, self._data, self._location = path, data, location
+        self._fd, self._private_dir, self._max_copy = fd, private_dir, max_copy
         self._deadline = Deadline()
         self._conn: sqlite3.Connection | None = None
+        # called as each statement starts (a worker's heartbeat: a long walk is not a hang)
+        self.on_statement: Callable[[], None] | None = None
 
     @property
     def where(self) -> Location:
@@ -118,43 +149,51 @@ class SqliteSource:
             )
             return
         try:
-            conn, tmp = self._open()
+            opened = self._open()
+        except sqlite_open.CopyRefused as exc:
+            raise DatabaseError(self.where, str(exc), ProblemReason.OVERSIZE) from None
+        except FileChangedError as exc:
+            raise DatabaseError(self.where, str(exc), ProblemReason.CHANGED_DURING_SCAN) from None
         except (OSError, sqlite3.Error, sqlite_open.NotSqlite) as exc:
             raise DatabaseError(self.where, f"cannot open SQLite database: {exc}") from None
-        self._conn = conn
+        self._conn = opened.conn
         try:
             yield from self._walk()
         finally:
-            conn.close()
             self._conn = None
-            if tmp:
-                shutil.rmtree(tmp, ignore_errors=True)
+            sqlite_open.close(opened)
 
     # -- opening -------------------------------------------------------------------------
 
-    def _open(self) -> tuple[sqlite3.Connection, str | None]:
+    def _open(self) -> sqlite_open.Opened:
         if self._data is not None:
-            conn, tmp = sqlite_open.open_bytes(self._data), None
+            opened = sqlite_open.Opened(sqlite_open.open_bytes(self._data), None)
         else:
             assert self._path is not None
-            conn, tmp, present = sqlite_open.open_path(self._path)
-            if present:
-                self.summary.add("private_copy_for_" + "_".join(s.strip("-") for s in present))
+            private = self._private_dir or tempfile.gettempdir()
+            if self._fd is not None:
+                opened = sqlite_open.open_fd(self._fd, self._path, private, self._max_copy)
+            else:
+                opened = sqlite_open.open_path(self._path, private, self._max_copy)
+            if opened.replayed:
+                self.summary.add("private_copy_for_" + "_".join(s[1:] for s in opened.replayed))
+            for note in opened.notes:
+                self.summary.add(note)
         limit = max(self.limits.value_bytes, BLOB_CHUNK) + 1
         try:
-            sqlite_open.configure(conn, limit, lambda: 1 if self._deadline.passed() else 0)
+            sqlite_open.configure(opened.conn, limit, lambda: 1 if self._deadline.passed() else 0)
         except BaseException:
-            conn.close()
-            if tmp:
-                shutil.rmtree(tmp, ignore_errors=True)
+            sqlite_open.close(opened)
             raise
-        return conn, tmp
+        return opened
 
     # -- statements ----------------------------------------------------------------------
 
     def q(self, sql: str, params: tuple[Any, ...] = (), timeout: float | None = None) -> list[Any]:
         """Rows of one statement under its deadline (QueryTimeout / RelationUnreadable)."""
         assert self._conn is not None
+        if self.on_statement is not None:
+            self.on_statement()
         self._deadline.start(timeout or self.limits.statement_timeout_s)
         try:
             return self._conn.execute(sql, params).fetchall()
@@ -168,6 +207,8 @@ class SqliteSource:
     def read_blob(self, table: str, column: str, rowid: int, size: int, offset: int = 0) -> bytes:
         """`size` bytes of a value from `offset`, read through blobopen in BLOB_CHUNK pieces."""
         assert self._conn is not None
+        if self.on_statement is not None:
+            self.on_statement()
         self._deadline.start(self.limits.statement_timeout_s)
         parts: list[bytes] = []
         got = 0

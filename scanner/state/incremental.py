@@ -17,6 +17,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from scanner.model import ItemResult, Problem
 from scanner.sources.database import ColumnSample
@@ -44,12 +45,28 @@ def watermark(col: ColumnSample) -> str | None:
 
 @dataclass
 class _Walk:
+    """A file being looked at: its own item, then its members and columns, until every one
+    of them has come back."""
+
     ref: FileRef
     content_types: dict[str, int] = field(default_factory=dict)
-    pending: int = 0
+    pending: int = 1  # the file's own item
     results: list[ItemResult] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     members: int = 0
+
+
+class Found(Protocol):
+    """What a worker reports about a file besides results (scanner.work.WorkOutcome)."""
+
+    @property
+    def problems(self) -> tuple[Problem, ...]: ...
+
+    @property
+    def content_types(self) -> tuple[tuple[str, int], ...]: ...
+
+    @property
+    def members(self) -> int: ...
 
 
 @dataclass
@@ -78,9 +95,8 @@ class Incremental:
         self.reused_problems: list[Problem] = []
         self.reused_files = 0
         self.reused_columns = 0
-        self.current: str | None = None
-        self._walks: dict[str, _Walk] = {}
-        self._origin: dict[int, str] = {}
+        self._walks: dict[int, _Walk] = {}  # by the seq of the file's own item
+        self._origin: dict[int, int] = {}  # item seq -> the seq of the file it belongs to
         self._column_marks: dict[int, tuple[str, str | None]] = {}
 
     # -- files ---------------------------------------------------------------------------
@@ -99,28 +115,22 @@ class Incremental:
         self.reused_problems.extend(codec.decode_problem(p) for p in codec.loads(entry.problems))
         return Reused(codec.loads(entry.content_type), entry.members)
 
-    def begin(self, ref: FileRef) -> None:
-        self.current = ref.location.display
-        self._walks[self.current] = _Walk(ref)
+    def begin(self, ref: FileRef, seq: int) -> None:
+        """The file was queued as item `seq`."""
+        self._walks[seq] = _Walk(ref)
+        self._origin[seq] = seq
 
-    def end(self, problems: list[Problem], content_types: dict[str, int], members: int) -> None:
-        if self.current is not None:
-            walk = self._walks[self.current]
-            walk.problems.extend(problems)
-            walk.content_types = content_types
-            walk.members = members
-        self.current = None
-
-    def queued(self, seq: int) -> None:
-        if self.current is not None:
-            self._origin[seq] = self.current
-            self._walks[self.current].pending += 1
+    def spawned(self, parent: int, seq: int) -> None:
+        """Item `seq` is a member or column of item `parent` (a file being looked at)."""
+        root = self._origin.get(parent)
+        if root is not None:
+            self._origin[seq] = root
+            self._walks[root].pending += 1
 
     # -- database columns (given by URI) -------------------------------------------------
 
     def reuse_column(self, col: ColumnSample) -> bool:
-        if self.current is not None:
-            return False  # a walked SQLite file: cached as a whole file
+        """For a database named by URI (a walked SQLite file is cached as a whole file)."""
         mark = watermark(col)
         cached = self.columns.get(col.location.display)
         if mark is None or cached is None or cached[0] != mark or cached[1] != self.key:
@@ -133,8 +143,7 @@ class Incremental:
         return True
 
     def queued_column(self, seq: int, col: ColumnSample) -> None:
-        if self.current is None:
-            self._column_marks[seq] = (col.location.display, watermark(col))
+        self._column_marks[seq] = (col.location.display, watermark(col))
 
     def has_no_watermark(self, seq: int) -> bool:
         mark = self._column_marks.get(seq)
@@ -142,16 +151,28 @@ class Incremental:
 
     # -- outcomes and saving ---------------------------------------------------------------
 
-    def outcome(self, seq: int, result: ItemResult) -> None:
-        key = self._origin.pop(seq, None)
-        if key is not None:
-            walk = self._walks[key]
+    def partial(self, seq: int, result: ItemResult | None) -> None:
+        """A member or column of item `seq`, examined in the worker that opened it."""
+        root = self._origin.get(seq)
+        if root is not None and result is not None:
+            self._walks[root].results.append(result)
+
+    def outcome(self, seq: int, result: ItemResult | None, found: Found) -> None:
+        root = self._origin.pop(seq, None)
+        if root is not None:
+            walk = self._walks[root]
             walk.pending -= 1
-            walk.results.append(result)
+            if result is not None:
+                walk.results.append(result)
+            walk.problems.extend(found.problems)
+            for kind, n in found.content_types:
+                walk.content_types[kind] = walk.content_types.get(kind, 0) + n
+            walk.members += found.members
             return
         mark = self._column_marks.pop(seq, None)
         if (
             mark is not None
+            and result is not None
             and mark[1] is not None
             and not any(p.incomplete for p in result.problems)
         ):
@@ -161,7 +182,7 @@ class Incremental:
     def save(self) -> int:
         """Entries for every file looked at completely (nothing pending, nothing incomplete)."""
         entries = []
-        for key, walk in self._walks.items():
+        for walk in self._walks.values():
             if walk.pending or any(p.incomplete for p in walk.problems):
                 continue
             if any(p.incomplete for r in walk.results for p in r.problems):
@@ -177,6 +198,6 @@ class Incremental:
                 codec.dumps([codec.encode_problem(p) for p in walk.problems]),
                 walk.members,
             )
-            entries.append((key, entry))
+            entries.append((walk.ref.location.display, entry))
         self.state.save_files(entries)
         return len(entries)

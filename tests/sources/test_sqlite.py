@@ -107,7 +107,7 @@ def test_leftover_wal_rows_are_found_and_nothing_changes(
     source = SqliteSource(uri(db), FAST)
     got, _ = samples(source)
     assert got["FaceMatrices.vecdata"].rows == 12  # 4 in the main file + 8 only in the -wal
-    assert dict(source.summary.notes())["private_copy_for_wal_shm"] == 1
+    assert dict(source.summary.notes())["private_copy_for_wal"] == 1  # -shm: rebuilt, not copied
     assert with_sidecars(db) == before and sorted(os.listdir(crashed)) == listing
     assert os.listdir(private) == []  # the private copy is gone
 

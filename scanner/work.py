@@ -1,0 +1,105 @@
+"""What travels between the engine and a worker: items, outcomes and the messages a worker
+sends while it opens a container. Plain frozen values, picklable, no behaviour."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from scanner.config import DetectionSettings, Limits
+from scanner.model import ContentType, ItemResult, Location, Problem
+from scanner.sources.database import ColumnSample, SampleLimits
+from scanner.sources.filesystem import FileRef
+from scanner.subject.spec import FaceSearch, ItemFaces
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One item for a worker: a file to classify and examine (`file`, `content_type` None),
+    bytes already read from an archive (`data`), or a sampled database column (`column`).
+
+    A file may turn out to be a container (an archive, a SQLite database): the worker then
+    opens it and hands its members or columns back as new items (`Spawn`) or examines them
+    itself (`Partial`), as the caller decides for each (`Offer`)."""
+
+    seq: int
+    location: Location
+    content_type: ContentType | None  # None: a file the worker sniffs first
+    size: int
+    mtime_ns: int | None
+    file: FileRef | None = None
+    data: bytes | None = field(default=None, repr=False)
+    head_only: bool = False  # a large random-access file: read its start, sample the rest
+    column: ColumnSample | None = None  # a database column (content_type DB_COLUMN)
+    database: bool = False  # `file` was named as a SQLite database (sqlite:// URI)
+
+
+@dataclass(frozen=True)
+class WorkOutcome:
+    """The end of one item. `result` is None for a file that holds nothing to examine
+    itself (a container, or content no detector reads); what the worker found on the way is
+    in `problems` (not examined, with the reason) and the counters."""
+
+    seq: int
+    result: ItemResult | None
+    bytes_read: int
+    atime_preserved: bool = True
+    # A face search (scanner.subject): the item's faces and stores compared with the probes;
+    # descriptors too for triage. In memory, over the pipe; never in the result.
+    faces: ItemFaces | None = field(default=None, repr=False)
+    problems: tuple[Problem, ...] = ()
+    content_types: tuple[tuple[str, int], ...] = ()  # the file's type, its members', columns
+    members: int = 0  # archive members looked at
+    columns: int = 0  # database columns found
+
+
+@dataclass(frozen=True)
+class Spawn:
+    """A member or column for the caller to schedule (its seq is the caller's to give)."""
+
+    item: WorkItem
+
+
+@dataclass(frozen=True)
+class Partial:
+    """A member or column of the item in progress, examined in this worker."""
+
+    outcome: WorkOutcome
+
+
+@dataclass(frozen=True)
+class Offer:
+    """May a member or column of `size` bytes go back to the caller (answered True/False)?"""
+
+    size: int
+
+
+@dataclass(frozen=True)
+class Busy:
+    """The worker is at this member or column of the item in progress (also a heartbeat)."""
+
+    location: Location | None
+
+
+class Host(Protocol):
+    """Where a worker hands what it finds inside a container: the caller's pool over pipes,
+    or this process (scanner.pool.run_inline)."""
+
+    def offer(self, size: int) -> bool: ...
+
+    def spawn(self, item: WorkItem) -> None: ...
+
+    def partial(self, outcome: WorkOutcome) -> None: ...
+
+    def busy(self, location: Location | None) -> None: ...
+
+
+@dataclass(frozen=True)
+class WorkerSetup:
+    """What a worker process needs; picklable, sent once at start."""
+
+    detector_ids: tuple[str, ...]
+    settings: DetectionSettings
+    limits: Limits
+    face_search: FaceSearch | None = field(default=None, repr=False)  # probes: memory only
+    sampling: SampleLimits = field(default_factory=SampleLimits)
