@@ -382,7 +382,8 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
         models=model_versions(),
         started_at=started,
         finished_at=finished,
-        targets=tuple(str(t) for t in config.targets) + tuple(redact(u) for u in config.databases),
+        targets=tuple(str(t) for t in dict.fromkeys(config.targets))
+        + tuple(redact(u) for u in dict.fromkeys(config.databases)),
         settings=config.as_settings(),
         items=items,
         problems=tuple(all_problems),
