@@ -1,24 +1,40 @@
-"""PostgreSQL databases (psycopg 3), sampled read-only and under deadlines.
+"""PostgreSQL databases (psycopg 3), sampled read-only, under deadlines, running no user code.
 
 The real guarantee is the role: scan with a SELECT-only role. Everything below narrows what a
 session can do, but `SET TRANSACTION READ WRITE` bypasses a read-only default for a role that
-may write (../shared/docs/HOSTILE.md), so a scanner's settings are a second line, not the
-first. What this source does on its side:
+may write (../shared/docs/HOSTILE.md), and a SECURITY DEFINER function runs with its owner's
+rights whatever the caller's, so a scanner's settings are a second line, not the first. A
+role that can do more than read is reported (`database_role_writable`). On its side:
 
+- only relations that store data are read: tables (`FROM ONLY`: inheritance children are
+  relations of their own), partitioned tables, materialized views as stored (never
+  refreshed). A view is not read (`view_not_read`: reading it runs the functions it
+  calls, its base tables are scanned anyway) unless SampleLimits.read_views, and then the
+  database is reported `views_read`; foreign tables are never read;
+- no cast, operator or function is applied to a value unless its type is built in
+  (pg_schema.py): values of other types are fetched in their output form and decoded here;
+- a relation whose planning could run user code (index, statistics or partition-key
+  expressions calling non-built-in functions: the planner constant-folds them) is read by
+  `COPY … TO STDOUT`, which is not planned (pg_copy.py); a materialized view, which COPY
+  cannot read, is then reported unread;
 - every transaction is `BEGIN READ ONLY` (psycopg `read_only`), one per relation, so a failed
   statement costs that relation only; optional statements run in savepoints;
 - `search_path` is empty and every name is schema-qualified (`pg_catalog.` included): a
   function planted in `public` (a `public.lower(varchar)` that outranks pg_catalog's for a
   varchar argument) is never resolved, so never executed; `row_security` is off, so a
   policy's functions are not run either (such a table is reported instead);
+  `constraint_exclusion` is off, so CHECK constraints are never folded by the planner;
 - `statement_timeout` and `lock_timeout` from SampleLimits; counts and timestamp ranges get a
   shorter deadline and fall back to estimates;
 - big tables are sampled with `TABLESAMPLE SYSTEM (p) REPEATABLE (seed)` (same rows every
-  run), small ones by `LIMIT`; views by `LIMIT` too, and counted only through `LIMIT` (a
-  view may never end: its timeout is that relation's QUERY_TIMEOUT and the scan goes on);
-- values are measured (`octet_length`) before they are fetched, through server-side
-  cursors; a value over SampleLimits.value_bytes is counted, never sent;
-- foreign tables are not read (that would contact another server) and are counted as such.
+  run), small ones by `LIMIT`; views (when read) by `LIMIT` too, and counted only through
+  `LIMIT` (a view may never end: its timeout is that relation's QUERY_TIMEOUT);
+- values are measured (`octet_length`, or `pg_column_size` for a type that is not built in)
+  before they are fetched, through server-side cursors; a value over
+  SampleLimits.value_bytes is counted, never sent;
+- the URI's user and password appear nowhere: databases are displayed as
+  `postgresql://host:port/db`, driver messages are scrubbed, and a URI whose password
+  holds a raw character that libpq would read as the end of the userinfo is refused.
 """
 
 from __future__ import annotations
@@ -28,6 +44,7 @@ import time
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -36,7 +53,19 @@ from psycopg import errors, sql
 from psycopg.conninfo import conninfo_to_dict
 
 from scanner.model import Location, Problem, ProblemReason
-from scanner.sources.database import ColumnSample, DatabaseError, SampleLimits, Value, redact
+from scanner.sources import pg_schema
+from scanner.sources.database import (
+    AMBIGUOUS_USERINFO,
+    ColumnSample,
+    Credentials,
+    DatabaseError,
+    SampleLimits,
+    Value,
+    after_userinfo,
+    credentials,
+)
+from scanner.sources.pg_copy import CopySample, _Enough
+from scanner.sources.pg_schema import ColumnType
 from scanner.sources.relational import (
     EXACT_COUNT_ROWS,
     META_TIMEOUT_S,
@@ -58,56 +87,95 @@ from scanner.sources.relational import (
     timestamp_ranges,
 )
 
-_CATALOGUE = """
-SELECT n.nspname, c.relname, c.relkind, c.reltuples::pg_catalog.float8, a.attname,
-       pg_catalog.format_type(a.atttypid, a.atttypmod), b.typname, b.typcategory,
-       COALESCE(e.typname, ''), a.atttypmod
-FROM pg_catalog.pg_class c
-JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-JOIN pg_catalog.pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
-LEFT JOIN pg_catalog.pg_type e ON e.oid = b.typelem AND b.typcategory = 'A'
-WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition
-  AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
-ORDER BY n.nspname, c.relname, a.attnum
-"""
 _KINDS = {"r": "table", "p": "partitioned table", "v": "view", "m": "materialized view"}
-_TEXT_TYPES = {"text", "varchar", "bpchar", "citext"}
-_FLOAT_ELEMENTS = {"float4", "float8", "numeric"}
-_TEMPORAL = {"date", "timestamp", "timestamptz"}
 SAMPLE_FACTOR = 4  # TABLESAMPLE aims at this many times the rows wanted
+PLACE_VALUE_BYTES = 256  # a place value of a type that is not built in: fetched up to this
+VIEW_NOT_READ_DETAIL = (
+    "view not read: reading a view runs the functions, operators and casts it calls (with "
+    "their owners' rights for SECURITY DEFINER functions, even in a read-only transaction); "
+    "its base tables are scanned. --read-views reads views"
+)
+VIEWS_READ_DETAIL = (
+    "views were read (--read-views): reading a view runs the code it calls — functions "
+    "(SECURITY DEFINER ones with their owner's rights, which can write through dblink even "
+    "in a read-only transaction), operators and casts, row-level security policies"
+)
+
+
+def libpq_userinfo(uri: str) -> str:
+    """The userinfo libpq reads: up to the FIRST `@` before any `/` (its URI parser)."""
+    rest = uri.split("://", 1)[1] if "://" in uri else ""
+    for i, ch in enumerate(rest):
+        if ch == "/":
+            return ""
+        if ch == "@":
+            return rest[:i]
+    return ""
+
+
+def pg_credentials(uri: str) -> Credentials:
+    return credentials(uri, libpq_userinfo(uri))
 
 
 def display_uri(uri: str) -> str:
-    """`postgresql://host:port/db` — no user, no password, no parameters."""
+    """`postgresql://host:port/db` — no user, no password, no parameters (and no database
+    name that libpq would take from the user name)."""
+    if not pg_credentials(uri).exact:
+        return after_userinfo(uri)
     try:
         info = conninfo_to_dict(uri)
     except Exception:
-        return redact(uri.split("?", 1)[0])
+        return after_userinfo(uri)
     host = str(info.get("host") or "localhost")
     if host.startswith("/"):
         host = urllib.parse.quote(host, safe="")
-    db = info.get("dbname") or info.get("user") or ""
-    return f"postgresql://{host}:{info.get('port') or 5432}/{db}"
+    return f"postgresql://{host}:{info.get('port') or 5432}/{info.get('dbname') or ''}"
+
+
+@dataclass(frozen=True)
+class _Meta:
+    """What the catalogue says about one relation, beyond its columns."""
+
+    oid: int
+    relkind: str
+    types: dict[str, ColumnType]
+    risk: str | None = None  # why planning a SELECT on it could run user code
 
 
 class PostgresSource:
-    """Sampled columns of every table, view and materialized view of one database."""
+    """Sampled columns of every table and materialized view of one database (and of its
+    views, with SampleLimits.read_views)."""
 
     def __init__(self, uri: str, sampling: SampleLimits) -> None:
         self._uri = uri
+        self._credentials = pg_credentials(uri)
         self.limits = sampling
         self.database = display_uri(uri)
         self.summary = Summary()
         # counts and timestamp ranges are context: a shorter deadline, then estimates
         self.meta_timeout = min(META_TIMEOUT_S, sampling.statement_timeout_s)
         self._conn: psycopg.Connection[Any] | None = None
+        self._meta: dict[tuple[str | None, str], _Meta] = {}
 
     def columns(self) -> Iterator[ColumnSample | Problem]:
+        if not self._credentials.exact:
+            raise DatabaseError(Location(self.database), AMBIGUOUS_USERINFO)
         self._conn = self._connect()
         try:
-            relations = self._relations()
+            where = Location(self.database)
+            relations, views = self._relations()
+            role = self._role(relations + views)
+            if role:
+                yield Problem(where, ProblemReason.DATABASE_ROLE_WRITABLE, role)
+            if self.limits.read_views:
+                yield Problem(where, ProblemReason.VIEWS_READ, VIEWS_READ_DETAIL)
+                relations += views
+            else:
+                for view in views:
+                    self.summary.add("views_not_read")
+                    detail = VIEW_NOT_READ_DETAIL
+                    yield Problem(Location(f"{self.database}#{view.qualified}"),
+                                  ProblemReason.VIEW_NOT_READ, detail)  # fmt: skip
             emitter = Emitter(self.database, relations, self.limits, self.summary)
             for rel in relations:
                 yield from self._guarded(rel, emitter)
@@ -122,6 +190,10 @@ class PostgresSource:
         assert self._conn is not None
         return self._conn
 
+    def scrub(self, text: str) -> str:
+        """A driver's message without the URI's user, password or userinfo."""
+        return self._credentials.scrub(text)
+
     def _connect(self) -> psycopg.Connection[Any]:
         where = Location(self.database)
         try:
@@ -132,7 +204,7 @@ class PostgresSource:
                 application_name="faceaudit",
             )
         except Exception as exc:  # never the URI: it may hold a password
-            raise DatabaseError(where, redact(f"cannot connect: {exc}")) from None
+            raise DatabaseError(where, self.scrub(f"cannot connect: {exc}")) from None
         conn.read_only = True  # every transaction: BEGIN READ ONLY
         settings = {
             "search_path": "",
@@ -141,6 +213,7 @@ class PostgresSource:
             "idle_in_transaction_session_timeout": "600000",
             "synchronize_seqscans": "off",  # a seq scan starts at block 0: same rows each run
             "row_security": "off",  # never run a policy's functions; report the table instead
+            "constraint_exclusion": "off",  # CHECK constraints are never folded by the planner
             "default_transaction_read_only": "on",
         }
         try:
@@ -149,7 +222,9 @@ class PostgresSource:
                     conn.execute("SELECT pg_catalog.set_config(%s, %s, false)", (name, value))
         except Exception as exc:
             conn.close()
-            raise DatabaseError(where, redact(f"cannot configure the session: {exc}")) from None
+            raise DatabaseError(
+                where, self.scrub(f"cannot configure the session: {exc}")
+            ) from None
         return conn
 
     def rows(
@@ -170,16 +245,23 @@ class PostgresSource:
 
     # -- the schema ----------------------------------------------------------------------
 
-    def _relations(self) -> list[Relation]:
+    def _relations(self) -> tuple[list[Relation], list[Relation]]:
+        """(relations that store data, views)."""
+        first = {"first": pg_schema.FIRST_NORMAL_OID}
         try:
             with self.conn.transaction():
-                catalogue = self.rows(_CATALOGUE, savepoint=False)
+                catalogue = self.rows(pg_schema.CATALOGUE, first, savepoint=False)
+                version = self.conn.info.server_version
+                risks = self.rows(pg_schema.risks_query(version), first, savepoint=False)
         except (QueryTimeout, RelationUnreadable) as exc:
             raise DatabaseError(
                 Location(self.database), f"cannot read the catalogue: {exc}"
             ) from None
+        risky = {(schema, name): str(what) for schema, name, what in risks}
         relations: dict[tuple[str, str], Relation] = {}
-        for schema, name, relkind, tuples, col, declared, base, category, elem, typmod in catalogue:
+        for row in catalogue:
+            schema, name, relkind, tuples, col, declared, base, category, elem, typmod = row[:10]
+            builtin, extension, generated = row[10:]
             if relkind == "f":
                 self.summary.add("foreign_table_columns_not_read")
                 continue
@@ -187,10 +269,31 @@ class PostgresSource:
             if rel is None:
                 hint = tuples if tuples is not None and tuples >= 0 else None
                 rel = relations[(schema, name)] = Relation(schema, name, _KINDS[relkind], [], hint)
-            kind = _kind(base, category, elem, typmod)
-            rel.columns.append(Column(col, declared, kind, base in _TEMPORAL))
+                meta = _Meta(0, relkind, {}, risky.get((schema, name)))
+                self._meta[(schema, name)] = meta
+            if generated == "v":  # computed on read (PostgreSQL 18): stores nothing
+                self.summary.add("virtual_generated_columns_not_read")
+                continue
+            t = ColumnType(base, category, elem, typmod, bool(builtin), extension)
+            self._meta[(schema, name)].types[col] = t
+            kind = pg_schema.kind(t, MIN_TEXT_CHARS)
+            rel.columns.append(Column(col, declared, kind, pg_schema.temporal(t)))
         self.summary.add("relations", len(relations))
-        return list(relations.values())
+        stored = [r for r in relations.values() if not r.is_view]
+        return stored, [r for r in relations.values() if r.is_view]
+
+    def _role(self, relations: list[Relation]) -> str | None:
+        """What the scanning role could do beyond reading (pg_schema.role_warning)."""
+        try:
+            with self.conn.transaction():
+                rows = self.rows(pg_schema.ROLE, timeout=self.meta_timeout, savepoint=False)
+        except (QueryTimeout, RelationUnreadable) as exc:
+            return f"the scanning role's privileges could not be checked: {exc}"
+        scanned = {r.qualified for r in relations}
+        return pg_schema.role_warning(rows[0] if rows else None, scanned)
+
+    def _type(self, rel: Relation, col: Column) -> ColumnType:
+        return self._meta[(rel.schema, rel.name)].types[col.name]
 
     # -- one relation --------------------------------------------------------------------
 
@@ -212,7 +315,10 @@ class PostgresSource:
         wanted = [c for c in rel.columns if c.kind is not None]
         if not wanted:
             return emitter.samples(rel, {}, Counts())
-        ident = sql.Identifier(rel.schema or "public", rel.name)
+        risk = self._meta[(rel.schema, rel.name)].risk
+        if risk is not None:
+            return self._copied(rel, emitter, risk)
+        ident = self._source(rel)
         counts, fraction = self._counts(rel, ident, wanted)
         if fraction < 100.0:
             counts.notes.append(("sampling", f"TABLESAMPLE SYSTEM ({fraction:.4g}%) REPEATABLE"))
@@ -222,6 +328,48 @@ class PostgresSource:
         stamps, notes = self._timestamps(rel, ident)
         places, place_notes = self._places(rel, ident, fraction)
         return emitter.samples(rel, sampled, counts, stamps, notes + place_notes, places=places)
+
+    def _source(self, rel: Relation) -> sql.Composable:
+        """The relation as a FROM item: `ONLY` for tables and materialized views (an
+        inheritance child is a relation of its own, and is never planned with its parent)."""
+        ident = sql.Identifier(rel.schema or "public", rel.name)
+        if self._meta[(rel.schema, rel.name)].relkind in ("r", "m"):
+            return sql.SQL("ONLY {}").format(ident)
+        return ident
+
+    def _copied(self, rel: Relation, emitter: Emitter, risk: str) -> list[ColumnSample | Problem]:
+        """A relation whose planning could run user code, read by COPY (pg_copy.py)."""
+        relkind = self._meta[(rel.schema, rel.name)].relkind
+        why = f"planning a read of it could run non-built-in code ({risk})"
+        if relkind == "m":
+            raise RelationUnreadable(f"materialized view not read: {why}; COPY cannot read it")
+        copy = CopySample(rel, self.limits, lambda c: self._type(rel, c).builtin)
+        leaves = [(rel.schema or "public", rel.name, "r")]
+        if relkind == "p":
+            oid = sql.Identifier(rel.schema or "public", rel.name).as_string(self.conn)
+            leaves = self.rows(pg_schema.LEAVES, (oid,), timeout=self.meta_timeout)
+        try:
+            for schema, name, kind in leaves:
+                if kind == "f":
+                    self.summary.add("foreign_partitions_not_read")
+                    continue
+                with (
+                    self._statement(None, True),
+                    self.conn.cursor() as cur,
+                    cur.copy(copy.statement(schema, name)) as stream,
+                ):
+                    stream.set_types(copy.types())
+                    copy.feed(stream.rows())
+        except _Enough:
+            pass
+        self.summary.add("relations_read_by_copy")
+        counts = copy.counts()
+        counts.notes.append(("read_by_copy", why))
+        stamps, notes = copy.stamps()
+        places, place_notes = copy.place_counts()
+        return emitter.samples(
+            rel, copy.sampled, counts, stamps, notes + place_notes, places=places
+        )
 
     def _counts(self, rel: Relation, ident: Any, wanted: list[Column]) -> tuple[Counts, float]:
         """Rows and non-null rows per column: exact for small tables, from a seeded
@@ -314,20 +462,25 @@ class PostgresSource:
         source, order = self._sampled_rows(rel, ident, percent)
 
         def fetch(col: Column) -> list[object]:
-            query = sql.SQL(
-                "SELECT pg_catalog.left({c}::pg_catalog.text, {w}) FROM {s} {o} LIMIT {n}"
-            )
+            t = self._type(rel, col)
+            c = sql.Identifier(col.name)
+            if pg_schema.is_text(t):
+                what = sql.SQL("pg_catalog.left({}, {})").format(c, PLACE_VALUE_CHARS)
+            elif t.builtin:
+                what = sql.SQL("pg_catalog.left({}::pg_catalog.text, {})").format(
+                    c, PLACE_VALUE_CHARS
+                )
+            else:  # no cast: the output form of a small value, cut here
+                what = sql.SQL("CASE WHEN pg_catalog.pg_column_size({}) <= {} THEN {} END").format(
+                    c, PLACE_VALUE_BYTES, c
+                )
             rows = self.rows(
-                query.format(
-                    c=sql.Identifier(col.name),
-                    w=sql.Literal(PLACE_VALUE_CHARS),
-                    s=source,
-                    o=order,
-                    n=sql.Literal(self.limits.rows),
+                sql.SQL("SELECT {} FROM {} {} LIMIT {}").format(
+                    what, source, order, sql.Literal(self.limits.rows)
                 ),
                 timeout=self.meta_timeout,
             )
-            return [r[0] for r in rows]
+            return [r[0] if r[0] is None else str(r[0])[:PLACE_VALUE_CHARS] for r in rows]
 
         return place_counts(rel, fetch)
 
@@ -335,13 +488,15 @@ class PostgresSource:
         self, rel: Relation, ident: Any, col: Column, counts: Counts, percent: float
     ) -> Sampled:
         c = sql.Identifier(col.name)
-        as_text = col.kind in ("json", "jsonb", "vector", "array")
-        size = (
-            sql.SQL("pg_catalog.octet_length({}::pg_catalog.text)")
-            if as_text
-            else sql.SQL("pg_catalog.octet_length({})")
-        ).format(c)
-        value = sql.SQL("s.v::pg_catalog.text" if col.kind != "array" and as_text else "s.v")
+        t = self._type(rel, col)
+        if not t.builtin:  # no function of its type runs: its stored size, its output form
+            size: sql.Composable = sql.SQL("pg_catalog.pg_column_size({})").format(c)
+            value = sql.SQL("s.v")
+        elif col.kind in ("json", "jsonb", "array"):
+            size = sql.SQL("pg_catalog.octet_length({}::pg_catalog.text)").format(c)
+            value = sql.SQL("s.v" if col.kind == "array" else "s.v::pg_catalog.text")
+        else:
+            size, value = sql.SQL("pg_catalog.octet_length({})").format(c), sql.SQL("s.v")
         source, order = self._sampled_rows(rel, ident, percent)
         # The inner query carries the value as a TOAST pointer; only a value within the
         # limit is ever detoasted and sent.
@@ -379,6 +534,8 @@ class PostgresSource:
             source = sql.SQL("(SELECT * FROM {} LIMIT {}) s").format(ident, VIEW_ROW_CAP)
 
         def min_max(col: Column) -> tuple[object, object]:
+            if not self._type(rel, col).builtin:  # min/max would cast it, or use its operators
+                raise RelationUnreadable("its type is not built in: no function runs on it")
             query = sql.SQL(
                 "SELECT pg_catalog.min({c})::pg_catalog.text, pg_catalog.max({c})::pg_catalog.text"
                 " FROM {source}"
@@ -413,7 +570,7 @@ class _Statement:
         if exc is None or not isinstance(exc, psycopg.Error):
             return False
         conn = self.source.conn
-        detail = redact(
+        detail = self.source.scrub(
             str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         )
         if conn.broken or conn.closed:
@@ -423,22 +580,6 @@ class _Statement:
         if isinstance(exc, errors.LockNotAvailable):
             raise QueryTimeout(f"lock not granted within lock_timeout: {detail}")
         raise RelationUnreadable(detail)
-
-
-def _kind(base: str, category: str, elem: str, typmod: int) -> str | None:
-    """How a column is fetched, or None when its type cannot hold a vector or an image."""
-    if base == "bytea":
-        return "bytes"
-    if base in ("vector", "halfvec"):
-        return "vector"
-    if base in ("json", "jsonb"):
-        return base
-    if category == "A" and elem in _FLOAT_ELEMENTS:
-        return "array"
-    if base in _TEXT_TYPES:
-        chars = typmod - 4 if typmod > 4 else None  # varchar(n)/char(n): typmod is n + 4
-        return "text" if chars is None or chars >= MIN_TEXT_CHARS else None
-    return None
 
 
 def _value(value: Any) -> Value | None:
