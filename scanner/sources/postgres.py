@@ -222,9 +222,7 @@ class PostgresSource:
                     conn.execute("SELECT pg_catalog.set_config(%s, %s, false)", (name, value))
         except Exception as exc:
             conn.close()
-            raise DatabaseError(
-                where, self.scrub(f"cannot configure the session: {exc}")
-            ) from None
+            raise DatabaseError(where, self.scrub(f"cannot configure the session: {exc}")) from None
         return conn
 
     def rows(
