@@ -36,7 +36,7 @@ from scanner.policy.facts import facts_for, load_registers
 from scanner.policy.gate import apply_baseline, apply_waivers
 from scanner.policy.registers import RegisterData
 from scanner.pool import WorkerPool, run_inline
-from scanner.sources import open_database, sqlite_bytes, sqlite_file
+from scanner.sources import display_database, open_database, sqlite_bytes, sqlite_file
 from scanner.sources.archive import ArchiveWalker, Member
 from scanner.sources.database import DatabaseError, DatabaseSource, redact
 from scanner.sources.filesystem import (
@@ -419,7 +419,8 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
         models=model_versions(),
         started_at=started,
         finished_at=finished,
-        targets=tuple(str(t) for t in config.targets) + tuple(redact(u) for u in config.databases),
+        targets=tuple(str(t) for t in config.targets)
+        + tuple(display_database(u) for u in config.databases),
         settings=config.as_settings(),
         items=items,
         problems=tuple(all_problems),
@@ -512,7 +513,7 @@ def _judge(
     """Evidence -> findings under the policy; then waivers and the baseline."""
     policy = config.policy
     assert policy is not None
-    uris = {redact(u): u for u in config.databases}
+    uris = {display_database(u): u for u in config.databases}
     facts, problems = facts_for(policy, registers, items, uris)
     findings = evaluate(items, policy, facts, now)
     findings, expired, unused = apply_waivers(findings, config.waivers, now)

@@ -88,18 +88,19 @@ def redact(text: str) -> str:
     """Any text quoting a URI, with its whole userinfo and secret parameters removed.
 
     A password may hold any character (`@`, `/`, `:`, spaces …) and a URI may be malformed,
-    so on each line the userinfo runs from the first `scheme://` to the LAST `@` of the
-    line: `mysql://u:p@ss/w@host/db` becomes `mysql://***@host/db`. A line quoting a URI
-    and then an unrelated `@` loses the text between them, never a secret."""
+    so on each line the userinfo runs from the first `scheme://` with an authority to the
+    LAST `@` of the line: `mysql://u:p@ss/w@host/db` becomes `mysql://***@host/db`. A line
+    quoting a URI and then an unrelated `@` loses the text between them, never a secret."""
     return "\n".join(_redact_line(line) for line in text.split("\n"))
 
 
 def _redact_line(line: str) -> str:
-    found = _SCHEME.search(line)
-    if found is not None:
-        at = line.rfind("@")
-        if at >= found.end():
+    at = line.rfind("@")
+    for found in _SCHEME.finditer(line):
+        # an empty authority (`sqlite:///path@x.db`) has no userinfo: a path may hold `@`
+        if at >= found.end() and not line.startswith("/", found.end()):
             line = f"{line[: found.end()]}***{line[at:]}"
+            break
     return _SECRET_PARAMS.sub(lambda m: f"{m[1]}=***", line)
 
 

@@ -45,7 +45,6 @@ from scanner.sources.database import (
     DatabaseError,
     SampleLimits,
     Value,
-    after_userinfo,
 )
 from scanner.sources.relational import (
     EXACT_COUNT_ROWS,
@@ -98,11 +97,7 @@ class MysqlSource:
         if not self._credentials.exact:
             self._refused = AMBIGUOUS_USERINFO
         self.limits = sampling
-        if self._refused is not None:
-            self.database = after_userinfo(uri)
-        else:
-            host = self._params["host"]
-            self.database = f"mysql://{host}:{self._params['port']}/{self._params['database']}"
+        self.database = mysql_schema.display_uri(uri)
         self.summary = Summary()
         # counts and timestamp ranges are context: a shorter deadline, then estimates
         self.meta_timeout = min(META_TIMEOUT_S, sampling.statement_timeout_s)

@@ -19,7 +19,7 @@ import urllib.parse
 from typing import Any
 
 from scanner.model import Location, Problem, ProblemReason
-from scanner.sources.database import Credentials, credentials, redact
+from scanner.sources.database import Credentials, after_userinfo, credentials, redact
 from scanner.sources.relational import MIN_TEXT_CHARS, Column, Relation, Summary
 
 STORED_TYPES = frozenset({"BASE TABLE", "SYSTEM VERSIONED"})
@@ -82,6 +82,17 @@ def parse(uri: str) -> dict[str, Any]:
     if socket:
         params["unix_socket"] = socket[0]
     return params
+
+
+def display_uri(uri: str) -> str:
+    """`mysql://host:port/db`: no user, no password, no parameters."""
+    if not mysql_credentials(uri).exact:
+        return after_userinfo(uri)
+    try:
+        params = parse(uri)
+    except ValueError:
+        return after_userinfo(uri)
+    return f"mysql://{params['host']}:{params['port']}/{params['database']}"
 
 
 def _privileges(text: str) -> list[str]:

@@ -29,11 +29,13 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 
+from scanner.sources import pg_schema
 from scanner.sources.relational import (
     EXACT_COUNT_ROWS,
     PLACE_VALUE_CHARS,
     Column,
     Counts,
+    Emitter,
     Places,
     Relation,
     RelationUnreadable,
@@ -46,7 +48,9 @@ from scanner.sources.relational import (
 )
 
 if TYPE_CHECKING:
-    from scanner.sources.database import SampleLimits, Value
+    from scanner.model import Problem
+    from scanner.sources.database import ColumnSample, SampleLimits, Value
+    from scanner.sources.postgres import PostgresSource
 
 COPY_ROW_CAP = EXACT_COUNT_ROWS  # rows read at most by one COPY sample
 
@@ -190,3 +194,37 @@ def float_array(text: str) -> list[float]:
         except ValueError:
             out.append(math.nan)
     return out
+
+
+def read_by_copy(
+    source: PostgresSource, rel: Relation, emitter: Emitter, risk: str, relkind: str
+) -> list[ColumnSample | Problem]:
+    """A relation whose planning could run user code, read by COPY."""
+    why = f"planning a read of it could run non-built-in code ({risk})"
+    if relkind == "m":
+        raise RelationUnreadable(f"materialized view not read: {why}; COPY cannot read it")
+    copy = CopySample(rel, source.limits, lambda c: source.column_type(rel, c).builtin)
+    leaves = [(rel.schema or "public", rel.name, "r")]
+    if relkind == "p":
+        oid = sql.Identifier(rel.schema or "public", rel.name).as_string(source.conn)
+        leaves = source.rows(pg_schema.LEAVES, (oid,), timeout=source.meta_timeout)
+    try:
+        for schema, name, kind in leaves:
+            if kind == "f":
+                source.summary.add("foreign_partitions_not_read")
+                continue
+            with (
+                source.statement(None, True),
+                source.conn.cursor() as cur,
+                cur.copy(copy.statement(schema, name)) as stream,
+            ):
+                stream.set_types(copy.types())
+                copy.feed(stream.rows())
+    except _Enough:
+        pass
+    source.summary.add("relations_read_by_copy")
+    counts = copy.counts()
+    counts.notes.append(("read_by_copy", why))
+    stamps, notes = copy.stamps()
+    places, place_notes = copy.place_counts()
+    return emitter.samples(rel, copy.sampled, counts, stamps, notes + place_notes, places=places)

@@ -27,6 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from scanner.sources.relational import MIN_TEXT_CHARS, Column, Relation, Summary
+
 # Objects created by initdb have oids below this (PostgreSQL's FirstNormalObjectId).
 FIRST_NORMAL_OID = 16384
 STATISTICS_EXPRESSIONS_SINCE = 140000  # pg_statistic_ext.stxexprs
@@ -157,6 +159,46 @@ class ColumnType:
     typmod: int
     builtin: bool  # an initdb type of pg_catalog (the element too, for an array)
     extension: str  # the extension that owns the base type, or ""
+
+
+@dataclass(frozen=True)
+class RelationMeta:
+    """What the catalogue says about one relation, beyond its columns."""
+
+    relkind: str
+    types: dict[str, ColumnType]
+    risk: str | None = None  # why planning a SELECT on it could run user code
+
+
+KINDS = {"r": "table", "p": "partitioned table", "v": "view", "m": "materialized view"}
+
+
+def relations(
+    catalogue: list[Any], risky: dict[tuple[str, str], str], summary: Summary
+) -> tuple[list[Relation], dict[tuple[str | None, str], RelationMeta]]:
+    """Relations (tables, partitioned tables, materialized views, views) from CATALOGUE's
+    rows, and what else is known of each; foreign tables and virtual generated columns
+    (computed on read, PostgreSQL 18: they store nothing) are counted, never read."""
+    out: dict[tuple[str, str], Relation] = {}
+    meta: dict[tuple[str | None, str], RelationMeta] = {}
+    for row in catalogue:
+        schema, name, relkind, tuples, col, declared, base, category, elem, typmod = row[:10]
+        builtin, extension, generated = row[10:]
+        if relkind == "f":
+            summary.add("foreign_table_columns_not_read")
+            continue
+        rel = out.get((schema, name))
+        if rel is None:
+            hint = tuples if tuples is not None and tuples >= 0 else None
+            rel = out[(schema, name)] = Relation(schema, name, KINDS[relkind], [], hint)
+            meta[(schema, name)] = RelationMeta(relkind, {}, risky.get((schema, name)))
+        if generated == "v":
+            summary.add("virtual_generated_columns_not_read")
+            continue
+        t = ColumnType(base, category, elem, typmod, bool(builtin), extension)
+        meta[(schema, name)].types[col] = t
+        rel.columns.append(Column(col, declared, kind(t, MIN_TEXT_CHARS), temporal(t)))
+    return list(out.values()), meta
 
 
 _TEXT_TYPES = {"text", "varchar", "bpchar"}

@@ -39,37 +39,35 @@ role that can do more than read is reported (`database_role_writable`). On its s
 
 from __future__ import annotations
 
-import contextlib
 import time
-import urllib.parse
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
-from decimal import Decimal
-from typing import Any, Literal
+from contextlib import AbstractContextManager
+from typing import Any
 
 import psycopg
-from psycopg import errors, sql
-from psycopg.conninfo import conninfo_to_dict
+from psycopg import sql
 
 from scanner.model import Location, Problem, ProblemReason
 from scanner.sources import pg_schema
 from scanner.sources.database import (
     AMBIGUOUS_USERINFO,
     ColumnSample,
-    Credentials,
     DatabaseError,
     SampleLimits,
-    Value,
-    after_userinfo,
-    credentials,
 )
-from scanner.sources.pg_copy import CopySample, _Enough
-from scanner.sources.pg_schema import ColumnType
+from scanner.sources.pg_copy import read_by_copy
+from scanner.sources.pg_schema import ColumnType, RelationMeta
+from scanner.sources.pg_session import (
+    VIEW_NOT_READ_DETAIL,
+    VIEWS_READ_DETAIL,
+    Statement,
+    display_uri,
+    pg_credentials,
+    value_of,
+)
 from scanner.sources.relational import (
     EXACT_COUNT_ROWS,
     META_TIMEOUT_S,
-    MIN_TEXT_CHARS,
     PLACE_VALUE_CHARS,
     VIEW_ROW_CAP,
     Column,
@@ -87,59 +85,8 @@ from scanner.sources.relational import (
     timestamp_ranges,
 )
 
-_KINDS = {"r": "table", "p": "partitioned table", "v": "view", "m": "materialized view"}
 SAMPLE_FACTOR = 4  # TABLESAMPLE aims at this many times the rows wanted
 PLACE_VALUE_BYTES = 256  # a place value of a type that is not built in: fetched up to this
-VIEW_NOT_READ_DETAIL = (
-    "view not read: reading a view runs the functions, operators and casts it calls (with "
-    "their owners' rights for SECURITY DEFINER functions, even in a read-only transaction); "
-    "its base tables are scanned. --read-views reads views"
-)
-VIEWS_READ_DETAIL = (
-    "views were read (--read-views): reading a view runs the code it calls — functions "
-    "(SECURITY DEFINER ones with their owner's rights, which can write through dblink even "
-    "in a read-only transaction), operators and casts, row-level security policies"
-)
-
-
-def libpq_userinfo(uri: str) -> str:
-    """The userinfo libpq reads: up to the FIRST `@` before any `/` (its URI parser)."""
-    rest = uri.split("://", 1)[1] if "://" in uri else ""
-    for i, ch in enumerate(rest):
-        if ch == "/":
-            return ""
-        if ch == "@":
-            return rest[:i]
-    return ""
-
-
-def pg_credentials(uri: str) -> Credentials:
-    return credentials(uri, libpq_userinfo(uri))
-
-
-def display_uri(uri: str) -> str:
-    """`postgresql://host:port/db` — no user, no password, no parameters (and no database
-    name that libpq would take from the user name)."""
-    if not pg_credentials(uri).exact:
-        return after_userinfo(uri)
-    try:
-        info = conninfo_to_dict(uri)
-    except Exception:
-        return after_userinfo(uri)
-    host = str(info.get("host") or "localhost")
-    if host.startswith("/"):
-        host = urllib.parse.quote(host, safe="")
-    return f"postgresql://{host}:{info.get('port') or 5432}/{info.get('dbname') or ''}"
-
-
-@dataclass(frozen=True)
-class _Meta:
-    """What the catalogue says about one relation, beyond its columns."""
-
-    oid: int
-    relkind: str
-    types: dict[str, ColumnType]
-    risk: str | None = None  # why planning a SELECT on it could run user code
 
 
 class PostgresSource:
@@ -155,7 +102,7 @@ class PostgresSource:
         # counts and timestamp ranges are context: a shorter deadline, then estimates
         self.meta_timeout = min(META_TIMEOUT_S, sampling.statement_timeout_s)
         self._conn: psycopg.Connection[Any] | None = None
-        self._meta: dict[tuple[str | None, str], _Meta] = {}
+        self._meta: dict[tuple[str | None, str], RelationMeta] = {}
 
     def columns(self) -> Iterator[ColumnSample | Problem]:
         if not self._credentials.exact:
@@ -235,11 +182,11 @@ class PostgresSource:
     ) -> list[Any]:
         """All rows of a statement under its deadline, in a savepoint so a failure leaves
         the relation's transaction usable."""
-        with self._statement(timeout, savepoint):
+        with self.statement(timeout, savepoint):
             return self.conn.execute(query, params).fetchall()
 
-    def _statement(self, timeout: float | None, savepoint: bool) -> AbstractContextManager[Any]:
-        return _Statement(self, timeout or self.limits.statement_timeout_s, savepoint)
+    def statement(self, timeout: float | None, savepoint: bool) -> AbstractContextManager[Any]:
+        return Statement(self, timeout or self.limits.statement_timeout_s, savepoint)
 
     # -- the schema ----------------------------------------------------------------------
 
@@ -256,29 +203,9 @@ class PostgresSource:
                 Location(self.database), f"cannot read the catalogue: {exc}"
             ) from None
         risky = {(schema, name): str(what) for schema, name, what in risks}
-        relations: dict[tuple[str, str], Relation] = {}
-        for row in catalogue:
-            schema, name, relkind, tuples, col, declared, base, category, elem, typmod = row[:10]
-            builtin, extension, generated = row[10:]
-            if relkind == "f":
-                self.summary.add("foreign_table_columns_not_read")
-                continue
-            rel = relations.get((schema, name))
-            if rel is None:
-                hint = tuples if tuples is not None and tuples >= 0 else None
-                rel = relations[(schema, name)] = Relation(schema, name, _KINDS[relkind], [], hint)
-                meta = _Meta(0, relkind, {}, risky.get((schema, name)))
-                self._meta[(schema, name)] = meta
-            if generated == "v":  # computed on read (PostgreSQL 18): stores nothing
-                self.summary.add("virtual_generated_columns_not_read")
-                continue
-            t = ColumnType(base, category, elem, typmod, bool(builtin), extension)
-            self._meta[(schema, name)].types[col] = t
-            kind = pg_schema.kind(t, MIN_TEXT_CHARS)
-            rel.columns.append(Column(col, declared, kind, pg_schema.temporal(t)))
+        relations, self._meta = pg_schema.relations(catalogue, risky, self.summary)
         self.summary.add("relations", len(relations))
-        stored = [r for r in relations.values() if not r.is_view]
-        return stored, [r for r in relations.values() if r.is_view]
+        return [r for r in relations if not r.is_view], [r for r in relations if r.is_view]
 
     def _role(self, relations: list[Relation]) -> str | None:
         """What the scanning role could do beyond reading (pg_schema.role_warning)."""
@@ -290,7 +217,7 @@ class PostgresSource:
         scanned = {r.qualified for r in relations}
         return pg_schema.role_warning(rows[0] if rows else None, scanned)
 
-    def _type(self, rel: Relation, col: Column) -> ColumnType:
+    def column_type(self, rel: Relation, col: Column) -> ColumnType:
         return self._meta[(rel.schema, rel.name)].types[col.name]
 
     # -- one relation --------------------------------------------------------------------
@@ -315,7 +242,8 @@ class PostgresSource:
             return emitter.samples(rel, {}, Counts())
         risk = self._meta[(rel.schema, rel.name)].risk
         if risk is not None:
-            return self._copied(rel, emitter, risk)
+            relkind = self._meta[(rel.schema, rel.name)].relkind
+            return read_by_copy(self, rel, emitter, risk, relkind)
         ident = self._source(rel)
         counts, fraction = self._counts(rel, ident, wanted)
         if fraction < 100.0:
@@ -334,40 +262,6 @@ class PostgresSource:
         if self._meta[(rel.schema, rel.name)].relkind in ("r", "m"):
             return sql.SQL("ONLY {}").format(ident)
         return ident
-
-    def _copied(self, rel: Relation, emitter: Emitter, risk: str) -> list[ColumnSample | Problem]:
-        """A relation whose planning could run user code, read by COPY (pg_copy.py)."""
-        relkind = self._meta[(rel.schema, rel.name)].relkind
-        why = f"planning a read of it could run non-built-in code ({risk})"
-        if relkind == "m":
-            raise RelationUnreadable(f"materialized view not read: {why}; COPY cannot read it")
-        copy = CopySample(rel, self.limits, lambda c: self._type(rel, c).builtin)
-        leaves = [(rel.schema or "public", rel.name, "r")]
-        if relkind == "p":
-            oid = sql.Identifier(rel.schema or "public", rel.name).as_string(self.conn)
-            leaves = self.rows(pg_schema.LEAVES, (oid,), timeout=self.meta_timeout)
-        try:
-            for schema, name, kind in leaves:
-                if kind == "f":
-                    self.summary.add("foreign_partitions_not_read")
-                    continue
-                with (
-                    self._statement(None, True),
-                    self.conn.cursor() as cur,
-                    cur.copy(copy.statement(schema, name)) as stream,
-                ):
-                    stream.set_types(copy.types())
-                    copy.feed(stream.rows())
-        except _Enough:
-            pass
-        self.summary.add("relations_read_by_copy")
-        counts = copy.counts()
-        counts.notes.append(("read_by_copy", why))
-        stamps, notes = copy.stamps()
-        places, place_notes = copy.place_counts()
-        return emitter.samples(
-            rel, copy.sampled, counts, stamps, notes + place_notes, places=places
-        )
 
     def _counts(self, rel: Relation, ident: Any, wanted: list[Column]) -> tuple[Counts, float]:
         """Rows and non-null rows per column: exact for small tables, from a seeded
@@ -460,7 +354,7 @@ class PostgresSource:
         source, order = self._sampled_rows(rel, ident, percent)
 
         def fetch(col: Column) -> list[object]:
-            t = self._type(rel, col)
+            t = self.column_type(rel, col)
             c = sql.Identifier(col.name)
             if pg_schema.is_text(t):
                 what = sql.SQL("pg_catalog.left({}, {})").format(c, PLACE_VALUE_CHARS)
@@ -486,7 +380,7 @@ class PostgresSource:
         self, rel: Relation, ident: Any, col: Column, counts: Counts, percent: float
     ) -> Sampled:
         c = sql.Identifier(col.name)
-        t = self._type(rel, col)
+        t = self.column_type(rel, col)
         if not t.builtin:  # no function of its type runs: its stored size, its output form
             size: sql.Composable = sql.SQL("pg_catalog.pg_column_size({})").format(c)
             value = sql.SQL("s.v")
@@ -517,11 +411,11 @@ class PostgresSource:
         # Few rows per round trip, and none once the column's byte budget is spent: the
         # client never holds much more than the budget, whatever the table holds.
         per_fetch = self.limits.column_bytes // max(self.limits.value_bytes, 1)
-        with self._statement(None, True), self.conn.cursor(name=name) as cur:
+        with self.statement(None, True), self.conn.cursor(name=name) as cur:
             cur.itersize = max(1, min(32, per_fetch))
             cur.execute(query)
             for length, fetched in cur:
-                spent = out.add(_value(fetched), length or 0, self.limits, spent)
+                spent = out.add(value_of(fetched), length or 0, self.limits, spent)
                 if out.budget_skipped:
                     break
         return out
@@ -532,7 +426,9 @@ class PostgresSource:
             source = sql.SQL("(SELECT * FROM {} LIMIT {}) s").format(ident, VIEW_ROW_CAP)
 
         def min_max(col: Column) -> tuple[object, object]:
-            if not self._type(rel, col).builtin:  # min/max would cast it, or use its operators
+            if not self.column_type(
+                rel, col
+            ).builtin:  # min/max would cast it, or use its operators
                 raise RelationUnreadable("its type is not built in: no function runs on it")
             query = sql.SQL(
                 "SELECT pg_catalog.min({c})::pg_catalog.text, pg_catalog.max({c})::pg_catalog.text"
@@ -542,59 +438,3 @@ class PostgresSource:
             return lo, hi
 
         return timestamp_ranges(rel, min_max)
-
-
-class _Statement:
-    """One statement's deadline (SET LOCAL statement_timeout) inside an optional savepoint;
-    driver errors become QueryTimeout / RelationUnreadable, a lost connection a
-    DatabaseError for the whole database."""
-
-    def __init__(self, source: PostgresSource, timeout: float, savepoint: bool) -> None:
-        self.source, self.timeout, self.savepoint = source, timeout, savepoint
-        self._tx: AbstractContextManager[Any] = nullcontext()
-
-    def __enter__(self) -> None:
-        conn = self.source.conn
-        self._tx = conn.transaction() if self.savepoint else nullcontext()
-        self._tx.__enter__()
-        conn.execute(
-            "SELECT pg_catalog.set_config('statement_timeout', %s, true)",
-            (str(max(1, round(self.timeout * 1000))),),
-        )
-
-    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
-        with contextlib.suppress(psycopg.Error):  # a failed rollback: the state decides below
-            self._tx.__exit__(kind, exc, tb)
-        if exc is None or not isinstance(exc, psycopg.Error):
-            return False
-        conn = self.source.conn
-        detail = self.source.scrub(
-            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        )
-        if conn.broken or conn.closed:
-            raise DatabaseError(Location(self.source.database), f"connection lost: {detail}")
-        if isinstance(exc, errors.QueryCanceled):
-            raise QueryTimeout(f"statement exceeded {self.timeout:g} s: {detail}")
-        if isinstance(exc, errors.LockNotAvailable):
-            raise QueryTimeout(f"lock not granted within lock_timeout: {detail}")
-        raise RelationUnreadable(detail)
-
-
-def _value(value: Any) -> Value | None:
-    if value is None or isinstance(value, (bytes, str)):
-        return value
-    if isinstance(value, memoryview):
-        return bytes(value)
-    if isinstance(value, list):
-        return [
-            float(v) if isinstance(v, (int, float, Decimal)) else float("nan") for v in _flat(value)
-        ]
-    return str(value)
-
-
-def _flat(values: list[Any]) -> Iterator[Any]:
-    for v in values:
-        if isinstance(v, list):
-            yield from _flat(v)
-        else:
-            yield v
