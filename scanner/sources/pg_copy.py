@@ -91,15 +91,14 @@ class CopySample:
         return ["bytea" if c.kind == "bytes" else "text" for c in self.columns]
 
     def feed(self, rows: Iterator[tuple[Any, ...]]) -> None:
-        """Consume one leaf's rows; raises _Enough once the sample is complete."""
+        """Consume one leaf's rows; raises _Enough once the sample is complete (or a cap
+        is reached): the copy is then stopped before its end."""
         budget = self.limits.column_bytes * max(1, len(self.wanted))
         for row in rows:
             self.read += 1
             for col, raw in zip(self.columns, row, strict=True):
                 self._take(col, raw)
-            if self.done():
-                raise _Enough
-            if self.read >= COPY_ROW_CAP or self.received >= budget:
+            if self.done() or self.read >= COPY_ROW_CAP or self.received >= budget:
                 self.complete = False
                 raise _Enough
 
@@ -108,10 +107,6 @@ class CopySample:
         return all(s.rows_read >= n or s.budget_skipped for s in self.sampled.values()) and all(
             len(v) >= n for v in self.places.values()
         )
-
-    def stopped_early(self) -> None:
-        """The copy was stopped before its end: counts become estimates."""
-        self.complete = False
 
     def _take(self, col: Column, raw: Any) -> None:
         if raw is None:
@@ -137,17 +132,17 @@ class CopySample:
     def counts(self) -> Counts:
         counts = Counts()
         non_null = {name: s.rows_read for name, s in self.sampled.items()}
-        if self.complete and all(s.rows_read < self.limits.rows for s in self.sampled.values()):
+        if self.complete:
             counts.rows, counts.non_null = self.read, non_null
         else:
             hint = self.rel.rows_hint
-            estimate = max(round(hint), self.read) if hint is not None and hint >= 0 else None
-            counts.rows = estimate if not self.complete else None
-            counts.rows_estimated = counts.non_null_estimated = True
-            if counts.rows is None:
+            if hint is not None and hint >= 0:
+                counts.rows = max(round(hint), self.read)
+            else:
                 counts.notes.append(("rows_at_least", self.read))
+            counts.rows_estimated = counts.non_null_estimated = True
             for name, n in non_null.items():
-                value = scaled(n, self.read, counts.rows) if counts.rows is not None else None
+                value = scaled(n, self.read, counts.rows)
                 if value is not None:
                     counts.non_null[name] = value
         how = "all rows" if self.complete else f"the first {self.read} rows"
