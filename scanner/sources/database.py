@@ -9,6 +9,7 @@ what the values are. Credentials never appear: locations and messages use `redac
 
 from __future__ import annotations
 
+import json
 import re
 import urllib.parse
 from collections.abc import Iterator
@@ -122,6 +123,9 @@ class Credentials:
         user, _, password = self.userinfo.partition(":")
         parts = {self.userinfo, user, password}
         parts |= {urllib.parse.unquote(p) for p in parts}
+        # as a message may quote them: backslash-escaped (a tuple's repr), JSON-escaped
+        parts |= {p.encode("unicode_escape").decode("ascii") for p in parts}
+        parts |= {json.dumps(p)[1:-1] for p in parts} | {repr(p)[1:-1] for p in parts}
         return tuple(sorted((p for p in parts if len(p) >= MIN_SCRUBBED), key=len, reverse=True))
 
     def scrub(self, text: str) -> str:

@@ -163,7 +163,7 @@ class MysqlSource:
                 cur.execute("SET SESSION innodb_lock_wait_timeout = %s", (lock,))
             packet = int(self.rows("SELECT @@max_allowed_packet")[0][0])
             self._value_limit = min(limits.value_bytes, packet - PACKET_SLACK)
-        except (pymysql.Error, QueryTimeout, RelationUnreadable) as exc:
+        except Exception as exc:  # any driver failure (a user name latin-1 cannot encode …)
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
