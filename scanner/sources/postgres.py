@@ -116,7 +116,7 @@ class PostgresSource:
                 yield Problem(where, ProblemReason.DATABASE_ROLE_WRITABLE, role)
             if self.limits.read_views:
                 yield Problem(where, ProblemReason.VIEWS_READ, VIEWS_READ_DETAIL)
-                relations += views
+                relations = sorted(relations + views, key=lambda r: (r.schema or "", r.name))
             else:
                 for view in views:
                     self.summary.add("views_not_read")
