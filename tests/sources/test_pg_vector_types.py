@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 import psycopg
+import pytest
 from db_helpers import dlib_descriptors
 
 from scanner.model import Problem, ProblemReason
@@ -80,3 +81,26 @@ def test_copy_arrays_are_decoded_like_the_driver_does() -> None:
     assert float_array("{{1,2},{3,4}}") == [1.0, 2.0, 3.0, 4.0]
     assert float_array("[0:1]={5,6}") == [5.0, 6.0]
     assert float_array("{}") == []
+
+
+def test_virtual_generated_columns_are_not_read(pgvector_uri: str) -> None:
+    """PostgreSQL 18 computes a VIRTUAL generated column on read: it stores nothing, and is
+    never read (PostgreSQL 18 refuses user-defined functions in one: checked below)."""
+    with psycopg.connect(pgvector_uri, autocommit=True) as conn:
+        if conn.info.server_version < 180000:  # pragma: no cover - pgserver ships 18
+            return
+        conn.execute(
+            "CREATE FUNCTION public.f(t text) RETURNS text LANGUAGE sql IMMUTABLE AS 'SELECT t'"
+        )
+        with pytest.raises(psycopg.Error, match="user-defined"):
+            conn.execute(
+                "CREATE TABLE public.bad (a text, b text GENERATED ALWAYS AS (public.f(a)) VIRTUAL)"
+            )
+        conn.execute(
+            "CREATE TABLE public.t (a text, b text GENERATED ALWAYS AS (repeat(a, 300)) VIRTUAL)"
+        )
+        conn.execute("INSERT INTO public.t (a) VALUES (repeat('y', 200))")
+    source = PostgresSource(pgvector_uri, LIMITS)
+    got = {f"{e.table}.{e.column}" for e in source.columns() if not isinstance(e, Problem)}
+    assert got == {"public.t.a"}
+    assert dict(source.summary.notes())["virtual_generated_columns_not_read"] == 1
