@@ -55,6 +55,7 @@ from scanner.sources.database import (
     DatabaseError,
     SampleLimits,
 )
+from scanner.sources.pg_context import place_values, timestamp_values
 from scanner.sources.pg_copy import read_by_copy
 from scanner.sources.pg_schema import ColumnType, RelationMeta
 from scanner.sources.pg_session import (
@@ -68,25 +69,19 @@ from scanner.sources.pg_session import (
 from scanner.sources.relational import (
     EXACT_COUNT_ROWS,
     META_TIMEOUT_S,
-    PLACE_VALUE_CHARS,
     VIEW_ROW_CAP,
     Column,
     Counts,
     Emitter,
-    Places,
     QueryTimeout,
     Relation,
     RelationUnreadable,
     Sampled,
-    Stamps,
     Summary,
-    place_counts,
     scaled,
-    timestamp_ranges,
 )
 
 SAMPLE_FACTOR = 4  # TABLESAMPLE aims at this many times the rows wanted
-PLACE_VALUE_BYTES = 256  # a place value of a type that is not built in: fetched up to this
 
 
 class PostgresSource:
@@ -251,8 +246,8 @@ class PostgresSource:
         elif not rel.is_view:
             counts.notes.append(("sampling", "all rows, in a seeded hash order of their ctid"))
         sampled = {c.name: self._sample(rel, ident, c, counts, fraction) for c in wanted}
-        stamps, notes = self._timestamps(rel, ident)
-        places, place_notes = self._places(rel, ident, fraction)
+        stamps, notes = timestamp_values(self, rel, ident)
+        places, place_notes = place_values(self, rel, *self._sampled_rows(rel, ident, fraction))
         return emitter.samples(rel, sampled, counts, stamps, notes + place_notes, places=places)
 
     def _source(self, rel: Relation) -> sql.Composable:
@@ -347,35 +342,6 @@ class PostgresSource:
         ).format(sql.Literal(str(self.limits.seed)))
         return source, order
 
-    def _places(
-        self, rel: Relation, ident: Any, percent: float
-    ) -> tuple[Places, list[tuple[str, Any]]]:
-        """Country/region columns over `limits.rows` rows drawn like the sample."""
-        source, order = self._sampled_rows(rel, ident, percent)
-
-        def fetch(col: Column) -> list[object]:
-            t = self.column_type(rel, col)
-            c = sql.Identifier(col.name)
-            if pg_schema.is_text(t):
-                what = sql.SQL("pg_catalog.left({}, {})").format(c, PLACE_VALUE_CHARS)
-            elif t.builtin:
-                what = sql.SQL("pg_catalog.left({}::pg_catalog.text, {})").format(
-                    c, PLACE_VALUE_CHARS
-                )
-            else:  # no cast: the output form of a small value, cut here
-                what = sql.SQL("CASE WHEN pg_catalog.pg_column_size({}) <= {} THEN {} END").format(
-                    c, PLACE_VALUE_BYTES, c
-                )
-            rows = self.rows(
-                sql.SQL("SELECT {} FROM {} {} LIMIT {}").format(
-                    what, source, order, sql.Literal(self.limits.rows)
-                ),
-                timeout=self.meta_timeout,
-            )
-            return [r[0] if r[0] is None else str(r[0])[:PLACE_VALUE_CHARS] for r in rows]
-
-        return place_counts(rel, fetch)
-
     def _sample(
         self, rel: Relation, ident: Any, col: Column, counts: Counts, percent: float
     ) -> Sampled:
@@ -419,22 +385,3 @@ class PostgresSource:
                 if out.budget_skipped:
                     break
         return out
-
-    def _timestamps(self, rel: Relation, ident: Any) -> tuple[Stamps, list[tuple[str, Any]]]:
-        source: Any = ident
-        if rel.is_view:
-            source = sql.SQL("(SELECT * FROM {} LIMIT {}) s").format(ident, VIEW_ROW_CAP)
-
-        def min_max(col: Column) -> tuple[object, object]:
-            if not self.column_type(
-                rel, col
-            ).builtin:  # min/max would cast it, or use its operators
-                raise RelationUnreadable("its type is not built in: no function runs on it")
-            query = sql.SQL(
-                "SELECT pg_catalog.min({c})::pg_catalog.text, pg_catalog.max({c})::pg_catalog.text"
-                " FROM {source}"
-            ).format(c=sql.Identifier(col.name), source=source)
-            lo, hi = self.rows(query, timeout=self.meta_timeout)[0]
-            return lo, hi
-
-        return timestamp_ranges(rel, min_max)
