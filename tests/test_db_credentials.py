@@ -27,6 +27,9 @@ FACEAUDIT = str(Path(sys.executable).parent / "faceaudit")
 USER_SECRET, PASSWORD_SECRET = "Ux7SecretUser", "Px7SecretPass"
 CHARS = [chr(c) for c in range(32, 127)] + ["é", "€", "字"]
 FORMATS = ("json", "console", "sarif", "junit", "csv", "markdown", "html")
+# json gets every URI; the other formats the characters that quoting, escaping
+# and URI parsing treat specially (each CLI run costs seconds on a 2-core machine)
+SPECIAL = set("@:/?#% \\\"'<>&;=+[]")
 
 
 def uris(scheme: str, host: str, port: int, db: str) -> list[str]:
@@ -62,10 +65,25 @@ def test_no_credential_in_any_report_the_history_or_the_state(
 ) -> None:
     state = tmp_path / "state.db"
     outputs = b""
+    special = [t for t in targets if SPECIAL & set(urllib.parse.unquote(t.split("@")[0]))]
+    assert len(special) >= 4 * len(SPECIAL)
     for fmt in FORMATS:
         report = tmp_path / f"report.{fmt}"
+        scanned = targets if fmt == "json" else special
         proc = subprocess.run(
-            [FACEAUDIT, "scan", *targets, "-f", fmt, "-o", str(report), "--state", str(state)],
+            [
+                FACEAUDIT,
+                "scan",
+                *scanned,
+                "-j",
+                "0",
+                "-f",
+                fmt,
+                "-o",
+                str(report),
+                "--state",
+                str(state),
+            ],
             capture_output=True,
             timeout=600,
             check=False,
