@@ -160,6 +160,14 @@ def scan(
         float,
         typer.Option("--statement-timeout", help="Seconds allowed per database statement."),
     ] = SampleLimits.statement_timeout_s,
+    read_views: Annotated[
+        bool,
+        typer.Option(
+            "--read-views",
+            help="Also read database views (not read by default: reading a view runs the "
+            "functions it calls, with their definer's rights; reported as views_read).",
+        ),
+    ] = SampleLimits.read_views,
     min_face: Annotated[
         int, typer.Option("--min-face", help="Ignore faces smaller than this many pixels.")
     ] = 0,
@@ -329,7 +337,9 @@ def scan(
             embedding_threshold=embedding_threshold,
             rotations=not no_rotations,
         ),
-        sampling=SampleLimits(rows=sample_rows, statement_timeout_s=statement_timeout),
+        sampling=SampleLimits(
+            rows=sample_rows, statement_timeout_s=statement_timeout, read_views=read_views
+        ),
         fail_on=None if fail_on == "never" else Severity.parse(fail_on),
         allow_incomplete=allow_incomplete,
         since=_moment(since, "--since") if since is not None else None,

@@ -58,6 +58,13 @@ SampleRows = Annotated[
     int,
     typer.Option("--sample-rows", help="Values read per database column (stores beyond: partial)."),
 ]
+ReadViews = Annotated[
+    bool,
+    typer.Option(
+        "--read-views",
+        help="Also read database views (they run the functions they call; reported).",
+    ),
+]
 AllowIncomplete = Annotated[
     bool,
     typer.Option("--allow-incomplete", help="Do not exit 3 when something could not be searched."),
@@ -89,6 +96,7 @@ def _config(
     exclude: list[str] | None,
     sample_rows: int,
     allow_incomplete: bool,
+    read_views: bool = False,
 ) -> ScanConfig:
     """A scan configuration as `faceaudit scan` would build it (so the state is shared)."""
     from scanner.cli_output import check_destination
@@ -115,7 +123,7 @@ def _config(
         include=tuple(include or ()),
         exclude=tuple(exclude or ()),
         workers=(os.cpu_count() or 1) if workers < 0 else workers,
-        sampling=SampleLimits(rows=sample_rows),
+        sampling=SampleLimits(rows=sample_rows, read_views=read_views),
         allow_incomplete=allow_incomplete,
     )
 
@@ -146,6 +154,7 @@ def find(
     include: Include = None,
     exclude: Exclude = None,
     sample_rows: SampleRows = SampleLimits.rows,
+    read_views: ReadViews = SampleLimits.read_views,
     allow_incomplete: AllowIncomplete = False,
     state: State = None,
     no_state: NoState = False,
@@ -162,7 +171,9 @@ def find(
 
     if not 0.0 < tolerance <= 1.5:  # also false for NaN
         _usage("--tolerance must be above 0 and at most 1.5")
-    config = _config(targets, fmt, output, workers, include, exclude, sample_rows, allow_incomplete)
+    config = _config(
+        targets, fmt, output, workers, include, exclude, sample_rows, allow_incomplete, read_views
+    )
     _no_core_dumps()
     try:
         probes = load_probes(probe, limits=config.limits)
@@ -199,6 +210,7 @@ def triage(
     include: Include = None,
     exclude: Exclude = None,
     sample_rows: SampleRows = SampleLimits.rows,
+    read_views: ReadViews = SampleLimits.read_views,
     allow_incomplete: AllowIncomplete = False,
     state: State = None,
     no_state: NoState = False,
@@ -213,7 +225,9 @@ def triage(
     from scanner.reporters.subject_formats import SubjectFormat, render_triage
     from scanner.subject.triage import triage as run_triage
 
-    config = _config(targets, fmt, output, workers, include, exclude, sample_rows, allow_incomplete)
+    config = _config(
+        targets, fmt, output, workers, include, exclude, sample_rows, allow_incomplete, read_views
+    )
     _no_core_dumps()
     with _state(state, no_state, wait_lock) as db:
         result = _with_progress(

@@ -35,7 +35,7 @@ from scanner.policy.facts import facts_for, load_registers
 from scanner.policy.gate import apply_baseline, apply_waivers
 from scanner.policy.registers import RegisterData
 from scanner.pool import INLINE_PROTECTIONS, Event, WorkerPool, private_folder, run_inline
-from scanner.sources import open_database, sqlite_open
+from scanner.sources import display_database, open_database, sqlite_open
 from scanner.sources.database import DatabaseError, DatabaseSource, redact
 from scanner.sources.filesystem import FileRef, FilesystemWalker
 from scanner.sources.globs import PathFilter
@@ -383,7 +383,7 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
         started_at=started,
         finished_at=finished,
         targets=tuple(str(t) for t in dict.fromkeys(config.targets))
-        + tuple(redact(u) for u in dict.fromkeys(config.databases)),
+        + tuple(dict.fromkeys(display_database(u) for u in config.databases)),
         settings=config.as_settings(),
         items=items,
         problems=tuple(all_problems),
@@ -475,7 +475,7 @@ def _judge(
     """Evidence -> findings under the policy; then waivers and the baseline."""
     policy = config.policy
     assert policy is not None
-    uris = {redact(u): u for u in config.databases}
+    uris = {display_database(u): u for u in config.databases}
     facts, problems = facts_for(policy, registers, items, uris)
     findings = evaluate(items, policy, facts, now)
     findings, expired, unused = apply_waivers(findings, config.waivers, now)

@@ -186,6 +186,9 @@ class ProblemReason(str, enum.Enum):
     DATABASE_UNREADABLE = "database_unreadable"  # cannot connect/open, or a table cannot be read
     QUERY_TIMEOUT = "query_timeout"  # a statement hit its deadline (a hostile view, a huge table)
     VALUE_TOO_LARGE = "value_too_large"  # a value over the size limit was not fetched
+    VIEW_NOT_READ = "view_not_read"  # views are not read by default (base tables are)
+    VIEWS_READ = "views_read"  # --read-views: the views' own code ran (a warning)
+    DATABASE_ROLE_WRITABLE = "database_role_writable"  # the scanning role could write
     # the state database (scan --state)
     STATE_NOT_SAVED = "state_not_saved"  # a full disk or an I/O error: results not recorded
 
@@ -197,13 +200,17 @@ class ProblemReason(str, enum.Enum):
 
 # Reasons that are reported but do not hide data: a link that is not followed points at
 # something outside the tree (or that is scanned under its own name); a FIFO, socket or
-# device is not stored data; a directory cycle is scanned once.
+# device is not stored data; a directory cycle is scanned once; a view stores nothing (its
+# base tables are scanned); the two database warnings say how a scan ran, not what it missed.
 _COMPLETE_REASONS = frozenset(
     {
         ProblemReason.SYMLINK_NOT_FOLLOWED,
         ProblemReason.SPECIAL_FILE,
         ProblemReason.DIRECTORY_CYCLE,
         ProblemReason.ARCHIVE_LINK,
+        ProblemReason.VIEW_NOT_READ,
+        ProblemReason.VIEWS_READ,
+        ProblemReason.DATABASE_ROLE_WRITABLE,
     }
 )
 

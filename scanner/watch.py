@@ -38,7 +38,7 @@ from scanner.detectors import DEFAULT_DETECTORS
 from scanner.engine import run_scan
 from scanner.model import ScanResult
 from scanner.pool import WorkerPool
-from scanner.sources.database import redact
+from scanner.sources import display_database
 from scanner.state.history import pseudo_fingerprint, targets_key
 from scanner.state.store import StateDB
 from scanner.worker import WorkerSetup
@@ -272,7 +272,8 @@ class Watcher:
         """Scan what the state does not know yet; announce only what the last recorded scan
         of the same targets did not have (a restart re-announces nothing)."""
         key = targets_key(
-            [str(t) for t in self.config.targets] + [redact(u) for u in self.config.databases]
+            [str(t) for t in self.config.targets]
+            + [display_database(u) for u in self.config.databases]
         )
         policy = self.config.policy.name if self.config.policy is not None else ""
         already = self.state.last_fingerprints(key, policy) or set()

@@ -33,6 +33,23 @@ def open_database(uri: str, sampling: SampleLimits) -> DatabaseSource:
 
     scheme = uri.split("://", 1)[0].split("+", 1)[0].lower()
     if scheme not in DATABASE_SOURCES:
-        raise DatabaseError(Location(redact(uri)), f"unsupported database scheme {scheme!r}")
+        raise DatabaseError(
+            Location(display_database(uri)), f"unsupported database scheme {scheme!r}"
+        )
     source: DatabaseSource = _load(scheme)(uri, sampling)
     return source
+
+
+def display_database(uri: str) -> str:
+    """How a database URI is named in reports, the history and the state: without its user,
+    password or parameters, as the database's source names it in locations."""
+    scheme = uri.split("://", 1)[0].split("+", 1)[0].lower()
+    if scheme in ("postgresql", "postgres"):
+        from scanner.sources.pg_session import display_uri
+
+        return display_uri(uri)
+    if scheme in ("mysql", "mariadb"):
+        from scanner.sources.mysql_schema import display_uri as mysql_display
+
+        return mysql_display(uri)
+    return redact(uri)

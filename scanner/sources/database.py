@@ -9,7 +9,9 @@ what the values are. Credentials never appear: locations and messages use `redac
 
 from __future__ import annotations
 
+import json
 import re
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -30,6 +32,9 @@ class SampleLimits:
     statement_timeout_s: float = 30.0
     lock_timeout_s: float = 2.0
     seed: int = 20261126  # TABLESAMPLE REPEATABLE / rowid choice
+    # Views are not read unless asked: reading one runs the code it calls (functions, with
+    # their definer's rights), and their base tables are scanned anyway.
+    read_views: bool = False
 
 
 @dataclass(frozen=True)
@@ -81,14 +86,85 @@ class DatabaseSource(Protocol):
     def columns(self) -> Iterator[ColumnSample | Problem]: ...
 
 
-_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@]*)(:[^@/]*)?@")
+_SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://")
 _SECRET_PARAMS = re.compile(r"(?i)\b(password|passwd|pwd|sslpassword|secret|token)=[^&\s]*")
+MIN_SCRUBBED = 4  # shorter user names and passwords are not scrubbed from free text
 
 
 def redact(text: str) -> str:
-    """A URI (or any message quoting one) with passwords and secret parameters removed."""
-    text = _CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:***@" if m[3] else m[0], text)
-    return _SECRET_PARAMS.sub(lambda m: f"{m[1]}=***", text)
+    """Any text quoting a URI, with its whole userinfo and secret parameters removed.
+
+    A password may hold any character (`@`, `/`, `:`, spaces …) and a URI may be malformed,
+    so on each line the userinfo runs from the first `scheme://` with an authority to the
+    LAST `@` of the line: `mysql://u:p@ss/w@host/db` becomes `mysql://***@host/db`. A line
+    quoting a URI and then an unrelated `@` loses the text between them, never a secret."""
+    return "\n".join(_redact_line(line) for line in text.split("\n"))
+
+
+def _redact_line(line: str) -> str:
+    at = line.rfind("@")
+    for found in _SCHEME.finditer(line):
+        # an empty authority (`sqlite:///path@x.db`) has no userinfo: a path may hold `@`
+        if at >= found.end() and not line.startswith("/", found.end()):
+            line = f"{line[: found.end()]}***{line[at:]}"
+            break
+    return _SECRET_PARAMS.sub(lambda m: f"{m[1]}=***", line)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The userinfo of a database URI as written: everything between `://` and the last
+    `@` (a password may hold `@`), its user and password parts raw and percent-decoded, and
+    whether the driver would read the same userinfo (`exact`). A raw `/`, `?` or `#` (and for
+    libpq a raw `@`) in a password makes a driver end the userinfo early and read the rest
+    of the password as a host or a path, which would then be displayed: such a URI is
+    refused, never connected to."""
+
+    userinfo: str
+    exact: bool
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Strings that must appear in no message: longest first."""
+        user, _, password = self.userinfo.partition(":")
+        parts = {self.userinfo, user, password}
+        parts |= {urllib.parse.unquote(p) for p in parts}
+        # as a message may quote them: backslash-escaped (a tuple's repr), JSON-escaped
+        parts |= {p.encode("unicode_escape").decode("ascii") for p in parts}
+        parts |= {json.dumps(p)[1:-1] for p in parts} | {repr(p)[1:-1] for p in parts}
+        return tuple(sorted((p for p in parts if len(p) >= MIN_SCRUBBED), key=len, reverse=True))
+
+    def scrub(self, text: str) -> str:
+        """`text` (a driver's message) with the URI's userinfo and its parts removed."""
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return redact(text)
+
+
+def credentials(uri: str, driver_userinfo: str) -> Credentials:
+    """The URI's userinfo as written, compared with the one the driver reads."""
+    start = uri.find("://")
+    start = 0 if start < 0 else start + 3
+    at = uri.rfind("@")
+    written = uri[start:at] if at >= start else ""
+    return Credentials(written, written == driver_userinfo)
+
+
+def after_userinfo(uri: str) -> str:
+    """`scheme://host:port/db` from what follows the last `@` (parameters dropped): the URI
+    as its author meant it, whatever its password holds."""
+    scheme, sep, rest = uri.partition("://")
+    if not sep:
+        return redact(uri.split("?", 1)[0])
+    rest = rest[rest.rfind("@") + 1 :]
+    return f"{scheme}://{re.split(r'[?#]', rest, maxsplit=1)[0]}"
+
+
+AMBIGUOUS_USERINFO = (
+    "the URI's user or password holds a character that the driver reads as the end of it "
+    "(a raw '/', '?' or '#', or for PostgreSQL '@'): not connected; percent-encode it "
+    "(%2F, %3F, %23, %40)"
+)
 
 
 DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb")

@@ -2,7 +2,14 @@
 
 As for PostgreSQL, the real guarantee is an account with SELECT only: a read-only transaction
 keeps this session from writing tables, but a view or a stored function that a SELECT calls
-still runs (with its definer's rights when it says SQL SECURITY DEFINER). On its side:
+still runs (with its definer's rights when it says SQL SECURITY DEFINER) and may `SET GLOBAL`.
+So only base tables (and system-versioned ones) are read; views only with
+SampleLimits.read_views (the database is then reported `views_read`), otherwise each is
+reported `view_not_read`; tables of engines that reach outside (mysql_schema.REMOTE_ENGINES)
+are not read. An account that may do more than read is reported (`database_role_writable`).
+The URI's user and password appear nowhere (the display is `mysql://host:port/db`, driver
+messages are scrubbed), and a URI whose password holds a raw `/`, `?` or `#` is refused.
+On its side:
 
 - the session is `SET SESSION TRANSACTION READ ONLY` and every relation is read in its own
   `START TRANSACTION READ ONLY`; `LOAD DATA LOCAL` is off (PyMySQL's default, kept);
@@ -25,18 +32,23 @@ Tables without a primary key and views are read by `LIMIT`; views are counted th
 from __future__ import annotations
 
 import math
-import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
 import pymysql
 
 from scanner.model import Location, Problem, ProblemReason
-from scanner.sources.database import ColumnSample, DatabaseError, SampleLimits, Value, redact
+from scanner.sources import mysql_schema
+from scanner.sources.database import (
+    AMBIGUOUS_USERINFO,
+    ColumnSample,
+    DatabaseError,
+    SampleLimits,
+    Value,
+)
 from scanner.sources.relational import (
     EXACT_COUNT_ROWS,
     META_TIMEOUT_S,
-    MIN_TEXT_CHARS,
     PLACE_VALUE_CHARS,
     VIEW_ROW_CAP,
     Column,
@@ -55,15 +67,16 @@ from scanner.sources.relational import (
     timestamp_ranges,
 )
 
-_BYTES = {"blob", "mediumblob", "longblob", "vector"}
-_TEXT = {"text", "mediumtext", "longtext", "json"}
-_SHORT = {"varbinary": "bytes", "binary": "bytes", "varchar": "text", "char": "text"}
-_TEMPORAL = {"date", "datetime", "timestamp"}
 _INTEGER = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"}
 _TIMEOUTS = {1969, 3024, 1317, 1028}  # statement time exceeded / interrupted / sort aborted
 _LOCKS = {1205}
 _LOST = {2006, 2013, 2055}
 PACKET_SLACK = 1024
+VIEWS_READ_DETAIL = (
+    "views were read (--read-views): reading a view runs the stored functions it calls, with "
+    "the definer's rights under SQL SECURITY DEFINER, and they may change server settings "
+    "(SET GLOBAL) or write even in a read-only transaction"
+)
 
 
 def q(name: str) -> str:
@@ -74,20 +87,17 @@ class MysqlSource:
     """Sampled columns of every table and view of one MariaDB/MySQL database."""
 
     def __init__(self, uri: str, sampling: SampleLimits) -> None:
-        parts = urllib.parse.urlsplit(uri)
-        self._params: dict[str, Any] = {
-            "host": parts.hostname or "localhost",
-            "port": parts.port or 3306,
-            "user": urllib.parse.unquote(parts.username or "root"),
-            "password": urllib.parse.unquote(parts.password or ""),
-            "database": urllib.parse.unquote(parts.path.lstrip("/")),
-        }
-        socket = urllib.parse.parse_qs(parts.query).get("unix_socket")
-        if socket:
-            self._params["unix_socket"] = socket[0]
+        self._credentials = mysql_schema.mysql_credentials(uri)
+        self._refused: str | None = None
+        try:
+            self._params = mysql_schema.parse(uri)
+        except ValueError:  # a port that is no number: the message would quote it
+            self._params = {"database": "", "password": ""}
+            self._refused = "malformed URI (host or port)"
+        if not self._credentials.exact:
+            self._refused = AMBIGUOUS_USERINFO
         self.limits = sampling
-        host = self._params["host"]
-        self.database = f"mysql://{host}:{self._params['port']}/{self._params['database']}"
+        self.database = mysql_schema.display_uri(uri)
         self.summary = Summary()
         # counts and timestamp ranges are context: a shorter deadline, then estimates
         self.meta_timeout = min(META_TIMEOUT_S, sampling.statement_timeout_s)
@@ -101,10 +111,18 @@ class MysqlSource:
         return self._conn
 
     def columns(self) -> Iterator[ColumnSample | Problem]:
+        if self._refused is not None:
+            raise DatabaseError(Location(self.database), self._refused)
         if not self._params["database"]:
             raise DatabaseError(Location(self.database), "no database named in the URI")
         self._connect()
         try:
+            where = Location(self.database)
+            role = self._role()
+            if role:
+                yield Problem(where, ProblemReason.DATABASE_ROLE_WRITABLE, role)
+            if self.limits.read_views:
+                yield Problem(where, ProblemReason.VIEWS_READ, VIEWS_READ_DETAIL)
             relations, problems = self._relations()
             yield from problems
             emitter = Emitter(self.database, relations, self.limits, self.summary)
@@ -145,14 +163,20 @@ class MysqlSource:
                 cur.execute("SET SESSION innodb_lock_wait_timeout = %s", (lock,))
             packet = int(self.rows("SELECT @@max_allowed_packet")[0][0])
             self._value_limit = min(limits.value_bytes, packet - PACKET_SLACK)
-        except (pymysql.Error, QueryTimeout, RelationUnreadable) as exc:
+        except Exception as exc:  # any driver failure (a user name latin-1 cannot encode …)
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
-            detail = redact(f"cannot connect: {exc}").replace(
-                self._params["password"] or "\0", "***"
-            )
+            detail = self._credentials.scrub(f"cannot connect: {exc}")
             raise DatabaseError(Location(self.database), detail) from None
+
+    def _role(self) -> str | None:
+        """What the account could do beyond reading (mysql_schema.role_warning)."""
+        try:
+            grants = [str(r[0]) for r in self.rows("SHOW GRANTS")]
+        except (QueryTimeout, RelationUnreadable) as exc:
+            return f"the scanning account's privileges could not be checked: {exc}"
+        return mysql_schema.role_warning(grants, self._params["database"])
 
     def _timed(self, statement: str, timeout: float | None) -> str:
         """The statement with its own deadline when it differs from the session's."""
@@ -174,7 +198,7 @@ class MysqlSource:
 
     def _translate(self, exc: pymysql.Error) -> Exception:
         code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0
-        detail = redact(str(exc.args[1] if len(exc.args) > 1 else exc))
+        detail = self._credentials.scrub(str(exc.args[1] if len(exc.args) > 1 else exc))
         if code in _TIMEOUTS:
             return QueryTimeout(f"statement exceeded its deadline: {detail}")
         if code in _LOCKS:
@@ -191,7 +215,7 @@ class MysqlSource:
         db = self._params["database"]
         try:
             tables = self.rows(
-                "SELECT TABLE_NAME, TABLE_TYPE, TABLE_ROWS FROM information_schema.TABLES "
+                "SELECT TABLE_NAME, TABLE_TYPE, TABLE_ROWS, ENGINE FROM information_schema.TABLES "
                 "WHERE TABLE_SCHEMA = %s ORDER BY TABLE_NAME",
                 (db,),
             )
@@ -212,33 +236,15 @@ class MysqlSource:
             )
         except (QueryTimeout, RelationUnreadable) as exc:
             raise DatabaseError(Location(self.database), f"cannot read the schema: {exc}") from None
-        relations: dict[str, Relation] = {}
-        for name, kind, estimate in tables:
-            is_view = "VIEW" in str(kind).upper()
-            hint = None if is_view or estimate is None else float(estimate)
-            relations[name] = Relation(None, name, "view" if is_view else "table", [], hint)
-        for table, col, data_type, column_type, octets in columns:
-            if table in relations:
-                dt = str(data_type).lower()
-                rel = relations[table]
-                rel.columns.append(
-                    Column(col, str(column_type), _kind(dt, octets), dt in _TEMPORAL)
-                )
-                rel.extra.setdefault("types", {})[col] = dt  # type: ignore[index]
-        for table, col in keys:
-            if table in relations:
-                relations[table].primary_key += (col,)
-        problems = [
-            Problem(
-                Location(f"{self.database}#{name}"),
-                ProblemReason.DATABASE_UNREADABLE,
-                redact(f"the columns of {rel.kind} {name} could not be read: {warnings or '?'}"),
-            )
-            for name, rel in relations.items()
-            if not rel.columns
-        ]
-        self.summary.add("relations", len(relations))
-        return [r for r in relations.values() if r.columns], problems
+        return mysql_schema.relations(
+            self.database,
+            tables=tables,
+            columns=columns,
+            keys=keys,
+            warnings=warnings,
+            read_views=self.limits.read_views,
+            summary=self.summary,
+        )
 
     # -- one relation --------------------------------------------------------------------
 
@@ -393,17 +399,6 @@ class MysqlSource:
             return lo, hi
 
         return timestamp_ranges(rel, min_max)
-
-
-def _kind(data_type: str, octets: Any) -> str | None:
-    """How a column is fetched, or None when its type cannot hold a vector or an image."""
-    if data_type in _BYTES:
-        return "bytes"
-    if data_type in _TEXT:
-        return "text"
-    if data_type in _SHORT and octets is not None and int(octets) >= MIN_TEXT_CHARS:
-        return _SHORT[data_type]
-    return None
 
 
 def _value(value: Any) -> Value | None:

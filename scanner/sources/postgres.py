@@ -1,113 +1,123 @@
-"""PostgreSQL databases (psycopg 3), sampled read-only and under deadlines.
+"""PostgreSQL databases (psycopg 3), sampled read-only, under deadlines, running no user code.
 
 The real guarantee is the role: scan with a SELECT-only role. Everything below narrows what a
 session can do, but `SET TRANSACTION READ WRITE` bypasses a read-only default for a role that
-may write (../shared/docs/HOSTILE.md), so a scanner's settings are a second line, not the
-first. What this source does on its side:
+may write (../shared/docs/HOSTILE.md), and a SECURITY DEFINER function runs with its owner's
+rights whatever the caller's, so a scanner's settings are a second line, not the first. A
+role that can do more than read is reported (`database_role_writable`). On its side:
 
+- only relations that store data are read: tables (`FROM ONLY`: inheritance children are
+  relations of their own), partitioned tables, materialized views as stored (never
+  refreshed). A view is not read (`view_not_read`: reading it runs the functions it
+  calls, its base tables are scanned anyway) unless SampleLimits.read_views, and then the
+  database is reported `views_read`; foreign tables are never read;
+- no cast, operator or function is applied to a value unless its type is built in
+  (pg_schema.py): values of other types are fetched in their output form and decoded here;
+- a relation whose planning could run user code (index, statistics or partition-key
+  expressions calling non-built-in functions: the planner constant-folds them) is read by
+  `COPY … TO STDOUT`, which is not planned (pg_copy.py); a materialized view, which COPY
+  cannot read, is then reported unread;
 - every transaction is `BEGIN READ ONLY` (psycopg `read_only`), one per relation, so a failed
   statement costs that relation only; optional statements run in savepoints;
 - `search_path` is empty and every name is schema-qualified (`pg_catalog.` included): a
   function planted in `public` (a `public.lower(varchar)` that outranks pg_catalog's for a
   varchar argument) is never resolved, so never executed; `row_security` is off, so a
   policy's functions are not run either (such a table is reported instead);
+  `constraint_exclusion` is off, so CHECK constraints are never folded by the planner;
 - `statement_timeout` and `lock_timeout` from SampleLimits; counts and timestamp ranges get a
   shorter deadline and fall back to estimates;
 - big tables are sampled with `TABLESAMPLE SYSTEM (p) REPEATABLE (seed)` (same rows every
-  run), small ones by `LIMIT`; views by `LIMIT` too, and counted only through `LIMIT` (a
-  view may never end: its timeout is that relation's QUERY_TIMEOUT and the scan goes on);
-- values are measured (`octet_length`) before they are fetched, through server-side
-  cursors; a value over SampleLimits.value_bytes is counted, never sent;
-- foreign tables are not read (that would contact another server) and are counted as such.
+  run), small ones by `LIMIT`; views (when read) by `LIMIT` too, and counted only through
+  `LIMIT` (a view may never end: its timeout is that relation's QUERY_TIMEOUT);
+- values are measured (`octet_length`, or `pg_column_size` for a type that is not built in)
+  before they are fetched, through server-side cursors; a value over
+  SampleLimits.value_bytes is counted, never sent;
+- the URI's user and password appear nowhere: databases are displayed as
+  `postgresql://host:port/db`, driver messages are scrubbed, and a URI whose password
+  holds a raw character that libpq would read as the end of the userinfo is refused.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
-import urllib.parse
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, nullcontext
-from decimal import Decimal
-from typing import Any, Literal
+from contextlib import AbstractContextManager
+from typing import Any
 
 import psycopg
-from psycopg import errors, sql
-from psycopg.conninfo import conninfo_to_dict
+from psycopg import sql
 
 from scanner.model import Location, Problem, ProblemReason
-from scanner.sources.database import ColumnSample, DatabaseError, SampleLimits, Value, redact
+from scanner.sources import pg_schema
+from scanner.sources.database import (
+    AMBIGUOUS_USERINFO,
+    ColumnSample,
+    DatabaseError,
+    SampleLimits,
+)
+from scanner.sources.pg_context import place_values, timestamp_values
+from scanner.sources.pg_copy import read_by_copy
+from scanner.sources.pg_schema import ColumnType, RelationMeta
+from scanner.sources.pg_session import (
+    VIEW_NOT_READ_DETAIL,
+    VIEWS_READ_DETAIL,
+    Statement,
+    display_uri,
+    pg_credentials,
+    value_of,
+)
 from scanner.sources.relational import (
     EXACT_COUNT_ROWS,
     META_TIMEOUT_S,
-    MIN_TEXT_CHARS,
-    PLACE_VALUE_CHARS,
     VIEW_ROW_CAP,
     Column,
     Counts,
     Emitter,
-    Places,
     QueryTimeout,
     Relation,
     RelationUnreadable,
     Sampled,
-    Stamps,
     Summary,
-    place_counts,
     scaled,
-    timestamp_ranges,
 )
 
-_CATALOGUE = """
-SELECT n.nspname, c.relname, c.relkind, c.reltuples::pg_catalog.float8, a.attname,
-       pg_catalog.format_type(a.atttypid, a.atttypmod), b.typname, b.typcategory,
-       COALESCE(e.typname, ''), a.atttypmod
-FROM pg_catalog.pg_class c
-JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-JOIN pg_catalog.pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
-LEFT JOIN pg_catalog.pg_type e ON e.oid = b.typelem AND b.typcategory = 'A'
-WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND NOT c.relispartition
-  AND n.nspname <> 'information_schema' AND n.nspname !~ '^pg_'
-ORDER BY n.nspname, c.relname, a.attnum
-"""
-_KINDS = {"r": "table", "p": "partitioned table", "v": "view", "m": "materialized view"}
-_TEXT_TYPES = {"text", "varchar", "bpchar", "citext"}
-_FLOAT_ELEMENTS = {"float4", "float8", "numeric"}
-_TEMPORAL = {"date", "timestamp", "timestamptz"}
 SAMPLE_FACTOR = 4  # TABLESAMPLE aims at this many times the rows wanted
 
 
-def display_uri(uri: str) -> str:
-    """`postgresql://host:port/db` — no user, no password, no parameters."""
-    try:
-        info = conninfo_to_dict(uri)
-    except Exception:
-        return redact(uri.split("?", 1)[0])
-    host = str(info.get("host") or "localhost")
-    if host.startswith("/"):
-        host = urllib.parse.quote(host, safe="")
-    db = info.get("dbname") or info.get("user") or ""
-    return f"postgresql://{host}:{info.get('port') or 5432}/{db}"
-
-
 class PostgresSource:
-    """Sampled columns of every table, view and materialized view of one database."""
+    """Sampled columns of every table and materialized view of one database (and of its
+    views, with SampleLimits.read_views)."""
 
     def __init__(self, uri: str, sampling: SampleLimits) -> None:
         self._uri = uri
+        self._credentials = pg_credentials(uri)
         self.limits = sampling
         self.database = display_uri(uri)
         self.summary = Summary()
         # counts and timestamp ranges are context: a shorter deadline, then estimates
         self.meta_timeout = min(META_TIMEOUT_S, sampling.statement_timeout_s)
         self._conn: psycopg.Connection[Any] | None = None
+        self._meta: dict[tuple[str | None, str], RelationMeta] = {}
 
     def columns(self) -> Iterator[ColumnSample | Problem]:
+        if not self._credentials.exact:
+            raise DatabaseError(Location(self.database), AMBIGUOUS_USERINFO)
         self._conn = self._connect()
         try:
-            relations = self._relations()
+            where = Location(self.database)
+            relations, views = self._relations()
+            role = self._role(relations + views)
+            if role:
+                yield Problem(where, ProblemReason.DATABASE_ROLE_WRITABLE, role)
+            if self.limits.read_views:
+                yield Problem(where, ProblemReason.VIEWS_READ, VIEWS_READ_DETAIL)
+                relations = sorted(relations + views, key=lambda r: (r.schema or "", r.name))
+            else:
+                for view in views:
+                    self.summary.add("views_not_read")
+                    detail = VIEW_NOT_READ_DETAIL
+                    yield Problem(Location(f"{self.database}#{view.qualified}"),
+                                  ProblemReason.VIEW_NOT_READ, detail)  # fmt: skip
             emitter = Emitter(self.database, relations, self.limits, self.summary)
             for rel in relations:
                 yield from self._guarded(rel, emitter)
@@ -122,6 +132,10 @@ class PostgresSource:
         assert self._conn is not None
         return self._conn
 
+    def scrub(self, text: str) -> str:
+        """A driver's message without the URI's user, password or userinfo."""
+        return self._credentials.scrub(text)
+
     def _connect(self) -> psycopg.Connection[Any]:
         where = Location(self.database)
         try:
@@ -132,7 +146,7 @@ class PostgresSource:
                 application_name="faceaudit",
             )
         except Exception as exc:  # never the URI: it may hold a password
-            raise DatabaseError(where, redact(f"cannot connect: {exc}")) from None
+            raise DatabaseError(where, self.scrub(f"cannot connect: {exc}")) from None
         conn.read_only = True  # every transaction: BEGIN READ ONLY
         settings = {
             "search_path": "",
@@ -141,6 +155,7 @@ class PostgresSource:
             "idle_in_transaction_session_timeout": "600000",
             "synchronize_seqscans": "off",  # a seq scan starts at block 0: same rows each run
             "row_security": "off",  # never run a policy's functions; report the table instead
+            "constraint_exclusion": "off",  # CHECK constraints are never folded by the planner
             "default_transaction_read_only": "on",
         }
         try:
@@ -149,7 +164,7 @@ class PostgresSource:
                     conn.execute("SELECT pg_catalog.set_config(%s, %s, false)", (name, value))
         except Exception as exc:
             conn.close()
-            raise DatabaseError(where, redact(f"cannot configure the session: {exc}")) from None
+            raise DatabaseError(where, self.scrub(f"cannot configure the session: {exc}")) from None
         return conn
 
     def rows(
@@ -162,35 +177,43 @@ class PostgresSource:
     ) -> list[Any]:
         """All rows of a statement under its deadline, in a savepoint so a failure leaves
         the relation's transaction usable."""
-        with self._statement(timeout, savepoint):
+        with self.statement(timeout, savepoint):
             return self.conn.execute(query, params).fetchall()
 
-    def _statement(self, timeout: float | None, savepoint: bool) -> AbstractContextManager[Any]:
-        return _Statement(self, timeout or self.limits.statement_timeout_s, savepoint)
+    def statement(self, timeout: float | None, savepoint: bool) -> AbstractContextManager[Any]:
+        return Statement(self, timeout or self.limits.statement_timeout_s, savepoint)
 
     # -- the schema ----------------------------------------------------------------------
 
-    def _relations(self) -> list[Relation]:
+    def _relations(self) -> tuple[list[Relation], list[Relation]]:
+        """(relations that store data, views)."""
+        first = {"first": pg_schema.FIRST_NORMAL_OID}
         try:
             with self.conn.transaction():
-                catalogue = self.rows(_CATALOGUE, savepoint=False)
+                catalogue = self.rows(pg_schema.CATALOGUE, first, savepoint=False)
+                version = self.conn.info.server_version
+                risks = self.rows(pg_schema.risks_query(version), first, savepoint=False)
         except (QueryTimeout, RelationUnreadable) as exc:
             raise DatabaseError(
                 Location(self.database), f"cannot read the catalogue: {exc}"
             ) from None
-        relations: dict[tuple[str, str], Relation] = {}
-        for schema, name, relkind, tuples, col, declared, base, category, elem, typmod in catalogue:
-            if relkind == "f":
-                self.summary.add("foreign_table_columns_not_read")
-                continue
-            rel = relations.get((schema, name))
-            if rel is None:
-                hint = tuples if tuples is not None and tuples >= 0 else None
-                rel = relations[(schema, name)] = Relation(schema, name, _KINDS[relkind], [], hint)
-            kind = _kind(base, category, elem, typmod)
-            rel.columns.append(Column(col, declared, kind, base in _TEMPORAL))
+        risky = {(schema, name): str(what) for schema, name, what in risks}
+        relations, self._meta = pg_schema.relations(catalogue, risky, self.summary)
         self.summary.add("relations", len(relations))
-        return list(relations.values())
+        return [r for r in relations if not r.is_view], [r for r in relations if r.is_view]
+
+    def _role(self, relations: list[Relation]) -> str | None:
+        """What the scanning role could do beyond reading (pg_schema.role_warning)."""
+        try:
+            with self.conn.transaction():
+                rows = self.rows(pg_schema.ROLE, timeout=self.meta_timeout, savepoint=False)
+        except (QueryTimeout, RelationUnreadable) as exc:
+            return f"the scanning role's privileges could not be checked: {exc}"
+        scanned = {r.qualified for r in relations}
+        return pg_schema.role_warning(rows[0] if rows else None, scanned)
+
+    def column_type(self, rel: Relation, col: Column) -> ColumnType:
+        return self._meta[(rel.schema, rel.name)].types[col.name]
 
     # -- one relation --------------------------------------------------------------------
 
@@ -212,16 +235,28 @@ class PostgresSource:
         wanted = [c for c in rel.columns if c.kind is not None]
         if not wanted:
             return emitter.samples(rel, {}, Counts())
-        ident = sql.Identifier(rel.schema or "public", rel.name)
+        risk = self._meta[(rel.schema, rel.name)].risk
+        if risk is not None:
+            relkind = self._meta[(rel.schema, rel.name)].relkind
+            return read_by_copy(self, rel, emitter, risk, relkind)
+        ident = self._source(rel)
         counts, fraction = self._counts(rel, ident, wanted)
         if fraction < 100.0:
             counts.notes.append(("sampling", f"TABLESAMPLE SYSTEM ({fraction:.4g}%) REPEATABLE"))
         elif not rel.is_view:
             counts.notes.append(("sampling", "all rows, in a seeded hash order of their ctid"))
         sampled = {c.name: self._sample(rel, ident, c, counts, fraction) for c in wanted}
-        stamps, notes = self._timestamps(rel, ident)
-        places, place_notes = self._places(rel, ident, fraction)
+        stamps, notes = timestamp_values(self, rel, ident)
+        places, place_notes = place_values(self, rel, *self._sampled_rows(rel, ident, fraction))
         return emitter.samples(rel, sampled, counts, stamps, notes + place_notes, places=places)
+
+    def _source(self, rel: Relation) -> sql.Composable:
+        """The relation as a FROM item: `ONLY` for tables and materialized views (an
+        inheritance child is a relation of its own, and is never planned with its parent)."""
+        ident = sql.Identifier(rel.schema or "public", rel.name)
+        if self._meta[(rel.schema, rel.name)].relkind in ("r", "m"):
+            return sql.SQL("ONLY {}").format(ident)
+        return ident
 
     def _counts(self, rel: Relation, ident: Any, wanted: list[Column]) -> tuple[Counts, float]:
         """Rows and non-null rows per column: exact for small tables, from a seeded
@@ -307,41 +342,19 @@ class PostgresSource:
         ).format(sql.Literal(str(self.limits.seed)))
         return source, order
 
-    def _places(
-        self, rel: Relation, ident: Any, percent: float
-    ) -> tuple[Places, list[tuple[str, Any]]]:
-        """Country/region columns over `limits.rows` rows drawn like the sample."""
-        source, order = self._sampled_rows(rel, ident, percent)
-
-        def fetch(col: Column) -> list[object]:
-            query = sql.SQL(
-                "SELECT pg_catalog.left({c}::pg_catalog.text, {w}) FROM {s} {o} LIMIT {n}"
-            )
-            rows = self.rows(
-                query.format(
-                    c=sql.Identifier(col.name),
-                    w=sql.Literal(PLACE_VALUE_CHARS),
-                    s=source,
-                    o=order,
-                    n=sql.Literal(self.limits.rows),
-                ),
-                timeout=self.meta_timeout,
-            )
-            return [r[0] for r in rows]
-
-        return place_counts(rel, fetch)
-
     def _sample(
         self, rel: Relation, ident: Any, col: Column, counts: Counts, percent: float
     ) -> Sampled:
         c = sql.Identifier(col.name)
-        as_text = col.kind in ("json", "jsonb", "vector", "array")
-        size = (
-            sql.SQL("pg_catalog.octet_length({}::pg_catalog.text)")
-            if as_text
-            else sql.SQL("pg_catalog.octet_length({})")
-        ).format(c)
-        value = sql.SQL("s.v::pg_catalog.text" if col.kind != "array" and as_text else "s.v")
+        t = self.column_type(rel, col)
+        if not t.builtin:  # no function of its type runs: its stored size, its output form
+            size: sql.Composable = sql.SQL("pg_catalog.pg_column_size({})").format(c)
+            value = sql.SQL("s.v")
+        elif col.kind in ("json", "jsonb", "array"):
+            size = sql.SQL("pg_catalog.octet_length({}::pg_catalog.text)").format(c)
+            value = sql.SQL("s.v" if col.kind == "array" else "s.v::pg_catalog.text")
+        else:
+            size, value = sql.SQL("pg_catalog.octet_length({})").format(c), sql.SQL("s.v")
         source, order = self._sampled_rows(rel, ident, percent)
         # The inner query carries the value as a TOAST pointer; only a value within the
         # limit is ever detoasted and sent.
@@ -364,98 +377,11 @@ class PostgresSource:
         # Few rows per round trip, and none once the column's byte budget is spent: the
         # client never holds much more than the budget, whatever the table holds.
         per_fetch = self.limits.column_bytes // max(self.limits.value_bytes, 1)
-        with self._statement(None, True), self.conn.cursor(name=name) as cur:
+        with self.statement(None, True), self.conn.cursor(name=name) as cur:
             cur.itersize = max(1, min(32, per_fetch))
             cur.execute(query)
             for length, fetched in cur:
-                spent = out.add(_value(fetched), length or 0, self.limits, spent)
+                spent = out.add(value_of(fetched), length or 0, self.limits, spent)
                 if out.budget_skipped:
                     break
         return out
-
-    def _timestamps(self, rel: Relation, ident: Any) -> tuple[Stamps, list[tuple[str, Any]]]:
-        source: Any = ident
-        if rel.is_view:
-            source = sql.SQL("(SELECT * FROM {} LIMIT {}) s").format(ident, VIEW_ROW_CAP)
-
-        def min_max(col: Column) -> tuple[object, object]:
-            query = sql.SQL(
-                "SELECT pg_catalog.min({c})::pg_catalog.text, pg_catalog.max({c})::pg_catalog.text"
-                " FROM {source}"
-            ).format(c=sql.Identifier(col.name), source=source)
-            lo, hi = self.rows(query, timeout=self.meta_timeout)[0]
-            return lo, hi
-
-        return timestamp_ranges(rel, min_max)
-
-
-class _Statement:
-    """One statement's deadline (SET LOCAL statement_timeout) inside an optional savepoint;
-    driver errors become QueryTimeout / RelationUnreadable, a lost connection a
-    DatabaseError for the whole database."""
-
-    def __init__(self, source: PostgresSource, timeout: float, savepoint: bool) -> None:
-        self.source, self.timeout, self.savepoint = source, timeout, savepoint
-        self._tx: AbstractContextManager[Any] = nullcontext()
-
-    def __enter__(self) -> None:
-        conn = self.source.conn
-        self._tx = conn.transaction() if self.savepoint else nullcontext()
-        self._tx.__enter__()
-        conn.execute(
-            "SELECT pg_catalog.set_config('statement_timeout', %s, true)",
-            (str(max(1, round(self.timeout * 1000))),),
-        )
-
-    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
-        with contextlib.suppress(psycopg.Error):  # a failed rollback: the state decides below
-            self._tx.__exit__(kind, exc, tb)
-        if exc is None or not isinstance(exc, psycopg.Error):
-            return False
-        conn = self.source.conn
-        detail = redact(
-            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        )
-        if conn.broken or conn.closed:
-            raise DatabaseError(Location(self.source.database), f"connection lost: {detail}")
-        if isinstance(exc, errors.QueryCanceled):
-            raise QueryTimeout(f"statement exceeded {self.timeout:g} s: {detail}")
-        if isinstance(exc, errors.LockNotAvailable):
-            raise QueryTimeout(f"lock not granted within lock_timeout: {detail}")
-        raise RelationUnreadable(detail)
-
-
-def _kind(base: str, category: str, elem: str, typmod: int) -> str | None:
-    """How a column is fetched, or None when its type cannot hold a vector or an image."""
-    if base == "bytea":
-        return "bytes"
-    if base in ("vector", "halfvec"):
-        return "vector"
-    if base in ("json", "jsonb"):
-        return base
-    if category == "A" and elem in _FLOAT_ELEMENTS:
-        return "array"
-    if base in _TEXT_TYPES:
-        chars = typmod - 4 if typmod > 4 else None  # varchar(n)/char(n): typmod is n + 4
-        return "text" if chars is None or chars >= MIN_TEXT_CHARS else None
-    return None
-
-
-def _value(value: Any) -> Value | None:
-    if value is None or isinstance(value, (bytes, str)):
-        return value
-    if isinstance(value, memoryview):
-        return bytes(value)
-    if isinstance(value, list):
-        return [
-            float(v) if isinstance(v, (int, float, Decimal)) else float("nan") for v in _flat(value)
-        ]
-    return str(value)
-
-
-def _flat(values: list[Any]) -> Iterator[Any]:
-    for v in values:
-        if isinstance(v, list):
-            yield from _flat(v)
-        else:
-            yield v

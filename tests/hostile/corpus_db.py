@@ -16,11 +16,13 @@ from typing import Any
 
 import db_helpers
 from helpers import astronaut
-from hostile.corpus import INCOMPLETE, Case, Env, Expect, case, jpeg, vectors, write
+from hostile.corpus import CLEAN, INCOMPLETE, Case, Env, Expect, case, jpeg, vectors, write
 
 E = Expect
 FOUND = 1
 DB: dict[str, Any] = {"group": "databases", "options": ("--statement-timeout", "2")}
+# Views are read only with --read-views (a command-wide option: a group of its own)
+VIEWS: dict[str, Any] = {"group": "db-read-views", "options": (*DB["options"], "--read-views")}
 
 
 def _blobs(n: int) -> list[tuple[int, bytes]]:
@@ -134,7 +136,7 @@ def pg_state(uri: str) -> list[tuple[object, ...]]:
 Statement = str | tuple[str, tuple[object, ...]]
 
 
-def _pg(env: Env, *statements: Statement) -> str:
+def pg_database(env: Env, *statements: Statement) -> str:
     """A throwaway database holding what `statements` create; its state is compared."""
     import psycopg
 
@@ -156,7 +158,7 @@ def pg_planted_functions(env: Env) -> tuple[str, ...]:
         for name, arg in (("lower", "varchar"), ("lower", "text"), ("octet_length", "bytea"),
                           ("length", "text"), ("btrim", "text"), ("length", "bytea"))
     ]  # fmt: skip
-    uri = _pg(
+    uri = pg_database(
         env,
         "CREATE TABLE people (name varchar(40), photo bytea, seen timestamptz)",
         ("INSERT INTO people VALUES ('ann', %s, now())", (jpeg(astronaut()),)),
@@ -166,7 +168,7 @@ def pg_planted_functions(env: Env) -> tuple[str, ...]:
 
 
 def pg_endless_views(env: Env) -> tuple[str, ...]:
-    uri = _pg(
+    uri = pg_database(
         env,
         "CREATE VIEW slow AS SELECT pg_sleep(60)::text AS label, '\\x00'::bytea AS data",
         "CREATE VIEW forever AS WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) "
@@ -176,7 +178,7 @@ def pg_endless_views(env: Env) -> tuple[str, ...]:
 
 
 def pg_huge_bytea(env: Env) -> tuple[str, ...]:
-    uri = _pg(
+    uri = pg_database(
         env,
         "CREATE TABLE scans (id int, image bytea)",
         "INSERT INTO scans VALUES (1, convert_to(repeat('x', 17 * 1024 * 1024), 'UTF8'))",
@@ -185,7 +187,7 @@ def pg_huge_bytea(env: Env) -> tuple[str, ...]:
 
 
 def pg_view_that_raises(env: Env) -> tuple[str, ...]:
-    uri = _pg(
+    uri = pg_database(
         env,
         "CREATE TABLE t (x int, data bytea)",
         "INSERT INTO t VALUES (0, '\\xffd8ff'::bytea)",
@@ -201,7 +203,7 @@ def pg_unreachable_with_password(env: Env) -> tuple[str, ...]:
 # -- MariaDB -------------------------------------------------------------------------------
 
 
-def _my(env: Env, *statements: str) -> str:
+def my_database(env: Env, *statements: str) -> str:
     uri = env.stack.enter_context(db_helpers.mysql_database("fa_hostile"))
     conn = db_helpers.mysql_connect(uri)
     try:
@@ -241,12 +243,12 @@ def my_state(uri: str) -> list[tuple[object, ...]]:
 
 
 def my_slow_view(env: Env) -> tuple[str, ...]:
-    uri = _my(env, "CREATE VIEW slow AS SELECT SLEEP(60) AS s, REPEAT('x', 300) AS payload")
+    uri = my_database(env, "CREATE VIEW slow AS SELECT SLEEP(60) AS s, REPEAT('x', 300) AS payload")
     return (uri,)
 
 
 def my_broken_view(env: Env) -> tuple[str, ...]:
-    uri = _my(
+    uri = my_database(
         env,
         "CREATE TABLE t (id int, data longblob)",
         "CREATE VIEW v AS SELECT id, data FROM t",
@@ -256,7 +258,7 @@ def my_broken_view(env: Env) -> tuple[str, ...]:
 
 
 def my_writing_function(env: Env) -> tuple[str, ...]:
-    uri = _my(
+    uri = my_database(
         env,
         "CREATE TABLE canary (n int)",
         "CREATE TABLE faces (id int PRIMARY KEY, photo longblob)",
@@ -273,7 +275,7 @@ def my_writing_function(env: Env) -> tuple[str, ...]:
 
 
 def my_wrong_password(env: Env) -> tuple[str, ...]:
-    uri = _my(env)
+    uri = my_database(env)
     return (uri.replace("mysql://root@", "mysql://root:hunter2-my-secret@"),)
 
 
@@ -295,18 +297,20 @@ DB_CASES: tuple[Case, ...] = (
     case("pg-planted-public-functions", pg_planted_functions, FOUND,
          E("#public.people.photo", "evidence:face_image"), **DB),
     case("pg-endless-views", pg_endless_views, INCOMPLETE,
-         E("#public.slow", "query_timeout"), E("#public.forever", "query_timeout"), **DB),
+         E("#public.slow", "query_timeout"), E("#public.forever", "query_timeout"), **VIEWS),
+    case("pg-views-not-read", pg_endless_views, CLEAN,
+         E("#public.slow", "view_not_read"), E("#public.forever", "view_not_read"), **DB),
     case("pg-17mb-bytea", pg_huge_bytea, INCOMPLETE,
          E("#public.scans.image", "value_too_large"), **DB),
     case("pg-view-that-raises", pg_view_that_raises, INCOMPLETE,
-         E("#public.bad", "database_unreadable", "division by zero"), **DB),
+         E("#public.bad", "database_unreadable", "division by zero"), **VIEWS),
     case("pg-unreachable-password", pg_unreachable_with_password, INCOMPLETE,
          E("127.0.0.1:1/none", "database_unreadable", "cannot connect"), secret="hunter2-pg-secret",
          **DB),
-    case("my-slow-view", my_slow_view, INCOMPLETE, E("#slow", "query_timeout"), **DB),
-    case("my-broken-view", my_broken_view, INCOMPLETE, E("#v", "database_unreadable"), **DB),
-    case("my-view-with-writing-function", my_writing_function, INCOMPLETE,
-         E("#faces.photo", "evidence:face_image"), E("#planted", "database_unreadable"), **DB),
+    case("my-slow-view", my_slow_view, INCOMPLETE, E("#slow", "query_timeout"), **VIEWS),
+    case("my-broken-view", my_broken_view, INCOMPLETE, E("#v", "database_unreadable"), **VIEWS),
+    case("my-view-with-writing-function", my_writing_function, FOUND,
+         E("#faces.photo", "evidence:face_image"), E("#planted", "view_not_read"), **DB),
     case("my-wrong-password", my_wrong_password, INCOMPLETE,
          E("", "database_unreadable"), secret="hunter2-my-secret", **DB),
 )  # fmt: skip

@@ -41,12 +41,13 @@ from typing import Any
 import pytest
 from hostile.corpus import FILE_CASES, Case, Env, Expect
 from hostile.corpus_db import DB_CASES
+from hostile.corpus_db_code import CODE_CASES
 from reporters.sample import schema_errors
 
 from scanner.model import ProblemReason
 
 FACEAUDIT = str(Path(sys.executable).parent / "faceaudit")
-CASES = FILE_CASES + DB_CASES
+CASES = FILE_CASES + DB_CASES + CODE_CASES
 ISOLATED = os.environ.get("FACEAUDIT_HOSTILE_ISOLATED") == "1"
 REASONS = {r.value for r in ProblemReason}
 PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 24, 1, 2
