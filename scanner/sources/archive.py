@@ -31,6 +31,8 @@ from scanner.sources.streams import (
     RatioGuard,
     decompressor,
 )
+from scanner.sources.zip_index import ZipEntry, read_index
+from scanner.sources.zip_members import ZipMembers
 
 _CHUNK = 1 << 16
 
@@ -196,60 +198,56 @@ class ArchiveWalker:
     def _zip(
         self, location: Location, stream: IO[bytes], budget: _Budget
     ) -> Iterator[Member | Problem]:
-        with zipfile.ZipFile(stream) as zf:
-            infos = zf.infolist()
-            overlap = _zip_overlap(infos)
-            if overlap:
-                yield Problem(location, ProblemReason.ARCHIVE_OVERLAP, overlap)
-                return
-            for info in infos:
+        # The index is read within the entries still allowed (nested archives share them),
+        # so a directory of millions of members costs what the limit allows, not more.
+        room = max(0, self.limits.archive_max_entries - budget.entries)
+        index = read_index(stream, room)
+        overlap = _zip_overlap(index.entries)
+        if overlap:
+            yield Problem(location, ProblemReason.ARCHIVE_OVERLAP, overlap)
+            return
+        with ZipMembers(stream, index) as members:
+            for entry in index.entries:
                 budget.entry()
-                if _is_dir(info):
-                    continue
-                member = location.child(info.filename)
-                mode = info.external_attr >> 16
-                if mode and stat.S_ISLNK(mode):
-                    yield Problem(
-                        member, ProblemReason.ARCHIVE_LINK, "symbolic link in archive; not followed"
-                    )
-                    continue
-                if info.flag_bits & 0x1:
-                    yield Problem(
-                        member, ProblemReason.ENCRYPTED_MEMBER, "encrypted; cannot be read"
-                    )
-                    continue
-                if (
-                    info.file_size > RATIO_FLOOR
-                    and info.compress_size > 0
-                    and (info.file_size / info.compress_size > self.limits.archive_max_ratio)
-                ):
-                    yield Problem(
-                        member,
-                        ProblemReason.ARCHIVE_RATIO,
-                        f"declares {info.file_size} bytes from {info.compress_size} "
-                        f"(more than {self.limits.archive_max_ratio:g}:1); not read",
-                    )
-                    continue
-                try:
-                    with zf.open(info) as fh:
-                        yield from self._member(
-                            member,
-                            fh.read,
-                            budget,
-                            declared_size=info.file_size,
-                            compressed_size=info.compress_size,
-                            mtime_ns=_zip_time(info),
-                        )
-                except (
-                    zipfile.BadZipFile,
-                    zlib.error,
-                    EOFError,
-                    NotImplementedError,
-                    RuntimeError,
-                ) as exc:
-                    yield Problem(
-                        member, ProblemReason.ARCHIVE_CORRUPT, f"{type(exc).__name__}: {exc}"
-                    )
+                if not entry.is_dir:
+                    yield from self._zip_member(location.child(entry.name), members, entry, budget)
+        if index.stopped is not None:
+            nested = f"{location.members[-1]!r} (nested) " if location.members else ""
+            raise LimitHit(ProblemReason.ARCHIVE_ENTRIES, nested + index.stopped)
+
+    def _zip_member(
+        self, member: Location, members: ZipMembers, entry: ZipEntry, budget: _Budget
+    ) -> Iterator[Member | Problem]:
+        mode = entry.external_attr >> 16
+        if mode and stat.S_ISLNK(mode):
+            yield Problem(
+                member, ProblemReason.ARCHIVE_LINK, "symbolic link in archive; not followed"
+            )
+            return
+        if entry.flags & 0x1:
+            yield Problem(member, ProblemReason.ENCRYPTED_MEMBER, "encrypted; cannot be read")
+            return
+        size, packed = entry.file_size, entry.compressed_size
+        if size > RATIO_FLOOR and packed > 0 and size / packed > self.limits.archive_max_ratio:
+            yield Problem(
+                member,
+                ProblemReason.ARCHIVE_RATIO,
+                f"declares {size} bytes from {packed} "
+                f"(more than {self.limits.archive_max_ratio:g}:1); not read",
+            )
+            return
+        try:
+            with members.open(entry) as fh:
+                yield from self._member(
+                    member,
+                    fh.read,
+                    budget,
+                    declared_size=size,
+                    compressed_size=packed,
+                    mtime_ns=_zip_time(entry.date_time),
+                )
+        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
+            yield Problem(member, ProblemReason.ARCHIVE_CORRUPT, f"{type(exc).__name__}: {exc}")
 
     # -- tar --------------------------------------------------------------------------------
 
@@ -310,39 +308,22 @@ class ArchiveWalker:
             yield from self._member(location.child(stem), inner.read, budget)
 
 
-def _is_dir(info: zipfile.ZipInfo) -> bool:
-    """ZipInfo.is_dir() indexes the name's last character: an empty name raises IndexError."""
-    return info.filename.endswith("/")
-
-
-def _stored_name_length(info: zipfile.ZipInfo) -> int:
-    """The name's length in bytes as stored: UTF-8 when flag bit 11 is set, else cp437 (one
-    byte per character; encoding it as UTF-8 made `café.jpg` look longer and overlap)."""
-    return len(info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437"))
-
-
-def _zip_time(info: zipfile.ZipInfo) -> int | None:
+def _zip_time(date_time: tuple[int, int, int, int, int, int]) -> int | None:
     """A zip member's date (DOS time: no zone, read as UTC); 1980-01-01 is "no date"."""
-    if info.date_time[:3] <= (1980, 1, 1):
+    if date_time[:3] <= (1980, 1, 1):
         return None
     try:
-        when = datetime(*info.date_time, tzinfo=timezone.utc)
+        when = datetime(*date_time, tzinfo=timezone.utc)
     except ValueError:
         return None
     return int(when.timestamp()) * 1_000_000_000
 
 
-def _zip_overlap(infos: list[zipfile.ZipInfo]) -> str | None:
-    """Overlapping entries are how non-recursive zip bombs multiply one compressed block."""
-    spans = sorted(
-        (
-            i.header_offset,
-            i.header_offset + 30 + _stored_name_length(i) + i.compress_size,
-            i.filename,
-        )
-        for i in infos
-        if not _is_dir(i)
-    )
+def _zip_overlap(entries: tuple[ZipEntry, ...]) -> str | None:
+    """Overlapping entries are how non-recursive zip bombs multiply one compressed block.
+    A member's span runs from its local header to the end of its data (names counted as
+    stored: cp437 is one byte a character, so `café.jpg` is 8 bytes, not the 9 of UTF-8)."""
+    spans = sorted((e.header_offset, e.data_end, e.name) for e in entries if not e.is_dir)
     for (_start_a, end_a, name_a), (start_b, _end_b, name_b) in itertools.pairwise(spans):
         if start_b < end_a:
             return f"entries {name_a!r} and {name_b!r} overlap (a zip bomb construction); not read"

@@ -325,7 +325,7 @@ def test_entry_limit() -> None:
         Problem(
             Location("many.zip"),
             ProblemReason.ARCHIVE_ENTRIES,
-            "more than 3 entries; the rest was not read",
+            "lists 6 members; the first 3 were read",
         )
     ]
 
