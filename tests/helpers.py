@@ -93,3 +93,40 @@ def zip_with_empty_name(data: bytes) -> bytes:
     )
     end = struct.pack("<4s4H2IH", b"PK\x05\x06", 0, 0, 1, 1, len(central), len(local), 0)
     return local + central + end
+
+
+def zip_listing(path: Path, listed: int, *, real: int = 10_000, zip64: bool = True) -> None:
+    """A zip whose central directory lists `listed` members, written record by record in
+    well under a second. The first `real` are empty stored files, each with its own local
+    header (a valid layout; under ZIP64 their header offsets sit in a ZIP64 extra field);
+    every later record repeats the first one, so it overlaps it: only a reader that went
+    past the first `real` entries would notice. Without ZIP64 the entry count is stored
+    modulo 65,536, as writers without ZIP64 did."""
+    local_header, central = struct.Struct("<4s5H3I2H"), struct.Struct("<4s6H3I5H2I")
+    records, offset = [], 0
+    with open(path, "wb") as fh:
+        for i in range(real):
+            name = b"%07d.txt" % i
+            fh.write(local_header.pack(b"PK\x03\x04", 45, 0, 0, 0, 0x21, 0, 0, 0, len(name), 0))
+            fh.write(name)
+            extra = struct.pack("<2HQ", 0x0001, 8, offset) if zip64 else b""
+            at = 0xFFFFFFFF if zip64 else offset
+            records.append(
+                central.pack(b"PK\x01\x02", 45, 45, 0, 0, 0, 0x21, 0, 0, 0,
+                             len(name), len(extra), 0, 0, 0, 0, at) + name + extra
+            )  # fmt: skip
+            offset += local_header.size + len(name)
+        fh.write(b"".join(records))
+        for start in range(real, listed, 100_000):
+            fh.write(records[0] * min(100_000, listed - start))
+        size = sum(map(len, records)) + len(records[0]) * max(0, listed - real)
+        if zip64:
+            fh.write(struct.pack("<4sQ2H2I4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, listed, listed,
+                                 size, offset))  # fmt: skip
+            fh.write(struct.pack("<4sIQI", b"PK\x06\x07", 0, offset + size, 1))
+            fh.write(
+                struct.pack("<4s4H2IH", b"PK\x05\x06", 0, 0, *(0xFFFF,) * 2, *(0xFFFFFFFF,) * 2, 0)
+            )
+        else:
+            count = listed % 65_536
+            fh.write(struct.pack("<4s4H2IH", b"PK\x05\x06", 0, 0, count, count, size, offset, 0))

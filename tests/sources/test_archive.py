@@ -339,6 +339,8 @@ def test_entry_limit_is_shared_with_nested_archives() -> None:
     )
     assert out.displays() == ["outer.zip!/a.jpg", "outer.zip!/inner.zip!/0.jpg"]
     assert out.reasons() == [("outer.zip", ProblemReason.ARCHIVE_ENTRIES)]
+    # the inner index was read within the one entry left, and says so
+    assert out.problems[0].detail == "'inner.zip' (nested) lists 3 members; the first 1 were read"
 
 
 def test_entry_limit_counts_entries_that_are_not_read() -> None:
