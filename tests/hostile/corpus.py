@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from helpers import astronaut, encode, no_face, zip_with_empty_name
+from helpers import astronaut, encode, no_face, zip_listing, zip_with_empty_name
 from PIL import Image
 
 MiB = 1024 * 1024
@@ -267,6 +267,31 @@ def arc_zip_empty_name(env: Env) -> tuple[str, ...]:
 def arc_zip_truncated(env: Env) -> tuple[str, ...]:
     data = zip_bytes({"a.jpg": jpeg(), "b.jpg": jpeg()})
     write(env.data / "cut.zip", data[: len(data) // 2])
+    return (str(env.data),)
+
+
+def arc_zip_index_millions(env: Env) -> tuple[str, ...]:
+    """A central directory of 2,000,000 records (110 MB): zipfile listed all of them before
+    the entry limit applied (922 MiB and 13 s in the scanning process)."""
+    zip_listing(env.data / "millions.zip", 2_000_000)
+    return (str(env.data),)
+
+
+def arc_zip_index_lies(env: Env) -> tuple[str, ...]:
+    """End records that lie: 2**64-1 entries (ZIP64), a directory past the end of the file."""
+    data = zip_bytes({"a.jpg": jpeg()}, zipfile.ZIP_STORED)
+    body, end = data[:-22], bytearray(data[-22:])
+    size, offset = struct.unpack_from("<2I", end, 12)
+    count = 2**64 - 1
+    write(
+        env.data / "count.zip",
+        body
+        + struct.pack("<4sQ2H2I4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, count, count, size, offset)
+        + struct.pack("<4sIQI", b"PK\x06\x07", 0, len(body), 1)
+        + struct.pack("<4s4H2IH", b"PK\x05\x06", 0, 0, *(0xFFFF,) * 2, *(0xFFFFFFFF,) * 2, 0),
+    )
+    struct.pack_into("<I", end, 16, 2**31)  # the directory's offset
+    write(env.data / "offset.zip", body + bytes(end))
     return (str(env.data),)
 
 
@@ -604,6 +629,11 @@ FILE_CASES: tuple[Case, ...] = (
     case("arc-zip-empty-member-name", arc_zip_empty_name, FOUND,
          E("noname.zip!/", "evidence:face_image"), E("later.jpg", "evidence:face_image")),
     case("arc-zip-truncated", arc_zip_truncated, INCOMPLETE, E("cut.zip", "archive_corrupt")),
+    case("arc-zip-index-2m-members", arc_zip_index_millions, INCOMPLETE,
+         E("millions.zip", "archive_entries", "lists 2,000,000 members; the first")),
+    case("arc-zip-index-lies", arc_zip_index_lies, INCOMPLETE,
+         E("count.zip", "archive_corrupt", "declares 18,446,744,073,709,551,615 entries"),
+         E("offset.zip", "archive_corrupt", "past the end of the directory")),
     case("arc-gzip-bomb", arc_gzip_bomb, INCOMPLETE, E("photo.png.gz", "archive_ratio")),
     case("arc-tar-bz2-bomb", arc_bz2_bomb_in_tar, INCOMPLETE, E("backup.tar.bz2", "archive_ratio")),
     case("arc-tar-links-devices", arc_tar_links_and_devices, CLEAN,
