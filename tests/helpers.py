@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -9,6 +10,7 @@ import stat
 import struct
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 from PIL import Image
 
@@ -95,7 +97,9 @@ def zip_with_empty_name(data: bytes) -> bytes:
     return local + central + end
 
 
-def zip_listing(path: Path, listed: int, *, real: int = 10_000, zip64: bool = True) -> None:
+def zip_listing(
+    target: Path | BinaryIO, listed: int, *, real: int = 10_000, zip64: bool = True
+) -> None:
     """A zip whose central directory lists `listed` members, written record by record in
     well under a second. The first `real` are empty stored files, each with its own local
     header (a valid layout; under ZIP64 their header offsets sit in a ZIP64 extra field);
@@ -104,7 +108,7 @@ def zip_listing(path: Path, listed: int, *, real: int = 10_000, zip64: bool = Tr
     modulo 65,536, as writers without ZIP64 did."""
     local_header, central = struct.Struct("<4s5H3I2H"), struct.Struct("<4s6H3I5H2I")
     records, offset = [], 0
-    with open(path, "wb") as fh:
+    with open(target, "wb") if isinstance(target, Path) else contextlib.nullcontext(target) as fh:
         for i in range(real):
             name = b"%07d.txt" % i
             fh.write(local_header.pack(b"PK\x03\x04", 45, 0, 0, 0, 0x21, 0, 0, 0, len(name), 0))
