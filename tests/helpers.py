@@ -5,14 +5,20 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import json
 import os
 import stat
 import struct
+import subprocess
+import sys
 import zlib
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from PIL import Image
+
+import scanner
+from scanner.model import ContentType
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 DEVSET = SHARED / "data" / "faces-dev"
@@ -134,3 +140,85 @@ def zip_listing(
         else:
             count = listed % 65_536
             fh.write(struct.pack("<4s4H2IH", b"PK\x05\x06", 0, 0, count, count, size, offset, 0))
+
+
+_WALK = r"""
+import json, os, resource, sys, time
+from scanner.config import Limits
+from scanner.model import ContentType, Location, Problem
+from scanner.sources.archive import ArchiveWalker
+
+# Half a GiB more address space than now: a regression fails fast with MemoryError
+# instead of taking the machine's memory.
+with open("/proc/self/statm") as fh:
+    mapped = int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+cap = mapped + (512 << 20)
+if hard != resource.RLIM_INFINITY:
+    cap = min(cap, hard)
+resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+
+
+def peak_kib():
+    # VmHWM, this process's own peak RSS: ru_maxrss would also count the parent's at fork,
+    # which Linux carries across execve.
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
+
+
+before = peak_kib()
+path, content_type, limits = sys.argv[1], ContentType(sys.argv[2]), json.loads(sys.argv[3])
+fd = os.open(path, os.O_RDONLY)
+started = time.monotonic()
+with os.fdopen(fd, "rb") as fh:
+    walker = ArchiveWalker(Limits(**limits))
+    out = list(walker.expand(Location(os.path.basename(path)), fh, content_type))
+print(json.dumps({
+    "elapsed": time.monotonic() - started,
+    "before_kib": before,
+    "peak_kib": peak_kib(),
+    "seen": walker.members_seen,
+    "problems": [
+        [p.location.display, p.reason.value, p.detail] for p in out if isinstance(p, Problem)
+    ],
+}))
+"""
+
+
+def walk_in_subprocess(file: Path, content_type: ContentType, **limits: int) -> dict[str, Any]:
+    """Run the archive walker over `file` (opened as the engine does) in a fresh Python with
+    half a GiB more address space than it starts with: elapsed seconds, peak RSS before and
+    after (KiB), members seen, problems as [display, reason, detail]."""
+    root = str(Path(scanner.__file__).resolve().parents[1])  # the scanner under test
+    proc = subprocess.run(
+        [sys.executable, "-c", _WALK, str(file), content_type.value, json.dumps(limits)],
+        env=dict(os.environ, PYTHONPATH=root),
+        capture_output=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+    run: dict[str, Any] = json.loads(proc.stdout)
+    return run
+
+
+def tar_with_pax_comments(path: Path, members: int, comment_bytes: int) -> None:
+    """A tar of `members` empty files, each after a pax header whose `comment` record holds
+    `comment_bytes` zero bytes: a hole in a sparse file, so gigabytes of headers take a few
+    kilobytes on disk. tarfile reads each record whole and keeps it with the member."""
+    import tarfile
+
+    with open(path, "wb") as fh:
+        for i in range(members):
+            body = len(b" comment=\n") + comment_bytes
+            record = body + len(str(body))
+            record += len(str(record)) - len(str(body))  # the length counts its own digits
+            pax = tarfile.TarInfo("././@PaxHeader")
+            pax.type, pax.size = tarfile.XHDTYPE, record
+            fh.write(pax.tobuf(format=tarfile.USTAR_FORMAT) + b"%d comment=" % record)
+            fh.seek(comment_bytes, os.SEEK_CUR)
+            fh.write(b"\n")
+            fh.seek(-record % 512, os.SEEK_CUR)
+            member = tarfile.TarInfo(f"f{i}.txt")
+            fh.write(member.tobuf(format=tarfile.USTAR_FORMAT))
+        fh.write(bytes(1024))

@@ -24,17 +24,21 @@ from scanner.config import Limits
 from scanner.model import ContentType, Location, Problem, ProblemReason
 from scanner.sources.streams import (
     RATIO_FLOOR,
-    CappedReads,
     CountingReader,
     LimitHit,
     Prefixed,
     RatioGuard,
+    TarReads,
     decompressor,
 )
 from scanner.sources.zip_index import ZipEntry, read_index
 from scanner.sources.zip_members import ZipMembers
 
 _CHUNK = 1 << 16
+# What a tar's headers (header blocks, pax records, long names) may take in all: 4 KiB for
+# each entry the limit allows, at least 64 MiB.
+TAR_HEADER_BYTES = 64 * 1024 * 1024
+TAR_HEADER_BYTES_PER_ENTRY = 4096
 
 
 @dataclass(frozen=True)
@@ -255,36 +259,43 @@ class ArchiveWalker:
         self, location: Location, stream: IO[bytes], budget: _Budget
     ) -> Iterator[Member | Problem]:
         # Random access when the input can seek: skipped data is seeked over, not read (a
-        # sparse 100 GiB tar would otherwise take minutes). Single reads are capped: tarfile
-        # reads a pax or GNU long-name header in one read() of the size the header declares.
-        cap = self.limits.archive_max_total_bytes
+        # sparse 100 GiB tar would otherwise take minutes). Otherwise tarfile reads what it
+        # skips, and so would count it as headers: the walker reads it instead (as data).
+        limits = self.limits
+        header_budget = max(
+            TAR_HEADER_BYTES, TAR_HEADER_BYTES_PER_ENTRY * limits.archive_max_entries
+        )
+        source = TarReads(stream, limits.archive_max_total_bytes, header_budget)
         seekable = stream.seekable()
-        source = cast(IO[bytes], CappedReads(stream, cap)) if seekable else stream
-        with tarfile.open(fileobj=source, mode="r:" if seekable else "r|") as tf:
-            for info in tf:
+        with tarfile.open(fileobj=cast(IO[bytes], source), mode="r:" if seekable else "r|") as tf:
+            for info in _tar_entries(tf, source):
                 budget.entry()
-                if info.isdir():
-                    continue
-                member = location.child(info.name)
-                if info.issym() or info.islnk():
-                    yield Problem(
-                        member, ProblemReason.ARCHIVE_LINK, f"link to {info.linkname}; not followed"
-                    )
-                    continue
-                if not info.isreg():
-                    yield Problem(
-                        member,
-                        ProblemReason.ARCHIVE_LINK,
-                        "special entry (device or FIFO); not read",
-                    )
-                    continue
-                fh = tf.extractfile(info)
-                if fh is None:
-                    continue
-                mtime_ns = int(info.mtime * 1_000_000_000) if info.mtime else None
-                yield from self._member(
-                    member, fh.read, budget, declared_size=info.size, mtime_ns=mtime_ns
-                )
+                has_data = not (info.isdir() or info.issym() or info.islnk() or info.isdev())
+                fh = tf.extractfile(info) if has_data else None
+                yield from self._tar_member(location, info, fh, budget)
+                if fh is not None and not seekable:
+                    while fh.read(_CHUNK):
+                        pass
+
+    def _tar_member(
+        self, location: Location, info: tarfile.TarInfo, fh: IO[bytes] | None, budget: _Budget
+    ) -> Iterator[Member | Problem]:
+        if info.isdir():
+            return
+        member = location.child(info.name)
+        if info.issym() or info.islnk():
+            yield Problem(
+                member, ProblemReason.ARCHIVE_LINK, f"link to {info.linkname}; not followed"
+            )
+        elif not info.isreg():
+            yield Problem(
+                member, ProblemReason.ARCHIVE_LINK, "special entry (device or FIFO); not read"
+            )
+        elif fh is not None:
+            mtime_ns = int(info.mtime * 1_000_000_000) if info.mtime else None
+            yield from self._member(
+                member, fh.read, budget, declared_size=info.size, mtime_ns=mtime_ns
+            )
 
     # -- gzip / bzip2 / xz ------------------------------------------------------------------
 
@@ -306,6 +317,25 @@ class ArchiveWalker:
             stem = name.rsplit(".", 1)[0] if "." in name else name
             budget.entry()
             yield from self._member(location.child(stem), inner.read, budget)
+
+
+def _tar_entries(tf: tarfile.TarFile, source: TarReads) -> Iterator[tarfile.TarInfo]:
+    """A tar's entries one at a time, their headers read within the header budget.
+
+    tarfile keeps every TarInfo it returns in `TarFile.members` (undocumented, but there
+    since Python 2; each TarInfo with its pax records), so a listing would grow with the
+    archive: each is dropped as soon as it is returned (tests/sources/test_archive.py measures
+    this, so a tarfile without the attribute would be noticed)."""
+    kept = getattr(tf, "members", None)
+    while True:
+        source.headers = True
+        info = tf.next()
+        source.headers = False
+        if info is None:
+            return
+        if isinstance(kept, list):
+            kept.clear()
+        yield info
 
 
 def _zip_time(date_time: tuple[int, int, int, int, int, int]) -> int | None:

@@ -28,7 +28,7 @@ from types import FrameType
 from typing import IO
 
 import pytest
-from helpers import astronaut, encode, snapshot
+from helpers import astronaut, encode, snapshot, tar_with_pax_comments, walk_in_subprocess
 from PIL import Image
 
 from scanner.analysis.sniff import HEAD_BYTES, sniff
@@ -779,6 +779,70 @@ def test_huge_metadata_header_is_refused(tmp_path: Path) -> None:
     assert out.elapsed < 5
     assert out.members == []
     assert out.reasons() == [(str(file), ProblemReason.ARCHIVE_SIZE)]
+
+
+def test_tarfile_keeps_no_entry_it_has_returned(tmp_path: Path) -> None:
+    """tarfile keeps every TarInfo it returns, pax records included: 24 entries after an
+    8 MiB pax record each (a sparse file) held 192 MiB at the end of the listing, 20 after
+    32 MiB each 738 MiB. The walker drops each entry; the peak is one record's worth."""
+    file = tmp_path / "pax.tar"
+    tar_with_pax_comments(file, 24, 8 * MiB)
+    assert file.stat().st_size > 192 * MiB
+
+    # an entry limit high enough that the header budget (4 KiB an entry) allows it all
+    run = walk_in_subprocess(file, ContentType.TAR, archive_max_entries=100_000)
+
+    assert run["problems"] == []
+    assert run["seen"] == 24
+    assert run["peak_kib"] - run["before_kib"] < 64 * 1024, run
+
+
+def test_tar_headers_have_a_budget(tmp_path: Path) -> None:
+    """Headers are what tarfile reads whole and keeps: 64 MiB in all (4 KiB an allowed
+    entry when that is more). A read that would pass it is refused before it is made."""
+    file = tmp_path / "pax.tar"
+    tar_with_pax_comments(file, 6, 16 * MiB)
+
+    with bounded(seconds=20, memory=GiB):
+        out = expand_file(file)
+
+    assert out.elapsed < 5
+    assert out.seen == 3
+    assert out.problems == [
+        Problem(
+            Location(str(file)),
+            ProblemReason.ARCHIVE_SIZE,
+            "its headers (pax records, long names) pass 67,108,864 bytes; the rest was not read",
+        )
+    ]
+
+
+def test_tar_headers_have_a_budget_in_a_compressed_stream(tmp_path: Path) -> None:
+    """In a .tar.gz tarfile reads what it skips too: the walker reads a member's rest itself
+    (as data), so only headers spend the budget; an 80 MiB pax record passes it."""
+    body = len(b" comment=\n") + 80 * MiB
+    record = body + len(str(body))  # the length counts its own digits (8 either way)
+    pax = tarfile.TarInfo("././@PaxHeader")
+    pax.type, pax.size = tarfile.XHDTYPE, record
+    after = tar_bytes({"after.jpg": small_jpeg()})
+    gz = zlib.compressobj(1, zlib.DEFLATED, 31)
+    parts = [gz.compress(pax.tobuf(format=tarfile.USTAR_FORMAT) + b"%d comment=" % record)]
+    parts += [gz.compress(bytes(MiB)) for _ in range(80)]
+    parts += [gz.compress(b"\n" + bytes(-record % 512) + after), gz.flush()]
+    file = tmp_path / "pax.tar.gz"
+    file.write_bytes(b"".join(parts))
+    with tarfile.open(file) as tf:
+        assert [m.name for m in tf.getmembers()] == ["after.jpg"]
+
+    out = expand_file(file, Limits(archive_max_ratio=10_000))
+
+    assert out.members == []
+    assert out.reasons() == [(str(file), ProblemReason.ARCHIVE_SIZE)]
+    assert out.problems[0].detail.startswith("its headers (pax records, long names) pass")
+    # and within the budget, the member after it is read
+    assert expand_file(
+        file, Limits(archive_max_ratio=10_000, archive_max_entries=30_000)
+    ).displays() == [f"{file}!/after.jpg"]
 
 
 # -- through the engine (real detectors, in-process) ----------------------------------------------

@@ -9,20 +9,15 @@ directory records that lie are `archive_corrupt`, quickly, never an exception.
 from __future__ import annotations
 
 import io
-import json
-import os
 import struct
-import subprocess
-import sys
 import time
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from helpers import zip_listing
+from helpers import walk_in_subprocess, zip_listing
 
-import scanner
 from scanner.config import Limits
 from scanner.model import ContentType, Location, Problem, ProblemReason
 from scanner.sources.archive import ArchiveWalker, Member
@@ -213,39 +208,6 @@ def test_names_extra_fields_and_comments_have_a_byte_budget() -> None:
     )
 
 
-CHILD = r"""
-import json, os, resource, sys, time
-from scanner.config import Limits
-from scanner.model import ContentType, Location, Problem
-from scanner.sources.archive import ArchiveWalker
-
-# Half a GiB more address space than now: a regression fails fast with MemoryError
-# instead of taking the machine's memory.
-with open("/proc/self/statm") as fh:
-    mapped = int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-cap = mapped + (512 << 20)
-if hard != resource.RLIM_INFINITY:
-    cap = min(cap, hard)
-resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-fd = os.open(sys.argv[1], os.O_RDONLY)
-started = time.monotonic()
-with os.fdopen(fd, "rb") as fh:
-    walker = ArchiveWalker(Limits())
-    out = list(walker.expand(Location("listing.zip"), fh, ContentType.ZIP))
-print(json.dumps({
-    "elapsed": time.monotonic() - started,
-    "before_kib": before,
-    "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-    "seen": walker.members_seen,
-    "problems": [
-        [p.location.display, p.reason.value, p.detail] for p in out if isinstance(p, Problem)
-    ],
-}))
-"""
-
-
 @pytest.mark.parametrize(
     ("zip64", "declared"), [(True, "2,000,000"), (False, "33,920")], ids=["zip64", "plain"]
 )
@@ -258,19 +220,10 @@ def test_a_directory_of_two_million_members_costs_what_the_limit_allows(
     file = tmp_path / "listing.zip"
     zip_listing(file, 2_000_000, zip64=zip64)
     assert file.stat().st_size > 100 * MiB
-    root = str(Path(scanner.__file__).resolve().parents[1])  # the scanner under test
     try:
-        proc = subprocess.run(
-            [sys.executable, "-c", CHILD, str(file)],
-            env=dict(os.environ, PYTHONPATH=root),
-            capture_output=True,
-            timeout=300,
-            check=False,
-        )
+        run = walk_in_subprocess(file, ContentType.ZIP)
     finally:
         file.unlink()
-    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
-    run = json.loads(proc.stdout)
 
     assert run["problems"] == [
         [
