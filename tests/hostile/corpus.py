@@ -28,7 +28,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from helpers import astronaut, encode, no_face, zip_listing, zip_with_empty_name
+from helpers import (
+    astronaut,
+    encode,
+    no_face,
+    tar_with_pax_comments,
+    zip_listing,
+    zip_with_empty_name,
+)
 from PIL import Image
 
 MiB = 1024 * 1024
@@ -324,6 +331,13 @@ def arc_tar_links_and_devices(env: Env) -> tuple[str, ...]:
             info.type, info.linkname = kind, target
             tf.addfile(info)
     write(env.data / "links.tar", buf.getvalue())
+    return (str(env.data),)
+
+
+def arc_tar_pax_headers(env: Env) -> tuple[str, ...]:
+    """12 pax records of 16 MiB of zeros (holes: 192 MiB that take kilobytes): tarfile read
+    each whole and kept them all with their members."""
+    tar_with_pax_comments(env.data / "headers.tar", 12, 16 * MiB)
     return (str(env.data),)
 
 
@@ -640,6 +654,8 @@ FILE_CASES: tuple[Case, ...] = (
          E("links.tar!/passwd", "archive_link", "/etc/passwd"),
          E("links.tar!/hard", "archive_link"), E("links.tar!/null", "archive_link"),
          E("links.tar!/pipe", "archive_link")),
+    case("arc-tar-pax-headers-192mib", arc_tar_pax_headers, INCOMPLETE,
+         E("headers.tar", "archive_size", "headers (pax records, long names) pass")),
     case("arc-7z-not-opened", arc_seven_zip, INCOMPLETE, E("photos.7z", "unsupported_container")),
     case("pkl-system-named-jpeg", pkl_system_as_jpeg, FOUND,
          E("holiday.jpg", "evidence:executable_code", "posix.system")),
