@@ -108,21 +108,47 @@ def deflate_repeated(head: bytes, unit: bytes, count: int) -> tuple[bytes, int, 
     return start + block * count + end, crc, len(head) + len(unit) * count
 
 
-def zip_of_raw(name: str, raw: bytes, crc: int, size: int) -> bytes:
-    """A one-member zip around already-deflated bytes (zipfile cannot take them)."""
+def zip_of_raw(name: str, raw: bytes, crc: int, size: int, method: int = 8) -> bytes:
+    """A one-member zip around already-compressed bytes (zipfile cannot take them)."""
     encoded = name.encode()
     local = struct.pack(
-        "<4s5H3I2H", b"PK\x03\x04", 20, 0, 8, 0, 0x21, crc, len(raw), size, len(encoded), 0
+        "<4s5H3I2H", b"PK\x03\x04", 20, 0, method, 0, 0x21, crc, len(raw), size, len(encoded), 0
     )
     central = struct.pack(
         "<4s6H3I5H2I",
-        *(b"PK\x01\x02", 20, 20, 0, 8, 0, 0x21, crc, len(raw), size, len(encoded)),
+        *(b"PK\x01\x02", 20, 20, 0, method, 0, 0x21, crc, len(raw), size, len(encoded)),
         *(0, 0, 0, 0, 0, 0),
     )
     body = local + encoded + raw
     cd = central + encoded
     end = struct.pack("<4s4H2IH", b"PK\x05\x06", 0, 0, 1, 1, len(cd), len(body), 0)
     return body + cd + end
+
+
+def bz2_repeated(data: bytes, blocks: int) -> bytes:
+    """A bzip2 stream of `blocks` copies of the one block that holds `data`, assembled bit by
+    bit (blocks are not byte-aligned; the stream's CRC combines theirs): 4 KB that expand to
+    400 MB take milliseconds instead of seconds of compression."""
+    one = bz2.compress(data, 9)
+    bits = "".join(f"{b:08b}" for b in one[4:])
+    block_magic, end_magic = f"{0x314159265359:048b}", f"{0x177245385090:048b}"
+    assert bits.startswith(block_magic)
+    end = bits.index(end_magic, len(block_magic))
+    block, crc = bits[:end], int(bits[48:80], 2)
+    combined = 0
+    for _ in range(blocks):
+        combined = (((combined << 1) | (combined >> 31)) & 0xFFFFFFFF) ^ crc
+    out = block * blocks + end_magic + f"{combined:032b}"
+    out += "0" * (-len(out) % 8)
+    return one[:4] + int(out, 2).to_bytes(len(out) // 8, "big")
+
+
+def zip_lzma_raw(data: bytes) -> bytes:
+    """`data` as a zip member's LZMA data: version, properties, then raw LZMA1 (APPNOTE 5.8)."""
+    lzma1 = {"id": lzma.FILTER_LZMA1, "preset": 0, "dict_size": MiB, "lc": 3, "lp": 0, "pb": 2}
+    packed = lzma.compress(data, lzma.FORMAT_RAW, filters=[lzma1])
+    props = bytes([(2 * 5 + 0) * 9 + 3]) + MiB.to_bytes(4, "little")
+    return struct.pack("<2BH", 9, 20, len(props)) + props + packed
 
 
 def gzip_of_raw(raw: bytes, crc: int, size: int) -> bytes:
@@ -434,6 +460,35 @@ def test_zip_ratio_bomb_is_refused_unread() -> None:
     assert problem.reason is ProblemReason.ARCHIVE_RATIO
     assert problem.detail.startswith(f"declares {size} bytes from {len(raw)}")
     assert problem.incomplete
+
+
+@pytest.mark.parametrize(
+    ("method", "build"),
+    [
+        (zipfile.ZIP_BZIP2, lambda: bz2_repeated(JPEG_HEAD + bytes(4 * MiB), 100)),
+        (zipfile.ZIP_LZMA, lambda: zip_lzma_raw(JPEG_HEAD + bytes(96 * MiB))),
+    ],
+    ids=["bzip2", "lzma"],
+)
+def test_a_bzip2_or_lzma_member_expands_a_little_at_a_time(
+    tmp_path: Path, method: int, build: Callable[[], bytes]
+) -> None:
+    """zipfile decompresses bzip2 and LZMA without an output limit, all the compressed bytes
+    a read brings at once: this 4 KB member declaring 1,000 bytes (no ratio refusal) made
+    400 MB in one call (a 1.6 KB one, 4 GiB: 4.1 GiB peak, 18 s). It is fed 32 bytes (LZMA:
+    256) at a time, and stops when the declared size is reached."""
+    raw = build()
+    assert len(raw) < 100_000
+    file = tmp_path / "bomb.zip"
+    file.write_bytes(zip_of_raw("bomb.jpg", raw, 0, 1000, method))
+
+    run = walk_in_subprocess(file, ContentType.ZIP)
+
+    [[where, reason, detail]] = run["problems"]
+    assert (where, reason) == ("bomb.zip!/bomb.jpg", "archive_corrupt")
+    assert "Bad CRC-32" in detail
+    assert run["peak_kib"] - run["before_kib"] < 24 * 1024, run
+    assert run["elapsed"] < 2, run
 
 
 def test_gzip_bomb_is_stopped_early(tmp_path: Path) -> None:
