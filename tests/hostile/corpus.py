@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 from helpers import (
     astronaut,
+    bz2_repeated,
     encode,
     no_face,
     tar_with_pax_comments,
@@ -299,6 +300,29 @@ def arc_zip_index_lies(env: Env) -> tuple[str, ...]:
     )
     struct.pack_into("<I", end, 16, 2**31)  # the directory's offset
     write(env.data / "offset.zip", body + bytes(end))
+    return (str(env.data),)
+
+
+def arc_zip_bzip2_member(env: Env) -> tuple[str, ...]:
+    """A 4 KB bzip2 member declaring 1,000 bytes that expands to 400 MB: zipfile decompressed
+    it in one call (a 1.6 KB one made 4 GiB)."""
+    raw = bz2_repeated(b"\xff\xd8\xff\xe0" + bytes(4 * MiB), 100)
+    name = b"bomb.jpg"
+    local = struct.pack("<4s5H3I2H", b"PK\x03\x04", 46, 0, 12, 0, 0x21, 0, len(raw), 1000, 8, 0)
+    central = struct.pack("<4s6H3I5H2I", b"PK\x01\x02", 46, 46, 0, 12, 0, 0x21, 0, len(raw),
+                          1000, 8, 0, 0, 0, 0, 0, 0)  # fmt: skip
+    body, cd = local + name + raw, central + name
+    end = struct.pack("<4s4H2IH", b"PK\x05\x06", 0, 0, 1, 1, len(cd), len(body), 0)
+    write(env.data / "bzip2.zip", body + cd + end)
+    return (str(env.data),)
+
+
+def arc_gzip_endless_name(env: Env) -> tuple[str, ...]:
+    """A gzip header whose name runs for 4 MiB: gzip reads it a byte at a time (a few
+    gigabytes would stall the scan for hours)."""
+    body = gzip.compress(jpeg(astronaut()), mtime=0)
+    name = b"A" * (4 * MiB) + b"\x00"
+    write(env.data / "name.jpg.gz", body[:3] + b"\x08" + body[4:10] + name + body[10:])
     return (str(env.data),)
 
 
@@ -648,6 +672,10 @@ FILE_CASES: tuple[Case, ...] = (
     case("arc-zip-index-lies", arc_zip_index_lies, INCOMPLETE,
          E("count.zip", "archive_corrupt", "declares 18,446,744,073,709,551,615 entries"),
          E("offset.zip", "archive_corrupt", "past the end of the directory")),
+    case("arc-zip-bzip2-member-400mb", arc_zip_bzip2_member, INCOMPLETE,
+         E("bzip2.zip!/bomb.jpg", "archive_corrupt", "CRC")),
+    case("arc-gzip-endless-name", arc_gzip_endless_name, INCOMPLETE,
+         E("name.jpg.gz", "archive_corrupt", "header field")),
     case("arc-gzip-bomb", arc_gzip_bomb, INCOMPLETE, E("photo.png.gz", "archive_ratio")),
     case("arc-tar-bz2-bomb", arc_bz2_bomb_in_tar, INCOMPLETE, E("backup.tar.bz2", "archive_ratio")),
     case("arc-tar-links-devices", arc_tar_links_and_devices, CLEAN,

@@ -28,7 +28,14 @@ from types import FrameType
 from typing import IO
 
 import pytest
-from helpers import astronaut, encode, snapshot, tar_with_pax_comments, walk_in_subprocess
+from helpers import (
+    astronaut,
+    bz2_repeated,
+    encode,
+    snapshot,
+    tar_with_pax_comments,
+    walk_in_subprocess,
+)
 from PIL import Image
 
 from scanner.analysis.sniff import HEAD_BYTES, sniff
@@ -123,24 +130,6 @@ def zip_of_raw(name: str, raw: bytes, crc: int, size: int, method: int = 8) -> b
     cd = central + encoded
     end = struct.pack("<4s4H2IH", b"PK\x05\x06", 0, 0, 1, 1, len(cd), len(body), 0)
     return body + cd + end
-
-
-def bz2_repeated(data: bytes, blocks: int) -> bytes:
-    """A bzip2 stream of `blocks` copies of the one block that holds `data`, assembled bit by
-    bit (blocks are not byte-aligned; the stream's CRC combines theirs): 4 KB that expand to
-    400 MB take milliseconds instead of seconds of compression."""
-    one = bz2.compress(data, 9)
-    bits = "".join(f"{b:08b}" for b in one[4:])
-    block_magic, end_magic = f"{0x314159265359:048b}", f"{0x177245385090:048b}"
-    assert bits.startswith(block_magic)
-    end = bits.index(end_magic, len(block_magic))
-    block, crc = bits[:end], int(bits[48:80], 2)
-    combined = 0
-    for _ in range(blocks):
-        combined = (((combined << 1) | (combined >> 31)) & 0xFFFFFFFF) ^ crc
-    out = block * blocks + end_magic + f"{combined:032b}"
-    out += "0" * (-len(out) % 8)
-    return one[:4] + int(out, 2).to_bytes(len(out) // 8, "big")
 
 
 def zip_lzma_raw(data: bytes) -> bytes:
