@@ -31,14 +31,16 @@ from scanner.sources.streams import (
     TarReads,
     decompressor,
 )
-from scanner.sources.zip_index import ZipEntry, read_index
+from scanner.sources.zip_index import INDEX_META_BYTES, ZipEntry, read_index
 from scanner.sources.zip_members import ZipMembers
 
 _CHUNK = 1 << 16
 # What a tar's headers (header blocks, pax records, long names) may take in all: 4 KiB for
-# each entry the limit allows, at least 64 MiB.
+# each entry the limit allows, at least 64 MiB; a zip's names, extra fields and comments:
+# 1 KiB an entry, at least zip_index.INDEX_META_BYTES (16 MiB).
 TAR_HEADER_BYTES = 64 * 1024 * 1024
 TAR_HEADER_BYTES_PER_ENTRY = 4096
+ZIP_META_BYTES_PER_ENTRY = 1024
 
 
 @dataclass(frozen=True)
@@ -204,8 +206,9 @@ class ArchiveWalker:
     ) -> Iterator[Member | Problem]:
         # The index is read within the entries still allowed (nested archives share them),
         # so a directory of millions of members costs what the limit allows, not more.
-        room = max(0, self.limits.archive_max_entries - budget.entries)
-        index = read_index(stream, room)
+        most = self.limits.archive_max_entries
+        metadata = max(INDEX_META_BYTES, ZIP_META_BYTES_PER_ENTRY * most)
+        index = read_index(stream, max(0, most - budget.entries), max_total_meta=metadata)
         overlap = _zip_overlap(index.entries)
         if overlap:
             yield Problem(location, ProblemReason.ARCHIVE_OVERLAP, overlap)
