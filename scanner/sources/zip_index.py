@@ -116,9 +116,10 @@ def read_index(
 ) -> ZipIndex:
     """Read at most `max_entries` records of a zip's central directory from a seekable stream.
 
-    Reads at most 64 KiB + 22 bytes to find the end record, 76 for the ZIP64 records, and
-    46 + `max_entry_meta` bytes per record; holds the names of the records read and nothing
-    else. Raises zipfile.BadZipFile when the archive's structure does not add up.
+    Reads at most 64 KiB + 22 bytes to find the end record, 132 for the ZIP64 locator and
+    end record, and 46 + `max_entry_meta` bytes per record; holds the names of the records
+    read and nothing else. Raises zipfile.BadZipFile when the archive's structure does not
+    add up.
     """
     if not stream.seekable():
         raise zipfile.BadZipFile("the archive cannot be read at random (not seekable)")
