@@ -24,15 +24,23 @@ from scanner.config import Limits
 from scanner.model import ContentType, Location, Problem, ProblemReason
 from scanner.sources.streams import (
     RATIO_FLOOR,
-    CappedReads,
     CountingReader,
     LimitHit,
     Prefixed,
     RatioGuard,
+    TarReads,
     decompressor,
 )
+from scanner.sources.zip_index import INDEX_META_BYTES, ZipEntry, read_index
+from scanner.sources.zip_members import ZipMembers
 
 _CHUNK = 1 << 16
+# What a tar's headers (header blocks, pax records, long names) may take in all: 4 KiB for
+# each entry the limit allows, at least 64 MiB; a zip's names, extra fields and comments:
+# 1 KiB an entry, at least zip_index.INDEX_META_BYTES (16 MiB).
+TAR_HEADER_BYTES = 64 * 1024 * 1024
+TAR_HEADER_BYTES_PER_ENTRY = 4096
+ZIP_META_BYTES_PER_ENTRY = 1024
 
 
 @dataclass(frozen=True)
@@ -196,60 +204,57 @@ class ArchiveWalker:
     def _zip(
         self, location: Location, stream: IO[bytes], budget: _Budget
     ) -> Iterator[Member | Problem]:
-        with zipfile.ZipFile(stream) as zf:
-            infos = zf.infolist()
-            overlap = _zip_overlap(infos)
-            if overlap:
-                yield Problem(location, ProblemReason.ARCHIVE_OVERLAP, overlap)
-                return
-            for info in infos:
+        # The index is read within the entries still allowed (nested archives share them),
+        # so a directory of millions of members costs what the limit allows, not more.
+        most = self.limits.archive_max_entries
+        metadata = max(INDEX_META_BYTES, ZIP_META_BYTES_PER_ENTRY * most)
+        index = read_index(stream, max(0, most - budget.entries), max_total_meta=metadata)
+        overlap = _zip_overlap(index.entries)
+        if overlap:
+            yield Problem(location, ProblemReason.ARCHIVE_OVERLAP, overlap)
+            return
+        with ZipMembers(stream, index) as members:
+            for entry in index.entries:
                 budget.entry()
-                if _is_dir(info):
-                    continue
-                member = location.child(info.filename)
-                mode = info.external_attr >> 16
-                if mode and stat.S_ISLNK(mode):
-                    yield Problem(
-                        member, ProblemReason.ARCHIVE_LINK, "symbolic link in archive; not followed"
-                    )
-                    continue
-                if info.flag_bits & 0x1:
-                    yield Problem(
-                        member, ProblemReason.ENCRYPTED_MEMBER, "encrypted; cannot be read"
-                    )
-                    continue
-                if (
-                    info.file_size > RATIO_FLOOR
-                    and info.compress_size > 0
-                    and (info.file_size / info.compress_size > self.limits.archive_max_ratio)
-                ):
-                    yield Problem(
-                        member,
-                        ProblemReason.ARCHIVE_RATIO,
-                        f"declares {info.file_size} bytes from {info.compress_size} "
-                        f"(more than {self.limits.archive_max_ratio:g}:1); not read",
-                    )
-                    continue
-                try:
-                    with zf.open(info) as fh:
-                        yield from self._member(
-                            member,
-                            fh.read,
-                            budget,
-                            declared_size=info.file_size,
-                            compressed_size=info.compress_size,
-                            mtime_ns=_zip_time(info),
-                        )
-                except (
-                    zipfile.BadZipFile,
-                    zlib.error,
-                    EOFError,
-                    NotImplementedError,
-                    RuntimeError,
-                ) as exc:
-                    yield Problem(
-                        member, ProblemReason.ARCHIVE_CORRUPT, f"{type(exc).__name__}: {exc}"
-                    )
+                if not entry.is_dir:
+                    yield from self._zip_member(location.child(entry.name), members, entry, budget)
+        if index.stopped is not None:
+            nested = f"{location.members[-1]!r} (nested) " if location.members else ""
+            raise LimitHit(ProblemReason.ARCHIVE_ENTRIES, nested + index.stopped)
+
+    def _zip_member(
+        self, member: Location, members: ZipMembers, entry: ZipEntry, budget: _Budget
+    ) -> Iterator[Member | Problem]:
+        mode = entry.external_attr >> 16
+        if mode and stat.S_ISLNK(mode):
+            yield Problem(
+                member, ProblemReason.ARCHIVE_LINK, "symbolic link in archive; not followed"
+            )
+            return
+        if entry.flags & 0x1:
+            yield Problem(member, ProblemReason.ENCRYPTED_MEMBER, "encrypted; cannot be read")
+            return
+        size, packed = entry.file_size, entry.compressed_size
+        if size > RATIO_FLOOR and packed > 0 and size / packed > self.limits.archive_max_ratio:
+            yield Problem(
+                member,
+                ProblemReason.ARCHIVE_RATIO,
+                f"declares {size} bytes from {packed} "
+                f"(more than {self.limits.archive_max_ratio:g}:1); not read",
+            )
+            return
+        try:
+            with members.open(entry) as fh:
+                yield from self._member(
+                    member,
+                    fh.read,
+                    budget,
+                    declared_size=size,
+                    compressed_size=packed,
+                    mtime_ns=_zip_time(entry.date_time),
+                )
+        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
+            yield Problem(member, ProblemReason.ARCHIVE_CORRUPT, f"{type(exc).__name__}: {exc}")
 
     # -- tar --------------------------------------------------------------------------------
 
@@ -257,36 +262,43 @@ class ArchiveWalker:
         self, location: Location, stream: IO[bytes], budget: _Budget
     ) -> Iterator[Member | Problem]:
         # Random access when the input can seek: skipped data is seeked over, not read (a
-        # sparse 100 GiB tar would otherwise take minutes). Single reads are capped: tarfile
-        # reads a pax or GNU long-name header in one read() of the size the header declares.
-        cap = self.limits.archive_max_total_bytes
+        # sparse 100 GiB tar would otherwise take minutes). Otherwise tarfile reads what it
+        # skips, and so would count it as headers: the walker reads it instead (as data).
+        limits = self.limits
+        header_budget = max(
+            TAR_HEADER_BYTES, TAR_HEADER_BYTES_PER_ENTRY * limits.archive_max_entries
+        )
+        source = TarReads(stream, limits.archive_max_total_bytes, header_budget)
         seekable = stream.seekable()
-        source = cast(IO[bytes], CappedReads(stream, cap)) if seekable else stream
-        with tarfile.open(fileobj=source, mode="r:" if seekable else "r|") as tf:
-            for info in tf:
+        with tarfile.open(fileobj=cast(IO[bytes], source), mode="r:" if seekable else "r|") as tf:
+            for info in _tar_entries(tf, source):
                 budget.entry()
-                if info.isdir():
-                    continue
-                member = location.child(info.name)
-                if info.issym() or info.islnk():
-                    yield Problem(
-                        member, ProblemReason.ARCHIVE_LINK, f"link to {info.linkname}; not followed"
-                    )
-                    continue
-                if not info.isreg():
-                    yield Problem(
-                        member,
-                        ProblemReason.ARCHIVE_LINK,
-                        "special entry (device or FIFO); not read",
-                    )
-                    continue
-                fh = tf.extractfile(info)
-                if fh is None:
-                    continue
-                mtime_ns = int(info.mtime * 1_000_000_000) if info.mtime else None
-                yield from self._member(
-                    member, fh.read, budget, declared_size=info.size, mtime_ns=mtime_ns
-                )
+                has_data = not (info.isdir() or info.issym() or info.islnk() or info.isdev())
+                fh = tf.extractfile(info) if has_data else None
+                yield from self._tar_member(location, info, fh, budget)
+                if fh is not None and not seekable:
+                    while fh.read(_CHUNK):
+                        pass
+
+    def _tar_member(
+        self, location: Location, info: tarfile.TarInfo, fh: IO[bytes] | None, budget: _Budget
+    ) -> Iterator[Member | Problem]:
+        if info.isdir():
+            return
+        member = location.child(info.name)
+        if info.issym() or info.islnk():
+            yield Problem(
+                member, ProblemReason.ARCHIVE_LINK, f"link to {info.linkname}; not followed"
+            )
+        elif not info.isreg():
+            yield Problem(
+                member, ProblemReason.ARCHIVE_LINK, "special entry (device or FIFO); not read"
+            )
+        elif fh is not None:
+            mtime_ns = int(info.mtime * 1_000_000_000) if info.mtime else None
+            yield from self._member(
+                member, fh.read, budget, declared_size=info.size, mtime_ns=mtime_ns
+            )
 
     # -- gzip / bzip2 / xz ------------------------------------------------------------------
 
@@ -310,39 +322,41 @@ class ArchiveWalker:
             yield from self._member(location.child(stem), inner.read, budget)
 
 
-def _is_dir(info: zipfile.ZipInfo) -> bool:
-    """ZipInfo.is_dir() indexes the name's last character: an empty name raises IndexError."""
-    return info.filename.endswith("/")
+def _tar_entries(tf: tarfile.TarFile, source: TarReads) -> Iterator[tarfile.TarInfo]:
+    """A tar's entries one at a time, their headers read within the header budget.
+
+    tarfile keeps every TarInfo it returns in `TarFile.members` (undocumented, but there
+    since Python 2; each TarInfo with its pax records), so a listing would grow with the
+    archive: each is dropped as soon as it is returned (tests/sources/test_archive.py measures
+    this, so a tarfile without the attribute would be noticed)."""
+    kept = getattr(tf, "members", None)
+    while True:
+        source.headers = True
+        info = tf.next()
+        source.headers = False
+        if info is None:
+            return
+        if isinstance(kept, list):
+            kept.clear()
+        yield info
 
 
-def _stored_name_length(info: zipfile.ZipInfo) -> int:
-    """The name's length in bytes as stored: UTF-8 when flag bit 11 is set, else cp437 (one
-    byte per character; encoding it as UTF-8 made `café.jpg` look longer and overlap)."""
-    return len(info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437"))
-
-
-def _zip_time(info: zipfile.ZipInfo) -> int | None:
+def _zip_time(date_time: tuple[int, int, int, int, int, int]) -> int | None:
     """A zip member's date (DOS time: no zone, read as UTC); 1980-01-01 is "no date"."""
-    if info.date_time[:3] <= (1980, 1, 1):
+    if date_time[:3] <= (1980, 1, 1):
         return None
     try:
-        when = datetime(*info.date_time, tzinfo=timezone.utc)
+        when = datetime(*date_time, tzinfo=timezone.utc)
     except ValueError:
         return None
     return int(when.timestamp()) * 1_000_000_000
 
 
-def _zip_overlap(infos: list[zipfile.ZipInfo]) -> str | None:
-    """Overlapping entries are how non-recursive zip bombs multiply one compressed block."""
-    spans = sorted(
-        (
-            i.header_offset,
-            i.header_offset + 30 + _stored_name_length(i) + i.compress_size,
-            i.filename,
-        )
-        for i in infos
-        if not _is_dir(i)
-    )
+def _zip_overlap(entries: tuple[ZipEntry, ...]) -> str | None:
+    """Overlapping entries are how non-recursive zip bombs multiply one compressed block.
+    A member's span runs from its local header to the end of its data (names counted as
+    stored: cp437 is one byte a character, so `café.jpg` is 8 bytes, not the 9 of UTF-8)."""
+    spans = sorted((e.header_offset, e.data_end, e.name) for e in entries if not e.is_dir)
     for (_start_a, end_a, name_a), (start_b, _end_b, name_b) in itertools.pairwise(spans):
         if start_b < end_a:
             return f"entries {name_a!r} and {name_b!r} overlap (a zip bomb construction); not read"

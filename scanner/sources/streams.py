@@ -1,7 +1,8 @@
 """Stream wrappers for reading archives in-stream with hard bounds.
 
-Each wrapper enforces one bound and raises LimitHit with the reason to report: the expansion
-ratio of a compressed stream, the total it may produce, and the size of a single read.
+Each wrapper enforces its bounds and raises LimitHit with the reason to report: the expansion
+ratio of a compressed stream, the total it may produce, the size of a single read and what a
+tar's headers may take.
 """
 
 from __future__ import annotations
@@ -67,14 +68,28 @@ class ZlibReader(_Reader):
         return out
 
 
+HEADER_FIELD_BYTES = 64 * 1024
+
+
 class CountingReader(_Reader):
-    """Counts compressed bytes consumed, for the expansion ratio of single streams."""
+    """Counts compressed bytes consumed, for the expansion ratio of single streams.
+
+    gzip reads a member's name and comment a byte at a time until a NUL, each byte a Python
+    call: a 20 MB name took 6.5 s, a few gigabytes would stall the scan for hours. A run of
+    more than HEADER_FIELD_BYTES one-byte reads is refused as a corrupt gzip header.
+    """
 
     def __init__(self, inner: IO[bytes]) -> None:
         self.inner = inner
         self.count = 0
+        self.byte_run = 0
 
     def read(self, n: int = -1) -> bytes:
+        self.byte_run = self.byte_run + 1 if n == 1 else 0
+        if self.byte_run > HEADER_FIELD_BYTES:
+            raise gzip.BadGzipFile(
+                f"a header field (a name or comment) runs past {HEADER_FIELD_BYTES:,} bytes"
+            )
         data = self.inner.read(n)
         self.count += len(data)
         return data
@@ -108,12 +123,22 @@ class RatioGuard(_Reader):
         return data
 
 
-class CappedReads:
-    """A seekable stream that refuses any single read larger than `cap` (ARCHIVE_SIZE)."""
+class TarReads:
+    """What tarfile reads from, with two bounds.
 
-    def __init__(self, inner: IO[bytes], cap: int) -> None:
+    While `headers` is set (tarfile parsing an entry's headers: header blocks, pax records,
+    GNU long names), reads spend a budget, and a read larger than what is left is refused
+    before it is made: tarfile reads a pax record or a long name in one read() of the size
+    its header declares, and keeps it. Any single read larger than `cap` is refused too.
+    Both are ARCHIVE_SIZE. Seeking is passed through (random-access mode).
+    """
+
+    def __init__(self, inner: IO[bytes], cap: int, header_budget: int) -> None:
         self.inner = inner
         self.cap = cap
+        self.header_budget = header_budget
+        self.header_left = header_budget
+        self.headers = True  # tarfile.open reads the first entry's headers
 
     def read(self, n: int | None = -1) -> bytes:
         if n is None or n < 0 or n > self.cap:
@@ -121,10 +146,20 @@ class CappedReads:
                 ProblemReason.ARCHIVE_SIZE,
                 f"an entry needs a single read of more than {self.cap} bytes; not read",
             )
-        return self.inner.read(n)
+        if not self.headers:
+            return self.inner.read(n)
+        if n > self.header_left:
+            raise LimitHit(
+                ProblemReason.ARCHIVE_SIZE,
+                f"its headers (pax records, long names) pass {self.header_budget:,} bytes; "
+                "the rest was not read",
+            )
+        data = self.inner.read(n)
+        self.header_left -= len(data)
+        return data
 
     def seekable(self) -> bool:
-        return True
+        return self.inner.seekable()
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         return self.inner.seek(offset, whence)

@@ -17,6 +17,7 @@ import io
 import os
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,6 +34,8 @@ from scanner.model import ContentType, Location, Problem
 from scanner.policy import yamlsource
 from scanner.policy.loader import PolicyErrors, load_policy
 from scanner.sources.archive import ArchiveWalker, Member
+from scanner.sources.zip_index import read_index
+from scanner.sources.zip_members import ZipMembers
 
 MiB = 1024 * 1024
 # Small limits: a fuzzed archive must hit its bounds quickly, not decompress a gigabyte.
@@ -123,6 +126,29 @@ def archive_walker(data: bytes) -> None:
                 assert len(entry.data) <= ARCHIVE_LIMITS.max_file_bytes
 
 
+ZIP_ENTRIES = 20
+
+
+def zip_index(data: bytes) -> None:
+    """The bounded zip index: zipfile.BadZipFile is its only error; it never holds more
+    than the records allowed nor an entry outside the archive; zipfile then opens the
+    members from it (what reading them raises is the walker's business: `archive`)."""
+    stream = io.BytesIO(data)
+    try:
+        index = read_index(stream, ZIP_ENTRIES, max_entry_meta=512, max_total_meta=4096)
+    except zipfile.BadZipFile:
+        return
+    assert len(index.entries) <= ZIP_ENTRIES
+    assert index.file_size == len(data)
+    assert index.directory_start <= len(data)
+    assert all(e.header_offset >= 0 and e.data_end <= index.directory_start for e in index.entries)
+    assert sum(len(e.stored_name) for e in index.entries) <= 4096
+    with ZipMembers(stream, index) as members:
+        for entry in index.entries:
+            with contextlib.suppress(Exception), members.open(entry) as fh:
+                fh.read(4096)
+
+
 _POLICY_DIRS: list[Path] = []  # one private folder per process, made on first use
 
 
@@ -158,5 +184,6 @@ HARNESSES: dict[str, Callable[[bytes], None]] = {
     "text": text_vectors,
     "sniff": content_sniffing,
     "archive": archive_walker,
+    "zip_index": zip_index,
     "policy": policy_loader,
 }

@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, when run as a script
-from helpers import zip_with_empty_name
+from helpers import zip_listing, zip_with_empty_name
 
 SEEDS = Path(__file__).resolve().parent / "seeds"
 DATE = (2021, 6, 1, 12, 0, 0)
@@ -243,6 +243,33 @@ def archive_seeds() -> dict[str, bytes]:
         "joblib.zlib": zlib.compress(pickle.dumps([1.0] * 16, protocol=2)),
         "empty.zip": b"PK\x05\x06" + b"\x00" * 18,
         "traversal.zip": _zip({"../../evil.png": png, "/abs/face.png": png}),
+        "zip64.zip": _listing(6, 6, zip64=True),
+        "regression-empty-name.zip": zip_with_empty_name(png),
+    }
+
+
+def _listing(listed: int, real: int, *, zip64: bool) -> bytes:
+    buf = io.BytesIO()
+    zip_listing(buf, listed, real=real, zip64=zip64)
+    return buf.getvalue()
+
+
+def zip_index_seeds() -> dict[str, bytes]:
+    """Shapes of the central directory and its end records (the zip index reader)."""
+    png = _image("PNG")
+    plain = _zip({"a/": b"", "a/face.png": png, "notes.txt": b"hi" * 20})
+    fake_end = b"PK\x05\x06" + bytes(18)
+    with_comment = bytearray(plain)
+    with_comment[-2:] = (len(fake_end) + 4).to_bytes(2, "little")  # the archive comment
+    return {
+        "plain.zip": plain,
+        "stored.zip": _zip({"x.jpg": _image("JPEG"), "y.txt": b"y"}, zipfile.ZIP_STORED),
+        "zip64.zip": _listing(6, 6, zip64=True),
+        "zip64-more-than-listed.zip": _listing(30, 4, zip64=True),
+        "more-than-allowed.zip": _listing(30, 30, zip64=False),
+        "self-extracting.zip": b"#!/bin/sh\nexit 0\n" + bytes(64) + plain,
+        "fake-end-in-comment.zip": bytes(with_comment) + fake_end + b"tail",
+        "empty.zip": b"PK\x05\x06" + b"\x00" * 18,
         "regression-empty-name.zip": zip_with_empty_name(png),
     }
 
@@ -277,6 +304,7 @@ SEEDERS: dict[str, Callable[[], dict[str, bytes]]] = {
     "text": text_seeds,
     "sniff": sniff_seeds,
     "archive": archive_seeds,
+    "zip_index": zip_index_seeds,
     "policy": policy_seeds,
 }
 

@@ -61,6 +61,11 @@ TOKENS: dict[str, tuple[bytes, ...]] = {
         b"PK\x03\x04", b"PK\x01\x02", b"PK\x05\x06", b"PK\x06\x06", b"PK\x06\x07", b"ustar\x00",
         b"../", b"\x1f\x8b\x08", b"BZh9", b"\xfd7zXZ\x00", b"x\x9c", b"\xa1\xff\xff\xff",
     ),
+    "zip_index": (
+        b"PK\x01\x02", b"PK\x03\x04", b"PK\x05\x06", b"PK\x06\x06", b"PK\x06\x07",
+        b"\xff\xff", b"\xff\xff\xff\xff", b"\x01\x00\x08\x00", b"\x01\x00\x18\x00",
+        b"\x00\x08", b"\x2d\x00", b"\x40\x00",
+    ),
     "policy": (
         b"extends: [", b"gdpr", b"&a ", b"*a", b"!!python/object/apply:os.system ", b"!!binary ",
         b"<<: ", b"? ", b"- ", b"{", b"[", b"\n  ", b"rules:\n  - id: X-1\n    check: ", b"P30D",

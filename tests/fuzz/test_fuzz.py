@@ -29,6 +29,7 @@ EXAMPLES = {
     "text": 800,
     "sniff": 1500,
     "archive": 1200,
+    "zip_index": 800,
     "policy": 600,
 }
 SEEDS = {name: load_seeds(name) for name in HARNESSES}

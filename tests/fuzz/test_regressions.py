@@ -42,7 +42,8 @@ def test_an_unexpected_library_error_fails_the_archive_only() -> None:
         def read(self, n: int | None = -1) -> bytes:
             raise KeyError("a parser bug")
 
-    (problem,) = ArchiveWalker(Limits()).expand(Location("b.zip"), Exploding(), ContentType.ZIP)
+    exploding = Exploding(bytes(100))  # not empty: an empty stream is refused unread
+    (problem,) = ArchiveWalker(Limits()).expand(Location("b.zip"), exploding, ContentType.ZIP)
     assert isinstance(problem, Problem) and problem.reason.value == "archive_corrupt"
     assert "unexpected KeyError" in problem.detail
 

@@ -28,7 +28,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from helpers import astronaut, encode, no_face, zip_with_empty_name
+from helpers import (
+    astronaut,
+    bz2_repeated,
+    encode,
+    no_face,
+    tar_with_pax_comments,
+    zip_listing,
+    zip_with_empty_name,
+)
 from PIL import Image
 
 MiB = 1024 * 1024
@@ -270,6 +278,54 @@ def arc_zip_truncated(env: Env) -> tuple[str, ...]:
     return (str(env.data),)
 
 
+def arc_zip_index_millions(env: Env) -> tuple[str, ...]:
+    """A central directory of 2,000,000 records (110 MB): zipfile listed all of them before
+    the entry limit applied (922 MiB and 13 s in the scanning process)."""
+    zip_listing(env.data / "millions.zip", 2_000_000)
+    return (str(env.data),)
+
+
+def arc_zip_index_lies(env: Env) -> tuple[str, ...]:
+    """End records that lie: 2**64-1 entries (ZIP64), a directory past the end of the file."""
+    data = zip_bytes({"a.jpg": jpeg()}, zipfile.ZIP_STORED)
+    body, end = data[:-22], bytearray(data[-22:])
+    size, offset = struct.unpack_from("<2I", end, 12)
+    count = 2**64 - 1
+    write(
+        env.data / "count.zip",
+        body
+        + struct.pack("<4sQ2H2I4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, count, count, size, offset)
+        + struct.pack("<4sIQI", b"PK\x06\x07", 0, len(body), 1)
+        + struct.pack("<4s4H2IH", b"PK\x05\x06", 0, 0, *(0xFFFF,) * 2, *(0xFFFFFFFF,) * 2, 0),
+    )
+    struct.pack_into("<I", end, 16, 2**31)  # the directory's offset
+    write(env.data / "offset.zip", body + bytes(end))
+    return (str(env.data),)
+
+
+def arc_zip_bzip2_member(env: Env) -> tuple[str, ...]:
+    """A 4 KB bzip2 member declaring 1,000 bytes that expands to 400 MB: zipfile decompressed
+    it in one call (a 1.6 KB one made 4 GiB)."""
+    raw = bz2_repeated(b"\xff\xd8\xff\xe0" + bytes(4 * MiB), 100)
+    name = b"bomb.jpg"
+    local = struct.pack("<4s5H3I2H", b"PK\x03\x04", 46, 0, 12, 0, 0x21, 0, len(raw), 1000, 8, 0)
+    central = struct.pack("<4s6H3I5H2I", b"PK\x01\x02", 46, 46, 0, 12, 0, 0x21, 0, len(raw),
+                          1000, 8, 0, 0, 0, 0, 0, 0)  # fmt: skip
+    body, cd = local + name + raw, central + name
+    end = struct.pack("<4s4H2IH", b"PK\x05\x06", 0, 0, 1, 1, len(cd), len(body), 0)
+    write(env.data / "bzip2.zip", body + cd + end)
+    return (str(env.data),)
+
+
+def arc_gzip_endless_name(env: Env) -> tuple[str, ...]:
+    """A gzip header whose name runs for 4 MiB: gzip reads it a byte at a time (a few
+    gigabytes would stall the scan for hours)."""
+    body = gzip.compress(jpeg(astronaut()), mtime=0)
+    name = b"A" * (4 * MiB) + b"\x00"
+    write(env.data / "name.jpg.gz", body[:3] + b"\x08" + body[4:10] + name + body[10:])
+    return (str(env.data),)
+
+
 def arc_gzip_bomb(env: Env) -> tuple[str, ...]:
     write(env.data / "photo.png.gz", gzip.compress(b"\x89PNG\r\n\x1a\n" + bytes(8 * MiB), 9))
     return (str(env.data),)
@@ -299,6 +355,13 @@ def arc_tar_links_and_devices(env: Env) -> tuple[str, ...]:
             info.type, info.linkname = kind, target
             tf.addfile(info)
     write(env.data / "links.tar", buf.getvalue())
+    return (str(env.data),)
+
+
+def arc_tar_pax_headers(env: Env) -> tuple[str, ...]:
+    """12 pax records of 16 MiB of zeros (holes: 192 MiB that take kilobytes): tarfile read
+    each whole and kept them all with their members."""
+    tar_with_pax_comments(env.data / "headers.tar", 12, 16 * MiB)
     return (str(env.data),)
 
 
@@ -604,12 +667,23 @@ FILE_CASES: tuple[Case, ...] = (
     case("arc-zip-empty-member-name", arc_zip_empty_name, FOUND,
          E("noname.zip!/", "evidence:face_image"), E("later.jpg", "evidence:face_image")),
     case("arc-zip-truncated", arc_zip_truncated, INCOMPLETE, E("cut.zip", "archive_corrupt")),
+    case("arc-zip-index-2m-members", arc_zip_index_millions, INCOMPLETE,
+         E("millions.zip", "archive_entries", "lists 2,000,000 members; the first")),
+    case("arc-zip-index-lies", arc_zip_index_lies, INCOMPLETE,
+         E("count.zip", "archive_corrupt", "declares 18,446,744,073,709,551,615 entries"),
+         E("offset.zip", "archive_corrupt", "past the end of the directory")),
+    case("arc-zip-bzip2-member-400mb", arc_zip_bzip2_member, INCOMPLETE,
+         E("bzip2.zip!/bomb.jpg", "archive_corrupt", "CRC")),
+    case("arc-gzip-endless-name", arc_gzip_endless_name, INCOMPLETE,
+         E("name.jpg.gz", "archive_corrupt", "header field")),
     case("arc-gzip-bomb", arc_gzip_bomb, INCOMPLETE, E("photo.png.gz", "archive_ratio")),
     case("arc-tar-bz2-bomb", arc_bz2_bomb_in_tar, INCOMPLETE, E("backup.tar.bz2", "archive_ratio")),
     case("arc-tar-links-devices", arc_tar_links_and_devices, CLEAN,
          E("links.tar!/passwd", "archive_link", "/etc/passwd"),
          E("links.tar!/hard", "archive_link"), E("links.tar!/null", "archive_link"),
          E("links.tar!/pipe", "archive_link")),
+    case("arc-tar-pax-headers-192mib", arc_tar_pax_headers, INCOMPLETE,
+         E("headers.tar", "archive_size", "headers (pax records, long names) pass")),
     case("arc-7z-not-opened", arc_seven_zip, INCOMPLETE, E("photos.7z", "unsupported_container")),
     case("pkl-system-named-jpeg", pkl_system_as_jpeg, FOUND,
          E("holiday.jpg", "evidence:executable_code", "posix.system")),

@@ -28,7 +28,14 @@ from types import FrameType
 from typing import IO
 
 import pytest
-from helpers import astronaut, encode, snapshot
+from helpers import (
+    astronaut,
+    bz2_repeated,
+    encode,
+    snapshot,
+    tar_with_pax_comments,
+    walk_in_subprocess,
+)
 from PIL import Image
 
 from scanner.analysis.sniff import HEAD_BYTES, sniff
@@ -108,21 +115,29 @@ def deflate_repeated(head: bytes, unit: bytes, count: int) -> tuple[bytes, int, 
     return start + block * count + end, crc, len(head) + len(unit) * count
 
 
-def zip_of_raw(name: str, raw: bytes, crc: int, size: int) -> bytes:
-    """A one-member zip around already-deflated bytes (zipfile cannot take them)."""
+def zip_of_raw(name: str, raw: bytes, crc: int, size: int, method: int = 8) -> bytes:
+    """A one-member zip around already-compressed bytes (zipfile cannot take them)."""
     encoded = name.encode()
     local = struct.pack(
-        "<4s5H3I2H", b"PK\x03\x04", 20, 0, 8, 0, 0x21, crc, len(raw), size, len(encoded), 0
+        "<4s5H3I2H", b"PK\x03\x04", 20, 0, method, 0, 0x21, crc, len(raw), size, len(encoded), 0
     )
     central = struct.pack(
         "<4s6H3I5H2I",
-        *(b"PK\x01\x02", 20, 20, 0, 8, 0, 0x21, crc, len(raw), size, len(encoded)),
+        *(b"PK\x01\x02", 20, 20, 0, method, 0, 0x21, crc, len(raw), size, len(encoded)),
         *(0, 0, 0, 0, 0, 0),
     )
     body = local + encoded + raw
     cd = central + encoded
     end = struct.pack("<4s4H2IH", b"PK\x05\x06", 0, 0, 1, 1, len(cd), len(body), 0)
     return body + cd + end
+
+
+def zip_lzma_raw(data: bytes) -> bytes:
+    """`data` as a zip member's LZMA data: version, properties, then raw LZMA1 (APPNOTE 5.8)."""
+    lzma1 = {"id": lzma.FILTER_LZMA1, "preset": 0, "dict_size": MiB, "lc": 3, "lp": 0, "pb": 2}
+    packed = lzma.compress(data, lzma.FORMAT_RAW, filters=[lzma1])
+    props = bytes([(2 * 5 + 0) * 9 + 3]) + MiB.to_bytes(4, "little")
+    return struct.pack("<2BH", 9, 20, len(props)) + props + packed
 
 
 def gzip_of_raw(raw: bytes, crc: int, size: int) -> bytes:
@@ -275,6 +290,53 @@ def test_single_compressed_stream(suffix: str, compress: Callable[[bytes], bytes
     assert out.members[0].data == small_jpeg()
 
 
+def gzip_with_field(flag: int, field: bytes, data: bytes) -> bytes:
+    """A gzip member whose header carries a name (flag 0x08) or a comment (0x10)."""
+    return b"\x1f\x8b\x08" + bytes([flag]) + bytes(6) + field + b"\x00" + gzip_bytes(data)[10:]
+
+
+def test_a_gzip_member_name_and_comment_are_read() -> None:
+    data = gzip_with_field(0x08, b"photo.jpg", small_jpeg())
+    assert gzip.decompress(gzip_with_field(0x10, b"c" * 60_000, b"x")) == b"x"
+    out = expand(data + gzip_with_field(0x10, b"c" * 60_000, b""), "photo.jpg.gz")
+    assert out.problems == []
+    assert out.displays() == ["photo.jpg.gz!/photo.jpg"]
+    assert out.members[0].data == small_jpeg()
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda field: gzip_with_field(0x08, field, small_jpeg()),
+        lambda field: gzip_with_field(0x10, field, small_jpeg()),
+        lambda field: gzip_bytes(small_jpeg()) + gzip_with_field(0x08, field, b""),
+    ],
+    ids=["name", "comment", "second-member"],
+)
+def test_a_gzip_header_field_that_never_ends_is_refused(build: Callable[[bytes], bytes]) -> None:
+    """gzip reads a name or comment a byte at a time until a NUL: 2 MiB took 0.4 s here, a
+    20 MB one 6.5 s, gigabytes would stall the scan for hours (it runs outside the workers)."""
+    out = expand(build(b"A" * (2 * MiB)), "photo.jpg.gz")
+    assert out.elapsed < 0.3
+    assert out.members == []
+    assert out.problems == [
+        Problem(
+            Location("photo.jpg.gz"),
+            ProblemReason.ARCHIVE_CORRUPT,
+            "BadGzipFile: a header field (a name or comment) runs past 65,536 bytes",
+        )
+    ]
+
+
+def test_a_corrupt_gzip_header_inside_a_zip_spares_the_others() -> None:
+    outer = zip_bytes(
+        {"a.jpg.gz": gzip_with_field(0x08, b"A" * MiB, small_jpeg()), "b.jpg": small_jpeg(1)}
+    )
+    out = expand(outer, "outer.zip")
+    assert out.reasons() == [("outer.zip!/a.jpg.gz", ProblemReason.ARCHIVE_CORRUPT)]
+    assert out.displays() == ["outer.zip!/b.jpg"]
+
+
 def test_nested_locations() -> None:
     inner = tar_bytes({"x.jpg": small_jpeg(), "deeper.zip": zip_bytes({"y.jpg": small_jpeg(1)})})
     outer = zip_bytes({"inner.tar": inner, "sub/z.jpg.gz": gzip_bytes(small_jpeg(2))})
@@ -325,7 +387,7 @@ def test_entry_limit() -> None:
         Problem(
             Location("many.zip"),
             ProblemReason.ARCHIVE_ENTRIES,
-            "more than 3 entries; the rest was not read",
+            "lists 6 members; the first 3 were read",
         )
     ]
 
@@ -339,6 +401,8 @@ def test_entry_limit_is_shared_with_nested_archives() -> None:
     )
     assert out.displays() == ["outer.zip!/a.jpg", "outer.zip!/inner.zip!/0.jpg"]
     assert out.reasons() == [("outer.zip", ProblemReason.ARCHIVE_ENTRIES)]
+    # the inner index was read within the one entry left, and says so
+    assert out.problems[0].detail == "'inner.zip' (nested) lists 3 members; the first 1 were read"
 
 
 def test_entry_limit_counts_entries_that_are_not_read() -> None:
@@ -432,6 +496,35 @@ def test_zip_ratio_bomb_is_refused_unread() -> None:
     assert problem.reason is ProblemReason.ARCHIVE_RATIO
     assert problem.detail.startswith(f"declares {size} bytes from {len(raw)}")
     assert problem.incomplete
+
+
+@pytest.mark.parametrize(
+    ("method", "build"),
+    [
+        (zipfile.ZIP_BZIP2, lambda: bz2_repeated(JPEG_HEAD + bytes(4 * MiB), 100)),
+        (zipfile.ZIP_LZMA, lambda: zip_lzma_raw(JPEG_HEAD + bytes(96 * MiB))),
+    ],
+    ids=["bzip2", "lzma"],
+)
+def test_a_bzip2_or_lzma_member_expands_a_little_at_a_time(
+    tmp_path: Path, method: int, build: Callable[[], bytes]
+) -> None:
+    """zipfile decompresses bzip2 and LZMA without an output limit, all the compressed bytes
+    a read brings at once: this 4 KB member declaring 1,000 bytes (no ratio refusal) made
+    400 MB in one call (a 1.6 KB one, 4 GiB: 4.1 GiB peak, 18 s). It is fed 32 bytes (LZMA:
+    256) at a time, and stops when the declared size is reached."""
+    raw = build()
+    assert len(raw) < 100_000
+    file = tmp_path / "bomb.zip"
+    file.write_bytes(zip_of_raw("bomb.jpg", raw, 0, 1000, method))
+
+    run = walk_in_subprocess(file, ContentType.ZIP)
+
+    [[where, reason, detail]] = run["problems"]
+    assert (where, reason) == ("bomb.zip!/bomb.jpg", "archive_corrupt")
+    assert "Bad CRC-32" in detail
+    assert run["peak_kib"] - run["before_kib"] < 24 * 1024, run
+    assert run["elapsed"] < 2, run
 
 
 def test_gzip_bomb_is_stopped_early(tmp_path: Path) -> None:
@@ -777,6 +870,70 @@ def test_huge_metadata_header_is_refused(tmp_path: Path) -> None:
     assert out.elapsed < 5
     assert out.members == []
     assert out.reasons() == [(str(file), ProblemReason.ARCHIVE_SIZE)]
+
+
+def test_tarfile_keeps_no_entry_it_has_returned(tmp_path: Path) -> None:
+    """tarfile keeps every TarInfo it returns, pax records included: 24 entries after an
+    8 MiB pax record each (a sparse file) held 192 MiB at the end of the listing, 20 after
+    32 MiB each 738 MiB. The walker drops each entry; the peak is one record's worth."""
+    file = tmp_path / "pax.tar"
+    tar_with_pax_comments(file, 24, 8 * MiB)
+    assert file.stat().st_size > 192 * MiB
+
+    # an entry limit high enough that the header budget (4 KiB an entry) allows it all
+    run = walk_in_subprocess(file, ContentType.TAR, archive_max_entries=100_000)
+
+    assert run["problems"] == []
+    assert run["seen"] == 24
+    assert run["peak_kib"] - run["before_kib"] < 64 * 1024, run
+
+
+def test_tar_headers_have_a_budget(tmp_path: Path) -> None:
+    """Headers are what tarfile reads whole and keeps: 64 MiB in all (4 KiB an allowed
+    entry when that is more). A read that would pass it is refused before it is made."""
+    file = tmp_path / "pax.tar"
+    tar_with_pax_comments(file, 6, 16 * MiB)
+
+    with bounded(seconds=20, memory=GiB):
+        out = expand_file(file)
+
+    assert out.elapsed < 5
+    assert out.seen == 3
+    assert out.problems == [
+        Problem(
+            Location(str(file)),
+            ProblemReason.ARCHIVE_SIZE,
+            "its headers (pax records, long names) pass 67,108,864 bytes; the rest was not read",
+        )
+    ]
+
+
+def test_tar_headers_have_a_budget_in_a_compressed_stream(tmp_path: Path) -> None:
+    """In a .tar.gz tarfile reads what it skips too: the walker reads a member's rest itself
+    (as data), so only headers spend the budget; an 80 MiB pax record passes it."""
+    body = len(b" comment=\n") + 80 * MiB
+    record = body + len(str(body))  # the length counts its own digits (8 either way)
+    pax = tarfile.TarInfo("././@PaxHeader")
+    pax.type, pax.size = tarfile.XHDTYPE, record
+    after = tar_bytes({"after.jpg": small_jpeg()})
+    gz = zlib.compressobj(1, zlib.DEFLATED, 31)
+    parts = [gz.compress(pax.tobuf(format=tarfile.USTAR_FORMAT) + b"%d comment=" % record)]
+    parts += [gz.compress(bytes(MiB)) for _ in range(80)]
+    parts += [gz.compress(b"\n" + bytes(-record % 512) + after), gz.flush()]
+    file = tmp_path / "pax.tar.gz"
+    file.write_bytes(b"".join(parts))
+    with tarfile.open(file) as tf:
+        assert [m.name for m in tf.getmembers()] == ["after.jpg"]
+
+    out = expand_file(file, Limits(archive_max_ratio=10_000))
+
+    assert out.members == []
+    assert out.reasons() == [(str(file), ProblemReason.ARCHIVE_SIZE)]
+    assert out.problems[0].detail.startswith("its headers (pax records, long names) pass")
+    # and within the budget, the member after it is read
+    assert expand_file(
+        file, Limits(archive_max_ratio=10_000, archive_max_entries=30_000)
+    ).displays() == [f"{file}!/after.jpg"]
 
 
 # -- through the engine (real detectors, in-process) ----------------------------------------------
