@@ -187,6 +187,8 @@ class ProblemReason(str, enum.Enum):
     QUERY_TIMEOUT = "query_timeout"  # a statement hit its deadline (a hostile view, a huge table)
     VALUE_TOO_LARGE = "value_too_large"  # a value over the size limit was not fetched
     VIEW_NOT_READ = "view_not_read"  # views are not read by default (base tables are)
+    INDEX_NOT_READ = "index_not_read"  # an index (FTS, R*Tree) whose rows are scanned elsewhere
+    VIRTUAL_TABLE_NOT_READ = "virtual_table_not_read"  # its module is never loaded
     VIEWS_READ = "views_read"  # --read-views: the views' own code ran (a warning)
     DATABASE_ROLE_WRITABLE = "database_role_writable"  # the scanning role could write
     # the state database (scan --state)
@@ -209,6 +211,7 @@ _COMPLETE_REASONS = frozenset(
         ProblemReason.DIRECTORY_CYCLE,
         ProblemReason.ARCHIVE_LINK,
         ProblemReason.VIEW_NOT_READ,
+        ProblemReason.INDEX_NOT_READ,
         ProblemReason.VIEWS_READ,
         ProblemReason.DATABASE_ROLE_WRITABLE,
     }

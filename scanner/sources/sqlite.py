@@ -13,7 +13,6 @@ R*Tree shadow tables are index structures and are skipped with a note.
 
 from __future__ import annotations
 
-import re
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator
@@ -55,14 +54,6 @@ from scanner.sources.sqlite_schema import q
 
 DEFAULT_MAX_COPY_BYTES = 1024 * 1024 * 1024  # the private copy a recovery may need
 BLOB_CHUNK = 1024 * 1024  # values above this are read through blobopen, in chunks this size
-_TEMPORAL = re.compile(r"date|time", re.IGNORECASE)
-_WITHOUT_ROWID = re.compile(r"\)\s*without\s+rowid\b", re.IGNORECASE)
-_VIRTUAL = re.compile(r"^\s*create\s+virtual\s+table\s.*?\busing\s+(\w+)", re.I | re.S)
-# Shadow tables of index-like virtual tables: structure, not stored records.
-_INDEX_SHADOWS = {
-    "fts": ("content", "data", "idx", "docsize", "config", "segments", "segdir", "stat"),
-    "rtree": ("node", "rowid", "parent"),
-}
 
 
 class SqliteSource:

@@ -9,8 +9,10 @@ snapshot, sidecars included. Code planted in a database tries to create the cana
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +104,61 @@ def sqlite_unsafe_view(env: Env) -> tuple[str, ...]:
     conn.execute(
         f"CREATE VIEW v AS SELECT load_extension('{env.canary}') AS x, embedding FROM faces"
     )
+    conn.close()
+    return (str(env.data),)
+
+
+def _hot_journal_naming(env: Env, name: str, target: bytes) -> None:
+    """A crash image whose hot journal names `target` as its super-journal (the record of a
+    multi-database commit, which SQLite opens and deletes after rolling back)."""
+    sqlite_hot_journal(env)
+    journal = env.data / "app.db-journal"
+    record = struct.pack(">I", 0x40000000 // 4096 + 1) + target
+    record += struct.pack(">II", len(target), sum(target) & 0xFFFFFFFF)
+    record += bytes.fromhex("d9d505f920a163d7")
+    journal.write_bytes(journal.read_bytes() + record)
+    for suffix in ("", "-journal"):
+        (env.data / f"app.db{suffix}").rename(env.data / f"{name}{suffix}")
+
+
+def sqlite_super_journal_outside(env: Env) -> tuple[str, ...]:
+    """The super-journal names a file beside the tree: it must survive (snapshotted)."""
+    precious = write(env.outside / "precious.txt", b"deleted by a naive scanner\n")
+    _hot_journal_naming(env, "app.db", str(precious.resolve()).encode())
+    return (str(env.data),)
+
+
+def sqlite_super_journal_fifo(env: Env) -> tuple[str, ...]:
+    """The super-journal names a FIFO: opening it would hang the scan."""
+    fifo = env.outside / "super"
+    os.mkfifo(fifo)
+    _hot_journal_naming(env, "fifo.db", str(fifo.resolve()).encode())
+    return (str(env.data),)
+
+
+def sqlite_unknown_virtual_table(env: Env) -> tuple[str, ...]:
+    conn = _faces_db(env.data / "ext.db")
+    conn.execute("PRAGMA writable_schema=ON")
+    conn.execute(
+        "INSERT INTO sqlite_master VALUES ('table', 'index_vectors', 'index_vectors', 0, "
+        "'CREATE VIRTUAL TABLE index_vectors USING vectorlite(embedding float32[128])')"
+    )
+    conn.commit()
+    conn.close()
+    return (str(env.data),)
+
+
+def sqlite_sparse_with_wal(env: Env) -> tuple[str, ...]:
+    """3 GiB (sparse) with a -wal to recover: the private copy would exceed --max-temp-mb."""
+    sqlite_wal_leftover(env)
+    with open(env.data / "app.db", "r+b") as fh:
+        fh.truncate(3 * 1024**3)
+    return (str(env.data),)
+
+
+def sqlite_views_not_read(env: Env) -> tuple[str, ...]:
+    conn = _faces_db(env.data / "views.db")
+    conn.execute("CREATE VIEW recent AS SELECT * FROM faces WHERE id > 10")
     conn.close()
     return (str(env.data),)
 
@@ -287,13 +344,25 @@ DB_CASES: tuple[Case, ...] = (
     case("sqlite-hash-and-query-in-name", sqlite_hash_in_name, FOUND,
          E("faces#1?mode=rw.db#faces.embedding", "evidence:face_embedding"), **DB),
     case("sqlite-endless-view", sqlite_endless_view, INCOMPLETE,
-         E("slow.db#forever", "query_timeout"), **DB),
+         E("slow.db#forever", "query_timeout"), **VIEWS),
     case("sqlite-corrupt-pages", sqlite_corrupt, INCOMPLETE,
          E("broken.db", "database_unreadable"), **DB),
     case("sqlite-17mb-blob", sqlite_huge_blob, INCOMPLETE,
          E("big.db#scans.image", "value_too_large"), **DB),
     case("sqlite-view-loads-extension", sqlite_unsafe_view, INCOMPLETE,
-         E("views.db#v", "database_unreadable"), **DB),
+         E("views.db#v", "database_unreadable"), **VIEWS),
+    case("sqlite-views-not-read", sqlite_views_not_read, FOUND,
+         E("views.db#recent", "view_not_read", "--read-views"),
+         E("views.db#faces.embedding", "evidence:face_embedding"), **DB),
+    case("sqlite-super-journal-outside", sqlite_super_journal_outside, FOUND,
+         E("app.db#faces.embedding", "evidence:face_embedding"), **DB),
+    case("sqlite-super-journal-fifo", sqlite_super_journal_fifo, FOUND,
+         E("fifo.db#faces.embedding", "evidence:face_embedding"), **DB),
+    case("sqlite-unknown-virtual-table", sqlite_unknown_virtual_table, INCOMPLETE,
+         E("ext.db#index_vectors", "virtual_table_not_read", "vectorlite"),
+         E("ext.db#faces.embedding", "evidence:face_embedding"), **DB),
+    case("sqlite-sparse-3gib-with-wal", sqlite_sparse_with_wal, INCOMPLETE,
+         E("app.db", "oversize", "--max-temp-mb"), **DB),
     case("pg-planted-public-functions", pg_planted_functions, FOUND,
          E("#public.people.photo", "evidence:face_image"), **DB),
     case("pg-endless-views", pg_endless_views, INCOMPLETE,

@@ -189,6 +189,7 @@ def test_not_a_database_is_reported(tmp_path: Path) -> None:
 
 
 def test_endless_view_times_out_and_the_scan_goes_on(tmp_path: Path) -> None:
+    """With --read-views (by default a view is not read at all)."""
     db = digikam(tmp_path / "recognition.db", rows=2)
     with sqlite3.connect(db) as conn:
         conn.execute(
@@ -198,8 +199,10 @@ def test_endless_view_times_out_and_the_scan_goes_on(tmp_path: Path) -> None:
     conn.close()
     before = with_sidecars(db)
     started = time.monotonic()
-    got, problems = samples(SqliteSource(uri(db), FAST))
+    limits = SampleLimits(statement_timeout_s=1.0, read_views=True)
+    got, problems = samples(SqliteSource(uri(db), limits))
     assert time.monotonic() - started < 4 * FAST.statement_timeout_s
+    problems = [p for p in problems if p.reason is not ProblemReason.VIEWS_READ]
     assert [p.reason for p in problems] == [ProblemReason.QUERY_TIMEOUT]
     assert problems[0].location.path.endswith("#endless")
     assert "FaceMatrices.vecdata" in got and with_sidecars(db) == before
@@ -221,18 +224,57 @@ def test_large_values_are_counted_or_read_in_chunks(tmp_path: Path) -> None:
     assert {p.reason for p in problems} == {ProblemReason.VALUE_TOO_LARGE}
 
 
-def test_fts_shadow_tables_are_skipped_with_a_note(tmp_path: Path) -> None:
+def test_an_fts_index_is_reported_and_its_rows_are_read_from_content(tmp_path: Path) -> None:
     db = tmp_path / "fts.db"
     with sqlite3.connect(db) as conn:
         conn.execute("CREATE VIRTUAL TABLE docs USING fts5(body)")
         conn.execute("INSERT INTO docs VALUES (?)", ("a long body of text " * 20,))
     conn.close()
-    source = SqliteSource(uri(db), FAST)
-    got, problems = samples(source)
-    assert got == {} and problems == []
-    notes = dict(source.summary.notes())
-    assert notes["virtual_tables_skipped_fts5"] == 1
-    assert notes["fts_rtree_shadow_tables_skipped"] >= 4
+    got, problems = samples(SqliteSource(uri(db), FAST))
+    assert list(got) == ["docs_content.c0"]  # the rows, an ordinary table
+    (problem,) = problems
+    assert problem.reason is ProblemReason.INDEX_NOT_READ and not problem.incomplete
+    assert problem.location.path.endswith("fts.db#docs") and "docs_content" in problem.detail
+
+
+def test_a_virtual_table_of_an_unknown_module_is_reported_incomplete(tmp_path: Path) -> None:
+    """No extension is ever loaded: a virtual table whose module is not built in cannot be
+    read. It is a problem that makes the scan incomplete, never a silent skip; the tables it
+    keeps its data in are ordinary tables and are scanned."""
+    db = tmp_path / "vectors.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE faces_data (id INTEGER PRIMARY KEY, vector BLOB)")
+    conn.executemany(
+        "INSERT INTO faces_data (vector) VALUES (?)",
+        [(np.full(512, 0.01 * i, "<f4").tobytes(),) for i in range(1, 11)],
+    )
+    conn.execute("PRAGMA writable_schema=ON")  # as a file made by an extension we lack
+    conn.execute(
+        "INSERT INTO sqlite_master VALUES ('table', 'faces', 'faces', 0, "
+        "'CREATE VIRTUAL TABLE faces USING vectorlite(embedding float32[512])')"
+    )
+    conn.commit()
+    conn.close()
+    got, problems = samples(SqliteSource(uri(db), FAST))
+    assert list(got) == ["faces_data.vector"]
+    (problem,) = problems
+    assert problem.reason is ProblemReason.VIRTUAL_TABLE_NOT_READ and problem.incomplete
+    assert "'vectorlite'" in problem.detail and "faces_data" in problem.detail
+
+
+def test_views_are_read_only_when_asked(tmp_path: Path) -> None:
+    db = digikam(tmp_path / "recognition.db")
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE VIEW recent AS SELECT * FROM FaceMatrices")
+    conn.close()
+    got, problems = samples(SqliteSource(uri(db), FAST))
+    assert list(got) == ["FaceMatrices.vecdata"]
+    assert [(p.reason, p.location.path.rsplit("#", 1)[-1]) for p in problems] == [
+        (ProblemReason.VIEW_NOT_READ, "recent")
+    ]
+    got, problems = samples(SqliteSource(uri(db), SampleLimits(read_views=True)))
+    assert sorted(got) == ["FaceMatrices.vecdata", "recent.vecdata"]
+    assert [p.reason for p in problems] == [ProblemReason.VIEWS_READ]
 
 
 def test_sqlite_vec_tables_are_read_from_their_shadow_tables(tmp_path: Path) -> None:
