@@ -7,6 +7,7 @@ optionally, a progress callback and a clock.
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import sqlite3
 import stat
@@ -31,14 +32,15 @@ from scanner.model import (
     ScanStats,
 )
 from scanner.policy.evaluate import evaluate
-from scanner.policy.facts import facts_for, load_registers
+from scanner.policy.facts import facts_for, load_registers, subject_reads, unread
 from scanner.policy.gate import apply_baseline, apply_waivers
 from scanner.policy.registers import RegisterData
-from scanner.pool import INLINE_PROTECTIONS, Event, WorkerPool, private_folder, run_inline
+from scanner.pool import Event, Executor, InlineExecutor, WorkerPool
 from scanner.sources import display_database, open_database, sqlite_open
 from scanner.sources.database import DatabaseError, DatabaseSource, redact
 from scanner.sources.filesystem import FileRef, FilesystemWalker
 from scanner.sources.globs import PathFilter
+from scanner.sources.keys import KeyRead, KeysUnreadable
 from scanner.state.history import record_scan, trend_of
 from scanner.state.incremental import Incremental, config_key
 from scanner.state.store import StateDB
@@ -291,7 +293,6 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
     bytes_read = 0
     done = 0
     interrupted = False
-    pool: WorkerPool | None = None
     state_errors: list[str] = []  # writes to the state database that failed
 
     def collect(event: Event) -> None:
@@ -326,54 +327,45 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
         if progress is not None:
             progress(Progress(planner.discovered, planner.queued, done, result.location.display))
 
-    protections: tuple[tuple[str, str], ...] = ()
-    try:
+    executor: Executor
+    subjects: dict[Location, tuple[str, ...]] = {}
+    with contextlib.ExitStack() as stack:
         if shared_pool is not None:  # a long-lived pool (watch): models stay loaded
-            pool = shared_pool
-            planner.skip(pool.private_root)
-            for event in shared_pool.run(planner, planner.admit):
-                collect(event)
-            protections = pool.protections
+            executor = shared_pool
         elif config.workers <= 0:
-            protections = INLINE_PROTECTIONS
-            with private_folder() as private:
-                planner.skip(private)
-                for event in run_inline(setup, planner, planner.admit, private):
-                    collect(event)
+            executor = stack.enter_context(InlineExecutor(setup))
         else:
-            with WorkerPool(setup, config.workers) as pool:
-                planner.skip(pool.private_root)
-                for event in pool.run(planner, planner.admit):
-                    collect(event)
-                protections = pool.protections
-    except KeyboardInterrupt:
-        interrupted = True
-        pending = pool.in_flight() if pool is not None else []
-        for item in pending:
-            problems.append(Problem(item.location, ProblemReason.INTERRUPTED, "scan interrupted"))
-        problems.append(
-            Problem(
-                Location("<scan>"),
-                ProblemReason.INTERRUPTED,
-                "scan interrupted before every target was walked; this report is partial",
-            )
-        )
-    if incremental is not None:
-        _merge_reused(incremental, results, problems)
-        _guard(state_errors, incremental.save)  # files looked at completely
-    # Hard links found after their first name was scanned: same content, every name reported.
-    results += [
-        replace(r, location=alias)
-        for r in list(results)
-        for alias in planner.aliases.get(r.location, ())
-    ]
+            executor = stack.enter_context(WorkerPool(setup, config.workers))
+        planner.skip(executor.private_root)
+        try:
+            for event in executor.run(planner, planner.admit):
+                collect(event)
+        except KeyboardInterrupt:
+            interrupted = True
+            _interrupted(executor.in_flight(), problems)
+        if incremental is not None:
+            _merge_reused(incremental, results, problems)
+            _guard(state_errors, incremental.save)  # files looked at completely
+        # Hard links found after their first name was scanned: same content, every name.
+        results += [
+            replace(r, location=alias)
+            for r in list(results)
+            for alias in planner.aliases.get(r.location, ())
+        ]
+        if config.policy is not None and not interrupted:
+            try:  # whose data the columns hold: read like the columns themselves
+                subjects = _subjects(executor, config, results, problems)
+            except KeyboardInterrupt:
+                interrupted = True
+                _interrupted(executor.in_flight(), problems)
+        protections = executor.protections
     finished = clock()
     items = tuple(sorted(results, key=lambda r: r.location))
     findings: tuple[Finding, ...] = ()
     info: PolicyInfo | None = None
     if config.policy is not None:
-        findings, info, policy_problems = _judge(config, registers, items, config.as_of or finished)
-        problems.extend(policy_problems)
+        when = config.as_of or finished
+        findings, info = _judge(config, registers, subjects, items, when)
     problems.extend(_state_problems(state, state_errors))
     all_problems = sorted(planner.problems + problems, key=lambda p: (p.location, p.reason.value))
     stats = _stats(planner, bytes_read, incremental)
@@ -398,6 +390,18 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
     if state is not None and record_history:
         result = _record(state, result, state_errors)
     return result
+
+
+def _interrupted(pending: list[WorkItem], problems: list[Problem]) -> None:
+    for item in pending:
+        problems.append(Problem(item.location, ProblemReason.INTERRUPTED, "scan interrupted"))
+    problems.append(
+        Problem(
+            Location("<scan>"),
+            ProblemReason.INTERRUPTED,
+            "scan interrupted before every target was walked; this report is partial",
+        )
+    )
 
 
 def _record(state: StateDB, result: ScanResult, errors: list[str]) -> ScanResult:
@@ -466,17 +470,59 @@ def _merge_reused(
     problems.extend(incremental.reused_problems)
 
 
+def _subjects(
+    executor: Executor,
+    config: ScanConfig,
+    results: list[ItemResult],
+    problems: list[Problem],
+) -> dict[Location, tuple[str, ...]]:
+    """The keys of the rows of every column with evidence in a store keyed by a column, read
+    as the columns were: a SQLite file in a worker, a server through its source."""
+    assert config.policy is not None
+    uris = {display_database(u): u for u in config.databases}
+    reads = subject_reads(config.policy, results, uris)
+    out: dict[Location, tuple[str, ...]] = {}
+    local = [r for r in reads if not r.read.is_sqlite]
+    for subject in local:
+        try:
+            out[subject.location] = _server_keys(subject.read, config)
+        except KeysUnreadable as exc:
+            problems.append(unread(subject, str(exc)))
+    files = [r for r in reads if r.read.is_sqlite]
+    work = [WorkItem(-(n + 1), r.location, None, 0, None, keys=r.read) for n, r in enumerate(files)]
+    by_seq = {w.seq: subject for w, subject in zip(work, files, strict=True)}
+    for event in executor.run(work):
+        if isinstance(event, Partial) or event.seq not in by_seq:
+            continue
+        subject = by_seq[event.seq]
+        if event.problems or event.result is not None:
+            why = event.problems[0].detail if event.problems else "the worker failed"
+            problems.append(unread(subject, why))
+        else:
+            out[subject.location] = event.keys
+    return out
+
+
+def _server_keys(read: KeyRead, config: ScanConfig) -> tuple[str, ...]:
+    scheme = read.database.split("://", 1)[0].split("+", 1)[0].lower()
+    if scheme not in ("postgresql", "postgres"):
+        raise KeysUnreadable(f"subjects are read from SQLite and PostgreSQL, not {scheme!r}")
+    from scanner.sources.postgres import PostgresSource
+
+    return PostgresSource(read.database, config.sampling).keys(read)
+
+
 def _judge(
     config: ScanConfig,
     registers: dict[str, RegisterData],
+    subjects: dict[Location, tuple[str, ...]],
     items: tuple[ItemResult, ...],
     now: datetime,
-) -> tuple[tuple[Finding, ...], PolicyInfo, list[Problem]]:
+) -> tuple[tuple[Finding, ...], PolicyInfo]:
     """Evidence -> findings under the policy; then waivers and the baseline."""
     policy = config.policy
     assert policy is not None
-    uris = {display_database(u): u for u in config.databases}
-    facts, problems = facts_for(policy, registers, items, uris)
+    facts = facts_for(registers, subjects)
     findings = evaluate(items, policy, facts, now)
     findings, expired, unused = apply_waivers(findings, config.waivers, now)
     if config.baseline is not None:
@@ -492,4 +538,4 @@ def _judge(
         expired_waivers=expired,
         unused_waivers=unused,
     )
-    return findings, info, problems
+    return findings, info

@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
+from typing import Protocol
 
 from scanner.model import Location, Problem, ProblemReason
 from scanner.work import Busy, Offer, Partial, Spawn, WorkerSetup, WorkItem, WorkOutcome
@@ -344,20 +345,55 @@ def _describe_exit(code: int | None) -> str:
     return f"the worker process died (exit code {code}; an allocation beyond the memory budget?)"
 
 
-@contextlib.contextmanager
-def private_folder() -> Iterator[str]:
-    """A new private folder (0700) for `run_inline`, removed afterwards."""
-    path = tempfile.mkdtemp(prefix="faceaudit-", dir=temp_root())
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
 INLINE_PROTECTIONS = (
     ("sandbox.landlock", "none: --workers 0 opens every file in the scanning process"),
     ("sandbox.isolation", "none: no time or memory bound per item"),
 )
+
+
+class Executor(Protocol):
+    """Runs work items and yields what comes back (scanner.pool's workers, this process)."""
+
+    private_root: str  # the folder of its private directories (the walk skips it)
+    protections: tuple[tuple[str, str], ...]  # what opened the scanned content ran under
+
+    def run(
+        self, items: Iterable[WorkItem], on_spawn: SpawnHandler | None = None
+    ) -> Iterator[Event]: ...
+
+    def in_flight(self) -> list[WorkItem]: ...
+
+
+class InlineExecutor:
+    """`run_inline` as an Executor (--workers 0), with a private folder of its own."""
+
+    protections: tuple[tuple[str, str], ...] = INLINE_PROTECTIONS
+
+    def __init__(self, setup: WorkerSetup) -> None:
+        self.setup = setup
+        self.private_root = ""
+        self._current: list[WorkItem] = []
+
+    def __enter__(self) -> InlineExecutor:
+        self.private_root = tempfile.mkdtemp(prefix="faceaudit-", dir=temp_root())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        shutil.rmtree(self.private_root, ignore_errors=True)
+
+    def run(
+        self, items: Iterable[WorkItem], on_spawn: SpawnHandler | None = None
+    ) -> Iterator[Event]:
+        def tracked() -> Iterator[WorkItem]:
+            for item in items:
+                self._current = [item]
+                yield item
+
+        yield from run_inline(self.setup, tracked(), on_spawn, self.private_root)
+        self._current = []
+
+    def in_flight(self) -> list[WorkItem]:
+        return list(self._current)
 
 
 def run_inline(

@@ -10,6 +10,7 @@ from scanner.config import DetectionSettings, Limits
 from scanner.model import ContentType, ItemResult, Location, Problem
 from scanner.sources.database import ColumnSample, SampleLimits
 from scanner.sources.filesystem import FileRef
+from scanner.sources.keys import KeyRead
 from scanner.subject.spec import FaceSearch, ItemFaces
 
 
@@ -32,6 +33,7 @@ class WorkItem:
     head_only: bool = False  # a large random-access file: read its start, sample the rest
     column: ColumnSample | None = None  # a database column (content_type DB_COLUMN)
     database: bool = False  # `file` was named as a SQLite database (sqlite:// URI)
+    keys: KeyRead | None = None  # read the keys of a SQLite column's rows (the policy's facts)
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class WorkOutcome:
     content_types: tuple[tuple[str, int], ...] = ()  # the file's type, its members', columns
     members: int = 0  # archive members looked at
     columns: int = 0  # database columns found
+    keys: tuple[str, ...] = field(default=(), repr=False)  # a KeyRead's answer: memory only
 
 
 @dataclass(frozen=True)

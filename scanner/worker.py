@@ -33,7 +33,9 @@ from scanner.model import (
     ProblemReason,
     ScalarValue,
 )
+from scanner.sources import keys
 from scanner.sources.filesystem import FileChangedError, read_all
+from scanner.sources.keys import KeyRead
 from scanner.subject.spec import ItemFaces
 from scanner.work import (
     Busy,
@@ -69,6 +71,8 @@ class Processor:
         return self.ctx.limits
 
     def process(self, item: WorkItem, host: Host | None = None) -> WorkOutcome:
+        if item.keys is not None:
+            return self._keys(item, item.keys)
         if item.content_type is None and item.file is not None:
             return expand.examine_file(self, item, host or LocalHost())
         atime = True
@@ -176,6 +180,15 @@ class Processor:
                 )
             )
         return None
+
+    def _keys(self, item: WorkItem, read: KeyRead) -> WorkOutcome:
+        """The keys of a SQLite column's rows (scanner.sources.keys), for the policy."""
+        try:
+            found = keys.read_sqlite(read, self.private_dir, self.limits.max_temp_bytes)
+        except keys.KeysUnreadable as exc:
+            problem = Problem(item.location, ProblemReason.DATABASE_UNREADABLE, str(exc))
+            return WorkOutcome(item.seq, None, 0, problems=(problem,))
+        return WorkOutcome(item.seq, None, 0, keys=found)
 
     @staticmethod
     def _failed(item: WorkItem, reason: ProblemReason, detail: str) -> WorkOutcome:

@@ -1,18 +1,22 @@
 """Gathering what the evaluator needs beyond the scan, with the scan's read-only recipes.
 
 Registers are read before the scan starts (an unreadable register is a policy error, exit 2);
-the subjects of database stores after it, for the columns where face data was found.
+the subjects of database stores after it, for the columns where face data was found: this
+module says what to read (`subject_reads`), the engine reads it the way it reads the
+columns (scanner.sources.keys), and judgement gets the answers as facts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from scanner.model import ItemResult, Location, Problem, ProblemReason
 from scanner.policy.evaluate import Facts
 from scanner.policy.loader import Policy, PolicyError, PolicyErrors
-from scanner.policy.registers import RegisterData, RegisterError, load_register, subjects_of
+from scanner.policy.registers import RegisterData, RegisterError, load_register
 from scanner.policy.stores import store_for
+from scanner.sources.keys import KeyRead
 
 
 def load_registers(policy: Policy) -> dict[str, RegisterData]:
@@ -28,15 +32,23 @@ def load_registers(policy: Policy) -> dict[str, RegisterData]:
     return out
 
 
-def gather_subjects(
-    policy: Policy, items: Sequence[ItemResult], database_uris: Mapping[str, str]
-) -> tuple[dict[Location, tuple[str, ...]], list[Problem]]:
-    """Subject keys of every database column with evidence in a store keyed by a column.
+@dataclass(frozen=True)
+class SubjectRead:
+    """The keys to read for one column with face data, for the store that keys it."""
 
-    `database_uris` maps a redacted database URI (as in locations) to the URI to connect with.
-    """
-    subjects: dict[Location, tuple[str, ...]] = {}
-    problems: list[Problem] = []
+    location: Location  # the column
+    store: str  # the store's id
+    read: KeyRead
+
+
+def subject_reads(
+    policy: Policy, items: Sequence[ItemResult], database_uris: Mapping[str, str]
+) -> list[SubjectRead]:
+    """What must be read to know whose data each column holds: every database column with
+    evidence in a store keyed by a column. `database_uris` maps a database's display name
+    (as in locations) to the URI to connect with. Nothing is read here: the engine reads
+    them as it reads columns (a SQLite file in a worker), then calls `facts_for`."""
+    reads: list[SubjectRead] = []
     for item in items:
         store = store_for(item, policy.stores)
         if store is None or store.subject is None or store.subject.column is None:
@@ -44,23 +56,22 @@ def gather_subjects(
         e = item.primary
         table = e.detail("table") if e is not None else None
         column = e.detail("column") if e is not None else None
-        database = item.location.display.split("#", 1)[0]
-        uri = database_uris.get(database, database)
         if not isinstance(table, str) or not isinstance(column, str):
             continue
-        try:
-            subjects[item.location] = subjects_of(uri, table, column, store.subject.column)
-        except Exception as exc:  # any driver error: this location's facts are incomplete
-            detail = f"subjects of store {store.id!r} could not be read: {type(exc).__name__}"
-            problems.append(Problem(item.location, ProblemReason.DATABASE_UNREADABLE, detail))
-    return subjects, problems
+        database = item.location.display.split("#", 1)[0]
+        uri = database_uris.get(database, database)
+        key = KeyRead(uri, table, column, store.subject.column)
+        reads.append(SubjectRead(item.location, store.id, key))
+    return reads
+
+
+def unread(subject: SubjectRead, why: str) -> Problem:
+    """The problem of a column whose subjects could not be read (its facts are incomplete)."""
+    detail = f"subjects of store {subject.store!r} could not be read: {why}"
+    return Problem(subject.location, ProblemReason.DATABASE_UNREADABLE, detail)
 
 
 def facts_for(
-    policy: Policy,
-    registers: Mapping[str, RegisterData],
-    items: Sequence[ItemResult],
-    database_uris: Mapping[str, str],
-) -> tuple[Facts, list[Problem]]:
-    subjects, problems = gather_subjects(policy, items, database_uris)
-    return Facts(registers=registers, subjects=subjects), problems
+    registers: Mapping[str, RegisterData], subjects: Mapping[Location, tuple[str, ...]]
+) -> Facts:
+    return Facts(registers=registers, subjects=subjects)

@@ -195,13 +195,3 @@ def _postgres_query(uri: str, sql: str) -> list[Sequence[Any]]:
         with pg.transaction(), pg.cursor() as cur:
             cur.execute(sql.encode())
             return list(cur.fetchall())
-
-
-def subjects_of(
-    database_uri: str, table: str, face_column: str, subject_column: str
-) -> tuple[str, ...]:
-    """Distinct subject keys of the rows that hold face data in `table.face_column`."""
-    subject, where, face = _quote(subject_column), _quote(table), _quote(face_column)
-    limit = f"LIMIT {MAX_SUBJECTS}"
-    sql = f"SELECT DISTINCT {subject} FROM {where} WHERE {face} IS NOT NULL {limit}"  # noqa: S608
-    return tuple(sorted(str(r[0]) for r in query(database_uri, sql) if r[0] is not None))

@@ -48,13 +48,14 @@ import psycopg
 from psycopg import sql
 
 from scanner.model import Location, Problem, ProblemReason
-from scanner.sources import pg_schema
+from scanner.sources import pg_keys, pg_schema
 from scanner.sources.database import (
     AMBIGUOUS_USERINFO,
     ColumnSample,
     DatabaseError,
     SampleLimits,
 )
+from scanner.sources.keys import KeyRead, KeysUnreadable
 from scanner.sources.pg_context import place_values, timestamp_values
 from scanner.sources.pg_copy import read_by_copy
 from scanner.sources.pg_schema import ColumnType, RelationMeta
@@ -121,6 +122,29 @@ class PostgresSource:
             emitter = Emitter(self.database, relations, self.limits, self.summary)
             for rel in relations:
                 yield from self._guarded(rel, emitter)
+        finally:
+            self.conn.close()
+            self._conn = None
+
+    def keys(self, read: KeyRead) -> tuple[str, ...]:
+        """The distinct keys of the rows where a column holds a value (scanner.sources.keys):
+        from a stored relation only, by COPY when planning a read of it could run user
+        code; raises KeysUnreadable."""
+        if not self._credentials.exact:
+            raise KeysUnreadable(AMBIGUOUS_USERINFO)
+        try:
+            self._conn = self._connect()
+        except DatabaseError as exc:
+            raise KeysUnreadable(str(exc)) from None
+        try:
+            relations, _ = self._relations()
+            rel = next((r for r in relations if r.qualified == read.table), None)
+            if rel is None:
+                raise KeysUnreadable(f"{read.table} is not a stored relation (a view is not read)")
+            with self.conn.transaction():
+                return pg_keys.read(self, rel, self._meta[(rel.schema, rel.name)], read)
+        except (QueryTimeout, RelationUnreadable, DatabaseError) as exc:
+            raise KeysUnreadable(self.scrub(str(exc))) from None
         finally:
             self.conn.close()
             self._conn = None
@@ -239,7 +263,7 @@ class PostgresSource:
         if risk is not None:
             relkind = self._meta[(rel.schema, rel.name)].relkind
             return read_by_copy(self, rel, emitter, risk, relkind)
-        ident = self._source(rel)
+        ident = self.from_item(rel)
         counts, fraction = self._counts(rel, ident, wanted)
         if fraction < 100.0:
             counts.notes.append(("sampling", f"TABLESAMPLE SYSTEM ({fraction:.4g}%) REPEATABLE"))
@@ -250,7 +274,7 @@ class PostgresSource:
         places, place_notes = place_values(self, rel, *self._sampled_rows(rel, ident, fraction))
         return emitter.samples(rel, sampled, counts, stamps, notes + place_notes, places=places)
 
-    def _source(self, rel: Relation) -> sql.Composable:
+    def from_item(self, rel: Relation) -> sql.Composable:
         """The relation as a FROM item: `ONLY` for tables and materialized views (an
         inheritance child is a relation of its own, and is never planned with its parent)."""
         ident = sql.Identifier(rel.schema or "public", rel.name)

@@ -4,6 +4,7 @@ table; the subjects of a database store; unreadable registers are policy errors.
 from __future__ import annotations
 
 import sqlite3
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -13,7 +14,11 @@ import pytest
 from helpers import snapshot
 
 from scanner.policy import schema as s
-from scanner.policy.registers import RegisterError, load_register, parse_time, subjects_of
+from scanner.policy.registers import RegisterError, load_register, parse_time
+from scanner.sources import keys
+from scanner.sources.database import SampleLimits
+from scanner.sources.keys import KeyRead
+from scanner.sources.postgres import PostgresSource
 
 
 def consent_register(source: str, table: str | None = None) -> s.Register:
@@ -77,7 +82,9 @@ def test_sqlite_register_and_subjects_leave_the_database_untouched(tmp_path: Pat
     before = snapshot(tmp_path)
     data = load_register(consent_register("sqlite:///" + str(db), "consents"), tmp_path)
     assert set(data.records) == {"C1"}
-    assert subjects_of("sqlite://" + str(db), "customers", "face", "customer_id") == ("C1", "C2")
+    read = KeyRead("sqlite://" + str(db), "customers", "face", "customer_id")
+    with tempfile.TemporaryDirectory() as private:  # a worker's private directory
+        assert keys.read_sqlite(read, private, 1 << 30) == ("C1", "C2")
     # no -wal/-shm created, content, size and mtime unchanged (SQLite opens the file itself,
     # so its access time may move: documented)
     assert {k: v[:3] for k, v in snapshot(tmp_path).items()} == {
@@ -100,7 +107,8 @@ def test_postgres_register_read_only() -> None:
             conn.execute("INSERT INTO public.faces VALUES ('C9', '{0.1,0.2}'), ('C8', NULL)")
         data = load_register(consent_register(uri, "public.consents"), Path())
         assert data.records["C9"].withdrawn == datetime(2025, 2, 1, tzinfo=timezone.utc)
-        assert subjects_of(uri, "public.faces", "embedding", "customer_id") == ("C9",)
+        read = KeyRead(uri, "public.faces", "embedding", "customer_id")
+        assert PostgresSource(uri, SampleLimits()).keys(read) == ("C9",)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,81 @@
+"""The keys of a PostgreSQL column's rows (scanner.sources.keys), read as safely as the
+column itself: from a stored relation, `FROM ONLY` a table, by COPY when planning a SELECT
+on it could run user code (pg_schema.risks_query), and compared on the client."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from psycopg import sql
+
+from scanner.sources import pg_schema
+from scanner.sources.keys import MAX_KEYS, KeyRead, KeysUnreadable, distinct
+from scanner.sources.pg_schema import RelationMeta
+from scanner.sources.relational import EXACT_COUNT_ROWS, Relation
+
+if TYPE_CHECKING:
+    from scanner.sources.postgres import PostgresSource
+
+COPY_KEY_ROWS = EXACT_COUNT_ROWS  # rows a COPY reads at most for the keys
+
+
+class _Cut(Exception):
+    """Raised inside a COPY block to stop it (psycopg cancels and drains the rest)."""
+
+
+def read(
+    source: PostgresSource, rel: Relation, meta: RelationMeta, want: KeyRead
+) -> tuple[str, ...]:
+    names = {c.name for c in rel.columns}
+    for name in (want.column, want.key_column):
+        if name not in names:
+            raise KeysUnreadable(f"{rel.qualified} has no stored column {name!r}")
+    if meta.risk is None:
+        query = sql.SQL("SELECT {k} FROM {rel} WHERE {c} IS NOT NULL LIMIT {n}").format(
+            k=sql.Identifier(want.key_column),
+            rel=source.from_item(rel),
+            c=sql.Identifier(want.column),
+            n=sql.Literal(MAX_KEYS),
+        )
+        return distinct(row[0] for row in source.rows(query))
+    return _by_copy(source, rel, meta, want)
+
+
+def _by_copy(
+    source: PostgresSource, rel: Relation, meta: RelationMeta, want: KeyRead
+) -> tuple[str, ...]:
+    why = f"planning a read of {rel.qualified} could run non-built-in code ({meta.risk})"
+    if meta.relkind == "m":
+        raise KeysUnreadable(f"{why}; COPY cannot read a materialized view")
+    leaves: list[Any] = [(rel.schema or "public", rel.name, "r")]
+    if meta.relkind == "p":
+        oid = sql.Identifier(rel.schema or "public", rel.name).as_string(source.conn)
+        leaves = source.rows(pg_schema.LEAVES, (oid,), timeout=source.meta_timeout)
+    keys: set[object] = set()
+    seen = 0
+    try:
+        for schema, name, kind in leaves:
+            if kind == "f":
+                raise KeysUnreadable(f"{why}; a foreign partition is not read")
+            statement = sql.SQL("COPY {} ({}, {}) TO STDOUT").format(
+                sql.Identifier(schema, name),
+                sql.Identifier(want.column),
+                sql.Identifier(want.key_column),
+            )
+            with (
+                source.statement(None, True),
+                source.conn.cursor() as cur,
+                cur.copy(statement) as stream,
+            ):
+                stream.set_types(["text", "text"])
+                for value, key in stream.rows():
+                    seen += 1
+                    if value is not None:
+                        keys.add(key)
+                    if seen > COPY_KEY_ROWS:
+                        raise _Cut
+    except _Cut:
+        raise KeysUnreadable(
+            f"{why}; read by COPY, which stops after {COPY_KEY_ROWS} rows"
+        ) from None
+    return distinct(keys)
