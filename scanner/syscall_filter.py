@@ -7,7 +7,7 @@ immutable, append-only), and can lock a file it only reads. `install_filter` add
 program that makes those system calls fail with EPERM, in this process and every process it
 starts, for good: a library that tries gets an error and the item is reported.
 
-Refused (see `_TABLES` for the numbers on each architecture):
+Refused (see `TABLES` for the numbers on each architecture):
 - chmod, fchmod, fchmodat, fchmodat2 (mode bits); chown, fchown, lchown, fchownat (owner and
   group); utime, utimes, futimesat, utimensat (times; futimens and lutimes are utimensat);
 - setxattr, lsetxattr, fsetxattr, setxattrat, removexattr, lremovexattr, fremovexattr,
@@ -108,7 +108,7 @@ _UNIFIED = (
     ("file_setattr", 469),  # 6.17
 )
 
-_TABLES = (
+TABLES = (
     Table(  # arch/x86/entry/syscalls/syscall_64.tbl
         "x86_64",
         62 | _AUDIT_ARCH_64BIT_LE,  # EM_X86_64
@@ -183,7 +183,7 @@ def table_for(machine: str, pointer_bits: int, byteorder: str) -> Table | None:
     other numbers and another audit architecture."""
     if pointer_bits != 64 or byteorder != "little":
         return None
-    return next((t for t in _TABLES if t.arch == machine), None)
+    return next((t for t in TABLES if t.arch == machine), None)
 
 
 def this_table() -> Table | None:
