@@ -206,7 +206,12 @@ def confine(
     this process (mkdtemp), outside every scanned tree, with no hard link to a scanned file.
     One that cannot be opened leaves no writable place at all (writes are denied everywhere,
     and the problem is recorded): a mistake never widens the sandbox. `network` true leaves
-    TCP alone; `max_file_bytes` bounds every file written (RLIMIT_FSIZE)."""
+    TCP alone; `max_file_bytes` bounds every file written (RLIMIT_FSIZE).
+
+    The seccomp filter applies everywhere, the private directory included (it sees no
+    paths): mode, owner and times cannot be set there either. shutil.copy, copy2 and
+    copystat fail (copyfile works), tarfile's extraction skips them, and SQLite ignores the
+    refused fchown/fchmod of its own journals."""
     problems: list[str] = []
     nnp = _attempt(problems, "no_new_privs", _no_new_privs)
     filtered = install_filter()

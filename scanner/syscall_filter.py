@@ -23,10 +23,10 @@ Refused (see `TABLES` for the numbers on each architecture):
 Left alone, and why:
 - fcntl record locks (F_SETLK, F_SETLKW, F_OFD_SETLK, F_OFD_SETLKW): SQLite takes them on the
   private copy it recovers a WAL or a hot journal in, and a filter sees the command and the
-  descriptor number, never the file, so refusing them would break that recovery. Scanned files
-  are not exposed to them by SQLite (opened in place with immutable=1, which locks nothing),
-  and Landlock keeps every file outside the private directory from being opened for writing,
-  which a write lock needs; a read lock on a file being read remains possible.
+  descriptor number, never the file, so refusing them would break that recovery. A scanned
+  database opened in place is to be opened with immutable=1, which locks nothing, and Landlock
+  keeps every file outside the private directory from being opened for writing, which a write
+  lock needs; a read lock on a file being read remains possible.
 - reading metadata (stat, getxattr, listxattr, file_getattr, the FS_IOC_GET* ioctls).
 - the access time that reading updates: that is open(2)'s O_NOATIME, not a system call here.
 
@@ -171,7 +171,7 @@ class SyscallFilter(enum.Enum):
 
 @dataclass(frozen=True)
 class Installed:
-    """What `install` did: the state, and the architecture (active) or why not."""
+    """What `install_filter` did: the state, and the architecture (active) or why not."""
 
     state: SyscallFilter
     detail: str
@@ -187,6 +187,7 @@ def table_for(machine: str, pointer_bits: int, byteorder: str) -> Table | None:
 
 
 def this_table() -> Table | None:
+    """The table for this process, if there is one."""
     if not sys.platform.startswith("linux"):
         return None
     return table_for(os.uname().machine, 64 if sys.maxsize > 2**32 else 32, sys.byteorder)
@@ -197,7 +198,7 @@ _Op = tuple[str, int, str]  # (operation, operand, label): see `program`
 
 
 def program(table: Table) -> tuple[Instruction, ...]:
-    """The filter for `table`, as struct sock_filter values. The commands argument is looked
+    """The filter for `table`, as struct sock_filter values. The command argument is looked
     at only for fcntl and ioctl, which come first (they are frequent); every other call is
     decided on its number alone, which lets the kernel cache "allow" per number (5.11+)."""
     code: list[_Op] = [("ld", _OFFSET_ARCH, ""), ("jne", table.audit_arch, "kill")]
@@ -288,6 +289,6 @@ def install_filter() -> Installed:
     if result > 0:  # TSYNC: the id of a thread whose own filters cannot be replaced
         return Installed(SyscallFilter.FAILED, f"seccomp: thread {result} has other filters")
     code = ctypes.get_errno()
-    if code == errno.ENOSYS:  # a kernel without seccomp (EINVAL, without filters, is
-        return Installed(SyscallFilter.UNAVAILABLE, "kernel without seccomp")  # a failure)
+    if code == errno.ENOSYS:  # no seccomp(2); EINVAL (no filter mode) counts as a failure
+        return Installed(SyscallFilter.UNAVAILABLE, "kernel without seccomp")
     return Installed(SyscallFilter.FAILED, f"seccomp: {errno.errorcode.get(code, str(code))}")
