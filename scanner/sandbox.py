@@ -1,4 +1,4 @@
-"""A kernel sandbox for the processes that parse untrusted content (Landlock and rlimits).
+"""A kernel sandbox for the processes that parse untrusted content (Landlock, seccomp, rlimits).
 
 The threat: the libraries a worker drives over hostile data can be steered into writing where
 they should not. SQLite recovering a hot rollback journal deletes the super-journal the journal
@@ -11,15 +11,18 @@ allowed everywhere: the worker must read the files it scans, its libraries, its 
 /proc/self. Unless `network` is true, TCP bind and connect are refused as well, and so are
 connections to abstract unix sockets and signals to processes outside the sandbox: a worker
 has nobody to talk to, and a local service (a database server, a desktop bus) could otherwise
-write on its behalf.
+write on its behalf. A seccomp filter (scanner.syscall_filter) refuses what Landlock does not
+cover: changes of mode, owner, times, extended attributes and inode flags, flock and leases.
 
 Limits:
 - Root still reads all it could read before: this contains writes, not disclosure.
 - Landlock checks at open time: descriptors opened before `confine` keep their access.
 - Landlock up to ABI 7 does not cover chmod/chown, utime, extended attributes, flock,
-  connect() to a unix socket that has a path (/run/docker.sock), UDP or raw sockets; and a root
-  process keeps its capabilities (e.g. loading a kernel module). This contains a tricked
-  parser, not an attacker running arbitrary code as root.
+  connect() to a unix socket that has a path (/run/docker.sock), UDP or raw sockets; the
+  seccomp filter covers the first four (on x86_64 and aarch64 only), not fcntl record locks
+  (SQLite needs them on its private copies; a read lock on a file being read stays possible)
+  nor the sockets; and a root process keeps its capabilities (e.g. loading a kernel module).
+  This contains a tricked parser, not an attacker running arbitrary code as root.
 - Before ABI 8 only the calling thread is confined (and what it starts afterwards); threads
   already running are not. `Confinement.unconfined_threads` counts them.
 - Kernels before 5.13, kernels booted without Landlock and other systems get no write
@@ -50,6 +53,8 @@ import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+
+from scanner.syscall_filter import SyscallFilter, install_filter
 
 # The Landlock system calls have the same numbers on every architecture (the unified table).
 _SYS_CREATE_RULESET, _SYS_ADD_RULE, _SYS_RESTRICT_SELF = 444, 445, 446
@@ -138,6 +143,8 @@ class Confinement:
     core_dumps_off: bool = False
     max_file_bytes: int | None = None  # RLIMIT_FSIZE in force (None: none set here)
     problems: tuple[str, ...] = ()  # steps that failed, in order
+    syscalls: SyscallFilter = SyscallFilter.UNAVAILABLE  # the seccomp filter
+    syscalls_detail: str = ""  # its architecture when active; why not otherwise
 
     @property
     def active(self) -> bool:
@@ -163,6 +170,14 @@ class Confinement:
             parts.append(f"{self.unconfined_threads} earlier thread(s) not confined")
         return "; ".join(parts)
 
+    @property
+    def syscalls_summary(self) -> str:
+        """One line on the seccomp filter, e.g. `metadata changes, flock and leases refused
+        (x86_64)`."""
+        if self.syscalls is SyscallFilter.ACTIVE:
+            return f"metadata changes, flock and leases refused ({self.syscalls_detail})"
+        return f"{self.syscalls.value} ({self.syscalls_detail})"
+
     def metadata(self) -> tuple[tuple[str, str], ...]:
         """Key/value strings for a report's scan metadata; the same keys every time."""
         size = "unlimited" if self.max_file_bytes is None else str(self.max_file_bytes)
@@ -172,6 +187,7 @@ class Confinement:
             ("sandbox.core_dumps", "off" if self.core_dumps_off else "unchanged"),
             ("sandbox.max_file_bytes", size),
             ("sandbox.problems", "; ".join(self.problems) or "none"),
+            ("sandbox.syscalls", self.syscalls_summary),
         )
 
 
@@ -190,9 +206,17 @@ def confine(
     this process (mkdtemp), outside every scanned tree, with no hard link to a scanned file.
     One that cannot be opened leaves no writable place at all (writes are denied everywhere,
     and the problem is recorded): a mistake never widens the sandbox. `network` true leaves
-    TCP alone; `max_file_bytes` bounds every file written (RLIMIT_FSIZE)."""
+    TCP alone; `max_file_bytes` bounds every file written (RLIMIT_FSIZE).
+
+    The seccomp filter applies everywhere, the private directory included (it sees no
+    paths): mode, owner and times cannot be set there either. shutil.copy, copy2 and
+    copystat fail (copyfile works), tarfile's extraction skips them, and SQLite ignores the
+    refused fchown/fchmod of its own journals."""
     problems: list[str] = []
     nnp = _attempt(problems, "no_new_privs", _no_new_privs)
+    filtered = install_filter()
+    if filtered.state is SyscallFilter.FAILED:
+        problems.append(filtered.detail)
     cores = _attempt(
         problems, "core dumps", lambda: resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     )
@@ -205,6 +229,8 @@ def confine(
         no_new_privs=nnp,
         core_dumps_off=cores,
         max_file_bytes=fsize,
+        syscalls=filtered.state,
+        syscalls_detail=filtered.detail,
     )
     if abi > 0:
         result = _landlock(result, os.path.abspath(writable_dir), network, problems)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
 import hashlib
 import json
 import os
 import pickle
+import shutil
 import socket
 import sqlite3
 import struct
@@ -26,17 +28,23 @@ import pytest
 
 import scanner
 from scanner.sandbox import Confinement, Landlock, landlock_abi
+from scanner.syscall_filter import SyscallFilter, this_table
 
 REPO = Path(scanner.__file__).resolve().parent.parent
 ABI = landlock_abi()
 needs_landlock = pytest.mark.skipif(ABI == 0, reason="this kernel has no Landlock")
+TABLE = this_table()
+needs_filter = pytest.mark.skipif(TABLE is None, reason="no system call table for this machine")
 
 # The program each test runs. argv[1] is a JSON object: private, outside, network, layers,
-# max_file_bytes, thread, abstract, groups (which sets of operations to try).
+# max_file_bytes, thread, abstract, groups (which sets of operations to try). Landlock's
+# groups: outside, inside, cross, net, super_journal, tmp; the seccomp filter's: metadata
+# (changes of mode, owner, times, xattrs, inode flags, and locks, on files outside) and
+# private (SQLite recoveries and tempfile in the private directory).
 PROBE = textwrap.dedent(
     """
-    import dataclasses, fcntl, json, os, socket, sqlite3, stat, subprocess, sys, termios
-    import threading, time
+    import ctypes, dataclasses, fcntl, json, os, shutil, socket, sqlite3, stat, struct
+    import subprocess, sys, tempfile, termios, threading, time
     from scanner.sandbox import confine
 
     args = json.loads(sys.argv[1])
@@ -79,6 +87,17 @@ PROBE = textwrap.dedent(
         code = (
             "import errno\\n"
             f"try: open({path!r}, 'w').close()\\n"
+            "except OSError as exc: print(errno.errorcode[exc.errno])\\n"
+            "else: print('ok')\\n"
+        )
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        return done.stdout.strip() or done.stderr
+
+    def child_chmod(path):
+        # a new interpreter, started by the confined one, changes a file's mode: its outcome
+        code = (
+            "import errno, os\\n"
+            f"try: os.chmod({path!r}, 0o600)\\n"
             "except OSError as exc: print(errno.errorcode[exc.errno])\\n"
             "else: print('ok')\\n"
         )
@@ -134,6 +153,156 @@ PROBE = textwrap.dedent(
             "dev_null": lambda: write_file(os.devnull, "w", "x"),
         }
 
+    LIBC = ctypes.CDLL(None, use_errno=True)
+    LIBC.syscall.restype = ctypes.c_long
+    AT_FDCWD, NODUMP, XNODUMP = -100, 0x40, 0x80  # FS_NODUMP_FL, FS_XFLAG_NODUMP
+
+    def raw(number, *args):
+        # a system call by its number (x86_64: arch/x86/entry/syscalls/syscall_64.tbl)
+        values = [ctypes.c_long(a) if isinstance(a, int) else a for a in args]
+        if LIBC.syscall(ctypes.c_long(number), *values) < 0:
+            code = ctypes.get_errno()
+            raise OSError(code, os.strerror(code))
+
+    def metadata_ops(d, held):
+        # every way to change a file's metadata or lock it; `held` keeps lock descriptors open
+        f, link = os.path.join(d, "meta"), os.path.join(d, "meta-link")
+        c_f, c_link = ctypes.c_char_p(f.encode()), ctypes.c_char_p(link.encode())
+        dfd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+        flock_fd = os.open(f, os.O_RDONLY)  # shared, then exclusive: one lock, converted
+        held.extend((dfd, flock_fd))
+
+        def on_fd(action):
+            fd = os.open(f, os.O_RDONLY)
+            try:
+                return action(fd)
+            finally:
+                os.close(fd)
+
+        def locked(action):
+            fd = os.open(f, os.O_RDONLY)
+            held.append(fd)
+            return action(fd)
+
+        def record_lock(command, kind):
+            # struct flock: type, whence, start, len (0: the whole file), pid
+            flock = struct.pack("hhqqi", kind, 0, 0, 0, 0)
+            return lambda: locked(lambda fd: fcntl.fcntl(fd, command, flock))
+
+        def set_flags(fd):
+            flags = bytearray(8)
+            fcntl.ioctl(fd, 0x80086601, flags)  # FS_IOC_GETFLAGS
+            value = struct.unpack("q", flags)[0] | NODUMP
+            fcntl.ioctl(fd, 0x40086602, struct.pack("q", value))  # FS_IOC_SETFLAGS
+
+        def set_fsxattr(fd):
+            attr = bytearray(28)
+            fcntl.ioctl(fd, 0x801C581F, attr)  # FS_IOC_FSGETXATTR
+            xflags = struct.unpack_from("I", attr)[0] | XNODUMP
+            struct.pack_into("I", attr, 0, xflags)
+            fcntl.ioctl(fd, 0x401C5820, bytes(attr))  # FS_IOC_FSSETXATTR
+
+        def file_setattr():
+            attr = (ctypes.c_uint64 * 3)()  # struct file_attr, 24 bytes: xflags first
+            raw(468, AT_FDCWD, c_f, ctypes.byref(attr), 24, 0)  # file_getattr
+            attr[0] |= XNODUMP
+            raw(469, AT_FDCWD, c_f, ctypes.byref(attr), 24, 0)
+
+        def setxattrat():
+            value = ctypes.create_string_buffer(b"at")
+            args = (ctypes.c_uint64 * 2)(ctypes.addressof(value), 2)  # value, size, flags
+            raw(463, AT_FDCWD, c_f, 0, ctypes.c_char_p(b"user.at"), ctypes.byref(args), 16)
+
+        times = (ctypes.c_long * 4)(1, 0, 1, 0)  # struct timeval[2]; utimbuf is its 0th, 2nd
+        utimbuf = (ctypes.c_long * 2)(1, 1)
+        ops = {
+            "chmod": lambda: os.chmod(f, 0o600),
+            "chmod_nofollow": lambda: os.chmod(f, 0o600, follow_symlinks=False),
+            "fchmod": lambda: on_fd(lambda fd: os.fchmod(fd, 0o600)),
+            "fchmodat": lambda: os.chmod("meta", 0o600, dir_fd=dfd),
+            "raw_chmod": lambda: raw(90, c_f, 0o600),
+            "raw_fchmodat2": lambda: raw(452, AT_FDCWD, c_link, 0o600, 0),
+            "chown": lambda: os.chown(f, 4242, 4242),
+            "fchown": lambda: on_fd(lambda fd: os.fchown(fd, 4242, 4242)),
+            "lchown": lambda: os.lchown(link, 4242, 4242),
+            "fchownat": lambda: os.chown("meta", 4242, 4242, dir_fd=dfd),
+            "raw_chown": lambda: raw(92, c_f, 4242, 4242),
+            "raw_lchown": lambda: raw(94, c_link, 4242, 4242),
+            "utime": lambda: os.utime(f, ns=(10**9, 10**9)),
+            "utime_nofollow": lambda: os.utime(link, ns=(10**9, 10**9), follow_symlinks=False),
+            "futimens": lambda: on_fd(lambda fd: os.utime(fd, ns=(10**9, 10**9))),
+            "raw_utime": lambda: raw(132, c_f, ctypes.byref(utimbuf)),
+            "raw_utimes": lambda: raw(235, c_f, ctypes.byref(times)),
+            "raw_futimesat": lambda: raw(261, AT_FDCWD, c_f, ctypes.byref(times)),
+            "setxattr": lambda: os.setxattr(f, "user.new", b"x"),
+            "lsetxattr": lambda: os.setxattr(f, "user.new", b"x", follow_symlinks=False),
+            "fsetxattr": lambda: on_fd(lambda fd: os.setxattr(fd, "user.new", b"x")),
+            "raw_setxattrat": setxattrat,
+            "removexattr": lambda: os.removexattr(f, "user.keep"),
+            "lremovexattr": lambda: os.removexattr(f, "user.keep2", follow_symlinks=False),
+            "fremovexattr": lambda: on_fd(lambda fd: os.removexattr(fd, "user.keep3")),
+            "raw_removexattrat": lambda: raw(466, AT_FDCWD, c_f, 0, ctypes.c_char_p(b"user.keep4")),
+            "ioctl_setflags": lambda: on_fd(set_flags),
+            "ioctl_fssetxattr": lambda: on_fd(set_fsxattr),
+            "raw_file_setattr": file_setattr,
+            "flock_shared": lambda: fcntl.flock(flock_fd, fcntl.LOCK_SH | fcntl.LOCK_NB),
+            "flock_exclusive": lambda: fcntl.flock(flock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB),
+            "lease": lambda: locked(lambda fd: fcntl.fcntl(fd, fcntl.F_SETLEASE, fcntl.F_RDLCK)),
+            "record_read_lock": record_lock(fcntl.F_SETLK, fcntl.F_RDLCK),
+            "ofd_read_lock": record_lock(37, fcntl.F_RDLCK),  # F_OFD_SETLK
+            "record_write_lock": record_lock(fcntl.F_SETLK, fcntl.F_WRLCK),
+        }
+        if os.uname().machine != "x86_64":  # the raw numbers are x86_64's
+            ops = {k: v for k, v in ops.items() if not k.startswith("raw_")}
+        return ops
+
+    def locks_on(path):
+        # the kinds of lock /proc/locks lists on that file (FLOCK, LEASE, POSIX, OFDLCK)
+        st = os.stat(path)
+        device = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+        with open("/proc/locks") as fh:
+            return sorted({line.split()[1] for line in fh if device in line.split()})
+
+    COUNT_AND_LEAST = "SELECT count(*), min(x) FROM t"
+
+    def private_sqlite():
+        # recover a WAL and roll a hot journal back in private copies, as sqlite_open does
+        counts = {}
+        for name in ("wal.db", "hot.db"):
+            folder = tempfile.mkdtemp(dir=P)
+            for suffix in ("", "-wal", "-journal"):
+                source = os.path.join(O, name + suffix)
+                if os.path.exists(source):
+                    shutil.copyfile(source, os.path.join(folder, "db" + suffix))
+            conn = sqlite3.connect(os.path.join(folder, "db"), isolation_level=None)
+            answer = lambda: "{}/{}".format(*conn.execute(COUNT_AND_LEAST).fetchone())
+            counts[name] = attempt(answer)
+            conn.close()
+        return counts
+
+    def temp_ops():
+        tempfile.tempdir = P
+        def named():
+            with tempfile.NamedTemporaryFile() as fh:
+                fh.write(b"x" * 100)
+                fh.flush()
+                fh.seek(0)
+                return "ok" if fh.read() == b"x" * 100 else "lost"
+        def spooled():
+            with tempfile.SpooledTemporaryFile(max_size=10) as fh:
+                fh.write(b"y" * 100)
+        def directory():
+            with tempfile.TemporaryDirectory() as d:
+                os.mkdir(os.path.join(d, "sub"))
+                open(os.path.join(d, "sub", "f"), "w").close()
+        return {
+            "mkstemp": lambda: os.close(tempfile.mkstemp()[0]),
+            "named": named,
+            "spooled": spooled,
+            "directory": directory,
+            "chmod_inside": lambda: os.chmod(tempfile.mkstemp()[1], 0o644),
+        }
+
     def net_ops():
         def connect():
             with socket.create_connection(("127.0.0.1", 5432), timeout=5):
@@ -152,6 +321,7 @@ PROBE = textwrap.dedent(
             release.wait()
             path = os.path.join(O, "thread")
             thread_result["write"] = attempt(lambda: write_file(path, "w", "x"))
+            thread_result["chmod"] = attempt(lambda: os.chmod(os.path.join(O, "canary"), 0o600))
         worker = threading.Thread(target=early)
         worker.start()
 
@@ -165,7 +335,12 @@ PROBE = textwrap.dedent(
     for _ in range(layers - 1):
         results.append(confine(P, network=args["network"]))
     out["confinements"] = [
-        {**dataclasses.asdict(c), "landlock": c.landlock.value, "metadata": c.metadata()}
+        {
+            **dataclasses.asdict(c),
+            "landlock": c.landlock.value,
+            "syscalls": c.syscalls.value,
+            "metadata": c.metadata(),
+        }
         for c in results
     ]
     groups = args.get("groups", [])
@@ -180,6 +355,16 @@ PROBE = textwrap.dedent(
     if "super_journal" in groups:  # a query opens the database and recovers the hot journal
         db = sqlite3.connect(os.path.join(P, "db"))
         out["super_journal"] = attempt(lambda: db.execute("SELECT x FROM t").fetchall())
+    if "metadata" in groups:
+        held = []
+        out["metadata"] = {k: attempt(v) for k, v in metadata_ops(O, held).items()}
+        out["locks"] = locks_on(os.path.join(O, "meta"))
+        out["child_chmod"] = child_chmod(os.path.join(O, "meta"))
+        for fd in held:
+            os.close(fd)
+    if "private" in groups:
+        out["private_sqlite"] = private_sqlite()
+        out["temp"] = {k: attempt(v) for k, v in temp_ops().items()}
     if "tmp" in groups:
         out["tmp"] = attempt(lambda: write_file(os.path.join(O, "anywhere"), "w"))
     if args.get("max_file_bytes") is not None:
@@ -190,6 +375,7 @@ PROBE = textwrap.dedent(
         release.set()
         worker.join()
         out["thread"] = thread_result["write"]
+        out["thread_chmod"] = thread_result["chmod"]
     print(json.dumps(out))
     """
 )
@@ -400,6 +586,11 @@ def test_the_confinement_says_what_is_active(confined: dict[str, Any]) -> None:
     assert summary.startswith(f"abi {ABI}: writes confined to the private directory")
     if ABI >= 4:
         assert c["tcp_denied"] and "TCP denied" in summary
+    if TABLE is not None:
+        assert (c["syscalls"], c["syscalls_detail"]) == ("active", TABLE.arch)
+        assert dict(c["metadata"])["sandbox.syscalls"] == (
+            f"metadata changes, flock and leases refused ({TABLE.arch})"
+        )
     assert confined["seconds"] < 0.25  # ~1 ms measured: a few syscalls
 
 
@@ -477,6 +668,8 @@ def test_a_failed_step_is_reported_not_raised(tmp_path: Path) -> None:
     )
     assert last["no_new_privs"] and last["core_dumps_off"]
     assert result["tmp"] in DENIED
+    if TABLE is not None:  # seccomp filters stack as well: each layer adds one
+        assert {c["syscalls"] for c in result["confinements"]} == {"active"}
 
 
 @needs_landlock
@@ -494,6 +687,8 @@ def test_threads_started_before_are_counted(tmp_path: Path) -> None:
     (tmp_path / "private").mkdir()
     result = run_probe(tmp_path / "private", tmp_path, thread=True)
     c = result["confinements"][0]
+    if TABLE is not None:  # the filter is synchronised to every thread (TSYNC), at any ABI
+        assert result["thread_chmod"] == "EPERM"
     if ABI >= 8:
         assert c["unconfined_threads"] == 0
         assert result["thread"] in DENIED
@@ -510,20 +705,307 @@ def test_metadata_is_plain_strings_under_fixed_keys() -> None:
         "sandbox.core_dumps",
         "sandbox.max_file_bytes",
         "sandbox.problems",
+        "sandbox.syscalls",
     ]
-    unavailable = Confinement(Landlock.UNAVAILABLE, 0, "kernel without Landlock")
+    unavailable = Confinement(
+        Landlock.UNAVAILABLE,
+        0,
+        "kernel without Landlock",
+        syscalls_detail="no system call table for riscv64 64-bit",
+    )
     assert dict(unavailable.metadata()) == {
         "sandbox.landlock": "unavailable (kernel without Landlock): best effort only",
         "sandbox.no_new_privs": "off",
         "sandbox.core_dumps": "unchanged",
         "sandbox.max_file_bytes": "unlimited",
         "sandbox.problems": "none",
+        "sandbox.syscalls": "unavailable (no system call table for riscv64 64-bit)",
     }
     assert not unavailable.active
-    active = Confinement(Landlock.ACTIVE, 7, private_dir="/p", tcp_denied=True, scoped=True)
+    active = Confinement(
+        Landlock.ACTIVE,
+        7,
+        private_dir="/p",
+        tcp_denied=True,
+        scoped=True,
+        syscalls=SyscallFilter.ACTIVE,
+        syscalls_detail="x86_64",
+    )
     assert [k for k, _ in active.metadata()] == keys
+    assert dict(active.metadata())["sandbox.syscalls"] == (
+        "metadata changes, flock and leases refused (x86_64)"
+    )
+    failed = Confinement(
+        Landlock.ACTIVE, 7, syscalls=SyscallFilter.FAILED, syscalls_detail="seccomp: EACCES"
+    )
+    assert dict(failed.metadata())["sandbox.syscalls"] == "failed (seccomp: EACCES)"
     assert active.summary == (
         "abi 7: writes confined to the private directory; TCP denied; "
         "abstract sockets and signals scoped"
     )
     assert pickle.loads(pickle.dumps(active)) == active  # it can travel over the worker's pipe
+
+
+# -- the seccomp filter: what Landlock does not cover ------------------------------------------
+
+# Refused with EPERM by the filter; unconfined, root does each (where the kernel and the
+# filesystem support it: see SUPPORT_DEPENDENT).
+REFUSED_METADATA = [
+    "chmod",
+    "chmod_nofollow",
+    "fchmod",
+    "fchmodat",
+    "raw_chmod",
+    "raw_fchmodat2",
+    "chown",
+    "fchown",
+    "lchown",
+    "fchownat",
+    "raw_chown",
+    "raw_lchown",
+    "utime",
+    "utime_nofollow",
+    "futimens",
+    "raw_utime",
+    "raw_utimes",
+    "raw_futimesat",
+    "setxattr",
+    "lsetxattr",
+    "fsetxattr",
+    "raw_setxattrat",
+    "removexattr",
+    "lremovexattr",
+    "fremovexattr",
+    "raw_removexattrat",
+    "ioctl_setflags",
+    "ioctl_fssetxattr",
+    "raw_file_setattr",
+    "flock_shared",
+    "flock_exclusive",
+    "lease",
+]
+# Newer system calls (fchmodat2 6.6, *xattrat 6.13, file_setattr 6.17) and inode flags on
+# filesystems without them: the control may find them missing (the filter refuses them anyway).
+SUPPORT_DEPENDENT = {
+    "raw_fchmodat2",
+    "raw_setxattrat",
+    "raw_removexattrat",
+    "raw_file_setattr",
+    "ioctl_setflags",
+    "ioctl_fssetxattr",
+    "chmod_nofollow",  # an older C library emulates it through /proc, or answers ENOTSUP
+}
+MISSING = {"ENOSYS", "ENOTTY", "EOPNOTSUPP", "ENOTSUP"}
+
+
+def populate_metadata(root: Path) -> None:
+    """A file with extended attributes to remove, a link to it, and what the thread and
+    child tests touch."""
+    meta = root / "meta"
+    meta.write_bytes(b"metadata: evidence that must not change\n")
+    for name in ("user.keep", "user.keep2", "user.keep3", "user.keep4"):
+        os.setxattr(meta, name, b"1")
+    (root / "meta-link").symlink_to("meta")
+    (root / "canary").write_bytes(b"canary\n")
+
+
+def full_snapshot(root: Path) -> dict[str, tuple[object, ...]]:
+    """Every entry beneath root: mode, owner, group, the three times, extended attributes,
+    inode flags and the bytes' digest (read with O_NOATIME, so taking it changes nothing).
+    A symbolic link's access time is left out: following the link updates it."""
+    entries: dict[str, tuple[object, ...]] = {}
+    for path in sorted(root.rglob("*")):
+        st = path.lstat()
+        xattrs = {n: os.getxattr(path, n, follow_symlinks=False) for n in _xattr_names(path)}
+        digest, flags = None, None
+        if path.is_file() and not path.is_symlink():
+            fd = os.open(path, os.O_RDONLY | os.O_NOATIME)
+            try:
+                digest = hashlib.sha256(os.read(fd, 1 << 20)).hexdigest()
+                buffer = bytearray(8)
+                try:
+                    fcntl.ioctl(fd, 0x80086601, buffer)  # FS_IOC_GETFLAGS
+                    flags = int.from_bytes(buffer, sys.byteorder)
+                except OSError:
+                    flags = None
+            finally:
+                os.close(fd)
+        atime = None if path.is_symlink() else st.st_atime_ns
+        times = (atime, st.st_mtime_ns, st.st_ctime_ns)
+        entries[str(path.relative_to(root))] = (
+            st.st_mode,
+            st.st_uid,
+            st.st_gid,
+            *times,
+            sorted(xattrs.items()),
+            flags,
+            digest,
+        )
+    return entries
+
+
+def _xattr_names(path: Path) -> list[str]:
+    try:
+        return sorted(os.listxattr(path, follow_symlinks=False))
+    except OSError:
+        return []
+
+
+@pytest.fixture(scope="module")
+def metadata_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    """One confined process and one control process try every metadata change and lock on
+    files outside the private directory; each has its own copy of those files."""
+    runs: dict[str, dict[str, Any]] = {}
+    for name, layers in (("confined", 1), ("control", 0)):
+        base = tmp_path_factory.mktemp(f"metadata-{name}")
+        private, outside = base / "private", base / "outside"
+        private.mkdir()
+        outside.mkdir()
+        populate_metadata(outside)
+        before = full_snapshot(outside)
+        result = run_probe(private, outside, layers=layers, groups=["metadata"])
+        result["unchanged"] = full_snapshot(outside) == before
+        runs[name] = result
+    return runs
+
+
+@needs_filter
+@pytest.mark.parametrize("operation", REFUSED_METADATA)
+def test_metadata_changes_flock_and_leases_are_refused_outside(
+    metadata_runs: dict[str, dict[str, Any]], operation: str
+) -> None:
+    if operation.startswith("raw_") and TABLE is not None and TABLE.arch != "x86_64":
+        pytest.skip("the raw calls use x86_64's numbers")
+    assert metadata_runs["confined"]["metadata"][operation] == "EPERM"
+    assert metadata_runs["confined"]["unchanged"], "a file's metadata changed outside"
+
+
+@pytest.mark.parametrize("operation", REFUSED_METADATA)
+def test_unconfined_root_can_make_each_metadata_change(
+    metadata_runs: dict[str, dict[str, Any]], operation: str
+) -> None:
+    """The control: the refusals above are the filter's doing."""
+    if os.geteuid() != 0:
+        pytest.skip("chown, and flags and leases on another's file, need root")
+    outcomes = metadata_runs["control"]["metadata"]
+    if operation not in outcomes:
+        pytest.skip("the raw calls use x86_64's numbers")
+    if operation in SUPPORT_DEPENDENT and outcomes[operation] in MISSING:
+        pytest.skip(f"{operation}: {outcomes[operation]} on this kernel or filesystem")
+    assert outcomes[operation] == "ok"
+    assert not metadata_runs["control"]["unchanged"]
+
+
+@needs_filter
+def test_record_locks_stay_possible_on_a_file_being_read(
+    metadata_runs: dict[str, dict[str, Any]],
+) -> None:
+    """The documented limit: SQLite needs fcntl record locks on its private copies, and the
+    filter cannot tell a private copy from a scanned file. A read lock on a descriptor opened
+    for reading stays possible; a write lock needs a descriptor opened for writing, which
+    Landlock refuses outside the private directory."""
+    confined = metadata_runs["confined"]
+    assert confined["metadata"]["record_read_lock"] == "ok"
+    assert confined["metadata"]["ofd_read_lock"] == "ok"
+    assert confined["metadata"]["record_write_lock"] == "EBADF"
+    assert confined["locks"] == ["OFDLCK", "POSIX"]  # no FLOCK, no LEASE
+    if os.geteuid() == 0:
+        assert metadata_runs["control"]["locks"] == ["FLOCK", "LEASE", "OFDLCK", "POSIX"]
+
+
+@needs_filter
+def test_a_child_process_inherits_the_filter(metadata_runs: dict[str, dict[str, Any]]) -> None:
+    assert metadata_runs["confined"]["child_chmod"] == "EPERM"
+    assert metadata_runs["control"]["child_chmod"] == "ok"
+
+
+COUNT_AND_LEAST = "SELECT count(*), min(x) FROM t"
+
+
+def hot_rollback_journal(folder: Path) -> None:
+    """`hot.db` with the hot journal of a transaction caught half-way, its changes already
+    spilled into the database file: 10 committed rows (0..9), then updated to -1..-10, then
+    enough rows written to another table to push the updated page out of the cache."""
+    db = folder / "live-hot.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("PRAGMA cache_size=1")  # spill uncommitted pages into the file early
+    conn.execute("CREATE TABLE t (x)")
+    conn.execute("CREATE TABLE u (y)")
+    conn.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(10)])
+    conn.execute("BEGIN")
+    conn.execute("UPDATE t SET x = -1 - x")
+    conn.executemany("INSERT INTO u VALUES (?)", [(b"y" * 1000,) for _ in range(200)])
+    shutil.copyfile(db, folder / "hot.db")
+    shutil.copyfile(f"{db}-journal", folder / "hot.db-journal")
+    conn.execute("ROLLBACK")
+    conn.close()
+    for suffix in ("", "-journal"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+
+
+def wal_only_rows(folder: Path) -> None:
+    """`wal.db` whose 100 rows are only in its `-wal` (never checkpointed)."""
+    db = folder / "live-wal.db"
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA wal_autocheckpoint=0")
+    conn.execute("CREATE TABLE t (x)")
+    conn.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(100)])
+    conn.commit()
+    shutil.copyfile(db, folder / "wal.db")
+    shutil.copyfile(f"{db}-wal", folder / "wal.db-wal")
+    conn.close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+
+
+@needs_filter
+def test_sqlite_recovers_private_copies_and_tempfile_works_under_the_filter(
+    tmp_path: Path,
+) -> None:
+    """Inside the private directory SQLite still replays a WAL and rolls a hot journal back
+    (it takes record locks, and its fchown/fchmod of its own journal, refused, are ignored),
+    and tempfile works; the originals outside stay as they were."""
+    outcomes = {}
+    for confined in (True, False):
+        private, outside = tmp_path / f"private-{confined}", tmp_path / f"outside-{confined}"
+        private.mkdir()
+        outside.mkdir()
+        wal_only_rows(outside)
+        hot_rollback_journal(outside)
+        before = snapshot(outside)
+        result = run_probe(private, outside, layers=int(confined), groups=["private"])
+        assert snapshot(outside) == before
+        outcomes[confined] = result
+    confined_run, control = outcomes[True], outcomes[False]
+    assert confined_run["private_sqlite"] == {"wal.db": "100/0", "hot.db": "10/0"}
+    assert control["private_sqlite"] == confined_run["private_sqlite"]
+    temp = confined_run["temp"]
+    assert {k: v for k, v in temp.items() if k != "chmod_inside"} == {
+        "mkstemp": "ok",
+        "named": "ok",
+        "spooled": "ok",
+        "directory": "ok",
+    }
+    # The filter sees no paths: a mode change is refused inside the private directory too.
+    assert temp["chmod_inside"] == "EPERM"
+    assert control["temp"]["chmod_inside"] == "ok"
+
+
+def test_the_recoveries_above_are_real(tmp_path: Path) -> None:
+    """Read without its sidecar, each database says something else: the answers above come
+    from replaying the WAL and rolling the journal back."""
+    wal_only_rows(tmp_path)
+    hot_rollback_journal(tmp_path)
+    seen: dict[str, object] = {}
+    for name in ("wal.db", "hot.db"):
+        uri = f"file:{tmp_path / name}?immutable=1"  # ignores -wal and -journal
+        conn = sqlite3.connect(uri, uri=True)
+        try:
+            count, least = conn.execute(COUNT_AND_LEAST).fetchone()
+            seen[name] = f"{count}/{least}"
+        except sqlite3.Error as exc:
+            seen[name] = type(exc).__name__
+        finally:
+            conn.close()
+    assert seen == {"wal.db": "OperationalError", "hot.db": "10/-10"}  # no table; uncommitted
