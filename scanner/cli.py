@@ -96,6 +96,16 @@ def _usage(message: str) -> NoReturn:
     raise typer.Exit(int(ExitCode.USAGE))
 
 
+INTERRUPTED_BY_TYPER = 130
+
+
+def _finishing() -> None:
+    """The command is done (its report written or given up): one more Ctrl-C or SIGTERM
+    must not turn its exit code into death by a signal."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -574,7 +584,11 @@ def main() -> None:
     signal.signal(signal.SIGINT, _raise_interrupt)
     try:
         code = app(standalone_mode=False)
+        _finishing()
+        if code == INTERRUPTED_BY_TYPER:  # typer turns a KeyboardInterrupt into Exit(130)
+            raise KeyboardInterrupt
     except (typer.Abort, KeyboardInterrupt):
+        _finishing()
         print("faceaudit: interrupted; nothing was reported", file=sys.stderr)
         sys.exit(int(ExitCode.INCOMPLETE))
     except typer.exceptions.TyperException as exc:  # click's usage errors (typer vendors click)

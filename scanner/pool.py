@@ -152,25 +152,35 @@ class WorkerPool:
         return _Slot(proc, send, recv, private_dir)
 
     def close(self) -> None:
-        for slot in self._slots:
-            try:
-                if slot.item is None and slot.process.poll() is None:
-                    slot.send.send(None)
-            except (OSError, ValueError):
-                pass
-        deadline = time.monotonic() + 2.0
-        for slot in self._slots:
-            try:
-                slot.process.wait(max(0.01, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                slot.process.kill()
-                slot.process.wait(2.0)
-            slot.discard()
-        self._slots = []
-        self._children.clear()
-        self._children_bytes = 0
-        if self.private_root:
-            shutil.rmtree(self.private_root, ignore_errors=True)
+        """Idle workers are asked to exit, busy ones (an interrupted scan) are killed; a
+        second Ctrl-C while they exit kills the rest at once. Their folders go with them."""
+        try:
+            for slot in self._slots:
+                with contextlib.suppress(OSError, ValueError):
+                    if slot.item is None and slot.process.poll() is None:
+                        slot.send.send(None)
+                    elif slot.process.poll() is None:
+                        slot.process.kill()
+            deadline = time.monotonic() + 2.0
+            for slot in self._slots:
+                try:
+                    slot.process.wait(max(0.01, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    slot.process.kill()
+        except KeyboardInterrupt:
+            for slot in self._slots:
+                with contextlib.suppress(OSError):
+                    slot.process.kill()
+        finally:
+            for slot in self._slots:
+                with contextlib.suppress(subprocess.TimeoutExpired):  # SIGKILL: reaped at once
+                    slot.process.wait(2.0)
+                slot.discard()
+            self._slots = []
+            self._children.clear()
+            self._children_bytes = 0
+            if self.private_root:
+                shutil.rmtree(self.private_root, ignore_errors=True)
 
     def _replace(self, index: int) -> None:
         slot = self._slots[index]
@@ -347,6 +357,7 @@ def _describe_exit(code: int | None) -> str:
 
 INLINE_PROTECTIONS = (
     ("sandbox.landlock", "none: --workers 0 opens every file in the scanning process"),
+    ("sandbox.syscalls", "none: --workers 0 installs no system call filter"),
     ("sandbox.isolation", "none: no time or memory bound per item"),
 )
 

@@ -124,6 +124,7 @@ VOLATILE = {
     "fullDescription_markdown",
     "security-severity_source",
     "sandbox.landlock",  # the kernel's Landlock ABI
+    "sandbox.syscalls",  # the machine's architecture
 }
 
 

@@ -519,6 +519,44 @@ def test_a_signal_mid_scan_writes_a_partial_report(
         assert {i.location.path for i in again.items} == {i["path"] for i in document["items"]}
 
 
+def test_sigterm_while_a_worker_recovers_a_database_in_its_private_copy(tmp_path: Path) -> None:
+    """A database with a -wal is recovered in a copy in the worker's private folder, then
+    a view that never ends keeps the worker busy (--read-views): SIGTERM still ends the
+    scan with a partial report, and nothing is left in TMPDIR."""
+    tree, temp = tmp_path / "tree", tmp_path / "tmp"
+    tree.mkdir()
+    temp.mkdir()
+    live = tmp_path / "live.db"
+    conn = sqlite3.connect(live, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA wal_autocheckpoint=0")
+    conn.execute("CREATE TABLE faces (photo BLOB)")
+    conn.executemany("INSERT INTO faces VALUES (?)", [(face_jpeg(),)] * 3)
+    conn.execute(
+        "CREATE VIEW endless AS WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 "
+        "FROM r) SELECT n, 'x' AS label FROM r WHERE n < 0"
+    )
+    for suffix in ("", "-wal"):  # a crash image: the rows are only in the -wal
+        (tree / f"app.db{suffix}").write_bytes(Path(f"{live}{suffix}").read_bytes())
+    conn.close()
+    out = tmp_path / "report.json"
+    proc = start(
+        str(tree), "-j", "2", "-f", "json", "-o", str(out), "--read-views",
+        "--statement-timeout", "120", "--timeout", "300", cwd=tmp_path,
+        env={**os.environ, "TMPDIR": str(temp)},
+    )  # fmt: skip
+    copies = wait_for(lambda: list(temp.glob("faceaudit-*/worker-*/sqlite-*")), "a copy", 60)
+    time.sleep(1.0)  # into the endless view
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGTERM)
+    finish(proc, timeout=30)
+    assert proc.returncode == ExitCode.INCOMPLETE
+    document = report(out)
+    assert document["scan"]["interrupted"]
+    assert copies and not any(c.exists() for c in copies)
+    assert list(temp.iterdir()) == [], "the private folders were left behind"
+
+
 def _ignore_sigint() -> None:  # pragma: no cover - runs in the child between fork and exec
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
