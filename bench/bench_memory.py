@@ -234,7 +234,7 @@ def main() -> int:
         if err.strip():
             print("  stderr:", err.decode(errors="replace").strip()[-300:])
         rows = [
-            ("main process (CLI, walk, archives)", rss.peak_main, MAIN_BOUND),
+            ("main process (CLI, walk, queue)", rss.peak_main, MAIN_BOUND),
             ("busiest worker", rss.peak_child, worker_bound),
             (f"whole tree (-j {args.workers})", rss.peak_total, bound),
         ]
