@@ -189,7 +189,7 @@ def _reference(path: str) -> bool:
         img = fr.load_image_file(path)
         return bool(fr.face_locations(img))
     except ImportError:
-        from scanner.analysis import dlib_faces
+        from scanner.faces import dlib_faces
 
         models = _compat_models()
         return bool(dlib_faces.face_locations(models, dlib_faces.load_image_file(path)))
@@ -199,7 +199,7 @@ _MODELS: list[object] = []
 
 
 def _compat_models():  # type: ignore[no-untyped-def]
-    from scanner.analysis import dlib_faces
+    from scanner.faces import dlib_faces
 
     if not _MODELS:
         _MODELS.append(dlib_faces.DlibModels())

@@ -17,9 +17,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Protocol
 
-from scanner.analysis.sniff import HEAD_BYTES, name_claims_image, sniff
 from scanner.config import Limits
 from scanner.model import ContentType, Location, Problem, ProblemReason
+from scanner.sniff import HEAD_BYTES, name_claims_image, sniff
 from scanner.sources.archive import ArchiveWalker
 from scanner.sources.database import ColumnSample, DatabaseError, SampleLimits, redact
 from scanner.sources.filesystem import FileChangedError, open_regular, read_open

@@ -16,13 +16,13 @@ import tempfile
 from multiprocessing.connection import Connection
 
 from scanner import expand
-from scanner.analysis.exif_context import embedded_context
-from scanner.analysis.geo import Geocoder
-from scanner.analysis.imaging import ImageProblem
-from scanner.analysis.vectors import VectorSet
 from scanner.config import Limits
+from scanner.context.exif import embedded_context
+from scanner.context.geo import Geocoder
 from scanner.detectors import build
 from scanner.detectors.base import DetectContext, Detector, LoadedItem, ModelCache
+from scanner.embeddings.vectors import VectorSet
+from scanner.faces.imaging import ImageProblem
 from scanner.model import (
     ContentType,
     Evidence,
@@ -230,7 +230,7 @@ def _prepare_process(setup: WorkerSetup, private_dir: str) -> tuple[tuple[str, s
     """
     from PIL import Image
 
-    from scanner.analysis import imaging
+    from scanner.faces import imaging
 
     imaging.register_plugins()
     with contextlib.suppress(ImportError):  # libraries in, so their size is the baseline

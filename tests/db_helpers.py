@@ -38,7 +38,7 @@ def dlib_descriptors(n: int = 24) -> np.ndarray:
     the astronaut, then LFW crops; float64, one row per face."""
     from skimage import data
 
-    from scanner.analysis.dlib_faces import DlibModels, face_encodings
+    from scanner.faces.dlib_faces import DlibModels, face_encodings
 
     models = DlibModels()
     out = list(face_encodings(models, np.asarray(astronaut())))

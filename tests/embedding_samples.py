@@ -16,7 +16,7 @@ import numpy as np
 from helpers import DEVSET, astronaut, skimage_data
 from PIL import Image, ImageEnhance, ImageOps
 
-from scanner.analysis import dlib_faces
+from scanner.faces import dlib_faces
 
 
 @functools.cache

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageOps
 
-from scanner.analysis import imaging
 from scanner.config import Limits
+from scanner.faces import imaging
 from scanner.model import EvidenceKind, ProblemReason, ScanResult
 
 pytestmark = pytest.mark.slow
@@ -98,7 +98,7 @@ def test_every_listed_format_is_read(
     failed = [p for p in devscan.problems if p.location.display == str(full)]
     assert not failed, failed
     data = full.read_bytes()
-    from scanner.analysis.sniff import sniff
+    from scanner.sniff import sniff
 
     assert sniff(data[:4096]).value == content_type
     imaging.register_plugins()

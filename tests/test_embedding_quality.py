@@ -23,9 +23,9 @@ import pytest
 from helpers import skimage_data
 from PIL import Image
 
-from scanner.analysis import dlib_faces
 from scanner.config import ScanConfig
 from scanner.engine import run_scan
+from scanner.faces import dlib_faces
 from scanner.model import EvidenceKind, ScanResult
 
 pytestmark = pytest.mark.slow

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from helpers import astronaut, encode, no_face
 
-from scanner.analysis.sniff import sniff
 from scanner.config import DetectionSettings, Limits, MiB
 from scanner.model import ContentType, Location, ProblemReason
 from scanner.pool import WorkerPool
+from scanner.sniff import sniff
 from scanner.worker import WorkerSetup, WorkItem
 
 DETECTORS = ("face.tags", "face.yunet")

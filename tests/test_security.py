@@ -75,10 +75,11 @@ PILLOW_ANY_FORMAT = {
 }
 IMPORT_MODULE_ALLOWED = {
     "sources/__init__.py": "database sources loaded lazily from a fixed table of schemes",
-    "analysis/tables.py": "optional libraries (pyarrow) named by the caller, never by data",
+    "embeddings/tables.py": "optional libraries (pyarrow) named by the caller, never by data",
 }
 # The layers that read scanned data: nothing in them writes to the filesystem.
-READ_ONLY_LAYERS = ("sources/", "analysis/", "detectors/", "context/", "worker.py", "engine.py",
+READ_ONLY_LAYERS = ("sources/", "embeddings/", "faces/", "reference/", "sniff.py", "detectors/",
+                    "context/", "worker.py", "engine.py",
                     "pool.py", "expand.py", "work.py", "sandbox.py")  # fmt: skip
 WRITE_ALLOWED = {
     "sources/sqlite_open.py": "the private copy that recovering a database with a -wal or a "

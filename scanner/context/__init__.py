@@ -10,9 +10,9 @@ process) after the detectors, in the explicit order of ENRICHERS, to items with 
   names (the worker adds XMP/IPTC source fields);
 - jurisdiction: places from a database's country/region columns (the worker adds EXIF GPS).
 
-Facts that need an item's bytes are gathered once, in the worker
-(scanner.analysis.exif_context); the enrichers read only metadata and the file's
-attributes, never the content again.
+Facts that need an item's bytes are gathered once, in the worker (`exif`, with `dates`,
+`geo` and `origins`); the enrichers read only metadata and the file's attributes, never the
+content again.
 """
 
 from __future__ import annotations

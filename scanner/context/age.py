@@ -2,7 +2,7 @@
 
 In order of preference:
 1. a capture date read from the item's bytes by the worker (EXIF DateTimeOriginal, XMP;
-   scanner.analysis.exif_context), already in the context;
+   scanner.context.exif), already in the context;
 2. a database column's dated rows: the detectors' `timestamp_column`/`oldest`/`newest`
    details give created = the oldest row, newest = the newest row;
 3. the file's mtime; an archive member's own mtime when the archive records one (tar),
@@ -17,7 +17,7 @@ import os
 from dataclasses import replace
 from datetime import datetime, timezone
 
-from scanner.analysis.dates import BadDate, parse_stored, shown
+from scanner.context.dates import BadDate, parse_stored, shown
 from scanner.model import ContentType, ItemResult, ScalarValue
 
 

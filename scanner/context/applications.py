@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from scanner.analysis.apps import identify_path
 from scanner.model import Evidence, ItemResult
+from scanner.reference.apps import identify_path
 
 
 def with_application(result: ItemResult) -> ItemResult:

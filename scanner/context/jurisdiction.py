@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from scanner.analysis.countries import parse_counts
 from scanner.model import ItemResult, Place
+from scanner.reference.countries import parse_counts
 
 DETAIL_PREFIX = "places."
 

@@ -1,7 +1,7 @@
 """Where an item came from: download-origin metadata and platform file names.
 
 Read in the main process, by path, for plain files with evidence: the `user.xdg.*.url`
-extended attributes and a Windows Zone.Identifier stream (scanner.analysis.provenance).
+extended attributes and a Windows Zone.Identifier stream (scanner.context.origins).
 File-name patterns apply to archive members too. Source fields embedded in the bytes (XMP,
 IPTC) were read by the worker and are already in the context; duplicates are dropped.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from scanner.analysis.provenance import (
+from scanner.context.origins import (
     filename_provenance,
     xattr_provenance,
     zone_identifier_provenance,

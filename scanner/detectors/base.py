@@ -13,10 +13,10 @@ from typing import Any, ClassVar, Protocol
 
 from PIL import Image
 
-from scanner.analysis import imaging, yunet
-from scanner.analysis.dlib_faces import DlibModels
-from scanner.analysis.vectors import VectorSet, Verdict
 from scanner.config import DetectionSettings, Limits
+from scanner.embeddings.vectors import VectorSet, Verdict
+from scanner.faces import imaging, yunet
+from scanner.faces.dlib_faces import DlibModels
 from scanner.model import (
     ContentType,
     Evidence,

@@ -27,16 +27,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from scanner.analysis.countries import format_counts
-from scanner.analysis.sniff import HEAD_BYTES, sniff
-from scanner.analysis.vectors import (
-    FACE_DIMS,
-    OTHER_FACE_DIMS,
-    TEXT_DIMS,
-    VectorSet,
-    classify,
-    recognise_bytes,
-)
 from scanner.detectors.base import (
     DetectContext,
     DetectorOutput,
@@ -44,7 +34,17 @@ from scanner.detectors.base import (
     embedding_evidence,
     kept_vectors,
 )
+from scanner.embeddings.vectors import (
+    FACE_DIMS,
+    OTHER_FACE_DIMS,
+    TEXT_DIMS,
+    VectorSet,
+    classify,
+    recognise_bytes,
+)
 from scanner.model import ContentType, EvidenceKind, ScalarValue
+from scanner.reference.countries import format_counts
+from scanner.sniff import HEAD_BYTES, sniff
 from scanner.sources.database import ColumnSample, Value
 
 # Lengths tried for a BLOB of unknown shape: face sizes, and the sizes of other models so

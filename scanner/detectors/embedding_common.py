@@ -1,7 +1,7 @@
 """What the embedding-file detectors share: names from the item, one verdict per vector set,
 and the same notes and problems whatever the format.
 
-Each detector only parses (scanner.analysis.npy, textvec, jsonvec, tables); turning the
+Each detector only parses (scanner.embeddings.npy, textvec, jsonvec, tables); turning the
 vector sets into evidence is the same for all of them, so it lives here once.
 """
 
@@ -9,10 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from scanner.analysis.apps import identify_path
-from scanner.analysis.tables import MissingLibrary
-from scanner.analysis.vecsets import Findings, limited
-from scanner.analysis.vectors import VectorSet, classify
 from scanner.detectors.base import (
     DetectContext,
     DetectorOutput,
@@ -20,7 +16,11 @@ from scanner.detectors.base import (
     embedding_evidence,
     kept_vectors,
 )
+from scanner.embeddings.tables import MissingLibrary
+from scanner.embeddings.vecsets import Findings, limited
+from scanner.embeddings.vectors import VectorSet, classify
 from scanner.model import Evidence, ProblemReason, ScalarValue
+from scanner.reference.apps import identify_path
 
 
 def item_names(item: LoadedItem) -> tuple[str, ...]:

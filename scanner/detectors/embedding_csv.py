@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from scanner.analysis import textvec
 from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem
 from scanner.detectors.embedding_common import decode_text, item_names, run
+from scanner.embeddings import textvec
 from scanner.model import ContentType, EvidenceKind
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from scanner.analysis import hdf5vec
 from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem
 from scanner.detectors.embedding_common import item_names, run
+from scanner.embeddings import hdf5vec
 from scanner.model import ContentType, EvidenceKind
 
 

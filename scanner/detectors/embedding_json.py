@@ -1,7 +1,7 @@
 """`embedding.json`: face templates in JSON documents and JSON Lines.
 
 PhotoPrism keeps embeddings as JSON arrays, face_recognition tutorials dump
-`{name: [[128 floats], …]}`; scanner.analysis.jsonvec walks the document with paths, so a
+`{name: [[128 floats], …]}`; scanner.embeddings.jsonvec walks the document with paths, so a
 gallery keyed by person is one set with one label per vector.
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from scanner.analysis import jsonvec
 from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem
 from scanner.detectors.embedding_common import item_names, run
+from scanner.embeddings import jsonvec
 from scanner.model import ContentType, EvidenceKind
 
 

@@ -1,6 +1,6 @@
 """`embedding.npy`: face templates in `.npy` arrays and in the `.npy` members of `.npz`.
 
-The header is parsed by scanner.analysis.npy's strict parser (never `np.load`): object
+The header is parsed by scanner.embeddings.npy's strict parser (never `np.load`): object
 arrays are refused (their body is a pickle: what it would import is judged like any pickle's,
 `security.pickle`), lying sizes reported, rows sampled by bounded reads, so a large file sent
 "head only" is sampled in place.
@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import ClassVar
 
-from scanner.analysis import npy
 from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem
 from scanner.detectors.embedding_common import item_names, run, stem
 from scanner.detectors.embedding_pickle import PickleImportsDetector, judge_imports
+from scanner.embeddings import npy
 from scanner.model import ContentType, EvidenceKind
 
 

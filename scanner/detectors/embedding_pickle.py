@@ -13,11 +13,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from scanner.analysis import apps
-from scanner.analysis.pickle_imports import judge_import
-from scanner.analysis.pickle_scan import DEFAULT_MAX_OPS, PickleAnalysis, analyse
-from scanner.analysis.pickle_search import WORK_BUDGET, VectorSearch
-from scanner.analysis.vectors import VectorSet, Verdict, classify
 from scanner.detectors.base import (
     KEPT_DIMS,
     DetectContext,
@@ -25,7 +20,12 @@ from scanner.detectors.base import (
     LoadedItem,
     embedding_evidence,
 )
+from scanner.embeddings.pickles.imports import judge_import
+from scanner.embeddings.pickles.scan import DEFAULT_MAX_OPS, PickleAnalysis, analyse
+from scanner.embeddings.pickles.search import WORK_BUDGET, VectorSearch
+from scanner.embeddings.vectors import VectorSet, Verdict, classify
 from scanner.model import ContentType, Evidence, EvidenceKind, ProblemReason, ScalarValue
+from scanner.reference import apps
 
 EMPTY_STORE_CONFIDENCE = 0.7
 MAX_LISTED_IMPORTS = 50

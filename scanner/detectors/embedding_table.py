@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from scanner.analysis import tables
 from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem
 from scanner.detectors.embedding_common import item_names, run
+from scanner.embeddings import tables
 from scanner.model import ContentType, EvidenceKind
 
 

@@ -24,12 +24,12 @@ from typing import ClassVar
 import numpy as np
 from PIL import Image
 
-from scanner.analysis.imaging import ImageProblem
-from scanner.analysis.sniff import HEAD_BYTES, sniff
 from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem
 from scanner.detectors.embedding_column import place_details, timestamp_details
 from scanner.detectors.face_yunet import YuNetFaceDetector
+from scanner.faces.imaging import ImageProblem
 from scanner.model import ContentType, Evidence, EvidenceKind, ScalarValue
+from scanner.sniff import HEAD_BYTES, sniff
 from scanner.sources.database import ColumnSample, Value
 
 MAX_IMAGES = 24

@@ -13,7 +13,6 @@ from typing import ClassVar
 
 import numpy as np
 
-from scanner.analysis import dlib_faces, imaging
 from scanner.detectors.base import (
     IMAGE_TYPES,
     DetectContext,
@@ -21,6 +20,7 @@ from scanner.detectors.base import (
     LoadedItem,
     face_image_evidence,
 )
+from scanner.faces import dlib_faces, imaging
 from scanner.model import ContentType, EvidenceKind, FaceBox
 
 FULL_RESOLUTION = 1 << 30

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from scanner.analysis import xmp
-from scanner.analysis.geometry import RelBox
 from scanner.detectors.base import IMAGE_TYPES, DetectContext, DetectorOutput, LoadedItem
+from scanner.faces import xmp
+from scanner.faces.geometry import RelBox
 from scanner.model import ContentType, Evidence, EvidenceKind, FaceBox, ProblemReason
 
 

@@ -25,8 +25,6 @@ from typing import ClassVar
 import numpy as np
 from PIL import Image
 
-from scanner.analysis import imaging, yunet
-from scanner.analysis.geometry import ROTATIONS, RelBox, iou, unrotate
 from scanner.config import DetectionSettings
 from scanner.detectors.base import (
     IMAGE_TYPES,
@@ -36,6 +34,8 @@ from scanner.detectors.base import (
     ModelCache,
     face_image_evidence,
 )
+from scanner.faces import imaging, yunet
+from scanner.faces.geometry import ROTATIONS, RelBox, iou, unrotate
 from scanner.model import ContentType, EvidenceKind, FaceBox, ProblemReason, ScalarValue
 
 FINE_TARGET = 1024  # long side of the fine working image

@@ -14,10 +14,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from scanner.analysis.countries import ALPHA2
-from scanner.analysis.platforms import HOSTS, NAME_PATTERNS
 from scanner.policy.bases import BASES, is_known
 from scanner.policy.durations import Duration
+from scanner.reference.countries import ALPHA2
+from scanner.reference.platforms import HOSTS, NAME_PATTERNS
 
 SCHEMA_VERSION = 1
 

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import IO, Protocol, cast
 
-from scanner.analysis.sniff import HEAD_BYTES, sniff
 from scanner.config import Limits
 from scanner.model import ContentType, Location, Problem, ProblemReason
+from scanner.sniff import HEAD_BYTES, sniff
 from scanner.sources.streams import (
     RATIO_FLOOR,
     CountingReader,

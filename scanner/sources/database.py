@@ -1,7 +1,7 @@
 """What every database source yields: columns sampled by content, never whole tables.
 
 A source (sqlite, postgres, mysql) walks the schema, recognises the application that owns it
-when it can (scanner.analysis.apps), and for each column yields a `ColumnSample`: a bounded,
+when it can (scanner.reference.apps), and for each column yields a `ColumnSample`: a bounded,
 deterministic sample of non-null values plus what a reviewer needs around them — row counts,
 the table's timestamp range (retention needs it), the other column names. Detectors decide
 what the values are. Credentials never appear: locations and messages use `redact()`.

@@ -18,9 +18,9 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from scanner.analysis.apps import AppMatch, identify_schema, is_face_column
-from scanner.analysis.countries import normalise
 from scanner.model import Location, Problem, ProblemReason, ScalarValue
+from scanner.reference.apps import AppMatch, identify_schema, is_face_column
+from scanner.reference.countries import normalise
 from scanner.sources.database import ColumnSample, SampleLimits, Value, column_location
 
 # A vector of 16 float32 is 64 bytes; images and face templates are larger. Values all
@@ -335,7 +335,7 @@ def place_counts(
     """Countries and regions in the relation's place columns over the sampled rows.
 
     `fetch` returns a column's values (cut to PLACE_VALUE_CHARS) at the sampled rows. Values
-    are read as ISO codes or English names (scanner.analysis.countries); the rest are
+    are read as ISO codes or English names (scanner.reference.countries); the rest are
     counted in the notes, never kept."""
     places: Places = []
     notes: list[tuple[str, ScalarValue]] = []

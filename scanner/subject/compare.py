@@ -21,12 +21,12 @@ from dataclasses import replace
 
 import numpy as np
 
-from scanner.analysis.geometry import RelBox, iou
-from scanner.analysis.imaging import ImageProblem
-from scanner.analysis.vectors import VectorSet
 from scanner.detectors.base import DetectContext, LoadedItem
 from scanner.detectors.face_column import MAX_IMAGES, TIME_BUDGET_S, column_images
 from scanner.detectors.face_yunet import YuNetFaceDetector
+from scanner.embeddings.vectors import VectorSet
+from scanner.faces.geometry import RelBox, iou
+from scanner.faces.imaging import ImageProblem
 from scanner.model import Evidence, EvidenceKind, FaceBox
 from scanner.subject.descriptors import FaceDescriptor, describe_boxes
 from scanner.subject.spec import (

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from scanner.analysis import imaging
-from scanner.analysis.geometry import ROTATIONS
 from scanner.detectors.base import LoadedItem, ModelCache
+from scanner.faces import imaging
+from scanner.faces.geometry import ROTATIONS
 from scanner.model import FaceBox
 
 DIMS = 128

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from scanner.analysis.imaging import ImageProblem
-from scanner.analysis.sniff import HEAD_BYTES, sniff
 from scanner.config import DetectionSettings, Limits
 from scanner.detectors.base import DetectContext, LoadedItem, ModelCache
 from scanner.detectors.face_yunet import YuNetFaceDetector
+from scanner.faces.imaging import ImageProblem
 from scanner.model import FaceBox, Location
+from scanner.sniff import HEAD_BYTES, sniff
 from scanner.subject.compare import distinct_boxes
 from scanner.subject.descriptors import describe_boxes
 

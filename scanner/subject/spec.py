@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # numpy only for the types: `faceaudit --help` does not load 
     import numpy as np
 
 DIMS = 128  # dlib's ResNet descriptor: the face_recognition space
-DLIB_FAMILY = "dlib/face_recognition"  # scanner.analysis.vectors names the space so
+DLIB_FAMILY = "dlib/face_recognition"  # scanner.embeddings.vectors names the space so
 DEFAULT_TOLERANCE = 0.6  # face_recognition's compare_faces tolerance
 
 

@@ -1,6 +1,6 @@
 """Jurisdiction: places from a database's country/region columns, end to end through SQLite.
 
-(EXIF GPS places are read by the worker: tests/analysis/test_exif_context.py and
+(EXIF GPS places are read by the worker: tests/context/test_exif.py and
 tests/context/test_end_to_end.py.)
 """
 

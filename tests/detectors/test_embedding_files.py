@@ -28,12 +28,12 @@ from embedding_samples import (
 )
 from helpers import snapshot
 
-from scanner.analysis.sniff import sniff
 from scanner.config import DetectionSettings, Limits
 from scanner.detectors.base import DetectContext, LoadedItem, ModelCache
 from scanner.detectors.embedding_hdf5 import EmbeddingHdf5Detector
 from scanner.detectors.embedding_table import EmbeddingTableDetector
 from scanner.model import EvidenceKind, Location, ProblemReason, ScanResult
+from scanner.sniff import sniff
 
 pytestmark = pytest.mark.filterwarnings("ignore:Feather V1 files are deprecated")
 

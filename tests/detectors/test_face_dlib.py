@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from helpers import astronaut, encode, no_face
 
-from scanner.analysis.sniff import sniff
 from scanner.config import DetectionSettings, Limits
 from scanner.detectors.base import DetectContext, LoadedItem, ModelCache
 from scanner.detectors.face_dlib import DlibCnnFaceDetector, DlibHogFaceDetector
 from scanner.model import Location
+from scanner.sniff import sniff
 
 MODELS = ModelCache()
 

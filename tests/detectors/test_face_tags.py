@@ -12,7 +12,6 @@ import pytest
 from helpers import encode, no_face, snapshot
 from PIL import Image, PngImagePlugin, features
 
-from scanner.analysis.sniff import HEAD_BYTES, sniff
 from scanner.config import DetectionSettings, Limits
 from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem, ModelCache
 from scanner.detectors.face_tags import FaceTagsDetector
@@ -26,6 +25,7 @@ from scanner.model import (
     ProblemReason,
     ScanResult,
 )
+from scanner.sniff import HEAD_BYTES, sniff
 
 CONTEXT = DetectContext(DetectionSettings(), Limits(), ModelCache())
 

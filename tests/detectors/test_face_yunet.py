@@ -15,11 +15,11 @@ import pytest
 from helpers import astronaut, encode, no_face
 from PIL import Image, ImageDraw, ImageFilter
 
-from scanner.analysis.sniff import sniff
 from scanner.config import DetectionSettings, Limits
 from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem, ModelCache
 from scanner.detectors.face_yunet import YuNetFaceDetector
 from scanner.model import EvidenceKind, Location, ProblemReason
+from scanner.sniff import sniff
 
 MODELS = ModelCache()  # one per test session, like one per worker process
 

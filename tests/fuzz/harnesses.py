@@ -21,8 +21,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from scanner.analysis import jsonvec, npy, pickle_scan, sniff, textvec
-from scanner.analysis.pickle_search import VectorSearch
+from scanner import sniff
 from scanner.config import DetectionSettings, Limits
 from scanner.detectors.base import DetectContext, LoadedItem, ModelCache
 from scanner.detectors.embedding_csv import EmbeddingCsvDetector
@@ -30,6 +29,9 @@ from scanner.detectors.embedding_json import EmbeddingJsonDetector
 from scanner.detectors.embedding_npy import EmbeddingNpyDetector
 from scanner.detectors.embedding_pickle import EmbeddingPickleDetector, PickleImportsDetector
 from scanner.detectors.embedding_text import EmbeddingTextDetector
+from scanner.embeddings import jsonvec, npy, textvec
+from scanner.embeddings.pickles import scan as pickle_scan
+from scanner.embeddings.pickles.search import VectorSearch
 from scanner.model import ContentType, Location, Problem
 from scanner.policy import yamlsource
 from scanner.policy.loader import PolicyErrors, load_policy

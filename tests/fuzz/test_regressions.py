@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from helpers import zip_with_empty_name
 
-from scanner.analysis import textvec
-from scanner.analysis.sniff import sniff
 from scanner.config import Limits
+from scanner.embeddings import textvec
 from scanner.model import ContentType, Location, Problem
 from scanner.policy import yamlsource
 from scanner.policy.loader import PolicyErrors, load_policy
+from scanner.sniff import sniff
 from scanner.sources.archive import ArchiveWalker, Member
 
 ROW = ",".join(["0.5"] * 12)

@@ -38,7 +38,6 @@ from helpers import (
 )
 from PIL import Image
 
-from scanner.analysis.sniff import HEAD_BYTES, sniff
 from scanner.config import Limits
 from scanner.model import (
     ContentType,
@@ -49,6 +48,7 @@ from scanner.model import (
     ProblemReason,
     ScanResult,
 )
+from scanner.sniff import HEAD_BYTES, sniff
 from scanner.sources.archive import ArchiveWalker, Member
 
 GiB = 1 << 30

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from subject_helpers import dlib_like
 
-from scanner.analysis.vectors import VectorSet
 from scanner.config import DetectionSettings, Limits
 from scanner.detectors.base import DetectContext, LoadedItem, ModelCache
+from scanner.embeddings.vectors import VectorSet
 from scanner.model import ContentType, Evidence, EvidenceKind, FaceBox, Location
 from scanner.subject.compare import distinct_boxes, examine
 from scanner.subject.spec import FaceSearch

@@ -1,0 +1,2 @@
+"""Reference data, a leaf: countries and subdivisions, social platforms, and the
+fingerprints of applications that store faces. Tables and lookups only."""

@@ -1,0 +1,77 @@
+"""The YuNet binding: libfacedetection called directly gives exactly the detections of the
+wheel's own entry point, and repeated calls do not grow the process (the entry point leaks a
+copy of every image)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from helpers import skimage_data
+from PIL import Image
+
+from scanner.faces import yunet
+
+PHOTOS = ["astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg", "motorcycle_left.png"]
+
+
+@pytest.fixture(scope="module")
+def model() -> yunet.YuNet:
+    loaded = yunet.load()
+    assert loaded.function is not None, "libfacedetection's facedetect_cnn was not found"
+    return loaded
+
+
+def rss_mib() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * 4096 // (1024 * 1024)
+
+
+@pytest.mark.parametrize("name", PHOTOS)
+@pytest.mark.parametrize("size", [None, (320, 240), (1000, 750)])
+def test_identical_to_the_wheels_entry_point(
+    model: yunet.YuNet, name: str, size: tuple[int, int] | None
+) -> None:
+    image = Image.open(skimage_data() / name).convert("RGB")
+    if size is not None:
+        image = image.resize(size)
+    rgb = np.asarray(image)
+    direct = yunet.detect(model, rgb)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        raw = model.module.detectRGB(image.width, image.height, rgb[:, :, ::-1].tobytes())
+    via_entry_point = [
+        yunet.Candidate(float(x), float(y), float(w), float(h), score / 100.0)
+        for x, y, w, h, score in raw
+        if w > 0 and h > 0
+    ]
+    assert direct == via_entry_point
+    if name == "astronaut.png":
+        assert any(c.score >= 0.8 for c in direct)  # her face
+
+
+def test_padding_is_removed_from_the_boxes(model: yunet.YuNet) -> None:
+    rgb = np.asarray(Image.open(skimage_data() / "astronaut.png").convert("RGB"))
+    padded = np.pad(rgb, ((40, 40), (40, 40), (0, 0)))
+    plain = max(yunet.detect(model, rgb), key=lambda c: c.score)
+    moved = max(yunet.detect(model, padded, 40), key=lambda c: c.score)
+    assert abs(plain.x - moved.x) <= 4 and abs(plain.y - moved.y) <= 4
+
+
+def test_repeated_calls_do_not_grow_the_process(model: yunet.YuNet) -> None:
+    rgb = np.zeros((800, 800, 3), np.uint8)
+    for _ in range(20):
+        yunet.detect(model, rgb)
+    before = rss_mib()
+    for _ in range(200):  # the wheel's entry point would keep ~370 MiB of copies
+        yunet.detect(model, rgb)
+    assert rss_mib() - before < 40
+
+
+@pytest.mark.parametrize("shape", [(40, 40), (40, 40, 4), (40, 40, 1)])
+def test_only_three_channel_images_reach_the_c_function(
+    model: yunet.YuNet, shape: tuple[int, ...]
+) -> None:
+    with pytest.raises(ValueError, match="HxWx3"):
+        yunet.detect(model, np.zeros(shape, np.uint8))
