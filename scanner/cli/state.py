@@ -52,18 +52,18 @@ def watch(
     ] = 0.0,
 ) -> None:
     """Watch folders and report new face data as JSON lines as files arrive."""
-    from scanner.cli import _open_state, _usage, default_state_path
-    from scanner.cli_policy import load_or_exit
+    from scanner.cli.common import default_state_path, open_state, usage
+    from scanner.cli.policy import load_or_exit
     from scanner.watch import Watcher
 
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
-        _usage(f"no such file or directory: {', '.join(missing)}")
+        usage(f"no such file or directory: {', '.join(missing)}")
     if debounce < 0:
-        _usage("--debounce must not be negative")
+        usage("--debounce must not be negative")
     argv = shlex.split(exec_cmd) if exec_cmd else None
     if exec_cmd is not None and not argv:
-        _usage("--exec needs a command")
+        usage("--exec needs a command")
     config = ScanConfig(
         targets=tuple(paths),
         workers=(os.cpu_count() or 1) if workers < 0 else workers,
@@ -86,7 +86,7 @@ def watch(
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
-    with _open_state(state or default_state_path(), wait_lock) as db:
+    with open_state(state or default_state_path(), wait_lock) as db:
         assert db is not None
         watcher = Watcher(config, db, emit, debounce_s=debounce, polling=polling, exec_argv=argv)
         watcher.run(stop)
@@ -104,15 +104,15 @@ def history(
     limit: Annotated[int, typer.Option("--limit", help="Most recent scans shown.")] = 20,
 ) -> None:
     """Show the recorded scans: counts, new and resolved findings, by kind and severity."""
-    from scanner.cli import _open_state, _usage, default_state_path
+    from scanner.cli.common import default_state_path, open_state, usage
 
     if fmt not in ("table", "json"):
-        _usage(f"unknown --format {fmt!r} (expected: table, json)")
+        usage(f"unknown --format {fmt!r} (expected: table, json)")
     path = state or default_state_path()
     if not path.exists():
         typer.echo(f"faceaudit: no state database at {path}: no scans recorded yet", err=True)
         raise typer.Exit(int(ExitCode.CLEAN))
-    with _open_state(path, 10.0) as db:
+    with open_state(path, 10.0) as db:
         assert db is not None
         records = db.history(limit)
     if fmt == "json":

@@ -12,10 +12,11 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
+from scanner.cli.common import usage
 from scanner.config import ScanConfig
 from scanner.model import ExitCode
 from scanner.sources.database import SampleLimits, is_database_uri
@@ -82,11 +83,6 @@ WaitLock = Annotated[
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or status line.")]
 
 
-def _usage(message: str) -> NoReturn:
-    typer.echo(f"faceaudit: error: {message}", err=True)
-    raise typer.Exit(int(ExitCode.USAGE))
-
-
 def _config(
     targets: list[str],
     fmt: str,
@@ -99,24 +95,24 @@ def _config(
     read_views: bool = False,
 ) -> ScanConfig:
     """A scan configuration as `faceaudit scan` would build it (so the state is shared)."""
-    from scanner.cli_output import check_destination
+    from scanner.cli.output import check_destination
     from scanner.sources.globs import PathFilter
 
     if fmt not in FORMATS:
-        _usage(f"unknown --format {fmt!r} (expected: {', '.join(FORMATS)})")
+        usage(f"unknown --format {fmt!r} (expected: {', '.join(FORMATS)})")
     databases = tuple(t for t in targets if is_database_uri(t))
     files = tuple(Path(t) for t in targets if not is_database_uri(t))
     missing = [str(p) for p in files if not os.path.lexists(p)]
     if missing:
-        _usage(f"no such file or directory: {', '.join(missing)}")
+        usage(f"no such file or directory: {', '.join(missing)}")
     if sample_rows <= 0:
-        _usage("--sample-rows must be positive")
+        usage("--sample-rows must be positive")
     try:
         PathFilter.build(tuple(include or ()), tuple(exclude or ()))
     except (ValueError, re.error) as exc:
-        _usage(f"bad --include/--exclude pattern: {exc}")
+        usage(f"bad --include/--exclude pattern: {exc}")
     if output is not None and (why := check_destination(output)) is not None:
-        _usage(f"cannot write the report: {why}")
+        usage(f"cannot write the report: {why}")
     return ScanConfig(
         targets=files,
         databases=databases,
@@ -170,7 +166,7 @@ def find(
     from scanner.subject.search import find_subject
 
     if not 0.0 < tolerance <= 1.5:  # also false for NaN
-        _usage("--tolerance must be above 0 and at most 1.5")
+        usage("--tolerance must be above 0 and at most 1.5")
     config = _config(
         targets, fmt, output, workers, include, exclude, sample_rows, allow_incomplete, read_views
     )
@@ -178,7 +174,7 @@ def find(
     try:
         probes = load_probes(probe, limits=config.limits)
     except ProbeError as exc:
-        _usage(str(exc))
+        usage(str(exc))
     with _state(state, no_state, wait_lock) as db:
         result = _with_progress(
             lambda progress: find_subject(
@@ -248,9 +244,9 @@ def _state(
     path: Path | None, no_state: bool, wait_s: float
 ) -> contextlib.AbstractContextManager[StateDB | None]:
     """The state database as `faceaudit scan` opens it (locked; problems exit 3)."""
-    from scanner.cli import _open_state, default_state_path
+    from scanner.cli.common import default_state_path, open_state
 
-    return _open_state(None if no_state else (path or default_state_path()), wait_s)
+    return open_state(None if no_state else (path or default_state_path()), wait_s)
 
 
 def _no_core_dumps() -> None:
@@ -263,7 +259,7 @@ def _no_core_dumps() -> None:
 
 
 def _emit(text: str, output: Path | None) -> None:
-    from scanner.cli_output import write_report, write_stdout
+    from scanner.cli.output import write_report, write_stdout
 
     if output is None:
         write_stdout(text, utf8=True)

@@ -1,116 +1,35 @@
-"""The `faceaudit` command: a thin typer adapter over the library.
-
-It turns options into a ScanConfig, shows progress on a terminal, renders the report and
-maps the result to the documented exit codes. All scanning happens in scanner.engine.
-"""
+"""`faceaudit scan`: options to a ScanConfig, the scan with progress on a terminal, the
+report rendered, the result mapped to the documented exit codes. All scanning happens in
+the library (scanner.engine)."""
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import re
-import signal
-import sqlite3
 import sys
-from collections.abc import Iterator
-from datetime import datetime, timezone
 from pathlib import Path
-from types import FrameType
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from scanner.cli_output import check_destination, write_report, write_stdout
+from scanner.cli.common import (
+    FAIL_ON_CHOICES,
+    default_state_path,
+    moment,
+    open_state,
+    run_with_progress,
+    usage,
+)
+from scanner.cli.output import check_destination, write_report, write_stdout
 from scanner.config import DetectionSettings, Limits, MiB, ScanConfig
 from scanner.model import ExitCode, ScanResult, Severity
 from scanner.sources.database import SampleLimits, is_database_uri
 
 if TYPE_CHECKING:
-    from scanner.state.store import StateDB
-
-app = typer.Typer(
-    name="faceaudit",
-    help=(
-        "Find stored face images (and, as the project grows, face templates) and report them. "
-        "Exit codes: 0 clean, 1 face data at or above --fail-on, 2 usage error, "
-        "3 incomplete scan."
-    ),
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-
-FAIL_ON_CHOICES = [s.label for s in Severity] + ["never"]
+    pass
 
 
-def _add_policy_app() -> None:
-    from scanner.cli_policy import policy_app
-
-    app.add_typer(policy_app, name="policy")
-
-
-_add_policy_app()
-
-
-def _add_state_commands() -> None:
-    from scanner.cli_state import history, watch
-
-    app.command()(watch)
-    app.command()(history)
-
-
-_add_state_commands()
-
-
-def _add_subject_commands() -> None:
-    from scanner.cli_subject import subject_app, triage
-
-    app.add_typer(subject_app, name="subject")
-    app.command()(triage)
-
-
-_add_subject_commands()
-
-
-def _version(value: bool) -> None:
-    if value:
-        from scanner.engine import tool_version
-
-        typer.echo(f"faceaudit {tool_version()}")
-        raise typer.Exit()
-
-
-@app.callback()
-def main_options(
-    version: Annotated[
-        bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
-    ] = False,
-) -> None:
-    """faceaudit: find face images in filesystems and archives."""
-
-
-def _usage(message: str) -> NoReturn:
-    typer.echo(f"faceaudit: error: {message}", err=True)
-    raise typer.Exit(int(ExitCode.USAGE))
-
-
-INTERRUPTED_BY_TYPER = 130
-
-
-def _finishing() -> None:
-    """The command is done (its report written or given up): one more Ctrl-C or SIGTERM
-    must not turn its exit code into death by a signal."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-
-
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
-@app.command()
 def scan(
     paths: Annotated[
         list[str],
@@ -285,18 +204,18 @@ def scan(
     try:
         report_format = Format(fmt)
     except ValueError:
-        _usage(f"unknown --format {fmt!r} (expected: {', '.join(f.value for f in Format)})")
+        usage(f"unknown --format {fmt!r} (expected: {', '.join(f.value for f in Format)})")
     if fail_on not in FAIL_ON_CHOICES:
-        _usage(f"unknown --fail-on {fail_on!r} (expected: {', '.join(FAIL_ON_CHOICES)})")
+        usage(f"unknown --fail-on {fail_on!r} (expected: {', '.join(FAIL_ON_CHOICES)})")
     chosen = tuple(detector) if detector else DEFAULT_DETECTORS
     unknown = [d for d in chosen if d not in detector_ids()]
     if unknown:
-        _usage(f"unknown detector {', '.join(unknown)} (known: {', '.join(detector_ids())})")
+        usage(f"unknown detector {', '.join(unknown)} (known: {', '.join(detector_ids())})")
     databases = tuple(p for p in paths if is_database_uri(p))
     files = tuple(Path(p) for p in paths if not is_database_uri(p))
     missing = [str(p) for p in files if not os.path.lexists(p)]
     if missing:
-        _usage(f"no such file or directory: {', '.join(missing)}")
+        usage(f"no such file or directory: {', '.join(missing)}")
     if (
         min_face < 0
         or max_file_mb <= 0
@@ -314,11 +233,11 @@ def scan(
         or sample_rows <= 0
         or not (0 < archive_ratio < math.inf)
     ):
-        _usage("sizes, limits and timeouts must be positive (and finite)")
+        usage("sizes, limits and timeouts must be positive (and finite)")
     try:
         PathFilter.build(tuple(include or ()), tuple(exclude or ()))
     except (ValueError, re.error) as exc:
-        _usage(f"bad --include/--exclude pattern: {exc}")
+        usage(f"bad --include/--exclude pattern: {exc}")
     gate = _policy_gate(policy, waivers, baseline, write_baseline, as_of)
     config = ScanConfig(
         targets=files,
@@ -352,13 +271,13 @@ def scan(
         ),
         fail_on=None if fail_on == "never" else Severity.parse(fail_on),
         allow_incomplete=allow_incomplete,
-        since=_moment(since, "--since") if since is not None else None,
+        since=moment(since, "--since") if since is not None else None,
         **gate,
     )
     if output is not None and (why := check_destination(output)) is not None:
-        _usage(f"cannot write the report: {why}")
-    with _open_state(None if no_state else (state or default_state_path()), wait_lock) as db:
-        result = _run_with_progress(config, show=not quiet and sys.stderr.isatty(), state=db)
+        usage(f"cannot write the report: {why}")
+    with open_state(None if no_state else (state or default_state_path()), wait_lock) as db:
+        result = run_with_progress(config, show=not quiet and sys.stderr.isatty(), state=db)
     if write_baseline is not None:
         _write_baseline(write_baseline, result)
     text = render(result, report_format)
@@ -396,7 +315,7 @@ def _policy_gate(
     as_of: str | None,
 ) -> dict[str, Any]:
     """The policy, waivers, baseline and evaluation time, loaded and checked before scanning."""
-    from scanner.cli_policy import load_or_exit
+    from scanner.cli.policy import load_or_exit
     from scanner.policy.gate import load_baseline, load_waivers
     from scanner.policy.loader import PolicyErrors
 
@@ -408,7 +327,7 @@ def _policy_gate(
             ("--as-of", as_of),
         ):
             if value is not None:
-                _usage(f"{name} needs --policy (findings come from a policy)")
+                usage(f"{name} needs --policy (findings come from a policy)")
         return {}
     out: dict[str, Any] = {"policy": load_or_exit(policy)}
     try:
@@ -421,9 +340,9 @@ def _policy_gate(
             typer.echo(f"faceaudit: policy error: {e}", err=True)
         raise typer.Exit(int(ExitCode.USAGE)) from None
     if write_baseline is not None and (why := check_destination(write_baseline)) is not None:
-        _usage(f"cannot write the baseline: {why}")
+        usage(f"cannot write the baseline: {why}")
     if as_of is not None:
-        out["as_of"] = _moment(as_of, "--as-of")
+        out["as_of"] = moment(as_of, "--as-of")
     return out
 
 
@@ -436,171 +355,3 @@ def _write_baseline(path: Path, result: ScanResult) -> None:
     except OSError as exc:
         typer.echo(f"faceaudit: error: cannot write {path}: {exc}", err=True)
         raise typer.Exit(int(ExitCode.INCOMPLETE)) from exc
-
-
-def default_state_path() -> Path:
-    """$XDG_STATE_HOME/faceaudit/state.db, else ~/.local/state/faceaudit/state.db."""
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "faceaudit" / "state.db"
-
-
-@contextlib.contextmanager
-def _open_state(path: Path | None, wait_s: float) -> Iterator[StateDB | None]:
-    """The state database, locked for this run; a held lock or an unusable file exits 3."""
-    if path is None:
-        yield None
-        return
-    from scanner.state.store import StateDB, StateLocked
-
-    try:
-        db = StateDB(path, wait_s=wait_s)
-    except StateLocked as exc:
-        typer.echo(f"faceaudit: {exc}", err=True)
-        raise typer.Exit(int(ExitCode.INCOMPLETE)) from None
-    except (OSError, sqlite3.Error) as exc:
-        typer.echo(f"faceaudit: error: cannot use the state database {path}: {exc}", err=True)
-        raise typer.Exit(int(ExitCode.INCOMPLETE)) from None
-    with db:
-        for note in db.notes:
-            typer.echo(f"faceaudit: {note}", err=True)
-        yield db
-
-
-def _moment(text: str, option: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        _usage(f"{option} {text!r} is not an ISO 8601 date or time")
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
-def _run_with_progress(config: ScanConfig, show: bool, state: StateDB | None = None) -> ScanResult:
-    from scanner.engine import Progress, run_scan
-
-    if not show:
-        return run_scan(config, state=state)
-    from rich.console import Console
-    from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
-    from rich.progress import Progress as Bar
-
-    from scanner.reporters.text import terminal_safe
-
-    with Bar(
-        TextColumn("[bold]scanning"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} items"),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[current]}", style="dim", markup=False),  # a name is no markup
-        console=Console(stderr=True),  # the terminal `show` checked; stdout is the report
-        transient=True,
-        redirect_stdout=False,
-    ) as bar:
-        task = bar.add_task("scan", total=None, current="")
-
-        def update(p: Progress) -> None:
-            bar.update(
-                task,
-                completed=p.done,
-                total=max(p.queued, 1),
-                current=terminal_safe(p.current)[-60:],
-            )
-
-        return run_scan(config, progress=update, state=state)
-
-
-@app.command()
-def detectors() -> None:
-    """List the detectors, their ids (used by --detector and policies) and what they find."""
-    from scanner.detectors import DEFAULT_DETECTORS, DETECTORS
-
-    for d in DETECTORS:
-        default = " (default)" if d.id in DEFAULT_DETECTORS else ""
-        typer.echo(f"{d.id:<15} {d.kind.value:<12} {d.description}{default}")
-
-
-@app.command()
-def demo(
-    directory: Annotated[
-        Path, typer.Argument(help="Where to build the demo tree (replaced if it is one).")
-    ] = Path("demo-data"),
-    workers: Annotated[int, typer.Option("--workers", "-j", help="Worker processes.")] = -1,
-) -> None:
-    """Build a demo tree and a demo organisation from photos that installed packages ship;
-    scan the tree, then judge the organisation against its policy."""
-    from scanner.demo import DemoUnavailable, build_demo_tree
-    from scanner.demo_org import AS_OF, build_demo_org
-    from scanner.reporters import Format, render
-
-    try:
-        root = build_demo_tree(directory)
-        policy_file = build_demo_org(root / "org")
-    except DemoUnavailable as exc:
-        _usage(str(exc))
-    jobs = (os.cpu_count() or 1) if workers < 0 else workers
-    typer.echo(f"Built a demo tree in {root}; scanning it for real:\n", err=True)
-    config = ScanConfig(targets=(root,), exclude=("./org",), workers=jobs)
-    result = _run_with_progress(config, show=sys.stderr.isatty())
-    write_stdout(render(result, Format.CONSOLE), utf8=False)
-    typer.echo(
-        f"\n(`faceaudit scan {root}` would exit {int(result.exit_code)}: face data was found "
-        "and one file is truncated on purpose.)",
-        err=True,
-    )
-    org = root / "org"
-    typer.echo(
-        f"\nNow a demo organisation in {org}, judged against its policy {policy_file} "
-        f"(GDPR, UK GDPR, EU AI Act packs and a rule of its own), as of {AS_OF.date()}:\n",
-        err=True,
-    )
-    from scanner.cli_policy import load_or_exit
-
-    org_config = ScanConfig(
-        targets=(org,), workers=jobs, policy=load_or_exit(str(policy_file)), as_of=AS_OF
-    )
-    org_result = _run_with_progress(org_config, show=sys.stderr.isatty())
-    write_stdout(render(org_result, Format.CONSOLE), utf8=False)
-    typer.echo(
-        f"\n(The demo itself exits 0. `faceaudit scan {org} --policy {policy_file} "
-        f"--as-of {AS_OF.date()}` would exit {int(org_result.exit_code)}.)",
-        err=True,
-    )
-    if not result.items or not org_result.findings:
-        raise typer.Exit(1)
-
-
-def main() -> None:
-    """Run the command; no outcome other than a finished scan may exit 0 or 1.
-
-    SIGTERM behaves like Ctrl-C, however the process was started: a scan in progress stops,
-    writes its partial report and exits 3. An interruption outside a scan, or an internal
-    error, also exits 3 (incomplete), never 1 (which means "face data found").
-    """
-    # YuNet's OpenMP runtime reads this when it first loads; one thread per process is what
-    # the measurements in README were taken with (workers set it for themselves too).
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    # Explicitly, because a process started with SIGINT ignored (a background job of a
-    # script) would otherwise ignore it too, and `kill -INT` would let the scan run on.
-    signal.signal(signal.SIGINT, _raise_interrupt)
-    try:
-        code = app(standalone_mode=False)
-        _finishing()
-        if code == INTERRUPTED_BY_TYPER:  # typer turns a KeyboardInterrupt into Exit(130)
-            raise KeyboardInterrupt
-    except (typer.Abort, KeyboardInterrupt):
-        _finishing()
-        print("faceaudit: interrupted; nothing was reported", file=sys.stderr)
-        sys.exit(int(ExitCode.INCOMPLETE))
-    except typer.exceptions.TyperException as exc:  # click's usage errors (typer vendors click)
-        show = getattr(exc, "show", None)
-        if callable(show):
-            show()
-        sys.exit(int(ExitCode.USAGE))
-    except Exception as exc:
-        print(
-            f"faceaudit: internal error ({type(exc).__name__}: {exc}); the scan is "
-            "incomplete. Please report this with the command line that caused it.",
-            file=sys.stderr,
-        )
-        sys.exit(int(ExitCode.INCOMPLETE))
-    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,96 @@
+"""What the commands share: usage errors, the state database, times, progress."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+import typer
+
+from scanner.config import ScanConfig
+from scanner.model import ExitCode, ScanResult, Severity
+
+if TYPE_CHECKING:
+    from scanner.state.store import StateDB
+
+FAIL_ON_CHOICES = [s.label for s in Severity] + ["never"]
+
+
+def usage(message: str) -> NoReturn:
+    typer.echo(f"faceaudit: error: {message}", err=True)
+    raise typer.Exit(int(ExitCode.USAGE))
+
+
+def default_state_path() -> Path:
+    """$XDG_STATE_HOME/faceaudit/state.db, else ~/.local/state/faceaudit/state.db."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "faceaudit" / "state.db"
+
+
+@contextlib.contextmanager
+def open_state(path: Path | None, wait_s: float) -> Iterator[StateDB | None]:
+    """The state database, locked for this run; a held lock or an unusable file exits 3."""
+    if path is None:
+        yield None
+        return
+    from scanner.state.store import StateDB, StateLocked
+
+    try:
+        db = StateDB(path, wait_s=wait_s)
+    except StateLocked as exc:
+        typer.echo(f"faceaudit: {exc}", err=True)
+        raise typer.Exit(int(ExitCode.INCOMPLETE)) from None
+    except (OSError, sqlite3.Error) as exc:
+        typer.echo(f"faceaudit: error: cannot use the state database {path}: {exc}", err=True)
+        raise typer.Exit(int(ExitCode.INCOMPLETE)) from None
+    with db:
+        for note in db.notes:
+            typer.echo(f"faceaudit: {note}", err=True)
+        yield db
+
+
+def moment(text: str, option: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        usage(f"{option} {text!r} is not an ISO 8601 date or time")
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def run_with_progress(config: ScanConfig, show: bool, state: StateDB | None = None) -> ScanResult:
+    from scanner.engine import Progress, run_scan
+
+    if not show:
+        return run_scan(config, state=state)
+    from rich.console import Console
+    from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as Bar
+
+    from scanner.reporters.text import terminal_safe
+
+    with Bar(
+        TextColumn("[bold]scanning"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} items"),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[current]}", style="dim", markup=False),  # a name is no markup
+        console=Console(stderr=True),  # the terminal `show` checked; stdout is the report
+        transient=True,
+        redirect_stdout=False,
+    ) as bar:
+        task = bar.add_task("scan", total=None, current="")
+
+        def update(p: Progress) -> None:
+            bar.update(
+                task,
+                completed=p.done,
+                total=max(p.queued, 1),
+                current=terminal_safe(p.current)[-60:],
+            )
+
+        return run_scan(config, progress=update, state=state)

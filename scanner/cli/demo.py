@@ -1,0 +1,63 @@
+"""`faceaudit demo`: a demo tree and organisation, scanned and judged for real."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from scanner.cli.common import run_with_progress, usage
+from scanner.cli.output import write_stdout
+from scanner.config import ScanConfig
+
+
+def demo(
+    directory: Annotated[
+        Path, typer.Argument(help="Where to build the demo tree (replaced if it is one).")
+    ] = Path("demo-data"),
+    workers: Annotated[int, typer.Option("--workers", "-j", help="Worker processes.")] = -1,
+) -> None:
+    """Build a demo tree and a demo organisation from photos that installed packages ship;
+    scan the tree, then judge the organisation against its policy."""
+    from scanner.demo import DemoUnavailable, build_demo_tree
+    from scanner.demo_org import AS_OF, build_demo_org
+    from scanner.reporters import Format, render
+
+    try:
+        root = build_demo_tree(directory)
+        policy_file = build_demo_org(root / "org")
+    except DemoUnavailable as exc:
+        usage(str(exc))
+    jobs = (os.cpu_count() or 1) if workers < 0 else workers
+    typer.echo(f"Built a demo tree in {root}; scanning it for real:\n", err=True)
+    config = ScanConfig(targets=(root,), exclude=("./org",), workers=jobs)
+    result = run_with_progress(config, show=sys.stderr.isatty())
+    write_stdout(render(result, Format.CONSOLE), utf8=False)
+    typer.echo(
+        f"\n(`faceaudit scan {root}` would exit {int(result.exit_code)}: face data was found "
+        "and one file is truncated on purpose.)",
+        err=True,
+    )
+    org = root / "org"
+    typer.echo(
+        f"\nNow a demo organisation in {org}, judged against its policy {policy_file} "
+        f"(GDPR, UK GDPR, EU AI Act packs and a rule of its own), as of {AS_OF.date()}:\n",
+        err=True,
+    )
+    from scanner.cli.policy import load_or_exit
+
+    org_config = ScanConfig(
+        targets=(org,), workers=jobs, policy=load_or_exit(str(policy_file)), as_of=AS_OF
+    )
+    org_result = run_with_progress(org_config, show=sys.stderr.isatty())
+    write_stdout(render(org_result, Format.CONSOLE), utf8=False)
+    typer.echo(
+        f"\n(The demo itself exits 0. `faceaudit scan {org} --policy {policy_file} "
+        f"--as-of {AS_OF.date()}` would exit {int(org_result.exit_code)}.)",
+        err=True,
+    )
+    if not result.items or not org_result.findings:
+        raise typer.Exit(1)
