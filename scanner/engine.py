@@ -22,12 +22,15 @@ from scanner.context import enrich
 from scanner.detectors import DEFAULT_DETECTORS, build
 from scanner.model import (
     ContentType,
+    DatabaseLocation,
+    FileLocation,
     Finding,
     ItemResult,
     Location,
     PolicyInfo,
     Problem,
     ProblemReason,
+    ScanLocation,
     ScanResult,
     ScanStats,
 )
@@ -37,7 +40,7 @@ from scanner.policy.gate import apply_baseline, apply_waivers
 from scanner.policy.registers import RegisterData
 from scanner.pool import Event, Executor, InlineExecutor, WorkerPool
 from scanner.sources import display_database, open_database, sqlite_open
-from scanner.sources.database import DatabaseError, DatabaseSource, redact
+from scanner.sources.database import DatabaseError, DatabaseSource, redact, sqlite_ref
 from scanner.sources.filesystem import FileRef, FilesystemWalker
 from scanner.sources.globs import PathFilter
 from scanner.sources.keys import KeyRead, KeysUnreadable
@@ -174,7 +177,7 @@ class _Planner:
     def _sqlite(self, uri: str) -> Iterator[WorkItem]:
         """A SQLite database named by URI: a file for a worker (its columns come back)."""
         path = sqlite_open.path_from_uri(uri)
-        where = Location("sqlite://" + path)
+        where = DatabaseLocation(sqlite_ref(path))
         try:
             st = os.stat(path)  # a link named explicitly is followed, as for a scan target
             if not stat.S_ISREG(st.st_mode):
@@ -184,7 +187,7 @@ class _Planner:
             self._problem(where, ProblemReason.DATABASE_UNREADABLE, redact(detail))
             return
         ref = FileRef(
-            where,
+            FileLocation(path),
             os.path.realpath(path),
             st.st_dev,
             st.st_ino,
@@ -397,7 +400,7 @@ def _interrupted(pending: list[WorkItem], problems: list[Problem]) -> None:
         problems.append(Problem(item.location, ProblemReason.INTERRUPTED, "scan interrupted"))
     problems.append(
         Problem(
-            Location("<scan>"),
+            ScanLocation(),
             ProblemReason.INTERRUPTED,
             "scan interrupted before every target was walked; this report is partial",
         )
@@ -439,7 +442,7 @@ def _state_problems(state: StateDB | None, errors: list[str]) -> list[Problem]:
         f"the state database could not be written: {errors[0]}{more}; every result is in this "
         "report, and the next scan looks again at what this one examined"
     )
-    return [Problem(Location(str(state.path)), ProblemReason.STATE_NOT_SAVED, detail)]
+    return [Problem(FileLocation(str(state.path)), ProblemReason.STATE_NOT_SAVED, detail)]
 
 
 def _stats(planner: _Planner, bytes_read: int, incremental: Incremental | None) -> ScanStats:

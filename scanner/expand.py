@@ -18,10 +18,10 @@ from dataclasses import replace
 from typing import Protocol
 
 from scanner.config import Limits
-from scanner.model import ContentType, Location, Problem, ProblemReason
+from scanner.model import ContentType, DatabaseLocation, Location, Problem, ProblemReason
 from scanner.sniff import HEAD_BYTES, name_claims_image, sniff
 from scanner.sources.archive import ArchiveWalker
-from scanner.sources.database import ColumnSample, DatabaseError, SampleLimits, redact
+from scanner.sources.database import ColumnSample, DatabaseError, SampleLimits, redact, sqlite_ref
 from scanner.sources.filesystem import FileChangedError, open_regular, read_open
 from scanner.work import Host, WorkItem, WorkOutcome
 
@@ -158,7 +158,8 @@ def _database_file(ex: Examiner, item: WorkItem, fd: int, noatime: bool, host: H
 
     ref = item.file
     assert ref is not None
-    database = item.location.path if item.database else f"sqlite://{ref.location.path}"
+    where = item.location
+    database = where.database if isinstance(where, DatabaseLocation) else sqlite_ref(where.path)
     source = SqliteSource.from_fd(
         fd,
         ref.fs_path,

@@ -10,6 +10,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import ClassVar
 
 ScalarValue = str | int | float | bool
 
@@ -218,19 +219,27 @@ _COMPLETE_REASONS = frozenset(
 )
 
 
-@dataclass(frozen=True, order=True)
 class Location:
-    """Where an item lives: a filesystem path, plus archive members when it sits inside one.
+    """Where an item lives: one of FileLocation, MemberLocation, DatabaseLocation,
+    ObjectLocation or ScanLocation (a tagged union: `kind` says which).
 
-    `path` is the path as reached from the scan target (display form; undecodable bytes are
-    kept as surrogate escapes). Members are nested: ("inner.tar", "photos/a.jpg").
+    `display` is what people read. `path` and `members` are the stored identity: finding
+    fingerprints, baselines and the state database hash them, so they keep the form they
+    always had (a database location is `<database>#<schema>.<table>.<column>` in `path`,
+    with no members). Nothing parses them back: the fields say what the parts are.
+    Locations of every kind sort together, by (path, members).
     """
 
-    path: str
-    members: tuple[str, ...] = ()
+    __slots__ = ()
+    kind: ClassVar[str]
 
-    def child(self, member: str) -> Location:
-        return Location(self.path, (*self.members, member))
+    @property
+    def path(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        return ()
 
     @property
     def display(self) -> str:
@@ -240,6 +249,143 @@ class Location:
     @property
     def depth(self) -> int:
         return len(self.members)
+
+    @property
+    def sort_key(self) -> tuple[str, tuple[str, ...]]:
+        return (self.path, self.members)
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, Location):
+            return NotImplemented
+        return self.sort_key < other.sort_key
+
+    def __le__(self, other: object) -> bool:
+        if not isinstance(other, Location):
+            return NotImplemented
+        return self.sort_key <= other.sort_key
+
+    def __gt__(self, other: object) -> bool:
+        if not isinstance(other, Location):
+            return NotImplemented
+        return self.sort_key > other.sort_key
+
+    def __ge__(self, other: object) -> bool:
+        if not isinstance(other, Location):
+            return NotImplemented
+        return self.sort_key >= other.sort_key
+
+    def child(self, member: str) -> MemberLocation:
+        """A member of this file (or of this member: nested archives)."""
+        raise TypeError(f"a {self.kind} location holds no archive members")
+
+
+@dataclass(frozen=True, eq=True)
+class FileLocation(Location):
+    """A file, by its path as reached from the scan target (display form; undecodable bytes
+    are kept as surrogate escapes)."""
+
+    file: str
+    kind: ClassVar[str] = "file"
+
+    @property
+    def path(self) -> str:
+        return self.file
+
+    def child(self, member: str) -> MemberLocation:
+        return MemberLocation(self, (member,))
+
+
+@dataclass(frozen=True, eq=True)
+class ObjectLocation(Location):
+    """An object in a store (`s3://bucket/key`), with its version when the store keeps
+    versions. The version is part of what the object is, not of where people look for it:
+    it is in `version`, not in the display."""
+
+    store: str  # "s3://bucket", "gs://bucket", "az://account/container"
+    key: str
+    version: str | None = None
+    kind: ClassVar[str] = "object"
+
+    @property
+    def path(self) -> str:
+        return f"{self.store}/{self.key}"
+
+    def child(self, member: str) -> MemberLocation:
+        return MemberLocation(self, (member,))
+
+
+@dataclass(frozen=True, eq=True)
+class MemberLocation(Location):
+    """A member of an archive; `names` are nested: ("inner.tar", "photos/a.jpg")."""
+
+    container: FileLocation | ObjectLocation
+    names: tuple[str, ...]
+    kind: ClassVar[str] = "member"
+
+    @property
+    def path(self) -> str:
+        return self.container.path
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        return self.names
+
+    def child(self, member: str) -> MemberLocation:
+        return MemberLocation(self.container, (*self.names, member))
+
+
+@dataclass(frozen=True, eq=True)
+class DatabaseRef:
+    """A database, as locations name it (credentials never appear)."""
+
+    display: str  # "sqlite:///srv/kyc.db", "sqlite://data/app.db", "a.zip!/app.db",
+    #               "postgresql://db:5432/immich", "mysql://db:3306/photoprism"
+    scheme: str  # "sqlite", "postgresql", "mysql"; "" for a database inside an archive
+    name: str  # the file's name ("kyc.db"), or the server database's ("immich")
+    file: str | None = None  # a SQLite database's file, as displayed (None: a server)
+
+
+@dataclass(frozen=True, eq=True)
+class DatabaseLocation(Location):
+    """A database, one of its relations, or one of their columns."""
+
+    database: DatabaseRef
+    schema: str | None = None  # PostgreSQL's schema ("public"); None where there are none
+    table: str | None = None
+    column: str | None = None
+    kind: ClassVar[str] = "database"
+
+    @property
+    def relation(self) -> str | None:
+        """The relation as the database qualifies it: "public.face_search", "faces"."""
+        if self.table is None:
+            return None
+        return f"{self.schema}.{self.table}" if self.schema else self.table
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        return tuple(p for p in self.parts_of if p is not None)
+
+    @property
+    def parts_of(self) -> tuple[str | None, str | None, str | None]:
+        return (self.schema, self.table, self.column)
+
+    @property
+    def path(self) -> str:
+        if self.table is None:
+            return self.database.display
+        return f"{self.database.display}#{'.'.join(self.parts)}"
+
+
+@dataclass(frozen=True, eq=True)
+class ScanLocation(Location):
+    """The scan as a whole (an interruption, a limit on the whole run)."""
+
+    kind: ClassVar[str] = "scan"
+
+    @property
+    def path(self) -> str:
+        return "<scan>"
 
 
 @dataclass(frozen=True)

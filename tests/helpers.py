@@ -146,7 +146,7 @@ def zip_listing(
 _WALK = r"""
 import json, os, resource, sys, time
 from scanner.config import Limits
-from scanner.model import ContentType, Location, Problem
+from scanner.model import ContentType, FileLocation, Problem
 from scanner.sources.archive import ArchiveWalker
 
 # Half a GiB more address space than now: a regression fails fast with MemoryError
@@ -173,7 +173,7 @@ fd = os.open(path, os.O_RDONLY)
 started = time.monotonic()
 with os.fdopen(fd, "rb") as fh:
     walker = ArchiveWalker(Limits(**limits))
-    out = list(walker.expand(Location(os.path.basename(path)), fh, content_type))
+    out = list(walker.expand(FileLocation(os.path.basename(path)), fh, content_type))
 print(json.dumps({
     "elapsed": time.monotonic() - started,
     "before_kib": before,

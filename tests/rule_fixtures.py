@@ -14,9 +14,9 @@ from scanner.model import (
     ContentType,
     Evidence,
     EvidenceKind,
+    FileLocation,
     ItemContext,
     ItemResult,
-    Location,
     Place,
     Provenance,
 )
@@ -48,7 +48,7 @@ def item(
 ) -> ItemResult:
     ev = Evidence(EvidenceKind(kind), "face.yunet", 0.95, faces=1)
     return ItemResult(
-        Location(path),
+        FileLocation(path),
         ContentType.JPEG,
         1000,
         "ab" * 32,
@@ -170,7 +170,7 @@ def situations(rule: LoadedRule) -> tuple[Situation, Situation]:
         vectors = st.model_copy(
             update={"id": "vectors", "paths": ["vectors/**"], "pairs_with": "hr-badges"}
         )
-        other = replace(it, location=Location("org/vectors/E100.npy"))
+        other = replace(it, location=FileLocation("org/vectors/E100.npy"))
         return (
             Situation((it,), policy(rule, (crops, vectors)), Facts()),
             Situation((it, other), policy(rule, (crops, vectors)), Facts()),

@@ -10,8 +10,10 @@ from reporters.sample import HOSTILE_PATH as HOSTILE
 
 from scanner.model import (
     ContentType,
+    DatabaseLocation,
     Evidence,
     EvidenceKind,
+    FileLocation,
     ItemContext,
     ItemResult,
     Location,
@@ -19,6 +21,7 @@ from scanner.model import (
     ScalarValue,
     ScanResult,
 )
+from scanner.sources.database import sqlite_ref
 from scanner.subject.spec import FaceCompared, ItemFaces, StoreCompared
 
 
@@ -42,7 +45,7 @@ def sample_scan() -> ScanResult:
 
     base = sample_result()
     gallery = ItemResult(
-        location=Location("models/encodings.pickle"),
+        location=FileLocation("models/encodings.pickle"),
         content_type=ContentType.PICKLE,
         size=9000,
         sha256="ab" * 32,
@@ -52,14 +55,14 @@ def sample_scan() -> ScanResult:
         ),
     )
     arcface = ItemResult(
-        location=Location("models/arcface.npy"),
+        location=FileLocation("models/arcface.npy"),
         content_type=ContentType.NPY,
         size=70000,
         sha256="cd" * 32,
         evidence=(_store("arr_0", 512, 30, "ArcFace/InsightFace", None),),
     )
     column = ItemResult(
-        location=Location("sqlite:///srv/kyc.db#customers.photo"),
+        location=DatabaseLocation(sqlite_ref("/srv/kyc.db"), None, "customers", "photo"),
         content_type=ContentType.DB_COLUMN,
         size=0,
         sha256=None,

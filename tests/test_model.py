@@ -11,8 +11,8 @@ from scanner.model import (
     Evidence,
     EvidenceKind,
     ExitCode,
+    FileLocation,
     ItemResult,
-    Location,
     Problem,
     ProblemReason,
     ScanResult,
@@ -31,7 +31,7 @@ def result(
 ) -> ScanResult:
     items = tuple(
         ItemResult(
-            Location(f"/x/{n}.jpg"),
+            FileLocation(f"/x/{n}.jpg"),
             ContentType.JPEG,
             10,
             "0" * 64,
@@ -39,7 +39,7 @@ def result(
         )
         for n, kind in enumerate(kinds)
     )
-    problems = tuple(Problem(Location(f"/x/p{n}"), r, "detail") for n, r in enumerate(reasons))
+    problems = tuple(Problem(FileLocation(f"/x/p{n}"), r, "detail") for n, r in enumerate(reasons))
     return ScanResult(
         "0.1.0", (), T0, T0, ("/x",), (), items, problems,
         interrupted=interrupted, fail_on=fail_on, allow_incomplete=allow_incomplete,
@@ -105,6 +105,6 @@ def test_severity_parse() -> None:
 
 
 def test_location_display() -> None:
-    loc = Location("/data/a.zip").child("inner.tar").child("x/y.jpg")
+    loc = FileLocation("/data/a.zip").child("inner.tar").child("x/y.jpg")
     assert loc.display == "/data/a.zip!/inner.tar!/x/y.jpg"
     assert loc.depth == 2

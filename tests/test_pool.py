@@ -12,7 +12,7 @@ import pytest
 from helpers import astronaut, encode, no_face
 
 from scanner.config import DetectionSettings, Limits, MiB
-from scanner.model import ContentType, Location, ProblemReason
+from scanner.model import ContentType, FileLocation, ProblemReason
 from scanner.pool import WorkerPool
 from scanner.sniff import sniff
 from scanner.worker import WorkerSetup, WorkItem
@@ -21,7 +21,7 @@ DETECTORS = ("face.tags", "face.yunet")
 
 
 def item(seq: int, data: bytes, name: str) -> WorkItem:
-    return WorkItem(seq, Location(name), sniff(data[:4096]), len(data), None, data=data)
+    return WorkItem(seq, FileLocation(name), sniff(data[:4096]), len(data), None, data=data)
 
 
 def setup(**limits: object) -> WorkerSetup:
@@ -109,7 +109,7 @@ def test_file_items_are_read_in_the_worker(tmp_path: Path) -> None:
     path.write_bytes(face_png())
     st = path.stat()
     ref = FileRef(
-        Location(str(path)), str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, 0
+        FileLocation(str(path)), str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, 0
     )
     work = WorkItem(1, ref.location, ContentType.PNG, st.st_size, st.st_mtime_ns, file=ref)
     with WorkerPool(setup(), 1) as pool:

@@ -15,7 +15,7 @@ from scanner.context.origins import (
     xattr_provenance,
     zone_identifier_provenance,
 )
-from scanner.model import ContentType, ItemResult, Provenance
+from scanner.model import ContentType, FileLocation, ItemResult, Provenance
 
 
 def with_provenance(result: ItemResult) -> ItemResult:
@@ -23,7 +23,7 @@ def with_provenance(result: ItemResult) -> ItemResult:
         return result
     location = result.location
     found: list[Provenance] = list(result.context.provenance)
-    if not location.members:
+    if isinstance(location, FileLocation):
         found += xattr_provenance(location.path)
         found += zone_identifier_provenance(location.path)
     by_name = filename_provenance(location.members[-1] if location.members else location.path)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from scanner.model import ItemResult, Location, Problem, ProblemReason
+from scanner.model import DatabaseLocation, ItemResult, Location, Problem, ProblemReason
 from scanner.policy.evaluate import Facts
 from scanner.policy.loader import Policy, PolicyError, PolicyErrors
 from scanner.policy.registers import RegisterData, RegisterError, load_register
@@ -53,14 +53,14 @@ def subject_reads(
         store = store_for(item, policy.stores)
         if store is None or store.subject is None or store.subject.column is None:
             continue
-        e = item.primary
-        table = e.detail("table") if e is not None else None
-        column = e.detail("column") if e is not None else None
-        if not isinstance(table, str) or not isinstance(column, str):
+        where = item.location
+        if not isinstance(where, DatabaseLocation) or where.column is None:
             continue
-        database = item.location.display.split("#", 1)[0]
+        database = where.database.display
         uri = database_uris.get(database, database)
-        key = KeyRead(uri, table, column, store.subject.column)
+        relation = where.relation
+        assert relation is not None
+        key = KeyRead(uri, relation, where.column, store.subject.column)
         reads.append(SubjectRead(item.location, store.id, key))
     return reads
 

@@ -13,9 +13,9 @@ import re
 from collections.abc import Iterable
 from functools import cache
 
-from scanner.model import ItemResult
+from scanner.model import DatabaseLocation, ItemResult, Location
 from scanner.policy.schema import Store
-from scanner.sources.globs import _translate
+from scanner.sources.globs import glob_body
 
 EU = frozenset(
     [
@@ -54,8 +54,8 @@ EEA = EU | {"IS", "LI", "NO"}
 def _path_regex(pattern: str) -> re.Pattern[str]:
     text = pattern.strip()
     if text.startswith("/"):
-        return re.compile(rf"\A{_translate(text)}\Z", re.DOTALL)
-    return re.compile(rf"(?:\A|/){_translate(text.removeprefix('./'))}\Z", re.DOTALL)
+        return re.compile(rf"\A{glob_body(text)}\Z", re.DOTALL)
+    return re.compile(rf"(?:\A|/){glob_body(text.removeprefix('./'))}\Z", re.DOTALL)
 
 
 @cache
@@ -64,13 +64,15 @@ def _db_regex(pattern: str) -> re.Pattern[str]:
     return re.compile(rf"\A{body}\Z", re.DOTALL)
 
 
-def is_database_location(display: str) -> bool:
-    return re.match(r"\A[a-z][a-z0-9+.-]*://", display) is not None
+def is_database_location(location: Location) -> bool:
+    """A database's column or table, matched by `databases` globs (a database inside an
+    archive is matched by `paths`, as the files of the tree it sits in)."""
+    return isinstance(location, DatabaseLocation) and bool(location.database.scheme)
 
 
 def store_for(item: ItemResult, stores: Iterable[Store]) -> Store | None:
     display = item.location.display
-    db = is_database_location(display)
+    db = is_database_location(item.location)
     for store in stores:
         patterns = store.databases if db else store.paths
         regex = _db_regex if db else _path_regex

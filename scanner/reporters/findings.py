@@ -10,8 +10,6 @@ from __future__ import annotations
 import collections
 import enum
 import hashlib
-import posixpath
-import re
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -19,6 +17,7 @@ from datetime import datetime, timezone
 
 from scanner.model import (
     ContentType,
+    DatabaseLocation,
     Disposition,
     Evidence,
     EvidenceKind,
@@ -30,7 +29,6 @@ from scanner.model import (
     Severity,
 )
 
-_DB_URI = re.compile(r"^(sqlite|postgresql|postgres|mysql|mariadb)(\+\w+)?://", re.IGNORECASE)
 # Characters kept as they are in a URI that is already one (a database URI): RFC 3986
 # reserved and unreserved characters, and `%` so existing escapes are not escaped twice.
 _URI_SAFE = ":/?#[]@!$&'()*+,;=-._~%"
@@ -78,38 +76,15 @@ def _uri_as_given(uri: str) -> str:
 
 
 def is_database(location: Location, content_type: ContentType | None = None) -> bool:
-    return content_type is ContentType.DB_COLUMN or bool(_DB_URI.match(location.path))
+    return isinstance(location, DatabaseLocation)
 
 
 def where(location: Location, content_type: ContentType | None = None) -> Where:
-    """Take a location apart. Database columns are `<database>#<table>.<column>` (PostgreSQL:
-    `<database>#<schema>.<table>.<column>`); a database found while walking files keeps its
-    file path before the `#`."""
+    """Take a location apart, from its fields: a database's relation and column, an
+    archive's members, a file."""
     display = location.display
-    if is_database(location, content_type):
-        base, _, fragment = location.path.rpartition("#")
-        if not base:
-            base, fragment = location.path, ""
-        parts = tuple(fragment.split(".")) if fragment else ()
-        quoted_fragment = urllib.parse.quote_from_bytes(
-            fragment.encode("utf-8", "surrogateescape"), safe="."
-        )
-        if _DB_URI.match(base):
-            split = urllib.parse.urlsplit(base)
-            scheme = split.scheme.split("+", 1)[0].lower()
-            if scheme == "sqlite":
-                name = posixpath.basename(split.path) or split.path
-                artifact = path_uri(split.path) if split.path.startswith("/") else base
-            else:
-                name = split.path.lstrip("/") or split.netloc
-                artifact = base
-            artifact = _uri_as_given(artifact)
-            uri = _uri_as_given(base) + (f"#{quoted_fragment}" if fragment else "")
-        else:
-            name = posixpath.basename(base) or base
-            artifact = path_uri(base)
-            uri = artifact + (f"#{quoted_fragment}" if fragment else "")
-        return Where(LocationKind.DATABASE, display, uri, artifact, name, parts)
+    if isinstance(location, DatabaseLocation):
+        return _database_where(location)
     artifact = path_uri(location.path)
     if location.members:
         members = (
@@ -117,6 +92,22 @@ def where(location: Location, content_type: ContentType | None = None) -> Where:
         )
         return Where(LocationKind.MEMBER, display, "!/".join((artifact, *members)), artifact)
     return Where(LocationKind.FILE, display, artifact, artifact)
+
+
+def _database_where(location: DatabaseLocation) -> Where:
+    db = location.database
+    fragment = ".".join(location.parts)
+    quoted_fragment = urllib.parse.quote_from_bytes(
+        fragment.encode("utf-8", "surrogateescape"), safe="."
+    )
+    tail = f"#{quoted_fragment}" if fragment else ""
+    if not db.scheme:  # a database inside an archive: the member's path
+        artifact = path_uri(db.display)
+        uri = artifact + tail
+    else:  # a SQLite database's artifact is its file; a server's, its URI
+        artifact = path_uri(db.file) if db.file is not None else _uri_as_given(db.display)
+        uri = _uri_as_given(db.display) + tail
+    return Where(LocationKind.DATABASE, location.display, uri, artifact, db.name, location.parts)
 
 
 # -- findings in order, with the item each one is about ------------------------------------

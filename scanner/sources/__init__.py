@@ -29,13 +29,12 @@ def _load(scheme: str) -> Any:
 
 def open_database(uri: str, sampling: SampleLimits) -> DatabaseSource:
     """The source for a database URI (`sqlite:///…`, `postgresql://…`, `mysql://…`)."""
-    from scanner.model import Location
+    from scanner.model import DatabaseLocation, DatabaseRef
 
     scheme = uri.split("://", 1)[0].split("+", 1)[0].lower()
     if scheme not in DATABASE_SOURCES:
-        raise DatabaseError(
-            Location(display_database(uri)), f"unsupported database scheme {scheme!r}"
-        )
+        ref = DatabaseRef(display_database(uri), scheme, "")
+        raise DatabaseError(DatabaseLocation(ref), f"unsupported database scheme {scheme!r}")
     source: DatabaseSource = _load(scheme)(uri, sampling)
     return source
 

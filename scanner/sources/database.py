@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from scanner.model import Location, Problem, ProblemReason, ScalarValue
+from scanner.model import DatabaseRef, Location, Problem, ProblemReason, ScalarValue
 
 # A sampled value as a driver returns it: BLOB/bytea, text/json, number, or a float array.
 Value = bytes | str | int | float | list[float] | tuple[float, ...]
@@ -41,7 +41,7 @@ class SampleLimits:
 class ColumnSample:
     """A column, sampled. Values stay in the worker that examines them."""
 
-    location: Location  # Location("sqlite:///abs/path.db#table.column"), credentials redacted
+    location: Location  # a DatabaseLocation: `sqlite:///abs/path.db#table.column` (no credentials)
     database: str  # the database's redacted URI
     table: str  # schema-qualified where the engine has schemas ("public.face_search")
     column: str
@@ -174,6 +174,18 @@ def is_database_uri(text: str) -> bool:
     return bool(re.match(r"^(sqlite|postgresql|postgres|mysql|mariadb)(\+\w+)?://", text))
 
 
-def column_location(database: str, table: str, column: str) -> Location:
-    """`sqlite:///path/x.db#table.column`; `postgresql://host/db#schema.table.column`."""
-    return Location(f"{database}#{table}.{column}")
+def server_ref(display: str) -> DatabaseRef:
+    """A database server's database, named `scheme://host:port/name` (no credentials)."""
+    scheme, _, rest = display.partition("://")
+    host, _, name = rest.partition("/")
+    return DatabaseRef(display, scheme, name or host)
+
+
+def sqlite_ref(file: str, *, in_archive: bool = False) -> DatabaseRef:
+    """A SQLite database: `sqlite://` + its file as displayed (`sqlite:///abs/x.db` when
+    named by URI, `sqlite://data/x.db` when found while walking `data`); a database inside
+    an archive is named by its member's display alone (`a.zip!/x.db`)."""
+    name = file.rsplit("/", 1)[-1] or file
+    if in_archive:
+        return DatabaseRef(file, "", name, file)
+    return DatabaseRef(f"sqlite://{file}", "sqlite", name, file)

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from scanner.model import Location, Problem, ProblemReason
+from scanner.model import FileLocation, Problem, ProblemReason
 from scanner.sources.globs import PathFilter
 
 _O_NOATIME = getattr(os, "O_NOATIME", 0)
@@ -29,7 +29,7 @@ _DIR_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_DIRECTORY", 0)
 class FileRef:
     """A regular file the walker found, with the identity it had when found."""
 
-    location: Location
+    location: FileLocation
     fs_path: str
     dev: int
     ino: int
@@ -168,11 +168,11 @@ class FilesystemWalker:
             st = os.stat(self.target)  # an explicitly named target may itself be a link
         except FileNotFoundError:
             yield Problem(
-                Location(shown), ProblemReason.MISSING_TARGET, "no such file or directory"
+                FileLocation(shown), ProblemReason.MISSING_TARGET, "no such file or directory"
             )
             return
         except OSError as exc:
-            yield Problem(Location(shown), ProblemReason.UNREADABLE_FILE, _os_reason(exc))
+            yield Problem(FileLocation(shown), ProblemReason.UNREADABLE_FILE, _os_reason(exc))
             return
         if stat.S_ISDIR(st.st_mode):
             real = os.path.realpath(self.target)
@@ -181,12 +181,12 @@ class FilesystemWalker:
             yield self._file_ref(shown, os.path.realpath(self.target), st)
         else:
             yield Problem(
-                Location(shown), ProblemReason.SPECIAL_FILE, f"{_kind(st.st_mode)}; not read"
+                FileLocation(shown), ProblemReason.SPECIAL_FILE, f"{_kind(st.st_mode)}; not read"
             )
 
     def _file_ref(self, shown: str, fs_path: str, st: os.stat_result) -> FileRef:
         return FileRef(
-            location=Location(shown),
+            location=FileLocation(shown),
             fs_path=fs_path,
             dev=st.st_dev,
             ino=st.st_ino,
@@ -221,7 +221,7 @@ class FilesystemWalker:
         key = (st.st_dev, st.st_ino)
         if key in self._seen_dirs:
             yield Problem(
-                Location(shown_dir),
+                FileLocation(shown_dir),
                 ProblemReason.DIRECTORY_CYCLE,
                 "directory already scanned (named twice, inside another target, or reached "
                 "again through a bind mount or loop)",
@@ -231,13 +231,15 @@ class FilesystemWalker:
         try:
             fd, noatime = open_noatime(fs_dir, _DIR_FLAGS)
         except OSError as exc:
-            yield Problem(Location(shown_dir), ProblemReason.UNREADABLE_DIRECTORY, _os_reason(exc))
+            yield Problem(
+                FileLocation(shown_dir), ProblemReason.UNREADABLE_DIRECTORY, _os_reason(exc)
+            )
             return
         try:
             now = os.fstat(fd)
             if (now.st_dev, now.st_ino) != key:  # a path component was swapped since listing
                 yield Problem(
-                    Location(shown_dir),
+                    FileLocation(shown_dir),
                     ProblemReason.CHANGED_DURING_SCAN,
                     "directory replaced during the scan; not walked",
                 )
@@ -249,7 +251,7 @@ class FilesystemWalker:
                     entries = sorted(it, key=lambda e: e.name)
             except OSError as exc:
                 yield Problem(
-                    Location(shown_dir), ProblemReason.UNREADABLE_DIRECTORY, _os_reason(exc)
+                    FileLocation(shown_dir), ProblemReason.UNREADABLE_DIRECTORY, _os_reason(exc)
                 )
                 return
             for entry in entries:
@@ -274,7 +276,7 @@ class FilesystemWalker:
         try:
             est = entry.stat(follow_symlinks=False)
         except OSError as exc:
-            return Problem(Location(shown), ProblemReason.UNREADABLE_FILE, _os_reason(exc))
+            return Problem(FileLocation(shown), ProblemReason.UNREADABLE_FILE, _os_reason(exc))
         mode = est.st_mode
         if stat.S_ISLNK(mode):
             return self._symlink_problem(dir_fd, entry.name, shown, fs_path)
@@ -288,7 +290,7 @@ class FilesystemWalker:
                 return None
             return self._file_ref(shown, fs_path, est)
         return Problem(
-            Location(shown),
+            FileLocation(shown),
             ProblemReason.SPECIAL_FILE,
             f"{_kind(mode)}; not opened (it could block or has no stored content)",
         )
@@ -297,7 +299,7 @@ class FilesystemWalker:
         try:
             target = os.readlink(name, dir_fd=dir_fd)
         except OSError as exc:
-            return Problem(Location(shown), ProblemReason.SYMLINK_NOT_FOLLOWED, _os_reason(exc))
+            return Problem(FileLocation(shown), ProblemReason.SYMLINK_NOT_FOLLOWED, _os_reason(exc))
         root = os.path.realpath(self.target)
         resolved = os.path.realpath(fs_path)
         inside = resolved == root or resolved.startswith(root.rstrip("/") + "/")
@@ -307,7 +309,7 @@ class FilesystemWalker:
             else "outside the scan root; not followed"
         )
         return Problem(
-            Location(shown), ProblemReason.SYMLINK_NOT_FOLLOWED, f"link to {target} ({where})"
+            FileLocation(shown), ProblemReason.SYMLINK_NOT_FOLLOWED, f"link to {target} ({where})"
         )
 
 

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 
-def _translate(pattern: str) -> str:
+def glob_body(pattern: str) -> str:
     out: list[str] = []
     i, n = 0, len(pattern)
     while i < n:
@@ -60,7 +60,7 @@ class Glob:
         if not text:
             raise ValueError("empty glob pattern")
         anchored = rooted or "/" in text
-        body = _translate(text)
+        body = glob_body(text)
         return cls(pattern, re.compile(rf"\A{body}\Z", re.DOTALL), anchored)
 
     def matches(self, relpath: str) -> bool:

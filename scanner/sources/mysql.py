@@ -37,7 +37,7 @@ from typing import Any
 
 import pymysql
 
-from scanner.model import Location, Problem, ProblemReason
+from scanner.model import DatabaseLocation, Problem, ProblemReason
 from scanner.sources import mysql_schema
 from scanner.sources.database import (
     AMBIGUOUS_USERINFO,
@@ -45,6 +45,7 @@ from scanner.sources.database import (
     DatabaseError,
     SampleLimits,
     Value,
+    server_ref,
 )
 from scanner.sources.relational import (
     EXACT_COUNT_ROWS,
@@ -97,7 +98,8 @@ class MysqlSource:
         if not self._credentials.exact:
             self._refused = AMBIGUOUS_USERINFO
         self.limits = sampling
-        self.database = mysql_schema.display_uri(uri)
+        self.ref = server_ref(mysql_schema.display_uri(uri))
+        self.database = self.ref.display
         self.summary = Summary()
         # counts and timestamp ranges are context: a shorter deadline, then estimates
         self.meta_timeout = min(META_TIMEOUT_S, sampling.statement_timeout_s)
@@ -112,12 +114,12 @@ class MysqlSource:
 
     def columns(self) -> Iterator[ColumnSample | Problem]:
         if self._refused is not None:
-            raise DatabaseError(Location(self.database), self._refused)
+            raise DatabaseError(DatabaseLocation(self.ref), self._refused)
         if not self._params["database"]:
-            raise DatabaseError(Location(self.database), "no database named in the URI")
+            raise DatabaseError(DatabaseLocation(self.ref), "no database named in the URI")
         self._connect()
         try:
-            where = Location(self.database)
+            where = DatabaseLocation(self.ref)
             role = self._role()
             if role:
                 yield Problem(where, ProblemReason.DATABASE_ROLE_WRITABLE, role)
@@ -125,7 +127,7 @@ class MysqlSource:
                 yield Problem(where, ProblemReason.VIEWS_READ, VIEWS_READ_DETAIL)
             relations, problems = self._relations()
             yield from problems
-            emitter = Emitter(self.database, relations, self.limits, self.summary)
+            emitter = Emitter(self.ref, relations, self.limits, self.summary)
             for rel in relations:
                 yield from self._guarded(rel, emitter)
         finally:
@@ -168,7 +170,7 @@ class MysqlSource:
                 self._conn.close()
                 self._conn = None
             detail = self._credentials.scrub(f"cannot connect: {exc}")
-            raise DatabaseError(Location(self.database), detail) from None
+            raise DatabaseError(DatabaseLocation(self.ref), detail) from None
 
     def _role(self) -> str | None:
         """What the account could do beyond reading (mysql_schema.role_warning)."""
@@ -235,9 +237,11 @@ class MysqlSource:
                 (db,),
             )
         except (QueryTimeout, RelationUnreadable) as exc:
-            raise DatabaseError(Location(self.database), f"cannot read the schema: {exc}") from None
+            raise DatabaseError(
+                DatabaseLocation(self.ref), f"cannot read the schema: {exc}"
+            ) from None
         return mysql_schema.relations(
-            self.database,
+            self.ref,
             tables=tables,
             columns=columns,
             keys=keys,

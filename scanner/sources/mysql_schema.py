@@ -18,7 +18,7 @@ import re
 import urllib.parse
 from typing import Any
 
-from scanner.model import Location, Problem, ProblemReason
+from scanner.model import DatabaseLocation, DatabaseRef, Problem, ProblemReason
 from scanner.sources.database import Credentials, after_userinfo, credentials, redact
 from scanner.sources.relational import MIN_TEXT_CHARS, Column, Relation, Summary
 
@@ -141,7 +141,7 @@ def role_warning(grants: list[str], database: str) -> str | None:
 
 
 def relations(
-    database: str,
+    database: DatabaseRef,
     *,
     tables: list[Any],
     columns: list[Any],
@@ -156,7 +156,7 @@ def relations(
     problems: list[Problem] = []
     for name, table_type, estimate, engine in tables:
         kind = str(table_type).upper()
-        where = Location(f"{database}#{name}")
+        where = DatabaseLocation(database, None, name)
         if kind in VIEW_TYPES and not read_views:
             summary.add("views_not_read")
             problems.append(Problem(where, ProblemReason.VIEW_NOT_READ, VIEW_NOT_READ_DETAIL))
@@ -181,7 +181,7 @@ def relations(
             relations[table].primary_key += (col,)
     problems += [
         Problem(
-            Location(f"{database}#{name}"),
+            DatabaseLocation(database, None, name),
             ProblemReason.DATABASE_UNREADABLE,
             redact(f"the columns of {rel.kind} {name} could not be read: {warnings or '?'}"),
         )

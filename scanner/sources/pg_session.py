@@ -14,7 +14,7 @@ import psycopg
 from psycopg import errors
 from psycopg.conninfo import conninfo_to_dict
 
-from scanner.model import Location
+from scanner.model import DatabaseLocation, DatabaseRef
 from scanner.sources.database import (
     Credentials,
     DatabaseError,
@@ -67,7 +67,7 @@ def display_uri(uri: str) -> str:
 
 
 class Session(Protocol):
-    database: str
+    ref: DatabaseRef
 
     @property
     def conn(self) -> psycopg.Connection[Any]: ...
@@ -103,7 +103,7 @@ class Statement:
             str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         )
         if conn.broken or conn.closed:
-            raise DatabaseError(Location(self.source.database), f"connection lost: {detail}")
+            raise DatabaseError(DatabaseLocation(self.source.ref), f"connection lost: {detail}")
         if isinstance(exc, errors.QueryCanceled):
             raise QueryTimeout(f"statement exceeded {self.timeout:g} s: {detail}")
         if isinstance(exc, errors.LockNotAvailable):

@@ -47,13 +47,14 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from scanner.model import Location, Problem, ProblemReason
+from scanner.model import DatabaseLocation, Problem, ProblemReason
 from scanner.sources import pg_keys, pg_schema
 from scanner.sources.database import (
     AMBIGUOUS_USERINFO,
     ColumnSample,
     DatabaseError,
     SampleLimits,
+    server_ref,
 )
 from scanner.sources.keys import KeyRead, KeysUnreadable
 from scanner.sources.pg_context import place_values, timestamp_values
@@ -93,7 +94,8 @@ class PostgresSource:
         self._uri = uri
         self._credentials = pg_credentials(uri)
         self.limits = sampling
-        self.database = display_uri(uri)
+        self.ref = server_ref(display_uri(uri))
+        self.database = self.ref.display
         self.summary = Summary()
         # counts and timestamp ranges are context: a shorter deadline, then estimates
         self.meta_timeout = min(META_TIMEOUT_S, sampling.statement_timeout_s)
@@ -102,10 +104,10 @@ class PostgresSource:
 
     def columns(self) -> Iterator[ColumnSample | Problem]:
         if not self._credentials.exact:
-            raise DatabaseError(Location(self.database), AMBIGUOUS_USERINFO)
+            raise DatabaseError(DatabaseLocation(self.ref), AMBIGUOUS_USERINFO)
         self._conn = self._connect()
         try:
-            where = Location(self.database)
+            where = DatabaseLocation(self.ref)
             relations, views = self._relations()
             role = self._role(relations + views)
             if role:
@@ -117,9 +119,9 @@ class PostgresSource:
                 for view in views:
                     self.summary.add("views_not_read")
                     detail = VIEW_NOT_READ_DETAIL
-                    yield Problem(Location(f"{self.database}#{view.qualified}"),
+                    yield Problem(DatabaseLocation(self.ref, view.schema, view.name),
                                   ProblemReason.VIEW_NOT_READ, detail)  # fmt: skip
-            emitter = Emitter(self.database, relations, self.limits, self.summary)
+            emitter = Emitter(self.ref, relations, self.limits, self.summary)
             for rel in relations:
                 yield from self._guarded(rel, emitter)
         finally:
@@ -161,7 +163,7 @@ class PostgresSource:
         return self._credentials.scrub(text)
 
     def _connect(self) -> psycopg.Connection[Any]:
-        where = Location(self.database)
+        where = DatabaseLocation(self.ref)
         try:
             conn = psycopg.connect(
                 self._uri,
@@ -219,7 +221,7 @@ class PostgresSource:
                 risks = self.rows(pg_schema.risks_query(version), first, savepoint=False)
         except (QueryTimeout, RelationUnreadable) as exc:
             raise DatabaseError(
-                Location(self.database), f"cannot read the catalogue: {exc}"
+                DatabaseLocation(self.ref), f"cannot read the catalogue: {exc}"
             ) from None
         risky = {(schema, name): str(what) for schema, name, what in risks}
         relations, self._meta = pg_schema.relations(catalogue, risky, self.summary)

@@ -18,10 +18,10 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from scanner.model import Location, Problem, ProblemReason, ScalarValue
+from scanner.model import DatabaseLocation, DatabaseRef, Problem, ProblemReason, ScalarValue
 from scanner.reference.apps import AppMatch, identify_schema, is_face_column
 from scanner.reference.countries import normalise
-from scanner.sources.database import ColumnSample, SampleLimits, Value, column_location
+from scanner.sources.database import ColumnSample, SampleLimits, Value
 
 # A vector of 16 float32 is 64 bytes; images and face templates are larger. Values all
 # shorter than this are identifiers, names, flags or dates.
@@ -187,31 +187,25 @@ class Emitter:
 
     def __init__(
         self,
-        database: str,
+        database: DatabaseRef,
         relations: Sequence[Relation],
         limits: SampleLimits,
         summary: Summary,
-        location: Location | None = None,
     ) -> None:
-        self.database = database
+        self.ref = database
+        self.database = database.display
         self.limits = limits
         self.summary = summary
-        self.location = location  # a walked file keeps its own display path
         self.match: AppMatch | None = identify_schema(
             {r.qualified: [c.name for c in r.columns] for r in relations}
         )
 
-    def where(self, relation: Relation, column: str) -> Location:
-        if self.location is not None:
-            base = self.location
-            return Location(f"{base.path}#{relation.qualified}.{column}", base.members)
-        return column_location(self.database, relation.qualified, column)
+    def where(self, relation: Relation, column: str) -> DatabaseLocation:
+        return DatabaseLocation(self.ref, relation.schema, relation.name, column)
 
-    def relation_where(self, relation: Relation) -> Location:
+    def relation_where(self, relation: Relation) -> DatabaseLocation:
         """Where a problem with a whole relation is reported (`db#schema.table`)."""
-        if self.location is not None:
-            return Location(f"{self.location.path}#{relation.qualified}", self.location.members)
-        return Location(f"{self.database}#{relation.qualified}")
+        return DatabaseLocation(self.ref, relation.schema, relation.name)
 
     def samples(
         self,

@@ -18,13 +18,14 @@ import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any, cast
 
-from scanner.model import Location, Problem, ProblemReason, ScalarValue
+from scanner.model import DatabaseLocation, DatabaseRef, Problem, ProblemReason, ScalarValue
 from scanner.sources import sqlite_open, sqlite_schema, sqlite_vec
 from scanner.sources.database import (
     ColumnSample,
     DatabaseError,
     SampleLimits,
     Value,
+    sqlite_ref,
 )
 from scanner.sources.filesystem import FileChangedError
 from scanner.sources.relational import (
@@ -69,7 +70,7 @@ class SqliteSource:
         path = sqlite_open.path_from_uri(uri)
         self._setup(
             sampling,
-            "sqlite://" + path,
+            sqlite_ref(path),
             path=path,
             private_dir=private_dir,
             max_copy=max_copy_bytes,
@@ -80,7 +81,7 @@ class SqliteSource:
         cls,
         fd: int,
         path: str,
-        database: str,
+        database: DatabaseRef,
         sampling: SampleLimits,
         *,
         private_dir: str,
@@ -89,7 +90,7 @@ class SqliteSource:
         """A database file already opened (and checked) by the caller: `fd` is what is read;
         `path` is where its sidecars are; `database` names it in locations (a walked file:
         `sqlite://` + its path as reached from the scan target, so that, like file paths,
-        locations and fingerprints do not depend on the checkout)."""
+        locations and fingerprints do not depend on the checkout: sources.database.sqlite_ref)."""
         obj = cls.__new__(cls)
         obj._setup(
             sampling, database, path=path, fd=fd, private_dir=private_dir, max_copy=max_copy_bytes
@@ -99,27 +100,27 @@ class SqliteSource:
     @classmethod
     def from_bytes(cls, data: bytes, display: str, sampling: SampleLimits) -> SqliteSource:
         obj = cls.__new__(cls)
-        obj._setup(sampling, display, data=data, location=Location(display))
+        obj._setup(sampling, sqlite_ref(display, in_archive=True), data=data)
         return obj
 
     def _setup(
         self,
         sampling: SampleLimits,
-        database: str,
+        database: DatabaseRef,
         *,
         path: str | None = None,
         data: bytes | None = None,
-        location: Location | None = None,
         fd: int | None = None,
         private_dir: str | None = None,
         max_copy: int = DEFAULT_MAX_COPY_BYTES,
     ) -> None:
         self.limits = sampling
-        self.database = database
+        self.ref = database
+        self.database = database.display
         self.summary = Summary()
         # counts and timestamp ranges are context: a shorter deadline, then estimates
         self.meta_timeout = min(META_TIMEOUT_S, sampling.statement_timeout_s)
-        self._path, self._data, self._location = path, data, location
+        self._path, self._data = path, data
         self._fd, self._private_dir, self._max_copy = fd, private_dir, max_copy
         self._deadline = Deadline()
         self._conn: sqlite3.Connection | None = None
@@ -127,8 +128,8 @@ class SqliteSource:
         self.on_statement: Callable[[], None] | None = None
 
     @property
-    def where(self) -> Location:
-        return self._location or Location(self.database)
+    def where(self) -> DatabaseLocation:
+        return DatabaseLocation(self.ref)
 
     def columns(self) -> Iterator[ColumnSample | Problem]:
         if self._data is not None and not hasattr(sqlite3.Connection, "deserialize"):
@@ -225,7 +226,7 @@ class SqliteSource:
     def _walk(self) -> Iterator[ColumnSample | Problem]:
         relations, problems = sqlite_schema.relations(self)
         yield from problems
-        emitter = Emitter(self.database, relations, self.limits, self.summary, self._location)
+        emitter = Emitter(self.ref, relations, self.limits, self.summary)
         for rel in relations:
             where = emitter.relation_where(rel)
             assert self._conn is not None

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from scanner.model import Location, Problem, ProblemReason
+from scanner.model import DatabaseLocation, Problem, ProblemReason
 from scanner.sources import sqlite_vec
 from scanner.sources.database import DatabaseError
 from scanner.sources.relational import Column, QueryTimeout, Relation, RelationUnreadable
@@ -71,7 +71,7 @@ def relations(src: SqliteSource) -> tuple[list[Relation], list[Problem]]:
     for kind, name, sql in entries:
         if name.startswith("sqlite_") or name in shadows:
             continue
-        where = Location(f"{src.where.path}#{name}", src.where.members)
+        where = DatabaseLocation(src.ref, None, name)
         if name in modules:
             rel = vec0.get(name)
             if rel is not None:
@@ -100,7 +100,7 @@ def relations(src: SqliteSource) -> tuple[list[Relation], list[Problem]]:
     return relations, problems
 
 
-def _virtual_not_read(where: Location, name: str, module: str, names: list[str]) -> Problem:
+def _virtual_not_read(where: DatabaseLocation, name: str, module: str, names: list[str]) -> Problem:
     """Why a virtual table is not read: an index whose rows are scanned elsewhere, or a
     module that is never loaded (its own shadow tables, if any, are scanned as tables)."""
     family = _family(module)

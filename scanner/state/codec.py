@@ -9,30 +9,71 @@ from typing import Any
 
 from scanner.model import (
     ContentType,
+    DatabaseLocation,
+    DatabaseRef,
     Evidence,
     EvidenceKind,
     FaceBox,
+    FileLocation,
     ItemContext,
     ItemResult,
     Location,
+    MemberLocation,
+    ObjectLocation,
     Place,
     Problem,
     ProblemReason,
     Provenance,
     ScalarValue,
+    ScanLocation,
 )
 
 
-def _loc(loc: Location) -> list[Any]:
-    return [_s(loc.path), [_s(m) for m in loc.members]]
+class Stale(ValueError):
+    """An entry written before locations were typed (or by an unknown version): not reused."""
+
+
+def _loc(loc: Location) -> dict[str, Any]:
+    """A location by its kind and fields (never its display, which is not parsed back)."""
+    if isinstance(loc, FileLocation):
+        return {"file": _s(loc.file)}
+    if isinstance(loc, MemberLocation):
+        return {"in": _loc(loc.container), "members": [_s(m) for m in loc.names]}
+    if isinstance(loc, ObjectLocation):
+        return {"object": [_s(loc.store), _s(loc.key), loc.version]}
+    if isinstance(loc, DatabaseLocation):
+        db = loc.database
+        file = _s(db.file) if db.file is not None else None
+        return {"db": [_s(db.display), db.scheme, _s(db.name), file], "at": list(loc.parts_of)}
+    if isinstance(loc, ScanLocation):
+        return {"scan": True}
+    raise TypeError(f"no encoding for {type(loc).__name__}")
 
 
 def _s(text: str) -> str:
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "surrogateescape")
 
 
-def _unloc(raw: list[Any]) -> Location:
-    return Location(raw[0], tuple(raw[1]))
+def _unloc(raw: Any) -> Location:
+    if not isinstance(raw, dict):
+        raise Stale("a location of an earlier state database")
+    if "file" in raw:
+        return FileLocation(raw["file"])
+    if "in" in raw:
+        container = _unloc(raw["in"])
+        if not isinstance(container, (FileLocation, ObjectLocation)):
+            raise Stale("an archive member outside a file or an object")
+        return MemberLocation(container, tuple(raw["members"]))
+    if "object" in raw:
+        store, key, version = raw["object"]
+        return ObjectLocation(store, key, version)
+    if "db" in raw:
+        display, scheme, name, file = raw["db"]
+        schema, table, column = raw["at"]
+        return DatabaseLocation(DatabaseRef(display, scheme, name, file), schema, table, column)
+    if raw.get("scan"):
+        return ScanLocation()
+    raise Stale("a location of an unknown kind")
 
 
 def _t(dt: datetime | None) -> str | None:

@@ -107,12 +107,16 @@ class Incremental:
             return None
         if entry.identity != identity(ref):
             return None
-        results = [codec.decode_result(r) for r in codec.loads(entry.results)]
+        try:
+            results = [codec.decode_result(r) for r in codec.loads(entry.results)]
+            problems = [codec.decode_problem(p) for p in codec.loads(entry.problems)]
+        except codec.Stale:  # written by an earlier version: looked at again
+            return None
         if self.needs_look is not None and any(self.needs_look(r) for r in results):
             return None
         self.reused_files += 1
         self.reused_results.extend(results)
-        self.reused_problems.extend(codec.decode_problem(p) for p in codec.loads(entry.problems))
+        self.reused_problems.extend(problems)
         return Reused(codec.loads(entry.content_type), entry.members)
 
     def begin(self, ref: FileRef, seq: int) -> None:
@@ -135,7 +139,10 @@ class Incremental:
         cached = self.columns.get(col.location.display)
         if mark is None or cached is None or cached[0] != mark or cached[1] != self.key:
             return False
-        result = codec.decode_result(codec.loads(cached[2]))
+        try:
+            result = codec.decode_result(codec.loads(cached[2]))
+        except codec.Stale:  # written by an earlier version: examined again
+            return False
         if self.needs_look is not None and self.needs_look(result):
             return False
         self.reused_columns += 1

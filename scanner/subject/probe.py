@@ -19,7 +19,7 @@ from scanner.config import DetectionSettings, Limits
 from scanner.detectors.base import DetectContext, LoadedItem, ModelCache
 from scanner.detectors.face_yunet import YuNetFaceDetector
 from scanner.faces.imaging import ImageProblem
-from scanner.model import FaceBox, Location
+from scanner.model import FaceBox, FileLocation
 from scanner.sniff import HEAD_BYTES, sniff
 from scanner.subject.compare import distinct_boxes
 from scanner.subject.descriptors import describe_boxes
@@ -88,7 +88,7 @@ def _describe(path: Path, data: bytes, ctx: DetectContext) -> tuple[np.ndarray, 
     if not content_type.is_image:
         raise ProbeError(f"{path}: not an image (its content is {content_type.value})")
     ctx.models.ensure_image_plugins()
-    item = LoadedItem(Location(str(path)), content_type, data)
+    item = LoadedItem(FileLocation(str(path)), content_type, data)
     settings = replace(ctx.settings, count_faces=True)
     try:
         found = YuNetFaceDetector().detect(item, replace(ctx, settings=settings))

@@ -14,14 +14,17 @@ from helpers import astronaut, encode
 from scanner.context.age import with_age
 from scanner.model import (
     ContentType,
+    DatabaseLocation,
     Evidence,
     EvidenceKind,
+    FileLocation,
     ItemContext,
     ItemResult,
     Location,
     ScalarValue,
     ScanResult,
 )
+from scanner.sources.database import sqlite_ref
 
 UTC = timezone.utc
 
@@ -31,7 +34,7 @@ def column_item(**details: ScalarValue) -> ItemResult:
         EvidenceKind.FACE_EMBEDDING, "embedding.column", 0.9, details=tuple(details.items())
     )
     return ItemResult(
-        Location("sqlite:///x.db#faces.embedding"),
+        DatabaseLocation(sqlite_ref("/x.db"), None, "faces", "embedding"),
         ContentType.DB_COLUMN,
         0,
         None,
@@ -95,7 +98,7 @@ def test_a_capture_date_from_the_bytes_wins_over_the_mtime() -> None:
     taken = datetime(2020, 5, 5, tzinfo=UTC)
     item = file_item(
         1_700_000_000 * 10**9,
-        Location("/p/a.jpg"),
+        FileLocation("/p/a.jpg"),
         created=taken,
         created_source="exif:DateTimeOriginal",
     )
@@ -103,13 +106,13 @@ def test_a_capture_date_from_the_bytes_wins_over_the_mtime() -> None:
 
 
 def test_plain_file_mtime() -> None:
-    item = with_age(file_item(1_700_000_000 * 10**9, Location("/p/a.jpg")))
+    item = with_age(file_item(1_700_000_000 * 10**9, FileLocation("/p/a.jpg")))
     assert item.context.created == datetime.fromtimestamp(1_700_000_000, UTC)
     assert item.context.created_source == "mtime"
 
 
 def test_items_without_evidence_are_left_alone() -> None:
-    item = ItemResult(Location("/p/a.jpg"), ContentType.JPEG, 1, None, 1)
+    item = ItemResult(FileLocation("/p/a.jpg"), ContentType.JPEG, 1, None, 1)
     assert with_age(item) is item
 
 

@@ -17,16 +17,16 @@ from db_helpers import face_jpeg
 from scanner.context.jurisdiction import with_places
 from scanner.model import (
     ContentType,
+    DatabaseLocation,
     Evidence,
     EvidenceKind,
     ItemContext,
     ItemResult,
-    Location,
     Place,
     Problem,
     ScanResult,
 )
-from scanner.sources.database import ColumnSample, SampleLimits
+from scanner.sources.database import ColumnSample, SampleLimits, sqlite_ref
 from scanner.sources.relational import place_role
 from scanner.sources.sqlite import SqliteSource
 
@@ -37,7 +37,7 @@ def column_item(*details: tuple[str, str], context: ItemContext | None = None) -
         Evidence(EvidenceKind.FACE_EMBEDDING, "embedding.column", 0.8, details=details),
     )
     return ItemResult(
-        Location("sqlite:///x.db#people.photo"),
+        DatabaseLocation(sqlite_ref("/x.db"), None, "people", "photo"),
         ContentType.DB_COLUMN,
         0,
         None,

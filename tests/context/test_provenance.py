@@ -11,9 +11,11 @@ from scanner.model import (
     ContentType,
     Evidence,
     EvidenceKind,
+    FileLocation,
     ItemContext,
     ItemResult,
     Location,
+    MemberLocation,
     Provenance,
 )
 
@@ -41,7 +43,7 @@ def test_plain_file_attributes_stream_and_name(tmp_path: Path) -> None:
         "[ZoneTransfer]\nZoneId=3\nHostUrl=https://web.whatsapp.com/\n"
     )
     embedded = Provenance("xmp:photoshop:Source", "www.instagram.com", "instagram")
-    got = with_provenance(item(Location(str(photo)), provenance=(embedded,))).context
+    got = with_provenance(item(FileLocation(str(photo)), provenance=(embedded,))).context
     assert got.provenance == (
         embedded,
         Provenance("xattr:user.xdg.origin.url", "pbs.twimg.com", "x"),
@@ -58,7 +60,7 @@ def test_archive_members_get_name_patterns_but_not_the_archives_attributes(
     archive = tmp_path / "export.zip"
     archive.write_bytes(b"x")
     set_xattr(archive, "user.xdg.origin.url", ORIGIN)
-    member = Location(str(archive), ("photos/photo_2024-01-01_12-00-00.jpg",))
+    member = MemberLocation(FileLocation(str(archive)), ("photos/photo_2024-01-01_12-00-00.jpg",))
     got = with_provenance(item(member)).context.provenance
     assert got == (Provenance("filename", "Telegram Desktop download name", "telegram"),)
 
@@ -66,12 +68,12 @@ def test_archive_members_get_name_patterns_but_not_the_archives_attributes(
 def test_duplicates_are_dropped_and_nothing_found_leaves_the_item(tmp_path: Path) -> None:
     photo = tmp_path / "IMG_1234.JPG"
     photo.write_bytes(b"x")
-    plain = item(Location(str(photo)))
+    plain = item(FileLocation(str(photo)))
     assert with_provenance(plain) is plain
     name = Provenance("filename", "WhatsApp media name", "whatsapp")
     wa = tmp_path / "IMG-20240101-WA0002.jpg"
     wa.write_bytes(b"x")
-    assert with_provenance(item(Location(str(wa)), provenance=(name,))).context.provenance == (
+    assert with_provenance(item(FileLocation(str(wa)), provenance=(name,))).context.provenance == (
         name,
     )
 
@@ -79,5 +81,5 @@ def test_duplicates_are_dropped_and_nothing_found_leaves_the_item(tmp_path: Path
 def test_no_evidence_no_lookups(tmp_path: Path) -> None:
     photo = tmp_path / "IMG-20240101-WA0001.jpg"
     photo.write_bytes(b"x")
-    quiet = item(Location(str(photo)), evidence=False)
+    quiet = item(FileLocation(str(photo)), evidence=False)
     assert with_provenance(quiet) is quiet

@@ -22,8 +22,8 @@ from scanner.config import DetectionSettings, Limits
 from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem, ModelCache
 from scanner.detectors.embedding_column import EmbeddingColumnDetector, decode
 from scanner.detectors.face_column import FaceColumnDetector, raw_pixels
-from scanner.model import ContentType, EvidenceKind, Location
-from scanner.sources.database import ColumnSample, Value
+from scanner.model import ContentType, DatabaseLocation, EvidenceKind
+from scanner.sources.database import ColumnSample, Value, sqlite_ref
 
 MODELS = ModelCache()
 CTX = DetectContext(DetectionSettings(), Limits(), MODELS)
@@ -41,7 +41,7 @@ def column(
     face_column: bool = False,
 ) -> ColumnSample:
     return ColumnSample(
-        location=Location(f"sqlite:///x.db#{table}.{name}"),
+        location=DatabaseLocation(sqlite_ref("/x.db"), None, table, name),
         database="sqlite:///x.db",
         table=table,
         column=name,

@@ -32,7 +32,7 @@ from scanner.config import DetectionSettings, Limits
 from scanner.detectors.base import DetectContext, LoadedItem, ModelCache
 from scanner.detectors.embedding_hdf5 import EmbeddingHdf5Detector
 from scanner.detectors.embedding_table import EmbeddingTableDetector
-from scanner.model import EvidenceKind, Location, ProblemReason, ScanResult
+from scanner.model import EvidenceKind, FileLocation, ProblemReason, ScanResult
 from scanner.sniff import sniff
 
 pytestmark = pytest.mark.filterwarnings("ignore:Feather V1 files are deprecated")
@@ -345,7 +345,7 @@ def test_missing_library_is_reported_not_skipped(
     data = path.read_bytes()
     for module in modules:
         monkeypatch.setitem(sys.modules, module, None)  # `import` now fails as if absent
-    item = LoadedItem(Location(str(path)), sniff(data[:4096]), data)
+    item = LoadedItem(FileLocation(str(path)), sniff(data[:4096]), data)
     out = detector.detect(item, DetectContext(DetectionSettings(), Limits(), ModelCache()))
     ((reason, detail),) = out.problems
     assert reason is ProblemReason.DETECTOR_UNAVAILABLE

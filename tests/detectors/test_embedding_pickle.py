@@ -21,7 +21,14 @@ from helpers import snapshot
 from scanner.config import DetectionSettings, Limits
 from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem, ModelCache
 from scanner.detectors.embedding_pickle import EmbeddingPickleDetector, PickleImportsDetector
-from scanner.model import ContentType, Evidence, EvidenceKind, Location, ProblemReason, ScanResult
+from scanner.model import (
+    ContentType,
+    Evidence,
+    EvidenceKind,
+    FileLocation,
+    ProblemReason,
+    ScanResult,
+)
 
 joblib = pytest.importorskip("joblib")
 
@@ -40,12 +47,12 @@ def face_like(n: int, dims: int = 128, norm: float = 1.4, seed: int = 0) -> np.n
 
 
 def detect(data: bytes, path: str = "data.pkl") -> DetectorOutput:
-    item = LoadedItem(Location(path), ContentType.PICKLE, data)
+    item = LoadedItem(FileLocation(path), ContentType.PICKLE, data)
     return EmbeddingPickleDetector().detect(item, CONTEXT)
 
 
 def security(data: bytes, path: str = "data.pkl") -> DetectorOutput:
-    item = LoadedItem(Location(path), ContentType.PICKLE, data)
+    item = LoadedItem(FileLocation(path), ContentType.PICKLE, data)
     return PickleImportsDetector().detect(item, CONTEXT)
 
 

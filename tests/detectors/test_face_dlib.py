@@ -8,7 +8,7 @@ from helpers import astronaut, encode, no_face
 from scanner.config import DetectionSettings, Limits
 from scanner.detectors.base import DetectContext, LoadedItem, ModelCache
 from scanner.detectors.face_dlib import DlibCnnFaceDetector, DlibHogFaceDetector
-from scanner.model import Location
+from scanner.model import FileLocation
 from scanner.sniff import sniff
 
 MODELS = ModelCache()
@@ -19,7 +19,7 @@ MODELS = ModelCache()
 def test_dlib_detectors(detector: type, image: str, expected: int) -> None:
     im = astronaut() if image == "astronaut" else no_face("coffee.png")
     data = encode(im, "JPEG", quality=92)
-    item = LoadedItem(Location(image), sniff(data), data)
+    item = LoadedItem(FileLocation(image), sniff(data), data)
     out = detector().detect(item, DetectContext(DetectionSettings(), Limits(), MODELS))
     found = out.evidence[0].faces if out.evidence else 0
     if not expected:

@@ -21,7 +21,7 @@ from scanner.model import (
     EvidenceKind,
     ExitCode,
     FaceBox,
-    Location,
+    FileLocation,
     ProblemReason,
     ScanResult,
 )
@@ -145,7 +145,7 @@ WRITERS: dict[str, Callable[[Image.Image, bytes], bytes]] = {
 
 
 def detect(data: bytes, limits: Limits | None = None) -> DetectorOutput:
-    item = LoadedItem(Location("test"), sniff(data[:HEAD_BYTES]), data)
+    item = LoadedItem(FileLocation("test"), sniff(data[:HEAD_BYTES]), data)
     assert item.content_type in FaceTagsDetector.content_types
     ctx = CONTEXT if limits is None else DetectContext(DetectionSettings(), limits, ModelCache())
     return FaceTagsDetector().detect(item, ctx)

@@ -18,14 +18,14 @@ from PIL import Image, ImageDraw, ImageFilter
 from scanner.config import DetectionSettings, Limits
 from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem, ModelCache
 from scanner.detectors.face_yunet import YuNetFaceDetector
-from scanner.model import EvidenceKind, Location, ProblemReason
+from scanner.model import EvidenceKind, FileLocation, ProblemReason
 from scanner.sniff import sniff
 
 MODELS = ModelCache()  # one per test session, like one per worker process
 
 
 def detect(data: bytes, **settings: object) -> DetectorOutput:
-    item = LoadedItem(Location("test"), sniff(data[:4096]), data)
+    item = LoadedItem(FileLocation("test"), sniff(data[:4096]), data)
     ctx = DetectContext(DetectionSettings(**settings), Limits(), MODELS)  # type: ignore[arg-type]
     return YuNetFaceDetector().detect(item, ctx)
 
@@ -175,7 +175,7 @@ def test_animated_gif_reports_the_frame() -> None:
 
 def test_tiff_pages_beyond_the_limit_are_reported() -> None:
     data = tiff_pages(0, n=4)
-    item = LoadedItem(Location("pages.tif"), sniff(data), data)
+    item = LoadedItem(FileLocation("pages.tif"), sniff(data), data)
     ctx = DetectContext(DetectionSettings(), Limits(max_pages=2), MODELS)
     out = YuNetFaceDetector().detect(item, ctx)
     assert out.evidence  # the face on page 1 is found...

@@ -20,11 +20,11 @@ from scanner.detectors.base import LoadedItem
 from scanner.embeddings import hdf5vec
 from scanner.embeddings.vecsets import Findings
 from scanner.embeddings.vectors import VectorSet
-from scanner.model import ContentType, Location, ProblemReason
+from scanner.model import ContentType, FileLocation, ProblemReason
 
 
 def h5_item(path: Path) -> LoadedItem:
-    return LoadedItem(Location(str(path)), ContentType.HDF5, path.read_bytes())
+    return LoadedItem(FileLocation(str(path)), ContentType.HDF5, path.read_bytes())
 
 
 def by_where(found: Findings) -> dict[str, VectorSet]:

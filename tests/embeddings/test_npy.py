@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from scanner.detectors.base import LoadedItem
 from scanner.embeddings import npy
 from scanner.embeddings.vecsets import SAMPLE_ROWS, sample_rows
-from scanner.model import ContentType, Location, ProblemReason
+from scanner.model import ContentType, FileLocation, ProblemReason
 from scanner.sources.filesystem import FileRef
 
 
@@ -33,7 +33,7 @@ def saved(array: np.ndarray, **kwargs: object) -> bytes:
 
 
 def item(data: bytes) -> LoadedItem:
-    return LoadedItem(Location("t.npy"), ContentType.NPY, data)
+    return LoadedItem(FileLocation("t.npy"), ContentType.NPY, data)
 
 
 def header_bytes(text: str, version: int = 1, length: int | None = None) -> bytes:
@@ -272,10 +272,10 @@ def test_head_only_item_reads_the_rest_from_the_file(tmp_path: Path) -> None:
     path = tmp_path / "big.npy"
     np.save(path, vectors)
     st = path.stat()
-    ref = FileRef(Location(str(path)), str(path), st.st_dev, st.st_ino, st.st_size,
+    ref = FileRef(FileLocation(str(path)), str(path), st.st_dev, st.st_ino, st.st_size,
                   st.st_mtime_ns, st.st_blocks * 512)  # fmt: skip
     head = path.read_bytes()[: 1 << 20]
-    loaded = LoadedItem(Location(str(path)), ContentType.NPY, head, size=st.st_size, file=ref)
+    loaded = LoadedItem(FileLocation(str(path)), ContentType.NPY, head, size=st.st_size, file=ref)
     assert not loaded.complete
     (vs,) = npy.analyse(loaded, (), "big").sets
     assert vs.count == 4000 and len(vs.sample) == sample_rows(512)

@@ -18,11 +18,11 @@ from scanner.detectors.base import LoadedItem
 from scanner.embeddings import tables
 from scanner.embeddings.vecsets import Findings, sample_rows
 from scanner.embeddings.vectors import VectorSet
-from scanner.model import ContentType, Location, ProblemReason
+from scanner.model import ContentType, FileLocation, ProblemReason
 
 
 def item(path: Path, content_type: ContentType = ContentType.PARQUET) -> LoadedItem:
-    return LoadedItem(Location(str(path)), content_type, path.read_bytes())
+    return LoadedItem(FileLocation(str(path)), content_type, path.read_bytes())
 
 
 def by_where(found: Findings) -> dict[str, VectorSet]:
@@ -94,7 +94,7 @@ def test_truncated_parquet(tmp_path: Path, cut: int) -> None:
 
 def test_bounded_reader_budget() -> None:
     data = bytes(range(256)) * 4096
-    reader = tables.BoundedReader(LoadedItem(Location("x"), ContentType.UNKNOWN, data), 600_000)
+    reader = tables.BoundedReader(LoadedItem(FileLocation("x"), ContentType.UNKNOWN, data), 600_000)
     assert reader.read(10) == data[:10]
     reader.seek(-5, os.SEEK_END)
     assert reader.read(100) == data[-5:] and reader.read(1) == b""

@@ -32,7 +32,7 @@ from scanner.detectors.embedding_text import EmbeddingTextDetector
 from scanner.embeddings import jsonvec, npy, textvec
 from scanner.embeddings.pickles import scan as pickle_scan
 from scanner.embeddings.pickles.search import VectorSearch
-from scanner.model import ContentType, Location, Problem
+from scanner.model import ContentType, FileLocation, Problem
 from scanner.policy import yamlsource
 from scanner.policy.loader import PolicyErrors, load_policy
 from scanner.sources.archive import ArchiveWalker, Member
@@ -53,7 +53,7 @@ NAMES = ("face_encodings.bin",)
 
 
 def _item(data: bytes, ct: ContentType, name: str) -> LoadedItem:
-    return LoadedItem(Location(f"fuzz/{name}"), ct, data)
+    return LoadedItem(FileLocation(f"fuzz/{name}"), ct, data)
 
 
 def pickle_analyser(data: bytes) -> None:
@@ -122,7 +122,7 @@ def archive_walker(data: bytes) -> None:
     kinds += [ct for ct in _ARCHIVE_TYPES if ct is not sniffed]
     for ct in kinds:
         walker = ArchiveWalker(ARCHIVE_LIMITS)
-        for entry in walker.expand(Location("fuzz.bin"), io.BytesIO(data), ct):
+        for entry in walker.expand(FileLocation("fuzz.bin"), io.BytesIO(data), ct):
             assert isinstance(entry, (Member, Problem)), entry
             if isinstance(entry, Member):
                 assert len(entry.data) <= ARCHIVE_LIMITS.max_file_bytes

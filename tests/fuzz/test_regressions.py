@@ -15,7 +15,7 @@ from helpers import zip_with_empty_name
 
 from scanner.config import Limits
 from scanner.embeddings import textvec
-from scanner.model import ContentType, Location, Problem
+from scanner.model import ContentType, FileLocation, MemberLocation, Problem
 from scanner.policy import yamlsource
 from scanner.policy.loader import PolicyErrors, load_policy
 from scanner.sniff import sniff
@@ -31,10 +31,12 @@ def test_zip_member_with_an_empty_name() -> None:
     fails that archive (archive_corrupt), never the scan."""
     out = list(
         ArchiveWalker(Limits()).expand(
-            Location("a.zip"), io.BytesIO(zip_with_empty_name(b"hello")), ContentType.ZIP
+            FileLocation("a.zip"), io.BytesIO(zip_with_empty_name(b"hello")), ContentType.ZIP
         )
     )
-    assert out == [Member(Location("a.zip", ("",)), b"hello", ContentType.TEXT, None)]
+    assert out == [
+        Member(MemberLocation(FileLocation("a.zip"), ("",)), b"hello", ContentType.TEXT, None)
+    ]
 
 
 def test_an_unexpected_library_error_fails_the_archive_only() -> None:
@@ -43,7 +45,7 @@ def test_an_unexpected_library_error_fails_the_archive_only() -> None:
             raise KeyError("a parser bug")
 
     exploding = Exploding(bytes(100))  # not empty: an empty stream is refused unread
-    (problem,) = ArchiveWalker(Limits()).expand(Location("b.zip"), exploding, ContentType.ZIP)
+    (problem,) = ArchiveWalker(Limits()).expand(FileLocation("b.zip"), exploding, ContentType.ZIP)
     assert isinstance(problem, Problem) and problem.reason.value == "archive_corrupt"
     assert "unexpected KeyError" in problem.detail
 

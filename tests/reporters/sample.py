@@ -26,14 +26,18 @@ from jsonschema import Draft202012Validator, FormatChecker
 import scanner
 from scanner.model import (
     ContentType,
+    DatabaseLocation,
+    DatabaseRef,
     Disposition,
     Evidence,
     EvidenceKind,
     FaceBox,
+    FileLocation,
     Finding,
     ItemContext,
     ItemResult,
     Location,
+    MemberLocation,
     Place,
     PolicyInfo,
     Problem,
@@ -89,7 +93,7 @@ def sample_result() -> ScanResult:
         ),
     )
     team = ItemResult(
-        location=Location("photos/team/alice.jpg"),
+        location=FileLocation("photos/team/alice.jpg"),
         content_type=ContentType.JPEG,
         size=48213,
         sha256=_sha("alice"),
@@ -106,7 +110,7 @@ def sample_result() -> ScanResult:
         notes=(("frames_examined", 1), ("smallest_face_px", 12), ("working_px", 1024)),
     )
     lunch = ItemResult(
-        location=Location("photos/tagged/lunch.jpg"),
+        location=FileLocation("photos/tagged/lunch.jpg"),
         content_type=ContentType.JPEG,
         size=90111,
         sha256=_sha("lunch"),
@@ -114,7 +118,9 @@ def sample_result() -> ScanResult:
         evidence=(tags,),
     )
     member = ItemResult(
-        location=Location("backups/2019.zip", ("badges.tar", "staff/badge-0042.png")),
+        location=MemberLocation(
+            FileLocation("backups/2019.zip"), ("badges.tar", "staff/badge-0042.png")
+        ),
         content_type=ContentType.PNG,
         size=22535,
         sha256=_sha("badge"),
@@ -122,7 +128,7 @@ def sample_result() -> ScanResult:
         evidence=(_yunet(1, 0.91, FaceBox(0.3477, 0.1289, 0.1758, 0.2109, 0.91, "yunet", 90)),),
     )
     hostile = ItemResult(
-        location=Location(HOSTILE_PATH),
+        location=FileLocation(HOSTILE_PATH),
         content_type=ContentType.JPEG,
         size=512,
         sha256=_sha("hostile"),
@@ -131,23 +137,23 @@ def sample_result() -> ScanResult:
     )
     problems = (
         Problem(
-            Location("backups/2019.zip", ("badges.tar", "staff/huge.tif")),
+            MemberLocation(FileLocation("backups/2019.zip"), ("badges.tar", "staff/huge.tif")),
             ProblemReason.PIXEL_LIMIT,
             "1000000000 pixels exceed the 178956970 pixel limit",
         ),
-        Problem(Location("dev/fifo"), ProblemReason.SPECIAL_FILE, "FIFO; not read"),
+        Problem(FileLocation("dev/fifo"), ProblemReason.SPECIAL_FILE, "FIFO; not read"),
         Problem(
-            Location("incoming/\x1b]0;owned\x07scan.jpg"),
+            FileLocation("incoming/\x1b]0;owned\x07scan.jpg"),
             ProblemReason.DECODE_ERROR,
             "OSError: image file is truncated\x1b[2J (4 bytes not processed)",
         ),
         Problem(
-            Location("photos/link-to-etc"),
+            FileLocation("photos/link-to-etc"),
             ProblemReason.SYMLINK_NOT_FOLLOWED,
             "symbolic link to /etc; not followed",
         ),
         Problem(
-            Location("photos/slow.heic"),
+            FileLocation("photos/slow.heic"),
             ProblemReason.TIMEOUT,
             "not finished within 30 s; the worker was stopped",
         ),
@@ -190,6 +196,18 @@ def sample_result() -> ScanResult:
 EVALUATED = datetime(2024, 5, 17, 9, 30, 12, tzinfo=timezone.utc)
 KYC_COLUMN = "sqlite:///srv/kyc.db#customers.face_embedding"
 IMMICH_COLUMN = "postgresql://db.example:5432/immich#public.face_search.embedding"
+KYC_LOCATION = DatabaseLocation(
+    DatabaseRef("sqlite:///srv/kyc.db", "sqlite", "kyc.db", "/srv/kyc.db"),
+    None,
+    "customers",
+    "face_embedding",
+)
+IMMICH_LOCATION = DatabaseLocation(
+    DatabaseRef("postgresql://db.example:5432/immich", "postgresql", "immich"),
+    "public",
+    "face_search",
+    "embedding",
+)
 GDPR_URI = "https://eur-lex.europa.eu/eli/reg/2016/679/oj"
 BIPA_URI = "https://www.ilga.gov/legislation/ilcs/ilcs3.asp?ActID=3004&ChapterID=57"
 EXPIRED_WAIVER = (
@@ -295,7 +313,7 @@ def policy_result() -> ScanResult:
         context=ItemContext(created=datetime(2023, 11, 14, 22, 13, 20), created_source="mtime"),
     )
     kyc = ItemResult(
-        location=Location(KYC_COLUMN),
+        location=KYC_LOCATION,
         content_type=ContentType.DB_COLUMN,
         size=0,
         sha256=None,
@@ -311,7 +329,7 @@ def policy_result() -> ScanResult:
         ),
     )
     immich = ItemResult(
-        location=Location(IMMICH_COLUMN),
+        location=IMMICH_LOCATION,
         content_type=ContentType.DB_COLUMN,
         size=0,
         sha256=None,

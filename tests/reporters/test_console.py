@@ -13,8 +13,8 @@ from scanner.model import (
     Disposition,
     Evidence,
     EvidenceKind,
+    FileLocation,
     ItemResult,
-    Location,
     Problem,
     ProblemReason,
     ScanResult,
@@ -33,7 +33,7 @@ RAW_UNSAFE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u
 def item(path: str, kind: EvidenceKind = EvidenceKind.FACE_IMAGE, faces: int = 1) -> ItemResult:
     detector = "face.yunet" if kind is EvidenceKind.FACE_IMAGE else "face.tags"
     return ItemResult(
-        location=Location(path),
+        location=FileLocation(path),
         content_type=ContentType.JPEG,
         size=1,
         sha256=None,
@@ -110,7 +110,7 @@ def test_terminal_safe_names(name: str, shown: str) -> None:
     result = replace(
         sample_result(),
         items=(item(name),),
-        problems=(Problem(Location(name), ProblemReason.DECODE_ERROR, name),),
+        problems=(Problem(FileLocation(name), ProblemReason.DECODE_ERROR, name),),
     )
     text = render(result)
     assert not RAW_UNSAFE.search(text)
@@ -140,7 +140,7 @@ def test_exactly_max_rows_has_no_more_line() -> None:
 
 def test_incomplete_problems_are_capped_too() -> None:
     problems = tuple(
-        Problem(Location(f"p/{i:03}.jpg"), ProblemReason.DECODE_ERROR, "truncated")
+        Problem(FileLocation(f"p/{i:03}.jpg"), ProblemReason.DECODE_ERROR, "truncated")
         for i in range(MAX_ROWS + 3)
     )
     text = render(replace(sample_result(), items=(), problems=problems))
@@ -159,8 +159,8 @@ def test_max_rows_is_a_parameter() -> None:
 
 TAGGED = item("t.jpg", EvidenceKind.FACE_TAGGED)
 FACE = item("f.jpg")
-TRUNCATED = Problem(Location("x.jpg"), ProblemReason.DECODE_ERROR, "truncated")
-LINK = Problem(Location("l"), ProblemReason.SYMLINK_NOT_FOLLOWED, "link")
+TRUNCATED = Problem(FileLocation("x.jpg"), ProblemReason.DECODE_ERROR, "truncated")
+LINK = Problem(FileLocation("l"), ProblemReason.SYMLINK_NOT_FOLLOWED, "link")
 
 
 def scan(**changes: object) -> ScanResult:

@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 from reporters.sample import IMMICH_COLUMN, KYC_COLUMN, check_golden, policy_result, sample_result
 
-from scanner.model import Location, ScanResult
+from scanner.model import FileLocation, ScanResult
 from scanner.reporters import Format
 from scanner.reporters import render as render_any
 from scanner.reporters.csv_report import COLUMNS, cell, render
@@ -89,7 +89,7 @@ def test_hostile_locations_and_messages_in_the_file() -> None:
     result = policy_result()
     finding = replace(
         result.findings[0],
-        location=Location("=cmd|' /C calc'!A0"),
+        location=FileLocation("=cmd|' /C calc'!A0"),
         message="-1+1\n=2",
         store="@store",
     )

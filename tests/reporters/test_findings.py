@@ -7,9 +7,17 @@ import re
 from dataclasses import replace
 
 import pytest
-from reporters.sample import IMMICH_COLUMN, KYC_COLUMN, policy_result, sample_result
+from reporters.sample import IMMICH_LOCATION, KYC_LOCATION, policy_result, sample_result
 
-from scanner.model import ContentType, Disposition, EvidenceKind, Location, Severity
+from scanner.model import (
+    ContentType,
+    DatabaseLocation,
+    Disposition,
+    EvidenceKind,
+    FileLocation,
+    MemberLocation,
+    Severity,
+)
 from scanner.reporters import REPORTERS, Format, render
 from scanner.reporters.findings import (
     LocationKind,
@@ -21,6 +29,7 @@ from scanner.reporters.findings import (
     web_uri,
     where,
 )
+from scanner.sources.database import sqlite_ref
 
 # RFC 3986: unreserved and reserved characters, and percent-escapes; nothing else.
 URI_REFERENCE = re.compile(r"\A(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-F]{2})*\Z")
@@ -76,7 +85,7 @@ def test_paths_become_valid_uri_references(path: str, uri: str) -> None:
 
 
 def test_archive_members_are_joined_by_bang_slash() -> None:
-    w = where(Location("backups/2019.zip", ("badges.tar", "staff/a b!.png")))
+    w = where(MemberLocation(FileLocation("backups/2019.zip"), ("badges.tar", "staff/a b!.png")))
     assert w.kind is LocationKind.MEMBER
     assert w.uri == "backups/2019.zip!/badges.tar!/staff/a%20b%21.png"
     assert w.artifact_uri == "backups/2019.zip"
@@ -84,43 +93,46 @@ def test_archive_members_are_joined_by_bang_slash() -> None:
 
 
 @pytest.mark.parametrize(
-    ("path", "content_type", "artifact", "database", "parts", "qualified"),
+    ("location", "artifact", "database", "parts", "qualified"),
     [
         (
-            KYC_COLUMN,
-            None,
+            KYC_LOCATION,
             "file:///srv/kyc.db",
             "kyc.db",
             ("customers", "face_embedding"),
             "kyc.db/customers/face_embedding",
         ),
         (
-            IMMICH_COLUMN,
-            None,
+            IMMICH_LOCATION,
             "postgresql://db.example:5432/immich",
             "immich",
             ("public", "face_search", "embedding"),
             "immich/public/face_search/embedding",
         ),
-        (  # a database found while walking files keeps its file path
-            "data/app db.sqlite#faces.vec",
-            ContentType.DB_COLUMN,
+        (  # a database found while walking files: its artifact is its file, relative
+            DatabaseLocation(sqlite_ref("data/app db.sqlite"), None, "faces", "vec"),
             "data/app%20db.sqlite",
             "app db.sqlite",
             ("faces", "vec"),
             "app db.sqlite/faces/vec",
         ),
+        (  # a database inside an archive
+            DatabaseLocation(sqlite_ref("a.zip!/app.db", in_archive=True), None, "t", "c.d"),
+            "a.zip%21/app.db",
+            "app.db",
+            ("t", "c.d"),
+            "app.db/t/c.d",
+        ),
     ],
 )
 def test_database_columns_are_taken_apart(
-    path: str,
-    content_type: ContentType | None,
+    location: DatabaseLocation,
     artifact: str,
     database: str,
     parts: tuple[str, ...],
     qualified: str,
 ) -> None:
-    w = where(Location(path), content_type)
+    w = where(location)
     assert w.kind is LocationKind.DATABASE
     assert w.artifact_uri == artifact
     assert w.database == database
@@ -130,7 +142,7 @@ def test_database_columns_are_taken_apart(
 
 
 def test_a_hash_in_a_file_name_is_not_a_database_column() -> None:
-    w = where(Location("photos/#1 team.jpg"), ContentType.JPEG)
+    w = where(FileLocation("photos/#1 team.jpg"), ContentType.JPEG)
     assert w.kind is LocationKind.FILE
     assert w.uri == "photos/%231%20team.jpg"
 

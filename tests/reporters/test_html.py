@@ -17,7 +17,14 @@ import pytest
 from PIL import Image
 from reporters.sample import EXPIRED_WAIVER, WAIVER, check_golden, policy_result, sample_result
 
-from scanner.model import Location, Problem, ProblemReason, ScanResult, TrendPoint
+from scanner.model import (
+    FileLocation,
+    MemberLocation,
+    Problem,
+    ProblemReason,
+    ScanResult,
+    TrendPoint,
+)
 from scanner.reporters import Format
 from scanner.reporters import render as render_any
 from scanner.reporters.html import CSP, render
@@ -62,7 +69,7 @@ def hostile_result() -> ScanResult:
         rule_id=HOSTILE,
         title=HOSTILE,
         message=HOSTILE,
-        location=Location(HOSTILE, (HOSTILE,)),
+        location=MemberLocation(FileLocation(HOSTILE), (HOSTILE,)),
         store=HOSTILE,
         pack=HOSTILE,
         citations=(HOSTILE,),
@@ -71,7 +78,7 @@ def hostile_result() -> ScanResult:
         facts=(("basis", HOSTILE), (HOSTILE, HOSTILE)),
         help_uri='https://x.example/"><script>alert(3)</script>',
     )
-    problem = Problem(Location(HOSTILE), ProblemReason.DECODE_ERROR, HOSTILE)
+    problem = Problem(FileLocation(HOSTILE), ProblemReason.DECODE_ERROR, HOSTILE)
     policy = replace(result.policy, name=HOSTILE, expired_waivers=(HOSTILE,), files=(HOSTILE,))
     return replace(result, findings=(finding,), problems=(problem,), policy=policy)
 

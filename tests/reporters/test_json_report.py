@@ -28,9 +28,10 @@ from scanner.model import (
     Evidence,
     EvidenceKind,
     FaceBox,
+    FileLocation,
     ItemContext,
     ItemResult,
-    Location,
+    MemberLocation,
     Problem,
     ProblemReason,
     ScanResult,
@@ -48,7 +49,7 @@ def doc(result: ScanResult) -> dict[str, Any]:
 def face_item(path: str = "a.jpg", kind: EvidenceKind = EvidenceKind.FACE_IMAGE) -> ItemResult:
     detector = "face.yunet" if kind is EvidenceKind.FACE_IMAGE else "face.tags"
     return ItemResult(
-        location=Location(path),
+        location=FileLocation(path),
         content_type=ContentType.JPEG,
         size=10,
         sha256="0" * 64,
@@ -170,8 +171,8 @@ def test_timestamps_are_utc_whatever_the_input_zone() -> None:
 # -- summary: exit code, incomplete, fail_on ---------------------------------------------------
 
 TAGGED_ONLY = (face_item("t.jpg", EvidenceKind.FACE_TAGGED),)
-DECODE = (Problem(Location("x.jpg"), ProblemReason.DECODE_ERROR, "truncated"),)
-LINK = (Problem(Location("l"), ProblemReason.SYMLINK_NOT_FOLLOWED, "link"),)
+DECODE = (Problem(FileLocation("x.jpg"), ProblemReason.DECODE_ERROR, "truncated"),)
+LINK = (Problem(FileLocation("l"), ProblemReason.SYMLINK_NOT_FOLLOWED, "link"),)
 
 
 @pytest.mark.parametrize(
@@ -223,7 +224,7 @@ def test_skipped_and_errors_are_split_by_incomplete() -> None:
 
 @pytest.mark.parametrize("reason", list(ProblemReason))
 def test_every_reason_lands_on_its_side(reason: ProblemReason) -> None:
-    problem = Problem(Location("p"), reason, "why")
+    problem = Problem(FileLocation("p"), reason, "why")
     d = doc(bare_result(problems=(problem, problem)))
     side, other = ("errors", "skipped") if reason.incomplete else ("skipped", "errors")
     assert d["summary"][side] == {reason.value: 2}
@@ -253,7 +254,7 @@ def test_surrogates_in_every_string_field_are_made_valid() -> None:
     notes and member names come from the scanned data."""
     bad = "x\udcff"
     item = ItemResult(
-        location=Location(bad, (bad,)),
+        location=MemberLocation(FileLocation(bad), (bad,)),
         content_type=ContentType.JPEG,
         size=1,
         sha256=None,
@@ -264,7 +265,7 @@ def test_surrogates_in_every_string_field_are_made_valid() -> None:
         targets=(bad,),
         settings=(("include", bad), ("exclude", f"{bad}/**"), ("workers", 2)),
         items=(item,),
-        problems=(Problem(Location(bad), ProblemReason.DECODE_ERROR, bad),),
+        problems=(Problem(FileLocation(bad), ProblemReason.DECODE_ERROR, bad),),
     )
     text = render(result)
     text.encode("utf-8")
@@ -300,14 +301,13 @@ def test_output_is_one_document_ending_in_a_newline() -> None:
 
 
 def test_a_name_that_is_not_utf8_keeps_its_exact_bytes() -> None:
-    from scanner.model import Location
     from scanner.reporters.json_report import _location
 
     raw = b"/data/caf\xe9-\\xff.jpg"  # Latin-1 byte 0xE9, and four literal characters \xff
-    loc = _location(Location(raw.decode("utf-8", "surrogateescape")))
+    loc = _location(FileLocation(raw.decode("utf-8", "surrogateescape")))
     assert loc["path"] == "/data/caf\\xe9-\\xff.jpg"  # readable, but ambiguous on its own
     assert bytes.fromhex(loc["path_hex"]) == raw  # exact
-    assert "path_hex" not in _location(Location("/data/café.jpg"))
+    assert "path_hex" not in _location(FileLocation("/data/café.jpg"))
 
 
 # -- 1.2: findings, the policy, item context ---------------------------------------------------

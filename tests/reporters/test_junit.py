@@ -11,7 +11,7 @@ import defusedxml.ElementTree as SafeET
 import pytest
 from reporters.sample import EXPIRED_WAIVER, WAIVER, check_golden, policy_result, sample_result
 
-from scanner.model import Location, Problem, ProblemReason, ScanResult, Severity
+from scanner.model import FileLocation, Problem, ProblemReason, ScanResult, Severity
 from scanner.reporters import Format
 from scanner.reporters import render as render_any
 from scanner.reporters.junit import render, xml_block, xml_line
@@ -160,8 +160,8 @@ def test_without_a_policy_evidence_is_judged_by_fail_on() -> None:
 )
 def test_any_name_gives_well_formed_xml(name: str) -> None:
     result = policy_result()
-    finding = replace(result.findings[0], location=Location(name), message=name)
-    problem = Problem(Location(name), ProblemReason.DECODE_ERROR, name)
+    finding = replace(result.findings[0], location=FileLocation(name), message=name)
+    problem = Problem(FileLocation(name), ProblemReason.DECODE_ERROR, name)
     root = parse(replace(result, findings=(finding,), problems=(problem,)))
     names = [c.get("name") or "" for c in root.iter("testcase")]
     assert xml_line(name) in names

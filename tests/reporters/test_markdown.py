@@ -10,7 +10,7 @@ import pytest
 from markdown_it import MarkdownIt
 from reporters.sample import EXPIRED_WAIVER, check_golden, policy_result, sample_result
 
-from scanner.model import Location, Problem, ProblemReason, ScanResult
+from scanner.model import FileLocation, Problem, ProblemReason, ScanResult
 from scanner.reporters import Format
 from scanner.reporters import render as render_any
 from scanner.reporters.markdown import render
@@ -76,7 +76,7 @@ def _hostile_result() -> ScanResult:
     result = policy_result()
     finding = replace(
         result.findings[0],
-        location=Location(f"dir/{HOSTILE}`x``"),
+        location=FileLocation(f"dir/{HOSTILE}`x``"),
         message=HOSTILE,
         title=HOSTILE,
         store=HOSTILE,
@@ -84,7 +84,7 @@ def _hostile_result() -> ScanResult:
         justification=HOSTILE,
         facts=(("basis", HOSTILE),),
     )
-    problem = Problem(Location(f"p|{HOSTILE}"), ProblemReason.DECODE_ERROR, HOSTILE)
+    problem = Problem(FileLocation(f"p|{HOSTILE}"), ProblemReason.DECODE_ERROR, HOSTILE)
     return replace(result, findings=(finding,), problems=(problem,))
 
 

@@ -25,7 +25,7 @@ from reporters.sample import (
     sample_result,
 )
 
-from scanner.model import Disposition, Location, ScanResult, Severity
+from scanner.model import Disposition, FileLocation, ScanResult, Severity
 from scanner.reporters import Format
 from scanner.reporters import render as render_any
 from scanner.reporters.sarif import FINGERPRINT_KEY, render
@@ -355,7 +355,7 @@ def _many(n: int) -> ScanResult:
     findings = tuple(
         replace(
             base,
-            location=Location(f"p/{i:05}.jpg"),
+            location=FileLocation(f"p/{i:05}.jpg"),
             fingerprint=f"{i:032x}",
             severity=Severity.HIGH if i % 2 else Severity.LOW,
         )

@@ -15,7 +15,7 @@ from reporters.test_html import ALLOWED_TAGS, Tags
 from subject_helpers import sample_faces, sample_scan
 
 import scanner
-from scanner.model import Location
+from scanner.model import FileLocation
 from scanner.reporters.html import CSP
 from scanner.reporters.subject_formats import SubjectFormat, render_subject, render_triage
 from scanner.subject.match import subject_result
@@ -84,7 +84,7 @@ def _hostile_results() -> tuple[SubjectResult, TriageResult]:
     scan = sample_scan()
     faces = sample_faces(scan)
     team = next(i for i in scan.items if i.location.path == "photos/team/alice.jpg")
-    moved = Location(HOSTILE + "team.jpg")
+    moved = FileLocation(HOSTILE + "team.jpg")
     items = tuple(replace(i, location=moved) if i is team else i for i in scan.items)
     faces[moved] = faces.pop(team.location)
     scan = replace(scan, items=items, targets=(HOSTILE,))

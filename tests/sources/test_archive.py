@@ -43,7 +43,9 @@ from scanner.model import (
     ContentType,
     EvidenceKind,
     ExitCode,
+    FileLocation,
     Location,
+    MemberLocation,
     Problem,
     ProblemReason,
     ScanResult,
@@ -205,7 +207,7 @@ def expand_stream(stream: IO[bytes], path: str, limits: Limits | None = None) ->
         limits or Limits(), on_other=lambda loc, ct: out.others.append((loc, ct))
     )
     started = time.monotonic()
-    for entry in walker.expand(Location(path), stream, sniff(head)):
+    for entry in walker.expand(FileLocation(path), stream, sniff(head)):
         if isinstance(entry, Problem):
             out.problems.append(entry)
         else:
@@ -268,8 +270,8 @@ def test_formats_yield_images_and_xmp_and_count_the_rest(
     jpg, xmp = out.members
     assert (jpg.data, jpg.content_type) == (small_jpeg(), ContentType.JPEG)
     assert (xmp.data, xmp.content_type) == (XMP, ContentType.XMP)
-    assert jpg.location == Location(path, ("dir/member.jpg",))
-    assert out.others == [(Location(path, ("notes.txt",)), ContentType.UNKNOWN)]
+    assert jpg.location == MemberLocation(FileLocation(path), ("dir/member.jpg",))
+    assert out.others == [(MemberLocation(FileLocation(path), ("notes.txt",)), ContentType.UNKNOWN)]
     assert out.seen == 3
     if content_type is not ContentType.ZIP:
         assert jpg.mtime_ns == 1_600_000_000 * 10**9
@@ -321,7 +323,7 @@ def test_a_gzip_header_field_that_never_ends_is_refused(build: Callable[[bytes],
     assert out.members == []
     assert out.problems == [
         Problem(
-            Location("photo.jpg.gz"),
+            FileLocation("photo.jpg.gz"),
             ProblemReason.ARCHIVE_CORRUPT,
             "BadGzipFile: a header field (a name or comment) runs past 65,536 bytes",
         )
@@ -349,7 +351,9 @@ def test_nested_locations() -> None:
         "outer.zip!/inner.tar!/deeper.zip!/y.jpg",
         "outer.zip!/sub/z.jpg.gz!/z.jpg",
     ]
-    assert out.members[1].location == Location("outer.zip", ("inner.tar", "deeper.zip", "y.jpg"))
+    assert out.members[1].location == MemberLocation(
+        FileLocation("outer.zip"), ("inner.tar", "deeper.zip", "y.jpg")
+    )
     assert out.members[1].data == small_jpeg(1)
 
 
@@ -385,7 +389,7 @@ def test_entry_limit() -> None:
     assert out.displays() == ["many.zip!/00.jpg", "many.zip!/01.jpg", "many.zip!/02.jpg"]
     assert out.problems == [
         Problem(
-            Location("many.zip"),
+            FileLocation("many.zip"),
             ProblemReason.ARCHIVE_ENTRIES,
             "lists 6 members; the first 3 were read",
         )
@@ -424,7 +428,7 @@ def test_total_size_limit() -> None:
     out = expand(zip_bytes(members), "big.zip", Limits(archive_max_total_bytes=100_000))
     assert out.displays() == ["big.zip!/0.jpg", "big.zip!/1.jpg"]
     [problem] = out.problems
-    assert problem.location == Location("big.zip")
+    assert problem.location == FileLocation("big.zip")
     assert problem.reason is ProblemReason.ARCHIVE_SIZE
     assert "more than 100000 bytes decompressed" in problem.detail
 
@@ -459,7 +463,9 @@ def test_member_larger_than_max_file_bytes(
         name,
         Limits(max_file_bytes=1000),
     )
-    assert out.problems == [Problem(Location(name, ("huge.jpg",)), ProblemReason.OVERSIZE, detail)]
+    assert out.problems == [
+        Problem(MemberLocation(FileLocation(name), ("huge.jpg",)), ProblemReason.OVERSIZE, detail)
+    ]
     assert out.problems[0].incomplete
     assert out.displays() == [f"{name}!/ok.jpg"]  # the next member is still read
 
@@ -471,7 +477,9 @@ def test_single_stream_larger_than_max_file_bytes() -> None:
     )
     assert out.problems == [
         Problem(
-            Location("huge.jpg.gz", ("huge.jpg",)), ProblemReason.OVERSIZE, "more than 1000 bytes"
+            MemberLocation(FileLocation("huge.jpg.gz"), ("huge.jpg",)),
+            ProblemReason.OVERSIZE,
+            "more than 1000 bytes",
         )
     ]
     assert out.members == []
@@ -492,7 +500,7 @@ def test_zip_ratio_bomb_is_refused_unread() -> None:
     assert out.elapsed < 2
     assert out.members == []
     [problem] = out.problems
-    assert problem.location == Location("bomb.zip", ("bomb.jpg",))
+    assert problem.location == MemberLocation(FileLocation("bomb.zip"), ("bomb.jpg",))
     assert problem.reason is ProblemReason.ARCHIVE_RATIO
     assert problem.detail.startswith(f"declares {size} bytes from {len(raw)}")
     assert problem.incomplete
@@ -538,7 +546,7 @@ def test_gzip_bomb_is_stopped_early(tmp_path: Path) -> None:
     assert out.members == []
     assert out.problems == [
         Problem(
-            Location(str(file)),
+            FileLocation(str(file)),
             ProblemReason.ARCHIVE_RATIO,
             "expands more than 100:1; not read further",
         )
@@ -583,7 +591,9 @@ def test_bz2_and_xz_bombs_are_stopped_early(name: str, compress: Callable[[bytes
     assert out.members == []
     assert out.problems == [
         Problem(
-            Location(name), ProblemReason.ARCHIVE_RATIO, "expands more than 100:1; not read further"
+            FileLocation(name),
+            ProblemReason.ARCHIVE_RATIO,
+            "expands more than 100:1; not read further",
         )
     ]
 
@@ -609,7 +619,7 @@ def test_data_skipped_in_a_compressed_tar_counts_towards_the_total() -> None:
     assert out.members == []
     assert out.problems == [
         Problem(
-            Location("backup.tar.gz"),
+            FileLocation("backup.tar.gz"),
             ProblemReason.ARCHIVE_SIZE,
             f"more than {MiB} bytes decompressed; the rest was not read",
         )
@@ -639,7 +649,7 @@ def test_overlapping_entries_are_refused() -> None:
 
     assert out.members == []
     [problem] = out.problems
-    assert problem.location == Location("overlap.zip")
+    assert problem.location == FileLocation("overlap.zip")
     assert problem.reason is ProblemReason.ARCHIVE_OVERLAP
     assert "'a.jpg'" in problem.detail
     assert "'b.jpg'" in problem.detail
@@ -670,7 +680,7 @@ def test_encrypted_member() -> None:
 
     assert out.problems == [
         Problem(
-            Location("locked.zip", ("secret.jpg",)),
+            MemberLocation(FileLocation("locked.zip"), ("secret.jpg",)),
             ProblemReason.ENCRYPTED_MEMBER,
             "encrypted; cannot be read",
         )
@@ -727,22 +737,22 @@ def test_tar_links_and_special_entries_are_reported() -> None:
     assert out.displays() == ["links.tar!/real.jpg"]
     assert out.problems == [
         Problem(
-            Location("links.tar", ("link.jpg",)),
+            MemberLocation(FileLocation("links.tar"), ("link.jpg",)),
             ProblemReason.ARCHIVE_LINK,
             "link to /etc/shadow; not followed",
         ),
         Problem(
-            Location("links.tar", ("hard.jpg",)),
+            MemberLocation(FileLocation("links.tar"), ("hard.jpg",)),
             ProblemReason.ARCHIVE_LINK,
             "link to real.jpg; not followed",
         ),
         Problem(
-            Location("links.tar", ("pipe",)),
+            MemberLocation(FileLocation("links.tar"), ("pipe",)),
             ProblemReason.ARCHIVE_LINK,
             "special entry (device or FIFO); not read",
         ),
         Problem(
-            Location("links.tar", ("dev/sda",)),
+            MemberLocation(FileLocation("links.tar"), ("dev/sda",)),
             ProblemReason.ARCHIVE_LINK,
             "special entry (device or FIFO); not read",
         ),
@@ -762,7 +772,7 @@ def test_zip_symlink_is_reported() -> None:
 
     assert out.problems == [
         Problem(
-            Location("links.zip", ("link.jpg",)),
+            MemberLocation(FileLocation("links.zip"), ("link.jpg",)),
             ProblemReason.ARCHIVE_LINK,
             "symbolic link in archive; not followed",
         )
@@ -779,7 +789,7 @@ def test_truncated_zip() -> None:
     assert out.members == []
     [problem] = out.problems
     assert (problem.location, problem.reason) == (
-        Location("cut.zip"),
+        FileLocation("cut.zip"),
         ProblemReason.ARCHIVE_CORRUPT,
     )
     assert problem.detail.startswith("BadZipFile")
@@ -799,7 +809,7 @@ def test_corrupt_zip_member_spares_the_others() -> None:
     assert out.displays() == ["bad.zip!/b.jpg"]
     [problem] = out.problems
     assert (problem.location, problem.reason) == (
-        Location("bad.zip", ("a.jpg",)),
+        MemberLocation(FileLocation("bad.zip"), ("a.jpg",)),
         ProblemReason.ARCHIVE_CORRUPT,
     )
 
@@ -901,7 +911,7 @@ def test_tar_headers_have_a_budget(tmp_path: Path) -> None:
     assert out.seen == 3
     assert out.problems == [
         Problem(
-            Location(str(file)),
+            FileLocation(str(file)),
             ProblemReason.ARCHIVE_SIZE,
             "its headers (pax records, long names) pass 67,108,864 bytes; the rest was not read",
         )
@@ -975,7 +985,7 @@ def test_unsupported_container_makes_the_scan_incomplete(
     result = scan(root)
 
     [problem] = result.problems
-    assert problem.location == Location(str(root / name))
+    assert problem.location == FileLocation(str(root / name))
     assert problem.reason is ProblemReason.UNSUPPORTED_CONTAINER
     assert problem.detail.startswith(f"{label} archives are not opened")
     assert result.incomplete

@@ -30,7 +30,7 @@ from scanner.model import (
     ContentType,
     EvidenceKind,
     ExitCode,
-    Location,
+    FileLocation,
     Problem,
     ProblemReason,
     ScanResult,
@@ -145,7 +145,7 @@ def test_regular_files_carry_their_identity(tmp_path: Path) -> None:
     for ref in refs:
         path = Path(ref.location.path)
         st = os.lstat(path)
-        assert ref.location == Location(str(root / os.path.relpath(path, root)))
+        assert ref.location == FileLocation(str(root / os.path.relpath(path, root)))
         assert ref.location.members == ()
         assert ref.fs_path == os.path.realpath(path)
         assert (ref.dev, ref.ino) == (st.st_dev, st.st_ino)
@@ -178,7 +178,7 @@ def test_a_single_file_is_a_target(tmp_path: Path) -> None:
     walker, refs, problems = walk(photo)
     assert problems == []
     [ref] = refs
-    assert ref.location == Location(str(photo))
+    assert ref.location == FileLocation(str(photo))
     assert ref.size == len(small_jpeg())
     assert ref.ino == os.lstat(photo).st_ino
     assert walker.directories == 0
@@ -201,7 +201,9 @@ def test_missing_target(tmp_path: Path) -> None:
     _walker, refs, problems = walk(missing)
     assert refs == []
     assert problems == [
-        Problem(Location(str(missing)), ProblemReason.MISSING_TARGET, "no such file or directory")
+        Problem(
+            FileLocation(str(missing)), ProblemReason.MISSING_TARGET, "no such file or directory"
+        )
     ]
     assert problems[0].incomplete
 
@@ -321,7 +323,7 @@ def test_fifo_named_as_the_target_is_not_opened(tmp_path: Path) -> None:
     _walker, refs, problems = walk(tmp_path / "pipe")
     assert refs == []
     assert problems == [
-        Problem(Location(str(tmp_path / "pipe")), ProblemReason.SPECIAL_FILE, "FIFO; not read")
+        Problem(FileLocation(str(tmp_path / "pipe")), ProblemReason.SPECIAL_FILE, "FIFO; not read")
     ]
 
 
@@ -346,7 +348,7 @@ def test_device_is_reported_and_never_opened(
     _walker, refs, problems = walk(root)
     assert refs == []
     [problem] = problems
-    assert problem.location == Location(str(root / "dev"))
+    assert problem.location == FileLocation(str(root / "dev"))
     assert problem.reason is ProblemReason.SPECIAL_FILE
     assert problem.detail.startswith(f"{label}; not opened")
 
@@ -649,7 +651,7 @@ def test_a_directory_swapped_during_the_walk_is_not_entered(tmp_path: Path) -> N
     assert os.lstat(secret).st_ino not in {r.ino for r in refs}
     assert [p for p in seen if isinstance(p, Problem)] == [
         Problem(
-            Location(str(root / "sub" / "deeper")),
+            FileLocation(str(root / "sub" / "deeper")),
             ProblemReason.CHANGED_DURING_SCAN,
             "directory replaced during the scan; not walked",
         )
@@ -736,7 +738,7 @@ def test_sparse_huge_file_is_oversize_and_quick(
 
     assert elapsed < 10
     [problem] = result.problems
-    assert problem.location == Location(str(huge))
+    assert problem.location == FileLocation(str(huge))
     assert problem.reason is ProblemReason.OVERSIZE
     assert "sparse" in problem.detail
     assert str(100 << 30) in problem.detail
@@ -776,7 +778,7 @@ def test_postscript_named_jpg_is_never_decoded(
 
     assert result.items == ()
     [problem] = result.problems
-    assert problem.location == Location(str(root / "photo.jpg"))
+    assert problem.location == FileLocation(str(root / "photo.jpg"))
     assert problem.reason is ProblemReason.DISGUISED_CONTENT
     assert "postscript" in problem.detail
     assert result.stats.bytes_read == 0  # no worker read it, so no decoder saw it

@@ -19,7 +19,7 @@ import pytest
 from helpers import walk_in_subprocess, zip_listing
 
 from scanner.config import Limits
-from scanner.model import ContentType, Location, Problem, ProblemReason
+from scanner.model import ContentType, FileLocation, Problem, ProblemReason
 from scanner.sources.archive import ArchiveWalker, Member
 from scanner.sources.zip_index import ZipIndex, read_index
 from scanner.sources.zip_members import ZipMembers
@@ -367,13 +367,15 @@ def test_the_walker_reports_a_lying_index_as_corrupt(
 ) -> None:
     started = time.monotonic()
     out = list(
-        ArchiveWalker(Limits()).expand(Location("lies.zip"), io.BytesIO(build()), ContentType.ZIP)
+        ArchiveWalker(Limits()).expand(
+            FileLocation("lies.zip"), io.BytesIO(build()), ContentType.ZIP
+        )
     )
     assert time.monotonic() - started < 1
     [problem] = out
     assert isinstance(problem, Problem)
     assert (problem.location, problem.reason) == (
-        Location("lies.zip"),
+        FileLocation("lies.zip"),
         ProblemReason.ARCHIVE_CORRUPT,
     )
     assert problem.detail.startswith("BadZipFile: ")
@@ -389,7 +391,7 @@ def test_the_walker_scans_the_members_before_a_budget_stops_the_index() -> None:
         big.comment = b"z" * 17_000
         zf.writestr(big, b"x")
 
-    out = list(ArchiveWalker(Limits()).expand(Location("m.zip"), buf, ContentType.ZIP))
+    out = list(ArchiveWalker(Limits()).expand(FileLocation("m.zip"), buf, ContentType.ZIP))
 
     assert [o.location.display for o in out if isinstance(o, Member)] == [
         "m.zip!/a.xmp",
@@ -397,7 +399,7 @@ def test_the_walker_scans_the_members_before_a_budget_stops_the_index() -> None:
     ]
     assert [o for o in out if isinstance(o, Problem)] == [
         Problem(
-            Location("m.zip"),
+            FileLocation("m.zip"),
             ProblemReason.ARCHIVE_ENTRIES,
             "lists 3 members; the first 2 were read (entry 3 declares 17,005 bytes of name, "
             "extra field and comment, more than 16,384)",

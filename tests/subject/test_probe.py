@@ -13,7 +13,7 @@ from PIL import Image
 from scanner.config import DetectionSettings, Limits
 from scanner.detectors.base import DetectContext, LoadedItem, ModelCache
 from scanner.detectors.face_yunet import YuNetFaceDetector
-from scanner.model import ContentType, FaceBox, Location
+from scanner.model import ContentType, FaceBox, FileLocation
 from scanner.subject.descriptors import describe_boxes
 from scanner.subject.probe import ProbeError, Probes, load_probes
 from scanner.subject.spec import FaceSearch
@@ -89,7 +89,7 @@ def test_a_missing_probe_and_no_probe_at_all(tmp_path: Path) -> None:
 
 def test_a_box_too_small_gives_no_descriptor() -> None:
     data = encode(no_face(), "PNG")
-    item = LoadedItem(Location("x.png"), ContentType.PNG, data)
+    item = LoadedItem(FileLocation("x.png"), ContentType.PNG, data)
     tiny = FaceBox(x=0.5, y=0.5, w=0.001, h=0.001, confidence=0.9, method="yunet")
     described, failed = describe_boxes(item, [tiny], ModelCache(), Limits().max_pixels)
     assert described == [] and failed == 1
@@ -97,7 +97,7 @@ def test_a_box_too_small_gives_no_descriptor() -> None:
 
 def test_descriptors_of_the_detectors_boxes_match_the_probe(probe_vector: np.ndarray) -> None:
     data = encode(astronaut(), "JPEG", quality=92)
-    item = LoadedItem(Location("a.jpg"), ContentType.JPEG, data)
+    item = LoadedItem(FileLocation("a.jpg"), ContentType.JPEG, data)
     ctx = DetectContext(DetectionSettings(), Limits(), ModelCache())
     boxes = [b for e in YuNetFaceDetector().detect(item, ctx).evidence for b in e.boxes]
     described, failed = describe_boxes(item, boxes, ctx.models, Limits().max_pixels)

@@ -26,7 +26,7 @@ import pytest
 
 from scanner.config import ScanConfig
 from scanner.engine import run_scan
-from scanner.model import ItemResult, Location
+from scanner.model import FileLocation, ItemResult, Location
 from scanner.subject.probe import load_probes
 from scanner.subject.search import find_subject
 from scanner.subject.spec import DEFAULT_TOLERANCE, FaceSearch, ItemFaces
@@ -88,7 +88,7 @@ def measured(devset: Path, tmp_path_factory: pytest.TempPathFactory) -> Measured
     for r in chosen:
         if not r["identity"]:
             continue
-        got = compared.get(Location(str(tree / r["path"])))
+        got = compared.get(FileLocation(str(tree / r["path"])))
         faces = got.descriptors if got is not None and got.descriptors is not None else None
         identity = ALIASES.get(r["identity"], r["identity"])
         photos[r["path"]] = Photo(
