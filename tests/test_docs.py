@@ -266,12 +266,22 @@ def test_no_block_names_something_unknown() -> None:
         tool().render(name)  # raises KeyError for an unknown command or block kind
 
 
-def test_the_options_table_is_the_commands_own() -> None:
-    body = tool().render("options scan")
-    assert "| `--fail-on` | `<str>` | `low` | Exit 1 when evidence" in body
-    assert "| `--quiet`, `-q` |  | `off` |" in body
-    assert "| `PATHS…` |" in body and "required" in body
-    assert tool().render("options detectors") == "No options besides `--help`.\n"
+@pytest.mark.parametrize("name", LEAVES)
+def test_the_options_table_is_the_commands_own(name: str) -> None:
+    """One row per parameter, with its spellings and its help (as `--help` shows them)."""
+    body = tool().render(f"options {name}")
+    params = [p for p in _command(name).params if not getattr(p, "hidden", False)]
+    if not params:
+        assert body == "No options besides `--help`.\n"
+        return
+    rows = body.splitlines()[2:]
+    assert len(rows) == len(params)
+    for row, param in zip(rows, params, strict=True):
+        cells = [c.strip() for c in re.split(r"(?<!\\)\|", row)[1:-1]]
+        if _is_option(param):
+            assert set(re.findall(r"`([^`]+)`", cells[0])) == set(_spellings(param))
+        assert " ".join((param.help or "").split()) == cells[3].replace("\\|", "|")
+        assert cells[2] == "required" if param.required else cells[2] != "required"
 
 
 def test_the_generator_keeps_prose_and_skips_code(tmp_path: Path) -> None:
