@@ -7,7 +7,7 @@ DEMO_STAMP := $(VENV)/.installed-demo
 DEMO_DIR ?= demo-data
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint audit bench fuzz install dev clean
+.PHONY: demo test lint docs audit bench fuzz install dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,13 @@ lint: $(STAMP) audit
 	$(BIN)/ruff format --check scanner tests bench tools
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/python tools/docs.py --check
+
+# The generated blocks of README.md and docs/ (every command's option table, the detector
+# list, the reason codes), rewritten from the code; `make lint` and tests/test_docs.py check
+# them. The prose around the blocks is never touched.
+docs: $(DEMO_STAMP)
+	$(BIN)/python tools/docs.py --write
 
 # Known vulnerabilities in the installed dependencies (pip-audit, PyPI's JSON API). Says
 # SKIPPED, loudly, when no verdict can be had; FACEAUDIT_AUDIT_STRICT=1 makes that fail.
