@@ -209,18 +209,18 @@ class StateDB:
             )
             for key, e in entries
         ]
-        with self.db.conn:
+        with schema.transaction(self.db.conn):
             self.db.conn.executemany(
                 "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
             )
 
     def forget_files(self, keys: Iterable[str]) -> None:
-        with self.db.conn:
+        with schema.transaction(self.db.conn):
             self.db.conn.executemany("DELETE FROM files WHERE key = ?", [(k,) for k in keys])
 
     def forget_prefix(self, path: str) -> None:
         """A file (or, ending in `/`, a folder) moved away or deleted."""
-        with self.db.conn:
+        with schema.transaction(self.db.conn):
             if path.endswith("/"):
                 self.db.conn.execute(
                     "DELETE FROM files WHERE substr(key, 1, ?) = ?", (len(path), path)
@@ -238,7 +238,7 @@ class StateDB:
 
     def save_columns(self, entries: Iterable[tuple[str, str, str, str]]) -> None:
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        with self.db.conn:
+        with schema.transaction(self.db.conn):
             self.db.conn.executemany(
                 "INSERT OR REPLACE INTO columns VALUES (?,?,?,?,?)",
                 [(*e, now) for e in entries],
@@ -261,7 +261,7 @@ class StateDB:
         }
 
     def record_scan(self, record: dict[str, Any], findings: Sequence[tuple[str, ...]]) -> int:
-        with self.db.conn:
+        with schema.transaction(self.db.conn):
             cur = self.db.conn.execute(
                 "INSERT INTO scans (started_at, finished_at, targets, policy, exit_code, "
                 "incomplete, items_with_evidence, faces, embeddings, findings_open, "
