@@ -21,6 +21,15 @@ from scanner.model import (
     Provenance,
 )
 from scanner.policy import schema as s
+from scanner.policy.checks.consent import ConsentState
+from scanner.policy.checks.executable_code import ExecutableCode
+from scanner.policy.checks.no_legal_basis import NoLegalBasis
+from scanner.policy.checks.orphaned_pair import OrphanedPair
+from scanner.policy.checks.restricted_jurisdiction import RestrictedJurisdiction
+from scanner.policy.checks.retention_exceeded import RetentionExceeded
+from scanner.policy.checks.scraped_provenance import ScrapedProvenance
+from scanner.policy.checks.store_field_missing import StoreFieldMissing
+from scanner.policy.checks.undeclared_store import UndeclaredStore
 from scanner.policy.durations import Duration
 from scanner.policy.evaluate import Facts
 from scanner.policy.loader import LoadedRule, Policy
@@ -117,17 +126,17 @@ def situations(rule: LoadedRule) -> tuple[Situation, Situation]:
     )
     it = item(kind=kind, places=places)
     st = store(rule)
-    if isinstance(r, s.UndeclaredStore):
+    if isinstance(r, UndeclaredStore):
         return (
             Situation((it,), policy(rule, ()), Facts()),
             Situation((it,), policy(rule, (st,)), Facts()),
         )
-    if isinstance(r, s.ExecutableCode):
+    if isinstance(r, ExecutableCode):
         return (
             Situation((it,), policy(rule, (st,)), Facts()),
             Situation((item(kind="face_image", places=places),), policy(rule, (st,)), Facts()),
         )
-    if isinstance(r, s.NoLegalBasis):
+    if isinstance(r, NoLegalBasis):
         return (
             Situation((it,), policy(rule, (st.model_copy(update={"legal_basis": []}),)), Facts()),
             Situation(
@@ -136,7 +145,7 @@ def situations(rule: LoadedRule) -> tuple[Situation, Situation]:
                 Facts(),
             ),
         )
-    if isinstance(r, s.ScrapedProvenance):
+    if isinstance(r, ScrapedProvenance):
         platform = r.platforms[0] if r.platforms else "instagram"
         scraped = item(
             kind=kind,
@@ -147,7 +156,7 @@ def situations(rule: LoadedRule) -> tuple[Situation, Situation]:
             Situation((scraped,), policy(rule, (st,)), Facts()),
             Situation((it,), policy(rule, (st,)), Facts()),
         )
-    if isinstance(r, s.RestrictedJurisdiction):
+    if isinstance(r, RestrictedJurisdiction):
         banned = sorted(expand(r.countries[0]))[0]
         there = item(
             kind=kind,
@@ -159,13 +168,13 @@ def situations(rule: LoadedRule) -> tuple[Situation, Situation]:
             Situation((there,), policy(rule, (plain,)), Facts()),
             Situation((elsewhere,), policy(rule, (plain,)), Facts()),
         )
-    if isinstance(r, s.StoreFieldMissing):
+    if isinstance(r, StoreFieldMissing):
         lacking = st.model_copy(update={f: ([] if f == "legal_basis" else None) for f in r.fields})
         return (
             Situation((it,), policy(rule, (lacking,)), Facts()),
             Situation((it,), policy(rule, (st,)), Facts()),
         )
-    if isinstance(r, s.OrphanedPair):
+    if isinstance(r, OrphanedPair):
         crops = st.model_copy(update={"pairs_with": "vectors"})
         vectors = st.model_copy(
             update={"id": "vectors", "paths": ["vectors/**"], "pairs_with": "hr-badges"}
@@ -175,7 +184,7 @@ def situations(rule: LoadedRule) -> tuple[Situation, Situation]:
             Situation((it,), policy(rule, (crops, vectors)), Facts()),
             Situation((it, other), policy(rule, (crops, vectors)), Facts()),
         )
-    if isinstance(r, s.ConsentState):
+    if isinstance(r, ConsentState):
         reg = register("consent")
         consented = st.model_copy(update={"consent_register": reg.id})
         state = r.states[0]
@@ -194,7 +203,7 @@ def situations(rule: LoadedRule) -> tuple[Situation, Situation]:
             Situation((it,), pol, Facts(registers={reg.id: RegisterData(reg, records_bad)})),
             Situation((it,), pol, Facts(registers={reg.id: RegisterData(reg, {"E100": good})})),
         )
-    assert isinstance(r, s.RetentionExceeded)
+    assert isinstance(r, RetentionExceeded)
     limit = Duration.parse(r.max_period) if r.max_period else Duration(days=30)
     starts = r.starts if r.max_period else "creation"
     st = st.model_copy(update={"retention": None if r.max_period else s.Retention(period="P30D")})

@@ -96,6 +96,19 @@ def test_scan_with_policy_baseline_and_waivers(org: Path) -> None:
     assert known.returncode == 0, known.stderr
     assert {f["disposition"] for f in json.loads(known.stdout)["findings"]} == {"baseline"}
 
+    # the earlier JSON report as the baseline (format 0, upgraded on reading): the same
+    (org / "report.json").write_text(first.stdout)
+    known = scan(org, "--baseline", "report.json", "--format", "json")
+    assert known.returncode == 0, known.stderr
+    assert {f["disposition"] for f in json.loads(known.stdout)["findings"]} == {"baseline"}
+
+    # a baseline of a newer format is refused before scanning: a usage error naming it
+    newer = org / "newer.json"
+    newer.write_text(json.dumps({**baseline, "faceaudit_baseline": 99}))
+    refused = scan(org, "--baseline", "newer.json")
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert "newer.json: baseline format 99 is newer than this faceaudit reads" in refused.stderr
+
     # waive the UK rule until next year: the rest still fails
     (org / "waivers.yaml").write_text(
         "waivers:\n  - rule: ACME-NO-UK-RESIDENTS\n"

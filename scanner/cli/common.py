@@ -34,10 +34,12 @@ def default_state_path() -> Path:
 
 @contextlib.contextmanager
 def open_state(path: Path | None, wait_s: float) -> Iterator[StateDB | None]:
-    """The state database, locked for this run; a held lock or an unusable file exits 3."""
+    """The state database, locked for this run; a held lock or an unusable file exits 3, a
+    database of a version this faceaudit cannot use exits 2."""
     if path is None:
         yield None
         return
+    from scanner.state.schema import StateVersionError
     from scanner.state.store import StateDB, StateLocked
 
     try:
@@ -45,6 +47,9 @@ def open_state(path: Path | None, wait_s: float) -> Iterator[StateDB | None]:
     except StateLocked as exc:
         typer.echo(f"faceaudit: {exc}", err=True)
         raise typer.Exit(int(ExitCode.INCOMPLETE)) from None
+    except StateVersionError as exc:
+        typer.echo(f"faceaudit: error: state database {path} left as it is: {exc}", err=True)
+        raise typer.Exit(int(ExitCode.USAGE)) from None
     except (OSError, sqlite3.Error) as exc:
         typer.echo(f"faceaudit: error: cannot use the state database {path}: {exc}", err=True)
         raise typer.Exit(int(ExitCode.INCOMPLETE)) from None

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from scanner.model import DatabaseLocation, ItemResult, Location, Problem, ProblemReason
-from scanner.policy.evaluate import Facts
+from scanner.policy.checks.base import Facts
 from scanner.policy.loader import Policy, PolicyError, PolicyErrors
 from scanner.policy.registers import RegisterData, RegisterError, load_register
 from scanner.policy.stores import store_for

@@ -5,7 +5,8 @@ an owner and an expiry date. A current waiver marks matching findings WAIVED; an
 waives nothing, is listed in the report and fails the gate whatever it waived. A baseline is
 a list of fingerprints (written by `--write-baseline`, or any earlier JSON report): findings
 already in it are BASELINE and do not fail. Baselines hold no times and no line numbers, so
-they stay stable from run to run.
+they stay stable from run to run; their format is versioned, and older formats are upgraded
+on reading (scanner.policy.baseline_upgrades).
 """
 
 from __future__ import annotations
@@ -20,11 +21,16 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from scanner.model import Disposition, Finding
+from scanner.policy.baseline_upgrades import (
+    BASELINE_FORMAT,
+    VERSION_KEY,
+    BaselineFormatError,
+    upgrade,
+)
 from scanner.policy.loader import PolicyError, PolicyErrors
 from scanner.policy.stores import _path_regex
 from scanner.policy.yamlsource import YamlError, parse, read_bounded
 
-BASELINE_FORMAT = 1
 MAX_BASELINE_BYTES = 64 * 1024 * 1024
 
 
@@ -121,11 +127,14 @@ def apply_waivers(
 
 
 def load_baseline(path: Path) -> frozenset[str]:
-    """Fingerprints from a baseline file or an earlier JSON report."""
+    """Fingerprints from a baseline file (of this format or an older one, upgraded) or an
+    earlier JSON report; a newer format is refused."""
     try:
         data: Any = json.loads(read_bounded(path, MAX_BASELINE_BYTES))
-        findings = data["findings"]
+        findings = upgrade(data)["findings"]
         prints = frozenset(str(f["fingerprint"]) for f in findings)
+    except BaselineFormatError as exc:
+        raise PolicyErrors([PolicyError(str(path), None, None, str(exc))]) from None
     except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
         msg = f"not a faceaudit baseline or JSON report with findings: {exc}"
         raise PolicyErrors([PolicyError(str(path), None, None, msg)]) from None
@@ -157,7 +166,7 @@ def baseline_document(findings: Sequence[Finding], policy_name: str) -> str:
         }
     )
     doc = {
-        "faceaudit_baseline": BASELINE_FORMAT,
+        VERSION_KEY: BASELINE_FORMAT,
         "policy": policy_name,
         "findings": [{"fingerprint": fp, "rule_id": r, "location": loc} for fp, r, loc in entries],
     }

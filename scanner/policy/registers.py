@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from scanner.policy.schema import Register
+from scanner.policy.declarations import Register
 
 MAX_REGISTER_ROWS = 2_000_000
 MAX_SUBJECTS = 1_000_000

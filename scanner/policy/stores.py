@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from functools import cache
 
 from scanner.model import DatabaseLocation, ItemResult, Location
-from scanner.policy.schema import Store
+from scanner.policy.declarations import Store
 from scanner.sources.globs import glob_body
 
 EU = frozenset(

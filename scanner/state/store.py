@@ -7,6 +7,9 @@ history of scans. SQLite through sqlite-utils, WAL journal, one writer at a time
 - **Crashes.** Every write is one transaction; SQLite's journal makes a kill at any moment
   leave the previous or the next consistent state. On open, `PRAGMA quick_check` runs; a
   damaged file is moved aside (`STATE.corrupt-<time>`) and a fresh one started, with a note.
+- **Versions.** The schema version is read before anything is written: an older database is
+  upgraded in place (its history kept), a newer one refused and left as it is
+  (scanner.state.schema).
 - **Invalidation.** Each entry records the configuration key it was computed under (tool,
   detector and model versions, detection settings, limits): a different key is a miss.
 - **Content.** Counts, relative boxes, digests, locations — what reports hold. Never vectors,
@@ -29,9 +32,7 @@ from typing import Any
 
 import sqlite_utils
 
-from scanner.state import codec
-
-SCHEMA_VERSION = 1
+from scanner.state import codec, schema
 
 
 def _int64(n: int) -> int:
@@ -135,11 +136,17 @@ class StateDB:
             self.notes.append(f"the state database was damaged; moved to {aside}, starting afresh")
         # one user at a time (a watch thread, or the caller), never concurrently
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-        os.chmod(self.path, 0o600)
-        db = sqlite_utils.Database(conn)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        self._schema(db)
+        try:
+            version = schema.stored_version(conn)
+            schema.check(version)  # before anything is written to it
+            os.chmod(self.path, 0o600)
+            db = sqlite_utils.Database(conn)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            self.notes.extend(schema.prepare(conn, version))
+        except BaseException:
+            conn.close()
+            raise
         return db
 
     def _healthy(self) -> bool:
@@ -152,44 +159,6 @@ class StateDB:
                 conn.close()
         except sqlite3.Error:
             return False
-
-    def _schema(self, db: sqlite_utils.Database) -> None:
-        with db.conn:
-            db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
-            version = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-            if version is not None and int(version[0]) != SCHEMA_VERSION:
-                for table in ("files", "columns", "scans", "scan_findings"):
-                    db.execute(f"DROP TABLE IF EXISTS {table}")
-                self.notes.append("state database of another version: cleared")
-            if version is None or int(version[0]) != SCHEMA_VERSION:
-                # written only when it changes: a database on a full disk still opens, and
-                # the scan's own writes say what could not be saved
-                db.execute(
-                    "INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
-                )
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS files (key TEXT PRIMARY KEY, dev INTEGER, "
-                "ino INTEGER, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER, config TEXT, "
-                "racy INTEGER, content_type TEXT, results TEXT, problems TEXT, "
-                "members INTEGER, scanned_at TEXT)"
-            )
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS columns (key TEXT PRIMARY KEY, watermark TEXT, "
-                "config TEXT, result TEXT, scanned_at TEXT)"
-            )
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS scans (id INTEGER PRIMARY KEY AUTOINCREMENT, "
-                "started_at TEXT, finished_at TEXT, targets TEXT, policy TEXT, "
-                "exit_code INTEGER, incomplete INTEGER, items_with_evidence INTEGER, "
-                "faces INTEGER, embeddings INTEGER, findings_open INTEGER, "
-                "new_findings INTEGER, resolved_findings INTEGER, by_kind TEXT, "
-                "by_severity TEXT, by_store TEXT)"
-            )
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS scan_findings (scan_id INTEGER, fingerprint TEXT, "
-                "rule_id TEXT, severity TEXT, location TEXT, store TEXT)"
-            )
-            db.execute("CREATE INDEX IF NOT EXISTS scan_findings_scan ON scan_findings (scan_id)")
 
     def close(self) -> None:
         db = getattr(self, "db", None)
@@ -240,18 +209,18 @@ class StateDB:
             )
             for key, e in entries
         ]
-        with self.db.conn:
+        with schema.transaction(self.db.conn):
             self.db.conn.executemany(
                 "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
             )
 
     def forget_files(self, keys: Iterable[str]) -> None:
-        with self.db.conn:
+        with schema.transaction(self.db.conn):
             self.db.conn.executemany("DELETE FROM files WHERE key = ?", [(k,) for k in keys])
 
     def forget_prefix(self, path: str) -> None:
         """A file (or, ending in `/`, a folder) moved away or deleted."""
-        with self.db.conn:
+        with schema.transaction(self.db.conn):
             if path.endswith("/"):
                 self.db.conn.execute(
                     "DELETE FROM files WHERE substr(key, 1, ?) = ?", (len(path), path)
@@ -269,7 +238,7 @@ class StateDB:
 
     def save_columns(self, entries: Iterable[tuple[str, str, str, str]]) -> None:
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        with self.db.conn:
+        with schema.transaction(self.db.conn):
             self.db.conn.executemany(
                 "INSERT OR REPLACE INTO columns VALUES (?,?,?,?,?)",
                 [(*e, now) for e in entries],
@@ -292,7 +261,7 @@ class StateDB:
         }
 
     def record_scan(self, record: dict[str, Any], findings: Sequence[tuple[str, ...]]) -> int:
-        with self.db.conn:
+        with schema.transaction(self.db.conn):
             cur = self.db.conn.execute(
                 "INSERT INTO scans (started_at, finished_at, targets, policy, exit_code, "
                 "incomplete, items_with_evidence, faces, embeddings, findings_open, "

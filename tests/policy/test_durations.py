@@ -10,8 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from scanner.policy.checks.retention_exceeded import RetentionExceeded
+from scanner.policy.declarations import Retention
 from scanner.policy.durations import Duration
-from scanner.policy.schema import Retention, RetentionExceeded
 
 UTC = timezone.utc
 

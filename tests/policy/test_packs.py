@@ -15,6 +15,11 @@ from pydantic import BaseModel
 
 from scanner.policy import schema as s
 from scanner.policy.bases import BASES, is_known
+from scanner.policy.checks.no_legal_basis import NoLegalBasis
+from scanner.policy.checks.restricted_jurisdiction import RestrictedJurisdiction
+from scanner.policy.checks.retention_exceeded import RetentionExceeded
+from scanner.policy.checks.scraped_provenance import ScrapedProvenance
+from scanner.policy.checks.store_field_missing import StoreFieldMissing
 from scanner.policy.loader import PACKS_DIR, LoadedRule, Policy, load_policy
 from scanner.policy.registers import load_register
 
@@ -130,7 +135,7 @@ def test_every_check_is_used_by_a_shipped_pack() -> None:
 
 def test_accepted_bases_are_known_ids() -> None:
     for _, rule in ALL_RULES:
-        if isinstance(rule.rule, s.NoLegalBasis):
+        if isinstance(rule.rule, NoLegalBasis):
             for basis in rule.rule.accepted_bases:
                 assert is_known(basis), (rule.id, basis)
 
@@ -140,7 +145,7 @@ def test_gdpr_and_uk_gdpr_accept_every_article_9_2_condition_of_their_own_law() 
     uk = {b for b in BASES if b.startswith("uk-gdpr-9-2-")}
     for path, ids in ((POLICIES / "gdpr.yaml", gdpr), (POLICIES / "uk-gdpr.yaml", uk)):
         for rule in own_rules(path):
-            if isinstance(rule.rule, s.NoLegalBasis):
+            if isinstance(rule.rule, NoLegalBasis):
                 assert set(rule.rule.accepted_bases) == ids, rule.id
 
 
@@ -181,7 +186,7 @@ def _rule(rule_id: str) -> s.Rule:
 )
 def test_retention_ceilings_are_the_laws(rule_id: str, max_period: str | None, starts: str) -> None:
     rule = _rule(rule_id)
-    assert isinstance(rule, s.RetentionExceeded)
+    assert isinstance(rule, RetentionExceeded)
     assert (rule.max_period, rule.starts) == (max_period, starts)
 
 
@@ -198,7 +203,7 @@ def test_retention_ceilings_are_the_laws(rule_id: str, max_period: str | None, s
 )
 def test_store_duties(rule_id: str, fields: list[str]) -> None:
     rule = _rule(rule_id)
-    assert isinstance(rule, s.StoreFieldMissing) and list(rule.fields) == fields
+    assert isinstance(rule, StoreFieldMissing) and list(rule.fields) == fields
 
 
 def test_scraping_rules() -> None:
@@ -208,7 +213,7 @@ def test_scraping_rules() -> None:
         "TX-503-001-B1-PUBLIC-IMAGES",
     ):
         rule = _rule(rule_id)
-        assert isinstance(rule, s.ScrapedProvenance) and rule.platforms == []
+        assert isinstance(rule, ScrapedProvenance) and rule.platforms == []
     assert "face_image" in _rule("AIACT-5-1-E-SCRAPED").kinds  # provenance lives on images
 
 
@@ -217,7 +222,7 @@ def test_unconfirmed_facts_say_verify() -> None:
     penalty is to be verified too."""
     for _, rule in ALL_RULES:
         text = rule.rule.description
-        if rule.pack == "colorado" and isinstance(rule.rule, s.RetentionExceeded):
+        if rule.pack == "colorado" and isinstance(rule.rule, RetentionExceeded):
             assert "verif" in text, rule.id
         if "$25,000" in text:
             assert "verify" in text, rule.id
@@ -243,7 +248,7 @@ def test_example_org_extends_the_packs_and_declares_its_record() -> None:
     assert registers[badges.end_of_purpose_register or ""].source.startswith("csv:")
     assert registers[kyc.consent_register].source.startswith("csv:")
     uk = policy.rule("ORG-NO-UK-RESIDENTS")
-    assert uk is not None and isinstance(uk.rule, s.RestrictedJurisdiction)
+    assert uk is not None and isinstance(uk.rule, RestrictedJurisdiction)
     assert uk.rule.countries == ["GB"]
     overridden = [r for r in policy.rules if r.override_reason]
     assert len(overridden) >= 3
@@ -324,15 +329,7 @@ MODELS: list[type[BaseModel]] = [
     s.SubjectKey,
     s.Register,
     s.Override,
-    s.UndeclaredStore,
-    s.RetentionExceeded,
-    s.NoLegalBasis,
-    s.ConsentState,
-    s.ScrapedProvenance,
-    s.RestrictedJurisdiction,
-    s.StoreFieldMissing,
-    s.OrphanedPair,
-    s.ExecutableCode,
+    *(check.model for check in s.CHECKS.values()),  # every check's rule, new ones too
 ]
 KEYS = sorted({(m.__name__, k) for m in MODELS for k in _keys(m)})
 

@@ -19,7 +19,7 @@ from scanner.config import DetectionSettings, ScanConfig
 from scanner.engine import run_scan
 from scanner.model import ScanResult
 from scanner.reporters.html import render as render_html
-from scanner.state.store import StateDB, StateLocked
+from scanner.state.store import FileEntry, FileIdentity, StateDB, StateLocked
 
 
 def tree(root: Path) -> Path:
@@ -175,3 +175,40 @@ def test_the_state_holds_no_payload(tmp_path: Path) -> None:
     assert "face_image" in text and "boxes" in text
     assert "base64" not in text and "\\x" not in text
     assert max(len(str(v)) for v in text.split("\n")) < 20_000  # no pixel data, no vectors
+
+
+def test_a_write_that_fails_midway_saves_none_of_it(tmp_path: Path) -> None:
+    """Each write is one transaction: a scan is recorded with all its findings or not at all,
+    files are saved all together or not at all (a full disk fails them the same way)."""
+    with StateDB(tmp_path / "state.db") as db:
+        for table, column in (("scan_findings", "fingerprint"), ("files", "key")):
+            db.db.execute(
+                f"CREATE TRIGGER full_{table} BEFORE INSERT ON {table} "
+                f"WHEN NEW.{column} LIKE '%3' BEGIN SELECT RAISE(ABORT, 'disk is full'); END"
+            )
+        record = {
+            "started_at": "2026-06-01T02:30:00+00:00",
+            "finished_at": "2026-06-01T02:31:00+00:00",
+            "targets": "[]",
+            "policy": "org",
+            "exit_code": 1,
+            "incomplete": False,
+            "items_with_evidence": 5,
+            "faces": 5,
+            "embeddings": 0,
+            "findings_open": 5,
+            "new_findings": 5,
+            "resolved_findings": 0,
+            "by_kind": {},
+            "by_severity": {},
+            "by_store": {},
+        }
+        with pytest.raises(sqlite3.IntegrityError, match="disk is full"):
+            db.record_scan(record, [(f"fp{n}", "R-1", "high", f"/x/{n}", "") for n in range(5)])
+        assert db.history() == [] and db.last_fingerprints("[]", "org") is None
+        entry = FileEntry(FileIdentity(1, 2, 3, 4, 5), "key", False, "{}", "[]", "[]", 0)
+        with pytest.raises(sqlite3.IntegrityError, match="disk is full"):
+            db.save_files([(f"/x/{n}", entry) for n in range(5)])
+        assert db.load_files() == {}
+        db.record_scan(record, [(f"fp{n}", "R-1", "high", f"/x/{n}", "") for n in range(3)])
+        assert db.last_fingerprints("[]", "org") == {"fp0", "fp1", "fp2"}  # usable after

@@ -1,0 +1,83 @@
+"""Baselines written by earlier versions of faceaudit, read by this one: a baseline names its
+format (`faceaudit_baseline`), and `STEPS[n]` turns a document of format n into one of format
+n + 1, so an old baseline is upgraded step by step to the current format before it is used.
+A format newer than this faceaudit's is refused, never guessed at.
+
+The formats:
+
+- **0** (unversioned): a JSON report (`--format json`) used as a baseline — any document with a
+  `findings` list whose entries have a `fingerprint`, and no `faceaudit_baseline` key. Every
+  finding in it is known, whatever its disposition in that report.
+- **1**: `{"faceaudit_baseline": 1, "policy": NAME, "findings": [{"fingerprint": FP,
+  "rule_id": ID, "location": WHERE}, …]}`, sorted, no times; written by `--write-baseline`,
+  which leaves waived findings out. Only fingerprints are compared; the rule and the location
+  say what each one names.
+
+Changing the format: raise BASELINE_FORMAT, write the step from the previous format here, and
+add it to STEPS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+BASELINE_FORMAT = 1
+VERSION_KEY = "faceaudit_baseline"
+
+
+class BaselineFormatError(Exception):
+    """A baseline of a format this faceaudit cannot read (newer, or not a format at all)."""
+
+
+def _from_report(doc: Any) -> dict[str, Any]:
+    """0 -> 1: a JSON report's findings (its `path` is the location it names)."""
+    findings = doc["findings"]  # raises, as a baseline without findings always did
+    policy = doc.get("policy")
+    name = policy.get("name") if isinstance(policy, dict) else None
+    return {
+        VERSION_KEY: 1,
+        "policy": "" if name is None else str(name),
+        "findings": [
+            {
+                "fingerprint": str(f["fingerprint"]),
+                "rule_id": str(f.get("rule_id", "")),
+                "location": str(f.get("path", "")),
+            }
+            for f in findings
+        ],
+    }
+
+
+Step = Callable[[Any], dict[str, Any]]
+
+STEPS: Mapping[int, Step] = MappingProxyType({0: _from_report})
+
+
+def format_of(doc: Any) -> int:
+    """The format a baseline document says it has (0: none, a JSON report)."""
+    if not isinstance(doc, dict) or VERSION_KEY not in doc:
+        return 0
+    version = doc[VERSION_KEY]
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise BaselineFormatError(
+            f"{VERSION_KEY} must be a format number, a whole number from 1 (found {version!r})"
+        )
+    return version
+
+
+def upgrade(doc: Any) -> dict[str, Any]:
+    """The document in the current format, through every step from its own."""
+    version = format_of(doc)
+    if version > BASELINE_FORMAT:
+        raise BaselineFormatError(
+            f"baseline format {version} is newer than this faceaudit reads (up to "
+            f"{BASELINE_FORMAT}): use a newer faceaudit, or write the baseline again with "
+            "--write-baseline"
+        )
+    for step in range(version, BASELINE_FORMAT):
+        doc = STEPS[step](doc)
+    if not isinstance(doc, dict):
+        raise TypeError(f"a baseline is a JSON object, not {type(doc).__name__}")
+    return doc

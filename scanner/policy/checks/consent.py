@@ -1,0 +1,84 @@
+"""`consent`: a store relying on consent whose subjects' consent is missing, withdrawn, expired
+or out of scope, by its consent register (keyed by subject or by file)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Literal
+
+from scanner.model import ItemResult, ScalarValue
+from scanner.policy.bases import CONSENT_BASES
+from scanner.policy.checks.base import CheckContext, ItemCheck, ItemView, RuleBase, Verdict
+from scanner.policy.registers import Record, RegisterData
+
+State = Literal["missing", "withdrawn", "expired", "out_of_scope"]
+
+
+class ConsentState(RuleBase):
+    check: Literal["consent"]
+    states: list[State] = ["missing", "withdrawn", "expired", "out_of_scope"]
+
+
+def judge(rule: ConsentState, v: ItemView, ctx: CheckContext) -> Verdict | None:
+    store = v.store
+    if store is None:
+        return None  # undeclared data has its own rule
+    register = ctx.register(store, "consent")
+    facts: dict[str, ScalarValue] = {"legal_basis": ",".join(store.legal_basis) or "none"}
+    if register is None:
+        if set(store.legal_basis) & CONSENT_BASES and "missing" in rule.states:
+            return Verdict(
+                f"store {store.id!r} relies on consent but declares no consent register: "
+                "consent cannot be shown",
+                facts,
+            )
+        return None
+    keys = (
+        ctx.subjects(v, store)
+        if register.register.key == "subject"
+        else (_file_key(v.item, register),)
+    )
+    if keys is None:
+        return None
+    states: dict[str, int] = defaultdict(int)
+    for key in keys:
+        states[_consent_state(register, key, ctx.now)] += 1
+    bad = {k: n for k, n in states.items() if k in rule.states}
+    if not bad:
+        return None
+    for k, n in bad.items():
+        facts[f"consent_{k}"] = n
+    facts["subjects"] = len(keys)
+    parts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(bad.items()))
+    if len(keys) == 1:
+        state = next(iter(bad)).replace("_", " ")
+        return Verdict(f"consent {state} (register {register.register.id!r})", facts)
+    return Verdict(
+        f"consent of {sum(bad.values())} of {len(keys)} subjects is not valid: {parts}", facts
+    )
+
+
+def _file_key(item: ItemResult, register: RegisterData) -> str:
+    display = item.location.display
+    for key in register.records:
+        if display == key or display.endswith("/" + key) or display.endswith("!/" + key):
+            return key
+    return display
+
+
+def _consent_state(register: RegisterData, key: str, now: datetime) -> str:
+    rec: Record | None = register.records.get(key)
+    reg = register.register
+    if rec is None or rec.granted is None or rec.granted > now:
+        return "missing"
+    if rec.withdrawn is not None and rec.withdrawn <= now:
+        return "withdrawn"
+    if rec.expires is not None and rec.expires <= now:
+        return "expired"
+    if reg.scope is not None and (rec.scope or "") != reg.scope:
+        return "out_of_scope"
+    return "valid"
+
+
+CHECK = ItemCheck(ConsentState, judge)

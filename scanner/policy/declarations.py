@@ -1,0 +1,145 @@
+"""What an organisation declares in a policy: its biometric stores (the record of
+processing, GDPR Art 30) and the registers kept about its subjects (consent, activity, end
+of purpose). Checks judge items against these; policies/README.md documents every key.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from scanner.policy.durations import Duration
+from scanner.policy.fields import (
+    BIOMETRIC,
+    SLUG,
+    Kind,
+    Start,
+    Strict,
+    bases,
+    duration,
+    regions,
+)
+
+
+class Retention(Strict):
+    """How long a store keeps an item, and from which moment the period runs."""
+
+    period: str
+    starts: Start = Field("creation", alias="from")
+
+    @field_validator("period")
+    @classmethod
+    def _period(cls, v: str) -> str:
+        return duration(v)
+
+    @property
+    def duration(self) -> Duration:
+        return Duration.parse(self.period)
+
+
+class SubjectKey(Strict):
+    """How an item is tied to a person: a pattern over its path, or a column of its table."""
+
+    path_pattern: str | None = None  # a regex with a named group `subject`
+    column: str | None = None  # a column of the same table (database stores)
+
+    @field_validator("path_pattern")
+    @classmethod
+    def _regex(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        try:
+            compiled = re.compile(v)
+        except re.error as exc:
+            raise ValueError(f"invalid regular expression: {exc}") from None
+        if "subject" not in compiled.groupindex:
+            raise ValueError("the pattern needs a named group (?P<subject>…)")
+        return v
+
+    @model_validator(mode="after")
+    def _one(self) -> SubjectKey:
+        if (self.path_pattern is None) == (self.column is None):
+            raise ValueError("give exactly one of path_pattern or column")
+        return self
+
+
+class Store(Strict):
+    """A declared biometric store: an entry of the record of processing (GDPR Art 30)."""
+
+    id: Annotated[str, Field(pattern=SLUG)]
+    description: str = ""
+    paths: list[str] = []  # globs over item paths (`**` spans folders; see README)
+    databases: list[str] = []  # globs over database locations (`*kyc.db#customers.*`)
+    kinds: list[Kind] = list(BIOMETRIC)
+    purpose: str | None = None
+    legal_basis: list[str] = []  # ids from scanner/policy/bases.py, or `x-…`
+    retention: Retention | None = None
+    region: list[str] = []
+    owner: str | None = None
+    dpia: str | None = None  # a reference to the DPIA (GDPR Art 35)
+    retention_schedule_url: str | None = None  # public schedule (BIPA 14/15(a))
+    subject: SubjectKey | None = None
+    consent_register: str | None = None
+    activity_register: str | None = None
+    end_of_purpose_register: str | None = None
+    pairs_with: str | None = None  # the store holding the other half (crops <-> vectors)
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, v: list[str]) -> list[str]:
+        return regions(v)
+
+    @field_validator("legal_basis")
+    @classmethod
+    def _bases(cls, v: list[str]) -> list[str]:
+        return bases(v)
+
+    @field_validator("retention_schedule_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"\Ahttps?://[^\s/]+\.[^\s]+\Z", v):
+            raise ValueError(f"{v!r} is not an http(s) URL")
+        return v
+
+    @model_validator(mode="after")
+    def _places(self) -> Store:
+        if not self.paths and not self.databases:
+            raise ValueError("a store needs at least one of paths or databases")
+        return self
+
+
+class Register(Strict):
+    """A lookup kept by the organisation: consents, last interactions, ends of purpose.
+
+    `source` is `csv:PATH` (relative to the policy file), `sqlite:///PATH` or
+    `postgresql://…`; tables need `table`. Registers are read read-only, like any source.
+    """
+
+    id: Annotated[str, Field(pattern=SLUG)]
+    kind: Literal["consent", "activity", "end_of_purpose"]
+    source: str
+    table: str | None = None
+    key: Literal["subject", "file"] = "subject"
+    key_column: str
+    granted_column: str | None = None
+    withdrawn_column: str | None = None
+    expires_column: str | None = None
+    scope_column: str | None = None
+    scope: str | None = None  # a consent counts only for this scope (purpose)
+    time_column: str | None = None
+
+    @model_validator(mode="after")
+    def _columns(self) -> Register:
+        if not self.source.startswith(("csv:", "sqlite://", "postgresql://", "postgres://")):
+            raise ValueError("source must be csv:PATH, sqlite:///PATH or postgresql://…")
+        if not self.source.startswith("csv:") and not self.table:
+            raise ValueError("a database register needs `table`")
+        if self.kind == "consent" and not self.granted_column:
+            raise ValueError("a consent register needs granted_column")
+        if self.kind != "consent" and not self.time_column:
+            raise ValueError(f"a {self.kind} register needs time_column")
+        if self.scope is not None and self.scope_column is None:
+            raise ValueError("scope needs scope_column")
+        return self
