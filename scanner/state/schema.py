@@ -14,9 +14,10 @@ A step keeps the history of scans (`scans`, `scan_findings`). The cache of per-f
 per-column results (`files`, `columns`) may be emptied with `forget_cache` when a step cannot
 carry it: the next scan looks at everything again and fills it.
 
-Version 1 is the only one so far (the tables have not changed since the state database was
-introduced), so there is no step yet. Changing the tables: raise SCHEMA_VERSION, change
-`create_tables`, and add the step from the previous version to STEPS.
+Versions: 1, the first; 2, results store typed locations (kind and fields, never a string
+parsed back): the cache of version 1 cannot be read as such and is emptied. Changing the
+tables or what they hold: raise SCHEMA_VERSION, change `create_tables`, and add the step from
+the previous version to STEPS.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import sqlite3
 from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class StateVersionError(Exception):
@@ -37,7 +38,12 @@ class StateVersionError(Exception):
 # return a note for the user (e.g. that the cache had to be emptied).
 Step = Callable[[sqlite3.Connection], str | None]
 
-STEPS: Mapping[int, Step] = MappingProxyType({})
+def _typed_locations(conn: sqlite3.Connection) -> str | None:
+    """1 -> 2: cached results held locations as (path, members) strings."""
+    return forget_cache(conn)
+
+
+STEPS: Mapping[int, Step] = MappingProxyType({1: _typed_locations})
 
 
 @contextlib.contextmanager

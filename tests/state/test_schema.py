@@ -113,13 +113,27 @@ HISTORY = [(1, 2, 2, 0), (2, 1, 0, 1)]
 
 
 def test_the_current_version_is_used_as_it_is(tmp_path: Path) -> None:
-    path = version_1(tmp_path / "state.db")
+    path = version_1(tmp_path / "state.db", str(schema.SCHEMA_VERSION))  # same tables
     with StateDB(path) as db:
         assert db.notes == []
         assert history_of(db) == HISTORY
         assert db.last_fingerprints(TARGETS, "org") == {"a" * 32}
         assert set(db.load_files()) == {"/srv/share/a.jpg"}
-    assert stored(path, "SELECT value FROM meta") == [("1",)]
+    assert stored(path, "SELECT value FROM meta") == [(str(schema.SCHEMA_VERSION),)]
+
+
+def test_version_1_is_upgraded_keeping_its_history_but_not_its_cache(tmp_path: Path) -> None:
+    """Version 2 stores typed locations: version 1's cached results cannot be read as
+    such, so they go; the history of scans stays."""
+    path = version_1(tmp_path / "state.db")
+    with StateDB(path) as db:
+        assert db.notes == [
+            "state database upgraded from schema version 1 to 2",
+            "the cache of earlier results was emptied: the next scan looks at every file again",
+        ]
+        assert history_of(db) == HISTORY
+        assert db.load_files() == {}
+    assert stored(path, "SELECT value FROM meta") == [("2",)]
 
 
 def test_a_new_database_is_created_at_the_current_version(tmp_path: Path) -> None:
@@ -135,7 +149,7 @@ def test_every_older_version_has_a_step() -> None:
     assert set(schema.STEPS) == set(range(1, schema.SCHEMA_VERSION))
 
 
-# -- an upgrade, with a version 2 that exists only in these tests --------------------------
+# -- the upgrade mechanism, with a step that exists only in these tests ----------------------
 
 
 def _add_tool_version(conn: sqlite3.Connection) -> str | None:
@@ -209,14 +223,14 @@ def test_an_upgrade_that_fails_leaves_the_database_as_it_was(
     ("version", "message"),
     [
         (
-            "2",
-            "it is of schema version 2, newer than this faceaudit uses (1): use a newer "
+            "3",
+            "it is of schema version 3, newer than this faceaudit uses (2): use a newer "
             "faceaudit, another --state file, or --no-state",
         ),
         ("two", "its schema version 'two' is not a number: not a faceaudit state database?"),
         (
             "0",
-            "it is of schema version 0, which this faceaudit cannot upgrade (to 1): use "
+            "it is of schema version 0, which this faceaudit cannot upgrade (to 2): use "
             "another --state file, or --no-state",
         ),
     ],
@@ -237,7 +251,7 @@ def test_a_version_it_cannot_use_is_refused_and_left_as_it_was(
 
 
 def test_the_cli_refuses_a_newer_state_database(tmp_path: Path) -> None:
-    path = version_1(tmp_path / "state.db", "2")
+    path = version_1(tmp_path / "state.db", "3")
     before = files_of(path)
     proc = subprocess.run(
         [FACEAUDIT, "history", "--state", str(path)],
@@ -250,8 +264,8 @@ def test_the_cli_refuses_a_newer_state_database(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr == (
-        f"faceaudit: error: state database {path} left as it is: it is of schema version 2, "
-        "newer than this faceaudit uses (1): use a newer faceaudit, another --state file, "
+        f"faceaudit: error: state database {path} left as it is: it is of schema version 3, "
+        "newer than this faceaudit uses (2): use a newer faceaudit, another --state file, "
         "or --no-state\n"
     )
     assert files_of(path) == before
