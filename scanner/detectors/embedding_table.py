@@ -28,6 +28,8 @@ class EmbeddingTableDetector:
     )
     default: ClassVar[bool] = True
     models: ClassVar[tuple[ModelSpec, ...]] = ()
+    # pyarrow (an optional extra) does not key the state, as before: without it the item is
+    # `detector_unavailable`, which the state never keeps, so installing it is noticed.
     distributions: ClassVar[tuple[str, ...]] = ()
 
     def detect(self, item: LoadedItem, ctx: DetectContext) -> DetectorOutput:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
+    from scanner.detectors.base import Detector
     from scanner.faces.dlib_faces import DlibModels
 
 
@@ -41,8 +42,9 @@ def with_requirements(specs: Iterable[ModelSpec]) -> tuple[ModelSpec, ...]:
     out: dict[str, ModelSpec] = {}
 
     def add(spec: ModelSpec) -> None:
-        known = out.setdefault(spec.name, spec)
-        if known is spec:
+        known = out.get(spec.name)
+        if known is None:
+            out[spec.name] = spec
             for required in spec.requires:
                 add(required)
         elif known != spec:
@@ -70,9 +72,9 @@ class ModelCache:
         self._loaded: dict[str, Any] = {} if dlib is None else {"dlib": dlib}
 
     @classmethod
-    def serving(cls, detectors: Iterable[object]) -> ModelCache:
+    def serving(cls, detectors: Iterable[Detector]) -> ModelCache:
         """A cache that also knows the models the given detectors declare (plug-ins')."""
-        return cls(spec for d in detectors for spec in getattr(d, "models", ()))
+        return cls(spec for d in detectors for spec in d.models)
 
     def get(self, name: str) -> Any:
         """The model, loaded on first use; an unknown name is a KeyError naming the known."""

@@ -64,6 +64,13 @@ def test_a_model_brings_the_models_it_requires() -> None:
     assert loads == ["test.base"] and set(cache.loaded()) == {"test.base", "test.top"}
 
 
+def test_requirements_may_form_a_cycle() -> None:
+    first = ModelSpec("test.a", "a", lambda c: 1)
+    second = ModelSpec("test.b", "b", lambda c: 2, requires=(first,))
+    object.__setattr__(first, "requires", (second,))
+    assert [s.name for s in with_requirements([first, second, first])] == ["test.a", "test.b"]
+
+
 def test_a_strict_cache_knows_only_what_it_was_given() -> None:
     cache = ModelCache([DLIB_CNN], builtins=False)
     with pytest.raises(KeyError, match="unknown model 'yunet'"):
