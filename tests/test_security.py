@@ -76,6 +76,8 @@ PILLOW_ANY_FORMAT = {
 IMPORT_MODULE_ALLOWED = {
     "sources/__init__.py": "database sources loaded lazily from a fixed table of schemes",
     "embeddings/tables.py": "optional libraries (pyarrow) named by the caller, never by data",
+    "detectors/models.py": "the libraries detectors declare (built-ins and installed plug-ins; "
+    "the worker preloads them), never named by data",
 }
 # The layers that read scanned data: nothing in them writes to the filesystem.
 READ_ONLY_LAYERS = ("sources/", "embeddings/", "faces/", "reference/", "sniff.py", "detectors/",

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import typer
 
+from scanner.cli.common import usage
+
 
 def detectors() -> None:
-    """List the detectors, their ids (used by --detector and policies) and what they find."""
-    from scanner.detectors import DEFAULT_DETECTORS, DETECTORS
+    """List the detectors, their ids (used by --detector and policies) and what they find;
+    plug-ins (the `faceaudit.detectors` entry points) are marked with their distribution."""
+    from scanner.detectors import PluginError, registry
 
-    for d in DETECTORS:
-        default = " (default)" if d.id in DEFAULT_DETECTORS else ""
-        typer.echo(f"{d.id:<15} {d.kind.value:<12} {d.description}{default}")
+    try:
+        known = registry()
+    except PluginError as exc:
+        usage(str(exc))
+    defaults = set(known.defaults())
+    for d in known.detectors:
+        plugin = known.origin(d.id)
+        source = f" [plug-in: {plugin.distribution}]" if plugin else ""
+        default = " (default)" if d.id in defaults else ""
+        typer.echo(f"{d.id:<15} {d.kind.value:<12} {d.description}{source}{default}")

@@ -1,22 +1,25 @@
 """The detector contract.
 
-A detector is a small stateless object with a stable public id and one method that turns a
-loaded item into evidence. Models are not loaded here: they live in the per-worker
-`ModelCache` that the engine passes in, created once per process and loaded on first use.
+A detector is a small stateless class with a stable public id and one method that turns a
+loaded item into evidence. The class declares everything the engine needs to know about it
+(`Detector`): the content types it reads (the engine examines the union of the selected
+detectors' types), whether it is on by default, the models it needs (scanner.detectors.models:
+loaded by name, once per worker process, on first use) and the distributions whose versions
+key the state database.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import ClassVar, Protocol
 
 from PIL import Image
 
 from scanner.config import DetectionSettings, Limits
+from scanner.detectors.models import ModelCache, ModelSpec
 from scanner.embeddings.vectors import VectorSet, Verdict
-from scanner.faces import imaging, yunet
-from scanner.faces.dlib_faces import DlibModels
+from scanner.faces import imaging
 from scanner.model import (
     ContentType,
     Evidence,
@@ -28,26 +31,6 @@ from scanner.model import (
 )
 from scanner.sources.database import ColumnSample
 from scanner.sources.filesystem import FileRef, open_regular
-
-
-@dataclass
-class ModelCache:
-    """Models for one worker process, each loaded on first use and then kept."""
-
-    dlib: DlibModels = field(default_factory=DlibModels)
-    _yunet: Any = field(default=None, init=False, repr=False)
-    _plugins: bool = field(default=False, init=False, repr=False)
-
-    @property
-    def yunet(self) -> Any:
-        if self._yunet is None:
-            self._yunet = yunet.load()
-        return self._yunet
-
-    def ensure_image_plugins(self) -> None:
-        if not self._plugins:
-            imaging.register_plugins()
-            self._plugins = True
 
 
 @dataclass
@@ -142,13 +125,22 @@ def face_image_evidence(
 
 
 class Detector(Protocol):
-    """What every detector provides. Ids are a public contract: policies refer to them."""
+    """What every detector declares and does. Ids are a public contract: policies, baselines
+    and reports refer to them.
 
-    id: ClassVar[str]
+    A class, stateless, cheap to construct (no model, no file, no import of a heavy library
+    at module level): models are asked for at run time, `ctx.models.get(name)`, and only
+    those declared in `models` are preloaded by the worker.
+    """
+
+    id: ClassVar[str]  # "face.yunet": lower case, dotted, never renamed without a migration
     cost: ClassVar[int]  # detectors run cheapest first
-    kind: ClassVar[EvidenceKind]
-    content_types: ClassVar[frozenset[ContentType]]
-    description: ClassVar[str]
+    kind: ClassVar[EvidenceKind]  # the evidence it yields
+    content_types: ClassVar[frozenset[ContentType]]  # what it reads: the engine examines these
+    description: ClassVar[str]  # one line, for `faceaudit detectors`
+    default: ClassVar[bool]  # on when no detector is chosen
+    models: ClassVar[tuple[ModelSpec, ...]]  # what it asks ctx.models for
+    distributions: ClassVar[tuple[str, ...]]  # whose versions key the state and the report
 
     def detect(self, item: LoadedItem, ctx: DetectContext) -> DetectorOutput: ...
 
@@ -185,3 +177,17 @@ def embedding_evidence(
 
 
 IMAGE_TYPES: frozenset[ContentType] = frozenset(ct for ct in ContentType if ct.is_image)
+
+__all__ = [
+    "IMAGE_TYPES",
+    "KEPT_DIMS",
+    "DetectContext",
+    "Detector",
+    "DetectorOutput",
+    "LoadedItem",
+    "ModelCache",
+    "ModelSpec",
+    "embedding_evidence",
+    "face_image_evidence",
+    "kept_vectors",
+]

@@ -31,6 +31,7 @@ from scanner.detectors.base import (
     DetectContext,
     DetectorOutput,
     LoadedItem,
+    ModelSpec,
     embedding_evidence,
     kept_vectors,
 )
@@ -70,6 +71,9 @@ class EmbeddingColumnDetector:
     description: ClassVar[str] = (
         "Face templates in database columns: float BLOBs, arrays, pgvector, JSON/hex/base64 text"
     )
+    default: ClassVar[bool] = True
+    models: ClassVar[tuple[ModelSpec, ...]] = ()
+    distributions: ClassVar[tuple[str, ...]] = ()
 
     def detect(self, item: LoadedItem, ctx: DetectContext) -> DetectorOutput:
         column = item.column

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem
+from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem, ModelSpec
 from scanner.detectors.embedding_common import decode_text, item_names, run
 from scanner.embeddings import textvec
 from scanner.model import ContentType, EvidenceKind
@@ -17,6 +17,9 @@ class EmbeddingCsvDetector:
     kind: ClassVar[EvidenceKind] = EvidenceKind.FACE_EMBEDDING
     content_types: ClassVar[frozenset[ContentType]] = frozenset({ContentType.CSV})
     description: ClassVar[str] = "Face templates in CSV/TSV rows or cells"
+    default: ClassVar[bool] = True
+    models: ClassVar[tuple[ModelSpec, ...]] = ()
+    distributions: ClassVar[tuple[str, ...]] = ()
 
     def detect(self, item: LoadedItem, ctx: DetectContext) -> DetectorOutput:
         names = item_names(item)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem
+from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem, ModelSpec
 from scanner.detectors.embedding_common import item_names, run
 from scanner.embeddings import hdf5vec
 from scanner.model import ContentType, EvidenceKind
@@ -22,6 +22,11 @@ class EmbeddingHdf5Detector:
     description: ClassVar[str] = (
         "Face templates in HDF5 datasets (metadata first; external links reported, never followed)"
     )
+    default: ClassVar[bool] = True
+    models: ClassVar[tuple[ModelSpec, ...]] = ()
+    # h5py (an optional extra) does not key the state, as before: without it the item is
+    # `detector_unavailable`, which the state never keeps, so installing it is noticed.
+    distributions: ClassVar[tuple[str, ...]] = ()
 
     def detect(self, item: LoadedItem, ctx: DetectContext) -> DetectorOutput:
         names = item_names(item)

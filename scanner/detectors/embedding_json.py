@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem
+from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem, ModelSpec
 from scanner.detectors.embedding_common import item_names, run
 from scanner.embeddings import jsonvec
 from scanner.model import ContentType, EvidenceKind
@@ -23,6 +23,9 @@ class EmbeddingJsonDetector:
     description: ClassVar[str] = (
         "Face templates in JSON and JSON Lines (bounded depth and size, no NaN)"
     )
+    default: ClassVar[bool] = True
+    models: ClassVar[tuple[ModelSpec, ...]] = ()
+    distributions: ClassVar[tuple[str, ...]] = ()
 
     def detect(self, item: LoadedItem, ctx: DetectContext) -> DetectorOutput:
         names = item_names(item)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import ClassVar
 
-from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem
+from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem, ModelSpec
 from scanner.detectors.embedding_common import item_names, run, stem
 from scanner.detectors.embedding_pickle import PickleImportsDetector, judge_imports
 from scanner.embeddings import npy
@@ -26,6 +26,9 @@ class EmbeddingNpyDetector:
     description: ClassVar[str] = (
         "Face templates in .npy arrays (header read first, allow_pickle=False; .npz members too)"
     )
+    default: ClassVar[bool] = True
+    models: ClassVar[tuple[ModelSpec, ...]] = ()
+    distributions: ClassVar[tuple[str, ...]] = ()
 
     def detect(self, item: LoadedItem, ctx: DetectContext) -> DetectorOutput:
         names = item_names(item)

@@ -18,6 +18,7 @@ from scanner.detectors.base import (
     DetectContext,
     DetectorOutput,
     LoadedItem,
+    ModelSpec,
     embedding_evidence,
 )
 from scanner.embeddings.pickles.imports import judge_import
@@ -40,6 +41,9 @@ class EmbeddingPickleDetector:
     description: ClassVar[str] = (
         "Face templates in pickles and joblib files, analysed without unpickling"
     )
+    default: ClassVar[bool] = True
+    models: ClassVar[tuple[ModelSpec, ...]] = ()
+    distributions: ClassVar[tuple[str, ...]] = ()
 
     def detect(self, item: LoadedItem, ctx: DetectContext) -> DetectorOutput:
         analysis = analyse(item.data)
@@ -104,6 +108,9 @@ class PickleImportsDetector:
     description: ClassVar[str] = (
         "Pickles that import code (os.system, eval, …): a security finding of its own"
     )
+    default: ClassVar[bool] = True
+    models: ClassVar[tuple[ModelSpec, ...]] = ()
+    distributions: ClassVar[tuple[str, ...]] = ()
 
     def detect(self, item: LoadedItem, ctx: DetectContext) -> DetectorOutput:
         return judge_imports(self.id, item.data)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem
+from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem, ModelSpec
 from scanner.detectors.embedding_common import item_names, run
 from scanner.embeddings import tables
 from scanner.model import ContentType, EvidenceKind
@@ -26,6 +26,11 @@ class EmbeddingTableDetector:
     description: ClassVar[str] = (
         "Face templates in Parquet and Arrow/Feather columns (schema first, rows sampled)"
     )
+    default: ClassVar[bool] = True
+    models: ClassVar[tuple[ModelSpec, ...]] = ()
+    # pyarrow (an optional extra) does not key the state, as before: without it the item is
+    # `detector_unavailable`, which the state never keeps, so installing it is noticed.
+    distributions: ClassVar[tuple[str, ...]] = ()
 
     def detect(self, item: LoadedItem, ctx: DetectContext) -> DetectorOutput:
         names = item_names(item)

