@@ -8,7 +8,7 @@ database of templates. Then runs `faceaudit scan TREE -j N -f json` as a subproc
 samples the resident memory of the process tree (the CLI and every worker) every 20 ms.
 
 It prints the tree, the time, and the peak RSS of the main process, of the busiest worker
-and of the whole tree, against the bounds documented in README ("Safety"): the main process
+and of the whole tree, against the bounds documented in docs/safety.md: the main process
 stays under MAIN_BOUND, each worker under its idle size + 128 MiB + --memory-mb (enforced:
 a worker over it is stopped and its item reported), the tree under the sum.
 
@@ -39,7 +39,7 @@ from PIL import Image
 HERE = Path(__file__).resolve().parent
 FACEAUDIT = str(Path(sys.executable).parent / "faceaudit")
 MiB, GiB = 1024**2, 1024**3
-MAIN_BOUND = 1 * GiB  # the documented bound of the CLI process itself (README, Safety)
+MAIN_BOUND = 1 * GiB  # the documented bound of the CLI process itself (docs/safety.md)
 HEADROOM = 128 * MiB  # scanner.worker.HEADROOM: model weights loaded after start-up
 
 

@@ -47,7 +47,7 @@ class Limits:
 class DetectionSettings:
     """How hard the face detectors look.
 
-    The defaults are the measured staged pipeline (see README, "How faces are found"): a
+    The defaults are the measured staged pipeline (docs/scanning.md, "How faces are found"): a
     coarse pass with early exit, a finer pass, upsampling of small images and rotations.
     """
 
@@ -69,7 +69,7 @@ class ScanConfig:
     """Everything one scan needs. Targets are paths (more target kinds arrive with sources)."""
 
     targets: tuple[Path, ...]
-    databases: tuple[str, ...] = ()  # sqlite:///… postgresql://… mysql://… (see README)
+    databases: tuple[str, ...] = ()  # sqlite:///… postgresql://… mysql://… (docs/databases.md)
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     workers: int = 2  # 0 = run detectors in this process (no per-item isolation; debugging)

@@ -19,7 +19,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from scanner.config import ScanConfig
 from scanner.context import enrich
-from scanner.detectors import DEFAULT_DETECTORS, build, registry
+from scanner.detectors import DEFAULT_DETECTORS, build, default_detectors, registry
 from scanner.model import (
     ContentType,
     DatabaseLocation,
@@ -248,7 +248,7 @@ def scan_config_key(config: ScanConfig) -> str:
     return config_key(
         (
             tool_version(),
-            model_versions(config.detectors or DEFAULT_DETECTORS),
+            model_versions(config.detectors or default_detectors()),
             config.detectors,
             config.detection.as_settings(),
             config.limits.as_settings(),
@@ -276,7 +276,7 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
     receives each item's comparison, in memory; items with face data are then always looked
     at again (a descriptor is never stored), unchanged items without any are still reused."""
     if not config.detectors:
-        config = replace(config, detectors=DEFAULT_DETECTORS)
+        config = replace(config, detectors=default_detectors())
     build(config.detectors)  # unknown detector ids fail before any work starts
     # registers are configuration: unreadable ones fail (PolicyErrors) before any work starts
     registers = load_registers(config.policy) if config.policy is not None else {}

@@ -120,7 +120,7 @@ def _archive(
     def other(location: Location, content_type: ContentType) -> None:
         counts[content_type.value] += 1
 
-    walker = ArchiveWalker(ex.limits, on_other=other)
+    walker = ArchiveWalker(ex.limits, on_other=other, wanted=ex.examined_types)
     columns = 0
     with os.fdopen(os.dup(fd), "rb") as stream:
         for entry in walker.expand(item.location, stream, ct):

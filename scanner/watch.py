@@ -34,7 +34,7 @@ from watchdog.observers.inotify import InotifyObserver
 from watchdog.observers.polling import PollingObserver
 
 from scanner.config import ScanConfig
-from scanner.detectors import DEFAULT_DETECTORS
+from scanner.detectors import default_detectors
 from scanner.engine import run_scan
 from scanner.model import ScanResult
 from scanner.pool import WorkerPool
@@ -263,7 +263,7 @@ class Watcher:
         if self.config.workers <= 0:
             return None
         config = self.config
-        detectors = config.detectors or DEFAULT_DETECTORS
+        detectors = config.detectors or default_detectors()
         self.config = config = replace(config, detectors=detectors)
         setup = WorkerSetup(config.detectors, config.detection, config.limits)
         return WorkerPool(setup, config.workers).__enter__()

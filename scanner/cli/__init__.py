@@ -84,7 +84,7 @@ def main() -> None:
     error, also exits 3 (incomplete), never 1 (which means "face data found").
     """
     # YuNet's OpenMP runtime reads this when it first loads; one thread per process is what
-    # the measurements in README were taken with (workers set it for themselves too).
+    # the measurements in docs/scanning.md were taken with (workers set it for themselves too).
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     signal.signal(signal.SIGTERM, _raise_interrupt)
     # Explicitly, because a process started with SIGINT ignored (a background job of a

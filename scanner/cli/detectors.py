@@ -17,8 +17,10 @@ def detectors() -> None:
     except PluginError as exc:
         usage(str(exc))
     defaults = set(known.defaults())
+    width = max((len(d.id) for d in known.detectors), default=0)
+    kinds = max((len(d.kind.value) for d in known.detectors), default=0)
     for d in known.detectors:
         plugin = known.origin(d.id)
         source = f" [plug-in: {plugin.distribution}]" if plugin else ""
         default = " (default)" if d.id in defaults else ""
-        typer.echo(f"{d.id:<15} {d.kind.value:<12} {d.description}{source}{default}")
+        typer.echo(f"{d.id:<{width}}  {d.kind.value:<{kinds}}  {d.description}{source}{default}")

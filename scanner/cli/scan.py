@@ -131,7 +131,7 @@ def scan(
         float, typer.Option("--timeout", help="Seconds allowed per item.")
     ] = Limits.item_timeout_s,
     memory_mb: Annotated[
-        int, typer.Option("--memory-mb", help="Memory allowed per worker (MiB).")
+        int, typer.Option("--memory-mb", help="Memory allowed per item in a worker, beyond its idle size and models (MiB).")
     ] = Limits.item_memory_bytes // MiB,
     archive_depth: Annotated[
         int, typer.Option("--archive-depth", help="Deepest archive nesting opened.")
@@ -197,7 +197,6 @@ def scan(
     ] = False,
 ) -> None:
     """Scan PATHS for face images, face tags and face templates; judge and report them."""
-    from scanner.detectors import DEFAULT_DETECTORS, detector_ids
     from scanner.reporters import Format, render
     from scanner.sources.globs import PathFilter
 
@@ -207,10 +206,7 @@ def scan(
         usage(f"unknown --format {fmt!r} (expected: {', '.join(f.value for f in Format)})")
     if fail_on not in FAIL_ON_CHOICES:
         usage(f"unknown --fail-on {fail_on!r} (expected: {', '.join(FAIL_ON_CHOICES)})")
-    chosen = tuple(detector) if detector else DEFAULT_DETECTORS
-    unknown = [d for d in chosen if d not in detector_ids()]
-    if unknown:
-        usage(f"unknown detector {', '.join(unknown)} (known: {', '.join(detector_ids())})")
+    chosen = _detectors(detector)
     databases = tuple(p for p in paths if is_database_uri(p))
     files = tuple(Path(p) for p in paths if not is_database_uri(p))
     missing = [str(p) for p in files if not os.path.lexists(p)]
@@ -297,6 +293,22 @@ def scan(
                 err=True,
             )
     raise typer.Exit(int(result.exit_code))
+
+
+def _detectors(chosen: list[str] | None) -> tuple[str, ...]:
+    """The detectors asked for (or the default set), known ones only; a broken plug-in or an
+    unknown id is a usage error."""
+    from scanner.detectors import PluginError, default_detectors, detector_ids
+
+    try:
+        ids = tuple(chosen) if chosen else default_detectors()
+        known = detector_ids()
+    except PluginError as exc:
+        usage(str(exc))
+    unknown = [d for d in ids if d not in known]
+    if unknown:
+        usage(f"unknown detector {', '.join(unknown)} (known: {', '.join(known)})")
+    return ids
 
 
 def _report_to_stdout(text: str, utf8: bool) -> None:

@@ -35,7 +35,7 @@ def watch(
         str | None,
         typer.Option(
             "--exec",
-            help="Run this command for each new finding ({path}, {rule_id}, {severity}, {kind} "
+            help="Run this command for each new finding ({location}, {rule_id}, {severity}, {kind} "
             "are replaced per argument; no shell; the finding as JSON on stdin).",
         ),
     ] = None,

@@ -1,6 +1,6 @@
 """`face.dlib-hog` and `face.dlib-cnn`: dlib's own detectors with face_recognition's models.
 
-Not in the default set (README, "How faces are found", gives the measurements): HOG misses
+Not in the default set (docs/scanning.md, "How faces are found", gives the measurements): HOG misses
 profiles, tilted, masked and small faces; the CNN costs ~1 s per working image here. They are
 kept for comparison with face_recognition (`face.dlib-hog` at full resolution with one
 upsample is exactly face_recognition's default pipeline, plus EXIF orientation) and for users

@@ -1,6 +1,6 @@
 """`face.yunet`: the staged face-image detector (the default).
 
-Chosen by measurement (README, "How faces are found"; bench/bench_images.py):
+Chosen by measurement (docs/scanning.md, "How faces are found"; bench/bench_images.py):
 
 1. Decode once, in the DCT domain for JPEGs, to a fine working size (~1000 px long side).
 2. Coarse pass: YuNet on the image halved (~500 px). A face scoring >= accept_score ends the
@@ -50,7 +50,7 @@ SMALL_PAD = 0.15  # close-up passes are padded so a face filling the frame is st
 CLOSEUP_SIDE = 320  # the close-up pass: cheap, padded, for faces of >= ~10% of the image
 MAX_VERIFICATIONS = 4  # borderline candidates checked by dlib's CNN per image (~0.2 s each)
 CNN_FACE_PX = 120  # the crop is scaled so the candidate face is about this size...
-CNN_CROP = 1.8  # ...and is this many face sizes wide (a grid of 6 measured; see README)
+CNN_CROP = 1.8  # ...and is this many face sizes wide (a grid of 6 measured; see docs/scanning.md)
 ROTATED_MIN_REL = 0.08  # rotation retries look for the subject of a sideways photo...
 ROTATION_SIDE = 320  # ...so they run small: 8% of 320 px is YuNet's smallest face
 RECHECK_FACE_PX = 100  # a cheap YuNet re-look at a borderline candidate, face this size...

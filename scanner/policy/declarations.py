@@ -70,7 +70,7 @@ class Store(Strict):
 
     id: Annotated[str, Field(pattern=SLUG)]
     description: str = ""
-    paths: list[str] = []  # globs over item paths (`**` spans folders; see README)
+    paths: list[str] = []  # globs over item paths (`**` spans folders; see docs/policies.md)
     databases: list[str] = []  # globs over database locations (`*kyc.db#customers.*`)
     kinds: list[Kind] = list(BIOMETRIC)
     purpose: str | None = None

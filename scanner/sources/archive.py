@@ -83,20 +83,26 @@ class _Budget:
             )
 
 
-def _wanted(ct: ContentType) -> bool:
-    return (
-        ct.is_image
-        or ct.is_archive
-        or ct.is_vector_store
-        or ct in (ContentType.XMP, ContentType.SQLITE)
-    )
+# What a walker hands on by default: what the built-in detectors read, archives (opened in
+# turn) and SQLite databases (their columns). A caller passes the types its detectors read.
+DEFAULT_WANTED = frozenset(
+    ct for ct in ContentType if ct.is_image or ct.is_vector_store or ct is ContentType.XMP
+)
 
 
 class ArchiveWalker:
-    """Expands one archive (and the archives inside it) into members and problems."""
+    """Expands one archive (and the archives inside it) into members and problems. Members
+    of the `wanted` types (and archives and SQLite databases) are read and handed on; the
+    others are counted through `on_other`."""
 
-    def __init__(self, limits: Limits, on_other: MemberSink | None = None) -> None:
+    def __init__(
+        self,
+        limits: Limits,
+        on_other: MemberSink | None = None,
+        wanted: frozenset[ContentType] = DEFAULT_WANTED,
+    ) -> None:
         self.limits = limits
+        self.wanted = wanted
         self.members_seen = 0
         self._on_other = on_other
 
@@ -162,7 +168,7 @@ class ArchiveWalker:
         head = read(HEAD_BYTES)
         budget.spend(len(head))
         ct = sniff(head)
-        if not _wanted(ct):
+        if not (ct in self.wanted or ct.is_archive or ct is ContentType.SQLITE):
             if self._on_other is not None:
                 self._on_other(location, ct)
             return

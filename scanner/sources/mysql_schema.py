@@ -136,7 +136,7 @@ def role_warning(grants: list[str], database: str) -> str | None:
         "the scanning account holds " + ", ".join(named[:SHOWN]) + more + " on this database. "
         "The scan only reads, but a read-only transaction does not stop a stored function a "
         "view calls (SET GLOBAL, writes with the definer's rights): scan with a SELECT-only "
-        "account (README, 'A SELECT-only role')"
+        "account (docs/databases.md, 'A SELECT-only role')"
     )
 
 

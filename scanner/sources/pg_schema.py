@@ -257,5 +257,5 @@ def role_warning(row: tuple[Any, ...] | None, scanned: set[str]) -> str | None:
     return (
         "the scanning role " + "; ".join(can) + ". The scan only reads, but a read-only "
         "transaction is no guarantee for such a role: scan with a SELECT-only role "
-        "(README, 'A SELECT-only role')"
+        "(docs/databases.md, 'A SELECT-only role')"
     )

@@ -22,9 +22,9 @@ from scanner.detectors.models import (
     preload,
     with_requirements,
 )
-from scanner.model import ContentType, Location
+from scanner.model import ContentType, DatabaseLocation, FileLocation
 from scanner.sniff import sniff
-from scanner.sources.database import ColumnSample
+from scanner.sources.database import ColumnSample, sqlite_ref
 
 
 def counting(name: str, loads: list[str], **kw: object) -> ModelSpec:
@@ -135,7 +135,7 @@ def test_preloading_the_default_set_loads_no_weights() -> None:
 
 def _face_item() -> LoadedItem:
     data = encode(astronaut(), "JPEG")
-    return LoadedItem(Location("face.jpg"), sniff(data[:4096]), data)
+    return LoadedItem(FileLocation("face.jpg"), sniff(data[:4096]), data)
 
 
 @pytest.mark.parametrize("detector", [d for d in DETECTORS if d.models], ids=lambda d: d.id)
@@ -165,7 +165,7 @@ def test_registry_models_of_the_default_set() -> None:
 
 def _column(value: bytes) -> ColumnSample:
     return ColumnSample(
-        location=Location("sqlite://t.db#faces.img"),
+        location=DatabaseLocation(sqlite_ref("t.db"), None, "faces", "img"),
         database="sqlite://t.db",
         table="faces",
         column="img",

@@ -94,7 +94,7 @@ def _digest(path: str) -> str:
 
 def state(root: Path) -> dict[str, tuple[Any, ...]]:
     """Every entry: kind, content digest (or link target), size, mtime and atime (except for
-    SQLite's own files: SQLite opens a database itself, without O_NOATIME, as README says).
+    SQLite's own files: SQLite opens a database itself, without O_NOATIME, as docs/safety.md says).
     Directories are listed and files read with O_NOATIME: taking the state changes nothing."""
     out: dict[str, tuple[Any, ...]] = {}
     stack = [root]

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from scanner.model import Disposition, EvidenceKind, Finding, Location, Severity
+from scanner.model import Disposition, EvidenceKind, FileLocation, Finding, Severity
 from scanner.policy.baseline_upgrades import (
     BASELINE_FORMAT,
     STEPS,
@@ -30,7 +30,7 @@ def finding(fp: str, path: str, disposition: Disposition = Disposition.OPEN) -> 
         Severity.HIGH,
         "t",
         "m",
-        Location(path),
+        FileLocation(path),
         EvidenceKind.FACE_IMAGE,
         ("GDPR Art 5(1)(e)",),
         "delete",
