@@ -131,7 +131,11 @@ def scan(
         float, typer.Option("--timeout", help="Seconds allowed per item.")
     ] = Limits.item_timeout_s,
     memory_mb: Annotated[
-        int, typer.Option("--memory-mb", help="Memory allowed per item in a worker, beyond its idle size and models (MiB).")
+        int,
+        typer.Option(
+            "--memory-mb",
+            help="Memory allowed per item in a worker, beyond its idle size and models (MiB).",
+        ),
     ] = Limits.item_memory_bytes // MiB,
     archive_depth: Annotated[
         int, typer.Option("--archive-depth", help="Deepest archive nesting opened.")
