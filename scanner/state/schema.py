@@ -38,6 +38,7 @@ class StateVersionError(Exception):
 # return a note for the user (e.g. that the cache had to be emptied).
 Step = Callable[[sqlite3.Connection], str | None]
 
+
 def _typed_locations(conn: sqlite3.Connection) -> str | None:
     """1 -> 2: cached results held locations as (path, members) strings."""
     return forget_cache(conn)
