@@ -139,7 +139,7 @@ def scan(uri: str) -> tuple[float, str]:
     from scanner.engine import run_scan
 
     t0 = time.perf_counter()
-    result = run_scan(ScanConfig(targets=(), databases=(uri,), workers=2))
+    result = run_scan(ScanConfig(targets=(uri,), workers=2))
     seconds = time.perf_counter() - t0
     found = [
         f"{i.location.display}: {i.primary.kind.value} count={i.primary.detail('count')} "

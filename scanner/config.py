@@ -1,16 +1,25 @@
-"""Scan configuration: built by the CLI (or a library caller), never read from the environment."""
+"""Scan configuration: built by the CLI (or a library caller), never read from the environment.
+
+A leaf: it imports only the model and the errors. Every object checks itself when it is
+made (a limit that is not positive, a threshold out of range: ConfigError naming the
+setting), so whoever builds one — the CLI, the subject commands, a library caller — gets the
+same checks. What needs the registries (detector ids, include/exclude patterns, targets'
+schemes) is checked by `scanner.scan` before any work starts.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from scanner.errors import ConfigError
 from scanner.model import ScalarValue, Severity
-from scanner.policy.gate import Waiver
-from scanner.policy.loader import Policy
-from scanner.sources.database import SampleLimits
-from scanner.subject.spec import FaceSearch
+
+if TYPE_CHECKING:  # numpy only for the types: `faceaudit --help` does not load it
+    import numpy as np
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -39,6 +48,10 @@ class Limits:
     # -journal needs (its own temporary folder, removed afterwards), per worker.
     max_temp_bytes: int = 1 * GiB
 
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            _positive(f"limits.{f.name}", getattr(self, f.name), zero=f.name == "archive_max_depth")
+
     def as_settings(self) -> tuple[tuple[str, ScalarValue], ...]:
         return tuple((f"limits.{k}", v) for k, v in self.__dict__.items())
 
@@ -60,35 +73,122 @@ class DetectionSettings:
     rotations: bool = True  # try 90/180/270 when no upright face is found
     embedding_threshold: float = 0.6  # confidence from which stored vectors are face templates
 
+    def __post_init__(self) -> None:
+        _positive("detection.min_face_px", self.min_face_px, zero=True)
+        for name in ("accept_score", "verify_score", "embedding_threshold"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:  # also false for NaN
+                raise ConfigError(f"detection.{name} must be between 0 and 1 (got {value!r})")
+
     def as_settings(self) -> tuple[tuple[str, ScalarValue], ...]:
         return tuple((f"detection.{k}", v) for k, v in self.__dict__.items())
 
 
 @dataclass(frozen=True)
-class ScanConfig:
-    """Everything one scan needs. Targets are paths (more target kinds arrive with sources)."""
+class SampleLimits:
+    """How much of a column is read. Deterministic: the same database gives the same sample."""
 
-    targets: tuple[Path, ...]
-    databases: tuple[str, ...] = ()  # sqlite:///… postgresql://… mysql://… (docs/databases.md)
+    rows: int = 200  # sampled non-null values per column
+    value_bytes: int = 16 * 1024 * 1024  # larger values are counted, not fetched
+    column_bytes: int = 64 * 1024 * 1024  # total fetched per column
+    statement_timeout_s: float = 30.0
+    lock_timeout_s: float = 2.0
+    seed: int = 20261126  # TABLESAMPLE REPEATABLE / rowid choice
+    # Views are not read unless asked: reading one runs the code it calls (functions, with
+    # their definer's rights), and their base tables are scanned anyway.
+    read_views: bool = False
+
+    def __post_init__(self) -> None:
+        for name in (
+            "rows",
+            "value_bytes",
+            "column_bytes",
+            "statement_timeout_s",
+            "lock_timeout_s",
+        ):
+            _positive(f"sampling.{name}", getattr(self, name))
+
+
+DEFAULT_TOLERANCE = 0.6  # face_recognition's compare_faces tolerance
+
+
+@dataclass(frozen=True)
+class FaceSearch:
+    """Compare faces in the workers: against probes, and/or keep descriptors for clustering."""
+
+    probes: np.ndarray = field(repr=False, compare=False)  # (k, 128) float64; k may be 0
+    tolerance: float = DEFAULT_TOLERANCE
+    keep_descriptors: bool = False  # triage: descriptors come back (in memory) for clustering
+    every_face: bool = True  # search images again for every face (not the first ones found)
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.tolerance <= 2.0:
+            raise ConfigError(f"face search tolerance must be in (0, 2] (got {self.tolerance!r})")
+
+    def __repr__(self) -> str:
+        return (
+            f"FaceSearch(probes=<{len(self.probes)} withheld>, tolerance={self.tolerance}, "
+            f"keep_descriptors={self.keep_descriptors}, every_face={self.every_face})"
+        )
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    """Everything one scan needs.
+
+    `targets` are paths (files, directories) and source URIs (`sqlite:///…`,
+    `postgresql://…`, `mysql://…`): each is claimed by the source registered for its scheme
+    (scanner.sources), a path by the filesystem. Judgement (a policy, waivers, a baseline)
+    is given to `scanner.scan` beside the configuration, not in it.
+    """
+
+    targets: tuple[Path | str, ...]
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
     workers: int = 2  # 0 = run detectors in this process (no per-item isolation; debugging)
-    detectors: tuple[str, ...] = ()  # empty: the default set (scanner.detectors.DEFAULT_DETECTORS)
+    detectors: tuple[str, ...] = ()  # empty: the default set (scanner.detectors)
     limits: Limits = field(default_factory=Limits)
     detection: DetectionSettings = field(default_factory=DetectionSettings)
     sampling: SampleLimits = field(default_factory=SampleLimits)
     fail_on: Severity | None = Severity.LOW  # None: evidence never fails the scan
     allow_incomplete: bool = False
-    policy: Policy | None = None  # judge evidence against it (findings); None: evidence only
-    waivers: tuple[Waiver, ...] = ()
-    baseline: frozenset[str] | None = None  # fingerprints of known findings
-    as_of: datetime | None = None  # evaluate rules at this moment (UTC); None: scan end
     since: datetime | None = None  # only files changed (mtime/ctime) since then are looked at
     # Subject search / triage (scanner.subject): faces compared in the workers, in memory.
     # Never part of as_settings(), a report or the state database.
     face_search: FaceSearch | None = field(default=None, repr=False)
 
-    def as_settings(self) -> tuple[tuple[str, ScalarValue], ...]:
+    def __post_init__(self) -> None:
+        if isinstance(self.targets, (str, Path)):
+            raise ConfigError("targets must be a sequence of paths and URIs, not one string")
+        object.__setattr__(self, "targets", tuple(self.targets))
+        if self.workers < 0:
+            raise ConfigError(
+                f"workers must be 0 (no worker processes) or more (got {self.workers})"
+            )
+        if self.fail_on is not None and not isinstance(self.fail_on, Severity):
+            raise ConfigError(f"fail_on must be a Severity or None (got {self.fail_on!r})")
+        if self.since is not None and self.since.tzinfo is None:
+            raise ConfigError("since must be a time zone aware datetime (UTC)")
+
+    @property
+    def paths(self) -> tuple[Path, ...]:
+        """The targets that are paths (no URI scheme)."""
+        return tuple(Path(t) for t in self.targets if not _has_scheme(t))
+
+    @property
+    def uris(self) -> tuple[str, ...]:
+        """The targets that are URIs, each once."""
+        return tuple(dict.fromkeys(str(t) for t in self.targets if _has_scheme(t)))
+
+    def as_settings(
+        self,
+        judgement: tuple[tuple[str, ScalarValue], ...] = (
+            ("policy", ""),
+            ("waivers", 0),
+            ("baseline", -1),
+        ),
+    ) -> tuple[tuple[str, ScalarValue], ...]:
+        """The settings a report echoes; `judgement`'s (policy, waivers, baseline) in place."""
         return (
             ("workers", self.workers),
             ("detectors", ",".join(self.detectors)),
@@ -96,10 +196,24 @@ class ScanConfig:
             ("exclude", ",".join(self.exclude)),
             ("fail_on", self.fail_on.label if self.fail_on is not None else "never"),
             ("allow_incomplete", self.allow_incomplete),
-            ("policy", self.policy.name if self.policy is not None else ""),
-            ("waivers", len(self.waivers)),
-            ("baseline", len(self.baseline) if self.baseline is not None else -1),
+            *judgement,
             *self.detection.as_settings(),
             *((f"sampling.{k}", v) for k, v in self.sampling.__dict__.items()),
             *self.limits.as_settings(),
+        )
+
+
+def _has_scheme(target: Path | str) -> bool:
+    """A URI (`scheme://…`), not a path: a path object never is one."""
+    if isinstance(target, Path):
+        return False
+    scheme, sep, _ = target.partition("://")
+    return bool(sep) and scheme[:1].isalpha() and all(c.isalnum() or c in "+-." for c in scheme)
+
+
+def _positive(name: str, value: float, *, zero: bool = False) -> None:
+    ok = value >= 0 if zero else value > 0
+    if isinstance(value, bool) or not ok or (isinstance(value, float) and not math.isfinite(value)):
+        raise ConfigError(
+            f"{name} must be {'0 or more' if zero else 'positive'} and finite (got {value!r})"
         )

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from scanner.errors import FaceauditError
+
 MARKER = ".faceaudit-demo"
 
 _XMP = """<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF
@@ -29,7 +31,7 @@ _XMP = """<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF
 </x:xmpmeta>"""
 
 
-class DemoUnavailable(RuntimeError):
+class DemoUnavailable(FaceauditError, RuntimeError):
     pass
 
 

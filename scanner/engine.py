@@ -24,20 +24,17 @@ from scanner.model import (
     ContentType,
     DatabaseLocation,
     FileLocation,
-    Finding,
     ItemResult,
     Location,
-    PolicyInfo,
     Problem,
     ProblemReason,
     ScanLocation,
     ScanResult,
     ScanStats,
 )
-from scanner.policy.evaluate import evaluate
-from scanner.policy.facts import facts_for, load_registers, subject_reads, unread
-from scanner.policy.gate import apply_baseline, apply_waivers
-from scanner.policy.registers import RegisterData
+from scanner.policy.facts import load_registers, subject_reads, unread
+from scanner.policy.judgement import Judgement, judge
+from scanner.policy.loader import Policy
 from scanner.pool import Event, Executor, InlineExecutor, WorkerPool
 from scanner.sources import display_database, open_database, sqlite_open
 from scanner.sources.database import DatabaseError, DatabaseSource, redact, sqlite_ref
@@ -124,7 +121,7 @@ class _Planner:
         self._own_dirs.add((st.st_dev, st.st_ino))
 
     def __iter__(self) -> Iterator[WorkItem]:
-        for target in dict.fromkeys(self.config.targets):  # a target named twice: once
+        for target in dict.fromkeys(self.config.paths):  # a target named twice: once
             walker = FilesystemWalker(target, self.filter, self._walked_dirs, self._own_dirs)
             for entry in walker:
                 if isinstance(entry, Problem):
@@ -134,7 +131,7 @@ class _Planner:
             self.directories += walker.directories
             self.excluded += walker.excluded
             self.atime_preserved &= walker.atime_preserved
-        for uri in dict.fromkeys(self.config.databases):  # the same database once
+        for uri in self.config.uris:  # the same database once
             if uri.split("://", 1)[0].lower() == "sqlite":
                 yield from self._sqlite(uri)
             else:
@@ -266,8 +263,13 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
     record_history: bool = True,
     on_faces: Callable[[ItemResult, ItemFaces], None] | None = None,
     shared_pool: WorkerPool | None = None,
+    judgement: Judgement | None = None,
 ) -> ScanResult:
     """Scan every target of `config` and return the result (never raises for bad input).
+
+    With `judgement`, the evidence is judged (scanner.policy.judgement): the result holds
+    findings; what the policy needs beside the scan (the subjects of database stores) is read
+    the way the scan reads (a SQLite file in a worker).
 
     With `state`, files and columns unchanged since its last scan are not looked at again
     (their results are reused), and the scan is recorded in its history.
@@ -279,7 +281,7 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
         config = replace(config, detectors=default_detectors())
     build(config.detectors)  # unknown detector ids fail before any work starts
     # registers are configuration: unreadable ones fail (PolicyErrors) before any work starts
-    registers = load_registers(config.policy) if config.policy is not None else {}
+    registers = load_registers(judgement.policy) if judgement is not None else {}
     started = clock()
     incremental = (
         Incremental(
@@ -359,20 +361,15 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
             for r in list(results)
             for alias in planner.aliases.get(r.location, ())
         ]
-        if config.policy is not None and not interrupted:
+        if judgement is not None and not interrupted:
             try:  # whose data the columns hold: read like the columns themselves
-                subjects = _subjects(executor, config, results, problems)
+                subjects = _subjects(executor, config, judgement.policy, results, problems)
             except KeyboardInterrupt:
                 interrupted = True
                 _interrupted(executor.in_flight(), problems)
         protections = executor.protections
     finished = clock()
     items = tuple(sorted(results, key=lambda r: r.location))
-    findings: tuple[Finding, ...] = ()
-    info: PolicyInfo | None = None
-    if config.policy is not None:
-        when = config.as_of or finished
-        findings, info = _judge(config, registers, subjects, items, when)
     problems.extend(_state_problems(state, state_errors))
     all_problems = sorted(planner.problems + problems, key=lambda p: (p.location, p.reason.value))
     stats = _stats(planner, bytes_read, incremental)
@@ -381,8 +378,8 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
         models=model_versions(config.detectors),
         started_at=started,
         finished_at=finished,
-        targets=tuple(str(t) for t in dict.fromkeys(config.targets))
-        + tuple(dict.fromkeys(display_database(u) for u in config.databases)),
+        targets=tuple(str(t) for t in dict.fromkeys(config.paths))
+        + tuple(dict.fromkeys(display_database(u) for u in config.uris)),
         settings=config.as_settings(),
         items=items,
         problems=tuple(all_problems),
@@ -390,10 +387,10 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
         interrupted=interrupted,
         fail_on=config.fail_on,
         allow_incomplete=config.allow_incomplete,
-        findings=findings,
-        policy=info,
         protections=protections,
     )
+    if judgement is not None:
+        result = judge(result, judgement, registers, subjects)
     if state is not None and record_history:
         result = _record(state, result, state_errors)
     return result
@@ -480,14 +477,14 @@ def _merge_reused(
 def _subjects(
     executor: Executor,
     config: ScanConfig,
+    policy: Policy,
     results: list[ItemResult],
     problems: list[Problem],
 ) -> dict[Location, tuple[str, ...]]:
     """The keys of the rows of every column with evidence in a store keyed by a column, read
     as the columns were: a SQLite file in a worker, a server through its source."""
-    assert config.policy is not None
-    uris = {display_database(u): u for u in config.databases}
-    reads = subject_reads(config.policy, results, uris)
+    uris = {display_database(u): u for u in config.uris}
+    reads = subject_reads(policy, results, uris)
     out: dict[Location, tuple[str, ...]] = {}
     local = [r for r in reads if not r.read.is_sqlite]
     for subject in local:
@@ -517,32 +514,3 @@ def _server_keys(read: KeyRead, config: ScanConfig) -> tuple[str, ...]:
     from scanner.sources.postgres import PostgresSource
 
     return PostgresSource(read.database, config.sampling).keys(read)
-
-
-def _judge(
-    config: ScanConfig,
-    registers: dict[str, RegisterData],
-    subjects: dict[Location, tuple[str, ...]],
-    items: tuple[ItemResult, ...],
-    now: datetime,
-) -> tuple[tuple[Finding, ...], PolicyInfo]:
-    """Evidence -> findings under the policy; then waivers and the baseline."""
-    policy = config.policy
-    assert policy is not None
-    facts = facts_for(registers, subjects)
-    findings = evaluate(items, policy, facts, now)
-    findings, expired, unused = apply_waivers(findings, config.waivers, now)
-    if config.baseline is not None:
-        findings = apply_baseline(findings, config.baseline)
-    info = PolicyInfo(
-        name=policy.name,
-        files=policy.files,
-        digest=policy.digest,
-        packs=policy.packs,
-        stores=tuple(s.id for s in policy.stores),
-        rules=tuple(r.id for r in policy.enabled_rules),
-        evaluated_at=now,
-        expired_waivers=expired,
-        unused_waivers=unused,
-    )
-    return findings, info

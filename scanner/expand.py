@@ -17,11 +17,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Protocol
 
-from scanner.config import Limits
+from scanner.config import Limits, SampleLimits
 from scanner.model import ContentType, DatabaseLocation, Location, Problem, ProblemReason
 from scanner.sniff import HEAD_BYTES, name_claims_image, sniff
 from scanner.sources.archive import ArchiveWalker
-from scanner.sources.database import ColumnSample, DatabaseError, SampleLimits, redact, sqlite_ref
+from scanner.sources.database import ColumnSample, DatabaseError, redact, sqlite_ref
 from scanner.sources.filesystem import FileChangedError, open_regular, read_open
 from scanner.work import Host, WorkItem, WorkOutcome
 

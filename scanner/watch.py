@@ -37,6 +37,7 @@ from scanner.config import ScanConfig
 from scanner.detectors import default_detectors
 from scanner.engine import run_scan
 from scanner.model import ScanResult
+from scanner.policy.judgement import Judgement
 from scanner.pool import WorkerPool
 from scanner.sources import display_database
 from scanner.state.history import pseudo_fingerprint, targets_key
@@ -152,9 +153,11 @@ class Watcher:
         polling: bool = False,
         exec_argv: list[str] | None = None,
         batch: int = 0,
+        judgement: Judgement | None = None,
     ) -> None:
-        roots = tuple(Path(os.path.abspath(t)) for t in config.targets)
+        roots = tuple(Path(os.path.abspath(t)) for t in config.paths)
         self.config = replace(config, targets=roots)
+        self.judgement = judgement
         self.state = state
         self.emit = emit
         self.debounce_s = debounce_s
@@ -221,7 +224,7 @@ class Watcher:
                         self._trees.clear()
                         self._busy = True
                     try:
-                        self._scan(self.config.targets, full=True)
+                        self._scan(self.config.paths, full=True)
                     finally:
                         self._busy = False
                     self.emit(_event("rescanned", overflowed_again=self.overflow.is_set()))
@@ -240,7 +243,7 @@ class Watcher:
                 # full events: a file moved in from outside is a move (complete), not a
                 # creation (which may still be being written)
                 observer: Any = InotifyObserver(generate_full_events=True)
-                for root in self.config.targets:
+                for root in self.config.paths:
                     observer.schedule(_Handler(self), str(root), recursive=True)
                 observer.start()
                 return observer
@@ -253,7 +256,7 @@ class Watcher:
                     )
                 )
         observer = PollingObserver(timeout=1)
-        for root in self.config.targets:
+        for root in self.config.paths:
             observer.schedule(_Handler(self), str(root), recursive=True)
         observer.start()
         return observer
@@ -272,12 +275,13 @@ class Watcher:
         """Scan what the state does not know yet; announce only what the last recorded scan
         of the same targets did not have (a restart re-announces nothing)."""
         key = targets_key(
-            [str(t) for t in self.config.targets]
-            + [display_database(u) for u in self.config.databases]
+            [str(t) for t in self.config.paths] + [display_database(u) for u in self.config.uris]
         )
-        policy = self.config.policy.name if self.config.policy is not None else ""
+        policy = self.judgement.policy.name if self.judgement is not None else ""
         already = self.state.last_fingerprints(key, policy) or set()
-        result = run_scan(self.config, state=self.state, shared_pool=self.pool)
+        result = run_scan(
+            self.config, state=self.state, shared_pool=self.pool, judgement=self.judgement
+        )
         self.scans += 1
         self.known = marks(result)
         for by in self.known.values():
@@ -335,6 +339,7 @@ class Watcher:
             state=self.state,
             record_history=full,
             shared_pool=self.pool,
+            judgement=self.judgement,
         )
         self.scans += 1
         current = marks(result)

@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from scanner.config import DetectionSettings, Limits
+from scanner.config import DetectionSettings, FaceSearch, Limits, SampleLimits
 from scanner.model import ContentType, ItemResult, Location, Problem
-from scanner.sources.database import ColumnSample, SampleLimits
+from scanner.sources.database import ColumnSample
 from scanner.sources.filesystem import FileRef
 from scanner.sources.keys import KeyRead
-from scanner.subject.spec import FaceSearch, ItemFaces
+from scanner.subject.spec import ItemFaces
 
 
 @dataclass(frozen=True)

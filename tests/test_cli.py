@@ -261,10 +261,10 @@ def test_console_report_of_an_incomplete_scan(trees: Path) -> None:
         (("--timeout", "inf"), "must be positive"),
         (("--archive-ratio", "nan"), "must be positive"),
         (("--archive-ratio", "0"), "must be positive"),
-        (("--archive-depth", "-1"), "must be positive"),
+        (("--archive-depth", "-1"), "--archive-depth must be 0 or more"),
         (("--archive-entries", "-5"), "must be positive"),
-        (("--max-file-mb", "0"), "must be positive"),
-        (("--min-face", "-1"), "must be positive"),
+        (("--max-file-mb", "0"), "--max-file-mb must be positive"),
+        (("--min-face", "-1"), "--min-face must be 0 or more"),
         (("--include", ""), "--include"),
         (("--exclude", "[z-a]"), "--exclude"),
         (("--workers", "many"), "Invalid value"),  # click's own usage errors: exit 2 too

@@ -134,8 +134,8 @@ def test_a_target_named_twice_is_scanned_once(tmp_path: Path) -> None:
     conn.commit()
     conn.close()
     uri = f"sqlite://{db}"
-    one = run_scan(ScanConfig(targets=(), databases=(uri,), workers=0))
-    two = run_scan(ScanConfig(targets=(), databases=(uri, uri), workers=0))
+    one = run_scan(ScanConfig(targets=(uri,), workers=0))
+    two = run_scan(ScanConfig(targets=(uri, uri), workers=0))
     assert one.stats.items_scanned == two.stats.items_scanned == 1
     assert two.targets == (uri,)
 

@@ -17,6 +17,7 @@ from scanner.config import ScanConfig
 from scanner.demo_org import AS_OF, FACEBOOK_NAME, build_demo_org
 from scanner.engine import run_scan
 from scanner.model import ExitCode, ScanResult
+from scanner.policy.judgement import Judgement
 from scanner.policy.loader import load_policy
 from scanner.reporters import Format, render
 
@@ -43,8 +44,8 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ScanResult
     cwd = Path.cwd()
     os.chdir(base)  # locations as a CI job sees them: relative to where it runs
     try:
-        config = ScanConfig(targets=(Path("org"),), workers=2, policy=policy, as_of=AS_OF)
-        return base, run_scan(config)
+        config = ScanConfig(targets=(Path("org"),), workers=2)
+        return base, run_scan(config, judgement=Judgement(policy, as_of=AS_OF))
     finally:
         os.chdir(cwd)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -16,6 +16,7 @@ from scanner.config import ScanConfig
 from scanner.model import ExitCode, ScanResult, Severity
 
 if TYPE_CHECKING:
+    from scanner.policy.judgement import Judgement
     from scanner.state.store import StateDB
 
 FAIL_ON_CHOICES = [s.label for s in Severity] + ["never"]
@@ -67,11 +68,54 @@ def moment(text: str, option: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
-def run_with_progress(config: ScanConfig, show: bool, state: StateDB | None = None) -> ScanResult:
-    from scanner.engine import Progress, run_scan
+# The options that set each checked setting: a ConfigError names the setting, a user typed
+# the option.
+OPTION_OF = {
+    "limits.max_file_bytes": "--max-file-mb",
+    "limits.max_pixels": "--max-pixels",
+    "limits.max_frames": "--max-frames",
+    "limits.max_pages": "--max-pages",
+    "limits.item_timeout_s": "--timeout",
+    "limits.item_memory_bytes": "--memory-mb",
+    "limits.archive_max_depth": "--archive-depth",
+    "limits.archive_max_entries": "--archive-entries",
+    "limits.archive_max_total_bytes": "--archive-mb",
+    "limits.archive_max_ratio": "--archive-ratio",
+    "limits.max_temp_bytes": "--max-temp-mb",
+    "detection.min_face_px": "--min-face",
+    "detection.embedding_threshold": "--embedding-threshold",
+    "sampling.rows": "--sample-rows",
+    "sampling.statement_timeout_s": "--statement-timeout",
+    "include/exclude": "--include/--exclude",
+}
+
+
+def configured(build: Callable[[], ScanConfig]) -> ScanConfig:
+    """The configuration the options describe, checked by the library (scanner.api.check):
+    what it refuses is a usage error naming the option."""
+    from scanner.api import check
+    from scanner.errors import ConfigError
+
+    try:
+        return check(build())
+    except ConfigError as exc:
+        message = str(exc)
+        for setting, option in OPTION_OF.items():
+            message = message.replace(setting, option)
+        usage(message)
+
+
+def run_with_progress(
+    config: ScanConfig,
+    show: bool,
+    state: StateDB | None = None,
+    judgement: Judgement | None = None,
+) -> ScanResult:
+    from scanner.api import scan
+    from scanner.engine import Progress
 
     if not show:
-        return run_scan(config, state=state)
+        return scan(config, state=state, judgement=judgement)
     from rich.console import Console
     from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
     from rich.progress import Progress as Bar
@@ -98,4 +142,4 @@ def run_with_progress(config: ScanConfig, show: bool, state: StateDB | None = No
                 current=terminal_safe(p.current)[-60:],
             )
 
-        return run_scan(config, progress=update, state=state)
+        return scan(config, progress=update, state=state, judgement=judgement)

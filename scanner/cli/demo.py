@@ -48,11 +48,11 @@ def demo(
         err=True,
     )
     from scanner.cli.policy import load_or_exit
+    from scanner.policy.judgement import Judgement
 
-    org_config = ScanConfig(
-        targets=(org,), workers=jobs, policy=load_or_exit(str(policy_file)), as_of=AS_OF
-    )
-    org_result = run_with_progress(org_config, show=sys.stderr.isatty())
+    org_config = ScanConfig(targets=(org,), workers=jobs)
+    judgement = Judgement(load_or_exit(str(policy_file)), as_of=AS_OF)
+    org_result = run_with_progress(org_config, show=sys.stderr.isatty(), judgement=judgement)
     write_stdout(render(org_result, Format.CONSOLE), utf8=False)
     typer.echo(
         f"\n(The demo itself exits 0. `faceaudit scan {org} --policy {policy_file} "

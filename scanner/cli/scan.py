@@ -4,17 +4,16 @@ the library (scanner.engine)."""
 
 from __future__ import annotations
 
-import math
 import os
-import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from scanner.cli.common import (
     FAIL_ON_CHOICES,
+    configured,
     default_state_path,
     moment,
     open_state,
@@ -22,12 +21,12 @@ from scanner.cli.common import (
     usage,
 )
 from scanner.cli.output import check_destination, write_report, write_stdout
-from scanner.config import DetectionSettings, Limits, MiB, ScanConfig
+from scanner.config import DetectionSettings, Limits, MiB, SampleLimits, ScanConfig
 from scanner.model import ExitCode, ScanResult, Severity
-from scanner.sources.database import SampleLimits, is_database_uri
+from scanner.sources import is_source_uri
 
 if TYPE_CHECKING:
-    pass
+    from scanner.policy.judgement import Judgement
 
 
 def scan(
@@ -202,7 +201,6 @@ def scan(
 ) -> None:
     """Scan PATHS for face images, face tags and face templates; judge and report them."""
     from scanner.reporters import Format, render
-    from scanner.sources.globs import PathFilter
 
     try:
         report_format = Format(fmt)
@@ -210,74 +208,51 @@ def scan(
         usage(f"unknown --format {fmt!r} (expected: {', '.join(f.value for f in Format)})")
     if fail_on not in FAIL_ON_CHOICES:
         usage(f"unknown --fail-on {fail_on!r} (expected: {', '.join(FAIL_ON_CHOICES)})")
-    chosen = _detectors(detector)
-    databases = tuple(p for p in paths if is_database_uri(p))
-    files = tuple(Path(p) for p in paths if not is_database_uri(p))
-    missing = [str(p) for p in files if not os.path.lexists(p)]
+    missing = [p for p in paths if not is_source_uri(p) and not os.path.lexists(p)]
     if missing:
         usage(f"no such file or directory: {', '.join(missing)}")
-    if (
-        min_face < 0
-        or max_file_mb <= 0
-        or max_pixels <= 0
-        or memory_mb <= 0
-        or archive_depth < 0
-        or max_frames <= 0
-        or max_pages <= 0
-        or archive_entries <= 0
-        or archive_mb <= 0
-        or max_temp_mb <= 0
-        or not (0 < timeout < math.inf)  # also false for NaN
-        or not (0 < statement_timeout < math.inf)
-        or not (0.0 <= embedding_threshold <= 1.0)
-        or sample_rows <= 0
-        or not (0 < archive_ratio < math.inf)
-    ):
-        usage("sizes, limits and timeouts must be positive (and finite)")
-    try:
-        PathFilter.build(tuple(include or ()), tuple(exclude or ()))
-    except (ValueError, re.error) as exc:
-        usage(f"bad --include/--exclude pattern: {exc}")
-    gate = _policy_gate(policy, waivers, baseline, write_baseline, as_of)
-    config = ScanConfig(
-        targets=files,
-        databases=databases,
-        include=tuple(include or ()),
-        exclude=tuple(exclude or ()),
-        workers=(os.cpu_count() or 1) if workers < 0 else workers,
-        detectors=chosen,
-        limits=Limits(
-            max_file_bytes=max_file_mb * MiB,
-            max_pixels=max_pixels,
-            max_frames=max_frames,
-            max_pages=max_pages,
-            item_timeout_s=timeout,
-            item_memory_bytes=memory_mb * MiB,
-            archive_max_depth=archive_depth,
-            archive_max_entries=archive_entries,
-            archive_max_total_bytes=archive_mb * MiB,
-            archive_max_ratio=archive_ratio,
-            max_temp_bytes=max_temp_mb * MiB,
-        ),
-        detection=DetectionSettings(
-            thorough=thorough,
-            count_faces=count_faces or thorough,
-            min_face_px=min_face,
-            embedding_threshold=embedding_threshold,
-            rotations=not no_rotations,
-        ),
-        sampling=SampleLimits(
-            rows=sample_rows, statement_timeout_s=statement_timeout, read_views=read_views
-        ),
-        fail_on=None if fail_on == "never" else Severity.parse(fail_on),
-        allow_incomplete=allow_incomplete,
-        since=moment(since, "--since") if since is not None else None,
-        **gate,
+    judgement = _judgement(policy, waivers, baseline, write_baseline, as_of)
+    config = configured(
+        lambda: ScanConfig(
+            targets=tuple(paths),
+            include=tuple(include or ()),
+            exclude=tuple(exclude or ()),
+            workers=(os.cpu_count() or 1) if workers < 0 else workers,
+            detectors=tuple(detector or ()),
+            limits=Limits(
+                max_file_bytes=max_file_mb * MiB,
+                max_pixels=max_pixels,
+                max_frames=max_frames,
+                max_pages=max_pages,
+                item_timeout_s=timeout,
+                item_memory_bytes=memory_mb * MiB,
+                archive_max_depth=archive_depth,
+                archive_max_entries=archive_entries,
+                archive_max_total_bytes=archive_mb * MiB,
+                archive_max_ratio=archive_ratio,
+                max_temp_bytes=max_temp_mb * MiB,
+            ),
+            detection=DetectionSettings(
+                thorough=thorough,
+                count_faces=count_faces or thorough,
+                min_face_px=min_face,
+                embedding_threshold=embedding_threshold,
+                rotations=not no_rotations,
+            ),
+            sampling=SampleLimits(
+                rows=sample_rows, statement_timeout_s=statement_timeout, read_views=read_views
+            ),
+            fail_on=None if fail_on == "never" else Severity.parse(fail_on),
+            allow_incomplete=allow_incomplete,
+            since=moment(since, "--since") if since is not None else None,
+        )
     )
     if output is not None and (why := check_destination(output)) is not None:
         usage(f"cannot write the report: {why}")
     with open_state(None if no_state else (state or default_state_path()), wait_lock) as db:
-        result = run_with_progress(config, show=not quiet and sys.stderr.isatty(), state=db)
+        result = run_with_progress(
+            config, show=not quiet and sys.stderr.isatty(), state=db, judgement=judgement
+        )
     if write_baseline is not None:
         _write_baseline(write_baseline, result)
     text = render(result, report_format)
@@ -299,22 +274,6 @@ def scan(
     raise typer.Exit(int(result.exit_code))
 
 
-def _detectors(chosen: list[str] | None) -> tuple[str, ...]:
-    """The detectors asked for (or the default set), known ones only; a broken plug-in or an
-    unknown id is a usage error."""
-    from scanner.detectors import PluginError, default_detectors, detector_ids
-
-    try:
-        ids = tuple(chosen) if chosen else default_detectors()
-        known = detector_ids()
-    except PluginError as exc:
-        usage(str(exc))
-    unknown = [d for d in ids if d not in known]
-    if unknown:
-        usage(f"unknown detector {', '.join(unknown)} (known: {', '.join(known)})")
-    return ids
-
-
 def _report_to_stdout(text: str, utf8: bool) -> None:
     try:
         write_stdout(text, utf8=utf8)
@@ -323,16 +282,17 @@ def _report_to_stdout(text: str, utf8: bool) -> None:
         raise typer.Exit(int(ExitCode.INCOMPLETE)) from exc
 
 
-def _policy_gate(
+def _judgement(
     policy: str | None,
     waivers: Path | None,
     baseline: Path | None,
     write_baseline: Path | None,
     as_of: str | None,
-) -> dict[str, Any]:
+) -> Judgement | None:
     """The policy, waivers, baseline and evaluation time, loaded and checked before scanning."""
     from scanner.cli.policy import load_or_exit
     from scanner.policy.gate import load_baseline, load_waivers
+    from scanner.policy.judgement import Judgement
     from scanner.policy.loader import PolicyErrors
 
     if policy is None:
@@ -344,22 +304,21 @@ def _policy_gate(
         ):
             if value is not None:
                 usage(f"{name} needs --policy (findings come from a policy)")
-        return {}
-    out: dict[str, Any] = {"policy": load_or_exit(policy)}
+        return None
     try:
-        if waivers is not None:
-            out["waivers"] = load_waivers(waivers)
-        if baseline is not None:
-            out["baseline"] = load_baseline(baseline)
+        loaded = Judgement(
+            load_or_exit(policy),
+            waivers=load_waivers(waivers) if waivers is not None else (),
+            baseline=load_baseline(baseline) if baseline is not None else None,
+            as_of=moment(as_of, "--as-of") if as_of is not None else None,
+        )
     except PolicyErrors as exc:
         for e in exc.errors:
             typer.echo(f"faceaudit: policy error: {e}", err=True)
         raise typer.Exit(int(ExitCode.USAGE)) from None
     if write_baseline is not None and (why := check_destination(write_baseline)) is not None:
         usage(f"cannot write the baseline: {why}")
-    if as_of is not None:
-        out["as_of"] = moment(as_of, "--as-of")
-    return out
+    return loaded
 
 
 def _write_baseline(path: Path, result: ScanResult) -> None:

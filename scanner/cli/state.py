@@ -54,6 +54,7 @@ def watch(
     """Watch folders and report new face data as JSON lines as files arrive."""
     from scanner.cli.common import default_state_path, open_state, usage
     from scanner.cli.policy import load_or_exit
+    from scanner.policy.judgement import Judgement
     from scanner.watch import Watcher
 
     missing = [str(p) for p in paths if not p.exists()]
@@ -65,10 +66,9 @@ def watch(
     if exec_cmd is not None and not argv:
         usage("--exec needs a command")
     config = ScanConfig(
-        targets=tuple(paths),
-        workers=(os.cpu_count() or 1) if workers < 0 else workers,
-        policy=load_or_exit(policy) if policy else None,
+        targets=tuple(paths), workers=(os.cpu_count() or 1) if workers < 0 else workers
     )
+    judgement = Judgement(load_or_exit(policy)) if policy else None
     sink: IO[str] = (
         output.open("a", encoding="utf-8", buffering=1) if output is not None else sys.stdout
     )
@@ -88,7 +88,15 @@ def watch(
     signal.signal(signal.SIGTERM, _stop)
     with open_state(state or default_state_path(), wait_lock) as db:
         assert db is not None
-        watcher = Watcher(config, db, emit, debounce_s=debounce, polling=polling, exec_argv=argv)
+        watcher = Watcher(
+            config,
+            db,
+            emit,
+            debounce_s=debounce,
+            polling=polling,
+            exec_argv=argv,
+            judgement=judgement,
+        )
         watcher.run(stop)
     emit({"event": "stopped", "scans": watcher.scans})
     if output is not None:

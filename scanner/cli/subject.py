@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,11 +15,10 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from scanner.cli.common import usage
-from scanner.config import ScanConfig
+from scanner.cli.common import configured, usage
+from scanner.config import DEFAULT_TOLERANCE, SampleLimits, ScanConfig
 from scanner.model import ExitCode
-from scanner.sources.database import SampleLimits, is_database_uri
-from scanner.subject.spec import DEFAULT_TOLERANCE
+from scanner.sources import is_source_uri
 
 if TYPE_CHECKING:
     from scanner.engine import ProgressCallback
@@ -94,33 +92,26 @@ def _config(
     allow_incomplete: bool,
     read_views: bool = False,
 ) -> ScanConfig:
-    """A scan configuration as `faceaudit scan` would build it (so the state is shared)."""
+    """A scan configuration as `faceaudit scan` would build it (so the state is shared),
+    checked by the library."""
     from scanner.cli.output import check_destination
-    from scanner.sources.globs import PathFilter
 
     if fmt not in FORMATS:
         usage(f"unknown --format {fmt!r} (expected: {', '.join(FORMATS)})")
-    databases = tuple(t for t in targets if is_database_uri(t))
-    files = tuple(Path(t) for t in targets if not is_database_uri(t))
-    missing = [str(p) for p in files if not os.path.lexists(p)]
+    missing = [t for t in targets if not is_source_uri(t) and not os.path.lexists(t)]
     if missing:
         usage(f"no such file or directory: {', '.join(missing)}")
-    if sample_rows <= 0:
-        usage("--sample-rows must be positive")
-    try:
-        PathFilter.build(tuple(include or ()), tuple(exclude or ()))
-    except (ValueError, re.error) as exc:
-        usage(f"bad --include/--exclude pattern: {exc}")
     if output is not None and (why := check_destination(output)) is not None:
         usage(f"cannot write the report: {why}")
-    return ScanConfig(
-        targets=files,
-        databases=databases,
-        include=tuple(include or ()),
-        exclude=tuple(exclude or ()),
-        workers=(os.cpu_count() or 1) if workers < 0 else workers,
-        sampling=SampleLimits(rows=sample_rows, read_views=read_views),
-        allow_incomplete=allow_incomplete,
+    return configured(
+        lambda: ScanConfig(
+            targets=tuple(targets),
+            include=tuple(include or ()),
+            exclude=tuple(exclude or ()),
+            workers=(os.cpu_count() or 1) if workers < 0 else workers,
+            sampling=SampleLimits(rows=sample_rows, read_views=read_views),
+            allow_incomplete=allow_incomplete,
+        )
     )
 
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
+from scanner.errors import FaceauditError
+
 MIN_YEAR = 1990
 MAX_YEAR = 2100  # later is a broken clock or a unit mistake, never a capture date
 
@@ -31,7 +33,7 @@ _OFFSET = re.compile(r"^\s*([+-])(\d{2}):?(\d{2})?\s*$")
 _NUMBER = re.compile(r"^\s*\d{9,17}(?:\.\d+)?\s*$")
 
 
-class BadDate(ValueError):
+class BadDate(FaceauditError, ValueError):
     """A date that cannot be read, or that no real record would carry."""
 
 

@@ -38,13 +38,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from scanner.errors import FaceauditError
 from scanner.reference.countries import ALPHA2, GB_NATIONS, us_state_code
 
 MAX_DISTANCE_KM = 200.0  # farther from any known place: the sea, or too remote to say
 _DATA_FILE = "geocode.gz"
 
 
-class GeocoderUnavailable(Exception):
+class GeocoderUnavailable(FaceauditError):
     """The geocoding library or its bundled data is missing."""
 
 

@@ -21,13 +21,14 @@ from importlib.metadata import EntryPoint, entry_points
 
 from scanner.detectors.base import Detector
 from scanner.detectors.models import BUILTIN_MODELS, ModelSpec, with_requirements
+from scanner.errors import FaceauditError
 from scanner.model import ContentType, EvidenceKind
 
 ENTRY_POINT_GROUP = "faceaudit.detectors"
 _ID = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 
 
-class PluginError(ValueError):
+class PluginError(FaceauditError, ValueError):
     """A detector plug-in that cannot be used; the message names it and its distribution."""
 
 

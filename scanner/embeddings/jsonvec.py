@@ -25,6 +25,7 @@ from scanner.embeddings.vecsets import (
     Path,
     is_label_name,
 )
+from scanner.errors import FaceauditError
 from scanner.model import ProblemReason
 
 MAX_BYTES = 64 * 1024 * 1024
@@ -37,7 +38,7 @@ _STEPS[[ord("["), ord("{")]] = 1
 _STEPS[[ord("]"), ord("}")]] = -1
 
 
-class _Refused(ValueError):
+class _Refused(FaceauditError, ValueError):
     pass
 
 

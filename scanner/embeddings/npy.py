@@ -27,6 +27,7 @@ from scanner.embeddings.vecsets import (
     sample_rows,
 )
 from scanner.embeddings.vectors import VectorSet
+from scanner.errors import FaceauditError
 from scanner.model import ProblemReason
 
 MAGIC = b"\x93NUMPY"
@@ -37,7 +38,7 @@ BLOCKS = 8  # places in a large array that rows are sampled from
 Literal = str | int | bool | None | tuple["Literal", ...] | list["Literal"] | dict[str, "Literal"]
 
 
-class NpyError(ValueError):
+class NpyError(FaceauditError, ValueError):
     """Not a well-formed `.npy`: a bad magic, header or dtype (the message says which)."""
 
 

@@ -32,6 +32,7 @@ from scanner.embeddings.vecsets import (
     stem_runs,
 )
 from scanner.embeddings.vectors import VectorSet, recognise_bytes
+from scanner.errors import FaceauditError
 from scanner.model import ProblemReason
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ _BLOCK = 256 * 1024
 _CACHE_BLOCKS = 64
 
 
-class MissingLibrary(ImportError):
+class MissingLibrary(FaceauditError, ImportError):
     """An optional library is not installed; `hint` says how to install it."""
 
     def __init__(self, module: str, extra: str) -> None:

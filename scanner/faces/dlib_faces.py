@@ -21,6 +21,7 @@ from typing import Any, BinaryIO
 import numpy as np
 from PIL import Image
 
+from scanner.errors import FaceauditError
 from scanner.faces.imaging import PIL_FORMATS
 
 Css = tuple[int, int, int, int]  # (top, right, bottom, left), face_recognition's order
@@ -33,7 +34,7 @@ MODEL_FILES = {
 }
 
 
-class ModelsUnavailable(RuntimeError):
+class ModelsUnavailable(FaceauditError, RuntimeError):
     """dlib or the face_recognition_models weights are not installed."""
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from scanner.errors import FaceauditError
 from scanner.model import ContentType, ProblemReason
 
 PIL_FORMATS: dict[ContentType, tuple[str, ...]] = {
@@ -45,7 +46,7 @@ _TRANSPOSE = {
 }
 
 
-class ImageProblem(Exception):
+class ImageProblem(FaceauditError):
     """An image that cannot be examined, with the reason reported for it."""
 
     def __init__(self, reason: ProblemReason, detail: str) -> None:

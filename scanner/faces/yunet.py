@@ -21,13 +21,15 @@ from typing import Any
 
 import numpy as np
 
+from scanner.errors import FaceauditError
+
 # The smallest face box found reliably in this build, measured on real faces composited into
 # real photos (tests/detectors/test_face_yunet.py): boxes of ~21-26 px come back with weak
 # scores that need dlib's confirmation; from ~30 px they are found; below ~20 px, nothing.
 MIN_FACE_PX = 30
 
 
-class YuNetUnavailable(RuntimeError):
+class YuNetUnavailable(FaceauditError, RuntimeError):
     pass
 
 

@@ -23,11 +23,13 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
+from scanner.errors import FaceauditError
+
 BASELINE_FORMAT = 1
 VERSION_KEY = "faceaudit_baseline"
 
 
-class BaselineFormatError(Exception):
+class BaselineFormatError(FaceauditError):
     """A baseline of a format this faceaudit cannot read (newer, or not a format at all)."""
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from scanner.errors import FaceauditError
 from scanner.model import Severity
 from scanner.policy.schema import CHECKS, SCHEMA_VERSION, PolicyFile, Register, Rule, Store
 from scanner.policy.yamlsource import YamlDoc, YamlError, parse, read_bounded
@@ -37,7 +38,7 @@ class PolicyError:
         return f"{where}:{rule} {self.message}"
 
 
-class PolicyErrors(Exception):
+class PolicyErrors(FaceauditError):
     def __init__(self, errors: list[PolicyError]) -> None:
         super().__init__("\n".join(str(e) for e in errors))
         self.errors = tuple(errors)

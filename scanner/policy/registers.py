@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from scanner.errors import FaceauditError
 from scanner.policy.declarations import Register
 
 MAX_REGISTER_ROWS = 2_000_000
@@ -28,7 +29,7 @@ STATEMENT_TIMEOUT_S = 30.0
 REGISTER_COPY_BYTES = 1024 * 1024 * 1024  # a register with a -wal is read from a private copy
 
 
-class RegisterError(Exception):
+class RegisterError(FaceauditError):
     pass
 
 

@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from scanner.errors import FaceauditError
+
 MAX_POLICY_BYTES = 2 * 1024 * 1024
 MAX_NODES = 200_000
 _PLAIN_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
@@ -22,7 +24,7 @@ _PLAIN_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 Path_ = tuple[str | int, ...]
 
 
-class YamlError(Exception):
+class YamlError(FaceauditError):
     def __init__(self, line: int | None, message: str) -> None:
         super().__init__(message)
         self.line = line

@@ -10,7 +10,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from scanner.sources.database import DatabaseError, DatabaseSource, SampleLimits, redact
+from scanner.config import SampleLimits
+from scanner.sources.database import DatabaseError, DatabaseSource, redact
 
 # URI scheme -> "module:class"; each class takes (uri, SampleLimits).
 DATABASE_SOURCES: dict[str, str] = {
@@ -20,6 +21,17 @@ DATABASE_SOURCES: dict[str, str] = {
     "mysql": "scanner.sources.mysql:MysqlSource",
     "mariadb": "scanner.sources.mysql:MysqlSource",
 }
+
+
+def scheme_of(uri: str) -> str:
+    """`postgresql+psycopg://…` -> `postgresql`; a path (no `scheme://`) -> ""."""
+    head, sep, _ = uri.partition("://")
+    return head.split("+", 1)[0].lower() if sep else ""
+
+
+def is_source_uri(text: str) -> bool:
+    """A target some registered source claims by its scheme."""
+    return scheme_of(text) in DATABASE_SOURCES
 
 
 def _load(scheme: str) -> Any:

@@ -16,25 +16,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from scanner.errors import FaceauditError
 from scanner.model import DatabaseRef, Location, Problem, ProblemReason, ScalarValue
 
 # A sampled value as a driver returns it: BLOB/bytea, text/json, number, or a float array.
 Value = bytes | str | int | float | list[float] | tuple[float, ...]
-
-
-@dataclass(frozen=True)
-class SampleLimits:
-    """How much of a column is read. Deterministic: the same database gives the same sample."""
-
-    rows: int = 200  # sampled non-null values per column
-    value_bytes: int = 16 * 1024 * 1024  # larger values are counted, not fetched
-    column_bytes: int = 64 * 1024 * 1024  # total fetched per column
-    statement_timeout_s: float = 30.0
-    lock_timeout_s: float = 2.0
-    seed: int = 20261126  # TABLESAMPLE REPEATABLE / rowid choice
-    # Views are not read unless asked: reading one runs the code it calls (functions, with
-    # their definer's rights), and their base tables are scanned anyway.
-    read_views: bool = False
 
 
 @dataclass(frozen=True)
@@ -66,7 +52,7 @@ class ColumnSample:
     places: tuple[tuple[str, str, str | None, int], ...] = ()
 
 
-class DatabaseError(Exception):
+class DatabaseError(FaceauditError):
     """A database that cannot be opened or read at all (messages are redacted by callers)."""
 
     def __init__(

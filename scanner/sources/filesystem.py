@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from scanner.errors import FaceauditError
 from scanner.model import FileLocation, Problem, ProblemReason
 from scanner.sources.globs import PathFilter
 
@@ -43,7 +44,7 @@ class FileRef:
         return self.size > 1024 * 1024 and self.allocated < self.size // 2
 
 
-class FileChangedError(OSError):
+class FileChangedError(FaceauditError, OSError):
     """The file is not the one the walker saw (replaced, truncated or no longer regular)."""
 
 

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from scanner.errors import FaceauditError
 from scanner.sources import sqlite_open
 from scanner.sources.sqlite_schema import q
 
@@ -36,7 +37,7 @@ class KeyRead:
         return self.database.split("://", 1)[0].lower() == "sqlite"
 
 
-class KeysUnreadable(Exception):
+class KeysUnreadable(FaceauditError):
     """The keys could not be read (the message never holds credentials or values)."""
 
 

@@ -37,13 +37,13 @@ from typing import Any
 
 import pymysql
 
+from scanner.config import SampleLimits
 from scanner.model import DatabaseLocation, Problem, ProblemReason
 from scanner.sources import mysql_schema
 from scanner.sources.database import (
     AMBIGUOUS_USERINFO,
     ColumnSample,
     DatabaseError,
-    SampleLimits,
     Value,
     server_ref,
 )

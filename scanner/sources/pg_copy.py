@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 
+from scanner.errors import FaceauditError
 from scanner.sources import pg_schema
 from scanner.sources.relational import (
     EXACT_COUNT_ROWS,
@@ -48,14 +49,15 @@ from scanner.sources.relational import (
 )
 
 if TYPE_CHECKING:
+    from scanner.config import SampleLimits
     from scanner.model import Problem
-    from scanner.sources.database import ColumnSample, SampleLimits, Value
+    from scanner.sources.database import ColumnSample, Value
     from scanner.sources.postgres import PostgresSource
 
 COPY_ROW_CAP = EXACT_COUNT_ROWS  # rows read at most by one COPY sample
 
 
-class _Enough(Exception):
+class _Enough(FaceauditError):
     """Raised inside the COPY block to stop it: psycopg cancels and drains the rest."""
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 
+from scanner.errors import FaceauditError
 from scanner.sources import pg_schema
 from scanner.sources.keys import MAX_KEYS, KeyRead, KeysUnreadable, distinct
 from scanner.sources.pg_schema import RelationMeta
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 COPY_KEY_ROWS = EXACT_COUNT_ROWS  # rows a COPY reads at most for the keys
 
 
-class _Cut(Exception):
+class _Cut(FaceauditError):
     """Raised inside a COPY block to stop it (psycopg cancels and drains the rest)."""
 
 

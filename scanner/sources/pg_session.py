@@ -15,13 +15,7 @@ from psycopg import errors
 from psycopg.conninfo import conninfo_to_dict
 
 from scanner.model import DatabaseLocation, DatabaseRef
-from scanner.sources.database import (
-    Credentials,
-    DatabaseError,
-    Value,
-    after_userinfo,
-    credentials,
-)
+from scanner.sources.database import Credentials, DatabaseError, Value, after_userinfo, credentials
 from scanner.sources.relational import QueryTimeout, RelationUnreadable
 
 VIEW_NOT_READ_DETAIL = (

@@ -47,15 +47,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from scanner.config import SampleLimits
 from scanner.model import DatabaseLocation, Problem, ProblemReason
 from scanner.sources import pg_keys, pg_schema
-from scanner.sources.database import (
-    AMBIGUOUS_USERINFO,
-    ColumnSample,
-    DatabaseError,
-    SampleLimits,
-    server_ref,
-)
+from scanner.sources.database import AMBIGUOUS_USERINFO, ColumnSample, DatabaseError, server_ref
 from scanner.sources.keys import KeyRead, KeysUnreadable
 from scanner.sources.pg_context import place_values, timestamp_values
 from scanner.sources.pg_copy import read_by_copy

@@ -18,10 +18,12 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+from scanner.config import SampleLimits
+from scanner.errors import FaceauditError
 from scanner.model import DatabaseLocation, DatabaseRef, Problem, ProblemReason, ScalarValue
 from scanner.reference.apps import AppMatch, identify_schema, is_face_column
 from scanner.reference.countries import normalise
-from scanner.sources.database import ColumnSample, SampleLimits, Value
+from scanner.sources.database import ColumnSample, Value
 
 # A vector of 16 float32 is 64 bytes; images and face templates are larger. Values all
 # shorter than this are identifiers, names, flags or dates.
@@ -52,11 +54,11 @@ PLACE_VALUE_CHARS = 64  # longer values are no country name: read cut, never who
 PLACES_PER_COLUMN = 50
 
 
-class QueryTimeout(Exception):
+class QueryTimeout(FaceauditError):
     """A statement hit its deadline (a hostile view, a huge unindexed table)."""
 
 
-class RelationUnreadable(Exception):
+class RelationUnreadable(FaceauditError):
     """A relation that cannot be read (permissions, a missing module, corruption)."""
 
 

@@ -18,15 +18,10 @@ import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any, cast
 
+from scanner.config import SampleLimits
 from scanner.model import DatabaseLocation, DatabaseRef, Problem, ProblemReason, ScalarValue
 from scanner.sources import sqlite_open, sqlite_schema, sqlite_vec
-from scanner.sources.database import (
-    ColumnSample,
-    DatabaseError,
-    SampleLimits,
-    Value,
-    sqlite_ref,
-)
+from scanner.sources.database import ColumnSample, DatabaseError, Value, sqlite_ref
 from scanner.sources.filesystem import FileChangedError
 from scanner.sources.relational import (
     EXACT_COUNT_ROWS,

@@ -44,6 +44,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
+from scanner.errors import FaceauditError
 from scanner.sources.filesystem import open_noatime
 
 MAGIC = b"SQLite format 3\x00"
@@ -54,11 +55,11 @@ _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC
 _SUPER_NAME_MAX = 4096  # SQLite's longest path name
 
 
-class NotSqlite(Exception):
+class NotSqlite(FaceauditError):
     """The path is not a regular file holding a SQLite database."""
 
 
-class CopyRefused(Exception):
+class CopyRefused(FaceauditError):
     """The private copy that recovery needs would exceed the limit or the free space."""
 
 

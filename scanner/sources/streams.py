@@ -14,12 +14,13 @@ import lzma
 import zlib
 from typing import IO, cast
 
+from scanner.errors import FaceauditError
 from scanner.model import ContentType, ProblemReason
 
 RATIO_FLOOR = 1024 * 1024  # small members may legitimately compress very well
 
 
-class LimitHit(Exception):
+class LimitHit(FaceauditError):
     def __init__(self, reason: ProblemReason, detail: str) -> None:
         super().__init__(detail)
         self.reason = reason

@@ -7,6 +7,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from scanner.errors import FaceauditError
 from scanner.model import (
     ContentType,
     DatabaseLocation,
@@ -29,7 +30,7 @@ from scanner.model import (
 )
 
 
-class Stale(ValueError):
+class Stale(FaceauditError, ValueError):
     """An entry written before locations were typed (or by an unknown version): not reused."""
 
 

@@ -27,10 +27,12 @@ import sqlite3
 from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
 
+from scanner.errors import FaceauditError
+
 SCHEMA_VERSION = 2
 
 
-class StateVersionError(Exception):
+class StateVersionError(FaceauditError):
     """A state database of a version this faceaudit cannot use; it was left untouched."""
 
 

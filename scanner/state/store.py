@@ -32,6 +32,7 @@ from typing import Any
 
 import sqlite_utils
 
+from scanner.errors import FaceauditError
 from scanner.state import codec, schema
 
 
@@ -42,11 +43,11 @@ def _int64(n: int) -> int:
     return max(-(2**63), min(n, 2**63 - 1))
 
 
-class StateLocked(Exception):
+class StateLocked(FaceauditError):
     pass
 
 
-class StateError(Exception):
+class StateError(FaceauditError):
     pass
 
 

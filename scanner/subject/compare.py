@@ -21,6 +21,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from scanner.config import FaceSearch
 from scanner.detectors.base import DetectContext, LoadedItem
 from scanner.detectors.face_column import MAX_IMAGES, TIME_BUDGET_S, column_images
 from scanner.detectors.face_yunet import YuNetFaceDetector
@@ -29,14 +30,7 @@ from scanner.faces.geometry import RelBox, iou
 from scanner.faces.imaging import ImageProblem
 from scanner.model import Evidence, EvidenceKind, FaceBox
 from scanner.subject.descriptors import FaceDescriptor, describe_boxes
-from scanner.subject.spec import (
-    DIMS,
-    DLIB_FAMILY,
-    FaceCompared,
-    FaceSearch,
-    ItemFaces,
-    StoreCompared,
-)
+from scanner.subject.spec import DIMS, DLIB_FAMILY, FaceCompared, ItemFaces, StoreCompared
 
 SAME_FACE_IOU = 0.35  # boxes of two detectors overlapping this much are one face
 

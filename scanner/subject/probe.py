@@ -18,6 +18,7 @@ import numpy as np
 from scanner.config import DetectionSettings, Limits
 from scanner.detectors.base import DetectContext, LoadedItem, ModelCache
 from scanner.detectors.face_yunet import YuNetFaceDetector
+from scanner.errors import FaceauditError
 from scanner.faces.imaging import ImageProblem
 from scanner.model import FaceBox, FileLocation
 from scanner.sniff import HEAD_BYTES, sniff
@@ -28,7 +29,7 @@ MAX_PROBE_BYTES = 64 * 1024 * 1024
 AMBIGUOUS_AREA = 0.5  # a second face at least this share of the largest one's area: refused
 
 
-class ProbeError(ValueError):
+class ProbeError(FaceauditError, ValueError):
     """A probe photo that cannot serve (unreadable, not an image, no face, ambiguous)."""
 
 

@@ -12,14 +12,14 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timezone
 
-from scanner.config import ScanConfig
+from scanner.config import DEFAULT_TOLERANCE, FaceSearch, ScanConfig
 from scanner.engine import ProgressCallback, run_scan
 from scanner.model import ItemResult, Location
 from scanner.state.store import StateDB
 from scanner.subject.match import subject_result
 from scanner.subject.model import SubjectResult
 from scanner.subject.probe import Probes
-from scanner.subject.spec import DEFAULT_TOLERANCE, FaceSearch, ItemFaces
+from scanner.subject.spec import ItemFaces
 
 
 def find_subject(

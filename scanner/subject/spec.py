@@ -18,23 +18,6 @@ if TYPE_CHECKING:  # numpy only for the types: `faceaudit --help` does not load 
 
 DIMS = 128  # dlib's ResNet descriptor: the face_recognition space
 DLIB_FAMILY = "dlib/face_recognition"  # scanner.embeddings.vectors names the space so
-DEFAULT_TOLERANCE = 0.6  # face_recognition's compare_faces tolerance
-
-
-@dataclass(frozen=True)
-class FaceSearch:
-    """Compare faces in the workers: against probes, and/or keep descriptors for clustering."""
-
-    probes: np.ndarray = field(repr=False, compare=False)  # (k, 128) float64; k may be 0
-    tolerance: float = DEFAULT_TOLERANCE
-    keep_descriptors: bool = False  # triage: descriptors come back (in memory) for clustering
-    every_face: bool = True  # search images again for every face (not the first ones found)
-
-    def __repr__(self) -> str:
-        return (
-            f"FaceSearch(probes=<{len(self.probes)} withheld>, tolerance={self.tolerance}, "
-            f"keep_descriptors={self.keep_descriptors}, every_face={self.every_face})"
-        )
 
 
 @dataclass(frozen=True)

@@ -16,13 +16,13 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from scanner.config import ScanConfig
+from scanner.config import FaceSearch, ScanConfig
 from scanner.engine import ProgressCallback, run_scan
 from scanner.model import ContentType, EvidenceKind, ItemResult, Location, ScanResult
 from scanner.state.store import StateDB
 from scanner.subject.clustering import estimate_people
 from scanner.subject.model import Count, TriageResult
-from scanner.subject.spec import DIMS, FaceSearch, ItemFaces
+from scanner.subject.spec import DIMS, ItemFaces
 
 
 def triage(

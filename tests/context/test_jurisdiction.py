@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from db_helpers import face_jpeg
 
+from scanner.config import SampleLimits
 from scanner.context.jurisdiction import with_places
 from scanner.model import (
     ContentType,
@@ -26,7 +27,7 @@ from scanner.model import (
     Problem,
     ScanResult,
 )
-from scanner.sources.database import ColumnSample, SampleLimits, sqlite_ref
+from scanner.sources.database import ColumnSample, sqlite_ref
 from scanner.sources.relational import place_role
 from scanner.sources.sqlite import SqliteSource
 

@@ -13,10 +13,10 @@ import psycopg
 import pytest
 from helpers import snapshot
 
+from scanner.config import SampleLimits
 from scanner.policy import schema as s
 from scanner.policy.registers import RegisterError, load_register, parse_time
 from scanner.sources import keys
-from scanner.sources.database import SampleLimits
 from scanner.sources.keys import KeyRead
 from scanner.sources.postgres import PostgresSource
 

@@ -12,18 +12,16 @@ from pathlib import Path
 import app_fixtures
 import pytest
 
-from scanner.config import ScanConfig
+from scanner.config import SampleLimits, ScanConfig
 from scanner.engine import run_scan
 from scanner.model import Evidence, EvidenceKind, ScanResult
-from scanner.sources.database import SampleLimits
 
 FACEAUDIT = str(Path(sys.executable).parent / "faceaudit")
 
 
 def scan_db(*uris: str, targets: tuple[Path, ...] = ()) -> ScanResult:
     config = ScanConfig(
-        targets=targets,
-        databases=uris,
+        targets=(*targets, *uris),
         workers=0,
         sampling=SampleLimits(statement_timeout_s=10),
     )

@@ -16,8 +16,8 @@ import pytest
 from sources.test_pg_user_code import canary, execute, naive_read, planted  # noqa: F401
 from sources.test_sqlite_recovery import crashed_db, name_super_journal
 
+from scanner.config import SampleLimits
 from scanner.sources import keys
-from scanner.sources.database import SampleLimits
 from scanner.sources.keys import KeyRead, KeysUnreadable
 from scanner.sources.postgres import PostgresSource
 

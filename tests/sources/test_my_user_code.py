@@ -10,8 +10,9 @@ import pymysql
 import pytest
 from db_helpers import MY_HOST, MY_PORT, face_jpeg, mysql_connect, unique
 
+from scanner.config import SampleLimits
 from scanner.model import Problem, ProblemReason
-from scanner.sources.database import ColumnSample, SampleLimits
+from scanner.sources.database import ColumnSample
 from scanner.sources.mysql import MysqlSource
 
 FAST = SampleLimits(statement_timeout_s=2.0)

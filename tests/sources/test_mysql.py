@@ -9,11 +9,11 @@ import pytest
 from app_fixtures import photoprism
 from db_helpers import mysql_connect, peak_rss, unique
 
-from scanner.config import ScanConfig
+from scanner.config import SampleLimits, ScanConfig
 from scanner.engine import run_scan
 from scanner.model import Problem, ProblemReason
 from scanner.reporters.json_report import render
-from scanner.sources.database import ColumnSample, DatabaseError, SampleLimits
+from scanner.sources.database import ColumnSample, DatabaseError
 from scanner.sources.mysql import MysqlSource
 
 FAST = SampleLimits(statement_timeout_s=2.0)
@@ -150,7 +150,7 @@ def test_password_never_appears_and_unreachable_server_is_reported() -> None:
     with pytest.raises(DatabaseError) as caught:
         list(MysqlSource(uri, FAST).columns())
     assert secret not in str(caught.value)
-    result = run_scan(ScanConfig(targets=(), databases=(uri,), workers=0))
+    result = run_scan(ScanConfig(targets=(uri,), workers=0))
     (problem,) = result.problems
     assert problem.reason is ProblemReason.DATABASE_UNREADABLE and result.exit_code == 3
     assert secret not in render(result)
@@ -163,7 +163,7 @@ def test_wrong_password_is_reported_without_it(mysql_uri: str) -> None:
     conn.cursor().execute(f"CREATE USER '{user}'@'%' IDENTIFIED BY 'right-one'")
     try:
         uri = mysql_uri.replace("root@", f"{user}:{secret}@")
-        result = run_scan(ScanConfig(targets=(), databases=(uri,), workers=0))
+        result = run_scan(ScanConfig(targets=(uri,), workers=0))
         (problem,) = result.problems
         assert problem.reason is ProblemReason.DATABASE_UNREADABLE
         assert secret not in render(result) and "denied" in problem.detail

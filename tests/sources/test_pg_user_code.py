@@ -18,8 +18,9 @@ import psycopg
 import pytest
 from db_helpers import face_jpeg, unique
 
+from scanner.config import SampleLimits
 from scanner.model import Problem, ProblemReason
-from scanner.sources.database import ColumnSample, SampleLimits
+from scanner.sources.database import ColumnSample
 from scanner.sources.postgres import PostgresSource
 
 FAST = SampleLimits(statement_timeout_s=2.0)

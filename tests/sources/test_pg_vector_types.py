@@ -10,8 +10,9 @@ import psycopg
 import pytest
 from db_helpers import dlib_descriptors
 
+from scanner.config import SampleLimits
 from scanner.model import Problem, ProblemReason
-from scanner.sources.database import ColumnSample, SampleLimits
+from scanner.sources.database import ColumnSample
 from scanner.sources.pg_copy import float_array
 from scanner.sources.postgres import PostgresSource
 

@@ -10,11 +10,11 @@ import pytest
 from app_fixtures import compreface
 from db_helpers import dlib_descriptors, peak_rss, unique
 
-from scanner.config import ScanConfig
+from scanner.config import SampleLimits, ScanConfig
 from scanner.engine import run_scan
 from scanner.model import Problem, ProblemReason
 from scanner.reporters.json_report import render
-from scanner.sources.database import ColumnSample, DatabaseError, SampleLimits
+from scanner.sources.database import ColumnSample, DatabaseError
 from scanner.sources.postgres import PostgresSource
 
 FAST = SampleLimits(statement_timeout_s=2.0)
@@ -174,7 +174,7 @@ def test_password_never_appears_and_unreachable_server_is_reported() -> None:
     with pytest.raises(DatabaseError) as caught:
         list(PostgresSource(uri, FAST).columns())
     assert secret not in str(caught.value)
-    result = run_scan(ScanConfig(targets=(), databases=(uri,), workers=0))
+    result = run_scan(ScanConfig(targets=(uri,), workers=0))
     (problem,) = result.problems
     assert problem.reason is ProblemReason.DATABASE_UNREADABLE and result.exit_code == 3
     assert secret not in render(result) and secret not in problem.detail
@@ -184,7 +184,7 @@ def test_password_in_a_working_uri_is_not_reported(pg_uri: str) -> None:
     compreface(pg_uri, rows=12)
     secret = "s3cret-" + unique("pw")
     uri = pg_uri.replace("postgresql://", f"postgresql://root:{secret}@")
-    result = run_scan(ScanConfig(targets=(), databases=(uri,), workers=0))
+    result = run_scan(ScanConfig(targets=(uri,), workers=0))
     assert result.items and secret not in render(result)
     assert all(secret not in p.detail for p in result.problems)
 

@@ -20,10 +20,10 @@ import pytest
 from app_fixtures import digikam
 from db_helpers import dlib_descriptors, sentence_like, with_sidecars
 
-from scanner.config import ScanConfig
+from scanner.config import SampleLimits, ScanConfig
 from scanner.engine import run_scan
 from scanner.model import EvidenceKind, Problem, ProblemReason
-from scanner.sources.database import ColumnSample, DatabaseError, SampleLimits
+from scanner.sources.database import ColumnSample, DatabaseError
 from scanner.sources.sqlite import SqliteSource
 
 FAST = SampleLimits(statement_timeout_s=1.0)
@@ -175,7 +175,7 @@ def test_missing_file_is_reported_and_not_created(tmp_path: Path) -> None:
     missing = tmp_path / "missing.db"
     with pytest.raises(DatabaseError):
         list(SqliteSource(uri(missing), FAST).columns())
-    result = run_scan(ScanConfig(targets=(), databases=(uri(missing),), workers=0))
+    result = run_scan(ScanConfig(targets=(uri(missing),), workers=0))
     (problem,) = result.problems
     assert problem.reason is ProblemReason.DATABASE_UNREADABLE and result.exit_code == 3
     assert not missing.exists() and os.listdir(tmp_path) == []
@@ -300,7 +300,7 @@ def test_sqlite_vec_tables_are_read_from_their_shadow_tables(tmp_path: Path) -> 
     assert col.rows == 12 and col.declared_type == "vec0 float[128]"
     first = np.frombuffer(col.values[0], "<f4")  # type: ignore[arg-type]
     assert np.allclose(first, dlib_descriptors()[0], atol=1e-5)
-    result = run_scan(ScanConfig(targets=(), databases=(uri(db),), workers=0))
+    result = run_scan(ScanConfig(targets=(uri(db),), workers=0))
     (item,) = result.items
     assert item.primary is not None and item.primary.detail("dims") == 128
 

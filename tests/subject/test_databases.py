@@ -11,9 +11,8 @@ import pytest
 from helpers import astronaut, encode, no_face
 from subject_helpers import dlib_like
 
-from scanner.config import ScanConfig
+from scanner.config import SampleLimits, ScanConfig
 from scanner.model import EvidenceKind, ExitCode
-from scanner.sources.database import SampleLimits
 from scanner.subject.probe import Probes
 from scanner.subject.search import find_subject
 from scanner.subject.triage import triage
@@ -37,8 +36,7 @@ def database(tmp_path: Path, probe_vector: np.ndarray) -> Path:
 
 def test_face_images_and_templates_in_a_database(database: Path, probes: Probes) -> None:
     config = ScanConfig(
-        targets=(),
-        databases=(f"sqlite:///{database}",),
+        targets=(f"sqlite:///{database}",),
         workers=0,
         sampling=SampleLimits(rows=1000),
     )
@@ -57,7 +55,7 @@ def test_face_images_and_templates_in_a_database(database: Path, probes: Probes)
 
 def test_a_store_read_in_part_makes_the_search_incomplete(database: Path, probes: Probes) -> None:
     config = ScanConfig(
-        targets=(), databases=(f"sqlite:///{database}",), workers=0, sampling=SampleLimits(rows=100)
+        targets=(f"sqlite:///{database}",), workers=0, sampling=SampleLimits(rows=100)
     )
     result = find_subject(config, probes)
     (gap,) = [n for n in result.not_compared if n.kind is EvidenceKind.FACE_EMBEDDING]
@@ -67,8 +65,7 @@ def test_a_store_read_in_part_makes_the_search_incomplete(database: Path, probes
 
 def test_triage_clusters_the_stored_templates_too(database: Path) -> None:
     config = ScanConfig(
-        targets=(),
-        databases=(f"sqlite:///{database}",),
+        targets=(f"sqlite:///{database}",),
         workers=0,
         sampling=SampleLimits(rows=1000),
     )

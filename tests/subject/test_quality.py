@@ -24,12 +24,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scanner.config import ScanConfig
+from scanner.config import DEFAULT_TOLERANCE, FaceSearch, ScanConfig
 from scanner.engine import run_scan
 from scanner.model import FileLocation, ItemResult, Location
 from scanner.subject.probe import load_probes
 from scanner.subject.search import find_subject
-from scanner.subject.spec import DEFAULT_TOLERANCE, FaceSearch, ItemFaces
+from scanner.subject.spec import ItemFaces
 from scanner.subject.triage import summarise
 
 pytestmark = pytest.mark.slow

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scanner.embeddings.pickles import objects as po
+from scanner.errors import FaceauditError
 
 DEFAULT_MAX_OPS = 1_000_000
 MAX_NESTED = 4  # joblib object arrays are pickles inside the pickle
@@ -75,11 +76,11 @@ class PickleAnalysis:
         )
 
 
-class _Corrupt(Exception):
+class _Corrupt(FaceauditError):
     """The pickle is malformed here (the real unpickler would fail too)."""
 
 
-class _Capped(Exception):
+class _Capped(FaceauditError):
     pass
 
 

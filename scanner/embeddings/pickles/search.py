@@ -24,6 +24,7 @@ import numpy as np
 
 from scanner.embeddings.pickles.objects import NPY_MAGIC, Opaque, UnhashableKey, npy_array
 from scanner.embeddings.vectors import VectorSet
+from scanner.errors import FaceauditError
 
 MAX_SAMPLE = 256
 MIN_DIMS = 8
@@ -53,7 +54,7 @@ class _Block:
     rows: int
 
 
-class _Budget(Exception):
+class _Budget(FaceauditError):
     pass
 
 
