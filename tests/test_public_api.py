@@ -78,11 +78,11 @@ def test_scan_checks_its_configuration_before_any_work(tmp_path: Path) -> None:
         scanner.scan(scanner.ScanConfig(targets=[str(tmp_path)], detectors=("nope",)))
     with pytest.raises(scanner.ConfigError, match="include/exclude"):
         scanner.scan(scanner.ScanConfig(targets=[str(tmp_path)], exclude=("[z-a]",)))
-    with pytest.raises(scanner.ConfigError, match="no source reads ftp://"):
+    with pytest.raises(scanner.ConfigError, match=r"no source reads ftp://"):
         scanner.scan(scanner.ScanConfig(targets=["ftp://host/share"]))
-    with pytest.raises(scanner.ConfigError, match="limits.max_file_bytes"):
+    with pytest.raises(scanner.ConfigError, match=r"limits\.max_file_bytes"):
         scanner.Limits(max_file_bytes=0)
-    with pytest.raises(scanner.ConfigError, match="detection.embedding_threshold"):
+    with pytest.raises(scanner.ConfigError, match=r"detection\.embedding_threshold"):
         scanner.DetectionSettings(embedding_threshold=2.0)
     with pytest.raises(scanner.ConfigError, match="workers"):
         scanner.ScanConfig(targets=[], workers=-1)
