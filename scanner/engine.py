@@ -10,19 +10,17 @@ import collections
 import contextlib
 import os
 import sqlite3
-import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from functools import partial
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 from scanner.config import ScanConfig
 from scanner.context import enrich
 from scanner.detectors import DEFAULT_DETECTORS, build, default_detectors, registry
 from scanner.model import (
     ContentType,
-    DatabaseLocation,
     FileLocation,
     ItemResult,
     Location,
@@ -36,9 +34,9 @@ from scanner.policy.facts import load_registers, subject_reads, unread
 from scanner.policy.judgement import Judgement, judge
 from scanner.policy.loader import Policy
 from scanner.pool import Event, Executor, InlineExecutor, WorkerPool
-from scanner.sources import display_database, open_database, sqlite_open
-from scanner.sources.database import DatabaseError, DatabaseSource, redact, sqlite_ref
-from scanner.sources.filesystem import FileRef, FilesystemWalker
+from scanner.sources import display, open_target
+from scanner.sources.base import SourceContext, SourceItem
+from scanner.sources.database import ColumnSample
 from scanner.sources.globs import PathFilter
 from scanner.sources.keys import KeyRead, KeysUnreadable
 from scanner.state.history import record_scan, trend_of
@@ -107,7 +105,7 @@ class _Planner:
         self.archive_members = 0
         self.atime_preserved = True
         self.aliases: dict[Location, list[Location]] = collections.defaultdict(list)
-        self._first_by_inode: dict[tuple[int, int], Location] = {}
+        self._first_by_key: dict[tuple[int, ...], Location] = {}
         self._walked_dirs: set[tuple[int, int]] = set()
         self._own_dirs: set[tuple[int, int]] = set()
         self._seq = 0
@@ -121,21 +119,20 @@ class _Planner:
         self._own_dirs.add((st.st_dev, st.st_ino))
 
     def __iter__(self) -> Iterator[WorkItem]:
-        for target in dict.fromkeys(self.config.paths):  # a target named twice: once
-            walker = FilesystemWalker(target, self.filter, self._walked_dirs, self._own_dirs)
-            for entry in walker:
+        ctx = SourceContext(self.filter, self.config.sampling, self._walked_dirs, self._own_dirs)
+        targets: list[Path | str] = [*dict.fromkeys(self.config.paths), *self.config.uris]
+        for target in targets:
+            source = open_target(target, ctx)
+            for entry in source.items():
                 if isinstance(entry, Problem):
                     self.problems.append(entry)
+                elif entry.column is not None:
+                    yield from self._column(entry.column)
                 else:
-                    yield from self._file(entry)
-            self.directories += walker.directories
-            self.excluded += walker.excluded
-            self.atime_preserved &= walker.atime_preserved
-        for uri in self.config.uris:  # the same database once
-            if uri.split("://", 1)[0].lower() == "sqlite":
-                yield from self._sqlite(uri)
-            else:
-                yield from self._database(partial(open_database, uri, self.config.sampling))
+                    yield from self._item(entry)
+            self.directories += source.stats.directories
+            self.excluded += source.stats.excluded
+            self.atime_preserved &= source.stats.atime_preserved
 
     def next_seq(self) -> int:
         self._seq += 1
@@ -149,22 +146,26 @@ class _Planner:
         self.archive_members += outcome.members
         self.atime_preserved &= outcome.atime_preserved
 
-    def _file(self, ref: FileRef) -> Iterator[WorkItem]:
-        if self.since_ns is not None and max(ref.mtime_ns, ref.ctime_ns) < self.since_ns:
+    def _item(self, item: SourceItem) -> Iterator[WorkItem]:
+        """Something to read: queued for a worker unless --since, a hard link of what was
+        queued, or unchanged since the last scan leaves it out."""
+        changed = max(item.mtime_ns or 0, item.ctime_ns or 0)
+        if self.since_ns is not None and item.mtime_ns is not None and changed < self.since_ns:
             self.excluded_since += 1  # --since: unchanged since then, not looked at
             return
-        self.discovered += 1
-        key = (ref.dev, ref.ino)
-        first = self._first_by_inode.get(key)
-        if first is not None:  # a hard link: same content, reported under both names
-            if first != ref.location:
-                self.hardlinks += 1
-                self.aliases[first].append(ref.location)
-            return
-        self._first_by_inode[key] = ref.location
-        inc = self.incremental
+        if not item.database:
+            self.discovered += 1
+        if item.alias_key is not None:
+            first = self._first_by_key.get(item.alias_key)
+            if first is not None:  # a hard link: same content, reported under both names
+                if first != item.location:
+                    self.hardlinks += 1
+                    self.aliases[first].append(item.location)
+                return
+            self._first_by_key[item.alias_key] = item.location
+        inc = self.incremental if item.identity is not None and not item.database else None
         if inc is not None:
-            reused = inc.reuse(ref)
+            reused = inc.reuse(item)
             if reused is not None:  # unchanged since the last scan: its results, not decoded
                 self.by_type.update(reused.content_types)
                 self.discovered += reused.members
@@ -172,33 +173,9 @@ class _Planner:
                 return
         seq = self.next_seq()
         if inc is not None:
-            inc.begin(ref, seq)
-        yield WorkItem(seq, ref.location, None, ref.size, ref.mtime_ns, file=ref)
-
-    def _sqlite(self, uri: str) -> Iterator[WorkItem]:
-        """A SQLite database named by URI: a file for a worker (its columns come back)."""
-        path = sqlite_open.path_from_uri(uri)
-        where = DatabaseLocation(sqlite_ref(path))
-        try:
-            st = os.stat(path)  # a link named explicitly is followed, as for a scan target
-            if not stat.S_ISREG(st.st_mode):
-                raise OSError("not a regular file")
-        except OSError as exc:
-            detail = f"cannot open SQLite database: {exc}"
-            self._problem(where, ProblemReason.DATABASE_UNREADABLE, redact(detail))
-            return
-        ref = FileRef(
-            FileLocation(path),
-            os.path.realpath(path),
-            st.st_dev,
-            st.st_ino,
-            st.st_size,
-            st.st_mtime_ns,
-            st.st_blocks * 512,
-            st.st_ctime_ns,
-        )
+            inc.begin(item, seq)
         yield WorkItem(
-            self.next_seq(), where, None, st.st_size, st.st_mtime_ns, file=ref, database=True
+            seq, item.location, None, item.size, item.mtime_ns, ref=item.ref, database=item.database
         )
 
     def admit(self, parent: WorkItem, child: WorkItem) -> WorkItem | None:
@@ -217,24 +194,17 @@ class _Planner:
             inc.spawned(parent.seq, seq)
         return replace(child, seq=seq)
 
-    def _database(self, opener: Callable[[], DatabaseSource]) -> Iterator[WorkItem]:
-        """Every column of a database server, sampled, as work items (problems recorded)."""
-        try:
-            source = opener()
-            for entry in source.columns():
-                if isinstance(entry, Problem):
-                    self.problems.append(entry)
-                    continue
-                self.discovered += 1
-                self.by_type[ContentType.DB_COLUMN.value] += 1
-                if self.incremental is not None and self.incremental.reuse_column(entry):
-                    continue  # same watermark (rows, newest timestamp) as last time
-                seq = self.next_seq()
-                if self.incremental is not None:
-                    self.incremental.queued_column(seq, entry)
-                yield WorkItem(seq, entry.location, ContentType.DB_COLUMN, 0, None, column=entry)
-        except DatabaseError as exc:
-            self._problem(exc.location, exc.reason, redact(str(exc)))
+    def _column(self, column: ColumnSample) -> Iterator[WorkItem]:
+        """A column a database server's source sampled here (a SQLite file's come back from
+        the worker that opened it)."""
+        self.discovered += 1
+        self.by_type[ContentType.DB_COLUMN.value] += 1
+        if self.incremental is not None and self.incremental.reuse_column(column):
+            return  # same watermark (rows, newest timestamp) as last time
+        seq = self.next_seq()
+        if self.incremental is not None:
+            self.incremental.queued_column(seq, column)
+        yield WorkItem(seq, column.location, ContentType.DB_COLUMN, 0, None, column=column)
 
     def _problem(self, location: Location, reason: ProblemReason, detail: str) -> None:
         self.problems.append(Problem(location, reason, detail))
@@ -379,7 +349,7 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
         started_at=started,
         finished_at=finished,
         targets=tuple(str(t) for t in dict.fromkeys(config.paths))
-        + tuple(dict.fromkeys(display_database(u) for u in config.uris)),
+        + tuple(dict.fromkeys(display(u) for u in config.uris)),
         settings=config.as_settings(),
         items=items,
         problems=tuple(all_problems),
@@ -483,7 +453,7 @@ def _subjects(
 ) -> dict[Location, tuple[str, ...]]:
     """The keys of the rows of every column with evidence in a store keyed by a column, read
     as the columns were: a SQLite file in a worker, a server through its source."""
-    uris = {display_database(u): u for u in config.uris}
+    uris = {display(u): u for u in config.uris}
     reads = subject_reads(policy, results, uris)
     out: dict[Location, tuple[str, ...]] = {}
     local = [r for r in reads if not r.read.is_sqlite]

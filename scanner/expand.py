@@ -12,17 +12,26 @@ worker examine them in place; either way each item's result is reported on its o
 from __future__ import annotations
 
 import collections
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Protocol
 
 from scanner.config import Limits, SampleLimits
-from scanner.model import ContentType, DatabaseLocation, Location, Problem, ProblemReason
+from scanner.model import (
+    ContentType,
+    DatabaseLocation,
+    FileLocation,
+    Location,
+    MemberLocation,
+    ObjectLocation,
+    Problem,
+    ProblemReason,
+)
 from scanner.sniff import HEAD_BYTES, name_claims_image, sniff
 from scanner.sources.archive import ArchiveWalker
+from scanner.sources.base import ItemChanged, Reader
 from scanner.sources.database import ColumnSample, DatabaseError, redact, sqlite_ref
-from scanner.sources.filesystem import FileChangedError, open_regular, read_open
+from scanner.sources.filesystem import FileRef
 from scanner.work import Host, WorkItem, WorkOutcome
 
 HEAD_ONLY_BYTES = 16 * 1024 * 1024  # read of a large npy/HDF5/Parquet file before sampling
@@ -44,76 +53,79 @@ class Examiner(Protocol):
     @property
     def limits(self) -> Limits: ...
 
-    def examine(self, item: WorkItem, data: bytes, atime: bool) -> WorkOutcome: ...
+    def examine(
+        self, item: WorkItem, data: bytes, atime: bool, reader: Reader | None = None
+    ) -> WorkOutcome: ...
 
 
 def examine_file(ex: Examiner, item: WorkItem, host: Host) -> WorkOutcome:
-    """Sniff a walked file (or a database named by a sqlite:// URI) and examine or open it."""
-    ref = item.file
-    assert ref is not None
+    """Sniff an item a source listed (a walked file, a database named by a URI, an object)
+    and examine it, or open it with the expander registered for its content type."""
+    assert item.ref is not None
     try:
-        fd, noatime = open_regular(ref)
-    except FileChangedError as exc:
+        reader = item.ref.open()
+    except ItemChanged as exc:
         return _problem(item, ProblemReason.CHANGED_DURING_SCAN, str(exc))
     except OSError as exc:
         return _problem(item, ProblemReason.UNREADABLE_FILE, exc.strerror or str(exc))
     try:
-        head = os.pread(fd, HEAD_BYTES, 0)
-        ct = sniff(head)
-        if item.database or ct is ContentType.SQLITE:
-            return _database_file(ex, item, fd, noatime, host)
-        if ct.is_archive:
-            return _archive(ex, item, fd, noatime, host, ct=ct)
-        return _plain(ex, item, fd, noatime, ct)
-    except FileChangedError as exc:
+        ct = sniff(reader.head(HEAD_BYTES))
+        if item.database:  # named as a SQLite database: opened as one, whatever it holds
+            ct = ContentType.SQLITE
+        expander = EXPANDERS.get(ct) or (_archive if ct.is_archive else None)
+        if expander is not None:
+            return expander(ex, item, reader, host, ct)
+        return _plain(ex, item, reader, ct)
+    except ItemChanged as exc:
         return _problem(item, ProblemReason.CHANGED_DURING_SCAN, str(exc))
     except OSError as exc:
         return _problem(item, ProblemReason.UNREADABLE_FILE, exc.strerror or str(exc))
     finally:
-        os.close(fd)
+        reader.close()
 
 
-def _plain(ex: Examiner, item: WorkItem, fd: int, noatime: bool, ct: ContentType) -> WorkOutcome:
-    ref = item.file
-    assert ref is not None
+def _plain(ex: Examiner, item: WorkItem, reader: Reader, ct: ContentType) -> WorkOutcome:
     limits = ex.limits
+    atime = reader.atime_preserved
     counts = ((ct.value, 1),)
     head_only = False
-    if ref.size > limits.max_file_bytes and ct in _SAMPLED_WHEN_LARGE:
+    if item.size > limits.max_file_bytes and ct in _SAMPLED_WHEN_LARGE:
         head_only = True  # header and metadata first, rows sampled: never read whole
-    elif ref.size > limits.max_file_bytes:
-        sparse = " (sparse: most of it is holes)" if ref.sparse else ""
+    elif item.size > limits.max_file_bytes:
+        sparse = isinstance(item.ref, FileRef) and item.ref.sparse
         detail = (
-            f"{ct.value} file of {ref.size} bytes{sparse} exceeds the "
+            f"{ct.value} file of {item.size} bytes"
+            f"{' (sparse: most of it is holes)' if sparse else ''} exceeds the "
             f"{limits.max_file_bytes} byte limit; not read"
         )
-        return _problem(item, ProblemReason.OVERSIZE, detail, noatime, counts)
+        return _problem(item, ProblemReason.OVERSIZE, detail, atime, counts)
     if ct in ex.examined_types:  # a chosen detector reads it
-        data = read_open(fd, ref, HEAD_ONLY_BYTES if head_only else limits.max_file_bytes)
+        data = reader.read_all(HEAD_ONLY_BYTES if head_only else limits.max_file_bytes)
         work = replace(item, content_type=ct, head_only=head_only)
-        return replace(ex.examine(work, data, noatime), content_types=counts)
+        return replace(ex.examine(work, data, atime, reader), content_types=counts)
     if ct in ex.readable_types:  # a format detectors read, but none chosen for this scan
-        return WorkOutcome(item.seq, None, 0, noatime, content_types=counts)
-    name = ref.location.path.rsplit("/", 1)[-1]
+        return WorkOutcome(item.seq, None, 0, atime, content_types=counts)
+    name = item.location.path.rsplit("/", 1)[-1]
     if ct in _CONTAINERS_NOT_OPENED:
         detail = f"{ct.value} archives are not opened; their members were not scanned"
-        return _problem(item, ProblemReason.UNSUPPORTED_CONTAINER, detail, noatime, counts)
+        return _problem(item, ProblemReason.UNSUPPORTED_CONTAINER, detail, atime, counts)
     if not name_claims_image(name):
-        return WorkOutcome(item.seq, None, 0, noatime, content_types=counts)
-    if ref.size == 0:
-        return _problem(item, ProblemReason.DECODE_ERROR, "empty file", noatime, counts)
+        return WorkOutcome(item.seq, None, 0, atime, content_types=counts)
+    if item.size == 0:
+        return _problem(item, ProblemReason.DECODE_ERROR, "empty file", atime, counts)
     if ct is ContentType.UNKNOWN:
         detail = "named as an image but the content matches no image format"
-        return _problem(item, ProblemReason.DECODE_ERROR, detail, noatime, counts)
+        return _problem(item, ProblemReason.DECODE_ERROR, detail, atime, counts)
     detail = f"named as an image but the content is {ct.value}; not decoded"
     if ct is ContentType.POSTSCRIPT:
         detail += " (PostScript would be executed by a renderer)"
-    return _problem(item, ProblemReason.DISGUISED_CONTENT, detail, noatime, counts)
+    return _problem(item, ProblemReason.DISGUISED_CONTENT, detail, atime, counts)
 
 
 def _archive(
-    ex: Examiner, item: WorkItem, fd: int, noatime: bool, host: Host, *, ct: ContentType
+    ex: Examiner, item: WorkItem, reader: Reader, host: Host, ct: ContentType
 ) -> WorkOutcome:
+    """An archive (zip, tar, gzip, bzip2, xz, zlib): its members, read in-stream."""
     counts: Counts = collections.Counter({ct.value: 1})
     problems: list[Problem] = []
 
@@ -122,8 +134,10 @@ def _archive(
 
     walker = ArchiveWalker(ex.limits, on_other=other, wanted=ex.examined_types)
     columns = 0
-    with os.fdopen(os.dup(fd), "rb") as stream:
-        for entry in walker.expand(item.location, stream, ct):
+    container = item.location
+    assert isinstance(container, (FileLocation, ObjectLocation, MemberLocation))
+    with reader.stream() as stream:
+        for entry in walker.expand(container, stream, ct):
             if isinstance(entry, Problem):
                 problems.append(entry)
                 continue
@@ -147,7 +161,7 @@ def _archive(
         item.seq,
         None,
         0,
-        noatime,
+        reader.atime_preserved,
         problems=tuple(problems),
         content_types=tuple(sorted(counts.items())),
         members=walker.members_seen,
@@ -155,23 +169,32 @@ def _archive(
     )
 
 
-def _database_file(ex: Examiner, item: WorkItem, fd: int, noatime: bool, host: Host) -> WorkOutcome:
-    """A SQLite database: a walked file, or one named by a URI (its columns then all go
-    back to the engine, which reuses those unchanged since the last scan)."""
+def _database(
+    ex: Examiner, item: WorkItem, reader: Reader, host: Host, ct: ContentType
+) -> WorkOutcome:
+    """A SQLite database: a walked file, one named by a URI (its columns then all go back to
+    the engine, which reuses those unchanged since the last scan), or another source's item
+    (read into memory, within --max-file-mb)."""
     from scanner.sources.sqlite import SqliteSource
 
-    ref = item.file
-    assert ref is not None
     where = item.location
-    database = where.database if isinstance(where, DatabaseLocation) else sqlite_ref(where.path)
-    source = SqliteSource.from_fd(
-        fd,
-        ref.fs_path,
-        database,
-        ex.sampling,
-        private_dir=ex.private_dir,
-        max_copy_bytes=ex.limits.max_temp_bytes,
-    )
+    if isinstance(where, DatabaseLocation):
+        database = where.database
+    else:  # a file's database is named by its path; an object's by its location
+        database = sqlite_ref(where.display, uri=isinstance(where, FileLocation))
+    fd = reader.descriptor()
+    if fd is not None and isinstance(item.ref, FileRef):
+        source = SqliteSource.from_fd(
+            fd,
+            item.ref.fs_path,
+            database,
+            ex.sampling,
+            private_dir=ex.private_dir,
+            max_copy_bytes=ex.limits.max_temp_bytes,
+        )
+    else:
+        data = reader.read_all(ex.limits.max_file_bytes)
+        source = SqliteSource.from_bytes(data, database.display, ex.sampling)
     source.on_statement = lambda: host.busy(None)
     counts: Counts = collections.Counter()
     if not item.database:
@@ -182,11 +205,17 @@ def _database_file(ex: Examiner, item: WorkItem, fd: int, noatime: bool, host: H
         item.seq,
         None,
         0,
-        noatime,
+        reader.atime_preserved,
         problems=tuple(problems),
         content_types=tuple(sorted(counts.items())),
         columns=columns,
     )
+
+
+# Containers by content type: what opens them into members or columns (archives of every
+# compression are one expander, chosen by ContentType.is_archive).
+Expander = Callable[[Examiner, WorkItem, Reader, Host, ContentType], WorkOutcome]
+EXPANDERS: dict[ContentType, Expander] = {ContentType.SQLITE: _database}
 
 
 def _columns(

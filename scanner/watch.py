@@ -39,7 +39,7 @@ from scanner.engine import run_scan
 from scanner.model import ScanResult
 from scanner.policy.judgement import Judgement
 from scanner.pool import WorkerPool
-from scanner.sources import display_database
+from scanner.sources import display
 from scanner.state.history import pseudo_fingerprint, targets_key
 from scanner.state.store import StateDB
 from scanner.worker import WorkerSetup
@@ -275,7 +275,7 @@ class Watcher:
         """Scan what the state does not know yet; announce only what the last recorded scan
         of the same targets did not have (a restart re-announces nothing)."""
         key = targets_key(
-            [str(t) for t in self.config.paths] + [display_database(u) for u in self.config.uris]
+            [str(t) for t in self.config.paths] + [display(u) for u in self.config.uris]
         )
         policy = self.judgement.policy.name if self.judgement is not None else ""
         already = self.state.last_fingerprints(key, policy) or set()

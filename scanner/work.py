@@ -8,15 +8,15 @@ from typing import Protocol
 
 from scanner.config import DetectionSettings, FaceSearch, Limits, SampleLimits
 from scanner.model import ContentType, ItemResult, Location, Problem
+from scanner.sources.base import Openable
 from scanner.sources.database import ColumnSample
-from scanner.sources.filesystem import FileRef
 from scanner.sources.keys import KeyRead
 from scanner.subject.spec import ItemFaces
 
 
 @dataclass(frozen=True)
 class WorkItem:
-    """One item for a worker: a file to classify and examine (`file`, `content_type` None),
+    """One item for a worker: something to open, sniff and examine (`ref`, `content_type` None),
     bytes already read from an archive (`data`), or a sampled database column (`column`).
 
     A file may turn out to be a container (an archive, a SQLite database): the worker then
@@ -28,7 +28,7 @@ class WorkItem:
     content_type: ContentType | None  # None: a file the worker sniffs first
     size: int
     mtime_ns: int | None
-    file: FileRef | None = None
+    ref: Openable | None = None  # what a worker opens to read the item (scanner.sources.base)
     data: bytes | None = field(default=None, repr=False)
     head_only: bool = False  # a large random-access file: read its start, sample the rest
     column: ColumnSample | None = None  # a database column (content_type DB_COLUMN)

@@ -43,7 +43,7 @@ from scanner.model import (
     ScalarValue,
 )
 from scanner.sources import keys
-from scanner.sources.filesystem import FileChangedError, read_all
+from scanner.sources.base import ItemChanged, Openable, Reader
 from scanner.sources.keys import KeyRead
 from scanner.subject.spec import ItemFaces
 from scanner.work import (
@@ -102,26 +102,33 @@ class Processor:
     def process(self, item: WorkItem, host: Host | None = None) -> WorkOutcome:
         if item.keys is not None:
             return self._keys(item, item.keys)
-        if item.content_type is None and item.file is not None:
-            return expand.examine_file(self, item, host or LocalHost())
-        atime = True
+        if item.ref is not None:
+            if item.content_type is None:  # sniffed, examined or opened as a container
+                return expand.examine_file(self, item, host or LocalHost())
+            return self._read_and_examine(item, item.ref)
+        if item.data is not None:
+            return self.examine(item, item.data, atime=True)
+        if item.column is not None:
+            return self.examine(item, b"", atime=True)
+        return self._failed(item, ProblemReason.DETECTOR_ERROR, "work item with nothing to read")
+
+    def _read_and_examine(self, item: WorkItem, ref: Openable) -> WorkOutcome:
+        """An item whose type is known already (read, not sniffed)."""
         try:
-            if item.data is not None:
-                data = item.data
-            elif item.file is not None:  # a file whose type is known (read, not sniffed)
+            reader = ref.open()
+            try:
                 limit = expand.HEAD_ONLY_BYTES if item.head_only else self.limits.max_file_bytes
-                data, atime = read_all(item.file, limit)
-            elif item.column is not None:
-                data = b""
-            else:
-                raise ValueError("work item without data, file or column")
-        except FileChangedError as exc:
+                return self.examine(item, reader.read_all(limit), reader.atime_preserved, reader)
+            finally:
+                reader.close()
+        except ItemChanged as exc:
             return self._failed(item, ProblemReason.CHANGED_DURING_SCAN, str(exc))
         except OSError as exc:
             return self._failed(item, ProblemReason.UNREADABLE_FILE, exc.strerror or str(exc))
-        return self.examine(item, data, atime)
 
-    def examine(self, item: WorkItem, data: bytes, atime: bool) -> WorkOutcome:
+    def examine(
+        self, item: WorkItem, data: bytes, atime: bool, reader: Reader | None = None
+    ) -> WorkOutcome:
         """Every applicable detector on the item's bytes (read once)."""
         loc = item.location
         content_type = item.content_type or ContentType.UNKNOWN
@@ -130,7 +137,7 @@ class Processor:
         whole = item.column is None and len(data) == item.size
         digest = hashlib.sha256(data).hexdigest() if whole else None
         loaded = LoadedItem(
-            loc, content_type, data, size=item.size, file=item.file, column=item.column
+            loc, content_type, data, size=item.size, reader=reader, column=item.column
         )
         evidence: list[Evidence] = []
         problems: list[Problem] = []

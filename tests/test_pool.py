@@ -111,7 +111,7 @@ def test_file_items_are_read_in_the_worker(tmp_path: Path) -> None:
     ref = FileRef(
         FileLocation(str(path)), str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, 0
     )
-    work = WorkItem(1, ref.location, ContentType.PNG, st.st_size, st.st_mtime_ns, file=ref)
+    work = WorkItem(1, ref.location, ContentType.PNG, st.st_size, st.st_mtime_ns, ref=ref)
     with WorkerPool(setup(), 1) as pool:
         (outcome,) = list(pool.run([work]))
     assert outcome.result.sha256 is not None and outcome.bytes_read == st.st_size

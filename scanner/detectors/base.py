@@ -10,7 +10,6 @@ key the state database.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
@@ -29,8 +28,8 @@ from scanner.model import (
     ProblemReason,
     ScalarValue,
 )
+from scanner.sources.base import Reader
 from scanner.sources.database import ColumnSample
-from scanner.sources.filesystem import FileRef, open_regular
 
 
 @dataclass
@@ -46,7 +45,7 @@ class LoadedItem:
     content_type: ContentType
     data: bytes
     size: int = -1  # the item's full size; -1: len(data)
-    file: FileRef | None = None  # the file to read beyond `data`
+    reader: Reader | None = field(default=None, repr=False)  # to read beyond `data`
     column: ColumnSample | None = None
     _image: Image.Image | None = field(default=None, init=False, repr=False)
 
@@ -61,13 +60,9 @@ class LoadedItem:
     def read_at(self, offset: int, n: int) -> bytes:
         """Up to n bytes (at most READ_AT_MAX) from offset, from memory or the file."""
         n = max(0, min(n, READ_AT_MAX, self.full_size - offset))
-        if offset + n <= len(self.data) or self.file is None:
+        if offset + n <= len(self.data) or self.reader is None:
             return self.data[offset : offset + n]
-        fd, _ = open_regular(self.file)  # the same checks as the first read: no swap, no FIFO
-        try:
-            return os.pread(fd, n, offset)
-        finally:
-            os.close(fd)
+        return self.reader.read_at(offset, n)  # the item opened once: no swap, no FIFO
 
     def image(self, max_pixels: int) -> Image.Image:
         """The opened (not yet decoded) image; raises imaging.ImageProblem."""

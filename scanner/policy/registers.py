@@ -12,8 +12,6 @@ from __future__ import annotations
 import csv
 import re
 import sqlite3
-import tempfile
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -161,38 +159,13 @@ def _rows(reg: Register, base: Path) -> Iterator[dict[str, Any]]:
         yield dict(zip(cols, values, strict=True))
 
 
-def query(uri: str, sql: str, base: Path | None = None) -> list[Sequence[Any]]:
-    """Rows of one SELECT against a SQLite file or PostgreSQL, read-only and under a deadline."""
-    if uri.startswith("sqlite://"):
-        return _sqlite_query(uri, sql, base)
-    if uri.startswith(("postgresql://", "postgres://")):
-        return _postgres_query(uri, sql)
-    raise RegisterError(f"unsupported source {uri.split('://', maxsplit=1)[0]!r}")
+def query(uri: str, sql: str, base: Path | None = None) -> Sequence[Sequence[Any]]:
+    """Rows of one SELECT against the source the register's URI names (scanner.sources:
+    SQLite and PostgreSQL can hold one), read-only and under a deadline."""
+    from scanner.errors import ConfigError
+    from scanner.sources import read_rows
 
-
-def _sqlite_query(uri: str, sql: str, base: Path | None) -> list[Sequence[Any]]:
-    from scanner.sources import sqlite_open
-
-    rest = uri.split("://", 1)[1]
-    path = "/" + rest.lstrip("/") if rest.startswith("/") else str((base or Path()) / rest)
-    opened = sqlite_open.open_path(path, tempfile.gettempdir(), REGISTER_COPY_BYTES)
-    deadline = time.monotonic() + STATEMENT_TIMEOUT_S
     try:
-        sqlite_open.configure(opened.conn, 1 << 26, lambda: int(time.monotonic() > deadline))
-        return list(opened.conn.execute(sql))
-    finally:
-        sqlite_open.close(opened)
-
-
-def _postgres_query(uri: str, sql: str) -> list[Sequence[Any]]:
-    import psycopg
-
-    options = (
-        f"-c statement_timeout={int(STATEMENT_TIMEOUT_S * 1000)} "
-        "-c default_transaction_read_only=on -c search_path="
-    )
-    with psycopg.connect(uri, connect_timeout=10, options=options) as pg:
-        pg.read_only = True
-        with pg.transaction(), pg.cursor() as cur:
-            cur.execute(sql.encode())
-            return list(cur.fetchall())
+        return read_rows(uri, sql, base)
+    except ConfigError as exc:
+        raise RegisterError(str(exc)) from None

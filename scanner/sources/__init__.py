@@ -1,66 +1,99 @@
-"""Sources: the places items come from, registered explicitly.
+"""Sources: the places items come from, in one registry.
 
-The filesystem walker and the archive walker yield files and members; database sources
-(registered by URI scheme) yield sampled columns. Database drivers are imported only when a
-database is scanned, so `faceaudit --help` stays instant.
+A target without a scheme is a path, claimed by the filesystem source; a target `scheme://…`
+by the source module registered for its scheme in SOURCES (built-ins, listed explicitly) or
+by a plug-in (the `faceaudit.sources` entry points, loaded when a scan asks for a scheme no
+built-in claims). A source module provides:
+
+- `open_source(target, ctx) -> Source` (scanner.sources.base): its items, in the main process;
+- `display(target) -> str`: how reports, the history and the state name the target (never a
+  credential);
+- optionally `read_rows(target, sql, base) -> list[rows]`: the rows of one read-only query,
+  for a policy's registers kept in it (SQLite, PostgreSQL).
+
+No other module lists schemes. Drivers are imported only when a target of their scheme is
+scanned, so `faceaudit --help` stays instant.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
+from importlib.metadata import entry_points
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-from scanner.config import SampleLimits
-from scanner.sources.database import DatabaseError, DatabaseSource, redact
+from scanner.errors import ConfigError
+from scanner.sources.base import Source, SourceContext
 
-# URI scheme -> "module:class"; each class takes (uri, SampleLimits).
-DATABASE_SOURCES: dict[str, str] = {
-    "sqlite": "scanner.sources.sqlite:SqliteSource",
-    "postgresql": "scanner.sources.postgres:PostgresSource",
-    "postgres": "scanner.sources.postgres:PostgresSource",
-    "mysql": "scanner.sources.mysql:MysqlSource",
-    "mariadb": "scanner.sources.mysql:MysqlSource",
+# scheme -> the module implementing it (see above)
+SOURCES: dict[str, str] = {
+    "sqlite": "scanner.sources.sqlite_uri",
+    "postgresql": "scanner.sources.postgres",
+    "postgres": "scanner.sources.postgres",
+    "mysql": "scanner.sources.mysql",
+    "mariadb": "scanner.sources.mysql",
 }
+ENTRY_POINT_GROUP = "faceaudit.sources"
 
 
-def scheme_of(uri: str) -> str:
+def scheme_of(target: str | Path) -> str:
     """`postgresql+psycopg://…` -> `postgresql`; a path (no `scheme://`) -> ""."""
-    head, sep, _ = uri.partition("://")
+    if isinstance(target, Path):
+        return ""
+    head, sep, _ = target.partition("://")
     return head.split("+", 1)[0].lower() if sep else ""
 
 
-def is_source_uri(text: str) -> bool:
+def _plugins() -> dict[str, str]:
+    """Schemes claimed by installed plug-ins: entry point name -> the module's name."""
+    found = entry_points(group=ENTRY_POINT_GROUP)
+    return {ep.name.lower(): ep.value for ep in found if ep.name.lower() not in SOURCES}
+
+
+def is_source_uri(target: str | Path) -> bool:
     """A target some registered source claims by its scheme."""
-    return scheme_of(text) in DATABASE_SOURCES
+    scheme = scheme_of(target)
+    return bool(scheme) and (scheme in SOURCES or scheme in _plugins())
 
 
-def _load(scheme: str) -> Any:
-    module, _, name = DATABASE_SOURCES[scheme].partition(":")
-    return getattr(importlib.import_module(module), name)
+def module_for(target: str | Path) -> ModuleType:
+    """The module of the source claiming `target` (ConfigError when none does)."""
+    scheme = scheme_of(target)
+    name = SOURCES.get(scheme) or _plugins().get(scheme)
+    if name is None:
+        raise ConfigError(f"no source reads {scheme}:// targets")
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise ConfigError(f"the source for {scheme}:// cannot be loaded: {exc}") from None
 
 
-def open_database(uri: str, sampling: SampleLimits) -> DatabaseSource:
-    """The source for a database URI (`sqlite:///…`, `postgresql://…`, `mysql://…`)."""
-    from scanner.model import DatabaseLocation, DatabaseRef
+def open_target(target: str | Path, ctx: SourceContext) -> Source:
+    """The source of one target: a path's filesystem source, or a scheme's."""
+    if not scheme_of(target):
+        from scanner.sources.filesystem import FilesystemSource
 
-    scheme = uri.split("://", 1)[0].split("+", 1)[0].lower()
-    if scheme not in DATABASE_SOURCES:
-        ref = DatabaseRef(display_database(uri), scheme, "")
-        raise DatabaseError(DatabaseLocation(ref), f"unsupported database scheme {scheme!r}")
-    source: DatabaseSource = _load(scheme)(uri, sampling)
+        return FilesystemSource(Path(target), ctx)
+    source: Source = module_for(target).open_source(str(target), ctx)
     return source
 
 
-def display_database(uri: str) -> str:
-    """How a database URI is named in reports, the history and the state: without its user,
-    password or parameters, as the database's source names it in locations."""
-    scheme = uri.split("://", 1)[0].split("+", 1)[0].lower()
-    if scheme in ("postgresql", "postgres"):
-        from scanner.sources.pg_session import display_uri
+def display(target: str | Path) -> str:
+    """How a target is named in reports, the history and the state (never a credential)."""
+    if not scheme_of(target):
+        return str(target)
+    shown: str = module_for(target).display(str(target))
+    return shown
 
-        return display_uri(uri)
-    if scheme in ("mysql", "mariadb"):
-        from scanner.sources.mysql_schema import display_uri as mysql_display
 
-        return mysql_display(uri)
-    return redact(uri)
+def read_rows(target: str, sql: str, base: Path | None = None) -> Sequence[Sequence[Any]]:
+    """The rows of one read-only query, from a source that can answer one (registers);
+    ConfigError when the target's source cannot."""
+    module = module_for(target)
+    reader = getattr(module, "read_rows", None)
+    if reader is None:
+        raise ConfigError(f"{scheme_of(target)}:// sources cannot hold a register")
+    rows: Sequence[Sequence[Any]] = reader(target, sql, base)
+    return rows

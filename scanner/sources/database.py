@@ -18,6 +18,7 @@ from typing import Protocol
 
 from scanner.errors import FaceauditError
 from scanner.model import DatabaseRef, Location, Problem, ProblemReason, ScalarValue
+from scanner.sources.base import SourceItem
 
 # A sampled value as a driver returns it: BLOB/bytea, text/json, number, or a float array.
 Value = bytes | str | int | float | list[float] | tuple[float, ...]
@@ -153,13 +154,6 @@ AMBIGUOUS_USERINFO = (
 )
 
 
-DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres", "mysql", "mariadb")
-
-
-def is_database_uri(text: str) -> bool:
-    return bool(re.match(r"^(sqlite|postgresql|postgres|mysql|mariadb)(\+\w+)?://", text))
-
-
 def server_ref(display: str) -> DatabaseRef:
     """A database server's database, named `scheme://host:port/name` (no credentials)."""
     scheme, _, rest = display.partition("://")
@@ -167,11 +161,25 @@ def server_ref(display: str) -> DatabaseRef:
     return DatabaseRef(display, scheme, name or host)
 
 
-def sqlite_ref(file: str, *, in_archive: bool = False) -> DatabaseRef:
+def sqlite_ref(file: str, *, uri: bool = True) -> DatabaseRef:
     """A SQLite database: `sqlite://` + its file as displayed (`sqlite:///abs/x.db` when
-    named by URI, `sqlite://data/x.db` when found while walking `data`); a database inside
-    an archive is named by its member's display alone (`a.zip!/x.db`)."""
+    named by URI, `sqlite://data/x.db` when found while walking `data`); with `uri=False`,
+    a database that is no file of its own — a member of an archive, an object in a store —
+    is named by its location's display alone (`a.zip!/x.db`, `s3://bucket/x.db`)."""
     name = file.rsplit("/", 1)[-1] or file
-    if in_archive:
+    if not uri:
         return DatabaseRef(file, "", name, file)
     return DatabaseRef(f"sqlite://{file}", "sqlite", name, file)
+
+
+def column_items(columns: Iterator[ColumnSample | Problem]) -> Iterator[SourceItem | Problem]:
+    """A database source's sampled columns as items (a database that cannot be read at all
+    is one problem)."""
+    try:
+        for entry in columns:
+            if isinstance(entry, Problem):
+                yield entry
+            else:
+                yield SourceItem(entry.location, 0, None, column=entry)
+    except DatabaseError as exc:
+        yield Problem(exc.location, exc.reason, redact(str(exc)))

@@ -14,9 +14,10 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
-from scanner.errors import FaceauditError
 from scanner.model import FileLocation, Problem, ProblemReason
+from scanner.sources.base import ItemChanged, SourceContext, SourceItem, SourceStats
 from scanner.sources.globs import PathFilter
 
 _O_NOATIME = getattr(os, "O_NOATIME", 0)
@@ -43,9 +44,55 @@ class FileRef:
     def sparse(self) -> bool:
         return self.size > 1024 * 1024 and self.allocated < self.size // 2
 
+    @property
+    def identity(self) -> tuple[int, int, int, int, int]:
+        """What the state compares: device, inode, size, mtime, ctime."""
+        return (self.dev, self.ino, self.size, self.mtime_ns, self.ctime_ns)
 
-class FileChangedError(FaceauditError, OSError):
+    def open(self) -> FileReader:
+        """The file the walker saw, opened once (scanner.sources.base.Openable)."""
+        return FileReader(self)
+
+
+class FileChangedError(ItemChanged):
     """The file is not the one the walker saw (replaced, truncated or no longer regular)."""
+
+
+class FileReader:
+    """A walked file opened once: O_NOFOLLOW|O_NONBLOCK, checked with fstat against what the
+    walker saw; every read uses that descriptor (scanner.sources.base.Reader)."""
+
+    def __init__(self, ref: FileRef) -> None:
+        self.ref = ref
+        self._fd, self._noatime = open_regular(ref)
+
+    @property
+    def size(self) -> int:
+        return self.ref.size
+
+    @property
+    def atime_preserved(self) -> bool:
+        return self._noatime
+
+    def head(self, n: int) -> bytes:
+        return os.pread(self._fd, n, 0)
+
+    def read_at(self, offset: int, n: int) -> bytes:
+        return os.pread(self._fd, max(0, n), offset)
+
+    def read_all(self, limit: int) -> bytes:
+        return read_open(self._fd, self.ref, limit)
+
+    def stream(self) -> IO[bytes]:
+        return os.fdopen(os.dup(self._fd), "rb")
+
+    def descriptor(self) -> int | None:
+        return self._fd
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
 def open_noatime(path: str, flags: int, dir_fd: int | None = None) -> tuple[int, bool]:
@@ -316,3 +363,28 @@ class FilesystemWalker:
 
 def _os_reason(exc: OSError) -> str:
     return exc.strerror or exc.__class__.__name__
+
+
+class FilesystemSource:
+    """A path: a file or a tree, walked (scanner.sources.base.Source)."""
+
+    def __init__(self, target: Path, ctx: SourceContext) -> None:
+        self._walker = FilesystemWalker(target, ctx.filter, ctx.seen_dirs, ctx.own_dirs)
+        self.stats = SourceStats()
+
+    def items(self) -> Iterator[SourceItem | Problem]:
+        for entry in self._walker:
+            if isinstance(entry, Problem):
+                yield entry
+                continue
+            yield SourceItem(
+                entry.location,
+                entry.size,
+                entry.mtime_ns,
+                ref=entry,
+                identity=entry.identity,
+                ctime_ns=entry.ctime_ns,
+                alias_key=(entry.dev, entry.ino),
+            )
+        walker = self._walker
+        self.stats = SourceStats(walker.directories, walker.excluded, walker.atime_preserved)

@@ -40,11 +40,13 @@ import pymysql
 from scanner.config import SampleLimits
 from scanner.model import DatabaseLocation, Problem, ProblemReason
 from scanner.sources import mysql_schema
+from scanner.sources.base import SourceContext, SourceItem, SourceStats
 from scanner.sources.database import (
     AMBIGUOUS_USERINFO,
     ColumnSample,
     DatabaseError,
     Value,
+    column_items,
     server_ref,
 )
 from scanner.sources.relational import (
@@ -85,7 +87,13 @@ def q(name: str) -> str:
 
 
 class MysqlSource:
-    """Sampled columns of every table and view of one MariaDB/MySQL database."""
+    """Sampled columns of every table and view of one MariaDB/MySQL database: a Source
+    (scanner.sources.base) of column items."""
+
+    stats = SourceStats()
+
+    def items(self) -> Iterator[SourceItem | Problem]:
+        return column_items(self.columns())
 
     def __init__(self, uri: str, sampling: SampleLimits) -> None:
         self._credentials = mysql_schema.mysql_credentials(uri)
@@ -411,3 +419,12 @@ def _value(value: Any) -> Value | None:
     if isinstance(value, (bytearray, memoryview)):
         return bytes(value)
     return str(value)
+
+
+def open_source(target: str, ctx: SourceContext) -> MysqlSource:
+    return MysqlSource(target, ctx.sampling)
+
+
+def display(target: str) -> str:
+    """`mysql://host:3306/db`: no user, no password, no parameters."""
+    return mysql_schema.display_uri(target)

@@ -40,8 +40,9 @@ role that can do more than read is reported (`database_role_writable`). On its s
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -50,7 +51,14 @@ from psycopg import sql
 from scanner.config import SampleLimits
 from scanner.model import DatabaseLocation, Problem, ProblemReason
 from scanner.sources import pg_keys, pg_schema
-from scanner.sources.database import AMBIGUOUS_USERINFO, ColumnSample, DatabaseError, server_ref
+from scanner.sources.base import SourceContext, SourceItem, SourceStats
+from scanner.sources.database import (
+    AMBIGUOUS_USERINFO,
+    ColumnSample,
+    DatabaseError,
+    column_items,
+    server_ref,
+)
 from scanner.sources.keys import KeyRead, KeysUnreadable
 from scanner.sources.pg_context import place_values, timestamp_values
 from scanner.sources.pg_copy import read_by_copy
@@ -79,11 +87,17 @@ from scanner.sources.relational import (
 )
 
 SAMPLE_FACTOR = 4  # TABLESAMPLE aims at this many times the rows wanted
+REGISTER_TIMEOUT_S = 30.0  # a register's query
 
 
 class PostgresSource:
     """Sampled columns of every table and materialized view of one database (and of its
-    views, with SampleLimits.read_views)."""
+    views, with SampleLimits.read_views): a Source (scanner.sources.base) of column items."""
+
+    stats = SourceStats()
+
+    def items(self) -> Iterator[SourceItem | Problem]:
+        return column_items(self.columns())
 
     def __init__(self, uri: str, sampling: SampleLimits) -> None:
         self._uri = uri
@@ -406,3 +420,26 @@ class PostgresSource:
                 if out.budget_skipped:
                     break
         return out
+
+
+def open_source(target: str, ctx: SourceContext) -> PostgresSource:
+    return PostgresSource(target, ctx.sampling)
+
+
+def display(target: str) -> str:
+    """`postgresql://host:5432/db`: no user, no password, no parameters."""
+    return display_uri(target)
+
+
+def read_rows(target: str, sql: str, base: Path | None = None) -> Sequence[Sequence[Any]]:
+    """The rows of one query against a register kept in PostgreSQL (configuration, named by
+    the policy): read-only, an empty search_path, a statement timeout."""
+    options = (
+        f"-c statement_timeout={int(REGISTER_TIMEOUT_S * 1000)} "
+        "-c default_transaction_read_only=on -c search_path="
+    )
+    with psycopg.connect(target, connect_timeout=10, options=options) as pg:
+        pg.read_only = True
+        with pg.transaction(), pg.cursor() as cur:
+            cur.execute(sql.encode())
+            return list(cur.fetchall())

@@ -95,7 +95,7 @@ class SqliteSource:
     @classmethod
     def from_bytes(cls, data: bytes, display: str, sampling: SampleLimits) -> SqliteSource:
         obj = cls.__new__(cls)
-        obj._setup(sampling, sqlite_ref(display, in_archive=True), data=data)
+        obj._setup(sampling, sqlite_ref(display, uri=False), data=data)
         return obj
 
     def _setup(

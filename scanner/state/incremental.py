@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from scanner.model import ItemResult, Problem
+from scanner.sources.base import SourceItem
 from scanner.sources.database import ColumnSample
-from scanner.sources.filesystem import FileRef
 from scanner.state import codec
 from scanner.state.store import FileEntry, FileIdentity, StateDB
 
@@ -32,8 +32,12 @@ def config_key(parts: Iterable[object]) -> str:
     return hashlib.sha256(json.dumps([str(p) for p in parts]).encode()).hexdigest()[:24]
 
 
-def identity(ref: FileRef) -> FileIdentity:
-    return FileIdentity(ref.dev, ref.ino, ref.size, ref.mtime_ns, ref.ctime_ns)
+def identity(item: SourceItem) -> FileIdentity:
+    """The identity the state compares (a source item with one: device, inode, size, mtime,
+    ctime for a file)."""
+    assert item.identity is not None
+    dev, ino, size, mtime_ns, ctime_ns = item.identity
+    return FileIdentity(dev, ino, size, mtime_ns, ctime_ns)
 
 
 def watermark(col: ColumnSample) -> str | None:
@@ -48,7 +52,7 @@ class _Walk:
     """A file being looked at: its own item, then its members and columns, until every one
     of them has come back."""
 
-    ref: FileRef
+    item: SourceItem
     content_types: dict[str, int] = field(default_factory=dict)
     pending: int = 1  # the file's own item
     results: list[ItemResult] = field(default_factory=list)
@@ -101,11 +105,11 @@ class Incremental:
 
     # -- files ---------------------------------------------------------------------------
 
-    def reuse(self, ref: FileRef) -> Reused | None:
-        entry = self.files.get(ref.location.display)
+    def reuse(self, item: SourceItem) -> Reused | None:
+        entry = self.files.get(item.location.display)
         if entry is None or entry.racy or entry.config != self.key:
             return None
-        if entry.identity != identity(ref):
+        if entry.identity != identity(item):
             return None
         try:
             results = [codec.decode_result(r) for r in codec.loads(entry.results)]
@@ -119,9 +123,9 @@ class Incremental:
         self.reused_problems.extend(problems)
         return Reused(codec.loads(entry.content_type), entry.members)
 
-    def begin(self, ref: FileRef, seq: int) -> None:
-        """The file was queued as item `seq`."""
-        self._walks[seq] = _Walk(ref)
+    def begin(self, item: SourceItem, seq: int) -> None:
+        """The item was queued as work item `seq`."""
+        self._walks[seq] = _Walk(item)
         self._origin[seq] = seq
 
     def spawned(self, parent: int, seq: int) -> None:
@@ -194,7 +198,7 @@ class Incremental:
                 continue
             if any(p.incomplete for r in walk.results for p in r.problems):
                 continue
-            ident = identity(walk.ref)
+            ident = identity(walk.item)
             racy = max(ident.mtime_ns, ident.ctime_ns) >= self.started_ns - RACY_NS
             entry = FileEntry(
                 ident,
@@ -205,6 +209,6 @@ class Incremental:
                 codec.dumps([codec.encode_problem(p) for p in walk.problems]),
                 walk.members,
             )
-            entries.append((walk.ref.location.display, entry))
+            entries.append((walk.item.location.display, entry))
         self.state.save_files(entries)
         return len(entries)

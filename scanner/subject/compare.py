@@ -51,7 +51,7 @@ def examine(
     boxes = distinct_boxes(evidence)
     if boxes and search.every_face and any(_lower_bound(e) for e in evidence):
         # The scan stopped at the first faces it was sure of: look for every face.
-        fresh = LoadedItem(item.location, item.content_type, item.data, item.size, item.file)
+        fresh = LoadedItem(item.location, item.content_type, item.data, item.size, item.reader)
         # Its boxes first: the same boxes a probe photo's search gives (one space for both).
         boxes = distinct_boxes([*YuNetFaceDetector().detect(fresh, every).evidence, *evidence])
     if boxes:

@@ -10,21 +10,19 @@ its entry point, its tests.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from plugin_site import Site, installed_site
 
 from scanner.config import ScanConfig
 from scanner.detectors import (
     DEFAULT_DETECTORS,
-    ENTRY_POINT_GROUP,
     PluginError,
     build,
     default_detectors,
@@ -41,37 +39,9 @@ TARGET = f"{MODULE}:PdfMarkerDetector"
 ROOT = Path(__file__).parents[2]
 
 
-@dataclass
-class Site:
-    """A site directory that distributions are installed into, as pip would."""
-
-    path: Path
-
-    def install(
-        self, dist: str, entry_points: dict[str, str], modules: dict[str, str] | None = None
-    ) -> None:
-        for name, source in (modules or {MODULE: PLUGIN.read_text()}).items():
-            (self.path / f"{name}.py").write_text(source)
-        info = self.path / f"{dist.replace('-', '_')}-0.1.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
-        points = "".join(f"{name} = {target}\n" for name, target in entry_points.items())
-        (info / "entry_points.txt").write_text(f"[{ENTRY_POINT_GROUP}]\n{points}")
-        (info / "RECORD").write_text("")
-        importlib.invalidate_caches()
-
-
 @pytest.fixture
 def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
-    path = tmp_path / "site-packages"
-    path.mkdir()
-    monkeypatch.syspath_prepend(str(path))
-    inherited = os.environ.get("PYTHONPATH")
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(path), inherited) if p))
-    yield Site(path)
-    for name in [m for m in sys.modules if m.startswith("faceaudit_")]:
-        del sys.modules[name]
-    importlib.invalidate_caches()
+    yield from installed_site(tmp_path, monkeypatch, {MODULE: PLUGIN.read_text()})
 
 
 def pdf(*markers: int) -> bytes:

@@ -275,9 +275,15 @@ def test_head_only_item_reads_the_rest_from_the_file(tmp_path: Path) -> None:
     ref = FileRef(FileLocation(str(path)), str(path), st.st_dev, st.st_ino, st.st_size,
                   st.st_mtime_ns, st.st_blocks * 512)  # fmt: skip
     head = path.read_bytes()[: 1 << 20]
-    loaded = LoadedItem(FileLocation(str(path)), ContentType.NPY, head, size=st.st_size, file=ref)
-    assert not loaded.complete
-    (vs,) = npy.analyse(loaded, (), "big").sets
+    reader = ref.open()
+    try:
+        loaded = LoadedItem(
+            FileLocation(str(path)), ContentType.NPY, head, size=st.st_size, reader=reader
+        )
+        assert not loaded.complete
+        (vs,) = npy.analyse(loaded, (), "big").sets
+    finally:
+        reader.close()
     assert vs.count == 4000 and len(vs.sample) == sample_rows(512)
     last = bool(np.allclose(vs.sample[-1], vectors[-1]))
     assert last, "the last block should come from beyond the head, read from the file"

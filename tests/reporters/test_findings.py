@@ -117,7 +117,7 @@ def test_archive_members_are_joined_by_bang_slash() -> None:
             "app db.sqlite/faces/vec",
         ),
         (  # a database inside an archive
-            DatabaseLocation(sqlite_ref("a.zip!/app.db", in_archive=True), None, "t", "c.d"),
+            DatabaseLocation(sqlite_ref("a.zip!/app.db", uri=False), None, "t", "c.d"),
             "a.zip%21/app.db",
             "app.db",
             ("t", "c.d"),

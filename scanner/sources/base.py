@@ -1,0 +1,154 @@
+"""The source interface: where items come from, and how a worker reads one.
+
+A **Source** is claimed by a target (a path, or a URI by its scheme: scanner.sources) and
+yields **SourceItem**s and problems, in the main process. It lists — and a database server's
+source samples its columns there — but never reads a scanned file's content: each item with
+content carries an **Openable**, a small picklable reference that a worker opens into a
+**Reader** (`head`, `read_at`, `read_all`, `stream`, a descriptor when there is one), under
+the worker's time and memory budget and sandbox. Containers found among the items (archives,
+SQLite files) are opened in the worker by the expander registered for their content type
+(scanner.expand).
+
+The filesystem, the SQLite, PostgreSQL and MariaDB sources implement this; a new kind of
+place is one module implementing `Source` (and an `Openable` if its items have content) and
+one line in the registry (docs/extending.md).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING, Protocol
+
+from scanner.errors import FaceauditError
+from scanner.model import Location
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from scanner.config import SampleLimits
+    from scanner.model import Problem
+    from scanner.sources.database import ColumnSample
+    from scanner.sources.globs import PathFilter
+
+
+class ItemChanged(FaceauditError, OSError):
+    """The item is not the one its source listed (replaced, truncated, gone)."""
+
+
+class Reader(Protocol):
+    """An item opened in a worker. Every read is of the item its source listed; a change is
+    ItemChanged (an OSError)."""
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def atime_preserved(self) -> bool: ...
+
+    def head(self, n: int) -> bytes:
+        """The first `n` bytes (fewer for a short item)."""
+        ...
+
+    def read_at(self, offset: int, n: int) -> bytes:
+        """Up to `n` bytes from `offset` (random access, bounded by the caller)."""
+        ...
+
+    def read_all(self, limit: int) -> bytes:
+        """The whole item, at most `limit` bytes, checked to be unchanged afterwards."""
+        ...
+
+    def stream(self) -> IO[bytes]:
+        """The item from its start, as a file object the caller closes (seekable when the
+        item allows random access)."""
+        ...
+
+    def descriptor(self) -> int | None:
+        """An OS descriptor of the item for libraries that need one (SQLite), else None."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Openable(Protocol):
+    """A picklable reference to an item's content, opened by a worker."""
+
+    def open(self) -> Reader: ...
+
+
+@dataclass(frozen=True)
+class SourceItem:
+    """One thing a source found: something to read (`ref`), or a database column it sampled
+    (`column`)."""
+
+    location: Location
+    size: int
+    mtime_ns: int | None
+    ref: Openable | None = None
+    column: ColumnSample | None = field(default=None, repr=False)
+    # What the state database compares to reuse the last results (None: looked at every
+    # time); a file: device, inode, size, mtime, ctime.
+    identity: tuple[int, ...] | None = None
+    ctime_ns: int | None = None  # when its metadata last changed (--since, racy entries)
+    alias_key: tuple[int, ...] | None = None  # the same content reached twice (hard links)
+    database: bool = False  # a database named by its URI: its columns come back one by one
+
+
+@dataclass
+class SourceStats:
+    """What a source did besides yielding items (the report's summary)."""
+
+    directories: int = 0
+    excluded: int = 0
+    atime_preserved: bool = True
+
+
+@dataclass(frozen=True)
+class SourceContext:
+    """What the engine gives a source: how to filter, sample, and what not to walk."""
+
+    filter: PathFilter
+    sampling: SampleLimits
+    seen_dirs: set[tuple[int, int]] = field(default_factory=set)  # walked once per scan
+    own_dirs: set[tuple[int, int]] = field(default_factory=set)  # the scan's own folders
+
+
+class Source(Protocol):
+    """A place items come from (scanner.sources registers one per scheme)."""
+
+    stats: SourceStats
+
+    def items(self) -> Iterator[SourceItem | Problem]: ...
+
+
+class BytesReader:
+    """A Reader over bytes already in memory (a test source, an object fetched whole)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    @property
+    def size(self) -> int:
+        return len(self._data)
+
+    @property
+    def atime_preserved(self) -> bool:
+        return True
+
+    def head(self, n: int) -> bytes:
+        return self._data[:n]
+
+    def read_at(self, offset: int, n: int) -> bytes:
+        return self._data[offset : offset + max(0, n)]
+
+    def read_all(self, limit: int) -> bytes:
+        return self._data[:limit]
+
+    def stream(self) -> IO[bytes]:
+        return io.BytesIO(self._data)
+
+    def descriptor(self) -> int | None:
+        return None
+
+    def close(self) -> None:
+        pass
