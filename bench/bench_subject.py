@@ -140,9 +140,9 @@ def main() -> None:
     from scanner.engine import run_scan
     from scanner.model import ScanResult
     from scanner.state.store import StateDB
-    from scanner.subject.model import SubjectResult
     from scanner.subject.probe import load_probes
     from scanner.subject.search import find_subject
+    from scanner.subject_results import SubjectResult
 
     t0 = time.perf_counter()
     corpus = build_corpus(args.corpus / f"tree-{args.images}", args.images)

@@ -30,7 +30,6 @@ _EXPORTS = {
     "Limits": "scanner.config",
     "DetectionSettings": "scanner.config",
     "SampleLimits": "scanner.config",
-    "FaceSearch": "scanner.config",
     # judgement
     "Judgement": "scanner.policy.judgement",
     "load_policy": "scanner.api",
@@ -71,7 +70,6 @@ __all__ = [
     "EvidenceKind",
     "ExitCode",
     "FaceBox",
-    "FaceSearch",
     "FaceauditError",
     "FileLocation",
     "Finding",
@@ -115,7 +113,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from scanner.api import check, judge, load_policy, scan
-    from scanner.config import DetectionSettings, FaceSearch, Limits, SampleLimits, ScanConfig
+    from scanner.config import DetectionSettings, Limits, SampleLimits, ScanConfig
     from scanner.errors import ConfigError, FaceauditError
     from scanner.model import (
         DatabaseLocation,

@@ -20,11 +20,10 @@ from scanner.errors import ConfigError
 
 if TYPE_CHECKING:
     from scanner.engine import ProgressCallback
-    from scanner.model import ItemResult, Location, ScanResult
+    from scanner.model import Location, ScanResult
     from scanner.policy.judgement import Judgement
     from scanner.policy.loader import Policy
     from scanner.state.store import StateDB
-    from scanner.subject.spec import ItemFaces
 
 
 def check(config: ScanConfig) -> ScanConfig:
@@ -61,7 +60,6 @@ def scan(
     state: StateDB | None = None,
     progress: ProgressCallback | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
-    on_faces: Callable[[ItemResult, ItemFaces], None] | None = None,
 ) -> ScanResult:
     """Scan every target and return the result; with `judgement`, judged against it. Bad
     input never raises: it is in the result's problems (and makes it incomplete). Raises
@@ -75,7 +73,6 @@ def scan(
         state=state,
         progress=progress,
         clock=clock,
-        on_faces=on_faces,
     )
 
 

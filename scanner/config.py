@@ -13,13 +13,9 @@ import math
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from scanner.errors import ConfigError
 from scanner.model import ScalarValue, Severity
-
-if TYPE_CHECKING:  # numpy only for the types: `faceaudit --help` does not load it
-    import numpy as np
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -109,29 +105,6 @@ class SampleLimits:
             _positive(f"sampling.{name}", getattr(self, name))
 
 
-DEFAULT_TOLERANCE = 0.6  # face_recognition's compare_faces tolerance
-
-
-@dataclass(frozen=True)
-class FaceSearch:
-    """Compare faces in the workers: against probes, and/or keep descriptors for clustering."""
-
-    probes: np.ndarray = field(repr=False, compare=False)  # (k, 128) float64; k may be 0
-    tolerance: float = DEFAULT_TOLERANCE
-    keep_descriptors: bool = False  # triage: descriptors come back (in memory) for clustering
-    every_face: bool = True  # search images again for every face (not the first ones found)
-
-    def __post_init__(self) -> None:
-        if not 0.0 < self.tolerance <= 2.0:
-            raise ConfigError(f"face search tolerance must be in (0, 2] (got {self.tolerance!r})")
-
-    def __repr__(self) -> str:
-        return (
-            f"FaceSearch(probes=<{len(self.probes)} withheld>, tolerance={self.tolerance}, "
-            f"keep_descriptors={self.keep_descriptors}, every_face={self.every_face})"
-        )
-
-
 @dataclass(frozen=True)
 class ScanConfig:
     """Everything one scan needs.
@@ -153,9 +126,6 @@ class ScanConfig:
     fail_on: Severity | None = Severity.LOW  # None: evidence never fails the scan
     allow_incomplete: bool = False
     since: datetime | None = None  # only files changed (mtime/ctime) since then are looked at
-    # Subject search / triage (scanner.subject): faces compared in the workers, in memory.
-    # Never part of as_settings(), a report or the state database.
-    face_search: FaceSearch | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.targets, (str, Path)):

@@ -42,8 +42,7 @@ from scanner.sources.keys import KeyRead, KeysUnreadable
 from scanner.state.history import record_scan, trend_of
 from scanner.state.incremental import Incremental, config_key
 from scanner.state.store import StateDB
-from scanner.subject.spec import ItemFaces, holds_faces
-from scanner.work import Partial, WorkerSetup, WorkItem, WorkOutcome
+from scanner.work import ItemHook, Partial, WorkerSetup, WorkItem, WorkOutcome
 
 
 @dataclass(frozen=True)
@@ -231,7 +230,8 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     state: StateDB | None = None,
     record_history: bool = True,
-    on_faces: Callable[[ItemResult, ItemFaces], None] | None = None,
+    hook: ItemHook | None = None,
+    on_extra: Callable[[ItemResult, object], None] | None = None,
     shared_pool: WorkerPool | None = None,
     judgement: Judgement | None = None,
 ) -> ScanResult:
@@ -244,9 +244,10 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
     With `state`, files and columns unchanged since its last scan are not looked at again
     (their results are reused), and the scan is recorded in its history.
 
-    With `config.face_search`, the workers compare faces (scanner.subject) and `on_faces`
-    receives each item's comparison, in memory; items with face data are then always looked
-    at again (a descriptor is never stored), unchanged items without any are still reused."""
+    With `hook` (scanner.work.ItemHook: a face search, scanner.subject), the workers run it
+    after the detectors on every item with evidence, and `on_extra` receives each answer with
+    the item's result, in memory; unchanged items the hook `needs_look` at are looked at
+    again (its answers are never stored), the others are still reused."""
     if not config.detectors:
         config = replace(config, detectors=default_detectors())
     build(config.detectors)  # unknown detector ids fail before any work starts
@@ -258,14 +259,14 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
             state,
             scan_config_key(config),
             int(started.timestamp() * 1e9),
-            needs_look=holds_faces if config.face_search is not None else None,
+            needs_look=hook.needs_look if hook is not None else None,
         )
         if state is not None
         else None
     )
     planner = _Planner(config, incremental)
     setup = WorkerSetup(
-        config.detectors, config.detection, config.limits, config.face_search, config.sampling
+        config.detectors, config.detection, config.limits, config.sampling, hook=hook
     )
     results: list[ItemResult] = []
     problems: list[Problem] = []
@@ -298,8 +299,8 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
                 progress(Progress(planner.discovered, planner.queued, done, where))
             return
         result = enrich(raw)
-        if on_faces is not None and outcome.faces is not None:
-            on_faces(result, outcome.faces)
+        if on_extra is not None and outcome.extra is not None:
+            on_extra(result, outcome.extra)
         problems.extend(result.problems)
         if result.evidence:
             results.append(result)

@@ -3,15 +3,18 @@ sends while it opens a container. Plain frozen values, picklable, no behaviour."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from scanner.config import DetectionSettings, FaceSearch, Limits, SampleLimits
-from scanner.model import ContentType, ItemResult, Location, Problem
+from scanner.config import DetectionSettings, Limits, SampleLimits
+from scanner.detectors.base import DetectContext, LoadedItem
+from scanner.detectors.models import ModelSpec
+from scanner.embeddings.vectors import VectorSet
+from scanner.model import ContentType, Evidence, ItemResult, Location, Problem
 from scanner.sources.base import Openable
 from scanner.sources.database import ColumnSample
 from scanner.sources.keys import KeyRead
-from scanner.subject.spec import ItemFaces
 
 
 @dataclass(frozen=True)
@@ -46,9 +49,9 @@ class WorkOutcome:
     result: ItemResult | None
     bytes_read: int
     atime_preserved: bool = True
-    # A face search (scanner.subject): the item's faces and stores compared with the probes;
-    # descriptors too for triage. In memory, over the pipe; never in the result.
-    faces: ItemFaces | None = field(default=None, repr=False)
+    # What the scan's ItemHook returned for the item (a face search's comparisons): in
+    # memory, over the pipe; never in the result.
+    extra: object | None = field(default=None, repr=False)
     problems: tuple[Problem, ...] = ()
     content_types: tuple[tuple[str, int], ...] = ()  # the file's type, its members', columns
     members: int = 0  # archive members looked at
@@ -97,6 +100,38 @@ class Host(Protocol):
     def busy(self, location: Location | None) -> None: ...
 
 
+class ItemHook(Protocol):
+    """A step the workers run after the detectors, on the same bytes, for every item with
+    evidence (scanner.subject's face search is one). Picklable: it travels to each worker
+    inside WorkerSetup. What `after` returns comes back in memory as WorkOutcome.extra and
+    is handed to the scan's caller; it never enters the result, a report or the state."""
+
+    @property
+    def models(self) -> tuple[ModelSpec, ...]:
+        """What the workers preload for it (scanner.detectors.models)."""
+        ...
+
+    @property
+    def keep_vectors(self) -> bool:
+        """Whether detectors must hand over the vectors they decode (memory only)."""
+        ...
+
+    def after(
+        self,
+        item: LoadedItem,
+        evidence: Sequence[Evidence],
+        vectors: Sequence[VectorSet],
+        ctx: DetectContext,
+    ) -> object | None:
+        """Its answer for one item (None: nothing to say). May raise like a detector."""
+        ...
+
+    def needs_look(self, result: ItemResult) -> bool:
+        """Whether an unchanged item must still be looked at again (its answer is never
+        stored, so it cannot be reused from the state)."""
+        ...
+
+
 @dataclass(frozen=True)
 class WorkerSetup:
     """What a worker process needs; picklable, sent once at start."""
@@ -104,5 +139,5 @@ class WorkerSetup:
     detector_ids: tuple[str, ...]
     settings: DetectionSettings
     limits: Limits
-    face_search: FaceSearch | None = field(default=None, repr=False)  # probes: memory only
     sampling: SampleLimits = field(default_factory=SampleLimits)
+    hook: ItemHook | None = field(default=None, repr=False)  # probes: memory only

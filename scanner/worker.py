@@ -20,16 +20,7 @@ from scanner.context.exif import embedded_context
 from scanner.context.geo import Geocoder
 from scanner.detectors import registry
 from scanner.detectors.base import DetectContext, Detector, LoadedItem
-from scanner.detectors.face_yunet import YuNetFaceDetector
-from scanner.detectors.models import (
-    DLIB_ENCODER,
-    DLIB_HOG,
-    DLIB_POSE5,
-    PILLOW_PLUGINS,
-    ModelCache,
-    ModelSpec,
-    preload,
-)
+from scanner.detectors.models import PILLOW_PLUGINS, ModelCache, ModelSpec, preload
 from scanner.embeddings.vectors import VectorSet
 from scanner.faces.imaging import ImageProblem
 from scanner.model import (
@@ -45,10 +36,10 @@ from scanner.model import (
 from scanner.sources import keys
 from scanner.sources.base import ItemChanged, Openable, Reader
 from scanner.sources.keys import KeyRead
-from scanner.subject.spec import ItemFaces
 from scanner.work import (
     Busy,
     Host,
+    ItemHook,
     Offer,
     Partial,
     Spawn,
@@ -61,20 +52,14 @@ __all__ = ["Processor", "WorkItem", "WorkOutcome", "WorkerSetup", "failed_result
 
 HEADROOM = 128 * 1024 * 1024  # model weights (~35 MB) and buffers loaded after start-up
 # What a worker uses whatever its detectors: Pillow's plug-ins (the EXIF and XMP context of
-# an item with evidence); with a face search, what scanner.subject.compare runs.
+# an item with evidence).
 WORKER_MODELS: tuple[ModelSpec, ...] = (PILLOW_PLUGINS,)
-FACE_SEARCH_MODELS: tuple[ModelSpec, ...] = (
-    *YuNetFaceDetector.models,
-    DLIB_HOG,
-    DLIB_POSE5,
-    DLIB_ENCODER,
-)
 
 
 def worker_models(setup: WorkerSetup) -> tuple[ModelSpec, ...]:
-    """The models a worker preloads: its own, the face search's, its detectors'."""
-    search = FACE_SEARCH_MODELS if setup.face_search is not None else ()
-    return (*WORKER_MODELS, *search, *registry().models(setup.detector_ids))
+    """The models a worker preloads: its own, the hook's, its detectors'."""
+    hook = setup.hook.models if setup.hook is not None else ()
+    return (*WORKER_MODELS, *hook, *registry().models(setup.detector_ids))
 
 
 class Processor:
@@ -86,12 +71,15 @@ class Processor:
         # Examined: what the chosen detectors read; the rest is counted, not read.
         self.examined_types = known.content_types(setup.detector_ids)
         self.readable_types = known.content_types()  # what some known detector reads
-        self.face_search = setup.face_search
+        self.hook: ItemHook | None = setup.hook
         self.sampling = setup.sampling
         self.private_dir = private_dir or tempfile.gettempdir()
         models = ModelCache.serving(self.detectors)
         self.ctx = DetectContext(
-            setup.settings, setup.limits, models, keep_vectors=self.face_search is not None
+            setup.settings,
+            setup.limits,
+            models,
+            keep_vectors=self.hook is not None and self.hook.keep_vectors,
         )
         self.geocoder = Geocoder()  # loaded on the first photo with a GPS position
 
@@ -170,7 +158,7 @@ class Processor:
                 data, content_type, item.mtime_ns, self.geocoder
             )
             notes.extend(context_notes)
-        faces = self._compare(loaded, evidence, vectors, problems)
+        extra = self._after(loaded, evidence, vectors, problems)
         result = ItemResult(
             location=loc,
             content_type=content_type,
@@ -182,29 +170,31 @@ class Processor:
             notes=tuple(notes),
             context=context,
         )
-        return WorkOutcome(item.seq, result, len(data), atime, faces)
+        return WorkOutcome(item.seq, result, len(data), atime, extra)
 
-    def _compare(
+    def _after(
         self,
         loaded: LoadedItem,
         evidence: list[Evidence],
         vectors: list[VectorSet],
         problems: list[Problem],
-    ) -> ItemFaces | None:
-        """With a face search: its step (scanner.subject.compare). A failure is the item's
+    ) -> object | None:
+        """The scan's hook on an item with evidence (a face search). A failure is the item's
         problem, described by its type only (a message could quote values)."""
-        if self.face_search is None or not evidence:
+        if self.hook is None or not evidence:
             return None
-        from scanner.subject.compare import examine
-
         try:
-            return examine(loaded, evidence, vectors, self.face_search, self.ctx)
+            return self.hook.after(loaded, evidence, vectors, self.ctx)
         except ImageProblem as exc:
-            problems.append(Problem(loaded.location, exc.reason, f"face comparison: {exc.detail}"))
+            problems.append(
+                Problem(loaded.location, exc.reason, f"{_name(self.hook)}: {exc.detail}")
+            )
         except MemoryError:
             problems.append(
                 Problem(
-                    loaded.location, ProblemReason.MEMORY_LIMIT, "face comparison: out of memory"
+                    loaded.location,
+                    ProblemReason.MEMORY_LIMIT,
+                    f"{_name(self.hook)}: out of memory",
                 )
             )
         except Exception as exc:
@@ -212,7 +202,7 @@ class Processor:
                 Problem(
                     loaded.location,
                     ProblemReason.DETECTOR_ERROR,
-                    f"face comparison failed ({type(exc).__name__})",
+                    f"{_name(self.hook)} failed ({type(exc).__name__})",
                 )
             )
         return None
@@ -352,3 +342,8 @@ def process_main() -> None:
         if item is None:
             return
         outbox.send(processor.process(item, host))
+
+
+def _name(hook: ItemHook) -> str:
+    """How a problem names the hook: its `name`, else its class."""
+    return str(getattr(hook, "name", type(hook).__name__))

@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 
 from scanner.cli.common import configured, usage
-from scanner.config import DEFAULT_TOLERANCE, SampleLimits, ScanConfig
+from scanner.config import SampleLimits, ScanConfig
 from scanner.model import ExitCode
 from scanner.sources import is_source_uri
+from scanner.subject.spec import DEFAULT_TOLERANCE
 
 if TYPE_CHECKING:
     from scanner.engine import ProgressCallback

@@ -13,7 +13,7 @@ from scanner.reporters import (
     triage_json,
     triage_markdown,
 )
-from scanner.subject.model import SubjectResult, TriageResult
+from scanner.subject_results import SubjectResult, TriageResult
 
 
 class SubjectFormat(str, enum.Enum):

@@ -18,7 +18,7 @@ from scanner.reporters.subject_text import (
     what,
     when,
 )
-from scanner.subject.model import SubjectResult
+from scanner.subject_results import SubjectResult
 
 
 def page(title: str, body: Iterable[str]) -> str:

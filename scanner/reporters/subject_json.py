@@ -14,7 +14,7 @@ from typing import Any
 from scanner.model import FaceBox, ItemContext, Location, Problem
 from scanner.reporters.findings import iso
 from scanner.reporters.text import unicode_safe
-from scanner.subject.model import NotCompared, SubjectMatch, SubjectResult
+from scanner.subject_results import NotCompared, SubjectMatch, SubjectResult
 
 SCHEMA_VERSION = "1.0"
 SPACE = "dlib_face_recognition_resnet_model_v1 (128-d, face_recognition's space)"

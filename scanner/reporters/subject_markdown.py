@@ -17,7 +17,7 @@ from scanner.reporters.subject_text import (
     when,
 )
 from scanner.reporters.text import markdown_code, markdown_escape
-from scanner.subject.model import SubjectResult
+from scanner.subject_results import SubjectResult
 
 
 def render(result: SubjectResult, max_rows: int = MAX_ROWS) -> str:

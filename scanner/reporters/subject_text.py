@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from scanner.model import EvidenceKind, ItemContext
 from scanner.reporters.findings import iso
-from scanner.subject.model import PeopleEstimate, SubjectMatch, SubjectResult, TriageResult
+from scanner.subject_results import PeopleEstimate, SubjectMatch, SubjectResult, TriageResult
 
 MAX_ROWS = 2_000  # rows listed per table in Markdown and HTML (JSON lists all)
 

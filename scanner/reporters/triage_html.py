@@ -8,7 +8,7 @@ from scanner.reporters.html import esc
 from scanner.reporters.html_parts import Row, bar_chart
 from scanner.reporters.subject_html import page, table
 from scanner.reporters.subject_text import MAX_ROWS, categories, date_range, items, people, when
-from scanner.subject.model import Count, TriageResult
+from scanner.subject_results import Count, TriageResult
 
 CONTROLLER = "to be completed by the controller"
 

@@ -13,7 +13,7 @@ from scanner.model import EvidenceKind, ItemResult
 from scanner.reporters.findings import iso
 from scanner.reporters.subject_json import context, location
 from scanner.reporters.text import unicode_safe
-from scanner.subject.model import Count, TriageResult
+from scanner.subject_results import Count, TriageResult
 
 SCHEMA_VERSION = "1.0"
 

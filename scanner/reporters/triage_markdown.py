@@ -6,7 +6,7 @@ from scanner.model import EvidenceKind
 from scanner.reporters.findings import iso
 from scanner.reporters.subject_text import MAX_ROWS, categories, date_range, items, people, when
 from scanner.reporters.text import markdown_code, markdown_escape
-from scanner.subject.model import Count, TriageResult
+from scanner.subject_results import Count, TriageResult
 
 CONTROLLER = "to be completed by the controller"
 

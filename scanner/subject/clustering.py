@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scanner.subject.model import PeopleEstimate
+from scanner.subject_results import PeopleEstimate
 
 THRESHOLD = 0.6
 SWEEP = (0.55, 0.65)

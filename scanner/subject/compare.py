@@ -21,18 +21,27 @@ from dataclasses import replace
 
 import numpy as np
 
-from scanner.config import FaceSearch
 from scanner.detectors.base import DetectContext, LoadedItem
 from scanner.detectors.face_column import MAX_IMAGES, TIME_BUDGET_S, column_images
 from scanner.detectors.face_yunet import YuNetFaceDetector
+from scanner.detectors.models import DLIB_ENCODER, DLIB_HOG, DLIB_POSE5, ModelSpec
 from scanner.embeddings.vectors import VectorSet
 from scanner.faces.geometry import RelBox, iou
 from scanner.faces.imaging import ImageProblem
 from scanner.model import Evidence, EvidenceKind, FaceBox
 from scanner.subject.descriptors import FaceDescriptor, describe_boxes
-from scanner.subject.spec import DIMS, DLIB_FAMILY, FaceCompared, ItemFaces, StoreCompared
+from scanner.subject.spec import (
+    DIMS,
+    DLIB_FAMILY,
+    FaceCompared,
+    FaceSearch,
+    ItemFaces,
+    StoreCompared,
+)
 
 SAME_FACE_IOU = 0.35  # boxes of two detectors overlapping this much are one face
+# What the workers preload for a face search (FaceSearch.models).
+MODELS: tuple[ModelSpec, ...] = (*YuNetFaceDetector.models, DLIB_HOG, DLIB_POSE5, DLIB_ENCODER)
 
 
 def examine(

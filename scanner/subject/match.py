@@ -8,8 +8,8 @@ import math
 from collections.abc import Mapping
 
 from scanner.model import EvidenceKind, ItemResult, Location, ScanResult
-from scanner.subject.model import NotCompared, SubjectMatch, SubjectResult
 from scanner.subject.spec import FaceCompared, ItemFaces, StoreCompared
+from scanner.subject_results import NotCompared, SubjectMatch, SubjectResult
 
 # Match confidence: a logistic in the distance, 0.5 at 0.6 (face_recognition's tolerance).
 # Fitted on the development set's same/different pairs (midpoint 0.62, scale 0.022) and

@@ -9,17 +9,16 @@ in memory through `on_faces`. History is not recorded: a search is not an invent
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime, timezone
 
-from scanner.config import DEFAULT_TOLERANCE, FaceSearch, ScanConfig
+from scanner.config import ScanConfig
 from scanner.engine import ProgressCallback, run_scan
 from scanner.model import ItemResult, Location
 from scanner.state.store import StateDB
 from scanner.subject.match import subject_result
-from scanner.subject.model import SubjectResult
 from scanner.subject.probe import Probes
-from scanner.subject.spec import ItemFaces
+from scanner.subject.spec import DEFAULT_TOLERANCE, FaceSearch, ItemFaces
+from scanner.subject_results import SubjectResult
 
 
 def find_subject(
@@ -38,15 +37,17 @@ def find_subject(
     search = FaceSearch(probes.descriptors, tolerance, every_face=every_face)
     compared: dict[Location, ItemFaces] = {}
 
-    def keep(result: ItemResult, faces: ItemFaces) -> None:
-        compared[result.location] = faces
+    def keep(result: ItemResult, faces: object) -> None:
+        if isinstance(faces, ItemFaces):
+            compared[result.location] = faces
 
     scan = run_scan(
-        replace(config, face_search=search),
+        config,
         progress=progress,
         clock=clock,
         state=state,
         record_history=False,
-        on_faces=keep,
+        hook=search,
+        on_extra=keep,
     )
     return subject_result(scan, compared, tolerance, probes.photos)

@@ -11,18 +11,17 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 from datetime import datetime, timezone
 
 import numpy as np
 
-from scanner.config import FaceSearch, ScanConfig
+from scanner.config import ScanConfig
 from scanner.engine import ProgressCallback, run_scan
 from scanner.model import ContentType, EvidenceKind, ItemResult, Location, ScanResult
 from scanner.state.store import StateDB
 from scanner.subject.clustering import estimate_people
-from scanner.subject.model import Count, TriageResult
-from scanner.subject.spec import DIMS, ItemFaces
+from scanner.subject.spec import DIMS, FaceSearch, ItemFaces
+from scanner.subject_results import Count, TriageResult
 
 
 def triage(
@@ -36,16 +35,18 @@ def triage(
     search = FaceSearch(np.empty((0, DIMS)), keep_descriptors=True)
     compared: dict[Location, ItemFaces] = {}
 
-    def keep(result: ItemResult, faces: ItemFaces) -> None:
-        compared[result.location] = faces
+    def keep(result: ItemResult, faces: object) -> None:
+        if isinstance(faces, ItemFaces):
+            compared[result.location] = faces
 
     scan = run_scan(
-        replace(config, face_search=search),
+        config,
         progress=progress,
         clock=clock,
         state=state,
         record_history=False,
-        on_faces=keep,
+        hook=search,
+        on_extra=keep,
     )
     return summarise(scan, compared)
 

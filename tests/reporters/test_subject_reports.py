@@ -19,8 +19,8 @@ from scanner.model import FileLocation
 from scanner.reporters.html import CSP
 from scanner.reporters.subject_formats import SubjectFormat, render_subject, render_triage
 from scanner.subject.match import subject_result
-from scanner.subject.model import SubjectResult, TriageResult
 from scanner.subject.triage import summarise
+from scanner.subject_results import SubjectResult, TriageResult
 
 SCHEMAS = Path(scanner.__file__).resolve().parent / "schemas"
 HOSTILE = "<script>alert(1)</script>\"'><img src=x onerror=alert(2)>|*_`\x1b[31m\u202e\n"

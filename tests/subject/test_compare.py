@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 from subject_helpers import dlib_like
 
-from scanner.config import DetectionSettings, FaceSearch, Limits
+from scanner.config import DetectionSettings, Limits
 from scanner.detectors.base import DetectContext, LoadedItem, ModelCache
 from scanner.embeddings.vectors import VectorSet
 from scanner.model import ContentType, Evidence, EvidenceKind, FaceBox, FileLocation
 from scanner.subject.compare import distinct_boxes, examine
+from scanner.subject.spec import FaceSearch
 
 CTX = DetectContext(DetectionSettings(), Limits(), ModelCache(), keep_vectors=True)
 ITEM = LoadedItem(FileLocation("store.pkl"), ContentType.PICKLE, b"")

@@ -193,11 +193,11 @@ def test_processes_holding_descriptors_never_dump_core() -> None:
     code = (
         "import resource, tempfile, numpy as np\n"
         "from scanner.config import DetectionSettings, Limits\n"
-        "from scanner.config import FaceSearch\n"
+        "from scanner.subject.spec import FaceSearch\n"
         "from scanner.worker import WorkerSetup, _prepare_process\n"
         "resource.setrlimit(resource.RLIMIT_CORE, (1 << 20, resource.RLIM_INFINITY))\n"
         "search = FaceSearch(np.zeros((1, 128)))\n"
-        "setup = WorkerSetup(('face.yunet',), DetectionSettings(), Limits(), search)\n"
+        "setup = WorkerSetup(('face.yunet',), DetectionSettings(), Limits(), hook=search)\n"
         "_prepare_process(setup, tempfile.mkdtemp())\n"
         "print(resource.getrlimit(resource.RLIMIT_CORE)[0])\n"
     )

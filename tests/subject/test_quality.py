@@ -24,12 +24,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scanner.config import DEFAULT_TOLERANCE, FaceSearch, ScanConfig
+from scanner.config import ScanConfig
 from scanner.engine import run_scan
 from scanner.model import FileLocation, ItemResult, Location
 from scanner.subject.probe import load_probes
 from scanner.subject.search import find_subject
-from scanner.subject.spec import ItemFaces
+from scanner.subject.spec import DEFAULT_TOLERANCE, FaceSearch, ItemFaces
 from scanner.subject.triage import summarise
 
 pytestmark = pytest.mark.slow
@@ -79,11 +79,12 @@ def measured(devset: Path, tmp_path_factory: pytest.TempPathFactory) -> Measured
         shutil.copyfile(devset / r["path"], tree / r["path"])
     compared: dict[Location, ItemFaces] = {}
 
-    def keep(result: ItemResult, faces: ItemFaces) -> None:
+    def keep(result: ItemResult, faces: object) -> None:
+        assert isinstance(faces, ItemFaces)
         compared[result.location] = faces
 
     search = FaceSearch(np.empty((0, 128)), keep_descriptors=True)
-    scan = run_scan(ScanConfig(targets=(tree,), workers=2, face_search=search), on_faces=keep)
+    scan = run_scan(ScanConfig(targets=(tree,), workers=2), hook=search, on_extra=keep)
     photos = {}
     for r in chosen:
         if not r["identity"]:

@@ -1,4 +1,5 @@
-"""What a subject search and a breach triage report: frozen values, no vector anywhere.
+"""The results of a subject search and of a breach triage (scanner.subject): matches, counts,
+estimates.
 
 Reporters (scanner.reporters.subject_*, triage_*) are pure functions of these objects, as
 the scan reporters are of a ScanResult. Distances, confidences, counts, boxes relative to
