@@ -67,13 +67,13 @@ SUBPROCESS_ALLOWED = {
 CONNECT_ALLOWED = {
     "sources/postgres.py": "the PostgreSQL source (read-only transactions)",
     "sources/mysql.py": "the MariaDB/MySQL source (read-only transactions)",
-    "policy/registers.py": "registers in PostgreSQL named by the policy (read-only)",
 }
 PILLOW_ANY_FORMAT = {
     "demo.py": "the demo opens the photos scikit-image ships, never scanned data",
     "demo_org.py": "the demo organisation, built from the same bundled photos",
 }
 IMPORT_MODULE_ALLOWED = {
+    "__init__.py": "the library's names, loaded lazily from a fixed table (_EXPORTS)",
     "sources/__init__.py": "database sources loaded lazily from a fixed table of schemes",
     "embeddings/tables.py": "optional libraries (pyarrow) named by the caller, never by data",
     "detectors/models.py": "the libraries detectors declare (built-ins and installed plug-ins; "
@@ -82,7 +82,8 @@ IMPORT_MODULE_ALLOWED = {
 # The layers that read scanned data: nothing in them writes to the filesystem.
 READ_ONLY_LAYERS = ("sources/", "embeddings/", "faces/", "reference/", "sniff.py", "detectors/",
                     "context/", "worker.py", "engine.py",
-                    "pool.py", "expand.py", "work.py", "sandbox.py")  # fmt: skip
+                    "pool.py", "expand.py", "work.py", "sandbox.py", "api.py", "config.py",
+                    "model.py", "errors.py", "subject/", "subject_results.py")  # fmt: skip
 WRITE_ALLOWED = {
     "sources/sqlite_open.py": "the private copy that recovering a database with a -wal or a "
     "hot -journal needs, in a new folder inside the worker's private directory, removed "

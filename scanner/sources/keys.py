@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from scanner.errors import FaceauditError
 from scanner.sources import sqlite_open
-from scanner.sources.sqlite_schema import q
+from scanner.sources.sqlite_open import q
 
 MAX_KEYS = 1_000_000  # rows read per column; more: the keys are incomplete (reported)
 

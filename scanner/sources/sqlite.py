@@ -46,7 +46,7 @@ from scanner.sources.relational import (
     select,
     timestamp_ranges,
 )
-from scanner.sources.sqlite_schema import q
+from scanner.sources.sqlite_open import q
 
 DEFAULT_MAX_COPY_BYTES = 1024 * 1024 * 1024  # the private copy a recovery may need
 BLOB_CHUNK = 1024 * 1024  # values above this are read through blobopen, in chunks this size

@@ -55,6 +55,11 @@ _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC
 _SUPER_NAME_MAX = 4096  # SQLite's longest path name
 
 
+def q(name: str) -> str:
+    """An identifier quoted for SQLite's SQL text."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 class NotSqlite(FaceauditError):
     """The path is not a regular file holding a SQLite database."""
 

@@ -21,6 +21,7 @@ from scanner.model import DatabaseLocation, Problem, ProblemReason
 from scanner.sources import sqlite_vec
 from scanner.sources.database import DatabaseError
 from scanner.sources.relational import Column, QueryTimeout, Relation, RelationUnreadable
+from scanner.sources.sqlite_open import q
 
 if TYPE_CHECKING:
     from scanner.sources.sqlite import SqliteSource
@@ -42,11 +43,6 @@ VIEWS_READ_DETAIL = (
     "views were read (--read-views): a SQLite view runs only SQLite's own SQL (no extension "
     "is loaded, trusted_schema is off), but may be slow or endless (--statement-timeout)"
 )
-
-
-def q(name: str) -> str:
-    """A quoted identifier."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def relations(src: SqliteSource) -> tuple[list[Relation], list[Problem]]:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from scanner.model import Problem, ScalarValue
 from scanner.sources.database import ColumnSample
 from scanner.sources.relational import Column, Emitter, Relation, Sampled, select
+from scanner.sources.sqlite_open import q
 
 if TYPE_CHECKING:
     from scanner.sources.sqlite import SqliteSource
@@ -59,8 +60,6 @@ def shadow_tables(vtab: str, names: list[str]) -> set[str]:
 def sample(
     source: SqliteSource, rel: Relation, emitter: Emitter
 ) -> Iterator[ColumnSample | Problem]:
-    from scanner.sources.sqlite_schema import q
-
     vectors = rel.extra["vec0"]
     assert isinstance(vectors, dict)
     rowids_table = q(f"{rel.name}_rowids")

@@ -9,7 +9,8 @@ Runs after the detectors, on the same bytes, only for items with face evidence:
 - every stored vector set that became evidence is compared when it is in dlib's space
   (128 dimensions, norms of dlib's descriptors), and otherwise said "not comparable".
 
-The result (`ItemFaces`) goes back to the main process in memory; descriptors only when the
+`FaceSearch` is how a scan asks for it: the scan's item hook (scanner.work.ItemHook). The
+result (`ItemFaces`) goes back to the main process in memory; descriptors only when the
 search keeps them (triage).
 """
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -26,22 +27,69 @@ from scanner.detectors.face_column import MAX_IMAGES, TIME_BUDGET_S, column_imag
 from scanner.detectors.face_yunet import YuNetFaceDetector
 from scanner.detectors.models import DLIB_ENCODER, DLIB_HOG, DLIB_POSE5, ModelSpec
 from scanner.embeddings.vectors import VectorSet
+from scanner.errors import ConfigError
 from scanner.faces.geometry import RelBox, iou
 from scanner.faces.imaging import ImageProblem
-from scanner.model import Evidence, EvidenceKind, FaceBox
+from scanner.model import Evidence, EvidenceKind, FaceBox, ItemResult
 from scanner.subject.descriptors import FaceDescriptor, describe_boxes
 from scanner.subject.spec import (
+    DEFAULT_TOLERANCE,
     DIMS,
     DLIB_FAMILY,
     FaceCompared,
-    FaceSearch,
     ItemFaces,
     StoreCompared,
+    holds_faces,
 )
 
 SAME_FACE_IOU = 0.35  # boxes of two detectors overlapping this much are one face
 # What the workers preload for a face search (FaceSearch.models).
 MODELS: tuple[ModelSpec, ...] = (*YuNetFaceDetector.models, DLIB_HOG, DLIB_POSE5, DLIB_ENCODER)
+
+
+@dataclass(frozen=True)
+class FaceSearch:
+    """The workers' face comparison, a scan's item hook (scanner.work.ItemHook): every face
+    and stored dlib template of an item with face data is compared with `probes`; with
+    `keep_descriptors` (triage), the descriptors come back too, for clustering."""
+
+    probes: np.ndarray = field(repr=False, compare=False)  # (k, 128) float64; k may be 0
+    tolerance: float = DEFAULT_TOLERANCE
+    keep_descriptors: bool = False
+    every_face: bool = True  # search images again for every face (not the first ones found)
+    name = "face comparison"  # how the item's problems name a failure
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.tolerance <= 2.0:
+            raise ConfigError(f"face search tolerance must be in (0, 2] (got {self.tolerance!r})")
+
+    def __repr__(self) -> str:
+        return (
+            f"FaceSearch(probes=<{len(self.probes)} withheld>, tolerance={self.tolerance}, "
+            f"keep_descriptors={self.keep_descriptors}, every_face={self.every_face})"
+        )
+
+    @property
+    def models(self) -> tuple[ModelSpec, ...]:
+        """YuNet (every face again), dlib's HOG, landmarks and encoder."""
+        return MODELS
+
+    @property
+    def keep_vectors(self) -> bool:
+        return True  # stored templates are compared with the probes
+
+    def after(
+        self,
+        item: LoadedItem,
+        evidence: Sequence[Evidence],
+        vectors: Sequence[VectorSet],
+        ctx: DetectContext,
+    ) -> ItemFaces | None:
+        """The item's faces and stores compared (examine)."""
+        return examine(item, evidence, vectors, self, ctx)
+
+    def needs_look(self, result: ItemResult) -> bool:
+        return holds_faces(result)
 
 
 def examine(

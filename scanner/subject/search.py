@@ -15,9 +15,10 @@ from scanner.config import ScanConfig
 from scanner.engine import ProgressCallback, run_scan
 from scanner.model import ItemResult, Location
 from scanner.state.store import StateDB
+from scanner.subject.compare import FaceSearch
 from scanner.subject.match import subject_result
 from scanner.subject.probe import Probes
-from scanner.subject.spec import DEFAULT_TOLERANCE, FaceSearch, ItemFaces
+from scanner.subject.spec import DEFAULT_TOLERANCE, ItemFaces
 from scanner.subject_results import SubjectResult
 
 

@@ -1,6 +1,6 @@
 """What the workers get for a face search, and what they send back: in memory only.
 
-`FaceSearch` is the scan's item hook (scanner.work.ItemHook): it travels inside
+The face search (scanner.subject.compare.FaceSearch, the scan's item hook) travels inside
 `WorkerSetup` over the pool's pipe (pickled into the pipe, never into a file); `ItemFaces`
 travels back as the outcome's `extra` the same way. Neither is ever put
 into a `ScanResult`, so no reporter, baseline or state database can see a vector. Their
@@ -9,19 +9,13 @@ into a `ScanResult`, so no reporter, baseline or state database can see a vector
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from scanner.errors import ConfigError
-from scanner.model import Evidence, EvidenceKind, FaceBox, ItemResult
+from scanner.model import EvidenceKind, FaceBox, ItemResult
 
 if TYPE_CHECKING:  # numpy only for the types: `faceaudit --help` does not load it
     import numpy as np
-
-    from scanner.detectors.base import DetectContext, LoadedItem
-    from scanner.detectors.models import ModelSpec
-    from scanner.embeddings.vectors import VectorSet
 
 DIMS = 128  # dlib's ResNet descriptor: the face_recognition space
 DLIB_FAMILY = "dlib/face_recognition"  # scanner.embeddings.vectors names the space so
@@ -75,51 +69,3 @@ def holds_faces(result: ItemResult) -> bool:
     return any(
         e.kind in (EvidenceKind.FACE_IMAGE, EvidenceKind.FACE_EMBEDDING) for e in result.evidence
     )
-
-
-@dataclass(frozen=True)
-class FaceSearch:
-    """The workers' face comparison, a scan's item hook (scanner.work.ItemHook): every face
-    and stored dlib template of an item with face data is compared with `probes`; with
-    `keep_descriptors` (triage), the descriptors come back too, for clustering."""
-
-    probes: np.ndarray = field(repr=False, compare=False)  # (k, 128) float64; k may be 0
-    tolerance: float = DEFAULT_TOLERANCE
-    keep_descriptors: bool = False
-    every_face: bool = True  # search images again for every face (not the first ones found)
-    name = "face comparison"  # how the item's problems name a failure
-
-    def __post_init__(self) -> None:
-        if not 0.0 < self.tolerance <= 2.0:
-            raise ConfigError(f"face search tolerance must be in (0, 2] (got {self.tolerance!r})")
-
-    def __repr__(self) -> str:
-        return (
-            f"FaceSearch(probes=<{len(self.probes)} withheld>, tolerance={self.tolerance}, "
-            f"keep_descriptors={self.keep_descriptors}, every_face={self.every_face})"
-        )
-
-    @property
-    def models(self) -> tuple[ModelSpec, ...]:
-        """YuNet (every face again), dlib's HOG, landmarks and encoder."""
-        from scanner.subject.compare import MODELS
-
-        return MODELS
-
-    @property
-    def keep_vectors(self) -> bool:
-        return True  # stored templates are compared with the probes
-
-    def after(
-        self,
-        item: LoadedItem,
-        evidence: Sequence[Evidence],
-        vectors: Sequence[VectorSet],
-        ctx: DetectContext,
-    ) -> ItemFaces | None:
-        from scanner.subject.compare import examine
-
-        return examine(item, evidence, vectors, self, ctx)
-
-    def needs_look(self, result: ItemResult) -> bool:
-        return holds_faces(result)

@@ -20,7 +20,8 @@ from scanner.engine import ProgressCallback, run_scan
 from scanner.model import ContentType, EvidenceKind, ItemResult, Location, ScanResult
 from scanner.state.store import StateDB
 from scanner.subject.clustering import estimate_people
-from scanner.subject.spec import DIMS, FaceSearch, ItemFaces
+from scanner.subject.compare import FaceSearch
+from scanner.subject.spec import DIMS, ItemFaces
 from scanner.subject_results import Count, TriageResult
 
 

@@ -11,8 +11,7 @@ from scanner.config import DetectionSettings, Limits
 from scanner.detectors.base import DetectContext, LoadedItem, ModelCache
 from scanner.embeddings.vectors import VectorSet
 from scanner.model import ContentType, Evidence, EvidenceKind, FaceBox, FileLocation
-from scanner.subject.compare import distinct_boxes, examine
-from scanner.subject.spec import FaceSearch
+from scanner.subject.compare import FaceSearch, distinct_boxes, examine
 
 CTX = DetectContext(DetectionSettings(), Limits(), ModelCache(), keep_vectors=True)
 ITEM = LoadedItem(FileLocation("store.pkl"), ContentType.PICKLE, b"")

@@ -193,7 +193,7 @@ def test_processes_holding_descriptors_never_dump_core() -> None:
     code = (
         "import resource, tempfile, numpy as np\n"
         "from scanner.config import DetectionSettings, Limits\n"
-        "from scanner.subject.spec import FaceSearch\n"
+        "from scanner.subject.compare import FaceSearch\n"
         "from scanner.worker import WorkerSetup, _prepare_process\n"
         "resource.setrlimit(resource.RLIMIT_CORE, (1 << 20, resource.RLIM_INFINITY))\n"
         "search = FaceSearch(np.zeros((1, 128)))\n"

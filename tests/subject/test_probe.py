@@ -14,9 +14,9 @@ from scanner.config import DetectionSettings, Limits
 from scanner.detectors.base import DetectContext, LoadedItem, ModelCache
 from scanner.detectors.face_yunet import YuNetFaceDetector
 from scanner.model import ContentType, FaceBox, FileLocation
+from scanner.subject.compare import FaceSearch
 from scanner.subject.descriptors import describe_boxes
 from scanner.subject.probe import ProbeError, Probes, load_probes
-from scanner.subject.spec import FaceSearch
 
 
 def test_a_probe_is_one_128_d_descriptor_with_dlib_norms(probes: Probes) -> None:

@@ -27,9 +27,10 @@ import pytest
 from scanner.config import ScanConfig
 from scanner.engine import run_scan
 from scanner.model import FileLocation, ItemResult, Location
+from scanner.subject.compare import FaceSearch
 from scanner.subject.probe import load_probes
 from scanner.subject.search import find_subject
-from scanner.subject.spec import DEFAULT_TOLERANCE, FaceSearch, ItemFaces
+from scanner.subject.spec import DEFAULT_TOLERANCE, ItemFaces
 from scanner.subject.triage import summarise
 
 pytestmark = pytest.mark.slow
