@@ -34,11 +34,11 @@ from scanner.policy.facts import load_registers, subject_reads, unread
 from scanner.policy.judgement import Judgement, judge
 from scanner.policy.loader import Policy
 from scanner.pool import Event, Executor, InlineExecutor, WorkerPool
-from scanner.sources import display, open_target
+from scanner.sources import display, open_target, read_keys
 from scanner.sources.base import SourceContext, SourceItem
 from scanner.sources.database import ColumnSample
 from scanner.sources.globs import PathFilter
-from scanner.sources.keys import KeyRead, KeysUnreadable
+from scanner.sources.keys import KeysUnreadable
 from scanner.state.history import record_scan, trend_of
 from scanner.state.incremental import Incremental, config_key
 from scanner.state.store import StateDB
@@ -460,7 +460,7 @@ def _subjects(
     local = [r for r in reads if not r.read.is_sqlite]
     for subject in local:
         try:
-            out[subject.location] = _server_keys(subject.read, config)
+            out[subject.location] = read_keys(subject.read, config.sampling)
         except KeysUnreadable as exc:
             problems.append(unread(subject, str(exc)))
     files = [r for r in reads if r.read.is_sqlite]
@@ -476,12 +476,3 @@ def _subjects(
         else:
             out[subject.location] = event.keys
     return out
-
-
-def _server_keys(read: KeyRead, config: ScanConfig) -> tuple[str, ...]:
-    scheme = read.database.split("://", 1)[0].split("+", 1)[0].lower()
-    if scheme not in ("postgresql", "postgres"):
-        raise KeysUnreadable(f"subjects are read from SQLite and PostgreSQL, not {scheme!r}")
-    from scanner.sources.postgres import PostgresSource
-
-    return PostgresSource(read.database, config.sampling).keys(read)

@@ -21,6 +21,7 @@ from scanner.policy.fields import (
     duration,
     regions,
 )
+from scanner.sources import holds_registers
 
 
 class Retention(Strict):
@@ -132,8 +133,11 @@ class Register(Strict):
 
     @model_validator(mode="after")
     def _columns(self) -> Register:
-        if not self.source.startswith(("csv:", "sqlite://", "postgresql://", "postgres://")):
-            raise ValueError("source must be csv:PATH, sqlite:///PATH or postgresql://…")
+        if not self.source.startswith("csv:") and not holds_registers(self.source):
+            raise ValueError(
+                "source must be csv:PATH or a database that can hold a register "
+                "(sqlite:///PATH, postgresql://…)"
+            )
         if not self.source.startswith("csv:") and not self.table:
             raise ValueError("a database register needs `table`")
         if self.kind == "consent" and not self.granted_column:

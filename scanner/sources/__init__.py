@@ -9,7 +9,10 @@ built-in claims). A source module provides:
 - `display(target) -> str`: how reports, the history and the state name the target (never a
   credential);
 - optionally `read_rows(target, sql, base) -> list[rows]`: the rows of one read-only query,
-  for a policy's registers kept in it (SQLite, PostgreSQL).
+  for a policy's registers kept in it (SQLite, PostgreSQL);
+- optionally `read_keys(target, read, sampling) -> tuple[str, ...]`: the subjects of a
+  column's rows (scanner.sources.keys.KeyRead), for a policy's per-subject checks
+  (PostgreSQL; a SQLite file's are read in a worker, scanner.sources.keys.read_sqlite).
 
 No other module lists schemes. Drivers are imported only when a target of their scheme is
 scanned, so `faceaudit --help` stays instant.
@@ -22,10 +25,14 @@ from collections.abc import Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scanner.errors import ConfigError
 from scanner.sources.base import Source, SourceContext
+
+if TYPE_CHECKING:
+    from scanner.config import SampleLimits
+    from scanner.sources.keys import KeyRead
 
 # scheme -> the module implementing it (see above)
 SOURCES: dict[str, str] = {
@@ -97,3 +104,27 @@ def read_rows(target: str, sql: str, base: Path | None = None) -> Sequence[Seque
         raise ConfigError(f"{scheme_of(target)}:// sources cannot hold a register")
     rows: Sequence[Sequence[Any]] = reader(target, sql, base)
     return rows
+
+
+def holds_registers(target: str) -> bool:
+    """Whether a policy's register may be kept at `target` (its source answers queries)."""
+    try:
+        return hasattr(module_for(target), "read_rows")
+    except ConfigError:
+        return False
+
+
+def read_keys(read: KeyRead, sampling: SampleLimits) -> tuple[str, ...]:
+    """The subjects of a column's rows, from a source that reads them in this process (a
+    database server); raises KeysUnreadable when the target's source cannot."""
+    from scanner.sources.keys import KeysUnreadable
+
+    try:
+        reader = getattr(module_for(read.database), "read_keys", None)
+    except ConfigError as exc:
+        raise KeysUnreadable(str(exc)) from None
+    scheme = scheme_of(read.database)
+    if reader is None:
+        raise KeysUnreadable(f"the subjects of {scheme}:// columns cannot be read")
+    found: tuple[str, ...] = reader(read.database, read, sampling)
+    return found

@@ -431,6 +431,11 @@ def display(target: str) -> str:
     return display_uri(target)
 
 
+def read_keys(target: str, read: KeyRead, sampling: SampleLimits) -> tuple[str, ...]:
+    """The subjects of a column's rows (PostgresSource.keys)."""
+    return PostgresSource(target, sampling).keys(read)
+
+
 def read_rows(target: str, sql: str, base: Path | None = None) -> Sequence[Sequence[Any]]:
     """The rows of one query against a register kept in PostgreSQL (configuration, named by
     the policy): read-only, an empty search_path, a statement timeout."""
