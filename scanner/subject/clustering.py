@@ -10,7 +10,8 @@ within the range. Descriptors stay in memory; only counts leave this module.
 Faces of one image (one frame of it) carry the same group number. dlib's clustering knows no
 constraint, so a cluster that holds two faces of one group is clustered again, on its own
 edges, by Chinese whispers that never gives a face a label held by another face of its
-group (`_split`); clusters without such a pair are dlib's, unchanged.
+group (`_split`; beyond SPLIT_MAX faces, the fewest people the constraint allows: `_fewest`);
+clusters without such a pair are dlib's, unchanged.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ MAX_CLUSTERED = 20_000  # Chinese whispers compares every pair: beyond this, cou
 NO_GROUP = -1  # a descriptor without a cannot-link group (a stored template, a database image)
 ITERATIONS = 100  # dlib's default for chinese_whispers
 SEED = 0  # the constrained pass is seeded: the same faces give the same count
+SPLIT_MAX = 2_000  # larger clusters are split by _fewest (linear), not by _split (pairs)
 
 
 def estimate_people(
@@ -69,7 +71,8 @@ def cluster(rows: np.ndarray, threshold: float, groups: np.ndarray | None = None
         marks = [int(groups[i]) for i in idx if groups[i] != NO_GROUP]
         if len(marks) == len(set(marks)):
             continue  # no two faces of one image here
-        for i, sub in zip(idx, _split(rows[idx], groups[idx], threshold), strict=True):
+        split = _split if len(idx) <= SPLIT_MAX else _fewest
+        for i, sub in zip(idx, split(rows[idx], groups[idx], threshold), strict=True):
             labels[i] = next_label + sub
         next_label += len(idx)
     return labels
@@ -98,17 +101,31 @@ def _split(rows: np.ndarray, groups: np.ndarray, threshold: float) -> list[int]:
         for i in rng.permutation(n):
             if not len(neighbours[i]):
                 continue
-            taken = set(labels[same[i]].tolist())
-            votes: dict[int, int] = {}
-            for label in labels[neighbours[i]].tolist():
-                if label not in taken:
-                    votes[label] = votes.get(label, 0) + 1
-            if not votes:
+            same_labels = labels[same[i]]
+            candidates, votes = np.unique(labels[neighbours[i]], return_counts=True)
+            allowed = ~np.isin(candidates, same_labels) if len(same[i]) else slice(None)
+            candidates, votes = candidates[allowed], votes[allowed]
+            if not len(candidates):
                 continue
-            best = max(votes.items(), key=lambda kv: (kv[1], -kv[0]))[0]
+            best = int(candidates[int(np.argmax(votes))])  # ties: the smallest label
             if best != labels[i]:
                 labels[i] = best
                 changed = True
         if not changed:
             break
     return [int(x) for x in np.unique(labels, return_inverse=True)[1]]
+
+
+def _fewest(rows: np.ndarray, groups: np.ndarray, threshold: float) -> list[int]:
+    """The fewest people the constraint allows, for clusters too large to cluster again:
+    the k-th face of each group goes to the k-th person (faces without a group: the first),
+    so the cluster counts as many people as its largest group has faces."""
+    seen: dict[int, int] = {}
+    out = []
+    for g in groups.tolist():
+        if g == NO_GROUP:
+            out.append(0)
+            continue
+        out.append(seen.get(g, 0))
+        seen[g] = out[-1] + 1
+    return out

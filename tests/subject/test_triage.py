@@ -27,6 +27,7 @@ from scanner.engine import run_scan
 from scanner.model import EvidenceKind, ItemResult
 from scanner.reporters import triage_html, triage_markdown
 from scanner.reporters.subject_formats import SubjectFormat, render_triage
+from scanner.subject import clustering
 from scanner.subject.clustering import NO_GROUP, cluster, estimate_people
 from scanner.subject.compare import FaceSearch
 from scanner.subject.spec import ItemFaces
@@ -294,6 +295,16 @@ def test_cannot_link_splits_a_merged_cluster_without_merging_others() -> None:
     assert estimate_people(pairs, groups=groups).estimate == 6
     with pytest.raises(ValueError):
         estimate_people(pairs, groups=[1, 2])
+
+
+def test_a_cluster_too_large_to_cluster_again_counts_the_fewest_people_allowed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rows = _apart(dlib_descriptors(24), 5)
+    pairs = np.vstack([rows, rows + 0.01, rows + 0.02])  # 5 people, each seen 3 times
+    monkeypatch.setattr(clustering, "SPLIT_MAX", 1)
+    groups = [5, *[NO_GROUP] * 4, 5, *[NO_GROUP] * 4, 5, *[NO_GROUP] * 4]
+    assert estimate_people(pairs, groups=groups).estimate == 5 + 2  # person 0 three times
 
 
 def test_named_counts_from_a_labelled_pickle_and_a_name_column(
