@@ -307,9 +307,7 @@ def test_a_cluster_too_large_to_cluster_again_counts_the_fewest_people_allowed(
     assert estimate_people(pairs, groups=groups).estimate == 5 + 2  # person 0 three times
 
 
-def test_named_counts_from_a_labelled_pickle_and_a_name_column(
-    devset: Path, tmp_path: Path
-) -> None:
+def test_named_counts_from_a_labelled_pickle_and_name_columns(devset: Path, tmp_path: Path) -> None:
     pickle_path = devset / "actor_recognition" / "encodings" / "encodings.pickle"
     db = tmp_path / "gate.db"
     vectors = dlib_descriptors(6)
@@ -319,6 +317,11 @@ def test_named_counts_from_a_labelled_pickle_and_a_name_column(
             "face_encoding BLOB, created_at TEXT)"
         )
         conn.execute("CREATE TABLE badges (id INTEGER PRIMARY KEY, face_encoding BLOB)")
+        conn.execute("CREATE TABLE members (id INTEGER PRIMARY KEY, surname TEXT, photo BLOB)")
+        for n, photo in enumerate(_single_faces(devset)["John_Savage"][:3]):
+            conn.execute(
+                "INSERT INTO members VALUES (?, ?, ?)", (n, f"Zyxwv{n}", photo.read_bytes())
+            )
         for n, vec in enumerate(vectors):
             conn.execute(
                 "INSERT INTO visitors VALUES (?, ?, ?, '2024-01-01')",
@@ -326,7 +329,8 @@ def test_named_counts_from_a_labelled_pickle_and_a_name_column(
             )
             conn.execute("INSERT INTO badges VALUES (?, ?)", (n, vec.astype("<f8").tobytes()))
     conn.close()
-    t = triage(ScanConfig(targets=(pickle_path, db), workers=0))
+    gallery = devset / "sprkgoyal_face_recognizer" / "encodings.json"  # {name: [vectors]}
+    t = triage(ScanConfig(targets=(pickle_path, gallery, db), workers=0))
     by_where = {
         i.location.display.rsplit("#", 1)[-1].rsplit("/", 1)[-1]: f
         for i, f in zip(t.scan.items, t.figures, strict=True)
@@ -336,11 +340,14 @@ def test_named_counts_from_a_labelled_pickle_and_a_name_column(
     assert by_where["visitors.face_encoding"].labelled == 6  # a full_name column beside
     assert by_where["badges.face_encoding"].templates == 6
     assert by_where["badges.face_encoding"].labelled == 0  # no name in that table
-    assert (t.labelled, t.labelled_stores, t.named_people) == (108, 2, 0)
+    assert by_where["members.photo"].image_rows == 3  # face images, a surname beside them
+    assert by_where["members.photo"].labelled == 3
+    assert (by_where["encodings.json"].templates, by_where["encodings.json"].labelled) == (5, 5)
+    assert (t.labelled, t.labelled_stores, t.named_people) == (116, 4, 0)
     for fmt in SubjectFormat:
         text = render_triage(t, fmt)
         assert "Zyxwv" not in text  # counts only: never a name
     md = render_triage(t, SubjectFormat.MARKDOWN)
-    assert "108 templates or face-image rows stored with a person's name or label" in md
-    assert json.loads(render_triage(t, SubjectFormat.JSON))["summary"]["labelled"] == 108
+    assert "116 templates or face-image rows stored with a person's name or label" in md
+    assert json.loads(render_triage(t, SubjectFormat.JSON))["summary"]["labelled"] == 116
     assert_adds_up(t)
