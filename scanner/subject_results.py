@@ -87,7 +87,7 @@ class PeopleEstimate:
     threshold: float  # the clustering threshold of the estimate
     sweep: tuple[float, float]  # thresholds whose counts give the range
     not_clustered: int = 0  # faces/templates that could not be clustered (upper bound added)
-    method: str = "dlib.chinese_whispers_clustering"
+    method: str = "dlib.chinese_whispers_clustering; cannot-link: faces of one image"
 
 
 @dataclass(frozen=True)
@@ -96,6 +96,19 @@ class Count:
 
     label: str
     count: int
+
+
+@dataclass(frozen=True)
+class TriageItem:
+    """The triage's figures for one item with face data: every row of a report and every
+    total come from these, so they add up."""
+
+    location: Location
+    faces: int  # faces in the file or archive member (every face searched for); 0 for columns
+    faces_lower_bound: bool  # the faces could not all be searched for: at least `faces`
+    image_rows: int  # database columns: estimated rows holding face images
+    templates: int  # stored face templates (vectors)
+    labelled: int  # templates or face-image rows stored with a person's name or label
 
 
 @dataclass(frozen=True)
@@ -117,6 +130,15 @@ class TriageResult:
     oldest: datetime | None
     newest: datetime | None
     unreadable: int  # items that could not be examined (incomplete scan)
+    figures: tuple[TriageItem, ...]  # one per item of `scan.items`, in that order
+    labelled: int  # templates/rows stored with a name or label beside them (sum of items)
+    labelled_stores: int  # the stores (files, columns) holding them
+
+    @property
+    def faces_lower_bound(self) -> bool:
+        """`faces` is a lower bound: an item's faces could not all be searched for, or items
+        could not be examined at all (they may hold more)."""
+        return self.unreadable > 0 or any(f.faces_lower_bound for f in self.figures)
 
     @property
     def records(self) -> int:

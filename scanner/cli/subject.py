@@ -225,8 +225,10 @@ def triage(
     _emit(render_triage(result, SubjectFormat(fmt)), output)
     if output is not None and not quiet:
         typer.echo(
-            f"faceaudit: {result.files_with_faces} files with faces, {result.templates} "
-            f"templates, about {result.people.estimate} people; report written to {output}",
+            f"faceaudit: {result.files_with_faces} files with "
+            f"{'at least ' if result.faces_lower_bound else ''}{result.faces} faces, "
+            f"{result.templates} templates, about {result.people.estimate} people; report "
+            f"written to {output}",
             err=True,
         )
     raise typer.Exit(int(result.exit_code))

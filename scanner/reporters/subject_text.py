@@ -24,6 +24,14 @@ PRIVACY = (
     "temporary file. This report holds locations, distances and counts only."
 )
 
+FOOTNOTE = (
+    "Faces were counted by searching every face of every image, as scan --count-faces "
+    'does ("at least" where a search could not finish, or items could not be examined); '
+    "every total is the sum of the rows. Distinct people by clustering the faces' 128-d "
+    "descriptors in memory (never written anywhere); two faces of one image are never "
+    "counted as one person."
+)
+
 
 def verdict(result: SubjectResult) -> str:
     places = len({m.location for m in result.matches})
@@ -82,8 +90,9 @@ def people(p: PeopleEstimate) -> str:
         return "no face to count"
     text = (
         f"about {p.estimate} (range {p.low}–{p.high}): {p.clustered} faces and stored dlib "
-        f"templates clustered with dlib's Chinese whispers at {p.threshold:g}; the range is "
-        f"the count at {p.sweep[1]:g} and at {p.sweep[0]:g}"
+        f"templates clustered with dlib's Chinese whispers at {p.threshold:g} (two faces of "
+        f"one image never taken for one person); the range is the count at {p.sweep[1]:g} "
+        f"and at {p.sweep[0]:g}"
     )
     if p.not_clustered:
         text += (
@@ -94,6 +103,79 @@ def people(p: PeopleEstimate) -> str:
     return text
 
 
+def faces(t: TriageResult) -> str:
+    """The faces in files, said to be a lower bound when it is one."""
+    return f"at least {t.faces}" if t.faces_lower_bound else str(t.faces)
+
+
+def named(t: TriageResult) -> str:
+    """Who is named: distinct names in face tags, and templates or image rows stored with a
+    name or label (one per record: the same person may carry several)."""
+    who = "person" if t.named_people == 1 else "people"
+    text = f"{t.named_people} distinct {who} named in face tags"
+    if t.labelled:
+        text += (
+            f"; {t.labelled} templates or face-image rows stored with a person's name or "
+            f"label beside them, in {t.labelled_stores} store(s) (at most {t.labelled} "
+            "people: one label per record)"
+        )
+    return text
+
+
+def summary_rows(t: TriageResult) -> list[tuple[str, str]]:
+    """The summary table: each figure is the sum of the items' rows (TriageResult.figures)."""
+    return [
+        ("Files with faces", str(t.files_with_faces)),
+        ("Faces in them", faces(t)),
+        ("Face images in database rows (estimated)", str(t.database_image_rows)),
+        ("Face-template stores", str(t.template_stores)),
+        ("Face templates", str(t.templates)),
+        ("Templates and image rows stored with a name or label", str(t.labelled)),
+        ("Items with face tags", str(t.tagged_items)),
+        ("Distinct people named in tags", str(t.named_people)),
+        (
+            "Distinct people (estimate)",
+            f"{t.people.estimate} ({t.people.low}–{t.people.high})",
+        ),
+        ("Items that could not be examined", str(t.unreadable)),
+    ]
+
+
+ITEM_COLUMNS = ("Location", "Kind", "Faces", "Image rows", "Templates", "Named", "Date", "Places")
+ITEM_NUMBERS = {2, 3, 4, 5}  # the columns that hold counts (right-aligned)
+
+
+def item_rows(t: TriageResult, max_rows: int = MAX_ROWS) -> list[tuple[str, ...]]:
+    """The items with face data, one row each, with the figures the totals add up."""
+    out: list[tuple[str, ...]] = []
+    for item, f in zip(t.scan.items[:max_rows], t.figures[:max_rows], strict=True):
+        out.append(
+            (
+                item.location.display,
+                ", ".join(sorted({e.kind.value for e in item.evidence})),
+                f"at least {f.faces}" if f.faces_lower_bound else str(f.faces),
+                str(f.image_rows),
+                str(f.templates),
+                str(f.labelled),
+                when(item.context),
+                ", ".join(item.context.countries),
+            )
+        )
+    return out
+
+
+def rest(t: TriageResult, max_rows: int = MAX_ROWS) -> str:
+    """What the rows beyond `max_rows` hold, so the listed rows and the rest add up."""
+    more = t.figures[max_rows:]
+    if not more:
+        return ""
+    return (
+        f"… and {len(more)} more items with {sum(f.faces for f in more)} faces, "
+        f"{sum(f.image_rows for f in more)} image rows, {sum(f.templates for f in more)} "
+        f"templates and {sum(f.labelled for f in more)} named (the JSON report lists all)."
+    )
+
+
 def categories(t: TriageResult) -> list[tuple[str, str]]:
     """GDPR Art 33(3)(a): categories of data and of records, with approximate numbers."""
     out = []
@@ -102,7 +184,7 @@ def categories(t: TriageResult) -> list[tuple[str, str]]:
             (
                 "Photographs showing faces (personal data; biometric data if processed to "
                 "identify, Art 9)",
-                f"{t.files_with_faces} files, {t.faces} faces",
+                f"{t.files_with_faces} files, {faces(t)} faces",
             ),
         )
     if t.database_image_rows:
@@ -112,6 +194,13 @@ def categories(t: TriageResult) -> list[tuple[str, str]]:
             (
                 "Face templates (biometric data for unique identification, Art 9)",
                 f"{t.templates} templates in {t.template_stores} stores",
+            ),
+        )
+    if t.labelled:
+        out.append(
+            (
+                "Names or labels stored with templates or face images (one per record)",
+                f"{t.labelled} records in {t.labelled_stores} store(s)",
             ),
         )
     if t.tagged_items:

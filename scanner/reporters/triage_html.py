@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-from scanner.model import EvidenceKind
 from scanner.reporters.findings import iso
 from scanner.reporters.html import esc
 from scanner.reporters.html_parts import Row, bar_chart
 from scanner.reporters.subject_html import page, table
-from scanner.reporters.subject_text import MAX_ROWS, categories, date_range, items, people, when
+from scanner.reporters.subject_text import (
+    FOOTNOTE,
+    ITEM_COLUMNS,
+    ITEM_NUMBERS,
+    MAX_ROWS,
+    categories,
+    date_range,
+    item_rows,
+    items,
+    named,
+    people,
+    rest,
+    summary_rows,
+)
 from scanner.subject_results import Count, TriageResult
 
 CONTROLLER = "to be completed by the controller"
@@ -32,7 +44,7 @@ def render(t: TriageResult, max_rows: int = MAX_ROWS) -> str:
         + "".join(f"<li>{esc(c)}: {esc(n)}</li>" for c, n in cats)
         + "</ul></dd>",
         f"<dt>Data subjects are</dt><dd>people whose faces or face templates are stored"
-        f"{esc(biometric)}; {t.named_people} of them named in face tags</dd>",
+        f"{esc(biometric)}; {esc(named(t))}</dd>",
         f"<dt>Jurisdictions</dt><dd>{esc(_list(t.countries))}</dd>",
         f"<dt>Dates of the data</dt><dd>{esc(date_range(t))}</dd>",
         f"<dt>Applications</dt><dd>{esc(_list(t.applications))}</dd>",
@@ -40,17 +52,7 @@ def render(t: TriageResult, max_rows: int = MAX_ROWS) -> str:
         "</dl></section>",
         '<section id="summary"><h2>Summary</h2>',
     ]
-    summary = [
-        ("Files with faces", t.files_with_faces),
-        ("Faces in them", t.faces),
-        ("Face images in database rows (estimated)", t.database_image_rows),
-        ("Face-template stores", t.template_stores),
-        ("Face templates", t.templates),
-        ("Items with face tags", t.tagged_items),
-        ("Distinct people named in tags", t.named_people),
-        ("Items that could not be examined", t.unreadable),
-    ]
-    body += table(("", "Count"), [(k, str(v)) for k, v in summary], {1})
+    body += table(("", "Count"), summary_rows(t), {1})
     charts = [
         (label, counts)
         for label, counts in (
@@ -68,23 +70,10 @@ def render(t: TriageResult, max_rows: int = MAX_ROWS) -> str:
         body.append("</div>")
     body.append("</section>")
     body.append('<section id="items"><h2>Items with face data</h2>')
-    listed = [
-        (
-            i.location.display,
-            ", ".join(sorted({e.kind.value for e in i.evidence})),
-            str(max((e.faces for e in i.evidence if e.kind is EvidenceKind.FACE_IMAGE), default=0)),
-            when(i.context),
-            ", ".join(i.context.countries),
-        )
-        for i in scan.items[:max_rows]
-    ]
-    body += (
-        table(("Location", "Kind", "Faces", "Date", "Places"), listed, {2})
-        if listed
-        else ["<p>None.</p>"]
-    )
-    if len(scan.items) > max_rows:
-        body.append(f"<p>… and {len(scan.items) - max_rows} more: the JSON report lists all.</p>")
+    listed = item_rows(t, max_rows)
+    body += table(ITEM_COLUMNS, listed, ITEM_NUMBERS) if listed else ["<p>None.</p>"]
+    if rest(t, max_rows):
+        body.append(f"<p>{esc(rest(t, max_rows))}</p>")
     body.append("</section>")
     problems = [p for p in scan.problems if p.incomplete]
     if problems:
@@ -92,9 +81,8 @@ def render(t: TriageResult, max_rows: int = MAX_ROWS) -> str:
         body += ['<section id="problems"><h2>Not scanned</h2>']
         body += [*table(("Location", "Reason", "Detail"), failed, set()), "</section>"]
     body.append(
-        "<footer>Faces were counted by searching every face of every image; distinct people by "
-        "clustering the faces' descriptors in memory, never written anywhere. This page holds "
-        "counts and locations only: no face image, crop or template.</footer>"
+        f"<footer>{esc(FOOTNOTE)} This page holds counts and locations only: no face image, "
+        "crop, template or name.</footer>"
     )
     return page("faceaudit breach triage", body)
 

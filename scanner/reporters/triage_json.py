@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from scanner.model import EvidenceKind, ItemResult
+from scanner.model import ItemResult
 from scanner.reporters.findings import iso
 from scanner.reporters.subject_json import context, location
 from scanner.reporters.text import unicode_safe
-from scanner.subject_results import Count, TriageResult
+from scanner.subject_results import Count, TriageItem, TriageResult
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: exact faces per item, lower bounds, labelled records
 
 
 def render(result: TriageResult) -> str:
@@ -46,11 +46,14 @@ def to_document(t: TriageResult) -> dict[str, Any]:
             "items_scanned": scan.stats.items_scanned,
             "files_with_faces": t.files_with_faces,
             "faces": t.faces,
+            "faces_lower_bound": t.faces_lower_bound,
             "database_image_rows": t.database_image_rows,
             "template_stores": t.template_stores,
             "templates": t.templates,
             "tagged_items": t.tagged_items,
             "named_people": t.named_people,
+            "labelled": t.labelled,
+            "labelled_stores": t.labelled_stores,
             "records": t.records,
             "unreadable_items": t.unreadable,
         },
@@ -71,7 +74,7 @@ def to_document(t: TriageResult) -> dict[str, Any]:
             "oldest": iso(t.oldest) if t.oldest else None,
             "newest": iso(t.newest) if t.newest else None,
         },
-        "items": [_item(i) for i in scan.items],
+        "items": [_item(i, f) for i, f in zip(scan.items, t.figures, strict=True)],
         "problems": [
             {
                 "path": unicode_safe(p.location.display),
@@ -88,22 +91,17 @@ def _counts(counts: tuple[Count, ...]) -> list[dict[str, Any]]:
     return [{"label": unicode_safe(c.label), "count": c.count} for c in counts]
 
 
-def _item(i: ItemResult) -> dict[str, Any]:
-    faces = max((e.faces for e in i.evidence if e.kind is EvidenceKind.FACE_IMAGE), default=0)
-    templates = sum(
-        int(c)
-        for e in i.evidence
-        if e.kind is EvidenceKind.FACE_EMBEDDING
-        and isinstance(c := e.detail("count"), int)
-        and not isinstance(c, bool)
-    )
+def _item(i: ItemResult, f: TriageItem) -> dict[str, Any]:
     apps = sorted({str(e.detail("app")) for e in i.evidence if e.detail("app")})
     return {
         "path": unicode_safe(i.location.display),
         "location": location(i.location),
         "kinds": sorted({e.kind.value for e in i.evidence}),
-        "faces": faces,
-        "templates": templates,
+        "faces": f.faces,
+        "faces_lower_bound": f.faces_lower_bound,
+        "image_rows": f.image_rows,
+        "templates": f.templates,
+        "labelled": f.labelled,
         "apps": apps,
         "context": context(i.context),
     }

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-from scanner.model import EvidenceKind
 from scanner.reporters.findings import iso
-from scanner.reporters.subject_text import MAX_ROWS, categories, date_range, items, people, when
+from scanner.reporters.subject_text import (
+    FOOTNOTE,
+    ITEM_COLUMNS,
+    ITEM_NUMBERS,
+    MAX_ROWS,
+    categories,
+    date_range,
+    item_rows,
+    items,
+    named,
+    people,
+    rest,
+    summary_rows,
+)
 from scanner.reporters.text import markdown_code, markdown_escape
 from scanner.subject_results import Count, TriageResult
 
@@ -35,7 +47,7 @@ def render(t: TriageResult, max_rows: int = MAX_ROWS) -> str:
     biometric = " (special category, Art 9)" if t.templates else ""
     out += [
         f"- **Categories of data subjects:** people whose faces or face templates are stored"
-        f"{biometric}; {t.named_people} of them named in face tags.",
+        f"{biometric}; {markdown_escape(named(t))}.",
         f"- **Jurisdictions (from GPS positions and country columns):** {_list(t.countries)}.",
         f"- **Dates of the data:** {markdown_escape(date_range(t))}.",
         f"- **Applications recognised:** {_list(t.applications)}.",
@@ -45,15 +57,7 @@ def render(t: TriageResult, max_rows: int = MAX_ROWS) -> str:
         "",
         "| | |",
         "|---|---:|",
-        f"| Files with faces | {t.files_with_faces} |",
-        f"| Faces in them | {t.faces} |",
-        f"| Face images in database rows (estimated) | {t.database_image_rows} |",
-        f"| Face-template stores | {t.template_stores} |",
-        f"| Face templates | {t.templates} |",
-        f"| Items with face tags | {t.tagged_items} |",
-        f"| Distinct people named in tags | {t.named_people} |",
-        f"| Distinct people (estimate) | {t.people.estimate} ({t.people.low}–{t.people.high}) |",
-        f"| Items that could not be examined | {t.unreadable} |",
+        *(f"| {markdown_escape(k)} | {markdown_escape(v)} |" for k, v in summary_rows(t)),
         "",
     ]
     if t.families:
@@ -64,19 +68,18 @@ def render(t: TriageResult, max_rows: int = MAX_ROWS) -> str:
     if not scan.items:
         out += ["None.", ""]
     else:
-        out += ["| Location | Kind | Faces | Date | Places |", "|---|---|---:|---|---|"]
-        for item in scan.items[:max_rows]:
-            faces = max(
-                (e.faces for e in item.evidence if e.kind is EvidenceKind.FACE_IMAGE), default=0
-            )
-            kinds = ", ".join(sorted({e.kind.value for e in item.evidence}))
+        out += [
+            "| " + " | ".join(ITEM_COLUMNS) + " |",
+            "|" + "|".join("---:" if n in ITEM_NUMBERS else "---" for n in range(8)) + "|",
+        ]
+        for loc, *cells in item_rows(t, max_rows):
             out.append(
-                f"| {markdown_code(item.location.display, in_table=True)} | {kinds} | {faces} | "
-                f"{markdown_escape(when(item.context))} | "
-                f"{markdown_escape(', '.join(item.context.countries))} |"
+                f"| {markdown_code(loc, in_table=True)} | "
+                + " | ".join(markdown_escape(c) for c in cells)
+                + " |"
             )
-        if len(scan.items) > max_rows:
-            out.append(f"\n… and {len(scan.items) - max_rows} more (the JSON report lists all).")
+        if rest(t, max_rows):
+            out.append(f"\n{markdown_escape(rest(t, max_rows))}")
         out.append("")
     problems = [p for p in scan.problems if p.incomplete]
     if problems:
@@ -87,10 +90,7 @@ def render(t: TriageResult, max_rows: int = MAX_ROWS) -> str:
             for p in problems[:max_rows]
         ]
         out.append("")
-    out += [
-        "Faces were counted by searching every face of every image; distinct people by "
-        "clustering the faces' 128-d descriptors in memory (never written anywhere).",
-    ]
+    out.append(FOOTNOTE)
     return "\n".join(out).rstrip("\n") + "\n"
 
 

@@ -16,6 +16,7 @@ search keeps them (triage).
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -128,6 +129,7 @@ def examine(
         stores=tuple(stores),
         undescribed=undescribed,
         images_compared=images,
+        name_columns=name_columns(item.column.context) if item.column is not None else (),
         descriptors=np.array([d.vector for d in described]) if keep and described else None,
         stored=np.vstack(stored) if keep and stored else None,
     )
@@ -184,6 +186,35 @@ def _column_faces(item: LoadedItem, ctx: DetectContext) -> tuple[list[FaceDescri
             out += described
             failed += undescribed
     return out, failed, examined
+
+
+# A column whose name says it holds people's names (first_name, fullName, surname,
+# full_name_hash …), not the name of a file, an image, a table or a device.
+_NAME_WORDS = frozenset(
+    {
+        "name", "names", "fullname", "firstname", "lastname", "middlename", "surname",
+        "surnames", "forename", "forenames", "givenname", "familyname",
+    }
+)  # fmt: skip
+_NOT_PEOPLE = frozenset(
+    {
+        "file", "image", "img", "photo", "picture", "pic", "path", "table", "column", "model",
+        "app", "application", "host", "device", "camera", "album", "company", "org",
+        "organisation", "organization", "product", "tag", "bucket", "object", "type", "class",
+        "schema", "db", "database", "domain", "server", "dataset",
+    }
+)  # fmt: skip
+
+
+def name_columns(columns: Sequence[str]) -> tuple[str, ...]:
+    """The columns (of a face column's table) that name the people in its rows."""
+    out = []
+    for column in columns:
+        spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", column)
+        words = set(re.split(r"[^a-z0-9]+", spaced.lower()))
+        if words & _NAME_WORDS and not words & _NOT_PEOPLE:
+            out.append(column)
+    return tuple(out)
 
 
 def comparable(e: Evidence) -> bool:

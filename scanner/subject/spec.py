@@ -53,13 +53,15 @@ class ItemFaces:
     stores: tuple[StoreCompared, ...] = ()
     undescribed: int = 0  # faces found whose descriptor could not be computed
     images_compared: int = 0  # database columns: sampled images that were searched
+    name_columns: tuple[str, ...] = ()  # database columns: the table's columns naming people
     descriptors: np.ndarray | None = field(default=None, repr=False, compare=False)
     stored: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def __repr__(self) -> str:
         return (
             f"ItemFaces(faces={len(self.faces)}, stores={len(self.stores)}, "
-            f"undescribed={self.undescribed}, descriptors=<withheld>)"
+            f"undescribed={self.undescribed}, name_columns={len(self.name_columns)}, "
+            "descriptors=<withheld>)"
         )
 
 

@@ -17,12 +17,21 @@ import numpy as np
 
 from scanner.config import ScanConfig
 from scanner.engine import ProgressCallback, run_scan
-from scanner.model import ContentType, EvidenceKind, ItemResult, Location, ScanResult
+from scanner.model import (
+    ContentType,
+    Evidence,
+    EvidenceKind,
+    ItemResult,
+    Location,
+    ScanResult,
+)
 from scanner.state.store import StateDB
-from scanner.subject.clustering import estimate_people
+from scanner.subject.clustering import NO_GROUP, estimate_people
 from scanner.subject.compare import FaceSearch
 from scanner.subject.spec import DIMS, ItemFaces
-from scanner.subject_results import Count, TriageResult
+from scanner.subject_results import Count, TriageItem, TriageResult
+
+MAX_FRAMES = 1 << 16  # cannot-link groups: item number x MAX_FRAMES + frame
 
 
 def triage(
@@ -53,48 +62,57 @@ def triage(
 
 
 def summarise(scan: ScanResult, compared: dict[Location, ItemFaces]) -> TriageResult:
-    """The summary of a scan whose faces were compared (descriptors in `compared`)."""
-    files = faces = db_rows = stores = templates = tagged = 0
+    """The summary of a scan whose faces were compared (descriptors in `compared`).
+
+    Every total is the sum of the items' figures (`TriageResult.figures`), which the
+    reports list row by row: the summary and the rows add up by construction."""
+    stores = tagged = labelled_stores = 0
     names: set[str] = set()
     families: collections.Counter[str] = collections.Counter()
     blocks: list[np.ndarray] = []
+    groups: list[np.ndarray] = []
+    figures: list[TriageItem] = []
     unclustered = 0
     for item in scan.items:
         got = compared.get(item.location)
+        figure = _figure(item, got)
+        figures.append(figure)
         if got is not None:
-            blocks += [b for b in (got.descriptors, got.stored) if b is not None]
+            if got.descriptors is not None:
+                blocks.append(got.descriptors)
+                groups.append(_image_groups(item, got, len(figures)))
+            if got.stored is not None:
+                blocks.append(got.stored)
+                groups.append(np.full(len(got.stored), NO_GROUP, dtype=np.int64))
             unclustered += got.undescribed
+            for store in got.stores:
+                unclustered += store.count - store.compared
+        if figure.image_rows:
+            unclustered += max(0, figure.image_rows - (got.images_compared if got else 0))
+        if got is None and figure.faces:
+            unclustered += figure.faces
         for e in item.evidence:
-            if e.kind is EvidenceKind.FACE_IMAGE and item.content_type is ContentType.DB_COLUMN:
-                rows = _int(e.detail("estimated_rows_with_faces"))
-                db_rows += rows
-                unclustered += max(0, rows - (got.images_compared if got else 0))
-            elif e.kind is EvidenceKind.FACE_EMBEDDING:
+            if e.kind is EvidenceKind.FACE_EMBEDDING:
                 stores += 1
-                count = _int(e.detail("count"))
-                templates += count
-                families[_family(e.detail("family"), e.detail("dims"))] += count
+                families[_family(e.detail("family"), e.detail("dims"))] += _int(e.detail("count"))
+                labelled_stores += 1 if _labelled(item, e, got) else 0
             elif e.kind is EvidenceKind.FACE_TAGGED:
                 tagged += 1
                 names.update(n for n in str(e.detail("name_digests") or "").split(",") if n)
-        if item.content_type is not ContentType.DB_COLUMN and _has(item, EvidenceKind.FACE_IMAGE):
-            files += 1
-            faces += _faces(item, got)
-        if got is None and _has(item, EvidenceKind.FACE_IMAGE):
-            unclustered += _faces(item, None)
-        for store in got.stores if got is not None else ():
-            unclustered += store.count - store.compared
+        if figure.image_rows and got is not None and got.name_columns:
+            labelled_stores += 1
     descriptors = np.vstack(blocks) if blocks else np.empty((0, DIMS))
+    marks = np.concatenate(groups) if groups else np.empty(0, dtype=np.int64)
     return TriageResult(
         scan=scan,
-        files_with_faces=files,
-        faces=faces,
-        database_image_rows=db_rows,
+        files_with_faces=sum(1 for f in figures if f.faces),
+        faces=sum(f.faces for f in figures),
+        database_image_rows=sum(f.image_rows for f in figures),
         template_stores=stores,
-        templates=templates,
+        templates=sum(f.templates for f in figures),
         tagged_items=tagged,
         named_people=len(names),
-        people=estimate_people(descriptors, unclustered),
+        people=estimate_people(descriptors, unclustered, marks.tolist()),
         families=_counts(families),
         countries=_counts(_places(scan.items)),
         applications=_counts(_apps(scan.items)),
@@ -104,17 +122,58 @@ def summarise(scan: ScanResult, compared: dict[Location, ItemFaces]) -> TriageRe
             default=None,
         ),
         unreadable=sum(1 for p in scan.problems if p.incomplete),
+        figures=tuple(figures),
+        labelled=sum(f.labelled for f in figures),
+        labelled_stores=labelled_stores,
     )
 
 
-def _has(item: ItemResult, kind: EvidenceKind) -> bool:
-    return any(e.kind is kind for e in item.evidence)
+def _figure(item: ItemResult, got: ItemFaces | None) -> TriageItem:
+    """One item's figures: every face of a file (as `scan --count-faces` counts them), the
+    face-image rows of a column, its templates, and those stored beside a name or label."""
+    images = [e for e in item.evidence if e.kind is EvidenceKind.FACE_IMAGE]
+    faces = image_rows = templates = labelled = 0
+    lower = False
+    if item.content_type is ContentType.DB_COLUMN:
+        image_rows = sum(_int(e.detail("estimated_rows_with_faces")) for e in images)
+    elif images:
+        found = max(e.faces for e in images)
+        if got is not None and (got.faces or got.undescribed):
+            # The worker searched every face again (and described them): its count.
+            faces = max(len(got.faces) + got.undescribed, found)
+        else:
+            faces = found
+            lower = any(e.detail("count_is_lower_bound") is True for e in images)
+    for e in item.evidence:
+        if e.kind is EvidenceKind.FACE_EMBEDDING:
+            count = _int(e.detail("count"))
+            templates += count
+            labelled += count if _labelled(item, e, got) else 0
+    if image_rows and got is not None and got.name_columns:
+        labelled += image_rows
+    return TriageItem(item.location, faces, lower, image_rows, templates, labelled)
 
 
-def _faces(item: ItemResult, got: ItemFaces | None) -> int:
-    if got is not None and (got.faces or got.undescribed):
-        return len(got.faces) + got.undescribed
-    return max((e.faces for e in item.evidence if e.kind is EvidenceKind.FACE_IMAGE), default=0)
+def _labelled(item: ItemResult, e: Evidence, got: ItemFaces | None) -> bool:
+    """Templates stored with a person's label: one label per vector in a file (a pickle's
+    or JSON's names, keys or image paths), or a name column beside a database column."""
+    count = _int(e.detail("count"))
+    if not count:
+        return False
+    if item.content_type is ContentType.DB_COLUMN:
+        return got is not None and bool(got.name_columns)
+    return _int(e.detail("labels")) == count
+
+
+def _image_groups(item: ItemResult, got: ItemFaces, number: int) -> np.ndarray:
+    """The cannot-link group of each face descriptor: one per frame of one image (faces
+    of a database column come from different images: no group)."""
+    assert got.descriptors is not None
+    n = len(got.descriptors)
+    if item.content_type is ContentType.DB_COLUMN or len(got.faces) != n:
+        return np.full(n, NO_GROUP, dtype=np.int64)
+    frames = [f.box.frame if f.box is not None else 0 for f in got.faces]
+    return np.array([number * MAX_FRAMES + min(fr, MAX_FRAMES - 1) for fr in frames])
 
 
 def _int(value: object) -> int:
