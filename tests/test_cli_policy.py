@@ -147,6 +147,9 @@ def test_a_misspelt_pack_is_a_usage_error_with_a_suggestion(tmp_path: Path) -> N
         proc = run(*args, cwd=tmp_path)
         assert proc.returncode == 2, proc.stderr
         assert proc.stderr.strip() == "faceaudit: error: unknown pack 'gdrp' (did you mean gdpr?)"
+    proc = run("policy", "validate", "gdrp", cwd=tmp_path)
+    assert proc.returncode == 2 and "gdrp: unknown pack 'gdrp' (did you mean gdpr?)" in proc.stderr
+    assert run("policy", "validate", "gdpr", cwd=tmp_path).returncode == 0
     far = run("policy", "show", "zzzz", cwd=tmp_path)
     assert far.returncode == 2 and "unknown pack 'zzzz' (built-in packs: bipa" in far.stderr
 

@@ -51,16 +51,26 @@ def load_or_exit(ref: str) -> Policy:
 
 @policy_app.command()
 def validate(
-    files: Annotated[list[Path], typer.Argument(help="Policy files to check.")],
+    files: Annotated[
+        list[Path], typer.Argument(help="Policy files (or built-in pack names) to check.")
+    ],
 ) -> None:
     """Check policy files, every pack they extend and every register they name (each is
     read: a missing file, table or column is an error); errors name file, line and rule."""
     from scanner.policy.facts import load_registers
 
     failed = False
+    packs = builtin_packs()
     for f in files:
+        path = f
+        if not f.exists() and is_pack_name(str(f)):
+            if str(f) not in packs:  # `policy validate gdrp`
+                typer.echo(f"{f}: {unknown_pack(str(f))}", err=True)
+                failed = True
+                continue
+            path = packs[str(f)]
         try:
-            p = load_policy(f, _tool_version())
+            p = load_policy(path, _tool_version())
             load_registers(p)
         except PolicyErrors as exc:
             failed = True

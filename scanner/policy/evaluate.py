@@ -49,15 +49,24 @@ def evaluate(
         # a store may change the rule for its own items (Store.overrides): group by the
         # rule as it applies there
         groups: dict[str | None, tuple[LoadedRule, list[ItemView]]] = {}
+        populated: set[str] = set()  # stores holding data the rule is about, switched off or not
         for v in views:
             own = policy.rule_for(rule, v.store)
-            if own.enabled and _applies(own, v):
+            if not _applies(own, v):
+                continue
+            if v.store is not None:
+                populated.add(v.store.id)
+            if own.enabled:
                 key = v.store.id if own is not rule and v.store is not None else None
                 groups.setdefault(key, (own, []))[1].append(v)
         check = CHECKS[rule.rule.check]
         for own, applicable in groups.values():
             if isinstance(check, StoreCheck):
-                findings.extend(_store_findings(own, check, applicable, policy.stores, ctx))
+                findings.extend(
+                    _store_findings(
+                        own, check, applicable, policy.stores, ctx, populated=frozenset(populated)
+                    )
+                )
             else:
                 findings.extend(_item_findings(own, check, applicable, ctx))
     return tuple(sorted(findings, key=lambda f: (-f.severity, f.rule_id, f.location)))
@@ -100,12 +109,13 @@ def _store_findings(
     views: Sequence[ItemView],
     stores: Sequence[Store],
     ctx: CheckContext,
+    *,
+    populated: frozenset[str],
 ) -> list[Finding]:
     by_store: dict[str, list[ItemView]] = defaultdict(list)
     for v in views:
         if v.store is not None:
             by_store[v.store.id].append(v)
-    populated = frozenset(by_store)
     out = []
     for store in stores:
         members = sorted(by_store.get(store.id, ()), key=lambda x: x.item.location)

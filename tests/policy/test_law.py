@@ -248,3 +248,26 @@ def test_two_stores_get_different_outcomes_for_the_same_rule(tmp_path: Path) -> 
     # the policy-wide rule is unchanged
     rule = policy.rule("GDPR-9-1-PHOTO-NO-BASIS")
     assert rule is not None and rule.enabled and rule.severity.label == "low"
+
+
+def test_a_store_override_keeps_the_pair_of_stores_in_view() -> None:
+    """FA-ORPHANED-PAIR judges a store against its partner: an override on one of the two
+    must not hide the partner's data (no false orphan), and still changes its own finding."""
+    from dataclasses import replace as changed
+
+    from scanner.model import FileLocation
+    from scanner.policy.declarations import StoreOverride
+
+    base = load_policy(POLICIES / "faceaudit-base.yaml")
+    (rule,) = [r for r in base.rules if r.id == "FA-ORPHANED-PAIR"]
+    crops = store(rule, pairs_with="vectors").model_copy(
+        update={"overrides": [StoreOverride(rule="FA-ORPHANED-PAIR", severity="critical")]}
+    )
+    vectors = store(rule, id="vectors", paths=["vectors/**"], pairs_with="hr-badges")
+    policy = Policy("t", "t", ("t.yaml",), "0" * 64, ("t",), (rule,), (crops, vectors), ())
+    photo = item()
+    template = changed(item(kind="face_embedding"), location=FileLocation("org/vectors/E1.npy"))
+    assert evaluate((photo, template), policy, Facts(), NOW) == ()
+    (orphan,) = evaluate((photo,), policy, Facts(), NOW)
+    assert orphan.store == "hr-badges" and orphan.severity.label == "critical"
+    assert dict(orphan.facts)["store_override"] == "severity=critical"
