@@ -370,3 +370,13 @@ def test_valid_fixtures_load(tmp_path: Path) -> None:
     for path in sorted((Path(__file__).resolve().parent / "valid").glob("*.yaml")):
         policy = load_policy(path)
         assert policy.stores, path.name
+
+
+def test_the_library_names_a_misspelt_pack_with_a_suggestion() -> None:
+    import scanner
+
+    with pytest.raises(PolicyErrors) as info:
+        scanner.load_policy("gdrp")
+    (err,) = info.value.errors
+    assert err.message == "unknown pack 'gdrp' (did you mean gdpr?)"
+    assert scanner.load_policy("gdpr").name == "gdpr"
