@@ -216,3 +216,5 @@ def test_show_and_explain_name_store_overrides(tmp_path: Path) -> None:
     explained = run("policy", "explain", "GDPR-5-1-E-NO-RETENTION", "-p", str(policy), cwd=tmp_path)
     assert explained.returncode == 0, explained.stderr
     assert "changed for store 'archive': enabled=false (Art 89(1) archive" in explained.stdout
+    art6 = run("policy", "explain", "GDPR-6-1-NO-BASIS", cwd=tmp_path)
+    assert "data: photo (by the store's use)" in art6.stdout and "'data'" not in art6.stdout

@@ -171,6 +171,7 @@ def explain(
                 "applies_in",
                 "enabled",
                 "check",
+                "data",
             },
             by_alias=True,
         )
@@ -180,6 +181,8 @@ def explain(
         )
         typer.echo(f"check: {r.check} {params if params else ''}".rstrip())
         typer.echo(f"evidence kinds: {', '.join(r.kinds)}")
+        if r.data:
+            typer.echo(f"data: {', '.join(r.data)} (by the store's use)")
         typer.echo(f"applies in: {', '.join(found.applies_in) or 'everywhere'}")
         if not found.enabled:
             typer.echo("enabled: no")
