@@ -81,10 +81,18 @@ def load_policy(ref: str | Path) -> Policy:
     list`); raises PolicyErrors (a FaceauditError) naming the file, line and rule of every
     problem."""
     from scanner.engine import tool_version
-    from scanner.policy.loader import builtin_packs
+    from scanner.policy.loader import (
+        PolicyError,
+        PolicyErrors,
+        builtin_packs,
+        is_pack_name,
+        unknown_pack,
+    )
     from scanner.policy.loader import load_policy as load
 
     packs = builtin_packs()
+    if isinstance(ref, str) and ref not in packs and is_pack_name(ref) and not Path(ref).exists():
+        raise PolicyErrors([PolicyError(ref, None, None, unknown_pack(ref))])
     path = packs[ref] if isinstance(ref, str) and ref in packs else Path(ref)
     return load(path, tool_version())
 

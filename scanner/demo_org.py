@@ -66,6 +66,7 @@ stores:
     databases: ["*kyc.db#customers.face_embedding"]
     kinds: [face_embedding]
     purpose: know-your-customer identity verification
+    use: verification
     legal_basis: [gdpr-9-2-a]
     retention: {period: P5Y, from: creation}
     region: [FR]
@@ -80,7 +81,8 @@ stores:
     paths: ["events/**"]
     kinds: [face_image]
     purpose: internal communication
-    legal_basis: [gdpr-9-2-b, uk-gdpr-9-2-b]
+    use: event  # never matched: an Art 6 basis, not an Art 9 condition
+    legal_basis: [gdpr-6-1-f, uk-gdpr-6-1-f]
     retention: {period: P2Y, from: creation}
     region: [FR]
     owner: comms@acme.example

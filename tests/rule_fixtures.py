@@ -117,6 +117,13 @@ def register(kind: str, **extra: object) -> s.Register:
     return s.Register.model_validate(fields)
 
 
+def use_for(r: s.Rule, kind: str) -> str | None:
+    """A store `use` that makes an item of `kind` what the rule's `data` filter asks for."""
+    if not r.data or kind != "face_image" or "photo_use_undeclared" in r.data:
+        return None
+    return "identification" if "biometric" in r.data else "marketing"
+
+
 def situations(rule: LoadedRule) -> tuple[Situation, Situation]:
     """(failing, passing) for `rule`."""
     r = rule.rule
@@ -125,7 +132,9 @@ def situations(rule: LoadedRule) -> tuple[Situation, Situation]:
         Place(c.split("-")[0], "exif-gps", c if "-" in c else None) for c in region_for(rule)
     )
     it = item(kind=kind, places=places)
-    st = store(rule)
+    st = store(rule, use=use_for(r, kind))
+    if isinstance(r, ConsentState) and r.bases:
+        st = st.model_copy(update={"legal_basis": [r.bases[0]]})
     if isinstance(r, UndeclaredStore):
         return (
             Situation((it,), policy(rule, ()), Facts()),

@@ -137,3 +137,84 @@ def test_gate_usage_errors(org: Path) -> None:
     assert proc.returncode == 2 and "broken.yaml:2" in proc.stderr
     assert scan(org, "--as-of", "next tuesday").returncode == 2
     assert run("scan", "org", "--policy", "no-such-pack", cwd=org).returncode == 2
+
+
+# -- unknown packs, registers checked when validating, store overrides shown -----------------
+
+
+def test_a_misspelt_pack_is_a_usage_error_with_a_suggestion(tmp_path: Path) -> None:
+    for args in (("scan", ".", "--policy", "gdrp"), ("policy", "show", "gdrp")):
+        proc = run(*args, cwd=tmp_path)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.strip() == "faceaudit: error: unknown pack 'gdrp' (did you mean gdpr?)"
+    proc = run("policy", "validate", "gdrp", cwd=tmp_path)
+    assert proc.returncode == 2 and "gdrp: unknown pack 'gdrp' (did you mean gdpr?)" in proc.stderr
+    assert run("policy", "validate", "gdpr", cwd=tmp_path).returncode == 0
+    far = run("policy", "show", "zzzz", cwd=tmp_path)
+    assert far.returncode == 2 and "unknown pack 'zzzz' (built-in packs: bipa" in far.stderr
+
+
+REGISTER_POLICY = """\
+schema_version: 1
+name: org
+extends: [gdpr]
+stores:
+  - id: photos
+    paths: ["photos/**"]
+    legal_basis: [gdpr-9-2-a]
+    subject: {{path_pattern: '(?P<subject>[a-z]+)\\.jpg$'}}
+    consent_register: consents
+registers:
+  - id: consents
+    kind: consent
+    source: csv:{source}
+    key_column: subject
+    granted_column: {granted}
+"""
+
+
+def test_validate_reads_registers_and_a_scan_refuses_a_broken_one(tmp_path: Path) -> None:
+    from db_helpers import face_jpeg
+
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "ann.jpg").write_bytes(face_jpeg())
+    (tmp_path / "consents.csv").write_text("subject,granted_at\nann,2024-01-01\n")
+    cases = {
+        "no-file.yaml": (REGISTER_POLICY.format(source="nope.csv", granted="granted_at"), 11),
+        "no-column.yaml": (REGISTER_POLICY.format(source="consents.csv", granted="granted"), 11),
+    }
+    for name, (text, line) in cases.items():
+        policy = tmp_path / name
+        policy.write_text(text)
+        proc = run("policy", "validate", str(policy), cwd=tmp_path)
+        assert proc.returncode == 2, (name, proc.stdout, proc.stderr)
+        assert "valid" not in proc.stdout
+        assert f"{policy}:{line}: register 'consents'" in proc.stderr, proc.stderr
+        scanned = run("scan", "photos", "-q", "--policy", str(policy), cwd=tmp_path)
+        assert scanned.returncode == 2, scanned.stderr
+        assert "internal error" not in scanned.stderr
+        assert f"faceaudit: policy error: {policy}:{line}: register 'consents'" in scanned.stderr
+    assert (
+        "consents.csv has no column 'granted'"
+        in run("policy", "validate", str(tmp_path / "no-column.yaml"), cwd=tmp_path).stderr
+    )
+    assert (
+        "csv:nope.csv: no such file"
+        in run("policy", "validate", str(tmp_path / "no-file.yaml"), cwd=tmp_path).stderr
+    )
+    good = tmp_path / "good.yaml"
+    good.write_text(REGISTER_POLICY.format(source="consents.csv", granted="granted_at"))
+    proc = run("policy", "validate", str(good), cwd=tmp_path)
+    assert proc.returncode == 0 and "valid" in proc.stdout, proc.stderr
+
+
+def test_show_and_explain_name_store_overrides(tmp_path: Path) -> None:
+    policy = Path(__file__).resolve().parent / "policy" / "valid" / "store-overrides.yaml"
+    shown = run("policy", "show", str(policy), cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "override CO-6-1-1314-2Y: max_period=P90D" in shown.stdout
+    explained = run("policy", "explain", "GDPR-5-1-E-NO-RETENTION", "-p", str(policy), cwd=tmp_path)
+    assert explained.returncode == 0, explained.stderr
+    assert "changed for store 'archive': enabled=false (Art 89(1) archive" in explained.stdout
+    art6 = run("policy", "explain", "GDPR-6-1-NO-BASIS", cwd=tmp_path)
+    assert "data: photo (by the store's use)" in art6.stdout and "'data'" not in art6.stdout

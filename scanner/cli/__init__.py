@@ -105,6 +105,13 @@ def main() -> None:
             show()
         sys.exit(int(ExitCode.USAGE))
     except Exception as exc:
+        from scanner.policy.loader import PolicyErrors
+
+        if isinstance(exc, PolicyErrors):  # a register named by the policy cannot be read
+            _finishing()
+            for e in exc.errors:
+                print(f"faceaudit: policy error: {e}", file=sys.stderr)
+            sys.exit(int(ExitCode.USAGE))
         print(
             f"faceaudit: internal error ({type(exc).__name__}: {exc}); the scan is "
             "incomplete. Please report this with the command line that caused it.",

@@ -8,7 +8,14 @@ from typing import Annotated, NoReturn
 import typer
 
 from scanner.model import ExitCode
-from scanner.policy.loader import Policy, PolicyErrors, builtin_packs, load_policy
+from scanner.policy.loader import (
+    Policy,
+    PolicyErrors,
+    builtin_packs,
+    is_pack_name,
+    load_policy,
+    unknown_pack,
+)
 
 policy_app = typer.Typer(
     help="Validate, list, show and explain policies and the built-in law packs.",
@@ -31,6 +38,10 @@ def _fail(errors: PolicyErrors) -> NoReturn:
 def load_or_exit(ref: str) -> Policy:
     """A policy file, or a built-in pack by name; errors are printed and exit 2."""
     packs = builtin_packs()
+    if ref not in packs and is_pack_name(ref) and not Path(ref).exists():
+        from scanner.cli.common import usage
+
+        usage(unknown_pack(ref))
     path = packs[ref] if ref in packs else Path(ref)
     try:
         return load_policy(path, _tool_version())
@@ -40,13 +51,27 @@ def load_or_exit(ref: str) -> Policy:
 
 @policy_app.command()
 def validate(
-    files: Annotated[list[Path], typer.Argument(help="Policy files to check.")],
+    files: Annotated[
+        list[Path], typer.Argument(help="Policy files (or built-in pack names) to check.")
+    ],
 ) -> None:
-    """Check policy files (and every pack they extend); errors name file, line and rule."""
+    """Check policy files, every pack they extend and every register they name (each is
+    read: a missing file, table or column is an error); errors name file, line and rule."""
+    from scanner.policy.facts import load_registers
+
     failed = False
+    packs = builtin_packs()
     for f in files:
+        path = f
+        if not f.exists() and is_pack_name(str(f)):
+            if str(f) not in packs:  # `policy validate gdrp`
+                typer.echo(f"{f}: {unknown_pack(str(f))}", err=True)
+                failed = True
+                continue
+            path = packs[str(f)]
         try:
-            p = load_policy(f, _tool_version())
+            p = load_policy(path, _tool_version())
+            load_registers(p)
         except PolicyErrors as exc:
             failed = True
             for e in exc.errors:
@@ -100,8 +125,12 @@ def show(
             f"  {s.id}: basis {', '.join(s.legal_basis) or 'none'}; retention {retention}; "
             f"region {', '.join(s.region) or '-'}; owner {s.owner or '-'}"
         )
+        if s.use:
+            typer.echo(f"      use: {s.use}")
         for pattern in (*s.paths, *s.databases):
             typer.echo(f"      {pattern}")
+        for ov in s.overrides:
+            typer.echo(f"      override {ov.rule}: {ov.changes()}")
     typer.echo(f"\nregisters ({len(p.registers)}):")
     for reg in p.registers:
         typer.echo(
@@ -142,6 +171,7 @@ def explain(
                 "applies_in",
                 "enabled",
                 "check",
+                "data",
             },
             by_alias=True,
         )
@@ -151,11 +181,18 @@ def explain(
         )
         typer.echo(f"check: {r.check} {params if params else ''}".rstrip())
         typer.echo(f"evidence kinds: {', '.join(r.kinds)}")
+        if r.data:
+            typer.echo(f"data: {', '.join(r.data)} (by the store's use)")
         typer.echo(f"applies in: {', '.join(found.applies_in) or 'everywhere'}")
         if not found.enabled:
             typer.echo("enabled: no")
         if found.override_reason:
             typer.echo(f"changed by the organisation: {found.override_reason}")
+        for store in loaded.stores:
+            for ov in store.overrides:
+                if ov.rule == r.id:
+                    why = f" ({ov.reason})" if ov.reason else ""
+                    typer.echo(f"changed for store {store.id!r}: {ov.changes()}{why}")
         typer.echo(f"citations: {'; '.join(r.citations)}")
         if r.description:
             typer.echo(f"\n{r.description.strip()}")

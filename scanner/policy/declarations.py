@@ -13,10 +13,13 @@ from pydantic import Field, field_validator, model_validator
 from scanner.policy.durations import Duration
 from scanner.policy.fields import (
     BIOMETRIC,
+    RULE_ID,
     SLUG,
     Kind,
+    SeverityName,
     Start,
     Strict,
+    Use,
     bases,
     duration,
     regions,
@@ -66,6 +69,39 @@ class SubjectKey(Strict):
         return self
 
 
+class StoreOverride(Strict):
+    """Change a rule for this store's items only: its severity, switch it off (or on), or
+    replace a retention ceiling (`max_period` of a `retention_exceeded` rule)."""
+
+    rule: Annotated[str, Field(pattern=RULE_ID)]
+    severity: SeverityName | None = None
+    enabled: bool | None = None
+    max_period: str | None = None
+    reason: str | None = None  # why (shown by `policy explain` and in the finding's facts)
+
+    @field_validator("max_period")
+    @classmethod
+    def _period(cls, v: str | None) -> str | None:
+        return None if v is None else duration(v)
+
+    @model_validator(mode="after")
+    def _changes(self) -> StoreOverride:
+        if self.severity is None and self.enabled is None and self.max_period is None:
+            raise ValueError("an override changes at least one of severity, enabled, max_period")
+        return self
+
+    def changes(self) -> str:
+        """What it changes, as `severity=low, enabled=false`."""
+        parts = []
+        if self.severity is not None:
+            parts.append(f"severity={self.severity}")
+        if self.enabled is not None:
+            parts.append(f"enabled={str(self.enabled).lower()}")
+        if self.max_period is not None:
+            parts.append(f"max_period={self.max_period}")
+        return ", ".join(parts)
+
+
 class Store(Strict):
     """A declared biometric store: an entry of the record of processing (GDPR Art 30)."""
 
@@ -74,7 +110,8 @@ class Store(Strict):
     paths: list[str] = []  # globs over item paths (`**` spans folders; see docs/policies.md)
     databases: list[str] = []  # globs over database locations (`*kyc.db#customers.*`)
     kinds: list[Kind] = list(BIOMETRIC)
-    purpose: str | None = None
+    purpose: str | None = None  # the purposes, in words (Art 30(1)(b))
+    use: Use | None = None  # what the faces are used for: decides Art 6 or Art 9 (fields.py)
     legal_basis: list[str] = []  # ids from scanner/policy/bases.py, or `x-…`
     retention: Retention | None = None
     region: list[str] = []
@@ -86,6 +123,29 @@ class Store(Strict):
     activity_register: str | None = None
     end_of_purpose_register: str | None = None
     pairs_with: str | None = None  # the store holding the other half (crops <-> vectors)
+    overrides: list[StoreOverride] = []  # rule changes for this store's items only
+
+    @field_validator("paths")
+    @classmethod
+    def _relative(cls, v: list[str]) -> list[str]:
+        for pattern in v:
+            if pattern.strip().startswith("/"):
+                raise ValueError(
+                    f"{pattern!r} starts with '/': store paths are matched at any depth of the "
+                    f"item's path as reported, so write it without the leading '/' "
+                    f"({pattern.strip().lstrip('/')!r})"
+                )
+        return v
+
+    @field_validator("overrides")
+    @classmethod
+    def _once(cls, v: list[StoreOverride]) -> list[StoreOverride]:
+        seen: set[str] = set()
+        for ov in v:
+            if ov.rule in seen:
+                raise ValueError(f"rule {ov.rule} is overridden twice")
+            seen.add(ov.rule)
+        return v
 
     @field_validator("region")
     @classmethod

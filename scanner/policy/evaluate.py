@@ -45,13 +45,30 @@ def evaluate(
     ctx = CheckContext(facts, now.astimezone(timezone.utc))
     views = [_view(i, policy.stores) for i in items if i.evidence]
     findings: list[Finding] = []
-    for rule in policy.enabled_rules:
+    for rule in policy.rules:
+        # a store may change the rule for its own items (Store.overrides): group by the
+        # rule as it applies there
+        groups: dict[str | None, tuple[LoadedRule, list[ItemView]]] = {}
+        populated: set[str] = set()  # stores holding data the rule is about, switched off or not
+        for v in views:
+            own = policy.rule_for(rule, v.store)
+            if not _applies(own, v):
+                continue
+            if v.store is not None:
+                populated.add(v.store.id)
+            if own.enabled:
+                key = v.store.id if own is not rule and v.store is not None else None
+                groups.setdefault(key, (own, []))[1].append(v)
         check = CHECKS[rule.rule.check]
-        applicable = [v for v in views if _applies(rule, v)]
-        if isinstance(check, StoreCheck):
-            findings.extend(_store_findings(rule, check, applicable, policy.stores, ctx))
-        else:
-            findings.extend(_item_findings(rule, check, applicable, ctx))
+        for own, applicable in groups.values():
+            if isinstance(check, StoreCheck):
+                findings.extend(
+                    _store_findings(
+                        own, check, applicable, policy.stores, ctx, populated=frozenset(populated)
+                    )
+                )
+            else:
+                findings.extend(_item_findings(own, check, applicable, ctx))
     return tuple(sorted(findings, key=lambda f: (-f.severity, f.rule_id, f.location)))
 
 
@@ -67,6 +84,8 @@ def _view(item: ItemResult, stores: Sequence[Store]) -> ItemView:
 
 def _applies(rule: LoadedRule, v: ItemView) -> bool:
     if not v.kinds & set(rule.rule.kinds):
+        return False
+    if rule.rule.data and v.data not in rule.rule.data:
         return False
     if rule.applies_in and v.codes:
         return region_matches(rule.applies_in, v.codes)
@@ -90,12 +109,13 @@ def _store_findings(
     views: Sequence[ItemView],
     stores: Sequence[Store],
     ctx: CheckContext,
+    *,
+    populated: frozenset[str],
 ) -> list[Finding]:
     by_store: dict[str, list[ItemView]] = defaultdict(list)
     for v in views:
         if v.store is not None:
             by_store[v.store.id].append(v)
-    populated = frozenset(by_store)
     out = []
     for store in stores:
         members = sorted(by_store.get(store.id, ()), key=lambda x: x.item.location)
@@ -119,6 +139,8 @@ def _finding(
     recorded = dict(facts)
     if v.store is not None:
         recorded.setdefault("store", v.store.id)
+    if rule.store_override is not None:
+        recorded["store_override"] = rule.store_override
     return Finding(
         rule_id=r.id,
         severity=rule.severity,

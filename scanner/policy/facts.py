@@ -20,13 +20,16 @@ from scanner.sources.keys import KeyRead
 
 
 def load_registers(policy: Policy) -> dict[str, RegisterData]:
+    """Every register the policy declares, read; any that cannot be read (a missing file,
+    table or column, a bad date) is a PolicyErrors naming where the register is declared."""
     out: dict[str, RegisterData] = {}
     errors = []
     for reg in policy.registers:
         try:
             out[reg.id] = load_register(reg, policy.register_dirs[reg.id])
         except RegisterError as exc:
-            errors.append(PolicyError(str(policy.register_dirs[reg.id]), None, None, str(exc)))
+            where = policy.register_places.get(reg.id, (str(policy.register_dirs[reg.id]), None))
+            errors.append(PolicyError(where[0], where[1], None, str(exc)))
     if errors:
         raise PolicyErrors(errors)
     return out

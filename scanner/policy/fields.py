@@ -8,7 +8,7 @@ schema build on it, so none of them needs another.
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict
 
@@ -21,6 +21,24 @@ Kind = Literal["face_image", "face_tagged", "face_embedding", "executable_code"]
 SeverityName = Literal["info", "low", "medium", "high", "critical"]
 Start = Literal["creation", "last_interaction", "end_of_purpose"]
 BIOMETRIC: tuple[Kind, ...] = ("face_image", "face_tagged", "face_embedding")
+
+# What a store's faces are used for (a store's `use`). Recognition uses process faces to tell
+# who a person is: the store's photos are then biometric data (GDPR Art 4(14), Recital 51)
+# like the templates made from them. The other uses keep photos as photos: ordinary personal
+# data, lawful on an Art 6 basis. policies/README.md documents each.
+RecognitionUse = Literal["identification", "verification", "recognition"]
+OtherUse = Literal[
+    "event", "marketing", "publication", "directory", "surveillance", "archive", "other"
+]
+Use = Literal[RecognitionUse, OtherUse]
+RECOGNITION_USES: frozenset[str] = frozenset(get_args(RecognitionUse))
+OTHER_USES: frozenset[str] = frozenset(get_args(OtherUse))
+
+# What an item is under the GDPR's definitions (a rule's `data` filter):
+# `biometric`: face templates, face tags, and photos in a store whose use is recognition;
+# `photo`: photos in a store that declares a use other than recognition (Art 6 only);
+# `photo_use_undeclared`: photos whose store declares no use (or that no store covers).
+DataClass = Literal["biometric", "photo", "photo_use_undeclared"]
 
 SLUG = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 RULE_ID = r"^[A-Z0-9][A-Z0-9_.-]{1,79}$"

@@ -77,7 +77,8 @@ def load_waivers(path: Path) -> tuple[Waiver, ...]:
         raise PolicyErrors([PolicyError(str(path), None, None, f"cannot read: {exc}")]) from None
     except (UnicodeDecodeError, YamlError) as exc:
         line = exc.line if isinstance(exc, YamlError) else None
-        raise PolicyErrors([PolicyError(str(path), line, None, str(exc))]) from None
+        column = exc.column if isinstance(exc, YamlError) else None
+        raise PolicyErrors([PolicyError(str(path), line, None, str(exc), column)]) from None
     try:
         return tuple(_WaiverFile.model_validate(doc.data).waivers)
     except ValidationError as exc:

@@ -9,8 +9,9 @@ invalid policy is never partly applied.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +32,12 @@ class PolicyError:
     line: int | None
     rule: str | None
     message: str
+    column: int | None = None  # for YAML syntax errors: where on the line
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
+        if self.line and self.column:
+            where += f":{self.column}"
         rule = f" [{self.rule}]" if self.rule else ""
         return f"{where}:{rule} {self.message}"
 
@@ -54,6 +58,7 @@ class LoadedRule:
     enabled: bool
     applies_in: tuple[str, ...]
     override_reason: str | None = None
+    store_override: str | None = None  # set by Policy.rule_for: what a store changed
 
     @property
     def id(self) -> str:
@@ -71,10 +76,29 @@ class Policy:
     stores: tuple[Store, ...]
     registers: tuple[Register, ...]
     register_dirs: dict[str, Path] = field(default_factory=dict)  # csv paths resolve here
+    # where each register is declared (file, line): errors reading it point there
+    register_places: dict[str, tuple[str, int | None]] = field(default_factory=dict)
 
     @property
     def enabled_rules(self) -> tuple[LoadedRule, ...]:
         return tuple(r for r in self.rules if r.enabled)
+
+    def rule_for(self, rule: LoadedRule, store: Store | None) -> LoadedRule:
+        """The rule as it applies to the items of `store`: with the store's override of it
+        (severity, enabled, max_period), if the store declares one."""
+        ov = next((o for o in store.overrides if o.rule == rule.id), None) if store else None
+        if ov is None:
+            return rule
+        model = rule.rule
+        if ov.max_period is not None:
+            model = model.model_copy(update={"max_period": ov.max_period})
+        return replace(
+            rule,
+            rule=model,
+            severity=Severity.parse(ov.severity) if ov.severity else rule.severity,
+            enabled=rule.enabled if ov.enabled is None else ov.enabled,
+            store_override=ov.changes() + (f" ({ov.reason})" if ov.reason else ""),
+        )
 
     def rule(self, rule_id: str) -> LoadedRule | None:
         return next((r for r in self.rules if r.id == rule_id), None)
@@ -87,14 +111,27 @@ def builtin_packs() -> dict[str, Path]:
     return {p.stem: p for p in sorted(PACKS_DIR.glob("*.yaml"))}
 
 
+def unknown_pack(ref: str) -> str:
+    """`unknown pack 'gdrp' (did you mean gdpr?)`, or the list of packs when none is close."""
+    packs = list(builtin_packs())
+    close = difflib.get_close_matches(ref.lower(), packs, n=1, cutoff=0.6)
+    if close:
+        return f"unknown pack {ref!r} (did you mean {close[0]}?)"
+    return f"unknown pack {ref!r} (built-in packs: {', '.join(packs) or 'none installed'})"
+
+
+def is_pack_name(ref: str) -> bool:
+    """A reference without a folder or a .yaml/.yml suffix names a built-in pack."""
+    return "/" not in ref and "\\" not in ref and not ref.endswith((".yaml", ".yml"))
+
+
 def resolve_reference(ref: str, base: Path | None) -> Path:
     """A built-in pack name (`gdpr`) or a path (relative to the file that names it)."""
     packs = builtin_packs()
     if ref in packs:
         return packs[ref]
-    if "/" not in ref and not ref.endswith((".yaml", ".yml")):
-        known = ", ".join(packs) or "none installed"
-        raise ValueError(f"unknown built-in pack {ref!r} (built-in packs: {known})")
+    if is_pack_name(ref):
+        raise ValueError(unknown_pack(ref))
     path = Path(ref)
     return path if path.is_absolute() or base is None else base / path
 
@@ -138,15 +175,17 @@ class _Loader:
             self.error(path, None, None, "not UTF-8 text")
             return
         except YamlError as exc:
-            self.error(path, exc.line, None, exc.message)
+            self.errors.append(PolicyError(str(path), exc.line, None, exc.message, exc.column))
             return
         if not isinstance(doc.data, dict):
             self.error(path, 1, None, "a policy file must be a mapping")
             return
         model = self._validate(path, doc)
-        if model is None:
-            return
-        for i, ref in enumerate(model.extends):
+        # the extended files are loaded even when this one is invalid: every error at once
+        refs: list[str | None] = list(model.extends) if model is not None else _raw_extends(doc)
+        for i, ref in enumerate(refs):
+            if ref is None:
+                continue
             try:
                 target = resolve_reference(ref, path.parent)
             except ValueError as exc:
@@ -154,6 +193,8 @@ class _Loader:
                 continue
             origin = (path, doc.line_of(("extends", i)))
             self.load(target, (*chain, path), (*origins, origin))
+        if model is None:
+            return
         self.files.append(path)
         self.parsed.append((path, model, doc))
 
@@ -187,6 +228,15 @@ class _Loader:
             )
             return None
         return model
+
+
+def _raw_extends(doc: YamlDoc) -> list[str | None]:
+    """The `extends` entries of a file that failed validation (None where not text: the
+    schema error says so)."""
+    refs = doc.data.get("extends")
+    if not isinstance(refs, list):
+        return []
+    return [r if isinstance(r, str) else None for r in refs]
 
 
 def _rule_at(data: Any, loc: tuple[Any, ...]) -> str | None:
@@ -223,6 +273,7 @@ def _merge(loader: _Loader) -> Policy:
     stores: dict[str, tuple[Store, Path]] = {}
     store_docs: dict[str, tuple[YamlDoc, int]] = {}
     registers: dict[str, tuple[Register, Path]] = {}
+    register_lines: dict[str, int | None] = {}
     digest = hashlib.sha256()
     for path, model, doc in loader.parsed:
         digest.update(path.read_bytes())
@@ -256,6 +307,7 @@ def _merge(loader: _Loader) -> Policy:
                 loader.error(path, doc.line_of(("registers", i)), None, msg)
                 continue
             registers[reg.id] = (reg, path)
+            register_lines[reg.id] = doc.line_of(("registers", i))
     top = loader.parsed[-1][1]
     for path, model, doc in loader.parsed:
         for i, ov in enumerate(model.overrides):
@@ -275,6 +327,7 @@ def _merge(loader: _Loader) -> Policy:
                 ov.reason,
             )
     _check_references(loader, stores, registers, store_docs)
+    _check_store_overrides(loader, stores, rules, store_docs)
     if loader.errors:
         raise PolicyErrors(loader.errors)
     return Policy(
@@ -287,7 +340,40 @@ def _merge(loader: _Loader) -> Policy:
         stores=tuple(s for s, _ in stores.values()),
         registers=tuple(r for r, _ in registers.values()),
         register_dirs={rid: p.parent for rid, (_, p) in registers.items()},
+        register_places={rid: (str(p), register_lines[rid]) for rid, (_, p) in registers.items()},
     )
+
+
+def _check_store_overrides(
+    loader: _Loader,
+    stores: dict[str, tuple[Store, Path]],
+    rules: dict[str, LoadedRule],
+    docs: dict[str, tuple[YamlDoc, int]],
+) -> None:
+    """A store's override names a rule some loaded pack defines; `max_period` only replaces
+    the ceiling of a `retention_exceeded` rule that has one."""
+    for store, path in stores.values():
+        doc, i = docs[store.id]
+        for k, ov in enumerate(store.overrides):
+            line = doc.line_of(("stores", i, "overrides", k))
+            current = rules.get(ov.rule)
+            if current is None:
+                loader.error(
+                    path,
+                    line,
+                    ov.rule,
+                    f"store {store.id!r}: override of a rule that no loaded pack defines",
+                )
+            elif ov.max_period is not None and getattr(current.rule, "max_period", None) is None:
+                loader.error(
+                    path,
+                    line,
+                    ov.rule,
+                    f"store {store.id!r}: max_period overrides only a retention_exceeded rule "
+                    f"with a max_period ({ov.rule} is a {current.rule.check} rule"
+                    + (")" if current.rule.check != "retention_exceeded" else " without one)")
+                    + "; the store's own `retention` sets its period",
+                )
 
 
 def _check_references(

@@ -87,6 +87,10 @@ def load_register(reg: Register, base: Path) -> RegisterData:
         rows = list(_rows(reg, base))
     except RegisterError:
         raise
+    except FileNotFoundError as exc:
+        raise RegisterError(
+            f"register {reg.id!r}: {reg.source}: no such file ({exc.filename})"
+        ) from None
     except (OSError, sqlite3.Error, UnicodeDecodeError, csv.Error) as exc:
         raise RegisterError(f"register {reg.id!r}: cannot read {reg.source}: {exc}") from None
     except Exception as exc:  # psycopg errors, without importing it here

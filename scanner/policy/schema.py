@@ -18,7 +18,7 @@ from pydantic import Field, field_validator
 
 from scanner.policy.checks import CHECKS
 from scanner.policy.checks.base import RuleBase
-from scanner.policy.declarations import Register, Retention, Store, SubjectKey
+from scanner.policy.declarations import Register, Retention, Store, StoreOverride, SubjectKey
 from scanner.policy.fields import RULE_ID, SLUG, SeverityName, Strict
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "Retention",
     "Rule",
     "Store",
+    "StoreOverride",
     "SubjectKey",
 ]
 

@@ -1,8 +1,10 @@
 """Which declared store an item belongs to, and the jurisdictions it is linked to.
 
 Store `paths` are globs over the item's path as reported (`**` spans folders, `*` stays within
-one; a pattern that does not start with `/` matches at any depth, i.e. against every suffix
-of the path that starts after a `/`). Archive members are matched as `archive.zip!/member`.
+one); a pattern matches at any depth, i.e. against every suffix of the path that starts after a
+`/` (a store pattern may not start with `/`: the schema refuses it, since the path is reported
+as the target was typed; a waiver's `path` starting with `/` must match the whole path).
+Archive members are matched as `archive.zip!/member`.
 `databases` globs match database locations (`sqlite:///abs/kyc.db#customers.face_embedding`),
 where `*` matches anything. The first store that matches wins (declaration order).
 """

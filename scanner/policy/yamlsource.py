@@ -25,10 +25,75 @@ Path_ = tuple[str | int, ...]
 
 
 class YamlError(FaceauditError):
-    def __init__(self, line: int | None, message: str) -> None:
+    def __init__(self, line: int | None, message: str, column: int | None = None) -> None:
         super().__init__(message)
         self.line = line
+        self.column = column
         self.message = message
+
+
+# What PyYAML's problems mean, in plain words; the first matching prefix wins. `True`: the
+# position to show is where the construct began (the line missing a ':', the opening quote
+# or bracket), not where the parser gave up.
+_PLAIN: tuple[tuple[str, str, bool], ...] = (
+    (
+        "expected <block end>",
+        "this line is indented differently from the lines above it: keys of one mapping, "
+        "and the items of one list, must start in the same column",
+        False,
+    ),
+    (
+        "mapping values are not allowed here",
+        "a ': ' inside a value: put the value in quotes, or check the indentation",
+        False,
+    ),
+    (
+        "could not determine a constructor",
+        "a tag that would build a program object: policy files hold plain data only",
+        False,
+    ),
+    ("found character '\\t'", "a tab character: YAML is indented with spaces only", False),
+    (
+        "expected ',' or ']'",
+        "the list opened with '[' here is not closed with ']' (or an item in it needs quotes)",
+        True,
+    ),
+    (
+        "expected ',' or '}'",
+        "the mapping opened with '{' here is not closed with '}' (or a value needs quotes)",
+        True,
+    ),
+    (
+        "found unexpected end of stream",
+        "the quoted text opened here is never closed: a closing quote is missing",
+        True,
+    ),
+    (
+        "could not find expected ':'",
+        "this line is not `key: value`: a ':' is missing, or it is indented as if it "
+        "continued the line above",
+        True,
+    ),
+    (
+        "found unknown escape character",
+        "an unknown escape sequence in double quotes (such as \\d): write regular "
+        "expressions in single quotes",
+        False,
+    ),
+)
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError) -> YamlError:
+    problem = exc.problem or str(exc)
+    plain, at_start = "the file is not valid YAML", False
+    for prefix, text, start in _PLAIN:
+        if problem.startswith(prefix):
+            plain, at_start = text, start
+            break
+    mark = (exc.context_mark if at_start else None) or exc.problem_mark or exc.context_mark
+    if mark is None:
+        return YamlError(None, f"invalid YAML: {plain} (parser: {problem})")
+    return YamlError(mark.line + 1, f"invalid YAML: {plain} (parser: {problem})", mark.column + 1)
 
 
 @dataclass
@@ -74,9 +139,7 @@ def parse(text: str) -> YamlDoc:
         doc.data = {} if node is None else _build(loader, node, (), doc.lines, set())
         return doc
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        raise YamlError(line, f"invalid YAML: {exc.problem or exc}") from None
+        raise _syntax_error(exc) from None
     except yaml.YAMLError as exc:
         raise YamlError(None, f"invalid YAML: {exc}") from None
     except RecursionError:  # PyYAML's parser recurses once per nesting level

@@ -47,6 +47,13 @@ REQUIRED = {
     "python-object-tag",
     "not-a-mapping",
     "not-utf8",
+    "store-override-unknown-rule",
+    "store-override-max-period",
+    "store-override-no-change",
+    "store-override-twice",
+    "store-path-absolute",
+    "store-bad-use",
+    "extends-and-schema-errors",
 }
 
 
@@ -331,3 +338,45 @@ def test_a_python_tag_on_a_collection_is_refused(tmp_path: Path) -> None:
     )
     (err,) = errors_of(path)
     assert err.line == 3 and "tag" in err.message
+
+
+def test_yaml_syntax_errors_say_what_is_wrong_in_plain_words_and_where(tmp_path: Path) -> None:
+    cases = {
+        "schema_version: 1\nname: x\nrules:\n  - id: T\n   check: a\n": (
+            5,
+            4,
+            "this line is indented differently from the lines above it",
+        ),
+        "schema_version: 1\nname: x\ntitle: Faces: all of them\n": (
+            3,
+            13,
+            "put the value in quotes",
+        ),
+        "schema_version: 1\nname: x\n\tfoo: 1\n": (3, 1, "a tab character"),
+        "schema_version: 1\nextends: [gdpr, bipa\nname: x\n": (2, 10, "not closed with ']'"),
+        "schema_version: 1\nname: 'x\n": (2, 7, "a closing quote is missing"),
+        "schema_version: 1\nname\ntitle: t\n": (2, 1, "a ':' is missing"),
+    }
+    for n, (text, (line, column, words)) in enumerate(cases.items()):
+        path = write(tmp_path / f"p{n}.yaml", text)
+        (err,) = errors_of(path)
+        assert (err.line, err.column) == (line, column), (text, err)
+        assert err.message.startswith("invalid YAML: ") and words in err.message, err
+        assert "(parser: " in err.message  # the parser's own words, for a search
+        assert str(err).startswith(f"{path}:{line}:{column}: invalid YAML: ")
+
+
+def test_valid_fixtures_load(tmp_path: Path) -> None:
+    for path in sorted((Path(__file__).resolve().parent / "valid").glob("*.yaml")):
+        policy = load_policy(path)
+        assert policy.stores, path.name
+
+
+def test_the_library_names_a_misspelt_pack_with_a_suggestion() -> None:
+    import scanner
+
+    with pytest.raises(PolicyErrors) as info:
+        scanner.load_policy("gdrp")
+    (err,) = info.value.errors
+    assert err.message == "unknown pack 'gdrp' (did you mean gdpr?)"
+    assert scanner.load_policy("gdpr").name == "gdpr"

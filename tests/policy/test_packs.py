@@ -140,13 +140,17 @@ def test_accepted_bases_are_known_ids() -> None:
                 assert is_known(basis), (rule.id, basis)
 
 
-def test_gdpr_and_uk_gdpr_accept_every_article_9_2_condition_of_their_own_law() -> None:
-    gdpr = {b for b in BASES if b.startswith("gdpr-9-2-")}
-    uk = {b for b in BASES if b.startswith("uk-gdpr-9-2-")}
-    for path, ids in ((POLICIES / "gdpr.yaml", gdpr), (POLICIES / "uk-gdpr.yaml", uk)):
-        for rule in own_rules(path):
+def test_gdpr_and_uk_gdpr_accept_every_condition_of_their_own_law_and_article() -> None:
+    """Art 9 rules accept every Art 9(2) condition and nothing else; Art 6 rules every
+    Art 6(1) basis and nothing else - of their own law (EU ids do not count in the UK)."""
+    for prefix, path in (("gdpr", "gdpr.yaml"), ("uk-gdpr", "uk-gdpr.yaml")):
+        art9 = {b for b in BASES if b.startswith(f"{prefix}-9-2-")}
+        art6 = {b for b in BASES if b.startswith(f"{prefix}-6-1-")}
+        assert len(art9) == 10 and len(art6) == 6
+        for rule in own_rules(POLICIES / path):
             if isinstance(rule.rule, NoLegalBasis):
-                assert set(rule.rule.accepted_bases) == ids, rule.id
+                wanted = art6 if "-6-1-" in rule.id else art9
+                assert set(rule.rule.accepted_bases) == wanted, rule.id
 
 
 @pytest.mark.parametrize("pack", ["bipa", "washington", "colorado"])
@@ -155,14 +159,20 @@ def test_laws_that_exclude_photographs_never_judge_photos(pack: str) -> None:
         assert list(rule.rule.kinds) == ["face_embedding"], rule.id
 
 
-def test_recital_51_photos_are_judged_apart_at_low_severity() -> None:
+def test_recital_51_photos_are_judged_by_their_stores_use() -> None:
+    """Templates and tags are always biometric (Art 9, high); photos are biometric only in a
+    store used for recognition; photos of another use need an Art 6 basis; photos of a store
+    that declares no use get the low reminder."""
     for prefix, path in (("GDPR", "gdpr.yaml"), ("UK-GDPR", "uk-gdpr.yaml")):
         rules = {r.id: r for r in own_rules(POLICIES / path)}
         identifying = rules[f"{prefix}-9-1-NO-BASIS"]
         photos = rules[f"{prefix}-9-1-PHOTO-NO-BASIS"]
-        assert set(identifying.rule.kinds) == {"face_embedding", "face_tagged"}
-        assert identifying.severity.label == "high"
+        art6 = rules[f"{prefix}-6-1-NO-BASIS"]
+        assert set(identifying.rule.kinds) == {"face_image", "face_embedding", "face_tagged"}
+        assert identifying.rule.data == ["biometric"] and identifying.severity.label == "high"
         assert list(photos.rule.kinds) == ["face_image"] and photos.severity.label == "low"
+        assert photos.rule.data == ["photo_use_undeclared"]
+        assert list(art6.rule.kinds) == ["face_image"] and art6.rule.data == ["photo"]
         assert "Recital 51" in photos.rule.description or "enrolled" in photos.rule.description
 
 
@@ -329,6 +339,7 @@ MODELS: list[type[BaseModel]] = [
     s.SubjectKey,
     s.Register,
     s.Override,
+    s.StoreOverride,
     *(check.model for check in s.CHECKS.values()),  # every check's rule, new ones too
 ]
 KEYS = sorted({(m.__name__, k) for m in MODELS for k in _keys(m)})
@@ -350,3 +361,30 @@ def test_readme_documents_every_legal_basis(basis: str) -> None:
         assert "`uk-gdpr-9-2-a` … `uk-gdpr-9-2-j`" in readme()
     else:
         assert f"| `{basis}` |" in readme()
+
+
+_SHORT = {
+    "face_image": "image",
+    "face_tagged": "tagged",
+    "face_embedding": "embedding",
+    "executable_code": "executable_code",
+}
+
+
+@pytest.mark.parametrize(("pack", "rule"), ALL_RULES, ids=lambda x: getattr(x, "id", x))
+def test_readme_pack_table_row_states_the_rule_as_its_pack_has_it(
+    pack: str, rule: LoadedRule
+) -> None:
+    """Each per-pack table row: severity, kinds (and `data`), where it applies, citations."""
+    kinds = ", ".join(_SHORT[k] for k in rule.rule.kinds)
+    if rule.rule.data:
+        kinds += "; data: " + ", ".join(rule.rule.data)
+    cells = [
+        rule.severity.label,
+        kinds,
+        ", ".join(rule.applies_in) or "everywhere",
+        "; ".join(rule.rule.citations),
+    ]
+    rows = [line for line in readme().splitlines() if line.startswith(f"| `{rule.id}` | `")]
+    assert len(rows) == 1, (pack, rule.id)
+    assert rows[0].split(" | ")[2:] == [*cells[:-1], cells[-1] + " |"], rows[0]

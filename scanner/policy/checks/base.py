@@ -25,7 +25,16 @@ from pydantic import Field, field_validator
 
 from scanner.model import ItemResult, Location, ScalarValue
 from scanner.policy.declarations import Store
-from scanner.policy.fields import BIOMETRIC, RULE_ID, Kind, SeverityName, Strict, regions
+from scanner.policy.fields import (
+    BIOMETRIC,
+    RECOGNITION_USES,
+    RULE_ID,
+    DataClass,
+    Kind,
+    SeverityName,
+    Strict,
+    regions,
+)
 from scanner.policy.registers import RegisterData
 
 
@@ -41,6 +50,7 @@ class RuleBase(Strict):
     help_uri: str | None = None
     kinds: list[Kind] = list(BIOMETRIC)
     applies_in: list[str] = []  # regions of the store or the subjects; empty: everywhere
+    data: list[DataClass] = []  # what the item is (biometric, photo, …); empty: anything
     enabled: bool = True
     check: str  # each check narrows it to a literal, its name: the union's discriminator
 
@@ -58,6 +68,19 @@ class Facts:
     subjects: Mapping[Location, tuple[str, ...]] = field(default_factory=dict)
 
 
+def data_class(kinds: frozenset[str], store: Store | None) -> DataClass | None:
+    """What an item with these kinds of evidence is, in its store (None: no face data).
+    Templates and face tags are biometric wherever they are; a photo is biometric only when
+    its store uses it to recognise people (GDPR Art 4(14), Recital 51)."""
+    if kinds & {"face_embedding", "face_tagged"}:
+        return "biometric"
+    if "face_image" not in kinds:
+        return None
+    if store is None or store.use is None:
+        return "photo_use_undeclared"
+    return "biometric" if store.use in RECOGNITION_USES else "photo"
+
+
 @dataclass(frozen=True)
 class ItemView:
     """An item with face data as checks see it: its store, the jurisdictions it is linked to,
@@ -69,6 +92,10 @@ class ItemView:
     kinds: frozenset[str]
     created: datetime | None
     created_source: str | None
+
+    @property
+    def data(self) -> DataClass | None:
+        return data_class(self.kinds, self.store)
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,12 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Literal
 
+from pydantic import field_validator
+
 from scanner.model import ItemResult, ScalarValue
 from scanner.policy.bases import CONSENT_BASES
 from scanner.policy.checks.base import CheckContext, ItemCheck, ItemView, RuleBase, Verdict
+from scanner.policy.fields import bases as known_bases
 from scanner.policy.registers import Record, RegisterData
 
 State = Literal["missing", "withdrawn", "expired", "out_of_scope"]
@@ -18,16 +21,27 @@ State = Literal["missing", "withdrawn", "expired", "out_of_scope"]
 class ConsentState(RuleBase):
     check: Literal["consent"]
     states: list[State] = ["missing", "withdrawn", "expired", "out_of_scope"]
+    # the consent bases this rule judges (a store relying on none of them is not judged);
+    # none given: any store with a consent register, or relying on any consent basis
+    bases: list[str] | None = None
+
+    @field_validator("bases")
+    @classmethod
+    def _bases(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else known_bases(v)
 
 
 def judge(rule: ConsentState, v: ItemView, ctx: CheckContext) -> Verdict | None:
     store = v.store
     if store is None:
         return None  # undeclared data has its own rule
+    if rule.bases is not None and not set(store.legal_basis) & set(rule.bases):
+        return None  # the store does not rely on the consent this rule is about
     register = ctx.register(store, "consent")
     facts: dict[str, ScalarValue] = {"legal_basis": ",".join(store.legal_basis) or "none"}
     if register is None:
-        if set(store.legal_basis) & CONSENT_BASES and "missing" in rule.states:
+        wanted = CONSENT_BASES if rule.bases is None else set(rule.bases)
+        if set(store.legal_basis) & wanted and "missing" in rule.states:
             return Verdict(
                 f"store {store.id!r} relies on consent but declares no consent register: "
                 "consent cannot be shown",
