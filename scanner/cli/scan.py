@@ -249,6 +249,8 @@ def scan(
     )
     if output is not None and (why := check_destination(output)) is not None:
         usage(f"cannot write the report: {why}")
+    for warning in whole_filesystem_warnings(paths):
+        typer.echo(f"faceaudit: warning: {warning}", err=True)
     with open_state(None if no_state else (state or default_state_path()), wait_lock) as db:
         result = run_with_progress(
             config, show=not quiet and sys.stderr.isatty(), state=db, judgement=judgement
@@ -272,6 +274,29 @@ def scan(
                 err=True,
             )
     raise typer.Exit(int(result.exit_code))
+
+
+def whole_filesystem_warnings(paths: list[str]) -> list[str]:
+    """A warning for each target that is `/` or the root of a filesystem (a mount point):
+    such a scan reads everything on it, system files included, and takes long."""
+    out = []
+    for path in paths:
+        if is_source_uri(path) or os.path.islink(path):
+            continue
+        real = os.path.realpath(path)
+        if real == os.sep:
+            out.append(
+                f"{path!r} is the root directory: the scan reads every file of every mounted "
+                "filesystem below it (system files, other users' files, network mounts) and "
+                "can take hours; name the folders to scan, or --exclude what to skip"
+            )
+        elif os.path.isdir(real) and os.path.ismount(real):
+            out.append(
+                f"{path!r} is the root of a whole filesystem (mount point {real}): the scan "
+                "reads every file on it and can take hours; name the folders to scan, or "
+                "--exclude what to skip"
+            )
+    return out
 
 
 def _report_to_stdout(text: str, utf8: bool) -> None:

@@ -146,6 +146,25 @@ def is_failing(finding: Finding, result: ScanResult) -> bool:
     )
 
 
+# Reports say where the full lists are without claiming that a JSON report was written.
+ALL_IN_JSON = "--format json lists all"
+
+
+def is_lower_bound(e: Evidence) -> bool:
+    """A face count that only says "at least": the coarse pass stopped at the first face."""
+    return e.kind is EvidenceKind.FACE_IMAGE and e.detail("count_is_lower_bound") is True
+
+
+def faces_are_lower_bound(result: ScanResult) -> bool:
+    """Whether the scan's face total (`ScanResult.faces`) is a lower bound: some item's
+    counted face image was counted by a pass that stopped early."""
+    for item in result.items:
+        images = [e for e in item.evidence if e.kind is EvidenceKind.FACE_IMAGE]
+        if images and is_lower_bound(max(images, key=lambda e: e.faces)):
+            return True
+    return False
+
+
 def evidence_text(item: ItemResult | None) -> str:
     """`face.yunet: 2 faces, confidence 0.93` — counts and the detector, never a payload."""
     if item is None or item.primary is None:
@@ -163,7 +182,8 @@ def _count_text(e: Evidence) -> str:
     if e.kind is EvidenceKind.EXECUTABLE_CODE:
         return "code that runs when loaded"
     noun = "face" if e.faces == 1 else "faces"
-    return f"{e.faces} {noun}" + (" tagged" if e.kind is EvidenceKind.FACE_TAGGED else "")
+    count = f"at least {e.faces}" if is_lower_bound(e) else str(e.faces)
+    return f"{count} {noun}" + (" tagged" if e.kind is EvidenceKind.FACE_TAGGED else "")
 
 
 def age_days(finding: Finding, item: ItemResult | None, now: datetime | None) -> int | None:

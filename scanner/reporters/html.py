@@ -15,6 +15,7 @@ from datetime import datetime
 
 from scanner.model import Disposition, Finding, ItemResult, Location, ScanResult, Severity
 from scanner.reporters.findings import (
+    ALL_IN_JSON,
     age_days,
     count_by,
     evidence_text,
@@ -28,7 +29,7 @@ from scanner.reporters.findings import (
 from scanner.reporters.html_parts import CSS, Row, bar_chart, trend_chart
 from scanner.reporters.text import terminal_safe
 
-MAX_FINDINGS = 2_000  # the JSON report lists all
+MAX_FINDINGS = 2_000  # --format json lists all
 CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
     "form-action 'none'"
@@ -65,7 +66,7 @@ def render(result: ScanResult, max_findings: int = MAX_FINDINGS) -> str:
     ]
     if len(findings) > max_findings:
         rest = len(findings) - max_findings
-        parts.append(f"<p>… and {rest} more findings: the JSON report lists all.</p>")
+        parts.append(f"<p>… and {rest} more findings: <code>{ALL_IN_JSON}</code>.</p>")
     parts += [*_problems(result), *_policy(result)]
     parts += [
         "<footer>This report holds counts, digests and locations: never a face image, a crop "

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from scanner.model import Disposition, Finding, ItemResult, ScanResult
 from scanner.reporters.findings import (
+    ALL_IN_JSON,
     age_days,
     count_by,
     evidence_text,
@@ -43,7 +44,7 @@ def render(result: ScanResult, max_findings: int = MAX_FINDINGS) -> str:
             out += _finding(number, finding, items.get(finding.location), result, now)
         if len(findings) > max_findings:
             rest = len(findings) - max_findings
-            out += [f"… and {rest} more findings (the JSON report lists all).", ""]
+            out += [f"… and {rest} more findings (`{ALL_IN_JSON}`).", ""]
     out += _problems(result, max_findings)
     out += _policy(result)
     return "\n".join(out).rstrip("\n") + "\n"
