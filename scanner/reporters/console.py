@@ -12,6 +12,7 @@ from scanner.reporters.findings import (
     faces_are_lower_bound,
     is_failing,
     ordered,
+    owner_of,
 )
 from scanner.reporters.text import terminal_safe
 
@@ -94,6 +95,7 @@ def render(result: ScanResult, max_rows: int = MAX_ROWS) -> str:
         )
     if result.policy is not None:
         lines += _findings(result, max_rows)
+        lines += _due(result, max_rows)
     lines.append("")
     lines.append(_exit_line(result))
     return "\n".join(lines) + "\n"
@@ -128,6 +130,28 @@ def _findings(result: ScanResult, max_rows: int) -> list[str]:
         lines.append(f"  expired waiver (fails the gate): {terminal_safe(waiver)}")
     if policy.unused_waivers:
         lines.append(f"  {len(policy.unused_waivers)} unused waivers ({ALL_IN_JSON})")
+    return lines
+
+
+def _due(result: ScanResult, max_rows: int) -> list[str]:
+    """What falls due within --due-within: the last day each item may be kept, soonest first."""
+    policy = result.policy
+    if policy is None or policy.due_within is None:
+        return []
+    window = terminal_safe(policy.due_within)
+    lines = ["", f"Falling due within {window} ({len(result.due)}: not yet broken)"]
+    if not result.due:
+        return [*lines, "  nothing"]
+    lines.append(f"  {'DEADLINE':<10} {'RULE':<24} {'OWNER':<24} LOCATION: MESSAGE")
+    for d in result.due[:max_rows]:
+        f = d.finding
+        owner = terminal_safe(owner_of(f.store, result) or "-")
+        lines.append(
+            f"  {d.deadline.isoformat():<10} {terminal_safe(f.rule_id):<24} {owner:<24} "
+            f"{terminal_safe(f.location.display)}: {terminal_safe(f.message)}"
+        )
+    if len(result.due) > max_rows:
+        lines.append(f"  ... and {len(result.due) - max_rows} more ({ALL_IN_JSON})")
     return lines
 
 

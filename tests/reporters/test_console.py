@@ -294,7 +294,7 @@ def test_no_findings_section_without_a_policy() -> None:
         ),
         (
             {"problems": (), "findings": (), "policy": replace(POLICY, expired_waivers=())},
-            "Exit code 0: no findings: the policy allows the face data found (6 items)\n",
+            "Exit code 0: no findings: the policy allows the face data found (7 items)\n",
         ),
     ],
 )
@@ -339,7 +339,7 @@ def test_a_policy_that_allows_the_face_data_found_says_so() -> None:
     policy = replace(result.policy, expired_waivers=())
     text = render(replace(result, policy=policy))
     assert text.endswith(
-        "Exit code 0: no findings: the policy allows the face data found (6 items)\n"
+        "Exit code 0: no findings: the policy allows the face data found (7 items)\n"
     )
 
 
