@@ -57,10 +57,10 @@ ACTIONS_CSS = """
 #actions h2{margin-top:12px}
 h3.owner{margin:16px 0 4px;font-size:16px}
 table.actions{width:100%;table-layout:fixed}
-table.actions th:nth-child(1){width:17%}
+table.actions th:nth-child(1){width:18%}
 table.actions th:nth-child(2){width:38%}
 table.actions th:nth-child(3){width:23%}
-.action .when{white-space:nowrap}
+.action .when{overflow-wrap:anywhere}
 .action.overdue .when{color:#9b1c1c;font-weight:700}
 .action.due .when{color:#8a5a00;font-weight:600}
 """
