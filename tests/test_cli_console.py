@@ -66,6 +66,9 @@ def test_the_root_spelled_otherwise_and_ordinary_folders(tmp_path: Path) -> None
     assert len(whole_filesystem_warnings(["/.", "//", "/tmp/../"])) == 3
     assert whole_filesystem_warnings([str(tmp_path), str(tmp_path / "sub")]) == []
     assert whole_filesystem_warnings(["sqlite:///", "postgresql://db/x"]) == []
+    (tmp_path / "root").symlink_to("/")
+    (warning,) = whole_filesystem_warnings([str(tmp_path / "root")])
+    assert "is the root directory" in warning
 
 
 def test_an_ordinary_folder_gets_no_warning(share: Path) -> None:

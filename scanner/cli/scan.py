@@ -289,8 +289,8 @@ def whole_filesystem_warnings(paths: list[str]) -> list[str]:
     such a scan reads everything on it, system files included, and takes long."""
     out = []
     for path in paths:
-        if is_source_uri(path) or os.path.islink(path):
-            continue
+        if is_source_uri(path):
+            continue  # a named target that is a symbolic link is followed: its target counts
         real = os.path.realpath(path)
         if real == os.sep:
             out.append(

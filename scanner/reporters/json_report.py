@@ -13,7 +13,6 @@ from typing import Any
 
 from scanner.model import (
     Action,
-    DueFinding,
     Evidence,
     EvidenceKind,
     FaceBox,
@@ -63,7 +62,7 @@ def to_document(result: ScanResult) -> dict[str, Any]:
         "items": [_item(i, result.policy) for i in result.items],
         "findings": _findings(result),
         "problems": [_problem(p) for p in result.problems],
-        "due": [_due(d, result) for d in result.due],
+        "due": _due(result),
         "actions": [_action(a) for a in result.actions],
     }
 
@@ -226,14 +225,17 @@ def _store(store: StoreInfo) -> dict[str, Any]:
     }
 
 
-def _due(due: DueFinding, result: ScanResult) -> dict[str, Any]:
-    """A finding that falls due: what it will say, and the last day the item may be kept."""
+def _due(result: ScanResult) -> list[dict[str, Any]]:
+    """Findings that fall due: what each will say, and the last day the item may be kept."""
     items = items_by_location(result)
-    item = items.get(due.finding.location)
-    uri = where(due.finding.location, item.content_type if item is not None else None).uri
-    doc = _finding(due.finding, uri)
-    del doc["disposition"], doc["justification"]
-    return {**doc, "deadline": due.deadline.isoformat()}
+    out = []
+    for due in result.due:
+        item = items.get(due.finding.location)
+        uri = where(due.finding.location, item.content_type if item is not None else None).uri
+        doc = _finding(due.finding, uri)
+        del doc["disposition"], doc["justification"]
+        out.append({**doc, "deadline": due.deadline.isoformat()})
+    return out
 
 
 def _action(a: Action) -> dict[str, Any]:
