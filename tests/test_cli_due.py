@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -105,6 +106,14 @@ def test_html_opens_with_the_action_list(org: Path) -> None:
     assert '<h3 class="owner">hr@acme.example · store hr-badges</h3>' in section
     assert "by 2026-06-26" in section and "overdue since 2025-12-20" in section
     assert '<section id="due"><h2>Falling due within P30D</h2>' in page
+    # every finding card names its legal basis and its store's owner (never "Basis -" for all)
+    cards = re.findall(r"<article .*?</article>", page, re.S)
+    consent = next(c for c in cards if "GDPR-9-2-A-CONSENT" in c)
+    assert "<dt>Legal basis</dt><dd>gdpr-9-2-a</dd>" in consent
+    assert "<dt>Owner</dt><dd>compliance@acme.example</dd>" in consent
+    retention = next(c for c in cards if "GDPR-5-1-E-RETENTION" in c)
+    assert "<dt>Legal basis</dt><dd>gdpr-9-2-b, uk-gdpr-9-2-b</dd>" in retention
+    assert "<dt>Owner</dt><dd>hr@acme.example</dd>" in retention
 
 
 def test_due_within_needs_a_policy_and_a_duration(org: Path) -> None:
