@@ -4,6 +4,7 @@ UK GDPR findings on the same item grouped into one action citing both."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 
@@ -23,6 +24,7 @@ from scanner.model import (
 from scanner.policy.durations import Duration
 from scanner.policy.judgement import Judgement, judge
 from scanner.policy.loader import Policy, load_policy
+from scanner.reporters import Format, render
 
 NOW = datetime(2025, 6, 1, 9, 0, tzinfo=timezone.utc)
 
@@ -184,3 +186,23 @@ def test_store_details_carry_owner_and_basis(policy: Policy) -> None:
     assert store.owner == "people@example.org"
     assert store.legal_basis == ("gdpr-9-2-b", "uk-gdpr-9-2-b")
     assert (store.retention, store.retention_from) == ("P1Y", "creation")
+
+
+def test_the_grouped_action_is_one_row_of_the_html_and_markdown_action_lists(
+    policy: Policy,
+) -> None:
+    result = judged(policy, "30d")
+    page = render(result, Format.HTML)
+    section = page[page.index('<section id="actions">') : page.index('<section id="summary">')]
+    assert '<h3 class="owner">people@example.org · store team</h3>' in section
+    rows = [r for r in re.findall(r"<tr class=.*?</tr>", section) if "team/old.jpg" in r]
+    retention = [r for r in rows if "GDPR-5-1-E-RETENTION" in r]
+    assert len(retention) == 1
+    assert "UK-GDPR-5-1-E-RETENTION" in retention[0]
+    assert "GDPR Art 5(1)(e)" in retention[0] and "UK GDPR Art 5(1)(e)" in retention[0]
+    assert "overdue since 2025-01-10" in retention[0]
+    md = render(result, Format.MARKDOWN)
+    lines = [x for x in md.splitlines() if "team/old.jpg" in x and "RETENTION" in x]
+    assert len(lines) == 1 and "UK-GDPR-5-1-E-RETENTION" in lines[0]
+    soon = [x for x in md.splitlines() if x.startswith("| by 2025-06-20 |")]
+    assert len(soon) == 1 and "team/soon.jpg" in soon[0]
