@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import ClassVar
 
 ScalarValue = str | int | float | bool
@@ -553,6 +553,57 @@ class Finding:
 
 
 @dataclass(frozen=True)
+class StoreInfo:
+    """A declared store as reports show it: who answers for it, why and on what basis it keeps
+    face data, and for how long."""
+
+    id: str
+    owner: str | None = None
+    purpose: str | None = None
+    legal_basis: tuple[str, ...] = ()  # basis ids (scanner/policy/bases.py) or `x-…`
+    retention: str | None = None  # an ISO 8601 period, e.g. "P2Y"
+    retention_from: str | None = None  # creation, last_interaction or end_of_purpose
+
+
+@dataclass(frozen=True)
+class DueFinding:
+    """A finding a rule will raise from `deadline` on: the item does not break the rule yet
+    (it falls due within `scan --due-within`). Its finding states what will be broken."""
+
+    finding: Finding
+    deadline: date  # the last day the item may be kept
+
+
+class ActionStatus(str, enum.Enum):
+    """How urgent an action is. Values are part of the JSON contract."""
+
+    OVERDUE = "overdue"  # a dated deadline has passed (e.g. retention ran out)
+    NOW = "now"  # a violation without a dated deadline: act now (deadline: evaluation day)
+    DUE = "due"  # nothing is broken yet; it will be after the deadline
+
+
+@dataclass(frozen=True)
+class Action:
+    """What to do about one item (or store), by whom and by when: the open or baselined
+    findings and the due findings of rules that ask the same thing of it — e.g. GDPR's and UK
+    GDPR's retention rules — grouped into one action that cites them all."""
+
+    status: ActionStatus
+    deadline: date
+    location: Location
+    store: str | None
+    owner: str | None  # the store's declared owner
+    title: str
+    remediation: str
+    severity: Severity  # the most severe of its rules
+    rule_ids: tuple[str, ...]
+    packs: tuple[str, ...]
+    citations: tuple[str, ...]
+    fingerprints: tuple[str, ...]  # of its findings (and due findings)
+    known: bool = False  # every finding it groups is in the baseline
+
+
+@dataclass(frozen=True)
 class PolicyInfo:
     """Which policy a scan was judged against (reports cite it; baselines compare it)."""
 
@@ -565,6 +616,15 @@ class PolicyInfo:
     evaluated_at: datetime  # the clock the rules were evaluated against (UTC)
     expired_waivers: tuple[str, ...] = ()  # "fingerprint: reason (owner, expired 2026-01-31)"
     unused_waivers: tuple[str, ...] = ()  # waivers that matched nothing (stale)
+    store_details: tuple[StoreInfo, ...] = ()  # the declared stores, in declaration order
+    due_within: str | None = None  # `scan --due-within` as an ISO 8601 period
+    item_stores: tuple[tuple[Location, str], ...] = ()  # the declared store of each item in one
+
+    def store(self, store_id: str | None) -> StoreInfo | None:
+        return next((s for s in self.store_details if s.id == store_id), None)
+
+    def store_of(self, location: Location) -> str | None:
+        return next((s for loc, s in self.item_stores if loc == location), None)
 
 
 @dataclass(frozen=True)
@@ -629,6 +689,10 @@ class ScanResult:
     # What the processes that opened the scanned content ran under (scanner.sandbox), e.g.
     # ("sandbox.landlock", "abi 7: writes confined to the private directory; TCP denied").
     protections: tuple[tuple[str, str], ...] = ()
+    # Findings that fall due within --due-within (not yet broken), soonest first; and what to
+    # do, by whom and by when, about every open or baselined finding and every due one.
+    due: tuple[DueFinding, ...] = ()
+    actions: tuple[Action, ...] = ()
 
     @property
     def incomplete(self) -> bool:

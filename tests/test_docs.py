@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib.util
 import re
 import shlex
+import subprocess
 import sys
 from collections.abc import Iterator
 from functools import cache
@@ -424,3 +425,48 @@ def test_command_has_help(name: str) -> None:
 def test_root_has_help() -> None:
     assert (ROOT_COMMAND.help or "").strip()
     assert "Exit codes" in (ROOT_COMMAND.help or "")
+
+
+def test_root_help_says_what_the_tool_does_now() -> None:
+    """The top-level help names each thing the tool does (no "as the project grows")."""
+    text = " ".join((ROOT_COMMAND.help or "").split())
+    assert "as the project grows" not in text
+    for what in ("face templates", "databases", "policies", "waivers and baselines",
+                 "what falls due next", "watch folders", "one person's face", "triage",
+                 "never modifies"):  # fmt: skip
+        assert what in text, what
+
+
+INSTALLS = [README, *sorted(DOCS.glob("*.md")), ROOT / ".pre-commit-hooks.yaml"]
+
+
+@pytest.mark.parametrize("path", INSTALLS, ids=lambda p: p.name)
+def test_faceaudit_is_never_installed_from_the_package_index(path: Path) -> None:
+    """faceaudit is not on PyPI: every `pip install faceaudit…` names the repository or a
+    wheel file, never the bare package name."""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        for m in re.finditer(r"pip install\s+(?P<what>\S+(?:\s+@\s+\S+)?)", line):
+            what = m.group("what").strip("'\"")
+            if what.startswith("faceaudit") or what.startswith("'faceaudit"):
+                assert "git+https://" in line or ".whl" in line, f"{path.name}: {line}"
+
+
+def _git(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=False
+    )
+
+
+@pytest.mark.parametrize("path", INSTALLS, ids=lambda p: p.name)
+def test_pre_commit_revs_exist(path: Path) -> None:
+    """Each `rev:` of a pre-commit example is a tag of the repository or a full commit sha
+    in its history."""
+    if _git("rev-parse", "--git-dir").returncode != 0:
+        pytest.skip("not a git checkout")
+    tags = set(_git("tag").stdout.split())
+    text = path.read_text(encoding="utf-8")
+    for rev in re.findall(r"^[#\s]*rev:\s*(\S+)", text, re.MULTILINE):
+        if rev in tags:
+            continue
+        assert re.fullmatch(r"[0-9a-f]{40}", rev), f"{path.name}: rev {rev} is not a tag or sha"
+        assert _git("cat-file", "-e", f"{rev}^{{commit}}").returncode == 0, rev

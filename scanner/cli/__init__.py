@@ -24,10 +24,14 @@ from scanner.model import ExitCode
 app = typer.Typer(
     name="faceaudit",
     help=(
-        "Find stored face images and face templates in files, archives and databases, judge "
-        "them against retention and legal-basis policies, and report them. Exit codes: 0 "
-        "clean, 1 face data (or a finding) at or above --fail-on, 2 usage error, 3 incomplete "
-        "scan."
+        "Find stored face images, face-tagged photos and face templates (embeddings) in "
+        "files, archives and databases (SQLite, PostgreSQL, MariaDB/MySQL); judge them "
+        "against retention and legal-basis policies (built-in law packs or your own), with "
+        "waivers and baselines for CI; report them (console, JSON, SARIF, JUnit, CSV, "
+        "Markdown, HTML) with what falls due next; watch folders; find one person's face "
+        "across every store; triage a breached store. It never modifies what it scans. "
+        "Exit codes: 0 clean, 1 face data (or a finding) at or above --fail-on, 2 usage "
+        "error, 3 incomplete scan."
     ),
     no_args_is_help=True,
     add_completion=False,

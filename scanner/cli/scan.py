@@ -180,6 +180,14 @@ def scan(
         str | None,
         typer.Option("--as-of", help="Evaluate the policy at this UTC date/time (ISO 8601)."),
     ] = None,
+    due_within: Annotated[
+        str | None,
+        typer.Option(
+            "--due-within",
+            help="Also list items that will break a retention rule within this window "
+            "(e.g. 30d, 2w, 6m, 1y, or ISO 8601 P30D); needs --policy.",
+        ),
+    ] = None,
     state: Annotated[
         Path | None,
         typer.Option("--state", help="State database (default: in the user's state directory)."),
@@ -211,7 +219,7 @@ def scan(
     missing = [p for p in paths if not is_source_uri(p) and not os.path.lexists(p)]
     if missing:
         usage(f"no such file or directory: {', '.join(missing)}")
-    judgement = _judgement(policy, waivers, baseline, write_baseline, as_of)
+    judgement = _judgement(policy, waivers, baseline, write_baseline, as_of, due_within)
     config = configured(
         lambda: ScanConfig(
             targets=tuple(paths),
@@ -249,6 +257,8 @@ def scan(
     )
     if output is not None and (why := check_destination(output)) is not None:
         usage(f"cannot write the report: {why}")
+    for warning in whole_filesystem_warnings(paths):
+        typer.echo(f"faceaudit: warning: {warning}", err=True)
     with open_state(None if no_state else (state or default_state_path()), wait_lock) as db:
         result = run_with_progress(
             config, show=not quiet and sys.stderr.isatty(), state=db, judgement=judgement
@@ -274,6 +284,29 @@ def scan(
     raise typer.Exit(int(result.exit_code))
 
 
+def whole_filesystem_warnings(paths: list[str]) -> list[str]:
+    """A warning for each target that is `/` or the root of a filesystem (a mount point):
+    such a scan reads everything on it, system files included, and takes long."""
+    out = []
+    for path in paths:
+        if is_source_uri(path):
+            continue  # a named target that is a symbolic link is followed: its target counts
+        real = os.path.realpath(path)
+        if real == os.sep:
+            out.append(
+                f"{path!r} is the root directory: the scan reads every file of every mounted "
+                "filesystem below it (system files, other users' files, network mounts) and "
+                "can take hours; name the folders to scan, or --exclude what to skip"
+            )
+        elif os.path.isdir(real) and os.path.ismount(real):
+            out.append(
+                f"{path!r} is the root of a whole filesystem (mount point {real}): the scan "
+                "reads every file on it and can take hours; name the folders to scan, or "
+                "--exclude what to skip"
+            )
+    return out
+
+
 def _report_to_stdout(text: str, utf8: bool) -> None:
     try:
         write_stdout(text, utf8=utf8)
@@ -288,9 +321,11 @@ def _judgement(
     baseline: Path | None,
     write_baseline: Path | None,
     as_of: str | None,
+    due_within: str | None = None,
 ) -> Judgement | None:
     """The policy, waivers, baseline and evaluation time, loaded and checked before scanning."""
     from scanner.cli.policy import load_or_exit
+    from scanner.policy.durations import Duration
     from scanner.policy.gate import load_baseline, load_waivers
     from scanner.policy.judgement import Judgement
     from scanner.policy.loader import PolicyErrors
@@ -301,16 +336,24 @@ def _judgement(
             ("--baseline", baseline),
             ("--write-baseline", write_baseline),
             ("--as-of", as_of),
+            ("--due-within", due_within),
         ):
             if value is not None:
                 usage(f"{name} needs --policy (findings come from a policy)")
         return None
+    window = None
+    if due_within is not None:
+        try:
+            window = Duration.parse_window(due_within)
+        except ValueError as exc:
+            usage(f"--due-within: {exc}")
     try:
         loaded = Judgement(
             load_or_exit(policy),
             waivers=load_waivers(waivers) if waivers is not None else (),
             baseline=load_baseline(baseline) if baseline is not None else None,
             as_of=moment(as_of, "--as-of") if as_of is not None else None,
+            due_within=window,
         )
     except PolicyErrors as exc:
         for e in exc.errors:

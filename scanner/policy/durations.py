@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 _ISO = re.compile(r"\AP(?!\Z)(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?\Z")
+# A short form for the command line: `30d`, `2w`, `6m`, `1y` (m: months; dates only).
+_SHORT = re.compile(r"\A(\d+)\s*([dwmy])\Z")
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,25 @@ class Duration:
             )
         y, mo, w, d = (int(g) if g else 0 for g in m.groups())
         return cls(y, mo, w * 7 + d)
+
+    @classmethod
+    def parse_window(cls, text: str) -> Duration:
+        """A window from the command line: `30d`, `2w`, `6m`, `1y`, or ISO 8601 (`P30D`)."""
+        m = _SHORT.match(text.strip().lower())
+        if m is None:
+            try:
+                return cls.parse(text)
+            except ValueError:
+                raise ValueError(
+                    f"{text!r} is not a duration: use days, weeks, months or years, e.g. 30d, "
+                    "2w, 6m, 1y (or ISO 8601: P30D, P1Y6M)"
+                ) from None
+        n, unit = int(m.group(1)), m.group(2)
+        if unit == "d":
+            return cls(days=n)
+        if unit == "w":
+            return cls(days=7 * n)
+        return cls(months=n) if unit == "m" else cls(years=n)
 
     def after(self, start: datetime) -> datetime:
         """The moment this duration after `start` (calendar arithmetic, day clamped)."""

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
 
-from scanner.model import Finding, ItemResult, ScalarValue
+from scanner.model import DueFinding, Finding, ItemResult, ScalarValue
 from scanner.policy.checks import CHECKS
 from scanner.policy.checks.base import (
     CheckContext,
@@ -31,7 +31,7 @@ from scanner.policy.declarations import Store
 from scanner.policy.loader import LoadedRule, Policy
 from scanner.policy.stores import jurisdictions, region_matches, store_for
 
-__all__ = ["Facts", "evaluate", "fingerprint"]
+__all__ = ["Facts", "evaluate", "fingerprint", "upcoming"]
 
 
 def fingerprint(rule_id: str, identity: str, digest: str | None = None) -> str:
@@ -70,6 +70,34 @@ def evaluate(
             else:
                 findings.extend(_item_findings(own, check, applicable, ctx))
     return tuple(sorted(findings, key=lambda f: (-f.severity, f.rule_id, f.location)))
+
+
+def upcoming(
+    items: Sequence[ItemResult], policy: Policy, facts: Facts, now: datetime, until: datetime
+) -> tuple[DueFinding, ...]:
+    """Findings that rules able to foresee a deadline (retention) will raise after `now` and
+    on or before `until`: items that keep every such rule now. Soonest first."""
+    ctx = CheckContext(facts, now.astimezone(timezone.utc))
+    horizon = until.astimezone(timezone.utc)
+    views = [_view(i, policy.stores) for i in items if i.evidence]
+    out: list[DueFinding] = []
+    for rule in policy.enabled_rules:
+        check = CHECKS[rule.rule.check]
+        if not isinstance(check, ItemCheck) or check.due is None:
+            continue
+        for v in views:
+            if not _applies(rule, v):
+                continue
+            due = check.due(rule.rule, v, ctx, horizon)
+            if due is not None:
+                finding = _finding(rule, v, due.message, due.facts)
+                out.append(DueFinding(finding, due.deadline.date()))
+    return tuple(
+        sorted(
+            out,
+            key=lambda d: (d.deadline, -d.finding.severity, d.finding.rule_id, d.finding.location),
+        )
+    )
 
 
 def _view(item: ItemResult, stores: Sequence[Store]) -> ItemView:

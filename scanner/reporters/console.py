@@ -6,7 +6,14 @@ from __future__ import annotations
 import collections
 
 from scanner.model import Disposition, Evidence, EvidenceKind, ExitCode, ScanResult
-from scanner.reporters.findings import count_by, is_failing, ordered
+from scanner.reporters.findings import (
+    ALL_IN_JSON,
+    count_by,
+    faces_are_lower_bound,
+    is_failing,
+    ordered,
+    owner_of,
+)
 from scanner.reporters.text import terminal_safe
 
 MAX_ROWS = 50
@@ -27,6 +34,8 @@ def _count(e: Evidence) -> str:
         return f"{count}x{dims}" if dims else str(count)
     if e.kind is EvidenceKind.EXECUTABLE_CODE:
         return "-"
+    if e.detail("count_is_lower_bound") is True:
+        return f">={e.faces}"  # the coarse pass stopped at the first face it found
     return str(e.faces)
 
 
@@ -43,9 +52,9 @@ def render(result: ScanResult, max_rows: int = MAX_ROWS) -> str:
     if result.items:
         kinds = collections.Counter(i.primary.kind.value for i in result.items if i.primary)
         kind_text = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
-        lines.append(
-            f"Face data in {len(result.items)} items ({kind_text}); {result.faces} faces seen"
-        )
+        seen = f"at least {result.faces}" if faces_are_lower_bound(result) else str(result.faces)
+        noun = "face" if result.faces == 1 else "faces"
+        lines.append(f"Face data in {len(result.items)} items ({kind_text}); {seen} {noun} seen")
         lines.append(f"  {'KIND':<15} {'COUNT':>9} {'CONF':>5}  {'DETECTOR':<18} PATH")
         for item in result.items[:max_rows]:
             e = item.primary
@@ -58,9 +67,7 @@ def render(result: ScanResult, max_rows: int = MAX_ROWS) -> str:
             kind, count = e.kind.value, _count(e)
             lines.append(f"  {kind:<15} {count:>9} {e.confidence:>5.2f}  {e.detector:<18} {where}")
         if len(result.items) > max_rows:
-            lines.append(
-                f"  ... and {len(result.items) - max_rows} more (the JSON report lists all)"
-            )
+            lines.append(f"  ... and {len(result.items) - max_rows} more ({ALL_IN_JSON})")
     else:
         lines.append("No face data found.")
     incomplete = [p for p in result.problems if p.incomplete]
@@ -79,7 +86,7 @@ def render(result: ScanResult, max_rows: int = MAX_ROWS) -> str:
         counts = collections.Counter(p.reason.value for p in noted)
         text = ", ".join(f"{n} {reason.replace('_', ' ')}" for reason, n in sorted(counts.items()))
         lines.append("")
-        lines.append(f"Skipped by design: {text} (listed in the JSON report)")
+        lines.append(f"Skipped by design: {text} ({ALL_IN_JSON})")
     if not stats.atime_preserved:
         lines.append("")
         lines.append(
@@ -88,6 +95,7 @@ def render(result: ScanResult, max_rows: int = MAX_ROWS) -> str:
         )
     if result.policy is not None:
         lines += _findings(result, max_rows)
+        lines += _due(result, max_rows)
     lines.append("")
     lines.append(_exit_line(result))
     return "\n".join(lines) + "\n"
@@ -117,11 +125,33 @@ def _findings(result: ScanResult, max_rows: int) -> list[str]:
         if f.disposition is not Disposition.OPEN and f.justification:
             lines.append(f"  {'':<8} {'':<8} {'':<24} ({terminal_safe(f.justification)})")
     if len(findings) > max_rows:
-        lines.append(f"  ... and {len(findings) - max_rows} more (the JSON report lists all)")
+        lines.append(f"  ... and {len(findings) - max_rows} more ({ALL_IN_JSON})")
     for waiver in policy.expired_waivers:
         lines.append(f"  expired waiver (fails the gate): {terminal_safe(waiver)}")
     if policy.unused_waivers:
-        lines.append(f"  {len(policy.unused_waivers)} unused waivers (listed in the JSON report)")
+        lines.append(f"  {len(policy.unused_waivers)} unused waivers ({ALL_IN_JSON})")
+    return lines
+
+
+def _due(result: ScanResult, max_rows: int) -> list[str]:
+    """What falls due within --due-within: the last day each item may be kept, soonest first."""
+    policy = result.policy
+    if policy is None or policy.due_within is None:
+        return []
+    window = terminal_safe(policy.due_within)
+    lines = ["", f"Falling due within {window} ({len(result.due)}: not yet broken)"]
+    if not result.due:
+        return [*lines, "  nothing"]
+    lines.append(f"  {'DEADLINE':<10} {'RULE':<24} {'OWNER':<24} LOCATION: MESSAGE")
+    for d in result.due[:max_rows]:
+        f = d.finding
+        owner = terminal_safe(owner_of(f.store, result) or "-")
+        lines.append(
+            f"  {d.deadline.isoformat():<10} {terminal_safe(f.rule_id):<24} {owner:<24} "
+            f"{terminal_safe(f.location.display)}: {terminal_safe(f.message)}"
+        )
+    if len(result.due) > max_rows:
+        lines.append(f"  ... and {len(result.due) - max_rows} more ({ALL_IN_JSON})")
     return lines
 
 
@@ -134,6 +164,29 @@ def _exit_line(result: ScanResult) -> str:
         text = "findings, but --fail-on never does not fail on them"
     elif code is ExitCode.CLEAN and result.fail_on is None and result.items:
         text = "face data found, but --fail-on never does not fail on it"
+    elif code is ExitCode.CLEAN and result.policy is not None and result.findings:
+        text = _known_findings(result)
+    elif code is ExitCode.CLEAN and result.policy is not None and result.items:
+        text = f"no findings: the policy allows the face data found ({len(result.items)} items)"
+    elif code is ExitCode.CLEAN and result.items:
+        text = (
+            f"face data found ({len(result.items)} items), none at or above the --fail-on severity"
+        )
     if result.incomplete and code is not ExitCode.INCOMPLETE:
         text += " (the scan is incomplete; --allow-incomplete was given)"
     return f"Exit code {int(code)}: {text}"
+
+
+def _known_findings(result: ScanResult) -> str:
+    """A passing gate over findings: say what they are (never "clean" or "no face data")."""
+    by = count_by(result.findings, "disposition")
+    parts = []
+    if by["baseline"]:
+        parts.append(f"{by['baseline']} in the baseline")
+    if by["waived"]:
+        parts.append(f"{by['waived']} waived")
+    if by["open"]:
+        parts.append(f"{by['open']} open below the --fail-on severity")
+    n = len(result.findings)
+    remain = "1 finding remains" if n == 1 else f"{n} findings remain"
+    return f"no new finding fails the gate, but {remain} ({', '.join(parts)})"

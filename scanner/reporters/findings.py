@@ -13,9 +13,11 @@ import hashlib
 import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 from scanner.model import (
+    Action,
+    ActionStatus,
     ContentType,
     DatabaseLocation,
     Disposition,
@@ -27,6 +29,7 @@ from scanner.model import (
     ScalarValue,
     ScanResult,
     Severity,
+    StoreInfo,
 )
 
 # Characters kept as they are in a URI that is already one (a database URI): RFC 3986
@@ -146,6 +149,25 @@ def is_failing(finding: Finding, result: ScanResult) -> bool:
     )
 
 
+# Reports say where the full lists are without claiming that a JSON report was written.
+ALL_IN_JSON = "--format json lists all"
+
+
+def is_lower_bound(e: Evidence) -> bool:
+    """A face count that only says "at least": the coarse pass stopped at the first face."""
+    return e.kind is EvidenceKind.FACE_IMAGE and e.detail("count_is_lower_bound") is True
+
+
+def faces_are_lower_bound(result: ScanResult) -> bool:
+    """Whether the scan's face total (`ScanResult.faces`) is a lower bound: some item's
+    counted face image was counted by a pass that stopped early."""
+    for item in result.items:
+        images = [e for e in item.evidence if e.kind is EvidenceKind.FACE_IMAGE]
+        if images and is_lower_bound(max(images, key=lambda e: e.faces)):
+            return True
+    return False
+
+
 def evidence_text(item: ItemResult | None) -> str:
     """`face.yunet: 2 faces, confidence 0.93` — counts and the detector, never a payload."""
     if item is None or item.primary is None:
@@ -163,7 +185,8 @@ def _count_text(e: Evidence) -> str:
     if e.kind is EvidenceKind.EXECUTABLE_CODE:
         return "code that runs when loaded"
     noun = "face" if e.faces == 1 else "faces"
-    return f"{e.faces} {noun}" + (" tagged" if e.kind is EvidenceKind.FACE_TAGGED else "")
+    count = f"at least {e.faces}" if is_lower_bound(e) else str(e.faces)
+    return f"{count} {noun}" + (" tagged" if e.kind is EvidenceKind.FACE_TAGGED else "")
 
 
 def age_days(finding: Finding, item: ItemResult | None, now: datetime | None) -> int | None:
@@ -206,6 +229,80 @@ def fact_text(value: ScalarValue) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     return str(value)
+
+
+# -- who answers for it, on what basis, what is left, what to do ------------------------------
+
+
+def owner_of(store: str | None, result: ScanResult) -> str | None:
+    """The declared owner of a store."""
+    info = result.policy.store(store) if result.policy is not None and store else None
+    return info.owner if info is not None else None
+
+
+def legal_basis(finding: Finding, result: ScanResult) -> str | None:
+    """The legal basis a finding is about: its `legal_basis` fact (the checks that judge the
+    basis record it), else a `basis` fact, else the basis its store declares."""
+    for key in ("legal_basis", "basis"):
+        value = finding.fact(key)
+        if value is not None:
+            return fact_text(value)
+    info = result.policy.store(finding.store) if result.policy is not None else None
+    if info is not None and info.legal_basis:
+        return ", ".join(info.legal_basis)
+    return None
+
+
+def without_findings(result: ScanResult) -> tuple[ItemResult, ...]:
+    """Items with face data that no reported finding is about (the policy allows them, or no
+    rule applies): still part of the inventory. Empty without a policy (each item is then a
+    finding of a built-in rule)."""
+    if result.policy is None:
+        return ()
+    judged = {f.location for f in result.findings}
+    return tuple(i for i in result.items if i.primary is not None and i.location not in judged)
+
+
+def due_of(item: ItemResult, result: ScanResult) -> date | None:
+    """When an item falls due (the earliest of its due findings), if it does."""
+    days = [d.deadline for d in result.due if d.finding.location == item.location]
+    return min(days) if days else None
+
+
+ActionGroup = tuple[str | None, str | None, tuple[Action, ...]]  # owner, store, actions
+
+
+def action_groups(result: ScanResult) -> tuple[ActionGroup, ...]:
+    """The actions by owner and store, each group sorted by deadline; the group with the
+    soonest deadline first (no owner or store: last among equals)."""
+    groups: dict[tuple[str | None, str | None], list[Action]] = {}
+    for action in result.actions:
+        groups.setdefault((action.owner, action.store), []).append(action)
+    ordered_groups = []
+    for (owner, store), actions in groups.items():
+        actions.sort(key=lambda a: (a.deadline, -a.severity, a.location))
+        ordered_groups.append((owner, store, tuple(actions)))
+    ordered_groups.sort(
+        key=lambda g: (g[2][0].deadline, g[0] is None, g[0] or "", g[1] is None, g[1] or "")
+    )
+    return tuple(ordered_groups)
+
+
+def when_text(action: Action) -> str:
+    """`overdue since 2020-03-02`, `now (found 2024-05-17)`, `by 2024-06-10`."""
+    day = action.deadline.isoformat()
+    return {
+        ActionStatus.OVERDUE: f"overdue since {day}",
+        ActionStatus.NOW: f"now (found {day})",
+        ActionStatus.DUE: f"by {day}",
+    }[action.status]
+
+
+def retention_text(store: StoreInfo) -> str:
+    if store.retention is None:
+        return "-"
+    start = (store.retention_from or "creation").replace("_", " ")
+    return f"{store.retention} from {start}"
 
 
 # -- counts ----------------------------------------------------------------------------------

@@ -13,26 +13,57 @@ import html
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
-from scanner.model import Disposition, Finding, ItemResult, Location, ScanResult, Severity
+from scanner.model import (
+    ActionStatus,
+    Disposition,
+    Finding,
+    ItemResult,
+    Location,
+    ScanResult,
+    Severity,
+)
 from scanner.reporters.findings import (
+    ALL_IN_JSON,
+    action_groups,
     age_days,
     count_by,
+    due_of,
     evidence_text,
     fact_text,
     is_failing,
     iso,
     items_by_location,
+    legal_basis,
+    owner_of,
     reported_findings,
+    retention_text,
     web_uri,
+    when_text,
+    without_findings,
 )
 from scanner.reporters.html_parts import CSS, Row, bar_chart, trend_chart
 from scanner.reporters.text import terminal_safe
 
-MAX_FINDINGS = 2_000  # the JSON report lists all
+MAX_FINDINGS = 2_000  # --format json lists all
 CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
     "form-action 'none'"
 )
+
+
+# The action list's styles (the shared stylesheet is html_parts.CSS)
+ACTIONS_CSS = """
+#actions{background:#fff;border:1px solid #d8dde5;border-radius:6px;padding:4px 16px 8px}
+#actions h2{margin-top:12px}
+h3.owner{margin:16px 0 4px;font-size:16px}
+table.actions{width:100%;table-layout:fixed}
+table.actions th:nth-child(1){width:18%}
+table.actions th:nth-child(2){width:38%}
+table.actions th:nth-child(3){width:23%}
+.action .when{overflow-wrap:anywhere}
+.action.overdue .when{color:#9b1c1c;font-weight:700}
+.action.due .when{color:#8a5a00;font-weight:600}
+"""
 
 
 def esc(text: str) -> str:
@@ -54,18 +85,20 @@ def render(result: ScanResult, max_findings: int = MAX_FINDINGS) -> str:
         '<meta name="referrer" content="no-referrer">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{esc(title)}</title>",
-        f"<style>{CSS}</style>",
+        f"<style>{CSS}{ACTIONS_CSS}</style>",
         "</head>",
         "<body>",
         "<main>",
         *_header(result, title),
+        *_actions(result),
         *_summary(result, findings),
         *_trend(result),
         *_findings(result, findings[:max_findings], items, now),
     ]
     if len(findings) > max_findings:
         rest = len(findings) - max_findings
-        parts.append(f"<p>… and {rest} more findings: the JSON report lists all.</p>")
+        parts.append(f"<p>… and {rest} more findings: <code>{ALL_IN_JSON}</code>.</p>")
+    parts += [*_due(result, items, now), *_without_findings(result, now)]
     parts += [*_problems(result), *_policy(result)]
     parts += [
         "<footer>This report holds counts, digests and locations: never a face image, a crop "
@@ -75,6 +108,114 @@ def render(result: ScanResult, max_findings: int = MAX_FINDINGS) -> str:
         "</html>",
     ]
     return "\n".join(parts) + "\n"
+
+
+def _actions(result: ScanResult) -> list[str]:
+    """What to delete or fix, by whom (the store's owner) and by when, before the charts:
+    grouped by owner and store, each group sorted by deadline (the soonest group first)."""
+    if result.policy is None:
+        return []
+    out = ['<section id="actions"><h2>Actions</h2>']
+    if not result.actions:
+        out.append("<p>Nothing to do: no open finding, and nothing falls due.</p>")
+        out.append("</section>")
+        return out
+    overdue = sum(a.status is ActionStatus.OVERDUE for a in result.actions)
+    due = sum(a.status is ActionStatus.DUE for a in result.actions)
+    out.append(
+        f'<p id="action-count" data-count="{len(result.actions)}">{len(result.actions)} '
+        f"actions: {overdue} overdue, {len(result.actions) - overdue - due} to do now, "
+        f"{due} falling due. Findings of laws that ask the same thing of an item (GDPR and UK "
+        "GDPR, say) are one action.</p>"
+    )
+    for owner, store, actions in action_groups(result):
+        who = esc(owner) if owner is not None else "no owner declared"
+        where = f"store {esc(store)}" if store is not None else "no declared store"
+        out.append(f'<h3 class="owner">{who} · {where}</h3>')
+        out.append(
+            '<table class="actions"><thead><tr><th>By when</th><th>What</th><th>Where</th>'
+            "<th>Why</th></tr></thead><tbody>"
+        )
+        for a in actions:
+            sev = a.severity.label
+            known = " (in the baseline)" if a.known else ""
+            rules = ", ".join(
+                f'<a href="#f-{esc(fp)}">{esc(r)}</a>'
+                if a.status is not ActionStatus.DUE
+                else esc(r)
+                for r, fp in zip(a.rule_ids, a.fingerprints, strict=False)
+            )
+            out.append(
+                f'<tr class="action {a.status.value}"><td class="when">{esc(when_text(a))}'
+                f"{known}</td><td><strong>{esc(a.title)}</strong><div>{esc(a.remediation)}</div></td>"
+                f"<td><code>{esc(a.location.display)}</code></td>"
+                f'<td><span class="badge {sev}">{sev}</span> {rules}'
+                f"<div>{esc('; '.join(a.citations))}</div></td></tr>"
+            )
+        out.append("</tbody></table>")
+    out.append("</section>")
+    return out
+
+
+def _due(result: ScanResult, items: Mapping[Location, ItemResult], now: datetime) -> list[str]:
+    policy = result.policy
+    if policy is None or policy.due_within is None:
+        return []
+    out = [f'<section id="due"><h2>Falling due within {esc(policy.due_within)}</h2>']
+    if not result.due:
+        out.append("<p>Nothing falls due in this window.</p></section>")
+        return out
+    out.append(
+        "<table><thead><tr><th>Deadline</th><th>Location</th><th>Store</th><th>Owner</th>"
+        "<th>Rule</th><th>What will be broken</th></tr></thead><tbody>"
+    )
+    for d in result.due:
+        f = d.finding
+        cells = (
+            d.deadline.isoformat(),
+            None,
+            _store(f),
+            owner_of(f.store, result) or "-",
+            f"{f.rule_id} ({'; '.join(f.citations)})",
+            f.message,
+        )
+        out.append(
+            "<tr>"
+            + "".join(
+                f"<td><code>{esc(f.location.display)}</code></td>"
+                if c is None
+                else f"<td>{esc(c)}</td>"
+                for c in cells
+            )
+            + "</tr>"
+        )
+    out += ["</tbody></table>", "</section>"]
+    return out
+
+
+def _without_findings(result: ScanResult, now: datetime) -> list[str]:
+    rest = without_findings(result)
+    if not rest:
+        return []
+    out = [
+        f'<section id="no-finding"><h2>Face data with no finding ({len(rest)})</h2>',
+        "<p>The policy allows these items (or no rule applies to them); they are part of the "
+        "inventory.</p>",
+        "<table><thead><tr><th>Location</th><th>Evidence</th><th>Store</th><th>Owner</th>"
+        "<th>Falls due</th></tr></thead><tbody>",
+    ]
+    assert result.policy is not None
+    for item in rest:
+        store = result.policy.store_of(item.location)
+        due = due_of(item, result)
+        out.append(
+            f"<tr><td><code>{esc(item.location.display)}</code></td>"
+            f"<td>{esc(evidence_text(item))}</td><td>{esc(store or '-')}</td>"
+            f"<td>{esc(owner_of(store, result) or '-')}</td>"
+            f"<td>{esc(due.isoformat()) if due is not None else '-'}</td></tr>"
+        )
+    out += ["</tbody></table>", "</section>"]
+    return out
 
 
 def _fail_on(result: ScanResult) -> str:
@@ -237,7 +378,8 @@ def _finding(result: ScanResult, f: Finding, item: ItemResult | None, now: datet
         age += f", created {iso(context.created)}"
         if context.created_source:
             age += f" ({context.created_source})"
-    basis = f.fact("basis")
+    basis = legal_basis(f, result)
+    owner = owner_of(f.store, result)
     citation = esc("; ".join(f.citations) or "-")
     link = web_uri(f.help_uri)
     if link is not None:
@@ -249,15 +391,16 @@ def _finding(result: ScanResult, f: Finding, item: ItemResult | None, now: datet
         ("Message", esc(f.message)),
         ("Evidence", esc(evidence_text(item))),
         ("Age", esc(age)),
-        ("Basis", esc(fact_text(basis)) if basis is not None else "-"),
+        ("Legal basis", esc(basis) if basis is not None else "-"),
         ("Citation", citation),
         ("Remediation", esc(f.remediation)),
         ("Law, store", f"{esc(f.pack)}, {esc(_store(f))}"),
+        ("Owner", esc(owner) if owner is not None else "-"),
     ]
     if context is not None and (context.platforms or context.countries):
         where = ", ".join((*context.platforms, *context.countries))
         rows.append(("Provenance, places", esc(where)))
-    facts = [(k, v) for k, v in f.facts if k not in ("basis", "age_days")]
+    facts = [(k, v) for k, v in f.facts if k not in ("basis", "legal_basis", "age_days")]
     if facts:
         rows.append(("Facts", esc(", ".join(f"{k}: {fact_text(v)}" for k, v in facts))))
     rows.append(("Fingerprint", f"<code>{esc(f.fingerprint)}</code>"))
@@ -304,11 +447,25 @@ def _policy(result: ScanResult) -> list[str]:
         ("Files", files),
         ("Packs", esc(", ".join(policy.packs))),
         ("Stores", esc(", ".join(policy.stores) or "-")),
+        ("Due within", esc(policy.due_within) if policy.due_within else "not asked (--due-within)"),
         ("Rules enabled", str(len(policy.rules))),
         ("Evaluated at", esc(iso(policy.evaluated_at))),
     ]
     body = "".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in rows)
     out = ['<section id="policy"><h2>Policy</h2>', f"<dl>{body}</dl>"]
+    if policy.store_details:
+        out.append(
+            '<h3>Declared stores</h3><table id="stores"><thead><tr><th>Store</th><th>Owner</th>'
+            "<th>Purpose</th><th>Legal basis</th><th>Retention</th></tr></thead><tbody>"
+        )
+        for st in policy.store_details:
+            cells = (st.id, st.owner or "-", st.purpose or "-", ", ".join(st.legal_basis) or "-")
+            out.append(
+                "<tr>"
+                + "".join(f"<td>{esc(c)}</td>" for c in cells)
+                + f"<td>{esc(retention_text(st))}</td></tr>"
+            )
+        out.append("</tbody></table>")
     if policy.expired_waivers:
         count = len(policy.expired_waivers)
         out.append(f'<h3 class="expired">Expired waivers ({count}): they fail the gate</h3><ul>')

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from scanner.model import (
+    Action,
     Evidence,
     EvidenceKind,
     FaceBox,
@@ -23,11 +24,19 @@ from scanner.model import (
     Problem,
     ScalarValue,
     ScanResult,
+    StoreInfo,
 )
-from scanner.reporters.findings import count_by, is_failing, items_by_location, ordered, where
+from scanner.reporters.findings import (
+    count_by,
+    faces_are_lower_bound,
+    is_failing,
+    items_by_location,
+    ordered,
+    where,
+)
 from scanner.reporters.text import unicode_safe
 
-SCHEMA_VERSION = "1.3"
+SCHEMA_VERSION = "1.4"
 
 
 def render(result: ScanResult) -> str:
@@ -50,9 +59,11 @@ def to_document(result: ScanResult) -> dict[str, Any]:
         },
         "policy": _policy(result.policy) if result.policy is not None else None,
         "summary": _summary(result),
-        "items": [_item(i) for i in result.items],
+        "items": [_item(i, result.policy) for i in result.items],
         "findings": _findings(result),
         "problems": [_problem(p) for p in result.problems],
+        "due": _due(result),
+        "actions": [_action(a) for a in result.actions],
     }
 
 
@@ -76,6 +87,7 @@ def _summary(result: ScanResult) -> dict[str, Any]:
         "items_scanned": stats.items_scanned,
         "items_with_evidence": len(result.items),
         "faces": result.faces,
+        "faces_lower_bound": faces_are_lower_bound(result),
         "by_kind": {k.value: by_kind.get(k.value, 0) for k in EvidenceKind},
         "by_content_type": dict(stats.by_content_type),
         "bytes_read": stats.bytes_read,
@@ -97,6 +109,8 @@ def _summary(result: ScanResult) -> dict[str, Any]:
             "by_disposition": count_by(result.findings, "disposition"),
             "by_rule": count_by(result.findings, "rule_id"),
         },
+        "due": len(result.due),
+        "actions": len(result.actions),
     }
 
 
@@ -118,7 +132,7 @@ def _location(loc: Location) -> dict[str, Any]:
     return doc
 
 
-def _item(item: ItemResult) -> dict[str, Any]:
+def _item(item: ItemResult, policy: PolicyInfo | None = None) -> dict[str, Any]:
     primary = item.primary
     assert primary is not None  # items in a report hold evidence
     mtime = (
@@ -147,6 +161,8 @@ def _item(item: ItemResult) -> dict[str, Any]:
             doc[key] = unicode_safe(value) if isinstance(value, str) else value
     if primary.reasons:
         doc["reasons"] = [unicode_safe(r) for r in primary.reasons]
+    if policy is not None:  # the declared store the item belongs to, if any
+        doc["store"] = _optional(policy.store_of(item.location))
     doc["evidence"] = [_evidence(e) for e in item.evidence]
     doc["notes"] = _scalars(item.notes)
     doc["context"] = _context(item.context)
@@ -193,6 +209,51 @@ def _policy(policy: PolicyInfo) -> dict[str, Any]:
         "evaluated_at": _iso(policy.evaluated_at),
         "expired_waivers": [unicode_safe(w) for w in policy.expired_waivers],
         "unused_waivers": [unicode_safe(w) for w in policy.unused_waivers],
+        "store_details": [_store(s) for s in policy.store_details],
+        "due_within": _optional(policy.due_within),
+    }
+
+
+def _store(store: StoreInfo) -> dict[str, Any]:
+    return {
+        "id": unicode_safe(store.id),
+        "owner": _optional(store.owner),
+        "purpose": _optional(store.purpose),
+        "legal_basis": [unicode_safe(b) for b in store.legal_basis],
+        "retention": _optional(store.retention),
+        "retention_from": _optional(store.retention_from),
+    }
+
+
+def _due(result: ScanResult) -> list[dict[str, Any]]:
+    """Findings that fall due: what each will say, and the last day the item may be kept."""
+    items = items_by_location(result)
+    out = []
+    for due in result.due:
+        item = items.get(due.finding.location)
+        uri = where(due.finding.location, item.content_type if item is not None else None).uri
+        doc = _finding(due.finding, uri)
+        del doc["disposition"], doc["justification"]
+        out.append({**doc, "deadline": due.deadline.isoformat()})
+    return out
+
+
+def _action(a: Action) -> dict[str, Any]:
+    return {
+        "status": a.status.value,
+        "deadline": a.deadline.isoformat(),
+        "path": unicode_safe(a.location.display),
+        "location": _location(a.location),
+        "store": _optional(a.store),
+        "owner": _optional(a.owner),
+        "title": unicode_safe(a.title),
+        "remediation": unicode_safe(a.remediation),
+        "severity": a.severity.label,
+        "rule_ids": [unicode_safe(r) for r in a.rule_ids],
+        "packs": [unicode_safe(p) for p in a.packs],
+        "citations": [unicode_safe(c) for c in a.citations],
+        "fingerprints": [unicode_safe(f) for f in a.fingerprints],
+        "known": a.known,
     }
 
 

@@ -13,15 +13,23 @@ from datetime import datetime
 
 from scanner.model import Disposition, Finding, ItemResult, ScanResult
 from scanner.reporters.findings import (
+    ALL_IN_JSON,
+    action_groups,
     age_days,
     count_by,
+    due_of,
     evidence_text,
     fact_text,
     is_failing,
     iso,
     items_by_location,
+    legal_basis,
+    owner_of,
     reported_findings,
+    retention_text,
     web_uri,
+    when_text,
+    without_findings,
 )
 from scanner.reporters.text import markdown_code as code
 from scanner.reporters.text import markdown_escape as esc
@@ -33,7 +41,7 @@ def render(result: ScanResult, max_findings: int = MAX_FINDINGS) -> str:
     findings = reported_findings(result)
     items = items_by_location(result)
     now = result.policy.evaluated_at if result.policy is not None else result.finished_at
-    out = [*_header(result), "", "## Summary", "", _totals(result, findings), ""]
+    out = [*_header(result), "", *_actions(result), "## Summary", "", _totals(result, findings), ""]
     if findings:
         out += _table("Law (pack)", findings, result, lambda f: f.pack)
         out += _table("Severity", findings, result, lambda f: f.severity.label, ordered=True)
@@ -43,10 +51,82 @@ def render(result: ScanResult, max_findings: int = MAX_FINDINGS) -> str:
             out += _finding(number, finding, items.get(finding.location), result, now)
         if len(findings) > max_findings:
             rest = len(findings) - max_findings
-            out += [f"… and {rest} more findings (the JSON report lists all).", ""]
+            out += [f"… and {rest} more findings (`{ALL_IN_JSON}`).", ""]
+    out += _due(result, max_findings)
+    out += _without_findings(result, max_findings)
     out += _problems(result, max_findings)
     out += _policy(result)
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _actions(result: ScanResult) -> list[str]:
+    """What to delete or fix, by whom and by when: by owner and store, soonest first."""
+    if result.policy is None:
+        return []
+    out = ["## Actions", ""]
+    if not result.actions:
+        return [*out, "Nothing to do: no open finding, and nothing falls due.", ""]
+    for owner, store, actions in action_groups(result):
+        who = esc(owner) if owner is not None else "no owner declared"
+        where = f"store {esc(store)}" if store is not None else "no declared store"
+        out += [f"### {who}, {where}", "", "| By when | What | Where | Why |", "|---|---|---|---|"]
+        for a in actions:
+            known = " (in the baseline)" if a.known else ""
+            why = f"{a.severity.label}: {', '.join(a.rule_ids)} ({'; '.join(a.citations)})"
+            out.append(
+                f"| {when_text(a)}{known} | **{esc(a.title)}**: {esc(a.remediation)} | "
+                f"{code(a.location.display, in_table=True)} | {esc(why)} |"
+            )
+        out.append("")
+    return out
+
+
+def _due(result: ScanResult, limit: int) -> list[str]:
+    policy = result.policy
+    if policy is None or policy.due_within is None:
+        return []
+    out = [f"## Falling due within {esc(policy.due_within)} ({len(result.due)})", ""]
+    if not result.due:
+        return [*out, "Nothing falls due in this window.", ""]
+    out += ["| Deadline | Location | Store | Owner | Rule | What will be broken |"]
+    out.append("|---|---|---|---|---|---|")
+    for d in result.due[:limit]:
+        f = d.finding
+        out.append(
+            f"| {d.deadline.isoformat()} | {code(f.location.display, in_table=True)} | "
+            f"{esc(f.store or '-')} | {esc(owner_of(f.store, result) or '-')} | "
+            f"{esc(f.rule_id)} ({esc('; '.join(f.citations))}) | {esc(f.message)} |"
+        )
+    if len(result.due) > limit:
+        out.append(f"| … | {len(result.due) - limit} more | `{ALL_IN_JSON}` | | | |")
+    return [*out, ""]
+
+
+def _without_findings(result: ScanResult, limit: int) -> list[str]:
+    rest = without_findings(result)
+    if not rest:
+        return []
+    assert result.policy is not None
+    out = [
+        f"## Face data with no finding ({len(rest)})",
+        "",
+        "The policy allows these items (or no rule applies to them); they are part of the "
+        "inventory.",
+        "",
+        "| Location | Evidence | Store | Owner | Falls due |",
+        "|---|---|---|---|---|",
+    ]
+    for item in rest[:limit]:
+        store = result.policy.store_of(item.location)
+        due = due_of(item, result)
+        out.append(
+            f"| {code(item.location.display, in_table=True)} | {esc(evidence_text(item))} | "
+            f"{esc(store or '-')} | {esc(owner_of(store, result) or '-')} | "
+            f"{due.isoformat() if due is not None else '-'} |"
+        )
+    if len(rest) > limit:
+        out.append(f"| … | {len(rest) - limit} more | `{ALL_IN_JSON}` | | |")
+    return [*out, ""]
 
 
 def _header(result: ScanResult) -> list[str]:
@@ -130,17 +210,20 @@ def _finding(
         f"- **Evidence:** {esc(evidence_text(item))}",
         f"- **Age:** {_age(f, item, now)}",
     ]
-    basis = f.fact("basis")
-    if basis is not None:
-        lines.append(f"- **Basis:** {esc(fact_text(basis))}")
-    lines.append(f"- **Law:** {esc(f.pack)}; **store:** {esc(f.store or '(none declared)')}")
+    basis = legal_basis(f, result)
+    lines.append(f"- **Legal basis:** {esc(basis) if basis is not None else '-'}")
+    owner = owner_of(f.store, result)
+    lines.append(
+        f"- **Law:** {esc(f.pack)}; **store:** {esc(f.store or '(none declared)')}; "
+        f"**owner:** {esc(owner) if owner is not None else '-'}"
+    )
     citation = "; ".join(esc(c) for c in f.citations) or "-"
     link = web_uri(f.help_uri)
     if link is not None:
         citation += f" ([text of the law](<{link}>))"
     lines.append(f"- **Citation:** {citation}")
     lines.append(f"- **Remediation:** {esc(f.remediation)}")
-    other = [(k, v) for k, v in f.facts if k not in ("basis", "age_days")]
+    other = [(k, v) for k, v in f.facts if k not in ("basis", "legal_basis", "age_days")]
     if other:
         lines.append(
             "- **Facts:** " + ", ".join(f"{esc(k)}: {esc(fact_text(v))}" for k, v in other)
@@ -198,8 +281,23 @@ def _policy(result: ScanResult) -> list[str]:
         f"- **Stores:** {', '.join(esc(s) for s in policy.stores) or '-'}",
         f"- **Rules enabled:** {len(policy.rules)}",
         f"- **Evaluated at:** {iso(policy.evaluated_at)}",
+        f"- **Due within:** {esc(policy.due_within) if policy.due_within else '-'}",
         "",
     ]
+    if policy.store_details:
+        out += [
+            "### Declared stores",
+            "",
+            "| Store | Owner | Purpose | Legal basis | Retention |",
+            "|---|---|---|---|---|",
+        ]
+        for st in policy.store_details:
+            basis = ", ".join(st.legal_basis) or "-"
+            out.append(
+                f"| {esc(st.id)} | {esc(st.owner or '-')} | {esc(st.purpose or '-')} | "
+                f"{esc(basis)} | {esc(retention_text(st))} |"
+            )
+        out.append("")
     if policy.expired_waivers:
         out += [f"### Expired waivers ({len(policy.expired_waivers)}): they fail the gate", ""]
         out += [f"- {esc(w)}" for w in policy.expired_waivers] + [""]

@@ -15,7 +15,7 @@ import json
 import os
 import re
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -25,10 +25,13 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 import scanner
 from scanner.model import (
+    Action,
+    ActionStatus,
     ContentType,
     DatabaseLocation,
     DatabaseRef,
     Disposition,
+    DueFinding,
     Evidence,
     EvidenceKind,
     FaceBox,
@@ -46,6 +49,7 @@ from scanner.model import (
     ScanResult,
     ScanStats,
     Severity,
+    StoreInfo,
 )
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
@@ -351,8 +355,9 @@ def policy_result() -> ScanResult:
             facts=(
                 ("age_days", 1902),
                 ("retention_days", 365),
-                ("basis", "Art 9(2)(b) employment"),
+                ("legal_basis", "gdpr-9-2-b"),
                 ("country", "GB"),
+                ("deadline", "2020-03-02"),
             ),
             help_uri=GDPR_URI,
         ),
@@ -421,6 +426,85 @@ def policy_result() -> ScanResult:
             facts=(("age_days", 184),),
         ),
     )
+    bob = ItemResult(
+        location=FileLocation("photos/team/bob.jpg"),
+        content_type=ContentType.JPEG,
+        size=51022,
+        sha256=_sha("bob"),
+        mtime_ns=MTIME_NS,
+        evidence=(_yunet(1, 0.9, FaceBox(0.3, 0.2, 0.25, 0.3, 0.9, "yunet")),),
+        context=ItemContext(
+            created=datetime(2023, 6, 10, 8, 0, tzinfo=timezone.utc),
+            created_source="exif:DateTimeOriginal",
+        ),
+    )
+    due = (
+        DueFinding(
+            _finding(
+                "GDPR-5-1-E-RETENTION",
+                Severity.HIGH,
+                bob.location,
+                "created 2023-06-10 (exif:DateTimeOriginal); store 'hr-photos' keeps items "
+                "1 year from creation: due for deletion on 2024-06-10",
+                store="hr-photos",
+                facts=(("age_days", 341), ("deadline", "2024-06-10"), ("retention", "P1Y")),
+                help_uri=GDPR_URI,
+            ),
+            date(2024, 6, 10),
+        ),
+    )
+    by_rule = {(f.rule_id, f.location): f for f in findings}
+    owners = {"hr-photos": "hr@example.org", "kyc": "compliance@example.org"}
+    today = EVALUATED.date()
+
+    def act(f: Finding, status: ActionStatus, deadline: date, *more: Finding) -> Action:
+        group = (f, *more)
+        return Action(
+            status=status,
+            deadline=deadline,
+            location=f.location,
+            store=f.store,
+            owner=owners.get(f.store or ""),
+            title=f.title,
+            remediation=f.remediation,
+            severity=max(g.severity for g in group),
+            rule_ids=tuple(g.rule_id for g in group),
+            packs=tuple(dict.fromkeys(g.pack for g in group)),
+            citations=tuple(dict.fromkeys(c for g in group for c in g.citations)),
+            fingerprints=tuple(g.fingerprint for g in group),
+            known=all(g.disposition is Disposition.BASELINE for g in group),
+        )
+
+    actions = (
+        act(by_rule["GDPR-5-1-E-RETENTION", team.location], ActionStatus.OVERDUE, date(2020, 3, 2)),
+        act(by_rule["AIACT-5-1-E-SCRAPED", team.location], ActionStatus.NOW, today),
+        act(by_rule["FA-UNDECLARED-STORE", member.location], ActionStatus.NOW, today),
+        act(by_rule["FA-UNDECLARED-STORE", hostile.location], ActionStatus.NOW, today),
+        act(by_rule["BIPA-15-A-SCHEDULE", kyc.location], ActionStatus.NOW, today),
+        act(by_rule["GDPR-30-RECORDS", lunch.location], ActionStatus.NOW, today),
+        act(due[0].finding, ActionStatus.DUE, date(2024, 6, 10)),
+    )
+    stores = (
+        StoreInfo(
+            "hr-photos",
+            owner="hr@example.org",
+            purpose="staff directory and badges",
+            legal_basis=("gdpr-9-2-b",),
+            retention="P1Y",
+            retention_from="creation",
+        ),
+        StoreInfo(
+            "kyc",
+            owner="compliance@example.org",
+            purpose="identity verification",
+            legal_basis=("gdpr-9-2-a", "bipa-15-b"),
+            retention="P5Y",
+            retention_from="creation",
+        ),
+        StoreInfo(
+            "immich", legal_basis=("gdpr-9-2-a",), retention="P2Y", retention_from="creation"
+        ),
+    )
     policy = PolicyInfo(
         name="example-org",
         files=(
@@ -443,11 +527,21 @@ def policy_result() -> ScanResult:
         evaluated_at=EVALUATED,
         expired_waivers=(EXPIRED_WAIVER,),
         unused_waivers=("0f1e2d3c4b5a69788796a5b4c3d2e1f0: test fixtures (owner qa@example.org)",),
+        store_details=stores,
+        due_within="P30D",
+        item_stores=(
+            (team.location, "hr-photos"),
+            (bob.location, "hr-photos"),
+            (kyc.location, "kyc"),
+            (immich.location, "immich"),
+        ),
     )
     return replace(
         base,
-        items=(member, hostile, lunch, team, kyc, immich),
+        items=(member, hostile, lunch, team, bob, kyc, immich),
         findings=findings,
+        due=due,
+        actions=actions,
         policy=policy,
         fail_on=Severity.MEDIUM,
         settings=(*base.settings, ("policy", "policies/example-org.yaml")),

@@ -60,7 +60,7 @@ def test_golden_content() -> None:
         "faceaudit 9.8.7-golden: 42 items scanned in 12.3 s (7 directories, 5 archive members, "
         "2 excluded)\n"
     )
-    assert "Face data in 4 items (3 face_image, 1 face_tagged); 4 faces seen" in text
+    assert "Face data in 4 items (3 face_image, 1 face_tagged); at least 4 faces seen" in text
     assert "backups/2019.zip!/badges.tar!/staff/badge-0042.png" in text
     assert "Not scanned (3): the scan is incomplete" in text
     assert "Skipped by design: 1 special file, 1 symlink not followed" in text
@@ -127,7 +127,7 @@ def test_items_are_capped_with_a_count_of_the_rest() -> None:
     face_rows = [r for r in rows(text) if r.startswith("  face_image")]
     assert len(face_rows) == MAX_ROWS
     assert face_rows[-1].endswith(f"p/{MAX_ROWS - 1:03}.jpg")
-    assert "  ... and 7 more (the JSON report lists all)" in text
+    assert "  ... and 7 more (--format json lists all)" in text
     assert f"Face data in {MAX_ROWS + 7} items" in text
 
 
@@ -151,7 +151,7 @@ def test_incomplete_problems_are_capped_too() -> None:
 
 def test_max_rows_is_a_parameter() -> None:
     text = render(sample_result(), max_rows=1)
-    assert "  ... and 3 more (the JSON report lists all)" in text
+    assert "  ... and 3 more (--format json lists all)" in text
     assert "  ... and 2 more\n" in text  # 3 incomplete problems, one shown
 
 
@@ -173,7 +173,7 @@ def scan(**changes: object) -> ScanResult:
         (scan(), "Exit code 0: clean: no face data at or above the --fail-on severity\n"),
         (
             scan(items=(TAGGED,), problems=(LINK,), fail_on=Severity.HIGH),
-            "Exit code 0: clean: no face data at or above the --fail-on severity\n",
+            "Exit code 0: face data found (1 items), none at or above the --fail-on severity\n",
         ),
         (
             scan(items=(FACE,), fail_on=None),
@@ -271,7 +271,7 @@ def test_findings_are_terminal_safe() -> None:
 def test_findings_rows_are_capped() -> None:
     result = policy_result()
     text = render(result, max_rows=2)
-    assert "  ... and 5 more (the JSON report lists all)" in text
+    assert "  ... and 5 more (--format json lists all)" in text
 
 
 POLICY = policy_result().policy
@@ -294,9 +294,84 @@ def test_no_findings_section_without_a_policy() -> None:
         ),
         (
             {"problems": (), "findings": (), "policy": replace(POLICY, expired_waivers=())},
-            "Exit code 0: clean: no face data at or above the --fail-on severity\n",
+            "Exit code 0: no findings: the policy allows the face data found (7 items)\n",
         ),
     ],
 )
 def test_exit_sentence_with_a_policy(changes: dict[str, object], sentence: str) -> None:
     assert render(replace(policy_result(), **changes)).endswith(sentence)
+
+
+# -- text that does not mislead ------------------------------------------------------------
+
+
+def test_every_finding_baselined_is_not_called_clean() -> None:
+    result = policy_result()
+    known = tuple(
+        replace(f, disposition=Disposition.BASELINE, justification=None) for f in result.findings
+    )
+    policy = replace(result.policy, expired_waivers=())
+    text = render(replace(result, findings=known, problems=(), policy=policy))
+    last = text.splitlines()[-1]
+    assert last == (
+        "Exit code 0: no new finding fails the gate, but 7 findings remain (7 in the baseline)"
+    )
+    assert "clean" not in text and "no face data" not in text.lower()
+
+
+def test_baselined_waived_and_below_threshold_are_each_counted() -> None:
+    result = replace(policy_result(), problems=(), fail_on=Severity.CRITICAL)
+    policy = replace(result.policy, expired_waivers=())
+    critical = [f for f in result.findings if f.severity is Severity.CRITICAL]
+    findings = tuple(
+        replace(f, disposition=Disposition.BASELINE) if f in critical else f
+        for f in result.findings
+    )
+    text = render(replace(result, findings=findings, policy=policy))
+    assert text.endswith(
+        "Exit code 0: no new finding fails the gate, but 7 findings remain (2 in the baseline, "
+        "1 waived, 4 open below the --fail-on severity)\n"
+    )
+
+
+def test_a_policy_that_allows_the_face_data_found_says_so() -> None:
+    result = replace(policy_result(), problems=(), findings=())
+    policy = replace(result.policy, expired_waivers=())
+    text = render(replace(result, policy=policy))
+    assert text.endswith(
+        "Exit code 0: no findings: the policy allows the face data found (7 items)\n"
+    )
+
+
+def test_a_face_count_that_is_a_lower_bound_says_at_least() -> None:
+    text = render(sample_result())
+    assert "; at least 4 faces seen" in text
+    row = next(line for line in text.splitlines() if "photos/team/alice.jpg" in line)
+    assert row.split()[:2] == ["face_image", ">=2"]
+
+
+def test_an_exact_face_count_is_shown_as_it_is() -> None:
+    result = sample_result()
+    exact = tuple(
+        replace(
+            item,
+            evidence=tuple(
+                replace(e, details=(("count_is_lower_bound", False),))
+                if e.kind is EvidenceKind.FACE_IMAGE
+                else e
+                for e in item.evidence
+            ),
+        )
+        for item in result.items
+    )
+    text = render(replace(result, items=exact))
+    assert "; 4 faces seen" in text and "at least" not in text
+    row = next(line for line in text.splitlines() if "photos/team/alice.jpg" in line)
+    assert row.split()[:2] == ["face_image", "2"]
+
+
+def test_the_console_never_claims_a_json_report_was_written() -> None:
+    for result in (sample_result(), policy_result()):
+        text = render(result, max_rows=1)
+        assert "JSON report" not in text
+        assert "(--format json lists all)" in text

@@ -162,7 +162,8 @@ def test_self_contained_no_script_no_external_asset(make: object) -> None:
             assert name not in ("src", "srcset", "xlink:href", "action", "formaction")
             if name == "href":
                 assert tag == "a"
-                assert (value or "").startswith("https://"), value
+                # the law's text, or a finding's card in the same page (the action list)
+                assert re.fullmatch(r"https://.*|#f-[0-9a-f]{32}", value or ""), value
     lowered = text.lower()
     assert "@import" not in lowered
     assert "url(" not in lowered
@@ -183,7 +184,7 @@ def test_untrusted_strings_are_escaped_everywhere() -> None:
     joined = "".join(parsed.text)
     assert "<script>alert(1)</script>" in joined  # shown as text
     assert "\\x1b[31m\\u202e" in joined  # controls made visible
-    links = [a["href"] for t, a in parsed.tags if t == "a"]
+    links = [a["href"] for t, a in parsed.tags if t == "a" and not a["href"].startswith("#f-")]
     assert links == ["https://x.example/%22%3E%3Cscript%3Ealert%283%29%3C/script%3E"]
 
 
@@ -195,7 +196,8 @@ def test_summary_charts_and_tables() -> None:
     assert sum(t == "svg" for t, _ in parsed.tags) == 3
     assert '<strong id="finding-count" data-count="7">7 findings</strong>' in text
     assert "5 open (4 failing at --fail-on medium), 1 waived, 1 in the baseline." in text
-    heads = re.findall(r"<table><thead><tr><th>(.*?)</th>", text)
+    summary = text.split('<section id="summary">', 1)[1]
+    heads = re.findall(r"<table><thead><tr><th>(.*?)</th>", summary)
     assert heads[:3] == ["Law (pack)", "Store", "Severity"]
 
 
@@ -205,9 +207,10 @@ def test_each_finding_has_evidence_age_basis_and_citation() -> None:
     assert len(articles) == 7
     retention = next(a for a in articles if "kept 1902 days" in a)
     for fragment in (
-        "<dt>Evidence</dt><dd>face.yunet: 2 faces, confidence 0.93</dd>",
+        "<dt>Evidence</dt><dd>face.yunet: at least 2 faces, confidence 0.93</dd>",
         "<dt>Age</dt><dd>1902 days, created 2019-03-02T14:05:09Z (exif:DateTimeOriginal)</dd>",
-        "<dt>Basis</dt><dd>Art 9(2)(b) employment</dd>",
+        "<dt>Legal basis</dt><dd>gdpr-9-2-b</dd>",
+        "<dt>Owner</dt><dd>hr@example.org</dd>",
         "<dt>Citation</dt><dd>GDPR Art 5(1)(e); GDPR Art 9(1) (<a href=",
         "<dt>Remediation</dt><dd>Delete items older than the retention period",
         "<dt>Provenance, places</dt><dd>instagram, GB</dd>",
@@ -238,7 +241,7 @@ def test_without_a_policy() -> None:
 def test_findings_are_capped() -> None:
     text = render(policy_result(), max_findings=3)
     assert text.count("<article ") == 3
-    assert "… and 4 more findings: the JSON report lists all." in text
+    assert "… and 4 more findings: <code>--format json lists all</code>." in text
 
 
 # -- a real browser ---------------------------------------------------------------------------
@@ -296,8 +299,37 @@ def test_renders_in_headless_chromium(tmp_path: Path) -> None:
     assert "<script" not in dom.stdout
 
 
+def test_the_action_list_renders_first_in_headless_chromium(tmp_path: Path) -> None:
+    """The page as a browser builds it opens with the action list (before the summary and
+    its charts): grouped by owner and store, the soonest group first, each group sorted by
+    deadline, overdue and due deadlines drawn in their colours."""
+    page, colours = _screenshot(tmp_path, policy_result(), 1400)
+    drawn = {c for _, c in colours}
+    assert (0x9B, 0x1C, 0x1C) in drawn  # "overdue since …"
+    assert (0x8A, 0x5A, 0x00) in drawn  # "by …" (falls due)
+    dom = _chromium(tmp_path, "--dump-dom", page.as_uri())
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    text = dom.stdout
+    actions = text.index('<section id="actions">')
+    assert actions < text.index('<section id="summary">') < text.index("<figure")
+    section = text[actions : text.index("</section>", actions)]
+    assert 'id="action-count" data-count="7"' in section
+    owners = re.findall(r'<h3 class="owner">(.*?)</h3>', section)
+    assert owners == [
+        "hr@example.org · store hr-photos",
+        "compliance@example.org · store kyc",
+        "no owner declared · no declared store",
+    ]
+    first = section.split('<h3 class="owner">')[1]
+    whens = re.findall(r'<td class="when">(.*?)</td>', first)
+    assert whens == ["overdue since 2020-03-02", "now (found 2024-05-17)", "by 2024-06-10"]
+    assert "photos/team/bob.jpg" in first  # the item that falls due, with its owner
+    for fingerprint in re.findall(r'href="#f-([0-9a-f]{32})"', section):
+        assert f'id="f-{fingerprint}"' in text  # each action links to its finding
+
+
 def test_the_trend_chart_renders_in_headless_chromium(tmp_path: Path) -> None:
-    _, colours = _screenshot(tmp_path, trend_result(), 1400)
+    _, colours = _screenshot(tmp_path, trend_result(), 2200)
     drawn = {c for _, c in colours}
     assert (0x27, 0xAE, 0x60) in drawn  # the resolved-findings bars
     assert (0x1D, 0x24, 0x30) in drawn  # the line of open findings

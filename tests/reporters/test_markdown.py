@@ -37,6 +37,7 @@ def test_reporter_registry_renders_markdown() -> None:
 
 def test_summary_tables_by_law_severity_and_store() -> None:
     html = to_html(render(policy_result()))
+    html = html.split("<h2>Summary</h2>", 1)[1]  # after the action list
     tables = re.findall(r"<table>.*?</table>", html, re.S)
     heads = [re.search(r"<th>(.*?)</th>", t).group(1) for t in tables]  # type: ignore[union-attr]
     assert heads[:3] == ["Law (pack)", "Severity", "Store"]
@@ -49,9 +50,10 @@ def test_each_finding_has_evidence_age_basis_citation_and_remediation() -> None:
     text = render(policy_result())
     block = text.split("### 4\\. high: GDPR-5-1-E-RETENTION", 1)[1].split("###", 1)[0]
     assert "- **Location:** `photos/team/alice.jpg`" in block
-    assert "- **Evidence:** face.yunet: 2 faces, confidence 0.93" in block
+    assert "- **Evidence:** face.yunet: at least 2 faces, confidence 0.93" in block
     assert "- **Age:** 1902 days, created 2019-03-02T14:05:09Z (exif:DateTimeOriginal)" in block
-    assert "- **Basis:** Art 9(2)(b) employment" in block
+    assert "- **Legal basis:** gdpr-9-2-b" in block
+    assert "**store:** hr-photos; **owner:** hr\\@example.org" in block
     assert "GDPR Art 5(1)(e); GDPR Art 9(1)" in block
     assert "([text of the law](<https://eur-lex.europa.eu/eli/reg/2016/679/oj>))" in block
     assert "- **Remediation:** Delete items older than the retention period" in block
@@ -159,5 +161,5 @@ def test_without_a_policy_evidence_items_are_listed() -> None:
 
 def test_findings_are_capped() -> None:
     text = render(policy_result(), max_findings=2)
-    assert "… and 5 more findings (the JSON report lists all)." in text
+    assert "… and 5 more findings (`--format json lists all`)." in text
     assert "### 3\\." not in text

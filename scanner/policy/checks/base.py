@@ -115,6 +115,16 @@ class Verdict:
     facts: Mapping[str, ScalarValue] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Due:
+    """A rule not broken yet that will be after `deadline` (the last moment the item may be
+    kept): what the finding will say, and its facts."""
+
+    message: str
+    deadline: datetime
+    facts: Mapping[str, ScalarValue] = field(default_factory=dict)
+
+
 RegisterKind = Literal["consent", "activity", "end_of_purpose"]
 
 
@@ -155,6 +165,9 @@ class ItemCheck(Generic[R]):
 
     model: type[R]
     judge: Callable[[R, ItemView, CheckContext], Verdict | None]
+    # When an item that keeps the rule now will break it, if that falls on or before the
+    # given moment (`scan --due-within`); None for checks with no deadline to foresee.
+    due: Callable[[R, ItemView, CheckContext, datetime], Due | None] | None = None
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,14 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from scanner.model import ScalarValue
-from scanner.policy.checks.base import CheckContext, ItemCheck, ItemView, RuleBase, Verdict
+from scanner.policy.checks.base import (
+    CheckContext,
+    Due,
+    ItemCheck,
+    ItemView,
+    RuleBase,
+    Verdict,
+)
 from scanner.policy.durations import Duration
 from scanner.policy.fields import Start, duration
 
@@ -45,17 +52,25 @@ def judge(rule: RetentionExceeded, v: ItemView, ctx: CheckContext) -> Verdict | 
     return None if message is None else Verdict(message, facts)
 
 
+def _period(r: RetentionExceeded, v: ItemView) -> tuple[Duration, Start, str] | None:
+    """The period that applies (the law's ceiling, else the store's), where it runs from, and
+    whose it is."""
+    store = v.store
+    if r.max_period:
+        return Duration.parse(r.max_period), r.starts, "the law allows"
+    if store is not None and store.retention is not None:
+        return store.retention.duration, store.retention.starts, f"store {store.id!r} keeps items"
+    return None
+
+
 def _retention(
     r: RetentionExceeded, v: ItemView, ctx: CheckContext, facts: dict[str, ScalarValue]
 ) -> str | None:
     store = v.store
-    if r.max_period:
-        limit, starts, whose = Duration.parse(r.max_period), r.starts, "the law allows"
-    elif store is not None and store.retention is not None:
-        limit, starts = store.retention.duration, store.retention.starts
-        whose = f"store {store.id!r} keeps items"
-    else:
+    period = _period(r, v)
+    if period is None:
         return None
+    limit, starts, whose = period
     facts["retention"] = limit.iso
     facts["retention_from"] = starts
     _age_facts(v, ctx.now, facts)
@@ -116,6 +131,65 @@ def _expired_from(
     )
 
 
+def deadlines(r: RetentionExceeded, v: ItemView, ctx: CheckContext) -> list[datetime]:
+    """When the item's period runs out: once from its creation, or once per subject whose
+    period has a known start (the same starts the judge measures from). Empty: not known."""
+    period = _period(r, v)
+    if period is None:
+        return []
+    limit, starts, _ = period
+    created = [limit.after(v.created)] if v.created is not None else []
+    if starts == "creation":
+        return created
+    interaction = starts == "last_interaction"
+    register = ctx.register(v.store, "activity" if interaction else "end_of_purpose")
+    subjects = ctx.subjects(v, v.store)
+    if register is None or subjects is None:
+        return created if interaction else []
+    out = []
+    for subject in subjects:
+        rec = register.records.get(subject)
+        start = rec.time if rec is not None else None
+        if interaction and start is None:
+            start = v.created
+        if start is not None:
+            out.append(limit.after(start))
+    return out
+
+
+def due(rule: RetentionExceeded, v: ItemView, ctx: CheckContext, until: datetime) -> Due | None:
+    """The item keeps the rule now, and its first deadline falls on or before `until`."""
+    if v.store is None and not (rule.max_period and rule.starts == "creation"):
+        return None
+    period = _period(rule, v)
+    ends = deadlines(rule, v, ctx)
+    if period is None or not ends or any(end < ctx.now for end in ends):
+        return None  # nothing known, or already broken (a finding)
+    first = min(ends)
+    if first > until:
+        return None
+    limit, starts, whose = period
+    facts: dict[str, ScalarValue] = {"retention": limit.iso, "retention_from": starts}
+    _age_facts(v, ctx.now, facts)
+    day = first.date().isoformat()
+    facts["deadline"] = day
+    since = {
+        "creation": "from creation",
+        "last_interaction": "from the last interaction",
+        "end_of_purpose": "after the end of purpose",
+    }[starts]
+    what = f"{whose} {limit.words} {since}: due for deletion on {day}"
+    if len(ends) > 1:
+        soon = sum(end <= until for end in ends)
+        facts["subjects"] = len(ends)
+        facts["subjects_affected"] = soon
+        return Due(f"{soon} of {len(ends)} subjects: {what}", first, facts)
+    if starts == "creation" and v.created is not None:
+        created = f"created {v.created.date().isoformat()} ({v.created_source})"
+        return Due(f"{created}; {what}", first, facts)
+    return Due(what, first, facts)
+
+
 def _age_facts(v: ItemView, now: datetime, facts: dict[str, ScalarValue]) -> None:
     if v.created is not None:
         facts["created"] = v.created.date().isoformat()
@@ -124,4 +198,4 @@ def _age_facts(v: ItemView, now: datetime, facts: dict[str, ScalarValue]) -> Non
             facts["created_source"] = v.created_source
 
 
-CHECK = ItemCheck(RetentionExceeded, judge)
+CHECK = ItemCheck(RetentionExceeded, judge, due)
