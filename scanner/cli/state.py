@@ -14,6 +14,7 @@ from typing import IO, Annotated, Any
 
 import typer
 
+from scanner.cli.common import DEFAULT_WAIT_LOCK, WaitLock
 from scanner.config import ScanConfig
 from scanner.model import ExitCode
 
@@ -27,6 +28,14 @@ def watch(
         Path | None,
         typer.Option("--state", help="State database (default: in the user's state directory)."),
     ] = None,
+    no_state: Annotated[
+        bool,
+        typer.Option(
+            "--no-state",
+            help="Look at everything again and record nothing: no state database (a restart "
+            "announces everything again).",
+        ),
+    ] = False,
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="Append the JSON lines to this file (default stdout)."),
@@ -35,8 +44,9 @@ def watch(
         str | None,
         typer.Option(
             "--exec",
-            help="Run this command for each new finding ({location}, {rule_id}, {severity}, {kind} "
-            "are replaced per argument; no shell; the finding as JSON on stdin).",
+            help="Run this command for each new finding: {path} (the file), {location}, "
+            "{kind}, {severity}, {rule_id} (with --policy) and the event's other fields are "
+            "replaced per argument; no shell; the finding as JSON on stdin.",
         ),
     ] = None,
     debounce: Annotated[
@@ -46,25 +56,27 @@ def watch(
         bool, typer.Option("--polling", help="Poll instead of inotify (network filesystems).")
     ] = False,
     workers: Annotated[int, typer.Option("--workers", "-j", help="Worker processes.")] = -1,
-    wait_lock: Annotated[
-        float,
-        typer.Option("--wait-lock", help="Seconds to wait for another run's state lock."),
-    ] = 0.0,
+    wait_lock: WaitLock = DEFAULT_WAIT_LOCK,
 ) -> None:
     """Watch folders and report new face data as JSON lines as files arrive."""
     from scanner.cli.common import default_state_path, open_state, usage
     from scanner.cli.policy import load_or_exit
     from scanner.policy.judgement import Judgement
-    from scanner.watch import Watcher
+    from scanner.watch import Watcher, exec_problem
 
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         usage(f"no such file or directory: {', '.join(missing)}")
     if debounce < 0:
         usage("--debounce must not be negative")
-    argv = shlex.split(exec_cmd) if exec_cmd else None
+    try:
+        argv = shlex.split(exec_cmd) if exec_cmd else None
+    except ValueError as exc:  # an unclosed quotation
+        usage(f"--exec {exec_cmd!r}: {exc}")
     if exec_cmd is not None and not argv:
         usage("--exec needs a command")
+    if argv and (why := exec_problem(argv, with_policy=policy is not None)) is not None:
+        usage(f"--exec {why}")
     config = ScanConfig(
         targets=tuple(paths), workers=(os.cpu_count() or 1) if workers < 0 else workers
     )
@@ -86,8 +98,7 @@ def watch(
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
-    with open_state(state or default_state_path(), wait_lock) as db:
-        assert db is not None
+    with open_state(None if no_state else (state or default_state_path()), wait_lock) as db:
         watcher = Watcher(
             config,
             db,
