@@ -1,4 +1,4 @@
-"""`faceaudit watch` and `faceaudit history`: continuous scanning and the record of scans."""
+"""`faceaudit watch`: continuous scanning (`faceaudit history` is in scanner.cli.history)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ import typer
 
 from scanner.cli.common import DEFAULT_WAIT_LOCK, WaitLock
 from scanner.config import ScanConfig
-from scanner.model import ExitCode
 
 
 def watch(
@@ -112,42 +111,3 @@ def watch(
     emit({"event": "stopped", "scans": watcher.scans})
     if output is not None:
         sink.close()
-
-
-def history(
-    state: Annotated[
-        Path | None,
-        typer.Option("--state", help="State database (default: in the user's state directory)."),
-    ] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
-    limit: Annotated[int, typer.Option("--limit", help="Most recent scans shown.")] = 20,
-) -> None:
-    """Show the recorded scans: counts, new and resolved findings, by kind and severity."""
-    from scanner.cli.common import default_state_path, open_state, usage
-
-    if fmt not in ("table", "json"):
-        usage(f"unknown --format {fmt!r} (expected: table, json)")
-    path = state or default_state_path()
-    if not path.exists():
-        typer.echo(f"faceaudit: no state database at {path}: no scans recorded yet", err=True)
-        raise typer.Exit(int(ExitCode.CLEAN))
-    with open_state(path, 10.0) as db:
-        assert db is not None
-        records = db.history(limit)
-    if fmt == "json":
-        typer.echo(json.dumps([r.__dict__ for r in records], indent=2))
-        return
-    typer.echo(
-        f"{'#':>4}  {'finished (UTC)':<20} {'exit':>4} {'items':>6} {'faces':>6} {'templ':>6} "
-        f"{'open':>6} {'new':>5} {'gone':>5}  policy / targets"
-    )
-    for r in records:
-        targets = ", ".join(json.loads(r.targets))
-        mark = "*" if r.incomplete else " "
-        typer.echo(
-            f"{r.id:>4}  {r.finished_at[:19]:<20} {r.exit_code:>3}{mark} "
-            f"{r.items_with_evidence:>6} {r.faces:>6} {r.embeddings:>6} {r.findings_open:>6} "
-            f"{r.new_findings:>5} {r.resolved_findings:>5}  {r.policy or '-'} / {targets[:60]}"
-        )
-    if any(r.incomplete for r in records):
-        typer.echo("(* the scan was incomplete)")

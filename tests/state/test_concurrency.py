@@ -109,6 +109,15 @@ def test_two_scans_of_different_targets_run_side_by_side(tmp_path: Path) -> None
     assert sum(k.startswith(f"{hr}/") for k in keys) == 202
     assert sum(k.startswith(f"{sales}/") for k in keys) == 201
 
+    shown = subprocess.run(
+        [FACEAUDIT, "history", "--target", str(sales), "-f", "json"],
+        capture_output=True,
+        env=env,
+        check=True,
+        timeout=60,
+    )
+    assert [r["roots"] for r in json.loads(shown.stdout)] == [[str(sales)]]
+
 
 HOLD = """
 import fcntl, os, sys
