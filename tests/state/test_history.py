@@ -14,7 +14,6 @@ from helpers import astronaut, encode
 from typer.testing import CliRunner
 
 from scanner.cli import app
-from scanner.cli.history import SHOW_ROWS
 from scanner.config import ScanConfig
 from scanner.engine import run_scan
 from scanner.model import ScanResult
@@ -119,6 +118,8 @@ def test_show_names_what_was_new_and_what_went(tmp_path: Path) -> None:
 
 
 def test_show_is_bounded_in_a_table_and_complete_in_json(tmp_path: Path) -> None:
+    from scanner.cli.history import SHOW_ROWS
+
     state = tmp_path / "state.db"
     many = SHOW_ROWS + 7
     record = {
