@@ -331,3 +331,18 @@ def test_exec_fields_are_checked_before_watching(
     assert proc.returncode == 2
     assert proc.stderr.startswith("faceaudit: error: --exec ") and message in proc.stderr
     assert "{path}" in proc.stderr or "expected" in proc.stderr
+
+
+def test_exec_fields_are_the_fields_of_the_events(tmp_path: Path) -> None:
+    """What --exec may name is what the events carry, with a policy and without."""
+    from scanner import Judgement, load_policy
+    from scanner.watch import FINDING_FIELDS, ITEM_FIELDS
+
+    (tmp_path / "badge.jpg").write_bytes(FACE)
+    items = marks(run_scan(ScanConfig(targets=(tmp_path,), workers=0)))
+    assert [set(m.payload) for by in items.values() for m in by.values()] == [set(ITEM_FIELDS)]
+    judged = run_scan(
+        ScanConfig(targets=(tmp_path,), workers=0), judgement=Judgement(load_policy("gdpr"))
+    )
+    findings = [m.payload for by in marks(judged).values() for m in by.values()]
+    assert findings and all(set(p) == set(FINDING_FIELDS) for p in findings)
