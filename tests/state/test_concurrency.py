@@ -36,11 +36,11 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
         yield site
 
 
-def tree(root: Path, meet: Path, me: str, other: str, face: bool) -> Path:
-    """A target whose scan meets the other's halfway; 200 small files so that each has its
-    cache to write afterwards; one face photo, or none."""
+def tree(root: Path, meet: Path, face: bool, count: int = 2) -> Path:
+    """A target whose scan meets the others halfway (`count` scans in all); 200 small files so
+    that each has its cache to write afterwards; one face photo, or none."""
     root.mkdir()
-    line = f"%rendezvous {meet} {me} {other}".encode()
+    line = f"%rendezvous {meet} {count}".encode()
     (root / "meet.pdf").write_bytes(b"%PDF-1.4\n" + line + b"\n%%EOF\n")
     for n in range(200):
         (root / f"note-{n:03}.txt").write_text(f"minutes of meeting {n}\n")
@@ -81,14 +81,14 @@ def wait_for(path: Path, timeout: float = 120) -> None:
 def test_two_scans_of_different_targets_run_side_by_side(tmp_path: Path) -> None:
     meet = tmp_path / "meet"
     meet.mkdir()
-    hr = tree(tmp_path / "hr", meet, "hr", "sales", face=True)
-    sales = tree(tmp_path / "sales", meet, "sales", "hr", face=False)
+    hr = tree(tmp_path / "hr", meet, face=True)
+    sales = tree(tmp_path / "sales", meet, face=False)
     env = environment(tmp_path / "home")
     first = start(env, "scan", str(hr), "-j", "0", "-f", "json")
     second = start(env, "scan", str(sales), "-j", "0", "-f", "json")
     (code_hr, out_hr, err_hr), (code_sales, out_sales, err_sales) = finish(first), finish(second)
 
-    assert (meet / "hr.met").exists() and (meet / "sales.met").exists()  # they overlapped
+    assert {p.name for p in meet.glob("*.met")} == {f"{first.pid}.met", f"{second.pid}.met"}
     assert code_hr == 1, err_hr  # face data
     assert code_sales == 0, err_sales  # none
     assert "waiting" not in err_hr + err_sales and "lock" not in err_hr + err_sales
@@ -117,6 +117,28 @@ def test_two_scans_of_different_targets_run_side_by_side(tmp_path: Path) -> None
         timeout=60,
     )
     assert [r["roots"] for r in json.loads(shown.stdout)] == [[str(sales)]]
+
+
+@pytest.mark.usefixtures("site")
+def test_two_scans_of_the_same_target_at_once_both_count(tmp_path: Path) -> None:
+    """Nothing is locked for them either: both do the work, write the same cache entries
+    (the last one stays) and are recorded one after the other, the second compared with the
+    first."""
+    meet = tmp_path / "meet"
+    meet.mkdir()
+    share = tree(tmp_path / "share", meet, face=True)
+    env = environment(tmp_path / "home")
+    runs = [start(env, "scan", str(share), "-j", "0", "-q") for _ in range(2)]
+    results = [finish(run) for run in runs]
+    assert len(list(meet.glob("*.met"))) == 2  # they overlapped
+    assert [code for code, _, _ in results] == [1, 1], results
+    db = tmp_path / "home" / "faceaudit" / "state.db"
+    with StateDB(db) as state:
+        first, second = state.history()
+        assert (first.findings_open, first.new_findings) == (1, 1)
+        assert (second.findings_open, second.new_findings, second.resolved_findings) == (1, 0, 0)
+        assert len(state.load_files()) == 202
+        assert state.db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
 
 
 HOLD = """
@@ -191,11 +213,11 @@ def test_an_upgrade_waits_for_the_runs_using_the_database(
     it (held halfway by the rendezvous), says so once, and upgrades when the scan is done."""
     meet = tmp_path / "meet"
     meet.mkdir()
-    target = tree(tmp_path / "share", meet, "scan", "upgrade", face=True)
+    target = tree(tmp_path / "share", meet, face=True)
     env = environment(tmp_path / "home")
     db = tmp_path / "home" / "faceaudit" / "state.db"
     scan = start(env, "scan", str(target), "-j", "0", "-q")
-    wait_for(meet / "scan.arrived")  # the scan has the database open, halfway through
+    wait_for(meet / f"{scan.pid}.arrived")  # the scan has the database open, halfway through
 
     def add_column(conn: sqlite3.Connection) -> str | None:
         conn.execute("ALTER TABLE scans ADD COLUMN tool_version TEXT")
@@ -216,7 +238,7 @@ def test_an_upgrade_waits_for_the_runs_using_the_database(
         f"the state database {db} must be upgraded first, which needs it alone: waiting for "
         "the other faceaudit runs using it to finish (waiting up to 60 s)"
     ]
-    (meet / "upgrade.arrived").write_text("")  # let the scan finish
+    (meet / "test.arrived").write_text("")  # let the scan finish
     code, _, err = finish(scan)
     upgrade.join(60)
     assert code == 1, err
