@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import string
 import subprocess
 import threading
 import time
@@ -36,7 +37,7 @@ from watchdog.observers.polling import PollingObserver
 from scanner.config import ScanConfig
 from scanner.detectors import default_detectors
 from scanner.engine import run_scan
-from scanner.model import ScanResult
+from scanner.model import DatabaseLocation, Location, MemberLocation, ScanResult
 from scanner.policy.judgement import Judgement
 from scanner.pool import WorkerPool
 from scanner.sources import display
@@ -72,6 +73,7 @@ def marks(result: ScanResult) -> dict[str, dict[str, Mark]]:
                 "store": f.store,
                 "disposition": f.disposition.value,
                 "fingerprint": f.fingerprint,
+                "path": _text(file_of(f.location)),
             }
             out.setdefault(f.location.path, {})[f.fingerprint] = Mark(f.fingerprint, payload)
         return out
@@ -88,9 +90,55 @@ def marks(result: ScanResult) -> dict[str, dict[str, Mark]]:
             "faces": e.faces,
             "count": e.detail("count"),
             "sha256": item.sha256,
+            "path": _text(file_of(item.location)),
         }
         out.setdefault(item.location.path, {})[fp] = Mark(fp, payload)
     return out
+
+
+def file_of(location: Location) -> str:
+    """The file on disk a finding is in: the file itself, the archive of a member, the
+    SQLite file of a column (a database named by URI, or an object: as reports name it)."""
+    if isinstance(location, MemberLocation):
+        return file_of(location.container)
+    if isinstance(location, DatabaseLocation):
+        db = location.database
+        return db.file if db.file is not None else db.display
+    return location.path
+
+
+# The fields of a watch event --exec may name, with a policy (findings) and without (items).
+FINDING_FIELDS = (
+    "rule_id",
+    "severity",
+    "location",
+    "path",
+    "message",
+    "kind",
+    "store",
+    "disposition",
+    "fingerprint",
+)
+ITEM_FIELDS = ("kind", "severity", "location", "path", "detector", "faces", "count", "sha256")
+
+
+def exec_problem(argv: list[str], with_policy: bool) -> str | None:
+    """Why `argv` cannot be an --exec command (a `{field}` the events do not have, a stray
+    brace), or None."""
+    known = FINDING_FIELDS if with_policy else ITEM_FIELDS
+    for arg in argv:
+        try:
+            names = [name for _, name, _, _ in string.Formatter().parse(arg) if name is not None]
+        except ValueError as exc:
+            return f"{arg!r}: {exc} (write {{{{ and }}}} for literal braces)"
+        for name in names:
+            if name not in known:
+                what = "findings (with --policy)" if with_policy else "items (without --policy)"
+                return (
+                    f"{arg!r} names {{{name}}}, which events of {what} do not have; "
+                    f"fields: {', '.join('{' + k + '}' for k in known)}"
+                )
+    return None
 
 
 def _text(s: str) -> str:
@@ -146,7 +194,7 @@ class Watcher:
     def __init__(
         self,
         config: ScanConfig,
-        state: StateDB,
+        state: StateDB | None,
         emit: Emit,
         *,
         debounce_s: float = 0.5,
@@ -278,7 +326,9 @@ class Watcher:
             [str(t) for t in self.config.paths] + [display(u) for u in self.config.uris]
         )
         policy = self.judgement.policy.name if self.judgement is not None else ""
-        already = self.state.last_fingerprints(key, policy) or set()
+        # without a state (--no-state) nothing is known: everything found is announced
+        known = self.state.last_fingerprints(key, policy) if self.state is not None else None
+        already = known or set()
         result = run_scan(
             self.config, state=self.state, shared_pool=self.pool, judgement=self.judgement
         )
@@ -330,7 +380,8 @@ class Watcher:
         for key in keys:
             for m in self.known.pop(key).values():
                 self.emit(_event("resolved", reason="moved away or deleted", **m.payload))
-        self.state.forget_prefix(path)
+        if self.state is not None:
+            self.state.forget_prefix(path)
 
     def _scan(self, targets: Iterable[Path], full: bool) -> None:
         targets = tuple(targets)

@@ -15,9 +15,10 @@ import typer
 
 from scanner.cli.demo import demo
 from scanner.cli.detectors import detectors
+from scanner.cli.history import history
 from scanner.cli.policy import policy_app
 from scanner.cli.scan import scan
-from scanner.cli.state import history, watch
+from scanner.cli.state import watch
 from scanner.cli.subject import subject_app, triage
 from scanner.model import ExitCode
 

@@ -8,18 +8,32 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from scanner.config import ScanConfig
 from scanner.model import ExitCode, ScanResult, Severity
+from scanner.state import DEFAULT_WAIT_S
 
 if TYPE_CHECKING:
     from scanner.policy.judgement import Judgement
     from scanner.state.store import StateDB
 
 FAIL_ON_CHOICES = [s.label for s in Severity] + ["never"]
+
+WAIT_LOCK_ENV = "FACEAUDIT_WAIT_LOCK"
+WaitLock = Annotated[
+    float,
+    typer.Option(
+        "--wait-lock",
+        envvar=WAIT_LOCK_ENV,
+        help="Seconds to wait for the state database while another run has it alone (an "
+        "upgrade, a repair), then exit 3; also how long a write waits for another run's. "
+        f"Runs never wait for each other otherwise. Also ${WAIT_LOCK_ENV}.",
+    ),
+]
+DEFAULT_WAIT_LOCK = DEFAULT_WAIT_S
 
 
 def usage(message: str) -> NoReturn:
@@ -35,18 +49,27 @@ def default_state_path() -> Path:
 
 @contextlib.contextmanager
 def open_state(path: Path | None, wait_s: float) -> Iterator[StateDB | None]:
-    """The state database, locked for this run; a held lock or an unusable file exits 3, a
-    database of a version this faceaudit cannot use exits 2."""
+    """The state database, shared with other runs; a run that must wait says so once on
+    stderr; a wait that runs out or an unusable file exits 3, a database of a version this
+    faceaudit cannot use exits 2."""
     if path is None:
         yield None
         return
+    if not wait_s >= 0:  # also NaN
+        usage("--wait-lock must be a number of seconds, 0 or more")
     from scanner.state.schema import StateVersionError
     from scanner.state.store import StateDB, StateLocked
 
+    def waiting(message: str) -> None:
+        typer.echo(f"faceaudit: {message}", err=True)
+
     try:
-        db = StateDB(path, wait_s=wait_s)
+        db = StateDB(path, wait_s=wait_s, on_wait=waiting)
     except StateLocked as exc:
-        typer.echo(f"faceaudit: {exc}", err=True)
+        typer.echo(
+            f"faceaudit: {exc} (--wait-lock SECONDS or ${WAIT_LOCK_ENV} waits longer)",
+            err=True,
+        )
         raise typer.Exit(int(ExitCode.INCOMPLETE)) from None
     except StateVersionError as exc:
         typer.echo(f"faceaudit: error: state database {path} left as it is: {exc}", err=True)

@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from scanner.cli.common import (
+    DEFAULT_WAIT_LOCK,
     FAIL_ON_CHOICES,
+    WaitLock,
     configured,
     default_state_path,
     moment,
@@ -195,10 +197,7 @@ def scan(
     no_state: Annotated[
         bool, typer.Option("--no-state", help="Look at everything again; record nothing.")
     ] = False,
-    wait_lock: Annotated[
-        float,
-        typer.Option("--wait-lock", help="Seconds to wait for another run's state lock."),
-    ] = 0.0,
+    wait_lock: WaitLock = DEFAULT_WAIT_LOCK,
     since: Annotated[
         str | None,
         typer.Option("--since", help="Only look at files changed since this UTC date/time."),

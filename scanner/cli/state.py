@@ -1,4 +1,4 @@
-"""`faceaudit watch` and `faceaudit history`: continuous scanning and the record of scans."""
+"""`faceaudit watch`: continuous scanning (`faceaudit history` is in scanner.cli.history)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from typing import IO, Annotated, Any
 
 import typer
 
+from scanner.cli.common import DEFAULT_WAIT_LOCK, WaitLock
 from scanner.config import ScanConfig
-from scanner.model import ExitCode
 
 
 def watch(
@@ -27,6 +27,14 @@ def watch(
         Path | None,
         typer.Option("--state", help="State database (default: in the user's state directory)."),
     ] = None,
+    no_state: Annotated[
+        bool,
+        typer.Option(
+            "--no-state",
+            help="Look at everything again and record nothing: no state database (a restart "
+            "announces everything again).",
+        ),
+    ] = False,
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="Append the JSON lines to this file (default stdout)."),
@@ -35,8 +43,9 @@ def watch(
         str | None,
         typer.Option(
             "--exec",
-            help="Run this command for each new finding ({location}, {rule_id}, {severity}, {kind} "
-            "are replaced per argument; no shell; the finding as JSON on stdin).",
+            help="Run this command for each new finding: {path} (the file), {location}, "
+            "{kind}, {severity}, {rule_id} (with --policy) and the event's other fields are "
+            "replaced per argument; no shell; the finding as JSON on stdin.",
         ),
     ] = None,
     debounce: Annotated[
@@ -46,25 +55,27 @@ def watch(
         bool, typer.Option("--polling", help="Poll instead of inotify (network filesystems).")
     ] = False,
     workers: Annotated[int, typer.Option("--workers", "-j", help="Worker processes.")] = -1,
-    wait_lock: Annotated[
-        float,
-        typer.Option("--wait-lock", help="Seconds to wait for another run's state lock."),
-    ] = 0.0,
+    wait_lock: WaitLock = DEFAULT_WAIT_LOCK,
 ) -> None:
     """Watch folders and report new face data as JSON lines as files arrive."""
     from scanner.cli.common import default_state_path, open_state, usage
     from scanner.cli.policy import load_or_exit
     from scanner.policy.judgement import Judgement
-    from scanner.watch import Watcher
+    from scanner.watch import Watcher, exec_problem
 
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         usage(f"no such file or directory: {', '.join(missing)}")
     if debounce < 0:
         usage("--debounce must not be negative")
-    argv = shlex.split(exec_cmd) if exec_cmd else None
+    try:
+        argv = shlex.split(exec_cmd) if exec_cmd else None
+    except ValueError as exc:  # an unclosed quotation
+        usage(f"--exec {exec_cmd!r}: {exc}")
     if exec_cmd is not None and not argv:
         usage("--exec needs a command")
+    if argv and (why := exec_problem(argv, with_policy=policy is not None)) is not None:
+        usage(f"--exec {why}")
     config = ScanConfig(
         targets=tuple(paths), workers=(os.cpu_count() or 1) if workers < 0 else workers
     )
@@ -86,8 +97,7 @@ def watch(
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
-    with open_state(state or default_state_path(), wait_lock) as db:
-        assert db is not None
+    with open_state(None if no_state else (state or default_state_path()), wait_lock) as db:
         watcher = Watcher(
             config,
             db,
@@ -101,42 +111,3 @@ def watch(
     emit({"event": "stopped", "scans": watcher.scans})
     if output is not None:
         sink.close()
-
-
-def history(
-    state: Annotated[
-        Path | None,
-        typer.Option("--state", help="State database (default: in the user's state directory)."),
-    ] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
-    limit: Annotated[int, typer.Option("--limit", help="Most recent scans shown.")] = 20,
-) -> None:
-    """Show the recorded scans: counts, new and resolved findings, by kind and severity."""
-    from scanner.cli.common import default_state_path, open_state, usage
-
-    if fmt not in ("table", "json"):
-        usage(f"unknown --format {fmt!r} (expected: table, json)")
-    path = state or default_state_path()
-    if not path.exists():
-        typer.echo(f"faceaudit: no state database at {path}: no scans recorded yet", err=True)
-        raise typer.Exit(int(ExitCode.CLEAN))
-    with open_state(path, 10.0) as db:
-        assert db is not None
-        records = db.history(limit)
-    if fmt == "json":
-        typer.echo(json.dumps([r.__dict__ for r in records], indent=2))
-        return
-    typer.echo(
-        f"{'#':>4}  {'finished (UTC)':<20} {'exit':>4} {'items':>6} {'faces':>6} {'templ':>6} "
-        f"{'open':>6} {'new':>5} {'gone':>5}  policy / targets"
-    )
-    for r in records:
-        targets = ", ".join(json.loads(r.targets))
-        mark = "*" if r.incomplete else " "
-        typer.echo(
-            f"{r.id:>4}  {r.finished_at[:19]:<20} {r.exit_code:>3}{mark} "
-            f"{r.items_with_evidence:>6} {r.faces:>6} {r.embeddings:>6} {r.findings_open:>6} "
-            f"{r.new_findings:>5} {r.resolved_findings:>5}  {r.policy or '-'} / {targets[:60]}"
-        )
-    if any(r.incomplete for r in records):
-        typer.echo("(* the scan was incomplete)")

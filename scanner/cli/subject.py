@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from scanner.cli.common import configured, usage
+from scanner.cli.common import DEFAULT_WAIT_LOCK, WaitLock, configured, usage
 from scanner.config import SampleLimits, ScanConfig
 from scanner.model import ExitCode
 from scanner.sources import is_source_uri
@@ -75,9 +75,6 @@ State = Annotated[
 ]
 NoState = Annotated[
     bool, typer.Option("--no-state", help="Look at everything again; record nothing.")
-]
-WaitLock = Annotated[
-    float, typer.Option("--wait-lock", help="Seconds to wait for another run's state lock.")
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or status line.")]
 
@@ -146,7 +143,7 @@ def find(
     allow_incomplete: AllowIncomplete = False,
     state: State = None,
     no_state: NoState = False,
-    wait_lock: WaitLock = 0.0,
+    wait_lock: WaitLock = DEFAULT_WAIT_LOCK,
     quiet: Quiet = False,
 ) -> None:
     """Find where one person's face is stored: faces in images and stored face templates.
@@ -202,7 +199,7 @@ def triage(
     allow_incomplete: AllowIncomplete = False,
     state: State = None,
     no_state: NoState = False,
-    wait_lock: WaitLock = 0.0,
+    wait_lock: WaitLock = DEFAULT_WAIT_LOCK,
     quiet: Quiet = False,
 ) -> None:
     """Summarise a breached store for a GDPR Art 33 notification.

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections import Counter
 
 from scanner.model import Disposition, EvidenceKind, ScanResult, TrendPoint
+from scanner.sources import scheme_of
 from scanner.state.store import StateDB
 
 
@@ -40,6 +42,8 @@ def _text(s: str) -> str:
 
 
 def record_scan(state: StateDB, result: ScanResult) -> int:
+    """The scan in the history, with its open findings; new and resolved ones are counted
+    against the previous recorded scan of the same targets under the same policy."""
     if result.policy is not None:
         findings = [
             (f.fingerprint, f.rule_id, f.severity.label, _text(f.location.display), f.store or "")
@@ -49,27 +53,49 @@ def record_scan(state: StateDB, result: ScanResult) -> int:
     else:
         findings = _pseudo_findings(result)
     targets, policy = _keys(result)
-    previous = state.last_fingerprints(targets, policy)
-    current = {f[0] for f in findings}
     kinds = Counter(e.kind.value for i in result.items for e in i.evidence)
+    templates, estimated = templates_of(result)
     record = {
         "started_at": result.started_at.isoformat(),
         "finished_at": result.finished_at.isoformat(),
         "targets": targets,
+        "roots": roots_of(result),
         "policy": policy,
         "exit_code": int(result.exit_code),
         "incomplete": result.incomplete,
         "items_with_evidence": len(result.items),
         "faces": result.faces,
         "embeddings": kinds.get(EvidenceKind.FACE_EMBEDDING.value, 0),
-        "findings_open": len(current),
-        "new_findings": len(current - previous) if previous is not None else len(current),
-        "resolved_findings": len(previous - current) if previous is not None else 0,
+        "templates": templates,
+        "templates_estimated": estimated,
         "by_kind": dict(sorted(kinds.items())),
         "by_severity": dict(sorted(Counter(f[2] for f in findings).items())),
         "by_store": dict(sorted(Counter(f[4] or "(undeclared)" for f in findings).items())),
     }
     return state.record_scan(record, findings)
+
+
+def roots_of(result: ScanResult) -> list[str]:
+    """The targets as absolute paths (URIs as reports show them): what `history --target`
+    matches, however the target was typed and wherever the scan ran from."""
+    return [t if scheme_of(t) else os.path.abspath(t) for t in result.targets]
+
+
+def templates_of(result: ScanResult) -> tuple[int, bool]:
+    """Stored templates (vectors) in the items, and whether any count is an estimate (a
+    database column counted from a sample) or unknown."""
+    total, estimated = 0, False
+    for item in result.items:
+        for e in item.evidence:
+            if e.kind is not EvidenceKind.FACE_EMBEDDING:
+                continue
+            count = e.detail("count")
+            if isinstance(count, int) and not isinstance(count, bool):
+                total += count
+            else:
+                estimated = True
+            estimated = estimated or bool(e.detail("count_estimated"))
+    return total, estimated
 
 
 def _keys(result: ScanResult) -> tuple[str, str]:

@@ -15,7 +15,10 @@ per-column results (`files`, `columns`) may be emptied with `forget_cache` when 
 carry it: the next scan looks at everything again and fills it.
 
 Versions: 1, the first; 2, results store typed locations (kind and fields, never a string
-parsed back): the cache of version 1 cannot be read as such and is emptied. Changing the
+parsed back): the cache of version 1 cannot be read as such and is emptied; 3, a scan keeps
+its absolute targets (`roots`: `history --target` finds it however it was typed) and its
+count of stored templates (`templates`, `templates_estimated`); scans recorded before have
+none (NULL), and the cache is carried. Changing the
 tables or what they hold: raise SCHEMA_VERSION, change `create_tables`, and add the step from
 the previous version to STEPS.
 """
@@ -29,7 +32,7 @@ from types import MappingProxyType
 
 from scanner.errors import FaceauditError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class StateVersionError(FaceauditError):
@@ -46,7 +49,16 @@ def _typed_locations(conn: sqlite3.Connection) -> str | None:
     return forget_cache(conn)
 
 
-STEPS: Mapping[int, Step] = MappingProxyType({1: _typed_locations})
+def _scan_roots_and_templates(conn: sqlite3.Connection) -> str | None:
+    """2 -> 3: scans gain their absolute targets and their count of stored templates."""
+    for column, kind in _SCAN_COLUMNS_3:
+        conn.execute(f"ALTER TABLE scans ADD COLUMN {column} {kind}")
+    return None
+
+
+_SCAN_COLUMNS_3 = (("roots", "TEXT"), ("templates", "INTEGER"), ("templates_estimated", "INTEGER"))
+
+STEPS: Mapping[int, Step] = MappingProxyType({1: _typed_locations, 2: _scan_roots_and_templates})
 
 
 @contextlib.contextmanager
@@ -139,7 +151,8 @@ def create_tables(conn: sqlite3.Connection) -> None:
         "exit_code INTEGER, incomplete INTEGER, items_with_evidence INTEGER, "
         "faces INTEGER, embeddings INTEGER, findings_open INTEGER, "
         "new_findings INTEGER, resolved_findings INTEGER, by_kind TEXT, "
-        "by_severity TEXT, by_store TEXT)"
+        "by_severity TEXT, by_store TEXT, roots TEXT, templates INTEGER, "
+        "templates_estimated INTEGER)"
     )
     conn.execute(
         "CREATE TABLE IF NOT EXISTS scan_findings (scan_id INTEGER, fingerprint TEXT, "

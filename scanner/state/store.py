@@ -1,9 +1,12 @@
 """The state database: per-file identities and results, database-column watermarks, and the
-history of scans. SQLite through sqlite-utils, WAL journal, one writer at a time.
+history of scans. SQLite through sqlite-utils, WAL journal.
 
-- **Locking.** An exclusive `flock` on `STATE.lock` for the whole run: a second run waits up
-  to `wait_s` and then raises StateLocked (the CLI exits 3 with the holder's pid). The lock
-  dies with its process, so a killed scan never leaves a stale lock.
+- **Runs side by side.** Any number of runs use one state database at once; only creating,
+  upgrading or repairing it needs it alone, and a run that must wait for that says so
+  (`on_wait`) and waits up to `wait_s` (scanner.state.access). Two runs over the same files
+  both write the same entries (each one complete; the last one stays); a scan is compared
+  with the previous recorded scan of its targets inside the transaction that records it,
+  so runs of the same targets form one chain.
 - **Crashes.** Every write is one transaction; SQLite's journal makes a kill at any moment
   leave the previous or the next consistent state. On open, `PRAGMA quick_check` runs; a
   damaged file is moved aside (`STATE.corrupt-<time>`) and a fresh one started, with a note.
@@ -18,22 +21,18 @@ history of scans. SQLite through sqlite-utils, WAL journal, one writer at a time
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
-import os
-import sqlite3
-import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 from scanner.errors import FaceauditError
-from scanner.state import codec, schema
+from scanner.state import access, codec, schema
+from scanner.state.access import DEFAULT_WAIT_S, StateLocked
+
+__all__ = ["DEFAULT_WAIT_S", "FileEntry", "FileIdentity", "StateDB", "StateLocked"]
 
 
 def _int64(n: int) -> int:
@@ -41,10 +40,6 @@ def _int64(n: int) -> int:
     anyone can set) or a 64-bit inode number is clamped: the stored identity then never
     matches the file again, so it is looked at every time, never wrongly reused."""
     return max(-(2**63), min(n, 2**63 - 1))
-
-
-class StateLocked(FaceauditError):
-    pass
 
 
 class StateError(FaceauditError):
@@ -82,84 +77,47 @@ class ScanRecord:
     incomplete: bool
     items_with_evidence: int
     faces: int
-    embeddings: int
+    embeddings: int  # items holding stored templates (template stores)
     findings_open: int
     new_findings: int
     resolved_findings: int
     by_kind: dict[str, int]
     by_severity: dict[str, int]
     by_store: dict[str, int]
+    roots: tuple[str, ...] | None = None  # absolute targets; None: recorded before version 3
+    templates: int | None = None  # stored templates (vectors); None: recorded before version 3
+    templates_estimated: bool = False  # some counts are estimates (sampled database columns)
+
+
+@dataclass(frozen=True)
+class RecordedFinding:
+    """A finding as the history keeps it (with no policy: an item with face data, its kind as
+    the rule id)."""
+
+    fingerprint: str
+    rule_id: str
+    severity: str
+    location: str
+    store: str
 
 
 class StateDB:
-    def __init__(self, path: Path, wait_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        path: Path,
+        wait_s: float = DEFAULT_WAIT_S,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> None:
+        """Open the state database at `path` for this run, creating, upgrading or repairing
+        it first where that is due. Waits up to `wait_s` seconds only where it must (see
+        scanner.state.access), telling `on_wait` once why; StateLocked when the wait runs
+        out."""
         self.path = Path(path)
-        self.notes: list[str] = []
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self._lock_fd = self._acquire(wait_s)
-        try:
-            self.db = self._open()
-        except BaseException:
-            self.close()
-            raise
-
-    # -- lock and open ------------------------------------------------------------------
-
-    def _acquire(self, wait_s: float) -> int:
-        lock = str(self.path) + ".lock"
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        deadline = time.monotonic() + max(wait_s, 0.0)
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    holder = os.pread(fd, 200, 0).decode("ascii", "replace").strip()
-                    os.close(fd)
-                    raise StateLocked(
-                        f"another faceaudit run holds the state lock {lock} ({holder or 'pid ?'}); "
-                        "not scanning (use --wait-lock SECONDS to wait for it)"
-                    ) from None
-                time.sleep(0.1)
-        os.ftruncate(fd, 0)
-        stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        os.pwrite(fd, f"pid {os.getpid()} since {stamp}".encode(), 0)
-        return fd
-
-    def _open(self) -> sqlite_utils.Database:
-        if self.path.exists() and not self._healthy():
-            aside = self.path.with_name(f"{self.path.name}.corrupt-{int(time.time())}")
-            os.replace(self.path, aside)
-            for suffix in ("-wal", "-shm"):
-                with contextlib.suppress(FileNotFoundError):
-                    os.remove(str(self.path) + suffix)
-            self.notes.append(f"the state database was damaged; moved to {aside}, starting afresh")
-        # one user at a time (a watch thread, or the caller), never concurrently
-        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-        try:
-            version = schema.stored_version(conn)
-            schema.check(version)  # before anything is written to it
-            os.chmod(self.path, 0o600)
-            db = sqlite_utils.Database(conn)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            self.notes.extend(schema.prepare(conn, version))
-        except BaseException:
-            conn.close()
-            raise
-        return db
-
-    def _healthy(self) -> bool:
-        try:
-            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
-            try:
-                row = conn.execute("PRAGMA quick_check").fetchone()
-                return bool(row and row[0] == "ok")
-            finally:
-                conn.close()
-        except sqlite3.Error:
-            return False
+        opened = access.open_shared(self.path, wait_s, on_wait)
+        self._lock_fd: int | None = opened.lock_fd
+        self.db = opened.db
+        self.notes = opened.notes
 
     def close(self) -> None:
         db = getattr(self, "db", None)
@@ -167,10 +125,8 @@ class StateDB:
             db.conn.close()
             self.db = None  # type: ignore[assignment]
         if self._lock_fd is not None:
-            with contextlib.suppress(OSError):
-                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-                os.close(self._lock_fd)
-            self._lock_fd = None  # type: ignore[assignment]
+            access.release(self._lock_fd)
+            self._lock_fd = None
 
     def __enter__(self) -> StateDB:
         return self
@@ -252,22 +208,29 @@ class StateDB:
             "SELECT id FROM scans WHERE targets = ? AND policy = ? ORDER BY id DESC LIMIT 1",
             (targets, policy),
         ).fetchone()
-        if row is None:
-            return None
-        return {
-            r[0]
-            for r in self.db.execute(
-                "SELECT fingerprint FROM scan_findings WHERE scan_id = ?", (row[0],)
-            )
-        }
+        return None if row is None else self._fingerprints(row[0])
+
+    def _fingerprints(self, scan_id: int) -> set[str]:
+        sql = "SELECT fingerprint FROM scan_findings WHERE scan_id = ?"
+        return {r[0] for r in self.db.execute(sql, (scan_id,))}
 
     def record_scan(self, record: dict[str, Any], findings: Sequence[tuple[str, ...]]) -> int:
+        """The scan and its findings (fingerprint, rule id, severity, location, store), in one
+        transaction that also compares them with the previous recorded scan of the same
+        targets under the same policy (new and resolved findings are counted here, whatever
+        `record` says): runs recording side by side form one chain."""
         with schema.transaction(self.db.conn):
+            previous = self.last_fingerprints(record["targets"], record["policy"])
+            current = {f[0] for f in findings}
+            new = len(current - previous) if previous is not None else len(current)
+            resolved = len(previous - current) if previous is not None else 0
+            roots = record.get("roots")
             cur = self.db.conn.execute(
                 "INSERT INTO scans (started_at, finished_at, targets, policy, exit_code, "
                 "incomplete, items_with_evidence, faces, embeddings, findings_open, "
-                "new_findings, resolved_findings, by_kind, by_severity, by_store) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "new_findings, resolved_findings, by_kind, by_severity, by_store, roots, "
+                "templates, templates_estimated) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     record["started_at"],
                     record["finished_at"],
@@ -278,12 +241,15 @@ class StateDB:
                     record["items_with_evidence"],
                     record["faces"],
                     record["embeddings"],
-                    record["findings_open"],
-                    record["new_findings"],
-                    record["resolved_findings"],
+                    len(current),
+                    new,
+                    resolved,
                     json.dumps(record["by_kind"]),
                     json.dumps(record["by_severity"]),
                     json.dumps(record["by_store"]),
+                    json.dumps(list(roots)) if roots is not None else None,
+                    record.get("templates"),
+                    int(bool(record.get("templates_estimated"))),
                 ),
             )
             scan_id = int(cur.lastrowid or 0)
@@ -297,21 +263,80 @@ class StateDB:
         """The last `limit` scans of these targets under this policy, oldest first."""
         return self._scans(limit, targets, policy)
 
-    def history(self, limit: int = 50) -> list[ScanRecord]:
-        return self._scans(limit)
+    def history(self, limit: int = 50, under: Sequence[str] = ()) -> list[ScanRecord]:
+        """The last `limit` scans, oldest first; with `under`, only those that scanned one of
+        these places or a place inside one of them (a folder, a file, a database URI as
+        reports show it). A scan is matched by its absolute targets; one recorded before
+        they were kept (schema version 3), by its targets as they were typed."""
+        if not under:
+            return self._scans(limit)
+        places = [p.rstrip("/") or "/" for p in under]
+        rows = self.db.execute(
+            f"SELECT {_COLUMNS} FROM scans WHERE EXISTS (SELECT 1 FROM "  # noqa: S608 - a constant
+            "json_each(coalesce(roots, targets)) AS t, json_each(:places) AS p "
+            "WHERE t.value = p.value OR substr(t.value, 1, length(p.value) + 1) = "
+            "(CASE WHEN p.value = '/' THEN '/' ELSE p.value || '/' END)) "
+            "ORDER BY id DESC LIMIT :limit",
+            {"places": json.dumps(places), "limit": limit},
+        ).fetchall()
+        return [_record(r) for r in reversed(rows)]
+
+    def scan(self, scan_id: int) -> ScanRecord | None:
+        sql = f"SELECT {_COLUMNS} FROM scans WHERE id = ?"  # noqa: S608 - a constant
+        row = self.db.execute(sql, (scan_id,)).fetchone()
+        return _record(row) if row is not None else None
+
+    def previous(self, record: ScanRecord) -> int | None:
+        """The scan `record` was compared with: the last one before it of the same targets
+        under the same policy."""
+        row = self.db.execute(
+            "SELECT max(id) FROM scans WHERE targets = ? AND policy = ? AND id < ?",
+            (record.targets, record.policy, record.id),
+        ).fetchone()
+        return row[0] if row is not None else None
+
+    def findings(self, scan_id: int) -> list[RecordedFinding]:
+        """The open findings a scan recorded, by severity (highest first) and location."""
+        rows = self.db.execute(
+            "SELECT fingerprint, rule_id, severity, location, store FROM scan_findings "
+            "WHERE scan_id = ? ORDER BY location, rule_id, fingerprint",
+            (scan_id,),
+        )
+        return [RecordedFinding(*r) for r in rows]
+
+    def changes(
+        self, record: ScanRecord
+    ) -> tuple[int | None, list[RecordedFinding], list[RecordedFinding]]:
+        """What `record` counted as new and as resolved (gone), and the scan it compared
+        with (None: the first of its targets and policy, every finding new)."""
+        before = self.previous(record)
+        now = self.findings(record.id)
+        if before is None:
+            return None, now, []
+        then = self.findings(before)
+        seen = {f.fingerprint for f in then}
+        kept = {f.fingerprint for f in now}
+        new = [f for f in now if f.fingerprint not in seen]
+        gone = [f for f in then if f.fingerprint not in kept]
+        return before, new, gone
 
     def _scans(
         self, limit: int, targets: str | None = None, policy: str | None = None
     ) -> list[ScanRecord]:
         rows = self.db.execute(
-            "SELECT id, started_at, finished_at, targets, policy, exit_code, incomplete, "
-            "items_with_evidence, faces, embeddings, findings_open, new_findings, "
-            "resolved_findings, by_kind, by_severity, by_store FROM scans "
+            f"SELECT {_COLUMNS} FROM scans "  # noqa: S608 - a constant
             "WHERE (:targets IS NULL OR targets = :targets) "
             "AND (:policy IS NULL OR policy = :policy) ORDER BY id DESC LIMIT :limit",
             {"targets": targets, "policy": policy, "limit": limit},
         ).fetchall()
         return [_record(r) for r in reversed(rows)]
+
+
+_COLUMNS = (
+    "id, started_at, finished_at, targets, policy, exit_code, incomplete, "
+    "items_with_evidence, faces, embeddings, findings_open, new_findings, "
+    "resolved_findings, by_kind, by_severity, by_store, roots, templates, templates_estimated"
+)
 
 
 def _record(r: Sequence[Any]) -> ScanRecord:
@@ -332,6 +357,9 @@ def _record(r: Sequence[Any]) -> ScanRecord:
         by_kind=json.loads(r[13]),
         by_severity=json.loads(r[14]),
         by_store=json.loads(r[15]),
+        roots=tuple(json.loads(r[16])) if r[16] is not None else None,
+        templates=r[17],
+        templates_estimated=bool(r[18]),
     )
 
 

@@ -40,19 +40,33 @@ VERSION_1 = [
     "CREATE INDEX scan_findings_scan ON scan_findings (scan_id)",
 ]
 TARGETS = json.dumps(["/srv/share"])
+# Version 2 has the tables of version 1 (its cache holds typed locations); version 3 adds to
+# each scan its absolute targets and its count of stored templates.
+VERSION_3 = [
+    "ALTER TABLE scans ADD COLUMN roots TEXT",
+    "ALTER TABLE scans ADD COLUMN templates INTEGER",
+    "ALTER TABLE scans ADD COLUMN templates_estimated INTEGER",
+]
+NOW = schema.SCHEMA_VERSION
+NEXT = NOW + 1
+NEWER = str(NEXT)
 
 
-def version_1(path: Path, version: str = "1") -> Path:
-    """A state database at version 1 with two recorded scans and one cached file."""
+def version_1(path: Path, version: str = "1", more: list[str] | None = None) -> Path:
+    """A state database at version 1 with two recorded scans and one cached file (with
+    `more`: the statements of later versions, run before anything is recorded)."""
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA journal_mode=WAL")  # as StateDB leaves it
     with conn:
-        for statement in VERSION_1:
+        for statement in VERSION_1 + (more or []):
             conn.execute(statement)
         conn.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (version,))
         for n, (opened, new, gone) in enumerate([(2, 2, 0), (1, 0, 1)], start=1):
             conn.execute(
-                "INSERT INTO scans VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO scans (id, started_at, finished_at, targets, policy, exit_code, "
+                "incomplete, items_with_evidence, faces, embeddings, findings_open, "
+                "new_findings, resolved_findings, by_kind, by_severity, by_store) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     n,
                     f"2026-0{n}-01T02:30:00+00:00",
@@ -88,6 +102,12 @@ def version_1(path: Path, version: str = "1") -> Path:
     return path
 
 
+def current(path: Path) -> Path:
+    """A state database of this faceaudit's version (as it is without the tests' patches),
+    with the history and cache of version_1."""
+    return version_1(path, str(NOW), VERSION_3)
+
+
 def files_of(path: Path) -> dict[str, bytes]:
     """The database and any journal beside it (the lock file is the run's, not the data's)."""
     return {
@@ -113,7 +133,7 @@ HISTORY = [(1, 2, 2, 0), (2, 1, 0, 1)]
 
 
 def test_the_current_version_is_used_as_it_is(tmp_path: Path) -> None:
-    path = version_1(tmp_path / "state.db", str(schema.SCHEMA_VERSION))  # same tables
+    path = current(tmp_path / "state.db")
     with StateDB(path) as db:
         assert db.notes == []
         assert history_of(db) == HISTORY
@@ -128,12 +148,29 @@ def test_version_1_is_upgraded_keeping_its_history_but_not_its_cache(tmp_path: P
     path = version_1(tmp_path / "state.db")
     with StateDB(path) as db:
         assert db.notes == [
-            "state database upgraded from schema version 1 to 2",
+            "state database upgraded from schema version 1 to 3",
             "the cache of earlier results was emptied: the next scan looks at every file again",
         ]
         assert history_of(db) == HISTORY
         assert db.load_files() == {}
-    assert stored(path, "SELECT value FROM meta") == [("2",)]
+    assert stored(path, "SELECT value FROM meta") == [("3",)]
+
+
+def test_version_2_is_upgraded_keeping_its_history_and_its_cache(tmp_path: Path) -> None:
+    """Version 3 adds each scan's absolute targets and template count: the scans recorded
+    before have none (shown as unknown, matched by their targets as typed)."""
+    path = version_1(tmp_path / "state.db", "2")
+    with StateDB(path) as db:
+        assert db.notes == ["state database upgraded from schema version 2 to 3"]
+        assert history_of(db) == HISTORY
+        assert set(db.load_files()) == {"/srv/share/a.jpg"}
+        old = db.history()[0]
+        assert (old.roots, old.templates, old.templates_estimated) == (None, None, False)
+        assert [r.id for r in db.history(under=["/srv/share"])] == [1, 2]
+        assert db.history(under=["/srv/other"]) == []
+    assert stored(path, "SELECT value FROM meta") == [("3",)]
+    columns = [r[1] for r in stored(path, "PRAGMA table_info(scans)")]
+    assert columns[-3:] == ["roots", "templates", "templates_estimated"]
 
 
 def test_a_new_database_is_created_at_the_current_version(tmp_path: Path) -> None:
@@ -158,20 +195,21 @@ def _add_tool_version(conn: sqlite3.Connection) -> str | None:
 
 
 @pytest.fixture
-def version_2(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
-    monkeypatch.setattr(schema, "STEPS", {1: _add_tool_version})
+def one_more(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A next version whose step adds a column."""
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", NEXT)
+    monkeypatch.setattr(schema, "STEPS", {**schema.STEPS, NOW: _add_tool_version})
 
 
-@pytest.mark.usefixtures("version_2")
+@pytest.mark.usefixtures("one_more")
 def test_an_older_version_is_upgraded_in_place_keeping_its_history(tmp_path: Path) -> None:
-    path = version_1(tmp_path / "state.db")
+    path = current(tmp_path / "state.db")
     with StateDB(path) as db:
-        assert db.notes == ["state database upgraded from schema version 1 to 2"]
+        assert db.notes == [f"state database upgraded from schema version {NOW} to {NEXT}"]
         assert history_of(db) == HISTORY
         assert db.last_fingerprints(TARGETS, "org") == {"a" * 32}
         assert set(db.load_files()) == {"/srv/share/a.jpg"}  # this step carries the cache
-    assert stored(path, "SELECT value FROM meta WHERE key = 'schema'") == [("2",)]
+    assert stored(path, "SELECT value FROM meta WHERE key = 'schema'") == [(str(NEXT),)]
     assert "tool_version" in [r[1] for r in stored(path, "PRAGMA table_info(scans)")]
     with StateDB(path) as db:  # upgraded once
         assert db.notes == []
@@ -180,12 +218,12 @@ def test_an_older_version_is_upgraded_in_place_keeping_its_history(tmp_path: Pat
 def test_a_step_that_cannot_carry_the_cache_empties_only_the_cache(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
-    monkeypatch.setattr(schema, "STEPS", {1: schema.forget_cache})
-    path = version_1(tmp_path / "state.db")
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", NEXT)
+    monkeypatch.setattr(schema, "STEPS", {**schema.STEPS, NOW: schema.forget_cache})
+    path = current(tmp_path / "state.db")
     with StateDB(path) as db:
         assert db.notes == [
-            "state database upgraded from schema version 1 to 2",
+            f"state database upgraded from schema version {NOW} to {NEXT}",
             "the cache of earlier results was emptied: the next scan looks at every file again",
         ]
         assert history_of(db) == HISTORY
@@ -203,15 +241,15 @@ def test_an_upgrade_that_fails_leaves_the_database_as_it_was(
         conn.execute("ALTER TABLE scans ADD COLUMN tool_version TEXT")
         raise sqlite3.OperationalError("database or disk is full")
 
-    monkeypatch.setattr(schema, "SCHEMA_VERSION", 2)
-    monkeypatch.setattr(schema, "STEPS", {1: halfway})
-    path = version_1(tmp_path / "state.db")
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", NEXT)
+    monkeypatch.setattr(schema, "STEPS", {**schema.STEPS, NOW: halfway})
+    path = current(tmp_path / "state.db")
     with pytest.raises(sqlite3.OperationalError, match="disk is full"):
         StateDB(path)
-    assert stored(path, "SELECT value FROM meta WHERE key = 'schema'") == [("1",)]
+    assert stored(path, "SELECT value FROM meta WHERE key = 'schema'") == [(str(NOW),)]
     assert len(stored(path, "SELECT * FROM scan_findings")) == 3
     assert "tool_version" not in [r[1] for r in stored(path, "PRAGMA table_info(scans)")]
-    monkeypatch.setattr(schema, "STEPS", {1: _add_tool_version})
+    monkeypatch.setattr(schema, "STEPS", {**schema.STEPS, NOW: _add_tool_version})
     with StateDB(path) as db:  # the lock was released; the next run upgrades it
         assert history_of(db) == HISTORY
 
@@ -223,15 +261,16 @@ def test_an_upgrade_that_fails_leaves_the_database_as_it_was(
     ("version", "message"),
     [
         (
-            "3",
-            "it is of schema version 3, newer than this faceaudit uses (2): use a newer "
-            "faceaudit, another --state file, or --no-state",
+            NEWER,
+            f"it is of schema version {NEWER}, newer than this faceaudit uses "
+            f"({schema.SCHEMA_VERSION}): use a newer faceaudit, another --state file, or "
+            "--no-state",
         ),
         ("two", "its schema version 'two' is not a number: not a faceaudit state database?"),
         (
             "0",
-            "it is of schema version 0, which this faceaudit cannot upgrade (to 2): use "
-            "another --state file, or --no-state",
+            "it is of schema version 0, which this faceaudit cannot upgrade "
+            f"(to {schema.SCHEMA_VERSION}): use another --state file, or --no-state",
         ),
     ],
 )
@@ -251,7 +290,7 @@ def test_a_version_it_cannot_use_is_refused_and_left_as_it_was(
 
 
 def test_the_cli_refuses_a_newer_state_database(tmp_path: Path) -> None:
-    path = version_1(tmp_path / "state.db", "3")
+    path = version_1(tmp_path / "state.db", NEWER)
     before = files_of(path)
     proc = subprocess.run(
         [FACEAUDIT, "history", "--state", str(path)],
@@ -264,8 +303,8 @@ def test_the_cli_refuses_a_newer_state_database(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr == (
-        f"faceaudit: error: state database {path} left as it is: it is of schema version 3, "
-        "newer than this faceaudit uses (2): use a newer faceaudit, another --state file, "
-        "or --no-state\n"
+        f"faceaudit: error: state database {path} left as it is: it is of schema version "
+        f"{NEWER}, newer than this faceaudit uses ({schema.SCHEMA_VERSION}): use a newer "
+        "faceaudit, another --state file, or --no-state\n"
     )
     assert files_of(path) == before

@@ -19,7 +19,7 @@ from scanner.config import DetectionSettings, ScanConfig
 from scanner.engine import run_scan
 from scanner.model import ScanResult
 from scanner.reporters.html import render as render_html
-from scanner.state.store import FileEntry, FileIdentity, StateDB, StateLocked
+from scanner.state.store import FileEntry, FileIdentity, StateDB
 
 
 def tree(root: Path) -> Path:
@@ -83,17 +83,15 @@ def test_since_skips_older_files(tmp_path: Path) -> None:
     assert result.stats.excluded == 3
 
 
-def test_a_second_run_is_locked_out(tmp_path: Path) -> None:
+def test_runs_share_the_database(tmp_path: Path) -> None:
+    """Two runs at once (two connections, two locks) read and write side by side."""
     state = tmp_path / "state.db"
-    with StateDB(state):
-        with pytest.raises(StateLocked, match="another faceaudit run"):
-            StateDB(state)
-        start = time.monotonic()
-        with pytest.raises(StateLocked):
-            StateDB(state, wait_s=0.5)
-        assert time.monotonic() - start >= 0.5
-    with StateDB(state):  # released
-        pass
+    entry = FileEntry(FileIdentity(1, 2, 3, 4, 5), "key", False, "{}", "[]", "[]", 0)
+    with StateDB(state) as one, StateDB(state, wait_s=0) as two:
+        one.save_files([("/a/1.jpg", entry)])
+        two.save_files([("/b/1.jpg", entry)])
+        assert set(one.load_files()) == set(two.load_files()) == {"/a/1.jpg", "/b/1.jpg"}
+        assert not one.notes and not two.notes
 
 
 def test_killed_mid_write_leaves_a_database_the_next_run_trusts(tmp_path: Path) -> None:

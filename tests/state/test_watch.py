@@ -218,3 +218,131 @@ def test_the_cli_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     assert kinds[0] == "ready" and "finding" in kinds and kinds[-1] == "stopped"
     with StateDB(tmp_path / "s.db"):  # the lock was released
         pass
+
+
+def _watch_cli(root: Path, log: Path, home: Path, *args: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "XDG_STATE_HOME": str(home)}
+    faceaudit = str(Path(sys.executable).parent / "faceaudit")
+    return subprocess.Popen(
+        [faceaudit, "watch", str(root), "-o", str(log), "-j", "0", *args],
+        stdin=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+
+
+def _events_in(log: Path, kind: str, timeout: float = 60) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        lines = log.read_text().splitlines() if log.exists() else []
+        found = [e for e in map(json.loads, lines) if e["event"] == kind]
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"no {kind} event in {timeout}s")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_the_cli_exec_gets_the_path_and_no_state_records_nothing(tmp_path: Path) -> None:
+    """`{path}` is the file a finding is in (the archive of a member), `{location}` the
+    finding's place; with --no-state no state database is opened or written, and a restart
+    announces again what it finds."""
+    import zipfile
+
+    root, home = tmp_path / "inbox", tmp_path / "home"
+    root.mkdir()
+    calls = tmp_path / "calls.jsonl"
+    hook = tmp_path / "hook.py"
+    hook.write_text(
+        f"import json, sys\nopen({str(calls)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n"
+    )
+    command = f"{sys.executable} {hook} {{path}} {{location}} {{kind}}"
+    log = tmp_path / "events.jsonl"
+    proc = _watch_cli(root, log, home, "--no-state", "--exec", command)
+    try:
+        _events_in(log, "ready")
+        staging = tmp_path / "staging.zip"
+        with zipfile.ZipFile(staging, "w") as zf:
+            zf.writestr("badges/ada.jpg", FACE)
+        os.rename(staging, root / "badges.zip")  # moved in, complete
+        (finding,) = _events_in(log, "finding")
+        deadline = time.monotonic() + 20
+        while not calls.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        _stop(proc)
+    zipped = str(root / "badges.zip")
+    assert finding["path"] == zipped and finding["location"] == f"{zipped}!/badges/ada.jpg"
+    assert json.loads(calls.read_text().splitlines()[0]) == [
+        zipped,
+        f"{zipped}!/badges/ada.jpg",
+        "face_image",
+    ]
+    assert not (home / "faceaudit").exists()  # no state database, not even created
+
+    again = tmp_path / "again.jsonl"
+    proc = _watch_cli(root, again, home, "--no-state")
+    try:
+        (ready,) = _events_in(again, "ready")
+        (finding,) = _events_in(again, "finding")  # nothing remembered: announced again
+    finally:
+        _stop(proc)
+    assert ready["reused"] == 0 and finding["path"] == zipped
+    assert not (home / "faceaudit").exists()
+
+
+@pytest.mark.parametrize(
+    ("command", "policy", "message"),
+    [
+        ("notify {pth}", None, "'{pth}' names {pth}, which events of items (without --policy)"),
+        ("notify {rule_id}", None, "names {rule_id}, which events of items"),
+        ("notify {path", None, "'{path': expected '}' before end of string"),
+        ("notify {fingerprint}", "gdpr", None),
+        ("notify {path} {detector}", None, None),
+    ],
+)
+def test_exec_fields_are_checked_before_watching(
+    tmp_path: Path, command: str, policy: str | None, message: str | None
+) -> None:
+    from scanner.watch import exec_problem
+
+    problem = exec_problem(command.split(), with_policy=policy is not None)
+    if message is None:
+        assert problem is None
+        return
+    assert problem is not None and message in problem
+    faceaudit = str(Path(sys.executable).parent / "faceaudit")
+    proc = subprocess.run(
+        [faceaudit, "watch", str(tmp_path), "--no-state", "--exec", command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("faceaudit: error: --exec ") and message in proc.stderr
+    assert "{path}" in proc.stderr or "expected" in proc.stderr
+
+
+def test_exec_fields_are_the_fields_of_the_events(tmp_path: Path) -> None:
+    """What --exec may name is what the events carry, with a policy and without."""
+    from scanner import Judgement, load_policy
+    from scanner.watch import FINDING_FIELDS, ITEM_FIELDS
+
+    (tmp_path / "badge.jpg").write_bytes(FACE)
+    items = marks(run_scan(ScanConfig(targets=(tmp_path,), workers=0)))
+    assert [set(m.payload) for by in items.values() for m in by.values()] == [set(ITEM_FIELDS)]
+    judged = run_scan(
+        ScanConfig(targets=(tmp_path,), workers=0), judgement=Judgement(load_policy("gdpr"))
+    )
+    findings = [m.payload for by in marks(judged).values() for m in by.values()]
+    assert findings and all(set(p) == set(FINDING_FIELDS) for p in findings)
