@@ -50,9 +50,17 @@ def watch(
         float,
         typer.Option("--wait-lock", help="Seconds to wait for another run's state lock."),
     ] = 0.0,
+    root: Annotated[
+        Path | None,
+        typer.Option(
+            "--root",
+            help="Name findings relative to this directory, as `scan --root` does "
+            "(default: the watched folder).",
+        ),
+    ] = None,
 ) -> None:
     """Watch folders and report new face data as JSON lines as files arrive."""
-    from scanner.cli.common import default_state_path, open_state, usage
+    from scanner.cli.common import configured, default_state_path, open_state, usage
     from scanner.cli.policy import load_or_exit
     from scanner.policy.judgement import Judgement
     from scanner.watch import Watcher
@@ -65,8 +73,12 @@ def watch(
     argv = shlex.split(exec_cmd) if exec_cmd else None
     if exec_cmd is not None and not argv:
         usage("--exec needs a command")
-    config = ScanConfig(
-        targets=tuple(paths), workers=(os.cpu_count() or 1) if workers < 0 else workers
+    config = configured(
+        lambda: ScanConfig(
+            targets=tuple(paths),
+            roots=(root,) if root is not None else (),
+            workers=(os.cpu_count() or 1) if workers < 0 else workers,
+        )
     )
     judgement = Judgement(load_or_exit(policy)) if policy else None
     sink: IO[str] = (
@@ -112,7 +124,7 @@ def history(
     limit: Annotated[int, typer.Option("--limit", help="Most recent scans shown.")] = 20,
 ) -> None:
     """Show the recorded scans: counts, new and resolved findings, by kind and severity."""
-    from scanner.cli.common import default_state_path, open_state, usage
+    from scanner.cli.common import configured, default_state_path, open_state, usage
 
     if fmt not in ("table", "json"):
         usage(f"unknown --format {fmt!r} (expected: table, json)")

@@ -11,7 +11,7 @@ from datetime import datetime
 from scanner.model import Location, PolicyInfo, ScalarValue, ScanResult
 from scanner.policy.evaluate import evaluate
 from scanner.policy.facts import facts_for
-from scanner.policy.gate import Waiver, apply_baseline, apply_waivers
+from scanner.policy.gate import Baseline, Waiver, apply_baseline, apply_waivers
 from scanner.policy.loader import Policy
 from scanner.policy.registers import RegisterData
 
@@ -24,7 +24,7 @@ class Judgement:
 
     policy: Policy
     waivers: tuple[Waiver, ...] = ()
-    baseline: frozenset[str] | None = None  # fingerprints of known findings
+    baseline: Baseline | frozenset[str] | None = None  # known findings (a set: fingerprints)
     as_of: datetime | None = None  # evaluate rules at this moment (UTC); None: the scan's end
 
     def as_settings(self) -> tuple[tuple[str, ScalarValue], ...]:

@@ -27,7 +27,7 @@ from scanner.model import (
 from scanner.reporters.findings import count_by, is_failing, items_by_location, ordered, where
 from scanner.reporters.text import unicode_safe
 
-SCHEMA_VERSION = "1.3"
+SCHEMA_VERSION = "1.4"
 
 
 def render(result: ScanResult) -> str:
@@ -220,6 +220,7 @@ def _finding(f: Finding, uri: str) -> dict[str, Any]:
         "remediation": unicode_safe(f.remediation),
         "pack": unicode_safe(f.pack),
         "fingerprint": f.fingerprint,
+        "identity": unicode_safe(f.location.identity),
         "store": _optional(f.store),
         "facts": _scalars(f.facts),
         "disposition": f.disposition.value,

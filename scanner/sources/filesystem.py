@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from scanner.model import FileLocation, Problem, ProblemReason
+from scanner.model import Anchor, FileLocation, Problem, ProblemReason
 from scanner.sources.base import ItemChanged, SourceContext, SourceItem, SourceStats
 from scanner.sources.globs import PathFilter
+from scanner.sources.roots import base_of, under
 
 _O_NOATIME = getattr(os, "O_NOATIME", 0)
 _FILE_FLAGS = (
@@ -198,8 +199,11 @@ class FilesystemWalker:
         path_filter: PathFilter,
         seen_dirs: set[tuple[int, int]] | None = None,
         own_dirs: set[tuple[int, int]] | None = None,
+        roots: tuple[str, ...] = (),
     ) -> None:
         self.target = target
+        # where the target is relative to the identity root: files are named from there
+        self.base = base_of(target, roots)
         self.filter = path_filter
         self.directories = 0
         self.excluded = 0
@@ -226,15 +230,15 @@ class FilesystemWalker:
             real = os.path.realpath(self.target)
             yield from self._walk_dir(real, shown, "", st)
         elif stat.S_ISREG(st.st_mode):
-            yield self._file_ref(shown, os.path.realpath(self.target), st)
+            yield self._file_ref(shown, os.path.realpath(self.target), st, self.base)
         else:
             yield Problem(
                 FileLocation(shown), ProblemReason.SPECIAL_FILE, f"{_kind(st.st_mode)}; not read"
             )
 
-    def _file_ref(self, shown: str, fs_path: str, st: os.stat_result) -> FileRef:
+    def _file_ref(self, shown: str, fs_path: str, st: os.stat_result, anchor: Anchor) -> FileRef:
         return FileRef(
-            location=FileLocation(shown),
+            location=FileLocation(shown, anchor),
             fs_path=fs_path,
             dev=st.st_dev,
             ino=st.st_ino,
@@ -336,7 +340,7 @@ class FilesystemWalker:
             if not self.filter.includes_file(rel):
                 self.excluded += 1
                 return None
-            return self._file_ref(shown, fs_path, est)
+            return self._file_ref(shown, fs_path, est, under(self.base, rel))
         return Problem(
             FileLocation(shown),
             ProblemReason.SPECIAL_FILE,
@@ -369,7 +373,7 @@ class FilesystemSource:
     """A path: a file or a tree, walked (scanner.sources.base.Source)."""
 
     def __init__(self, target: Path, ctx: SourceContext) -> None:
-        self._walker = FilesystemWalker(target, ctx.filter, ctx.seen_dirs, ctx.own_dirs)
+        self._walker = FilesystemWalker(target, ctx.filter, ctx.seen_dirs, ctx.own_dirs, ctx.roots)
         self.stats = SourceStats()
 
     def items(self) -> Iterator[SourceItem | Problem]:
