@@ -124,7 +124,7 @@ def history(
     limit: Annotated[int, typer.Option("--limit", help="Most recent scans shown.")] = 20,
 ) -> None:
     """Show the recorded scans: counts, new and resolved findings, by kind and severity."""
-    from scanner.cli.common import configured, default_state_path, open_state, usage
+    from scanner.cli.common import default_state_path, open_state, usage
 
     if fmt not in ("table", "json"):
         usage(f"unknown --format {fmt!r} (expected: table, json)")
