@@ -1,0 +1,242 @@
+"""A finding's identity does not depend on how its target is spelled, nor on the command that
+found it (issue 13, points 1 and 4), on the demo organisation (real images, a real SQLite
+database, a real zip) through the installed command:
+
+- `scan org`, `scan /abs/org`, `scan ./org` and `cd org; scan .` match one baseline (exit 0);
+  `--root` names findings from another directory, the same from every spelling;
+- a format-1 baseline, its fingerprints computed with the formula format 1 used (rule, the
+  location as displayed, the content digest), still matches a scan spelled as it was, and
+  `--write-baseline` migrates it to format 2;
+- `watch` gives a finding the fingerprint `scan` gives it, also for a file a batch rescans;
+- SARIF names files relative to %SRCROOT% (the scan root or --root), a SQLite database's
+  column by its database file with no path segment lost, and validates against the SARIF
+  2.1.0 schema.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from reporters.test_sarif import sarif_errors
+
+from scanner.api import load_policy
+from scanner.config import ScanConfig
+from scanner.demo_org import AS_OF, build_demo_org
+from scanner.engine import run_scan
+from scanner.policy.gate import LEGACY_NOTE
+from scanner.policy.judgement import Judgement
+from scanner.state.store import StateDB
+from scanner.watch import Watcher
+
+FACEAUDIT = str(Path(sys.executable).parent / "faceaudit")
+DESCRIPTION = "The directory findings are named from: --root, or the target."
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    where = tmp_path_factory.mktemp("identity")
+    build_demo_org(where / "org")
+    return where
+
+
+def run(cwd: Path, target: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    policy = os.path.relpath(Path(cwd, target, "faceaudit-policy.yaml").resolve(), cwd)
+    args = [FACEAUDIT, "scan", target, "-q", "-j", "2", "--no-state", "--policy", policy]
+    args += ["--as-of", AS_OF.isoformat(), *extra]
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=300, check=False)
+
+
+def findings(proc: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
+    assert proc.returncode in (0, 1), proc.stderr
+    found: list[dict[str, Any]] = json.loads(proc.stdout)["findings"]
+    assert found
+    return found
+
+
+# The spellings of one target, from where each is typed: (cwd below base, target).
+SPELLINGS = [(".", "org"), (".", "ABS"), (".", "./org"), ("org", "."), ("org/hr", "..")]
+
+
+def spelled(base: Path, cwd: str, target: str) -> tuple[Path, str]:
+    return base / cwd, str(base / "org") if target == "ABS" else target
+
+
+def test_every_spelling_matches_one_baseline(base: Path) -> None:
+    first = run(base, "org", "--write-baseline", "spelling.json", "--format", "json")
+    assert first.returncode == 1  # the demo organisation has open findings
+    written = json.loads((base / "spelling.json").read_text())
+    assert written["faceaudit_baseline"] == 2
+    identities = {f["identity"] for f in written["findings"]}
+    assert "kyc/kyc.db#customers.face_embedding" in identities  # relative, like a file
+    assert "backup/2019-laptop.zip!/projects/face-door/encodings.pickle" in identities
+    prints = {f["fingerprint"] for f in findings(first)}
+    for cwd, target in SPELLINGS:
+        where, typed = spelled(base, cwd, target)
+        proc = run(where, typed, "--baseline", str(base / "spelling.json"), "--format", "json")
+        assert proc.returncode == 0, (cwd, target, proc.stdout[-2000:], proc.stderr)
+        got = findings(proc)
+        assert {f["fingerprint"] for f in got} == prints, (cwd, target)
+        assert {f["disposition"] for f in got} == {"baseline"}
+        if target == "ABS":  # the display keeps the spelling; the identity does not
+            assert all(f["path"].startswith(("/", "sqlite:///")) for f in got)
+
+
+def test_root_names_findings_from_another_directory_whatever_the_spelling(base: Path) -> None:
+    prints = []
+    for cwd, target in SPELLINGS:
+        where, typed = spelled(base, cwd, target)
+        proc = run(where, typed, "--root", str(base), "--format", "json")
+        got = findings(proc)
+        assert all(f["identity"].startswith("org/") for f in got), (cwd, target)
+        prints.append({f["fingerprint"] for f in got})
+    assert all(p == prints[0] for p in prints)
+    outside = run(base, "org", "--root", str(base / "org" / "hr"))
+    assert outside.returncode == 2
+    assert "outside --root" in outside.stderr
+
+
+def _old_formula(rule_id: str, identity: str, digest: str | None) -> str:
+    """The fingerprint of baseline format 1, as faceaudit computed it before format 2."""
+    text = "\0".join((rule_id, identity, digest or ""))
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+
+
+def _format_1_baseline(report: dict[str, Any]) -> dict[str, Any]:
+    """The baseline `--write-baseline` of format 1 wrote for this report's scan: each print
+    over the location as displayed and the item's content digest (a duty of a whole store:
+    over `store:<id>`, in both formats)."""
+    digests = {item["path"]: item["sha256"] for item in report["items"]}
+    entries = []
+    for f in report["findings"]:
+        store_print = _old_formula(f["rule_id"], f"store:{f['store']}", None)
+        old = (
+            store_print
+            if f["fingerprint"] == store_print
+            else _old_formula(f["rule_id"], f["path"], digests[f["path"]])
+        )
+        entries.append({"fingerprint": old, "rule_id": f["rule_id"], "location": f["path"]})
+    entries.sort(key=lambda e: e["fingerprint"])
+    return {"faceaudit_baseline": 1, "policy": report["policy"]["name"], "findings": entries}
+
+
+def test_a_format_1_baseline_still_matches_and_is_migrated(base: Path) -> None:
+    report = json.loads(run(base, "org", "--format", "json").stdout)
+    old = _format_1_baseline(report)
+    assert {e["fingerprint"] for e in old["findings"]}.isdisjoint(
+        f["fingerprint"] for f in report["findings"]
+    )  # the identity changed: the old prints are not the new ones
+    (base / "format1.json").write_text(json.dumps(old, indent=2))
+    proc = run(base, "org", "--baseline", "format1.json", "--format", "json")
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    got = findings(proc)
+    assert {f["disposition"] for f in got} == {"baseline"}
+    assert {f["justification"] for f in got} == {LEGACY_NOTE}
+    # spelled otherwise, the old prints (over the display) cannot match: what format 1 did
+    assert run(base, str(base / "org"), "--baseline", "format1.json").returncode == 1
+    # written again, the baseline is of format 2 and matches every spelling
+    rewritten = run(base, "org", "--baseline", "format1.json", "--write-baseline", "f2.json")
+    assert rewritten.returncode == 0
+    doc = json.loads((base / "f2.json").read_text())
+    assert doc["faceaudit_baseline"] == 2 and "legacy" not in doc
+    assert run(base / "org", ".", "--baseline", str(base / "f2.json")).returncode == 0
+
+
+def test_watch_names_findings_as_scan_does(
+    base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    org = tmp_path / "org"
+    shutil.copytree(base / "org", org, symlinks=True)
+    judgement = Judgement(load_policy(org / "faceaudit-policy.yaml"), as_of=AS_OF)
+    events: list[dict[str, Any]] = []
+    lock = threading.Lock()
+
+    def emit(event: dict[str, Any]) -> None:
+        with lock:
+            events.append(event)
+
+    def wait(kind: str, n: int) -> list[dict[str, Any]]:
+        end = time.monotonic() + 120
+        while time.monotonic() < end:
+            with lock:
+                got = [e for e in events if e["event"] == kind]
+            if len(got) >= n:
+                return got
+            time.sleep(0.05)
+        raise AssertionError(f"no {n} {kind} events: {events}")
+
+    db = StateDB(tmp_path / "state.db")
+    config = ScanConfig(targets=(org,), workers=1)
+    watcher = Watcher(config, db, emit, judgement=judgement, debounce_s=0.2)
+    stop = threading.Event()
+    thread = threading.Thread(target=watcher.run, args=(stop,))
+    thread.start()
+    try:
+        wait("ready", 1)
+        initial = len(wait("finding", 1))
+        # a new photo: a batch rescans this one file, named from the watched folder
+        shutil.copyfile(org / "events" / "london-offsite-1.jpg", org / "events" / "new.jpg")
+        found = wait("finding", initial + 1)
+    finally:
+        stop.set()
+        thread.join(60)
+        db.close()
+    watched = {(e["rule_id"], Path(e["location"]).name): e["fingerprint"] for e in found}
+    assert all(str(org) in e["location"] for e in found)  # watch shows absolute paths
+    monkeypatch.chdir(tmp_path)  # scan spelled relative, from elsewhere
+    scanned = run_scan(ScanConfig(targets=(Path("org"),), workers=1), judgement=judgement)
+    by_scan = {(f.rule_id, Path(f.location.display).name): f.fingerprint for f in scanned.findings}
+    assert ("ACME-NO-UK-RESIDENTS", "new.jpg") in watched
+    assert watched == {k: v for k, v in by_scan.items() if k in watched}
+
+
+def test_sarif_names_files_from_the_root(base: Path) -> None:
+    """What GitHub code scanning needs, checked here: each result has a ruleId listed in the
+    run's rules, a location with a physical location whose artifact `uri` is a relative
+    reference (GitHub reads relative paths against the repository root and maps no
+    absolute `file:` URI without a checkout path) under `uriBaseId` %SRCROOT%, which
+    `originalUriBaseIds` resolves to an absolute `file:` URI ending in '/', and a
+    `partialFingerprints` entry (GitHub matches alerts across runs by it); and the whole
+    document validates against the SARIF 2.1.0 schema."""
+    for cwd, target, root, prefix in [
+        (base, "org", None, ""),
+        (base / "org", ".", None, ""),
+        (base / "org", ".", "..", "org/"),
+        (base, str(base / "org"), str(base), "org/"),
+    ]:
+        extra = ("--root", root) if root else ()
+        proc = run(cwd, target, "--format", "sarif", *extra)
+        assert proc.returncode == 1, proc.stderr
+        doc = json.loads(proc.stdout)
+        assert sarif_errors(doc) == []
+        (sarif_run,) = doc["runs"]
+        expected_root = base if root else base / "org"
+        assert sarif_run["originalUriBaseIds"] == {
+            "%SRCROOT%": {
+                "uri": f"file://{expected_root.resolve()}/",
+                "description": {"text": DESCRIPTION},
+            }
+        }
+        rule_ids = {r["id"] for r in sarif_run["tool"]["driver"]["rules"]}
+        uris = set()
+        for result in sarif_run["results"]:
+            assert result["ruleId"] in rule_ids
+            assert result["partialFingerprints"]["faceauditFingerprint/v1"]
+            (location,) = result["locations"]
+            artifact = location["physicalLocation"]["artifactLocation"]
+            assert artifact["uriBaseId"] == "%SRCROOT%"
+            assert not artifact["uri"].startswith(("/", "file:", "./", "../"))
+            assert (expected_root / artifact["uri"]).is_file()  # a file of the tree
+            uris.add(artifact["uri"])
+        # the SQLite database's column is on its file, the whole path kept
+        assert f"{prefix}kyc/kyc.db" in uris
+        assert f"{prefix}backup/2019-laptop.zip" in uris
