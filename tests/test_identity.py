@@ -23,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -240,3 +241,49 @@ def test_sarif_names_files_from_the_root(base: Path) -> None:
         # the SQLite database's column is on its file, the whole path kept
         assert f"{prefix}kyc/kyc.db" in uris
         assert f"{prefix}backup/2019-laptop.zip" in uris
+
+
+def test_reused_results_are_named_from_this_scans_root(
+    base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The state keeps no anchor: an unchanged file reused under another --root (an archive
+    member, a SQLite database's column included) is named from this scan's root."""
+    monkeypatch.chdir(base)
+    judgement = Judgement(load_policy(base / "org" / "faceaudit-policy.yaml"), as_of=AS_OF)
+    newest = max(p.lstat().st_ctime for p in (base / "org").rglob("*"))
+    time.sleep(max(0.0, newest + 2.2 - time.time()))  # files changed just now are not reused
+    plain = ScanConfig(targets=(Path("org"),), workers=1)
+    rooted = replace(plain, roots=(base,))
+    with StateDB(tmp_path / "state.db") as db:
+        first = run_scan(rooted, state=db, judgement=judgement)
+        again = run_scan(plain, state=db, judgement=judgement)  # same display, other root
+    assert again.stats.reused > 0
+    fresh = run_scan(plain, judgement=judgement)
+    assert {f"org/{f.location.identity}" for f in again.findings} == {
+        f.location.identity for f in first.findings
+    }
+    assert sorted(f.fingerprint for f in again.findings) == sorted(
+        f.fingerprint for f in fresh.findings
+    )
+
+
+def test_identities_of_each_kind_of_location() -> None:
+    from scanner.model import Anchor, DatabaseLocation, FileLocation, MemberLocation
+    from scanner.sources.database import server_ref, sqlite_ref
+
+    photo = FileLocation("./share/a.jpg", Anchor("/srv/share", "a.jpg"))
+    assert (photo.display, photo.identity) == ("./share/a.jpg", "a.jpg")
+    member = photo.child("x/b.png")
+    assert isinstance(member, MemberLocation) and member.identity == "a.jpg!/x/b.png"
+    db = FileLocation("/srv/share/Apps/k.db", Anchor("/srv/share", "Apps/k.db"))
+    column = DatabaseLocation(sqlite_ref(db.file, at=db), None, "faces", "embedding")
+    assert column.display == "sqlite:///srv/share/Apps/k.db#faces.embedding"
+    assert column.identity == "Apps/k.db#faces.embedding" and column.artifact == db
+    spelled = [
+        server_ref("postgresql://127.0.0.1:5432/immich"),
+        server_ref("postgresql://LocalHost:5432/immich"),
+        server_ref("postgresql://localhost:5432/immich"),
+    ]
+    assert {r.identity for r in spelled} == {"postgresql://localhost:5432/immich"}
+    assert server_ref("mysql://DB.Example:3306/pp").identity == "mysql://db.example:3306/pp"
+    assert photo == FileLocation("./share/a.jpg")  # the anchor is not part of equality
