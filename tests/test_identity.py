@@ -287,3 +287,30 @@ def test_identities_of_each_kind_of_location() -> None:
     assert {r.identity for r in spelled} == {"postgresql://localhost:5432/immich"}
     assert server_ref("mysql://DB.Example:3306/pp").identity == "mysql://db.example:3306/pp"
     assert photo == FileLocation("./share/a.jpg")  # the anchor is not part of equality
+
+
+def test_subject_find_names_matches_as_scan_does(base: Path) -> None:
+    """`subject find` reports each match's identity: the one a scan's findings have, from
+    every spelling of the target (and from --root)."""
+    probe = base / "probe.jpg"
+    shutil.copyfile(base / "org" / "hr" / "badges" / "E1003.jpg", probe)
+    seen = []
+    for cwd, target, extra in [
+        (base, "org", ()),
+        (base / "org", ".", ()),
+        (base, str(base / "org"), ()),
+        (base / "org", ".", ("--root", "..")),
+    ]:
+        args = ["subject", "find", "--probe", str(probe), target, "-j", "2", "--no-state"]
+        proc = subprocess.run(
+            [FACEAUDIT, *args, "-f", "json", *extra],
+            cwd=cwd, capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 1, proc.stderr
+        matches = json.loads(proc.stdout)["matches"]
+        seen.append({m["identity"] for m in matches})
+    assert "hr/badges/E1003.jpg" in seen[0]
+    assert seen[0] == seen[1] == seen[2]
+    assert seen[3] == {f"org/{i}" for i in seen[0]}
+    scanned = findings(run(base, "org", "--format", "json"))
+    assert seen[0] & {f["identity"] for f in scanned}  # the finding's own identity
