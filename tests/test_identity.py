@@ -314,3 +314,19 @@ def test_subject_find_names_matches_as_scan_does(base: Path) -> None:
     assert seen[3] == {f"org/{i}" for i in seen[0]}
     scanned = findings(run(base, "org", "--format", "json"))
     assert seen[0] & {f["identity"] for f in scanned}  # the finding's own identity
+
+
+def test_problems_in_the_tree_are_named_from_the_root_too(tmp_path: Path) -> None:
+    """A link the walker does not follow is a notification on its own path under %SRCROOT%,
+    as results are (no absolute path of the machine that scanned)."""
+    from scanner.reporters.sarif import to_document
+
+    share = tmp_path / "share"
+    (share / "docs").mkdir(parents=True)
+    (share / "docs" / "elsewhere").symlink_to("/etc/hostname")
+    result = run_scan(ScanConfig(targets=(str(share),), workers=0))
+    (run_doc,) = to_document(result)["runs"]
+    (note,) = run_doc["invocations"][0]["toolExecutionNotifications"]
+    artifact = note["locations"][0]["physicalLocation"]["artifactLocation"]
+    assert artifact == {"uri": "docs/elsewhere", "uriBaseId": "%SRCROOT%"}
+    assert run_doc["originalUriBaseIds"]["%SRCROOT%"]["uri"] == f"file://{share.resolve()}/"
