@@ -330,3 +330,38 @@ def test_problems_in_the_tree_are_named_from_the_root_too(tmp_path: Path) -> Non
     artifact = note["locations"][0]["physicalLocation"]["artifactLocation"]
     assert artifact == {"uri": "docs/elsewhere", "uriBaseId": "%SRCROOT%"}
     assert run_doc["originalUriBaseIds"]["%SRCROOT%"]["uri"] == f"file://{share.resolve()}/"
+
+
+def test_a_server_database_keeps_its_fingerprint_whatever_the_host_spelling() -> None:
+    """A real PostgreSQL database reached as 127.0.0.1, localhost and LocalHost, with and
+    without a user in the URI: one identity, one fingerprint (the display keeps the
+    spelling, never the credentials)."""
+    import numpy as np
+    import psycopg
+    from db_helpers import dlib_descriptors, pg_database
+
+    from scanner.reporters.findings import reported_findings
+
+    with pg_database("fa_ident") as uri:
+        name = uri.rsplit("/", 1)[1]
+        with psycopg.connect(uri, autocommit=True) as conn:
+            conn.execute("CREATE TABLE visitors (id serial PRIMARY KEY, face bytea)")
+            for vector in dlib_descriptors(12):
+                conn.execute(
+                    "INSERT INTO visitors (face) VALUES (%s)",
+                    (np.asarray(vector, dtype=np.float64).tobytes(),),
+                )
+        spellings = [
+            f"postgresql://127.0.0.1:5432/{name}",
+            f"postgresql://localhost:5432/{name}",
+            f"postgres://postgres@LocalHost:5432/{name}",
+        ]
+        seen = []
+        for spelled_uri in spellings:
+            result = run_scan(ScanConfig(targets=(spelled_uri,), workers=0))
+            found = reported_findings(result)
+            assert found, result.problems
+            seen.append({(f.location.identity, f.fingerprint) for f in found})
+            assert all("postgres@" not in f.location.display for f in found)
+    assert seen[0] == seen[1] == seen[2]
+    assert {i for i, _ in seen[0]} == {f"postgresql://localhost:5432/{name}#public.visitors.face"}
