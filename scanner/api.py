@@ -29,10 +29,12 @@ if TYPE_CHECKING:
 def check(config: ScanConfig) -> ScanConfig:
     """What needs the registries, checked before any work (ConfigError naming what is
     wrong): the detector ids (an empty choice becomes the default set, plug-ins included),
-    the include/exclude patterns and the targets' URI schemes."""
+    the include/exclude patterns, the targets' URI schemes, and that every path target is
+    inside the roots (`roots`, `--root`) when there are some."""
     from scanner.detectors import PluginError, default_detectors, detector_ids
     from scanner.sources import is_source_uri
     from scanner.sources.globs import PathFilter
+    from scanner.sources.roots import check_targets
 
     try:
         detectors = config.detectors or default_detectors()
@@ -50,6 +52,7 @@ def check(config: ScanConfig) -> ScanConfig:
         if not is_source_uri(uri):
             scheme = uri.split("://", 1)[0]
             raise ConfigError(f"no source reads {scheme}:// targets")
+    check_targets(config.paths, config.roots)  # every path inside --root
     return replace(config, detectors=tuple(detectors))
 
 

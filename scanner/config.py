@@ -126,11 +126,18 @@ class ScanConfig:
     fail_on: Severity | None = Severity.LOW  # None: evidence never fails the scan
     allow_incomplete: bool = False
     since: datetime | None = None  # only files changed (mtime/ctime) since then are looked at
+    # Directories findings are named from (`--root`; watch: the watched directories): a file's
+    # identity is its path relative to the deepest one that holds its target, every path
+    # target must be inside one. Empty: each target is its own root (a file's: its folder).
+    roots: tuple[Path, ...] = ()
 
     def __post_init__(self) -> None:
         if isinstance(self.targets, (str, Path)):
             raise ConfigError("targets must be a sequence of paths and URIs, not one string")
         object.__setattr__(self, "targets", tuple(self.targets))
+        if isinstance(self.roots, (str, Path)):
+            raise ConfigError("roots must be a sequence of directories, not one path")
+        object.__setattr__(self, "roots", tuple(Path(r) for r in self.roots))
         if self.workers < 0:
             raise ConfigError(
                 f"workers must be 0 (no worker processes) or more (got {self.workers})"

@@ -39,6 +39,7 @@ from scanner.sources.base import SourceContext, SourceItem
 from scanner.sources.database import ColumnSample
 from scanner.sources.globs import PathFilter
 from scanner.sources.keys import KeysUnreadable
+from scanner.sources.roots import check_targets, resolved_roots
 from scanner.state.history import record_scan, trend_of
 from scanner.state.incremental import Incremental, config_key
 from scanner.state.store import StateDB
@@ -94,6 +95,7 @@ class _Planner:
         )
         self.excluded_since = 0
         self.filter = PathFilter.build(config.include, config.exclude)
+        self.roots = resolved_roots(config.roots)
         self.problems: list[Problem] = []
         self.by_type: collections.Counter[str] = collections.Counter()
         self.discovered = 0
@@ -118,7 +120,9 @@ class _Planner:
         self._own_dirs.add((st.st_dev, st.st_ino))
 
     def __iter__(self) -> Iterator[WorkItem]:
-        ctx = SourceContext(self.filter, self.config.sampling, self._walked_dirs, self._own_dirs)
+        ctx = SourceContext(
+            self.filter, self.config.sampling, self._walked_dirs, self._own_dirs, self.roots
+        )
         targets: list[Path | str] = [*dict.fromkeys(self.config.paths), *self.config.uris]
         for target in targets:
             source = open_target(target, ctx)
@@ -251,6 +255,7 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
     if not config.detectors:
         config = replace(config, detectors=default_detectors())
     build(config.detectors)  # unknown detector ids fail before any work starts
+    check_targets(config.paths, config.roots)  # and targets outside --root
     # registers are configuration: unreadable ones fail (PolicyErrors) before any work starts
     registers = load_registers(judgement.policy) if judgement is not None else {}
     started = clock()

@@ -145,7 +145,11 @@ def _archive(
             if entry.content_type is ContentType.SQLITE:
                 from scanner.sources.sqlite import SqliteSource
 
-                source = SqliteSource.from_bytes(entry.data, entry.location.display, ex.sampling)
+                at = entry.location
+                held = (
+                    at if isinstance(at, (FileLocation, MemberLocation, ObjectLocation)) else None
+                )
+                source = SqliteSource.from_bytes(entry.data, at.display, ex.sampling, held)
                 columns += _columns(ex, source.columns, host, counts, problems, send_all=False)
                 continue
             child = WorkItem(
@@ -181,7 +185,8 @@ def _database(
     if isinstance(where, DatabaseLocation):
         database = where.database
     else:  # a file's database is named by its path; an object's by its location
-        database = sqlite_ref(where.display, uri=isinstance(where, FileLocation))
+        assert isinstance(where, (FileLocation, MemberLocation, ObjectLocation))
+        database = sqlite_ref(where.display, uri=isinstance(where, FileLocation), at=where)
     fd = reader.descriptor()
     if fd is not None and isinstance(item.ref, FileRef):
         source = SqliteSource.from_fd(
@@ -194,7 +199,7 @@ def _database(
         )
     else:
         data = reader.read_all(ex.limits.max_file_bytes)
-        source = SqliteSource.from_bytes(data, database.display, ex.sampling)
+        source = SqliteSource.from_bytes(data, database.display, ex.sampling, database.at)
     source.on_statement = lambda: host.busy(None)
     counts: Counts = collections.Counter()
     if not item.database:

@@ -223,11 +223,13 @@ class Location:
     """Where an item lives: one of FileLocation, MemberLocation, DatabaseLocation,
     ObjectLocation or ScanLocation (a tagged union: `kind` says which).
 
-    `display` is what people read. `path` and `members` are the stored identity: finding
-    fingerprints, baselines and the state database hash them, so they keep the form they
-    always had (a database location is `<database>#<schema>.<table>.<column>` in `path`,
-    with no members). Nothing parses them back: the fields say what the parts are.
-    Locations of every kind sort together, by (path, members).
+    `display` is what people read, as the target was typed (`share/a.jpg`, `./a.jpg`,
+    `/srv/share/a.jpg`); the state database keys files by it. `identity` is what finding
+    fingerprints and baselines hash: a file's path relative to the directory the scan names
+    identities from (its `Anchor`: the scan target, or `--root`), so it does not depend on
+    the current directory, on `./` or on absolute or relative spelling (a database location
+    is `<database>#<schema>.<table>.<column>`). Nothing parses them back: the fields say what
+    the parts are. Locations of every kind sort together, by (path, members).
     """
 
     __slots__ = ()
@@ -245,6 +247,17 @@ class Location:
     def display(self) -> str:
         """`archive.zip!/dir/member.jpg`, nested as `a.zip!/b.tar!/c.jpg`."""
         return "!/".join((self.path, *self.members))
+
+    @property
+    def identity(self) -> str:
+        """What fingerprints hash: independent of how the target was spelled."""
+        return self.display
+
+    @property
+    def artifact(self) -> FileLocation | ObjectLocation | None:
+        """The file or object that holds this location (an archive for its members, a
+        SQLite file for its columns); None for a database server's."""
+        return None
 
     @property
     def depth(self) -> int:
@@ -279,17 +292,37 @@ class Location:
         raise TypeError(f"a {self.kind} location holds no archive members")
 
 
+@dataclass(frozen=True)
+class Anchor:
+    """Where a file is relative to the directory its identity is named from: the scan
+    target it was found under (a file target: its folder), or `--root` when given."""
+
+    root: str  # that directory, absolute and resolved ("/srv/share", "/home/ci/work/repo")
+    path: str  # the file inside it, '/'-separated, never empty ("Marketing/a.jpg")
+
+
 @dataclass(frozen=True, eq=True)
 class FileLocation(Location):
     """A file, by its path as reached from the scan target (display form; undecodable bytes
-    are kept as surrogate escapes)."""
+    are kept as surrogate escapes), and where it is relative to the identity root (`anchor`;
+    None when no scan found it, e.g. a library caller's location: its identity is then its
+    display). The anchor is not part of equality: within a scan a path has one anchor."""
 
     file: str
+    anchor: Anchor | None = field(default=None, compare=False)
     kind: ClassVar[str] = "file"
 
     @property
     def path(self) -> str:
         return self.file
+
+    @property
+    def identity(self) -> str:
+        return self.anchor.path if self.anchor is not None else self.file
+
+    @property
+    def artifact(self) -> FileLocation:
+        return self
 
     def child(self, member: str) -> MemberLocation:
         return MemberLocation(self, (member,))
@@ -309,6 +342,10 @@ class ObjectLocation(Location):
     @property
     def path(self) -> str:
         return f"{self.store}/{self.key}"
+
+    @property
+    def artifact(self) -> ObjectLocation:
+        return self
 
     def child(self, member: str) -> MemberLocation:
         return MemberLocation(self, (member,))
@@ -330,6 +367,14 @@ class MemberLocation(Location):
     def members(self) -> tuple[str, ...]:
         return self.names
 
+    @property
+    def identity(self) -> str:
+        return "!/".join((self.container.identity, *self.names))
+
+    @property
+    def artifact(self) -> FileLocation | ObjectLocation:
+        return self.container
+
     def child(self, member: str) -> MemberLocation:
         return MemberLocation(self.container, (*self.names, member))
 
@@ -343,6 +388,18 @@ class DatabaseRef:
     scheme: str  # "sqlite", "postgresql", "mysql"; "" for a database inside an archive
     name: str  # the file's name ("kyc.db"), or the server database's ("immich")
     file: str | None = None  # a SQLite database's file, as displayed (None: a server)
+    # A SQLite database's file (or archive member, or object) as a location: its identity
+    # names the database. Not part of equality (the display already is).
+    at: FileLocation | MemberLocation | ObjectLocation | None = field(default=None, compare=False)
+    # A server's database as identified: the display with the host's spelling normalised
+    # (case; loopback names). None: the display.
+    key: str | None = field(default=None, compare=False)
+
+    @property
+    def identity(self) -> str:
+        if self.at is not None:
+            return self.at.identity
+        return self.key if self.key is not None else self.display
 
 
 @dataclass(frozen=True, eq=True)
@@ -375,6 +432,17 @@ class DatabaseLocation(Location):
         if self.table is None:
             return self.database.display
         return f"{self.database.display}#{'.'.join(self.parts)}"
+
+    @property
+    def identity(self) -> str:
+        if self.table is None:
+            return self.database.identity
+        return f"{self.database.identity}#{'.'.join(self.parts)}"
+
+    @property
+    def artifact(self) -> FileLocation | ObjectLocation | None:
+        at = self.database.at
+        return at.artifact if at is not None else None
 
 
 @dataclass(frozen=True, eq=True)
@@ -544,6 +612,9 @@ class Finding:
     disposition: Disposition = Disposition.OPEN
     justification: str | None = None  # the waiver's reason, owner and expiry; or why it expired
     help_uri: str | None = None  # where the law can be read
+    # The fingerprint baselines of format 1 hold (before identities were relative to the
+    # scan root: the location as displayed); such baselines and waivers match it too.
+    legacy_fingerprint: str | None = None
 
     def fact(self, key: str) -> ScalarValue | None:
         for k, v in self.facts:

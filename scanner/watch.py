@@ -81,7 +81,7 @@ def marks(result: ScanResult) -> dict[str, dict[str, Mark]]:
         e = item.primary
         if e is None:
             continue
-        fp = pseudo_fingerprint(item.location.display, e.kind.value)
+        fp = pseudo_fingerprint(item.location.identity, e.kind.value)
         payload = {
             "kind": e.kind.value,
             "severity": e.severity.label,
@@ -204,7 +204,10 @@ class Watcher:
         judgement: Judgement | None = None,
     ) -> None:
         roots = tuple(Path(os.path.abspath(t)) for t in config.paths)
-        self.config = replace(config, targets=roots)
+        # Findings are named from the watched directories (or --root), not from the files
+        # each batch rescans: a finding has the identity, and the fingerprint, `scan` gives.
+        named_from = config.roots or tuple(r if r.is_dir() else r.parent for r in roots)
+        self.config = replace(config, targets=roots, roots=named_from)
         self.judgement = judgement
         self.state = state
         self.emit = emit

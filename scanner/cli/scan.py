@@ -178,6 +178,14 @@ def scan(
         Path | None,
         typer.Option("--write-baseline", help="Write this scan's findings as a baseline."),
     ] = None,
+    root: Annotated[
+        Path | None,
+        typer.Option(
+            "--root",
+            help="Name findings relative to this directory (e.g. the repository root in CI) "
+            "instead of each target; every path must be inside it.",
+        ),
+    ] = None,
     as_of: Annotated[
         str | None,
         typer.Option("--as-of", help="Evaluate the policy at this UTC date/time (ISO 8601)."),
@@ -222,6 +230,7 @@ def scan(
     config = configured(
         lambda: ScanConfig(
             targets=tuple(paths),
+            roots=(root,) if root is not None else (),
             include=tuple(include or ()),
             exclude=tuple(exclude or ()),
             workers=(os.cpu_count() or 1) if workers < 0 else workers,

@@ -56,9 +56,17 @@ def watch(
     ] = False,
     workers: Annotated[int, typer.Option("--workers", "-j", help="Worker processes.")] = -1,
     wait_lock: WaitLock = DEFAULT_WAIT_LOCK,
+    root: Annotated[
+        Path | None,
+        typer.Option(
+            "--root",
+            help="Name findings relative to this directory, as `scan --root` does "
+            "(default: the watched folder).",
+        ),
+    ] = None,
 ) -> None:
     """Watch folders and report new face data as JSON lines as files arrive."""
-    from scanner.cli.common import default_state_path, open_state, usage
+    from scanner.cli.common import configured, default_state_path, open_state, usage
     from scanner.cli.policy import load_or_exit
     from scanner.policy.judgement import Judgement
     from scanner.watch import Watcher, exec_problem
@@ -76,8 +84,12 @@ def watch(
         usage("--exec needs a command")
     if argv and (why := exec_problem(argv, with_policy=policy is not None)) is not None:
         usage(f"--exec {why}")
-    config = ScanConfig(
-        targets=tuple(paths), workers=(os.cpu_count() or 1) if workers < 0 else workers
+    config = configured(
+        lambda: ScanConfig(
+            targets=tuple(paths),
+            roots=(root,) if root is not None else (),
+            workers=(os.cpu_count() or 1) if workers < 0 else workers,
+        )
     )
     judgement = Judgement(load_or_exit(policy)) if policy else None
     sink: IO[str] = (

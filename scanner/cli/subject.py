@@ -89,6 +89,7 @@ def _config(
     sample_rows: int,
     allow_incomplete: bool,
     read_views: bool = False,
+    root: Path | None = None,
 ) -> ScanConfig:
     """A scan configuration as `faceaudit scan` would build it (so the state is shared),
     checked by the library."""
@@ -104,6 +105,7 @@ def _config(
     return configured(
         lambda: ScanConfig(
             targets=tuple(targets),
+            roots=(root,) if root is not None else (),
             include=tuple(include or ()),
             exclude=tuple(exclude or ()),
             workers=(os.cpu_count() or 1) if workers < 0 else workers,
@@ -145,6 +147,14 @@ def find(
     no_state: NoState = False,
     wait_lock: WaitLock = DEFAULT_WAIT_LOCK,
     quiet: Quiet = False,
+    root: Annotated[
+        Path | None,
+        typer.Option(
+            "--root",
+            help="Name matches relative to this directory, as `scan --root` does (each "
+            "match's identity in the JSON report).",
+        ),
+    ] = None,
 ) -> None:
     """Find where one person's face is stored: faces in images and stored face templates.
 
@@ -157,7 +167,16 @@ def find(
     if not 0.0 < tolerance <= 1.5:  # also false for NaN
         usage("--tolerance must be above 0 and at most 1.5")
     config = _config(
-        targets, fmt, output, workers, include, exclude, sample_rows, allow_incomplete, read_views
+        targets,
+        fmt,
+        output,
+        workers,
+        include,
+        exclude,
+        sample_rows,
+        allow_incomplete,
+        read_views,
+        root,
     )
     _no_core_dumps()
     try:

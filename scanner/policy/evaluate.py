@@ -35,6 +35,10 @@ __all__ = ["Facts", "evaluate", "fingerprint", "upcoming"]
 
 
 def fingerprint(rule_id: str, identity: str, digest: str | None = None) -> str:
+    """32 hex naming one finding: the rule, where (a location's `identity`: relative to the
+    scan root, so the same however the target was spelled; a store's `store:<id>`) and what
+    (a content digest). Baselines of format 1 hold it over the location's display instead
+    (`legacy_fingerprint`)."""
     text = "\0".join((rule_id, identity, digest or ""))
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:32]
 
@@ -154,7 +158,8 @@ def _store_findings(
             continue
         facts = {"store": store.id, "items": len(members), **verdict.facts}
         f = _finding(rule, members[0], verdict.message, facts)
-        out.append(replace(f, fingerprint=fingerprint(rule.id, f"store:{store.id}")))
+        store_print = fingerprint(rule.id, f"store:{store.id}")
+        out.append(replace(f, fingerprint=store_print, legacy_fingerprint=store_print))
     return out
 
 
@@ -179,7 +184,8 @@ def _finding(
         citations=tuple(r.citations),
         remediation=r.remediation,
         pack=rule.pack,
-        fingerprint=fingerprint(r.id, v.item.location.display, v.item.sha256),
+        fingerprint=fingerprint(r.id, v.item.location.identity, v.item.sha256),
+        legacy_fingerprint=fingerprint(r.id, v.item.location.display, v.item.sha256),
         store=v.store.id if v.store is not None else None,
         facts=tuple(sorted(recorded.items())),
         help_uri=r.help_uri,

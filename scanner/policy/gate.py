@@ -6,14 +6,16 @@ waives nothing, is listed in the report and fails the gate whatever it waived. A
 a list of fingerprints (written by `--write-baseline`, or any earlier JSON report): findings
 already in it are BASELINE and do not fail. Baselines hold no times and no line numbers, so
 they stay stable from run to run; their format is versioned, and older formats are upgraded
-on reading (scanner.policy.baseline_upgrades).
+on reading (scanner.policy.baseline_upgrades). Fingerprints hash a location's identity
+(relative to the scan root); those of format-1 baselines, and of waivers written then, hash
+its display and are matched by a finding's `legacy_fingerprint`.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any
@@ -53,8 +55,8 @@ class Waiver(BaseModel):
         return self
 
     def matches(self, f: Finding) -> bool:
-        if self.fingerprint is not None:
-            return f.fingerprint == self.fingerprint
+        if self.fingerprint is not None:  # written before format 2: its legacy print
+            return self.fingerprint in (f.fingerprint, f.legacy_fingerprint)
         if self.rule != f.rule_id:
             return False
         return self.path is None or _path_regex(self.path).search(f.location.display) is not None
@@ -127,41 +129,63 @@ def apply_waivers(
     return tuple(out), tuple(waivers[n].describe() for n in sorted(expired)), unused
 
 
-def load_baseline(path: Path) -> frozenset[str]:
+@dataclass(frozen=True)
+class Baseline:
+    """Known findings: fingerprints of the current format, and the legacy prints of an
+    upgraded format-1 baseline (matched by a finding's `legacy_fingerprint`)."""
+
+    prints: frozenset[str]
+    legacy: frozenset[str] = frozenset()
+
+    def __len__(self) -> int:
+        return len(self.prints) + len(self.legacy)
+
+
+LEGACY_NOTE = (
+    "matched a baseline of format 1 by its location as displayed; write the baseline again "
+    "with --write-baseline so it matches however the target is spelled"
+)
+
+
+def load_baseline(path: Path) -> Baseline:
     """Fingerprints from a baseline file (of this format or an older one, upgraded) or an
     earlier JSON report; a newer format is refused."""
     try:
         data: Any = json.loads(read_bounded(path, MAX_BASELINE_BYTES))
-        findings = upgrade(data)["findings"]
-        prints = frozenset(str(f["fingerprint"]) for f in findings)
+        doc = upgrade(data)
+        prints = frozenset(str(f["fingerprint"]) for f in doc["findings"])
+        legacy = frozenset(str(f["fingerprint"]) for f in doc.get("legacy", ()))
     except BaselineFormatError as exc:
         raise PolicyErrors([PolicyError(str(path), None, None, str(exc))]) from None
     except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
         msg = f"not a faceaudit baseline or JSON report with findings: {exc}"
         raise PolicyErrors([PolicyError(str(path), None, None, msg)]) from None
-    return prints
+    return Baseline(prints, legacy)
 
 
-def apply_baseline(findings: Sequence[Finding], known: frozenset[str]) -> tuple[Finding, ...]:
-    return tuple(
-        replace(f, disposition=Disposition.BASELINE)
-        if f.disposition is Disposition.OPEN and f.fingerprint in known
-        else f
-        for f in findings
-    )
+def apply_baseline(
+    findings: Sequence[Finding], known: Baseline | frozenset[str]
+) -> tuple[Finding, ...]:
+    """Open findings the baseline knows become BASELINE (a bare set: fingerprints)."""
+    baseline = known if isinstance(known, Baseline) else Baseline(frozenset(known))
+    out = []
+    for f in findings:
+        if f.disposition is not Disposition.OPEN:
+            out.append(f)
+        elif f.fingerprint in baseline.prints:
+            out.append(replace(f, disposition=Disposition.BASELINE))
+        elif f.legacy_fingerprint is not None and f.legacy_fingerprint in baseline.legacy:
+            out.append(replace(f, disposition=Disposition.BASELINE, justification=LEGACY_NOTE))
+        else:
+            out.append(f)
+    return tuple(out)
 
 
 def baseline_document(findings: Sequence[Finding], policy_name: str) -> str:
     """A baseline: fingerprints with what they name, sorted, no times — stable across runs."""
     entries = sorted(
         {
-            (
-                f.fingerprint,
-                f.rule_id,
-                f.location.display.encode("utf-8", "surrogateescape").decode(
-                    "utf-8", "backslashreplace"
-                ),
-            )
+            (f.fingerprint, f.rule_id, _text(f.location.display), _text(f.location.identity))
             for f in findings
             if f.disposition is not Disposition.WAIVED
         }
@@ -169,6 +193,13 @@ def baseline_document(findings: Sequence[Finding], policy_name: str) -> str:
     doc = {
         VERSION_KEY: BASELINE_FORMAT,
         "policy": policy_name,
-        "findings": [{"fingerprint": fp, "rule_id": r, "location": loc} for fp, r, loc in entries],
+        "findings": [
+            {"fingerprint": fp, "rule_id": r, "location": loc, "identity": ident}
+            for fp, r, loc, ident in entries
+        ],
     }
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+def _text(s: str) -> str:
+    return s.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")

@@ -14,7 +14,7 @@ from scanner.policy.declarations import Store
 from scanner.policy.durations import Duration
 from scanner.policy.evaluate import evaluate, upcoming
 from scanner.policy.facts import facts_for
-from scanner.policy.gate import Waiver, apply_baseline, apply_waivers
+from scanner.policy.gate import Baseline, Waiver, apply_baseline, apply_waivers
 from scanner.policy.loader import Policy
 from scanner.policy.registers import RegisterData
 from scanner.policy.stores import store_for
@@ -28,7 +28,7 @@ class Judgement:
 
     policy: Policy
     waivers: tuple[Waiver, ...] = ()
-    baseline: frozenset[str] | None = None  # fingerprints of known findings
+    baseline: Baseline | frozenset[str] | None = None  # known findings (a set: fingerprints)
     as_of: datetime | None = None  # evaluate rules at this moment (UTC); None: the scan's end
     due_within: Duration | None = None  # also list what falls due within this window
 

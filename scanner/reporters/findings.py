@@ -356,7 +356,7 @@ def evidence_finding(item: ItemResult) -> Finding:
     primary = item.primary
     assert primary is not None
     rule_id, title, remediation = _EVIDENCE_RULES[primary.kind]
-    identity = "\0".join((rule_id, item.location.path, *item.location.members, item.sha256 or ""))
+    identity = "\0".join((rule_id, item.location.identity, item.sha256 or ""))
     digest = hashlib.sha256(identity.encode("utf-8", "surrogateescape")).hexdigest()[:32]
     return Finding(
         rule_id=rule_id,

@@ -281,6 +281,7 @@ def _finding(f: Finding, uri: str) -> dict[str, Any]:
         "remediation": unicode_safe(f.remediation),
         "pack": unicode_safe(f.pack),
         "fingerprint": f.fingerprint,
+        "identity": unicode_safe(f.location.identity),
         "store": _optional(f.store),
         "facts": _scalars(f.facts),
         "disposition": f.disposition.value,

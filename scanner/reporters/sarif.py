@@ -3,11 +3,19 @@
 - One rule per rule id found, with help (citations, remediation) and GitHub's
   `security-severity`; one result per finding, fingerprinted by the finding's own
   fingerprint (`partialFingerprints`), never by line numbers.
-- Files are physical locations (relative paths kept relative, percent-encoded). An archive
-  member is its archive file plus a logical location `archive.zip!/member`. A database column
-  is a logical location `kyc.db/customers/face_embedding` (kind "member": a column is a member
-  of its table) on the database as its artifact, with no region: GitHub rejects a whole file
-  when a result has no physical location.
+- Files are physical locations named relative to the scan root (or `--root`): `uri` is the
+  file's path under it, percent-encoded, with `uriBaseId` "%SRCROOT%", and
+  `run.originalUriBaseIds` gives %SRCROOT%'s absolute `file:` URI (ending in '/'). GitHub
+  code scanning reads a relative path as relative to the repository root and never maps an
+  absolute `file:` URI it has no checkout path for, so `scan --root "$GITHUB_WORKSPACE"`
+  (or scanning `.` from it) makes every file-based result land on a repository file. Several
+  roots (several targets, no `--root`) are %SRCROOT%, %SRCROOT2%, … in order. A location no
+  scan anchored (a library caller's) keeps its path: relative as it is, absolute as `file:`.
+- An archive member is its archive file plus a logical location `archive.zip!/member`. A
+  database column is a logical location `kyc.db/customers/face_embedding` (kind "member": a
+  column is a member of its table) on the database as its artifact — a SQLite database's
+  file, named from the root like any file; a server's URI — with no region: GitHub rejects
+  a whole file when a result has no physical location.
 - Waived findings carry an accepted external suppression with the waiver's justification;
   when a baseline was used, results say whether they are new or unchanged.
 - An incomplete scan is an unsuccessful invocation; its problems are tool execution
@@ -22,12 +30,22 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from scanner.model import Disposition, Finding, ItemResult, Location, Problem, ScanResult, Severity
+from scanner.model import (
+    Disposition,
+    FileLocation,
+    Finding,
+    ItemResult,
+    Location,
+    Problem,
+    ScanResult,
+    Severity,
+)
 from scanner.reporters.findings import (
     LocationKind,
     Where,
     iso,
     items_by_location,
+    path_uri,
     reported_findings,
     web_uri,
     where,
@@ -92,7 +110,8 @@ def to_document(
     rules = [_rule([f for f in kept if f.rule_id == r]) for r in index]
     items = items_by_location(result)
     baseline_used = any(f.disposition is Disposition.BASELINE for f in findings)
-    notes = [_problem_note(p, items) for p in result.problems]
+    bases = _bases([f.location for f in kept] + [p.location for p in result.problems])
+    notes = [_problem_note(p, items, bases) for p in result.problems]
     if result.interrupted:
         notes.insert(0, _note("error", "the scan was interrupted before every item was examined"))
     if len(notes) > max_notifications:
@@ -118,11 +137,51 @@ def to_document(
             }
         },
         "invocations": [_invocation(result, notes)],
-        "results": [_result(f, index[f.rule_id], items, baseline_used) for f in kept],
+        "results": [_result(f, index[f.rule_id], items, baseline_used, bases) for f in kept],
         "columnKind": "unicodeCodePoints",
         "properties": {"failOn": _fail_on(result), **_policy(result)},
     }
+    if bases:
+        run["originalUriBaseIds"] = {
+            base: {
+                "uri": _directory_uri(root),
+                "description": {
+                    "text": "The directory findings are named from: --root, or the target."
+                },
+            }
+            for root, base in bases.items()
+        }
     return {"version": SARIF_VERSION, "$schema": SARIF_SCHEMA, "runs": [run]}
+
+
+def _bases(locations: list[Location]) -> dict[str, str]:
+    """The roots files are named from -> their uriBaseId (%SRCROOT%, %SRCROOT2%, …)."""
+    roots = sorted(
+        {
+            a.anchor.root
+            for a in (loc.artifact for loc in locations)
+            if isinstance(a, FileLocation) and a.anchor is not None
+        }
+    )
+    return {root: f"%SRCROOT{n + 1 if n else ''}%" for n, root in enumerate(roots)}
+
+
+def _directory_uri(root: str) -> str:
+    """An absolute directory as a `file:` URI ending in '/' (SARIF §3.14.14)."""
+    uri = path_uri(root if root.startswith("/") else "/" + root)
+    return uri if uri.endswith("/") else uri + "/"
+
+
+def _artifact(location: Location, place: Where, bases: Mapping[str, str]) -> dict[str, Any]:
+    """The file holding a location, relative to its root (with the root's uriBaseId) when a
+    scan anchored it; else as the location names it (a server's URI, a library caller's
+    path)."""
+    artifact = location.artifact
+    if isinstance(artifact, FileLocation) and artifact.anchor is not None:
+        anchor = artifact.anchor
+        if anchor.root in bases and anchor.path:
+            return {"uri": path_uri(anchor.path.lstrip("/")), "uriBaseId": bases[anchor.root]}
+    return {"uri": place.artifact_uri}
 
 
 def _fail_on(result: ScanResult) -> str:
@@ -175,7 +234,11 @@ def _rule(findings: list[Finding]) -> dict[str, Any]:
 
 
 def _result(
-    f: Finding, rule_index: int, items: Mapping[Location, ItemResult], baseline_used: bool
+    f: Finding,
+    rule_index: int,
+    items: Mapping[Location, ItemResult],
+    baseline_used: bool,
+    bases: Mapping[str, str],
 ) -> dict[str, Any]:
     place = where_of(f, items)
     doc: dict[str, Any] = {
@@ -183,7 +246,7 @@ def _result(
         "ruleIndex": rule_index,
         "level": LEVEL[f.severity],
         "message": {"text": terminal_safe(f.message)},
-        "locations": [_location(place)],
+        "locations": [_location(place, _artifact(f.location, place, bases))],
         "partialFingerprints": {FINGERPRINT_KEY: f.fingerprint},
     }
     if f.disposition is Disposition.WAIVED:
@@ -210,8 +273,8 @@ def _result(
     return doc
 
 
-def _location(place: Where) -> dict[str, Any]:
-    doc: dict[str, Any] = {"physicalLocation": {"artifactLocation": {"uri": place.artifact_uri}}}
+def _location(place: Where, artifact: dict[str, Any]) -> dict[str, Any]:
+    doc: dict[str, Any] = {"physicalLocation": {"artifactLocation": artifact}}
     if place.kind is LocationKind.MEMBER:
         doc["logicalLocations"] = [
             {
@@ -253,7 +316,9 @@ def _note(level: str, text: str) -> dict[str, Any]:
     return {"level": level, "message": {"text": text}}
 
 
-def _problem_note(problem: Problem, items: Mapping[Location, ItemResult]) -> dict[str, Any]:
+def _problem_note(
+    problem: Problem, items: Mapping[Location, ItemResult], bases: Mapping[str, str]
+) -> dict[str, Any]:
     item = items.get(problem.location)
     place = where(problem.location, item.content_type if item is not None else None)
     level = "error" if problem.incomplete else "note"
@@ -261,7 +326,7 @@ def _problem_note(problem: Problem, items: Mapping[Location, ItemResult]) -> dic
     if not problem.incomplete:
         text += " (skipped by design; the scan is still complete)"
     note = _note(level, text)
-    note["locations"] = [_location(place)]
+    note["locations"] = [_location(place, _artifact(problem.location, place, bases))]
     note["descriptor"] = {"id": problem.reason.value}
     return note
 

@@ -16,7 +16,7 @@ from scanner.reporters.findings import iso
 from scanner.reporters.text import unicode_safe
 from scanner.subject_results import NotCompared, SubjectMatch, SubjectResult
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 SPACE = "dlib_face_recognition_resnet_model_v1 (128-d, face_recognition's space)"
 
 
@@ -71,6 +71,7 @@ def location(loc: Location) -> dict[str, Any]:
 def _match(m: SubjectMatch) -> dict[str, Any]:
     return {
         "path": unicode_safe(m.location.display),
+        "identity": unicode_safe(m.location.identity),
         "location": location(m.location),
         "kind": m.kind.value,
         "distance": m.distance,

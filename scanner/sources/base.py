@@ -111,6 +111,9 @@ class SourceContext:
     sampling: SampleLimits
     seen_dirs: set[tuple[int, int]] = field(default_factory=set)  # walked once per scan
     own_dirs: set[tuple[int, int]] = field(default_factory=set)  # the scan's own folders
+    # the directories identities are named from, resolved (scanner.sources.roots); empty:
+    # each target is its own root
+    roots: tuple[str, ...] = ()
 
 
 class Source(Protocol):

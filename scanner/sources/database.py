@@ -17,7 +17,16 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from scanner.errors import FaceauditError
-from scanner.model import DatabaseRef, Location, Problem, ProblemReason, ScalarValue
+from scanner.model import (
+    DatabaseRef,
+    FileLocation,
+    Location,
+    MemberLocation,
+    ObjectLocation,
+    Problem,
+    ProblemReason,
+    ScalarValue,
+)
 from scanner.sources.base import SourceItem
 
 # A sampled value as a driver returns it: BLOB/bytea, text/json, number, or a float array.
@@ -154,22 +163,42 @@ AMBIGUOUS_USERINFO = (
 )
 
 
+_LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1", "[::1]", "localhost.localdomain"})
+
+
 def server_ref(display: str) -> DatabaseRef:
-    """A database server's database, named `scheme://host:port/name` (no credentials)."""
+    """A database server's database, named `scheme://host:port/name` (no credentials); its
+    identity spells the host in lower case and every loopback name as `localhost`, so a
+    finding keeps its fingerprint whether the server was reached as `127.0.0.1` or
+    `LocalHost`."""
     scheme, _, rest = display.partition("://")
     host, _, name = rest.partition("/")
-    return DatabaseRef(display, scheme, name or host)
+    hostname, colon, port = host.rpartition(":") if not host.endswith("]") else (host, "", "")
+    if not colon:
+        hostname, port = host, ""
+    hostname = hostname.lower()
+    if hostname in _LOOPBACK:
+        hostname = "localhost"
+    key = f"{scheme}://{hostname}{':' + port if colon else ''}/{name}"
+    return DatabaseRef(display, scheme, name or host, key=key)
 
 
-def sqlite_ref(file: str, *, uri: bool = True) -> DatabaseRef:
+def sqlite_ref(
+    file: str,
+    *,
+    uri: bool = True,
+    at: FileLocation | MemberLocation | ObjectLocation | None = None,
+) -> DatabaseRef:
     """A SQLite database: `sqlite://` + its file as displayed (`sqlite:///abs/x.db` when
     named by URI, `sqlite://data/x.db` when found while walking `data`); with `uri=False`,
     a database that is no file of its own — a member of an archive, an object in a store —
-    is named by its location's display alone (`a.zip!/x.db`, `s3://bucket/x.db`)."""
+    is named by its location's display alone (`a.zip!/x.db`, `s3://bucket/x.db`). `at` is
+    that file (or member, or object) as a location: the database's identity is its
+    identity (a file relative to the scan root), whichever way the database was named."""
     name = file.rsplit("/", 1)[-1] or file
     if not uri:
-        return DatabaseRef(file, "", name, file)
-    return DatabaseRef(f"sqlite://{file}", "sqlite", name, file)
+        return DatabaseRef(file, "", name, file, at=at)
+    return DatabaseRef(f"sqlite://{file}", "sqlite", name, file, at=at)
 
 
 def column_items(columns: Iterator[ColumnSample | Problem]) -> Iterator[SourceItem | Problem]:

@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from scanner.model import FileLocation, Problem, ProblemReason
+from scanner.model import Anchor, FileLocation, Problem, ProblemReason
 from scanner.sources.base import ItemChanged, SourceContext, SourceItem, SourceStats
 from scanner.sources.globs import PathFilter
+from scanner.sources.roots import base_of, under
 
 _O_NOATIME = getattr(os, "O_NOATIME", 0)
 _FILE_FLAGS = (
@@ -198,8 +199,11 @@ class FilesystemWalker:
         path_filter: PathFilter,
         seen_dirs: set[tuple[int, int]] | None = None,
         own_dirs: set[tuple[int, int]] | None = None,
+        roots: tuple[str, ...] = (),
     ) -> None:
         self.target = target
+        # where the target is relative to the identity root: files are named from there
+        self.base = base_of(target, roots)
         self.filter = path_filter
         self.directories = 0
         self.excluded = 0
@@ -226,15 +230,15 @@ class FilesystemWalker:
             real = os.path.realpath(self.target)
             yield from self._walk_dir(real, shown, "", st)
         elif stat.S_ISREG(st.st_mode):
-            yield self._file_ref(shown, os.path.realpath(self.target), st)
+            yield self._file_ref(shown, os.path.realpath(self.target), st, self.base)
         else:
             yield Problem(
                 FileLocation(shown), ProblemReason.SPECIAL_FILE, f"{_kind(st.st_mode)}; not read"
             )
 
-    def _file_ref(self, shown: str, fs_path: str, st: os.stat_result) -> FileRef:
+    def _file_ref(self, shown: str, fs_path: str, st: os.stat_result, anchor: Anchor) -> FileRef:
         return FileRef(
-            location=FileLocation(shown),
+            location=FileLocation(shown, anchor),
             fs_path=fs_path,
             dev=st.st_dev,
             ino=st.st_ino,
@@ -267,9 +271,10 @@ class FilesystemWalker:
         subdirs: list[tuple[str, str, str, os.stat_result]],
     ) -> Iterator[FileRef | Problem]:
         key = (st.st_dev, st.st_ino)
+        here = self._location(shown_dir, rel_dir)
         if key in self._seen_dirs:
             yield Problem(
-                FileLocation(shown_dir),
+                here,
                 ProblemReason.DIRECTORY_CYCLE,
                 "directory already scanned (named twice, inside another target, or reached "
                 "again through a bind mount or loop)",
@@ -279,15 +284,13 @@ class FilesystemWalker:
         try:
             fd, noatime = open_noatime(fs_dir, _DIR_FLAGS)
         except OSError as exc:
-            yield Problem(
-                FileLocation(shown_dir), ProblemReason.UNREADABLE_DIRECTORY, _os_reason(exc)
-            )
+            yield Problem(here, ProblemReason.UNREADABLE_DIRECTORY, _os_reason(exc))
             return
         try:
             now = os.fstat(fd)
             if (now.st_dev, now.st_ino) != key:  # a path component was swapped since listing
                 yield Problem(
-                    FileLocation(shown_dir),
+                    here,
                     ProblemReason.CHANGED_DURING_SCAN,
                     "directory replaced during the scan; not walked",
                 )
@@ -298,9 +301,7 @@ class FilesystemWalker:
                 with os.scandir(fd) as it:
                     entries = sorted(it, key=lambda e: e.name)
             except OSError as exc:
-                yield Problem(
-                    FileLocation(shown_dir), ProblemReason.UNREADABLE_DIRECTORY, _os_reason(exc)
-                )
+                yield Problem(here, ProblemReason.UNREADABLE_DIRECTORY, _os_reason(exc))
                 return
             for entry in entries:
                 found = self._entry(fd, entry, fs_dir, shown_dir, rel_dir)
@@ -318,16 +319,17 @@ class FilesystemWalker:
         rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
         shown = os.path.join(shown_dir, entry.name)
         fs_path = os.path.join(fs_dir, entry.name)
+        here = self._location(shown, rel)
         if self.filter.excludes(rel):
             self.excluded += 1
             return None
         try:
             est = entry.stat(follow_symlinks=False)
         except OSError as exc:
-            return Problem(FileLocation(shown), ProblemReason.UNREADABLE_FILE, _os_reason(exc))
+            return Problem(here, ProblemReason.UNREADABLE_FILE, _os_reason(exc))
         mode = est.st_mode
         if stat.S_ISLNK(mode):
-            return self._symlink_problem(dir_fd, entry.name, shown, fs_path)
+            return self._symlink_problem(dir_fd, entry.name, here, fs_path)
         if stat.S_ISDIR(mode):
             if (est.st_dev, est.st_ino) in self._own_dirs:
                 return None
@@ -336,18 +338,18 @@ class FilesystemWalker:
             if not self.filter.includes_file(rel):
                 self.excluded += 1
                 return None
-            return self._file_ref(shown, fs_path, est)
+            return self._file_ref(shown, fs_path, est, under(self.base, rel))
         return Problem(
-            FileLocation(shown),
+            here,
             ProblemReason.SPECIAL_FILE,
             f"{_kind(mode)}; not opened (it could block or has no stored content)",
         )
 
-    def _symlink_problem(self, dir_fd: int, name: str, shown: str, fs_path: str) -> Problem:
+    def _symlink_problem(self, dir_fd: int, name: str, here: FileLocation, fs_path: str) -> Problem:
         try:
             target = os.readlink(name, dir_fd=dir_fd)
         except OSError as exc:
-            return Problem(FileLocation(shown), ProblemReason.SYMLINK_NOT_FOLLOWED, _os_reason(exc))
+            return Problem(here, ProblemReason.SYMLINK_NOT_FOLLOWED, _os_reason(exc))
         root = os.path.realpath(self.target)
         resolved = os.path.realpath(fs_path)
         inside = resolved == root or resolved.startswith(root.rstrip("/") + "/")
@@ -356,9 +358,12 @@ class FilesystemWalker:
             if inside
             else "outside the scan root; not followed"
         )
-        return Problem(
-            FileLocation(shown), ProblemReason.SYMLINK_NOT_FOLLOWED, f"link to {target} ({where})"
-        )
+        return Problem(here, ProblemReason.SYMLINK_NOT_FOLLOWED, f"link to {target} ({where})")
+
+    def _location(self, shown: str, rel: str) -> FileLocation:
+        """A path below the target, anchored (the target itself, a directory: not)."""
+        anchor = under(self.base, rel)
+        return FileLocation(shown, anchor if anchor.path else None)
 
 
 def _os_reason(exc: OSError) -> str:
@@ -369,7 +374,7 @@ class FilesystemSource:
     """A path: a file or a tree, walked (scanner.sources.base.Source)."""
 
     def __init__(self, target: Path, ctx: SourceContext) -> None:
-        self._walker = FilesystemWalker(target, ctx.filter, ctx.seen_dirs, ctx.own_dirs)
+        self._walker = FilesystemWalker(target, ctx.filter, ctx.seen_dirs, ctx.own_dirs, ctx.roots)
         self.stats = SourceStats()
 
     def items(self) -> Iterator[SourceItem | Problem]:

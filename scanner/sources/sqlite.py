@@ -19,7 +19,16 @@ from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 from scanner.config import SampleLimits
-from scanner.model import DatabaseLocation, DatabaseRef, Problem, ProblemReason, ScalarValue
+from scanner.model import (
+    DatabaseLocation,
+    DatabaseRef,
+    FileLocation,
+    MemberLocation,
+    ObjectLocation,
+    Problem,
+    ProblemReason,
+    ScalarValue,
+)
 from scanner.sources import sqlite_open, sqlite_schema, sqlite_vec
 from scanner.sources.database import ColumnSample, DatabaseError, Value, sqlite_ref
 from scanner.sources.filesystem import FileChangedError
@@ -93,9 +102,16 @@ class SqliteSource:
         return obj
 
     @classmethod
-    def from_bytes(cls, data: bytes, display: str, sampling: SampleLimits) -> SqliteSource:
+    def from_bytes(
+        cls,
+        data: bytes,
+        display: str,
+        sampling: SampleLimits,
+        at: FileLocation | MemberLocation | ObjectLocation | None = None,
+    ) -> SqliteSource:
+        """A database read into memory (an archive member, an object): `at` is where."""
         obj = cls.__new__(cls)
-        obj._setup(sampling, sqlite_ref(display, uri=False), data=data)
+        obj._setup(sampling, sqlite_ref(display, uri=False, at=at), data=data)
         return obj
 
     def _setup(

@@ -17,18 +17,21 @@ from scanner.sources import sqlite_open
 from scanner.sources.base import SourceContext, SourceItem, SourceStats
 from scanner.sources.database import sqlite_ref
 from scanner.sources.filesystem import FileRef
+from scanner.sources.roots import base_of
 
 STATEMENT_TIMEOUT_S = 30.0  # a register's query
 REGISTER_COPY_BYTES = 1024 * 1024 * 1024  # a register with a -wal is read from a private copy
 
 
 class SqliteUriSource:
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str, roots: tuple[str, ...] = ()) -> None:
         self.path = sqlite_open.path_from_uri(uri)
         self.stats = SourceStats()
+        # a file like any other: named relative to the root that holds it (or its folder)
+        self.file = FileLocation(self.path, base_of(self.path, roots, strict=False))
 
     def items(self) -> Iterator[SourceItem | Problem]:
-        where = DatabaseLocation(sqlite_ref(self.path))
+        where = DatabaseLocation(sqlite_ref(self.path, at=self.file))
         try:
             st = os.stat(self.path)  # a link named explicitly is followed, as for a path
             if not stat.S_ISREG(st.st_mode):
@@ -38,7 +41,7 @@ class SqliteUriSource:
             yield Problem(where, ProblemReason.DATABASE_UNREADABLE, detail)
             return
         ref = FileRef(
-            FileLocation(self.path),
+            self.file,
             os.path.realpath(self.path),
             st.st_dev,
             st.st_ino,
@@ -51,7 +54,7 @@ class SqliteUriSource:
 
 
 def open_source(target: str, ctx: SourceContext) -> SqliteUriSource:
-    return SqliteUriSource(target)
+    return SqliteUriSource(target, ctx.roots)
 
 
 def display(target: str) -> str:

@@ -35,7 +35,9 @@ class Stale(FaceauditError, ValueError):
 
 
 def _loc(loc: Location) -> dict[str, Any]:
-    """A location by its kind and fields (never its display, which is not parsed back)."""
+    """A location by its kind and fields (never its display, which is not parsed back). A
+    file's anchor is not kept: a reused result takes the anchor of the file the scan found
+    (scanner.state.incremental), which depends on the scan's root, not on the file."""
     if isinstance(loc, FileLocation):
         return {"file": _s(loc.file)}
     if isinstance(loc, MemberLocation):
@@ -45,7 +47,15 @@ def _loc(loc: Location) -> dict[str, Any]:
     if isinstance(loc, DatabaseLocation):
         db = loc.database
         file = _s(db.file) if db.file is not None else None
-        return {"db": [_s(db.display), db.scheme, _s(db.name), file], "at": list(loc.parts_of)}
+        out: dict[str, Any] = {
+            "db": [_s(db.display), db.scheme, _s(db.name), file],
+            "at": list(loc.parts_of),
+        }
+        if db.at is not None:  # the database's file, member or object: its identity
+            out["on"] = _loc(db.at)
+        if db.key is not None:
+            out["key"] = db.key
+        return out
     if isinstance(loc, ScanLocation):
         return {"scan": True}
     raise TypeError(f"no encoding for {type(loc).__name__}")
@@ -71,7 +81,13 @@ def _unloc(raw: Any) -> Location:
     if "db" in raw:
         display, scheme, name, file = raw["db"]
         schema, table, column = raw["at"]
-        return DatabaseLocation(DatabaseRef(display, scheme, name, file), schema, table, column)
+        at = _unloc(raw["on"]) if "on" in raw else None
+        if file is not None and at is None:
+            raise Stale("a database location written before identities were relative")
+        if at is not None and not isinstance(at, (FileLocation, MemberLocation, ObjectLocation)):
+            raise Stale("a database inside something that is not a file")
+        ref = DatabaseRef(display, scheme, name, file, at=at, key=raw.get("key"))
+        return DatabaseLocation(ref, schema, table, column)
     if raw.get("scan"):
         return ScanLocation()
     raise Stale("a location of an unknown kind")

@@ -14,9 +14,10 @@ from scanner.sources import scheme_of
 from scanner.state.store import StateDB
 
 
-def pseudo_fingerprint(display: str, kind: str) -> str:
-    """Without a policy, an item with face data stands for a finding: its location and kind."""
-    where = display.encode("utf-8", "surrogateescape")
+def pseudo_fingerprint(identity: str, kind: str) -> str:
+    """Without a policy, an item with face data stands for a finding: its location (its
+    identity, relative to the scan root: the same in scan and watch) and kind."""
+    where = identity.encode("utf-8", "surrogateescape")
     return hashlib.sha256(where + b"\0" + kind.encode()).hexdigest()[:32]
 
 
@@ -30,7 +31,7 @@ def _pseudo_findings(result: ScanResult) -> list[tuple[str, str, str, str, str]]
         primary = item.primary
         if primary is None:
             continue
-        fp = pseudo_fingerprint(item.location.display, primary.kind.value)
+        fp = pseudo_fingerprint(item.location.identity, primary.kind.value)
         out.append(
             (fp, primary.kind.value, primary.severity.label, _text(item.location.display), "")
         )

@@ -16,10 +16,18 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from scanner.model import ItemResult, Problem
+from scanner.model import (
+    DatabaseLocation,
+    FileLocation,
+    ItemResult,
+    Location,
+    MemberLocation,
+    ObjectLocation,
+    Problem,
+)
 from scanner.sources.base import SourceItem
 from scanner.sources.database import ColumnSample
 from scanner.state import codec
@@ -38,6 +46,26 @@ def identity(item: SourceItem) -> FileIdentity:
     assert item.identity is not None
     dev, ino, size, mtime_ns, ctime_ns = item.identity
     return FileIdentity(dev, ino, size, mtime_ns, ctime_ns)
+
+
+def anchored(loc: Location, file: Location) -> Location:
+    """A location read back from the state, with the anchor (scanner.model.Anchor) of the
+    file this scan found: the state keeps no anchor, since the same file is named from
+    another root when the scan's target or --root differs."""
+    if not isinstance(file, FileLocation):
+        return loc
+    if isinstance(loc, FileLocation):
+        return file if loc.file == file.file else loc
+    if isinstance(loc, MemberLocation):
+        container = anchored(loc.container, file)
+        if isinstance(container, (FileLocation, ObjectLocation)):
+            return MemberLocation(container, loc.names)
+        return loc
+    if isinstance(loc, DatabaseLocation) and loc.database.at is not None:
+        at = anchored(loc.database.at, file)
+        if isinstance(at, (FileLocation, MemberLocation, ObjectLocation)):
+            return replace(loc, database=replace(loc.database, at=at))
+    return loc
 
 
 def watermark(col: ColumnSample) -> str | None:
@@ -118,6 +146,8 @@ class Incremental:
             return None
         if self.needs_look is not None and any(self.needs_look(r) for r in results):
             return None
+        results = [replace(r, location=anchored(r.location, item.location)) for r in results]
+        problems = [replace(p, location=anchored(p.location, item.location)) for p in problems]
         self.reused_files += 1
         self.reused_results.extend(results)
         self.reused_problems.extend(problems)
@@ -149,6 +179,7 @@ class Incremental:
             return False
         if self.needs_look is not None and self.needs_look(result):
             return False
+        result = replace(result, location=col.location)  # named as this scan names it
         self.reused_columns += 1
         self.reused_results.append(result)
         return True

@@ -190,7 +190,9 @@ def test_baseline_round_trip_has_no_times_and_is_stable(tmp_path: Path) -> None:
     assert not re.search(r"\d{4}-\d\d-\d\d", text)  # no dates or times
     data = json.loads(text)
     assert set(data) == {"faceaudit_baseline", "policy", "findings"}
-    assert all(set(f) == {"fingerprint", "rule_id", "location"} for f in data["findings"])
+    assert all(
+        set(f) == {"fingerprint", "rule_id", "location", "identity"} for f in data["findings"]
+    )
     p = tmp_path / "baseline.json"
     p.write_text(text)
     known = load_baseline(p)
@@ -203,3 +205,17 @@ def test_a_broken_baseline_is_a_policy_error(tmp_path: Path) -> None:
     p.write_text("{not json")
     with pytest.raises(PolicyErrors):
         load_baseline(p)
+
+
+def test_a_waiver_written_before_format_2_matches_the_legacy_print(tmp_path: Path) -> None:
+    """A waivers file names findings by fingerprint; one written before identities were
+    relative to the scan root names the format-1 print, which still matches."""
+    p = write(
+        tmp_path,
+        "waivers:\n  - fingerprint: " + "e" * 32 + "\n    reason: a known legacy export\n"
+        "    owner: dpo@example.org\n    expires: 2099-01-01\n",
+    )
+    (waiver,) = load_waivers(p)
+    old = replace(finding(fp="f" * 32), legacy_fingerprint="e" * 32)
+    assert waiver.matches(old)
+    assert not waiver.matches(finding(fp="f" * 32))

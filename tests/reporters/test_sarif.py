@@ -25,10 +25,22 @@ from reporters.sample import (
     sample_result,
 )
 
-from scanner.model import Disposition, FileLocation, ScanResult, Severity
+from scanner.model import (
+    Anchor,
+    DatabaseLocation,
+    Disposition,
+    FileLocation,
+    Location,
+    MemberLocation,
+    ObjectLocation,
+    ScanResult,
+    Severity,
+)
 from scanner.reporters import Format
 from scanner.reporters import render as render_any
 from scanner.reporters.sarif import FINGERPRINT_KEY, render
+
+BASE_TEXT = "The directory findings are named from: --root, or the target."
 
 SARIF_SCHEMA = (
     SHARED / "data" / "schemas" / "sarif-schema-2.1.0.json"
@@ -108,7 +120,76 @@ def result_at(run_doc: dict[str, Any], display_fragment: str) -> dict[str, Any]:
 
 
 def test_matches_golden_file() -> None:
-    check_golden("report.sarif", render(policy_result()))
+    check_golden("report.sarif", render(anchored(policy_result())))
+
+
+ROOT = "/srv/share"
+
+
+def _anchor(loc: Location) -> Location:
+    """A location as a scan of /srv/share (and of sqlite:///srv/kyc.db) anchors it."""
+    if isinstance(loc, FileLocation) and not loc.file.startswith("/"):
+        return FileLocation(loc.file, Anchor(ROOT, loc.file))
+    if isinstance(loc, MemberLocation):
+        container = _anchor(loc.container)
+        assert isinstance(container, (FileLocation, ObjectLocation))
+        return MemberLocation(container, loc.names)
+    if isinstance(loc, DatabaseLocation) and loc.database.file is not None:
+        head, _, name = loc.database.file.rpartition("/")
+        at = FileLocation(loc.database.file, Anchor(head, name))
+        return replace(loc, database=replace(loc.database, at=at))
+    return loc
+
+
+def anchored(result: ScanResult) -> ScanResult:
+    """The sample as a scan names it: every file anchored at its scan root."""
+    return replace(
+        result,
+        items=tuple(replace(i, location=_anchor(i.location)) for i in result.items),
+        findings=tuple(replace(f, location=_anchor(f.location)) for f in result.findings),
+        problems=tuple(replace(p, location=_anchor(p.location)) for p in result.problems),
+    )
+
+
+def test_files_are_named_from_their_root_for_github_code_scanning() -> None:
+    """What GitHub code scanning documents it needs, checked on every result: a `ruleId`
+    listed in the run's rules; one location with a physical location whose artifact `uri`
+    is a relative reference (GitHub reads it against the repository root; an absolute
+    `file:` URI maps to no repository file without a checkout path) under a `uriBaseId`
+    that `run.originalUriBaseIds` resolves to an absolute `file:` URI ending in '/' — or,
+    for a database server, its own absolute URI; and `partialFingerprints`. The document
+    validates against the SARIF 2.1.0 schema."""
+    document = doc(anchored(policy_result()))
+    assert sarif_errors(document) == []
+    (r,) = document["runs"]
+    assert r["originalUriBaseIds"] == {
+        "%SRCROOT%": {"uri": "file:///srv/", "description": {"text": BASE_TEXT}},
+        "%SRCROOT2%": {"uri": "file:///srv/share/", "description": {"text": BASE_TEXT}},
+    }
+    rules = {rule["id"] for rule in r["tool"]["driver"]["rules"]}
+    artifacts = []
+    for res in r["results"]:
+        assert res["ruleId"] in rules and res["partialFingerprints"][FINGERPRINT_KEY]
+        (location,) = res["locations"]
+        artifacts.append(location["physicalLocation"]["artifactLocation"])
+    for a in artifacts:
+        if a["uri"].startswith("postgresql:"):
+            assert "uriBaseId" not in a
+        else:
+            assert a["uriBaseId"] in r["originalUriBaseIds"]
+            assert not a["uri"].startswith(("/", "file:"))
+    assert {"uri": "kyc.db", "uriBaseId": "%SRCROOT%"} in artifacts
+    assert {"uri": "backups/2019.zip", "uriBaseId": "%SRCROOT2%"} in artifacts
+    assert {"uri": "photos/team/alice.jpg", "uriBaseId": "%SRCROOT2%"} in artifacts
+
+
+def test_one_root_is_srcroot() -> None:
+    result = anchored(policy_result())
+    files = tuple(f for f in result.findings if isinstance(f.location.artifact, FileLocation))
+    only_share = tuple(f for f in files if f.location.artifact.anchor.root == ROOT)  # type: ignore[union-attr]
+    r = run(replace(result, findings=only_share, problems=()))
+    assert set(r["originalUriBaseIds"]) == {"%SRCROOT%"}
+    assert r["originalUriBaseIds"]["%SRCROOT%"]["uri"] == "file:///srv/share/"
 
 
 def test_reporter_registry_renders_sarif() -> None:
