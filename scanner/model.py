@@ -7,7 +7,9 @@ counts, relative box geometry, digests and locations only — never pixels or ve
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ClassVar
@@ -512,6 +514,59 @@ class ItemResult:
         return max(self.evidence, key=lambda e: (e.severity, e.faces, e.confidence))
 
 
+@dataclass(frozen=True)
+class RowKey:
+    """A database row: its primary key's (column, value) pairs, values as text, or for a
+    SQLite table without one `(("rowid", "7"),)`; empty when the table has neither (then
+    the subject's id names the row)."""
+
+    parts: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def display(self) -> str:
+        return ", ".join(f"{column}={value}" for column, value in self.parts)
+
+
+@dataclass(frozen=True)
+class RowFinding:
+    """One row behind a finding: its key, whose row it is (the subject id the register is
+    joined on) and why it breaks the rule ("expired", "missing", "withdrawn" …)."""
+
+    key: RowKey
+    subject: str
+    reason: str
+
+
+MAX_FINDING_ROWS = 10_000  # rows a finding lists; the rest are counted (and in the digest)
+
+
+@dataclass(frozen=True)
+class FindingRows:
+    """The rows behind a column-level finding, bounded: the first MAX_FINDING_ROWS in order
+    of (reason, subject, key), how many there are in all, and a digest over every one of
+    them (the finding's fingerprint covers exactly the rows it saw). Never a value of the
+    row's face data."""
+
+    rows: tuple[RowFinding, ...]
+    total: int
+    digest: str  # sha256 (hex) over the sorted (key, subject, reason) of every row
+
+    @property
+    def more(self) -> int:
+        """Rows counted but not listed."""
+        return self.total - len(self.rows)
+
+    @classmethod
+    def of(cls, rows: Iterable[RowFinding], limit: int = MAX_FINDING_ROWS) -> FindingRows:
+        ordered = sorted(set(rows), key=lambda r: (r.reason, r.subject, r.key.parts))
+        h = hashlib.sha256()
+        for r in ordered:
+            record = [r.reason, r.subject, [list(p) for p in r.key.parts]]
+            h.update(json.dumps(record, ensure_ascii=False).encode("utf-8", "surrogateescape"))
+            h.update(b"\n")
+        return cls(tuple(ordered[:limit]), len(ordered), h.hexdigest())
+
+
 class Disposition(str, enum.Enum):
     """What the CI gate makes of a finding. Values are part of the JSON contract."""
 
@@ -544,6 +599,7 @@ class Finding:
     disposition: Disposition = Disposition.OPEN
     justification: str | None = None  # the waiver's reason, owner and expiry; or why it expired
     help_uri: str | None = None  # where the law can be read
+    rows: FindingRows | None = None  # a database column's rows behind the finding (bounded)
 
     def fact(self, key: str) -> ScalarValue | None:
         for k, v in self.facts:

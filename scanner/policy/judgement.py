@@ -14,6 +14,7 @@ from scanner.policy.facts import facts_for
 from scanner.policy.gate import Waiver, apply_baseline, apply_waivers
 from scanner.policy.loader import Policy
 from scanner.policy.registers import RegisterData
+from scanner.sources.keys import SubjectRow
 
 _SETTINGS = ("policy", "waivers", "baseline")
 
@@ -39,7 +40,7 @@ def judge(
     result: ScanResult,
     judgement: Judgement,
     registers: Mapping[str, RegisterData],
-    subjects: Mapping[Location, tuple[str, ...]],
+    subjects: Mapping[Location, tuple[SubjectRow, ...]],
 ) -> ScanResult:
     """The result with its findings under the policy, waivers applied and the baseline's
     known findings marked; evaluated at `judgement.as_of`, else at the scan's end."""

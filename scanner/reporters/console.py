@@ -6,7 +6,14 @@ from __future__ import annotations
 import collections
 
 from scanner.model import Disposition, Evidence, EvidenceKind, ExitCode, ScanResult
-from scanner.reporters.findings import count_by, is_failing, ordered
+from scanner.reporters.findings import (
+    count_by,
+    is_failing,
+    more_rows_text,
+    ordered,
+    row_text,
+    shown_rows,
+)
 from scanner.reporters.text import terminal_safe
 
 MAX_ROWS = 50
@@ -116,6 +123,11 @@ def _findings(result: ScanResult, max_rows: int) -> list[str]:
         )
         if f.disposition is not Disposition.OPEN and f.justification:
             lines.append(f"  {'':<8} {'':<8} {'':<24} ({terminal_safe(f.justification)})")
+        shown, more = shown_rows(f)
+        for r in shown:
+            lines.append(f"  {'':<8} {'':<8} {'':<24} {terminal_safe(row_text(r))}")
+        if more:
+            lines.append(f"  {'':<8} {'':<8} {'':<24} {more_rows_text(more)}")
     if len(findings) > max_rows:
         lines.append(f"  ... and {len(findings) - max_rows} more (the JSON report lists all)")
     for waiver in policy.expired_waivers:

@@ -20,7 +20,10 @@ from scanner.reporters.findings import (
     is_failing,
     iso,
     items_by_location,
+    more_rows_text,
     reported_findings,
+    row_text,
+    shown_rows,
     web_uri,
 )
 from scanner.reporters.text import markdown_code as code
@@ -145,6 +148,13 @@ def _finding(
         lines.append(
             "- **Facts:** " + ", ".join(f"{esc(k)}: {esc(fact_text(v))}" for k, v in other)
         )
+    shown, more = shown_rows(f)
+    if shown:
+        total = f.rows.total if f.rows is not None else len(shown)
+        lines.append(f"- **Rows ({total}):**")
+        lines += [f"  - {esc(row_text(r))}" for r in shown]
+        if more:
+            lines.append(f"  - {more_rows_text(more)}")
     lines += [f"- **Fingerprint:** `{f.fingerprint}`", ""]
     return lines
 

@@ -27,6 +27,9 @@ or `OFFSET rows/2` along the key otherwise. Auto-increment keys put the oldest r
 the sample spans old and recent records, and the same database always gives the same rows.
 Tables without a primary key and views are read by `LIMIT`; views are counted through
 `LIMIT` too (a view may never end: its timeout is that relation's QUERY_TIMEOUT).
+
+For a policy's per-subject checks (`read_keys`), the rows of a column are read by subject
+and primary key, from a base table only, in the same read-only session.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from scanner.sources.database import (
     column_items,
     server_ref,
 )
+from scanner.sources.keys import MAX_KEYS, KeyRead, KeysUnreadable, SubjectRow, subject_rows
 from scanner.sources.relational import (
     EXACT_COUNT_ROWS,
     META_TIMEOUT_S,
@@ -138,6 +142,36 @@ class MysqlSource:
             emitter = Emitter(self.ref, relations, self.limits, self.summary)
             for rel in relations:
                 yield from self._guarded(rel, emitter)
+        finally:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def keys(self, read: KeyRead) -> tuple[SubjectRow, ...]:
+        """The rows where a column holds a value, by subject and primary key
+        (scanner.sources.keys), from a base table only; raises KeysUnreadable."""
+        if self._refused is not None:
+            raise KeysUnreadable(self._refused)
+        try:
+            self._connect()
+        except DatabaseError as exc:
+            raise KeysUnreadable(str(exc)) from None
+        try:
+            relations, _ = self._relations()
+            rel = next((r for r in relations if r.qualified == read.table), None)
+            if rel is None or rel.is_view:
+                raise KeysUnreadable(f"{read.table} is not a base table (a view is not read)")
+            names = {c.name for c in rel.columns}
+            for name in (read.column, read.key_column):
+                if name not in names:
+                    raise KeysUnreadable(f"{read.table} has no column {name!r}")
+            primary = list(rel.primary_key)
+            what = ", ".join(q(n) for n in (read.key_column, *primary))
+            tail = f"WHERE {q(read.column)} IS NOT NULL LIMIT {MAX_KEYS}"
+            self.rows("START TRANSACTION READ ONLY")
+            return subject_rows(primary, self.rows(select(what, q(rel.name), tail)))
+        except (QueryTimeout, RelationUnreadable, DatabaseError) as exc:
+            raise KeysUnreadable(self._credentials.scrub(str(exc))) from None
         finally:
             if self._conn is not None:
                 self._conn.close()
@@ -428,3 +462,8 @@ def open_source(target: str, ctx: SourceContext) -> MysqlSource:
 def display(target: str) -> str:
     """`mysql://host:3306/db`: no user, no password, no parameters."""
     return mysql_schema.display_uri(target)
+
+
+def read_keys(target: str, read: KeyRead, sampling: SampleLimits) -> tuple[SubjectRow, ...]:
+    """The rows of a column by subject and key (MysqlSource.keys)."""
+    return MysqlSource(target, sampling).keys(read)

@@ -59,7 +59,7 @@ from scanner.sources.database import (
     column_items,
     server_ref,
 )
-from scanner.sources.keys import KeyRead, KeysUnreadable
+from scanner.sources.keys import KeyRead, KeysUnreadable, SubjectRow
 from scanner.sources.pg_context import place_values, timestamp_values
 from scanner.sources.pg_copy import read_by_copy
 from scanner.sources.pg_schema import ColumnType, RelationMeta
@@ -137,8 +137,8 @@ class PostgresSource:
             self.conn.close()
             self._conn = None
 
-    def keys(self, read: KeyRead) -> tuple[str, ...]:
-        """The distinct keys of the rows where a column holds a value (scanner.sources.keys):
+    def keys(self, read: KeyRead) -> tuple[SubjectRow, ...]:
+        """The rows where a column holds a value, by key and subject (scanner.sources.keys):
         from a stored relation only, by COPY when planning a read of it could run user
         code; raises KeysUnreadable."""
         if not self._credentials.exact:
@@ -431,7 +431,7 @@ def display(target: str) -> str:
     return display_uri(target)
 
 
-def read_keys(target: str, read: KeyRead, sampling: SampleLimits) -> tuple[str, ...]:
+def read_keys(target: str, read: KeyRead, sampling: SampleLimits) -> tuple[SubjectRow, ...]:
     """The subjects of a column's rows (PostgresSource.keys)."""
     return PostgresSource(target, sampling).keys(read)
 
