@@ -537,6 +537,36 @@ class RowFinding:
     reason: str
 
 
+MAX_LABEL_CHARS = 120  # a label or a key value longer than this is cut (with "…")
+
+
+def cut(text: str, limit: int = MAX_LABEL_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass(frozen=True)
+class VectorRef:
+    """Which stored vector: a database row (its key, and the value of the table's first date
+    column in that row), or a vector in a file by the label stored beside it (the name or
+    image path a pickle or JSON gallery keeps with each vector) and its path in the file.
+    Never a value of the vector."""
+
+    row: RowKey | None = None
+    label: str | None = None
+    path: str | None = None  # in the file: `$.people[3].embedding`; a pickle: `encodings #4`
+    date: str | None = None  # the row's own date, as stored (text)
+    date_column: str | None = None
+
+    @property
+    def display(self) -> str:
+        """`row id=7`, `label 'alice' at $.names[2]`, `$.alice`, or "" (unknown)."""
+        if self.row is not None and self.row.parts:
+            return f"row {self.row.display}"
+        if self.label is not None:
+            return f"label {self.label!r}" + (f" at {self.path}" if self.path else "")
+        return self.path or ""
+
+
 MAX_FINDING_ROWS = 10_000  # rows a finding lists; the rest are counted (and in the digest)
 
 

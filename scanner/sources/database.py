@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from scanner.errors import FaceauditError
-from scanner.model import DatabaseRef, Location, Problem, ProblemReason, ScalarValue
+from scanner.model import DatabaseRef, Location, Problem, ProblemReason, ScalarValue, VectorRef
 from scanner.sources.base import SourceItem
 
 # A sampled value as a driver returns it: BLOB/bytea, text/json, number, or a float array.
@@ -51,6 +51,9 @@ class ColumnSample:
     # The table's country/region columns over the sampled rows: (column, ISO country, ISO
     # 3166-2 region or None, rows). Jurisdiction context for evidence found in this column.
     places: tuple[tuple[str, str, str | None, int], ...] = ()
+    # The row of each value in `values` (its key, its own date), or () when not known: a
+    # face search names the rows it matched (scanner.subject). Keys, never payloads.
+    refs: tuple[VectorRef, ...] = field(default=(), repr=False)
 
 
 class DatabaseError(FaceauditError):

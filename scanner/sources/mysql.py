@@ -68,12 +68,15 @@ from scanner.sources.relational import (
     Sampled,
     Stamps,
     Summary,
+    date_column,
     place_counts,
+    row_ref,
     scaled,
     select,
     timestamp_ranges,
 )
 
+KEY_BYTES = 256  # a key or date value stored larger is not read (the row is named without it)
 _INTEGER = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"}
 _TIMEOUTS = {1969, 3024, 1317, 1028}  # statement time exceeded / interrupted / sort aborted
 _LOCKS = {1205}
@@ -377,6 +380,14 @@ class MysqlSource:
         parts = self._parts(rel, t, c, counts)
         out = Sampled()
         spent = 0
+        # which row each value is: its primary key and its own date, when short
+        dated = date_column(rel)
+        marks = [*rel.primary_key, *([dated.name] if dated is not None else [])]
+        beside = "".join(
+            f", CASE WHEN LENGTH({q(m)}) <= {KEY_BYTES} THEN CAST({q(m)} AS CHAR) END"
+            for m in marks
+        )
+        keys = len(rel.primary_key)
         for extra, limit, offset in parts:
             tail = f"WHERE {c} IS NOT NULL {extra} LIMIT {limit} OFFSET {offset}"
             sizes = [int(r[0] or 0) for r in self.rows(select(f"LENGTH({c})", t, tail))]
@@ -389,12 +400,16 @@ class MysqlSource:
                 cut += 1
             fetched: list[Any] = []
             if cut:
-                what = f"LENGTH({c}), CASE WHEN LENGTH({c}) <= {lim} THEN {c} END"
+                what = f"LENGTH({c}), CASE WHEN LENGTH({c}) <= {lim} THEN {c} END{beside}"
                 tail = f"WHERE {c} IS NOT NULL {extra} LIMIT {cut} OFFSET {offset}"
                 fetched = self.rows(select(what, t, tail))
             for i, size in enumerate(sizes):
-                value = _value(fetched[i][1]) if i < len(fetched) else None
-                spent = out.add(value if size <= lim else None, size, self.limits, spent)
+                row = fetched[i] if i < len(fetched) else None
+                value = _value(row[1]) if row is not None else None
+                ref = None
+                if row is not None:
+                    ref = row_ref(rel, row[2 : 2 + keys], row[2 + keys] if dated else None)
+                spent = out.add(value if size <= lim else None, size, self.limits, spent, ref)
         if out.oversized and lim < self.limits.value_bytes:
             self.summary.add("values_over_max_allowed_packet", out.oversized)
         return out

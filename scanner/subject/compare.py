@@ -30,7 +30,7 @@ from scanner.embeddings.vectors import VectorSet
 from scanner.errors import ConfigError
 from scanner.faces.geometry import RelBox, iou
 from scanner.faces.imaging import ImageProblem
-from scanner.model import Evidence, EvidenceKind, FaceBox, ItemResult
+from scanner.model import Evidence, EvidenceKind, FaceBox, ItemResult, VectorRef
 from scanner.subject.descriptors import FaceDescriptor, describe_boxes
 from scanner.subject.spec import (
     DEFAULT_TOLERANCE,
@@ -41,6 +41,7 @@ from scanner.subject.spec import (
     StoreCompared,
     holds_faces,
 )
+from scanner.subject_results import MAX_HITS, StoredHit
 
 SAME_FACE_IOU = 0.35  # boxes of two detectors overlapping this much are one face
 # What the workers preload for a face search (FaceSearch.models).
@@ -210,18 +211,28 @@ def _stores(
             out.append(StoreCompared(where, dims, fam, count, 0, reason=_space(dims, fam)))
             continue
         vs = by_where.get(where)
-        rows = vs.sample[np.isfinite(vs.sample).all(axis=1)] if vs is not None else None
-        if rows is None or not len(rows):
+        finite = np.isfinite(vs.sample).all(axis=1) if vs is not None else np.zeros(0, bool)
+        rows = vs.sample[finite] if vs is not None else None
+        if vs is None or rows is None or not len(rows):
             out.append(StoreCompared(where, dims, fam, count, 0, reason="vectors not read"))
             continue
+        known = len(vs.refs) == len(vs.sample)
+        refs = [r for r, ok in zip(vs.refs, finite, strict=True) if ok] if known else []
         best: float | None = None
         within = 0
+        hits: tuple[StoredHit, ...] = ()
         if len(search.probes):
             near = np.min([np.linalg.norm(rows - p, axis=1) for p in search.probes], axis=0)
             best = round(float(near.min()), 4)
-            within = int((near <= search.tolerance).sum())
+            inside = np.flatnonzero(near <= search.tolerance)
+            within = len(inside)
+            nearest_first = inside[np.argsort(near[inside], kind="stable")][:MAX_HITS]
+            hits = tuple(
+                StoredHit(refs[i] if refs else VectorRef(), round(float(near[i]), 4))
+                for i in nearest_first
+            )
         reason = "" if len(rows) >= count else f"{len(rows)} of {count} vectors read and compared"
-        out.append(StoreCompared(where, dims, fam, count, len(rows), best, within, reason))
+        out.append(StoreCompared(where, dims, fam, count, len(rows), best, within, reason, hits))
         kept.append(rows)
     return out, kept
 

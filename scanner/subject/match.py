@@ -126,6 +126,7 @@ def _store_match(item: ItemResult, s: StoreCompared) -> SubjectMatch:
         app=_app(item),
         sha256=item.sha256,
         context=item.context,
+        hits=s.hits,
     )
 
 

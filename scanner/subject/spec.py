@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from scanner.model import EvidenceKind, FaceBox, ItemResult
+from scanner.subject_results import StoredHit
 
 if TYPE_CHECKING:  # numpy only for the types: `faceaudit --help` does not load it
     import numpy as np
@@ -43,6 +44,7 @@ class StoreCompared:
     best: float | None = None  # smallest distance to a probe
     within: int = 0  # vectors within the tolerance
     reason: str = ""  # why it was not (fully) compared
+    hits: tuple[StoredHit, ...] = ()  # the nearest of those within, and which vectors they are
 
 
 @dataclass(frozen=True)
