@@ -174,7 +174,10 @@ def row_ref(
     """Which row a sampled value is: its primary key's values (`key`, in primary_key's
     order), else its rowid (SQLite), else nothing; and its own date (date_column's value)."""
     if relation.primary_key:
-        parts = tuple((n, cell_text(v)) for n, v in zip(relation.primary_key, key, strict=False))
+        parts = tuple(  # a value too long to read (or NULL, in a view) is shown as "…"
+            (n, cell_text(v) if v is not None else "…")
+            for n, v in zip(relation.primary_key, key, strict=False)
+        )
     elif rowid is not None:
         parts = (("rowid", cell_text(rowid)),)
     else:
