@@ -16,6 +16,7 @@ GOLDENS = {
     Format.MARKDOWN: "report-rows.md",
     Format.HTML: "report-rows.html",
     Format.JSON: "report-rows.json",
+    Format.JUNIT: "report-rows.junit.xml",
 }
 
 
@@ -24,7 +25,7 @@ def test_matches_golden_file(fmt: Format) -> None:
     check_golden(GOLDENS[fmt], render(rows_result(), fmt))
 
 
-@pytest.mark.parametrize("fmt", [Format.CONSOLE, Format.MARKDOWN, Format.HTML])
+@pytest.mark.parametrize("fmt", [Format.CONSOLE, Format.MARKDOWN, Format.HTML, Format.JUNIT])
 def test_reports_for_people_list_ten_rows_then_count(fmt: Format) -> None:
     text = render(rows_result(), fmt)
     assert "row id=101 (subject C-0101): expired" in text
