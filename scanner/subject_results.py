@@ -26,8 +26,9 @@ MAX_HITS = 20  # stored vectors within the tolerance named per store (nearest fi
 
 @dataclass(frozen=True)
 class StoredHit:
-    """One stored vector within the tolerance: which one (a database row by its key and its
-    own date, or a file's vector by the label beside it and its path) and its distance."""
+    """One stored vector within the tolerance — or a face in an image stored in a database
+    row —: which one (a database row by its key and its own date, or a file's vector by the
+    label beside it and its path) and its distance."""
 
     ref: VectorRef
     distance: float
@@ -50,8 +51,8 @@ class SubjectMatch:
     app: str | None = None
     sha256: str | None = None
     context: ItemContext = field(default_factory=ItemContext)
-    # the stored vectors within the tolerance, nearest first (at most MAX_HITS; `within`
-    # counts them all): a row's key and date, or a label and path
+    # which stored vectors (nearest first, at most MAX_HITS; `within` counts them all) or
+    # which database row's image: a row's key and date, or a label and path
     hits: tuple[StoredHit, ...] = ()
 
 

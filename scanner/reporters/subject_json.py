@@ -84,11 +84,11 @@ def _match(m: SubjectMatch) -> dict[str, Any]:
                 "vectors_within": m.within,
                 "compared": m.compared,
                 "count": m.count,
-                "hits": [hit(h) for h in m.hits],
             }
             if m.where is not None
             else None
         ),
+        "hits": [hit(h) for h in m.hits],
         "app": m.app,
         "sha256": m.sha256,
         "context": context(m.context),

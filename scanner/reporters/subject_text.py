@@ -76,7 +76,8 @@ def what(m: SubjectMatch) -> str:
             f"face in the image at x={b.x:.2f} y={b.y:.2f} w={b.w:.2f} h={b.h:.2f} (relative)"
             f"{frame}{turned}"
         )
-    return "face in an image stored in this database column"
+    text = "face in an image stored in this database column"
+    return text + (f": {hit_text(m.hits[0])}" if m.hits else "")
 
 
 def hit_text(h: StoredHit) -> str:

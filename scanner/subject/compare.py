@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from scanner.detectors.base import DetectContext, LoadedItem
-from scanner.detectors.face_column import MAX_IMAGES, TIME_BUDGET_S, column_images
+from scanner.detectors.face_column import MAX_IMAGES, TIME_BUDGET_S, indexed_images
 from scanner.detectors.face_yunet import YuNetFaceDetector
 from scanner.detectors.models import DLIB_ENCODER, DLIB_HOG, DLIB_POSE5, ModelSpec
 from scanner.embeddings.vectors import VectorSet
@@ -104,6 +104,7 @@ def examine(
     if not any(e.kind in (EvidenceKind.FACE_IMAGE, EvidenceKind.FACE_EMBEDDING) for e in evidence):
         return None
     described: list[FaceDescriptor] = []
+    rows: list[VectorRef | None] = []
     undescribed = images = 0
     every = replace(ctx, settings=replace(ctx.settings, count_faces=True))
     boxes = distinct_boxes(evidence)
@@ -115,12 +116,15 @@ def examine(
     if boxes:
         described, undescribed = describe_boxes(item, boxes, ctx.models, ctx.limits.max_pixels)
     elif item.column is not None and any(e.kind is EvidenceKind.FACE_IMAGE for e in evidence):
-        described, undescribed, images = _column_faces(item, every)
+        described, rows, undescribed, images = _column_faces(item, every)
     faces = tuple(
         FaceCompared(
-            d.box if item.column is None else None, nearest(d.vector, search), d.aligned_by
+            d.box if item.column is None else None,
+            nearest(d.vector, search),
+            d.aligned_by,
+            rows[n] if n < len(rows) else None,
         )
-        for d in described
+        for n, d in enumerate(described)
     )
     stores, stored = _stores(evidence, vectors, search)
     keep = search.keep_descriptors
@@ -161,14 +165,19 @@ def distinct_boxes(evidence: Sequence[Evidence]) -> list[FaceBox]:
     return kept
 
 
-def _column_faces(item: LoadedItem, ctx: DetectContext) -> tuple[list[FaceDescriptor], int, int]:
-    """Face images stored in a column's sampled rows, searched and described one by one."""
+def _column_faces(
+    item: LoadedItem, ctx: DetectContext
+) -> tuple[list[FaceDescriptor], list[VectorRef | None], int, int]:
+    """Face images stored in a column's sampled rows, searched and described one by one;
+    with each face, the row its image is in (when the source says)."""
     assert item.column is not None
+    refs = item.column.refs if len(item.column.refs) == len(item.column.values) else ()
     detector = YuNetFaceDetector()
     started = time.monotonic()
     out: list[FaceDescriptor] = []
+    rows: list[VectorRef | None] = []
     failed = examined = 0
-    for content_type, data in column_images(item.column.values)[:MAX_IMAGES]:
+    for index, content_type, data in indexed_images(item.column.values)[:MAX_IMAGES]:
         if time.monotonic() - started > TIME_BUDGET_S:
             break
         examined += 1
@@ -183,8 +192,9 @@ def _column_faces(item: LoadedItem, ctx: DetectContext) -> tuple[list[FaceDescri
                 loaded, boxes, ctx.models, ctx.limits.max_pixels
             )
             out += described
+            rows += [refs[index] if refs else None] * len(described)
             failed += undescribed
-    return out, failed, examined
+    return out, rows, failed, examined
 
 
 def comparable(e: Evidence) -> bool:

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from db_helpers import mysql_connect, mysql_database, pg_database
+from helpers import astronaut, encode, no_face
 from reporters.sample import HOSTILE_PATH
 from subject_helpers import dlib_like
 
@@ -92,7 +93,7 @@ def test_sqlite_match_names_its_row_and_its_own_date(sqlite_db: Path, probes: Pr
         assert "2019-01-01" not in text, fmt
     document = json.loads(render_subject(result, SubjectFormat.JSON))
     (entry,) = document["matches"]
-    assert entry["store"]["hits"] == [
+    assert entry["hits"] == [
         {
             "key": {"visitor_id": str(MATCH_ID)},
             "label": None,
@@ -102,6 +103,31 @@ def test_sqlite_match_names_its_row_and_its_own_date(sqlite_db: Path, probes: Pr
             "distance": hit.distance,
         }
     ]
+
+
+def test_a_face_in_an_image_stored_in_a_row_names_the_row(tmp_path: Path, probes: Probes) -> None:
+    path = tmp_path / "badges.db"
+    photo = encode(astronaut().resize((240, 240)), "JPEG")
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE badges (badge TEXT PRIMARY KEY, taken_at TEXT, photo BLOB)")
+        db.executemany(
+            "INSERT INTO badges VALUES (?, ?, ?)",
+            [
+                ("B-1", OLDEST, encode(no_face(), "JPEG")),
+                ("B-2", MATCH_DATE, photo),
+                ("B-3", "2024-01-01 00:00:00", encode(no_face(), "JPEG")),
+            ],
+        )
+    db.close()
+    result = search(f"sqlite:///{path}", probes)
+    (m,) = [m for m in result.matches if m.kind is EvidenceKind.FACE_IMAGE]
+    (hit,) = m.hits
+    assert hit.ref.row == RowKey((("badge", "B-2"),))
+    assert (hit.ref.date, hit.ref.date_column) == (MATCH_DATE, "taken_at")
+    assert hit.distance == m.distance
+    text = render_subject(result, SubjectFormat.MARKDOWN).replace("\\_", "_")
+    assert "face in an image stored in this database column: row badge=B-2 (taken_at " in text
+    assert f"{MATCH_DATE} (taken_at of the matching row)" in text
 
 
 def test_a_table_without_a_primary_key_names_the_rowid(
@@ -199,7 +225,7 @@ def test_a_pickle_match_names_the_label_beside_the_vector(
     md = render_subject(result, SubjectFormat.MARKDOWN)
     assert "label 'astronaut' at encodings #4 at 0.0" in md
     document = json.loads(render_subject(result, SubjectFormat.JSON))
-    (json_hit,) = document["matches"][0]["store"]["hits"]
+    (json_hit,) = document["matches"][0]["hits"]
     assert (json_hit["label"], json_hit["key"]) == ("astronaut", None)
 
 
