@@ -90,10 +90,13 @@ def hit_text(h: StoredHit) -> str:
 
 def match_when(m: SubjectMatch) -> str:
     """When the match was stored: the matching row's own date when its table has a date
-    column (the nearest such row), else the item's date."""
+    column (the nearest such row); never the table's oldest row for a matching row without
+    one; else the item's date (a file's)."""
     dated = next((h for h in m.hits if h.ref.date is not None), None)
     if dated is not None:
         return f"{dated.ref.date} ({dated.ref.date_column} of the matching row)"
+    if any(h.ref.row is not None for h in m.hits):
+        return "unknown (the matching row has no date column)"
     return when(m.context)
 
 

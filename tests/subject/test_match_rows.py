@@ -141,8 +141,11 @@ def test_a_table_without_a_primary_key_names_the_rowid(
             [(f"p{i}", v.astype("<f8").tobytes()) for i, v in enumerate(vectors(probe_vector))],
         )
     db.close()
-    (hit,) = the_match(search(f"sqlite:///{path}", probes)).hits
+    result = search(f"sqlite:///{path}", probes)
+    (hit,) = the_match(result).hits
     assert hit.ref.row == RowKey((("rowid", str(MATCH_ID)),)) and hit.ref.date is None
+    md = render_subject(result, SubjectFormat.MARKDOWN)
+    assert "unknown (the matching row has no date column)" in md
 
 
 @pytest.fixture
