@@ -9,7 +9,7 @@ render. The CLI is a thin adapter over these; nothing here prints or reads the e
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from scanner.model import Location, ScanResult
     from scanner.policy.judgement import Judgement
     from scanner.policy.loader import Policy
+    from scanner.sources.keys import SubjectRow
     from scanner.state.store import StateDB
 
 
@@ -104,13 +105,20 @@ def judge(
     result: ScanResult,
     judgement: Judgement,
     *,
-    subjects: Mapping[Location, tuple[str, ...]] | None = None,
+    subjects: Mapping[Location, Sequence[SubjectRow | str]] | None = None,
 ) -> ScanResult:
     """Judge a scan's evidence again — at another date (`judgement.as_of`), with other
     waivers or another baseline — without scanning. Pure but for the policy's registers,
     read here. The subjects of database stores keyed by a column are read by `scan` (they
-    need the databases); without them here, those stores' per-subject rules see no subject."""
+    need the databases); without them here, those stores' per-subject rules see no subject.
+    A subject given as a plain id names no row (findings then list it without a row key)."""
+    from scanner.model import RowKey
     from scanner.policy.facts import load_registers
     from scanner.policy.judgement import judge as judged
+    from scanner.sources.keys import SubjectRow
 
-    return judged(result, judgement, load_registers(judgement.policy), subjects or {})
+    rows = {
+        where: tuple(r if isinstance(r, SubjectRow) else SubjectRow(RowKey(), r) for r in given)
+        for where, given in (subjects or {}).items()
+    }
+    return judged(result, judgement, load_registers(judgement.policy), rows)

@@ -38,7 +38,7 @@ from scanner.sources import display, open_target, read_keys
 from scanner.sources.base import SourceContext, SourceItem
 from scanner.sources.database import ColumnSample
 from scanner.sources.globs import PathFilter
-from scanner.sources.keys import KeysUnreadable
+from scanner.sources.keys import KeysUnreadable, SubjectRow
 from scanner.sources.roots import check_targets, resolved_roots
 from scanner.state.history import record_scan, trend_of
 from scanner.state.incremental import Incremental, config_key
@@ -313,7 +313,7 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
             progress(Progress(planner.discovered, planner.queued, done, result.location.display))
 
     executor: Executor
-    subjects: dict[Location, tuple[str, ...]] = {}
+    subjects: dict[Location, tuple[SubjectRow, ...]] = {}
     with contextlib.ExitStack() as stack:
         if shared_pool is not None:  # a long-lived pool (watch): models stay loaded
             executor = shared_pool
@@ -456,12 +456,13 @@ def _subjects(
     policy: Policy,
     results: list[ItemResult],
     problems: list[Problem],
-) -> dict[Location, tuple[str, ...]]:
-    """The keys of the rows of every column with evidence in a store keyed by a column, read
-    as the columns were: a SQLite file in a worker, a server through its source."""
+) -> dict[Location, tuple[SubjectRow, ...]]:
+    """The keys and subjects of the rows of every column with evidence in a store keyed by
+    a column, read as the columns were: a SQLite file in a worker, a server through its
+    source."""
     uris = {display(u): u for u in config.uris}
     reads = subject_reads(policy, results, uris)
-    out: dict[Location, tuple[str, ...]] = {}
+    out: dict[Location, tuple[SubjectRow, ...]] = {}
     local = [r for r in reads if not r.read.is_sqlite]
     for subject in local:
         try:

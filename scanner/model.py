@@ -7,7 +7,9 @@ counts, relative box geometry, digests and locations only — never pixels or ve
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import ClassVar
@@ -580,6 +582,89 @@ class ItemResult:
         return max(self.evidence, key=lambda e: (e.severity, e.faces, e.confidence))
 
 
+@dataclass(frozen=True)
+class RowKey:
+    """A database row: its primary key's (column, value) pairs, values as text, or for a
+    SQLite table without one `(("rowid", "7"),)`; empty when the table has neither (then
+    the subject's id names the row)."""
+
+    parts: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def display(self) -> str:
+        return ", ".join(f"{column}={value}" for column, value in self.parts)
+
+
+@dataclass(frozen=True)
+class RowFinding:
+    """One row behind a finding: its key, whose row it is (the subject id the register is
+    joined on) and why it breaks the rule ("expired", "missing", "withdrawn" …)."""
+
+    key: RowKey
+    subject: str
+    reason: str
+
+
+MAX_LABEL_CHARS = 120  # a label or a key value longer than this is cut (with "…")
+
+
+def cut(text: str, limit: int = MAX_LABEL_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass(frozen=True)
+class VectorRef:
+    """Which stored vector: a database row (its key, and the value of the table's first date
+    column in that row), or a vector in a file by the label stored beside it (the name or
+    image path a pickle or JSON gallery keeps with each vector) and its path in the file.
+    Never a value of the vector."""
+
+    row: RowKey | None = None
+    label: str | None = None
+    path: str | None = None  # in the file: `$.people[3].embedding`; a pickle: `encodings #4`
+    date: str | None = None  # the row's own date, as stored (text)
+    date_column: str | None = None
+
+    @property
+    def display(self) -> str:
+        """`row id=7`, `label 'alice' at $.names[2]`, `$.alice`, or "" (unknown)."""
+        if self.row is not None and self.row.parts:
+            return f"row {self.row.display}"
+        if self.label is not None:
+            return f"label {self.label!r}" + (f" at {self.path}" if self.path else "")
+        return self.path or ""
+
+
+MAX_FINDING_ROWS = 10_000  # rows a finding lists; the rest are counted (and in the digest)
+
+
+@dataclass(frozen=True)
+class FindingRows:
+    """The rows behind a column-level finding, bounded: the first MAX_FINDING_ROWS in order
+    of (reason, subject, key), how many there are in all, and a digest over every one of
+    them (the finding's fingerprint covers exactly the rows it saw). Never a value of the
+    row's face data."""
+
+    rows: tuple[RowFinding, ...]
+    total: int
+    digest: str  # sha256 (hex) over the sorted (key, subject, reason) of every row
+
+    @property
+    def more(self) -> int:
+        """Rows counted but not listed."""
+        return self.total - len(self.rows)
+
+    @classmethod
+    def of(cls, rows: Iterable[RowFinding], limit: int = MAX_FINDING_ROWS) -> FindingRows:
+        ordered = sorted(set(rows), key=lambda r: (r.reason, r.subject, r.key.parts))
+        h = hashlib.sha256()
+        for r in ordered:
+            record = [r.reason, r.subject, [list(p) for p in r.key.parts]]
+            h.update(json.dumps(record, ensure_ascii=False).encode("utf-8", "surrogateescape"))
+            h.update(b"\n")
+        return cls(tuple(ordered[:limit]), len(ordered), h.hexdigest())
+
+
 class Disposition(str, enum.Enum):
     """What the CI gate makes of a finding. Values are part of the JSON contract."""
 
@@ -615,6 +700,7 @@ class Finding:
     # The fingerprint baselines of format 1 hold (before identities were relative to the
     # scan root: the location as displayed); such baselines and waivers match it too.
     legacy_fingerprint: str | None = None
+    rows: FindingRows | None = None  # a database column's rows behind the finding (bounded)
 
     def fact(self, key: str) -> ScalarValue | None:
         for k, v in self.facts:

@@ -11,7 +11,27 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from scanner.model import EvidenceKind, ExitCode, FaceBox, ItemContext, Location, ScanResult
+from scanner.model import (
+    EvidenceKind,
+    ExitCode,
+    FaceBox,
+    ItemContext,
+    Location,
+    ScanResult,
+    VectorRef,
+)
+
+MAX_HITS = 20  # stored vectors within the tolerance named per store (nearest first)
+
+
+@dataclass(frozen=True)
+class StoredHit:
+    """One stored vector within the tolerance — or a face in an image stored in a database
+    row —: which one (a database row by its key and its own date, or a file's vector by the
+    label beside it and its path) and its distance."""
+
+    ref: VectorRef
+    distance: float
 
 
 @dataclass(frozen=True)
@@ -31,6 +51,9 @@ class SubjectMatch:
     app: str | None = None
     sha256: str | None = None
     context: ItemContext = field(default_factory=ItemContext)
+    # which stored vectors (nearest first, at most MAX_HITS; `within` counts them all) or
+    # which database row's image: a row's key and date, or a label and path
+    hits: tuple[StoredHit, ...] = ()
 
 
 @dataclass(frozen=True)

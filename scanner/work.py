@@ -14,7 +14,7 @@ from scanner.embeddings.vectors import VectorSet
 from scanner.model import ContentType, Evidence, ItemResult, Location, Problem
 from scanner.sources.base import Openable
 from scanner.sources.database import ColumnSample
-from scanner.sources.keys import KeyRead
+from scanner.sources.keys import KeyRead, SubjectRow
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class WorkOutcome:
     content_types: tuple[tuple[str, int], ...] = ()  # the file's type, its members', columns
     members: int = 0  # archive members looked at
     columns: int = 0  # database columns found
-    keys: tuple[str, ...] = field(default=(), repr=False)  # a KeyRead's answer: memory only
+    keys: tuple[SubjectRow, ...] = field(default=(), repr=False)  # a KeyRead's answer: memory only
 
 
 @dataclass(frozen=True)

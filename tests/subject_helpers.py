@@ -20,9 +20,11 @@ from scanner.model import (
     Place,
     ScalarValue,
     ScanResult,
+    VectorRef,
 )
 from scanner.sources.database import sqlite_ref
 from scanner.subject.spec import FaceCompared, ItemFaces, StoreCompared
+from scanner.subject_results import StoredHit
 
 
 def dlib_like(n: int, seed: int = 0) -> np.ndarray:
@@ -128,7 +130,18 @@ def sample_faces(scan: ScanResult) -> dict[Location, ItemFaces]:
             descriptors=dlib_like(1, 2),
         ),
         by_path["models/encodings.pickle"].location: ItemFaces(
-            stores=(StoreCompared("$.encodings", 128, "dlib/face_recognition", 40, 40, 0.42, 1),),
+            stores=(
+                StoreCompared(
+                    "$.encodings",
+                    128,
+                    "dlib/face_recognition",
+                    40,
+                    40,
+                    0.42,
+                    1,
+                    hits=(StoredHit(VectorRef(label="alice", path="$.encodings[17]"), 0.42),),
+                ),
+            ),
             stored=dlib_like(40, 3),
         ),
         by_path["models/arcface.npy"].location: ItemFaces(

@@ -43,7 +43,7 @@ from scanner.embeddings.vectors import (
     classify,
     recognise_bytes,
 )
-from scanner.model import ContentType, EvidenceKind, ScalarValue
+from scanner.model import ContentType, EvidenceKind, ScalarValue, VectorRef
 from scanner.reference.countries import format_counts
 from scanner.sniff import HEAD_BYTES, sniff
 from scanner.sources.database import ColumnSample, Value
@@ -92,16 +92,18 @@ class EmbeddingColumnDetector:
         evidence = embedding_evidence(
             self.id, vs, verdict, app=column.app, extra=_details(column, rows_with, estimated)
         )
-        kept = kept_vectors(ctx, [replace(vs, sample=every)] if every is not None else [])
+        kept = kept_vectors(
+            ctx, [replace(vs, sample=every[0], refs=every[1])] if every is not None else []
+        )
         return DetectorOutput((evidence,), tuple(notes), vectors=kept)
 
 
 def _vectors(
     column: ColumnSample, keep_all: bool = False
-) -> tuple[VectorSet, int, bool, np.ndarray | None] | None:
+) -> tuple[VectorSet, int, bool, tuple[np.ndarray, tuple[VectorRef, ...]] | None] | None:
     """The column's vectors of the most common length, the sampled values holding one,
     whether the count is an estimate, and (keep_all: for a face search in this worker) every
-    vector read, not only the classifier's sample."""
+    vector read, not only the classifier's sample, with the row each one is in."""
     declared = _declared_dims(column.declared_type)
     per_value: list[list[np.ndarray]] = []
     dtypes: collections.Counter[str] = collections.Counter()
@@ -120,6 +122,10 @@ def _vectors(
         return None
     dims = lengths.most_common(1)[0][0]
     every = [v for vs in per_value for v in vs if len(v) == dims]
+    known = len(column.refs) == len(per_value)
+    refs = tuple(
+        column.refs[i] for i, vs in enumerate(per_value) for v in vs if known and len(v) == dims
+    )
     rows = every[:SAMPLE_VECTORS]
     rows_with = sum(1 for vs in per_value if any(len(v) == dims for v in vs))
     fetched = len(column.values)
@@ -139,8 +145,9 @@ def _vectors(
         dtype=dtypes.most_common(1)[0][0],
         names=(column.table, column.column, *column.context),
         integers=integers,
+        refs=refs[:SAMPLE_VECTORS],
     )
-    return vs, rows_with, estimated, np.vstack(every) if keep_all else None
+    return vs, rows_with, estimated, (np.vstack(every), refs) if keep_all else None
 
 
 def _details(

@@ -128,9 +128,14 @@ def _details(
 def column_images(values: tuple[Value, ...]) -> list[tuple[ContentType, bytes]]:
     """The sampled values that are images: encoded (raw bytes, base64, data URIs), or raw
     pixel arrays (tried on at most MAX_IMAGES values: the search for a width costs time)."""
-    images: list[tuple[ContentType, bytes]] = []
+    return [(ct, data) for _, ct, data in indexed_images(values)]
+
+
+def indexed_images(values: tuple[Value, ...]) -> list[tuple[int, ContentType, bytes]]:
+    """column_images, each with the index of the value it came from (its row)."""
+    images: list[tuple[int, ContentType, bytes]] = []
     tries = 0
-    for value in values:
+    for index, value in enumerate(values):
         data = value if isinstance(value, bytes) else None
         if isinstance(value, str):
             data = _b64_image(value.strip())
@@ -138,7 +143,7 @@ def column_images(values: tuple[Value, ...]) -> list[tuple[ContentType, bytes]]:
             continue
         ct = sniff(data[:HEAD_BYTES])
         if ct.is_image:
-            images.append((ct, data))
+            images.append((index, ct, data))
             continue
         if tries >= MAX_IMAGES:
             continue
@@ -147,7 +152,7 @@ def column_images(values: tuple[Value, ...]) -> list[tuple[ContentType, bytes]]:
         if pixels is not None:
             buf = io.BytesIO()
             Image.fromarray(pixels).save(buf, "PNG", compress_level=1)
-            images.append((ContentType.PNG, buf.getvalue()))
+            images.append((index, ContentType.PNG, buf.getvalue()))
     return images
 
 

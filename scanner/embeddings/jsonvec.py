@@ -24,9 +24,10 @@ from scanner.embeddings.vecsets import (
     Findings,
     Path,
     is_label_name,
+    path_text,
 )
 from scanner.errors import FaceauditError
-from scanner.model import ProblemReason
+from scanner.model import ProblemReason, VectorRef, cut
 
 MAX_BYTES = 64 * 1024 * 1024
 MAX_DEPTH = 64
@@ -113,7 +114,7 @@ def analyse_json(data: bytes, names: tuple[str, ...]) -> Findings:
     except RecursionError:  # not reachable after nesting_depth; kept as a second guard
         return _refused("JSON nested too deeply for the parser", data, names, found)
     for i, doc in enumerate(docs):
-        _walk(doc, () if len(docs) == 1 else (i,), collector, False)
+        _walk(doc, () if len(docs) == 1 else (i,), collector, False, None)
     found.sets.extend(collector.vector_sets())
     if collector.overflow:
         found.notes.append(("vectors_not_grouped", collector.overflow))
@@ -164,37 +165,54 @@ def _numbers(node: list[Any]) -> np.ndarray | None:
         return np.array(node, dtype=np.float64)
 
 
-def _walk(node: Any, path: Path, out: Collector, labelled: bool) -> None:
-    """Depth is bounded by nesting_depth before parsing, so recursion stays shallow."""
+def _walk(node: Any, path: Path, out: Collector, labelled: bool, label: str | None) -> None:
+    """Depth is bounded by nesting_depth before parsing, so recursion stays shallow. `label`
+    is the one stored beside this node (a record's name, a parallel list's entry)."""
     if isinstance(node, list):
         vec = _numbers(node)
         if vec is not None:
             ints = all(type(x) is int for x in node)
-            out.add(path, vec[None, :], dtype="text", labels=int(labelled), integers=ints)
+            ref = _ref(label, path)
+            out.add(path, vec[None, :], dtype="text", labels=int(labelled), integers=ints,
+                    refs=(ref,))  # fmt: skip
             return
         for i, item in enumerate(node):
-            _walk(item, (*path, i), out, labelled)
+            _walk(item, (*path, i), out, labelled, label)
     elif isinstance(node, dict):
-        label_here, parallel = _labels(node)
+        own, parallel = _labels(node)
         for key, value in node.items():
-            aligned = isinstance(value, list) and len(value) in parallel
-            _walk(value, (*path, str(key)), out, labelled or label_here or aligned)
+            names = parallel.get(len(value)) if isinstance(value, list) else None
+            if names is not None and not is_label_name(str(key)) and _numbers(value) is None:
+                for i, item in enumerate(value):  # one label per element, beside the list
+                    _walk(item, (*path, str(key), i), out, True, names[i])
+                continue
+            marked = labelled or own is not None or names is not None
+            _walk(value, (*path, str(key)), out, marked, own or label)
     elif isinstance(node, str) and len(node) >= 2 * MIN_DIMS - 1:
         hit = cell_vector(node)
         if hit is not None:
-            out.add(path, hit[0][None, :], dtype=hit[1], labels=int(labelled), integers=hit[2])
+            ref = _ref(label, path)
+            out.add(path, hit[0][None, :], dtype=hit[1], labels=int(labelled), integers=hit[2],
+                    refs=(ref,))  # fmt: skip
 
 
-def _labels(record: dict[str, Any]) -> tuple[bool, set[int]]:
-    """A record's own label (`"name": "alice"`), and lengths of label lists beside vector
-    lists (`{"encodings": [...], "names": [...]}`: one name per encoding)."""
-    own = False
-    lengths: set[int] = set()
+def _ref(label: str | None, path: Path) -> VectorRef:
+    """Which vector: the label stored beside it, and its path in the document (both cut)."""
+    return VectorRef(
+        label=cut(label) if label is not None else None, path=cut(path_text("$", path))
+    )
+
+
+def _labels(record: dict[str, Any]) -> tuple[str | None, dict[int, list[str]]]:
+    """A record's own label (`"name": "alice"`), and label lists beside vector lists by
+    length (`{"encodings": [...], "names": [...]}`: one name per encoding)."""
+    own: str | None = None
+    lists: dict[int, list[str]] = {}
     for key, value in record.items():
         if not is_label_name(str(key)):
             continue
         if isinstance(value, str) and value:
-            own = True
+            own = own if own is not None else value
         elif isinstance(value, list) and value and all(isinstance(v, str) for v in value):
-            lengths.add(len(value))
-    return own, lengths
+            lists.setdefault(len(value), value)
+    return own, lists

@@ -19,7 +19,7 @@ from typing import Protocol
 import numpy as np
 
 from scanner.embeddings.vectors import VectorSet
-from scanner.model import ProblemReason, ScalarValue
+from scanner.model import ProblemReason, ScalarValue, VectorRef
 
 MIN_DIMS = 8  # shorter runs of numbers are coordinates, colours, boxes: not embeddings
 MAX_DIMS = 65_536  # longer rows are images or signals; never sampled as vectors
@@ -99,8 +99,18 @@ class _Group:
     integers: bool = True
     parts: list[np.ndarray] = field(default_factory=list)
     kept: int = 0
+    refs: list[VectorRef] = field(default_factory=list)  # one per kept row
 
-    def take(self, rows: np.ndarray, count: int, labels: int, integers: bool, room: int) -> int:
+    def take(
+        self,
+        rows: np.ndarray,
+        count: int,
+        labels: int,
+        integers: bool,
+        room: int,
+        *,
+        refs: Sequence[VectorRef] = (),
+    ) -> int:
         """Count the vectors, keep up to `room` of them; returns how many were kept."""
         self.count += count
         self.labels += labels
@@ -111,6 +121,8 @@ class _Group:
         part = rows[:room]
         self.parts.append(part)
         self.kept += len(part)
+        given = list(refs[: len(part)])
+        self.refs += given + [VectorRef()] * (len(part) - len(given))
         return len(part)
 
 
@@ -137,8 +149,10 @@ class Collector:
         dtype: str,
         labels: int = 0,
         integers: bool = False,
+        refs: Sequence[VectorRef] = (),
     ) -> None:
-        """Vectors found at `path`: `rows` is (k x D), `count` how many there are in all."""
+        """Vectors found at `path`: `rows` is (k x D), `count` how many there are in all;
+        `refs` says which stored vector each row is (its label, its path), when known."""
         if rows.ndim != 2 or not MIN_DIMS <= rows.shape[1] <= MAX_DIMS:
             return
         key = (_pattern(path), int(rows.shape[1]))
@@ -149,7 +163,8 @@ class Collector:
                 return
             group = self._groups[key] = _Group(key[0], key[1], dtype)
         room = self.values_left // key[1]
-        kept = group.take(rows, len(rows) if count is None else count, labels, integers, room)
+        total = len(rows) if count is None else count
+        kept = group.take(rows, total, labels, integers, room, refs=refs)
         self.values_left -= kept * key[1]
 
     def vector_sets(self) -> list[VectorSet]:
@@ -169,9 +184,17 @@ class Collector:
                     names=(*fixed, *self.names),
                     labels=min(g.labels, g.count),
                     integers=g.integers,
+                    refs=tuple(g.refs) if any(r != VectorRef() for r in g.refs) else (),
                 )
             )
         return out
+
+
+def path_text(root: str, path: Path) -> str:
+    """One vector's own path: `$.people[3].embedding`, `/faces/alice`."""
+    if root == "/":
+        return "/" + "/".join(str(p) for p in path)
+    return root + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
 
 
 def _display(root: str, pattern: tuple[str, ...]) -> str:
@@ -208,11 +231,14 @@ def _merge_galleries(groups: list[_Group]) -> list[_Group]:
             target.count += m.count
             target.labels += m.count  # every vector carries its key as its label
             target.integers &= m.integers
+            at = 0
             for block in m.parts:
                 room = sample_rows(dims) - target.kept
                 if room > 0:
                     target.parts.append(block[:room])
                     target.kept += len(block[:room])
+                    target.refs += m.refs[at : at + len(block[:room])]
+                at += len(block)
         merged.append(target)
     return merged + [g for g in groups if id(g) not in used]
 

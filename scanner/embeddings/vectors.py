@@ -25,9 +25,11 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+
+from scanner.model import VectorRef
 
 # Embedding sizes of face models (../shared/docs/STORES.md). dlib/face_recognition, FaceNet,
 # OpenFace and SFace emit 128; DeepID 160; FaceNet512, ArcFace, InsightFace buffalo_l and
@@ -89,6 +91,10 @@ class VectorSet:
     names: tuple[str, ...] = ()  # keys, columns, tables, file names around the vectors
     labels: int = 0  # labels (people, image paths) aligned one-to-one with the vectors
     integers: bool = False  # stored as integers (even if sampled as floats)
+    # Which stored vector each sampled row is (a database row's key and date, a file's label
+    # and path), one per row of `sample`; empty when the parser does not know. For a face
+    # search's matches (scanner.subject.compare); never values.
+    refs: tuple[VectorRef, ...] = field(default=(), repr=False)
 
     @property
     def dims(self) -> int:

@@ -5,7 +5,8 @@ except for duties of a store as a whole (`store_field_missing`, `orphaned_pair`)
 per store, located at the store's first item. Each rule's check is looked up by name in the
 table of `scanner.policy.checks`, which judges; this module decides what a rule applies to
 and turns verdicts into findings. Messages state the facts (dates, ages, counts of
-subjects), never subject ids, names, crops or vectors.
+subjects), never subject ids, names, crops or vectors; a column's finding may carry the rows
+behind it (`Finding.rows`: row key, subject id, why), and its fingerprint then covers them.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
 
-from scanner.model import DueFinding, Finding, ItemResult, ScalarValue
+from scanner.model import DueFinding, Finding, FindingRows, ItemResult, ScalarValue
 from scanner.policy.checks import CHECKS
 from scanner.policy.checks.base import (
     CheckContext,
@@ -131,7 +132,7 @@ def _item_findings(
     for v in views:
         verdict = check.judge(rule.rule, v, ctx)
         if verdict is not None:
-            out.append(_finding(rule, v, verdict.message, verdict.facts))
+            out.append(_finding(rule, v, verdict.message, verdict.facts, verdict.rows))
     return out
 
 
@@ -164,7 +165,11 @@ def _store_findings(
 
 
 def _finding(
-    rule: LoadedRule, v: ItemView, message: str, facts: Mapping[str, ScalarValue]
+    rule: LoadedRule,
+    v: ItemView,
+    message: str,
+    facts: Mapping[str, ScalarValue],
+    rows: FindingRows | None = None,
 ) -> Finding:
     r = rule.rule
     kinds = [e for e in v.item.evidence if e.kind.value in r.kinds]
@@ -184,9 +189,14 @@ def _finding(
         citations=tuple(r.citations),
         remediation=r.remediation,
         pack=rule.pack,
-        fingerprint=fingerprint(r.id, v.item.location.identity, v.item.sha256),
+        # a column's finding is about its rows: the digest of the rows it saw (format-1
+        # baselines recorded no rows: their legacy print is over the item, as then)
+        fingerprint=fingerprint(
+            r.id, v.item.location.identity, rows.digest if rows is not None else v.item.sha256
+        ),
         legacy_fingerprint=fingerprint(r.id, v.item.location.display, v.item.sha256),
         store=v.store.id if v.store is not None else None,
         facts=tuple(sorted(recorded.items())),
         help_uri=r.help_uri,
+        rows=rows,
     )

@@ -16,7 +16,7 @@ from scanner.policy.checks.base import Facts
 from scanner.policy.loader import Policy, PolicyError, PolicyErrors
 from scanner.policy.registers import RegisterData, RegisterError, load_register
 from scanner.policy.stores import store_for
-from scanner.sources.keys import KeyRead
+from scanner.sources.keys import KeyRead, SubjectRow
 
 
 def load_registers(policy: Policy) -> dict[str, RegisterData]:
@@ -75,6 +75,6 @@ def unread(subject: SubjectRead, why: str) -> Problem:
 
 
 def facts_for(
-    registers: Mapping[str, RegisterData], subjects: Mapping[Location, tuple[str, ...]]
+    registers: Mapping[str, RegisterData], subjects: Mapping[Location, tuple[SubjectRow, ...]]
 ) -> Facts:
     return Facts(registers=registers, subjects=subjects)

@@ -18,6 +18,7 @@ from scanner.policy.gate import Baseline, Waiver, apply_baseline, apply_waivers
 from scanner.policy.loader import Policy
 from scanner.policy.registers import RegisterData
 from scanner.policy.stores import store_for
+from scanner.sources.keys import SubjectRow
 
 _SETTINGS = ("policy", "waivers", "baseline")
 
@@ -44,7 +45,7 @@ def judge(
     result: ScanResult,
     judgement: Judgement,
     registers: Mapping[str, RegisterData],
-    subjects: Mapping[Location, tuple[str, ...]],
+    subjects: Mapping[Location, tuple[SubjectRow, ...]],
 ) -> ScanResult:
     """The result with its findings under the policy, waivers applied and the baseline's
     known findings marked; evaluated at `judgement.as_of`, else at the scan's end."""

@@ -11,8 +11,11 @@ from scanner.reporters.findings import (
     count_by,
     faces_are_lower_bound,
     is_failing,
+    more_rows_text,
     ordered,
     owner_of,
+    row_text,
+    shown_rows,
 )
 from scanner.reporters.text import terminal_safe
 
@@ -124,6 +127,11 @@ def _findings(result: ScanResult, max_rows: int) -> list[str]:
         )
         if f.disposition is not Disposition.OPEN and f.justification:
             lines.append(f"  {'':<8} {'':<8} {'':<24} ({terminal_safe(f.justification)})")
+        shown, more = shown_rows(f)
+        for r in shown:
+            lines.append(f"  {'':<8} {'':<8} {'':<24} {terminal_safe(row_text(r))}")
+        if more:
+            lines.append(f"  {'':<8} {'':<8} {'':<24} {more_rows_text(more)}")
     if len(findings) > max_rows:
         lines.append(f"  ... and {len(findings) - max_rows} more ({ALL_IN_JSON})")
     for waiver in policy.expired_waivers:

@@ -26,11 +26,14 @@ from scanner.model import (
     Finding,
     ItemResult,
     Location,
+    RowFinding,
     ScalarValue,
     ScanResult,
     Severity,
     StoreInfo,
 )
+
+ROWS_SHOWN = 10  # rows of a finding a report for people lists; the JSON report has them all
 
 # Characters kept as they are in a URI that is already one (a database URI): RFC 3986
 # reserved and unreserved characters, and `%` so existing escapes are not escaped twice.
@@ -370,3 +373,25 @@ def evidence_finding(item: ItemResult) -> Finding:
         pack=EVIDENCE_PACK,
         fingerprint=digest,
     )
+
+
+def shown_rows(f: Finding, limit: int = ROWS_SHOWN) -> tuple[tuple[RowFinding, ...], int]:
+    """The rows behind a finding that a report for people lists (the first `limit`), and
+    how many more there are."""
+    if f.rows is None:
+        return (), 0
+    shown = f.rows.rows[:limit]
+    return shown, f.rows.total - len(shown)
+
+
+def row_text(r: RowFinding) -> str:
+    """`row id=3 (subject C3): expired`; `subject C3: missing` for a table without a key.
+    Untrusted text: each format escapes it."""
+    reason = r.reason.replace("_", " ")
+    if r.key.parts:
+        return f"row {r.key.display} (subject {r.subject}): {reason}"
+    return f"subject {r.subject}: {reason}"
+
+
+def more_rows_text(more: int) -> str:
+    return f"and {more} more row{'s' if more != 1 else ''} (--format json lists every row)"

@@ -34,9 +34,12 @@ from scanner.reporters.findings import (
     iso,
     items_by_location,
     legal_basis,
+    more_rows_text,
     owner_of,
     reported_findings,
     retention_text,
+    row_text,
+    shown_rows,
     web_uri,
     when_text,
     without_findings,
@@ -403,6 +406,13 @@ def _finding(result: ScanResult, f: Finding, item: ItemResult | None, now: datet
     facts = [(k, v) for k, v in f.facts if k not in ("basis", "legal_basis", "age_days")]
     if facts:
         rows.append(("Facts", esc(", ".join(f"{k}: {fact_text(v)}" for k, v in facts))))
+    shown, more = shown_rows(f)
+    if shown:
+        total = f.rows.total if f.rows is not None else len(shown)
+        listed = [esc(row_text(r)) for r in shown] + ([more_rows_text(more)] if more else [])
+        rows.append(
+            (f"Rows ({total})", "<ul>" + "".join(f"<li>{t}</li>" for t in listed) + "</ul>")
+        )
     rows.append(("Fingerprint", f"<code>{esc(f.fingerprint)}</code>"))
     body = "".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in rows)
     sev = f.severity.label

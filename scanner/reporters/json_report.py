@@ -17,6 +17,7 @@ from scanner.model import (
     EvidenceKind,
     FaceBox,
     Finding,
+    FindingRows,
     ItemContext,
     ItemResult,
     Location,
@@ -287,6 +288,24 @@ def _finding(f: Finding, uri: str) -> dict[str, Any]:
         "disposition": f.disposition.value,
         "justification": _optional(f.justification),
         "help_uri": _optional(f.help_uri),
+        **({"rows": _rows(f.rows)} if f.rows is not None else {}),
+    }
+
+
+def _rows(rows: FindingRows) -> dict[str, Any]:
+    """Every row the finding lists (up to the model's bound), the total and the digest."""
+    return {
+        "total": rows.total,
+        "listed": len(rows.rows),
+        "digest": rows.digest,
+        "rows": [
+            {
+                "key": {unicode_safe(c): unicode_safe(v) for c, v in r.key.parts},
+                "subject": unicode_safe(r.subject),
+                "reason": r.reason,
+            }
+            for r in rows.rows
+        ],
     }
 
 

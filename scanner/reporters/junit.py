@@ -17,7 +17,14 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 
 from scanner.model import Disposition, Finding, ScanResult
-from scanner.reporters.findings import is_failing, iso, reported_findings
+from scanner.reporters.findings import (
+    is_failing,
+    iso,
+    more_rows_text,
+    reported_findings,
+    row_text,
+    shown_rows,
+)
 from scanner.reporters.text import terminal_safe, unicode_safe
 
 # What XML 1.0 cannot hold at all (after surrogates were made visible): C0 controls other than
@@ -147,6 +154,12 @@ def _details(f: Finding) -> str:
     if f.citations:
         lines.append(f"citations: {xml_line('; '.join(f.citations))}")
     lines += [f"{k}: {xml_line(str(v))}" for k, v in f.facts]
+    shown, more = shown_rows(f)
+    if shown and f.rows is not None:
+        lines.append(f"rows ({f.rows.total}):")
+        lines += [f"  {xml_line(row_text(r))}" for r in shown]
+        if more:
+            lines.append(f"  {more_rows_text(more)}")
     lines.append(f"remediation: {xml_block(f.remediation)}")
     lines.append(f"fingerprint: {f.fingerprint}")
     return "\n".join(lines)

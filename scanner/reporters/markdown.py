@@ -24,9 +24,12 @@ from scanner.reporters.findings import (
     iso,
     items_by_location,
     legal_basis,
+    more_rows_text,
     owner_of,
     reported_findings,
     retention_text,
+    row_text,
+    shown_rows,
     web_uri,
     when_text,
     without_findings,
@@ -228,6 +231,13 @@ def _finding(
         lines.append(
             "- **Facts:** " + ", ".join(f"{esc(k)}: {esc(fact_text(v))}" for k, v in other)
         )
+    shown, more = shown_rows(f)
+    if shown:
+        total = f.rows.total if f.rows is not None else len(shown)
+        lines.append(f"- **Rows ({total}):**")
+        lines += [f"  - {esc(row_text(r))}" for r in shown]
+        if more:
+            lines.append(f"  - {more_rows_text(more)}")
     lines += [f"- **Fingerprint:** `{f.fingerprint}`", ""]
     return lines
 

@@ -12,11 +12,11 @@ from scanner.reporters.subject_text import (
     HOW_TO_READ,
     MAX_ROWS,
     PRIVACY,
+    match_when,
     places,
     searched,
     verdict,
     what,
-    when,
 )
 from scanner.subject_results import SubjectResult
 
@@ -81,7 +81,7 @@ def render(result: SubjectResult, max_rows: int = MAX_ROWS) -> str:
                 what(m),
                 f"{m.distance:.3f}",
                 f"{m.confidence:.2f}",
-                when(m.context),
+                match_when(m),
                 places(m.context),
                 m.app or "",
             )
@@ -123,5 +123,5 @@ def render(result: SubjectResult, max_rows: int = MAX_ROWS) -> str:
 
 def _more(total: int, shown: int) -> list[str]:
     if total > shown:
-        return [f"<p>… and {total - shown} more: the JSON report lists all.</p>"]
+        return [f"<p>… and {total - shown} more: --format json lists all.</p>"]
     return []

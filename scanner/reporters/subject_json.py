@@ -1,8 +1,9 @@
 """The subject search as JSON, validated against scanner/schemas/subject.schema.json.
 
 For an access or erasure request: where the person's face was found (location, distance,
-confidence, the face's box, the stored set and how many of its vectors matched, the item's
-date, countries and application), what could not be compared and why, and the coverage.
+confidence, the face's box, the stored set and how many of its vectors matched — each by its
+row's key and own date, or by the label stored beside it —, the item's date, countries and
+application), what could not be compared and why, and the coverage.
 Never the probe, its file name or any descriptor.
 """
 
@@ -14,7 +15,7 @@ from typing import Any
 from scanner.model import FaceBox, ItemContext, Location, Problem
 from scanner.reporters.findings import iso
 from scanner.reporters.text import unicode_safe
-from scanner.subject_results import NotCompared, SubjectMatch, SubjectResult
+from scanner.subject_results import NotCompared, StoredHit, SubjectMatch, SubjectResult
 
 SCHEMA_VERSION = "1.1"
 SPACE = "dlib_face_recognition_resnet_model_v1 (128-d, face_recognition's space)"
@@ -88,9 +89,24 @@ def _match(m: SubjectMatch) -> dict[str, Any]:
             if m.where is not None
             else None
         ),
+        "hits": [hit(h) for h in m.hits],
         "app": m.app,
         "sha256": m.sha256,
         "context": context(m.context),
+    }
+
+
+def hit(h: StoredHit) -> dict[str, Any]:
+    """One stored vector within the tolerance: which one, and its distance."""
+    r = h.ref
+    key = {unicode_safe(c): unicode_safe(v) for c, v in r.row.parts} if r.row else None
+    return {
+        "key": key or None,
+        "label": unicode_safe(r.label) if r.label is not None else None,
+        "path": unicode_safe(r.path) if r.path is not None else None,
+        "date": unicode_safe(r.date) if r.date is not None else None,
+        "date_column": unicode_safe(r.date_column) if r.date_column is not None else None,
+        "distance": h.distance,
     }
 
 

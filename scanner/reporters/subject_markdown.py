@@ -10,11 +10,11 @@ from scanner.reporters.subject_text import (
     HOW_TO_READ,
     MAX_ROWS,
     PRIVACY,
+    match_when,
     places,
     searched,
     verdict,
     what,
-    when,
 )
 from scanner.reporters.text import markdown_code, markdown_escape
 from scanner.subject_results import SubjectResult
@@ -48,7 +48,7 @@ def render(result: SubjectResult, max_rows: int = MAX_ROWS) -> str:
             out.append(
                 f"| {n} | {markdown_code(m.location.display, in_table=True)} | "
                 f"{_cell(what(m))} | {m.distance:.3f} | {m.confidence:.2f} | "
-                f"{_cell(when(m.context))} | {_cell(places(m.context))} | {_cell(m.app or '')} |"
+                f"{_cell(match_when(m))} | {_cell(places(m.context))} | {_cell(m.app or '')} |"
             )
         out += _more(len(result.matches), max_rows, "matches")
     out += ["## Not compared", ""]
@@ -82,5 +82,5 @@ def _cell(text: str) -> str:
 
 def _more(total: int, shown: int, what: str) -> list[str]:
     if total > shown:
-        return ["", f"… and {total - shown} more {what} (the JSON report lists all).", ""]
+        return ["", f"… and {total - shown} more {what} (--format json lists all).", ""]
     return [""]

@@ -5,9 +5,16 @@ from __future__ import annotations
 
 from scanner.model import EvidenceKind, ItemContext
 from scanner.reporters.findings import iso
-from scanner.subject_results import PeopleEstimate, SubjectMatch, SubjectResult, TriageResult
+from scanner.subject_results import (
+    PeopleEstimate,
+    StoredHit,
+    SubjectMatch,
+    SubjectResult,
+    TriageResult,
+)
 
 MAX_ROWS = 2_000  # rows listed per table in Markdown and HTML (JSON lists all)
+HITS_SHOWN = 5  # stored vectors named per match in Markdown and HTML (JSON: up to 20)
 
 HOW_TO_READ = (
     "Each face found and each stored face template of the same kind (128-d dlib / "
@@ -59,10 +66,16 @@ def searched(result: SubjectResult) -> str:
 
 def what(m: SubjectMatch) -> str:
     if m.kind is EvidenceKind.FACE_EMBEDDING:
-        return (
+        text = (
             f"stored face template(s): {m.within} of {m.compared} compared vectors within the "
             f"tolerance ({m.count} stored) in {m.where}"
         )
+        if m.hits:
+            shown = m.hits[:HITS_SHOWN]
+            text += ": " + "; ".join(hit_text(h) for h in shown)
+            if m.within > len(shown):
+                text += f"; and {m.within - len(shown)} more"
+        return text
     if m.box is not None:
         b = m.box
         frame = f", frame {b.frame}" if b.frame else ""
@@ -71,7 +84,28 @@ def what(m: SubjectMatch) -> str:
             f"face in the image at x={b.x:.2f} y={b.y:.2f} w={b.w:.2f} h={b.h:.2f} (relative)"
             f"{frame}{turned}"
         )
-    return "face in an image stored in this database column"
+    text = "face in an image stored in this database column"
+    return text + (f": {hit_text(m.hits[0])}" if m.hits else "")
+
+
+def hit_text(h: StoredHit) -> str:
+    """`row id=7 (created_at 2025-03-04 10:00:00) at 0.012`, `label 'ada' at encodings #2 at
+    0.301`."""
+    who = h.ref.display or "a vector"
+    dated = f" ({h.ref.date_column} {h.ref.date})" if h.ref.date is not None else ""
+    return f"{who}{dated} at {h.distance:.3f}"
+
+
+def match_when(m: SubjectMatch) -> str:
+    """When the match was stored: the matching row's own date when its table has a date
+    column (the nearest such row); never the table's oldest row for a matching row without
+    one; else the item's date (a file's)."""
+    dated = next((h for h in m.hits if h.ref.date is not None), None)
+    if dated is not None:
+        return f"{dated.ref.date} ({dated.ref.date_column} of the matching row)"
+    if any(h.ref.row is not None for h in m.hits):
+        return "unknown (the matching row has no date column)"
+    return when(m.context)
 
 
 def when(c: ItemContext) -> str:
@@ -172,7 +206,7 @@ def rest(t: TriageResult, max_rows: int = MAX_ROWS) -> str:
     return (
         f"… and {len(more)} more items with {sum(f.faces for f in more)} faces, "
         f"{sum(f.image_rows for f in more)} image rows, {sum(f.templates for f in more)} "
-        f"templates and {sum(f.labelled for f in more)} named (the JSON report lists all)."
+        f"templates and {sum(f.labelled for f in more)} named (--format json lists all)."
     )
 
 

@@ -10,9 +10,10 @@ built-in claims). A source module provides:
   credential);
 - optionally `read_rows(target, sql, base) -> list[rows]`: the rows of one read-only query,
   for a policy's registers kept in it (SQLite, PostgreSQL);
-- optionally `read_keys(target, read, sampling) -> tuple[str, ...]`: the subjects of a
-  column's rows (scanner.sources.keys.KeyRead), for a policy's per-subject checks
-  (PostgreSQL; a SQLite file's are read in a worker, scanner.sources.keys.read_sqlite).
+- optionally `read_keys(target, read, sampling) -> tuple[SubjectRow, ...]`: the rows of a
+  column, by key and subject (scanner.sources.keys), for a policy's per-subject checks
+  (PostgreSQL, MariaDB/MySQL; a SQLite file's are read in a worker,
+  scanner.sources.keys.read_sqlite).
 
 No other module lists schemes. Drivers are imported only when a target of their scheme is
 scanned, so `faceaudit --help` stays instant.
@@ -32,7 +33,7 @@ from scanner.sources.base import Source, SourceContext
 
 if TYPE_CHECKING:
     from scanner.config import SampleLimits
-    from scanner.sources.keys import KeyRead
+    from scanner.sources.keys import KeyRead, SubjectRow
 
 # scheme -> the module implementing it (see above)
 SOURCES: dict[str, str] = {
@@ -114,8 +115,8 @@ def holds_registers(target: str) -> bool:
         return False
 
 
-def read_keys(read: KeyRead, sampling: SampleLimits) -> tuple[str, ...]:
-    """The subjects of a column's rows, from a source that reads them in this process (a
+def read_keys(read: KeyRead, sampling: SampleLimits) -> tuple[SubjectRow, ...]:
+    """The rows of a column, by key and subject, from a source that reads them in this process (a
     database server); raises KeysUnreadable when the target's source cannot."""
     from scanner.sources.keys import KeysUnreadable
 
@@ -126,5 +127,5 @@ def read_keys(read: KeyRead, sampling: SampleLimits) -> tuple[str, ...]:
     scheme = scheme_of(read.database)
     if reader is None:
         raise KeysUnreadable(f"the subjects of {scheme}:// columns cannot be read")
-    found: tuple[str, ...] = reader(read.database, read, sampling)
+    found: tuple[SubjectRow, ...] = reader(read.database, read, sampling)
     return found

@@ -26,6 +26,7 @@ from scanner.model import (
     Problem,
     ProblemReason,
     ScalarValue,
+    VectorRef,
 )
 from scanner.sources.base import SourceItem
 
@@ -60,6 +61,9 @@ class ColumnSample:
     # The table's country/region columns over the sampled rows: (column, ISO country, ISO
     # 3166-2 region or None, rows). Jurisdiction context for evidence found in this column.
     places: tuple[tuple[str, str, str | None, int], ...] = ()
+    # The row of each value in `values` (its key, its own date), or () when not known: a
+    # face search names the rows it matched (scanner.subject). Keys, never payloads.
+    refs: tuple[VectorRef, ...] = field(default=(), repr=False)
 
 
 class DatabaseError(FaceauditError):

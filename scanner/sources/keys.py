@@ -5,17 +5,21 @@ Read the way the columns themselves are read, because the database is the same u
 data: a SQLite file in a worker, through the same safe opening (scanner.sources.sqlite_open);
 PostgreSQL through the source's read-only session, from stored relations only, by COPY when
 planning a read could run user code, and compared on the client (no `DISTINCT`: the key's
-type could bring its own equality operator). Keys stay in memory: they are never reported
-or recorded.
+type could bring its own equality operator).
+
+Each row comes with its own key — the table's primary key, else SQLite's rowid, else none —
+so that a finding can name the rows it is about (`SubjectRow`, then scanner.model.RowFinding
+in the finding's bounded list). Nothing else of the row is read.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from scanner.errors import FaceauditError
+from scanner.model import RowKey
 from scanner.sources import sqlite_open
 from scanner.sources.sqlite_open import q
 
@@ -37,12 +41,20 @@ class KeyRead:
         return self.database.split("://", 1)[0].lower() == "sqlite"
 
 
+@dataclass(frozen=True)
+class SubjectRow:
+    """A row where the column holds a value: the row's key and the subject it names."""
+
+    key: RowKey
+    subject: str
+
+
 class KeysUnreadable(FaceauditError):
     """The keys could not be read (the message never holds credentials or values)."""
 
 
-def read_sqlite(read: KeyRead, private_dir: str, max_copy_bytes: int) -> tuple[str, ...]:
-    """Distinct keys from a SQLite file (in a worker: the file is untrusted)."""
+def read_sqlite(read: KeyRead, private_dir: str, max_copy_bytes: int) -> tuple[SubjectRow, ...]:
+    """The rows' keys and subjects from a SQLite file (in a worker: the file is untrusted)."""
     path = sqlite_open.path_from_uri(read.database)
     try:
         opened = sqlite_open.open_path(path, private_dir, max_copy_bytes)
@@ -55,11 +67,15 @@ def read_sqlite(read: KeyRead, private_dir: str, max_copy_bytes: int) -> tuple[s
         kind = conn.execute("SELECT type FROM sqlite_master WHERE name = ?", (read.table,))
         if [r[0] for r in kind.fetchall()] != ["table"]:
             raise KeysUnreadable(f"{read.table} is not a table")
+        info = conn.execute("SELECT name, pk FROM pragma_table_info(?)", (read.table,))
+        primary = [str(name) for name, pk in sorted(info.fetchall(), key=lambda r: r[1]) if pk]
+        key_names = primary or ["rowid"]
+        what = ", ".join(q(k) for k in key_names)
         statement = (
-            f"SELECT {q(read.key_column)} FROM {q(read.table)} "  # noqa: S608 - quoted names
+            f"SELECT {q(read.key_column)}, {what} FROM {q(read.table)} "  # noqa: S608 - quoted
             f"WHERE {q(read.column)} IS NOT NULL LIMIT {MAX_KEYS}"
         )
-        return distinct(row[0] for row in conn.execute(statement))
+        return subject_rows(key_names, conn.execute(statement))
     except KeysUnreadable:
         raise
     except Exception as exc:  # a driver error, a deadline: this column's keys are unknown
@@ -68,6 +84,27 @@ def read_sqlite(read: KeyRead, private_dir: str, max_copy_bytes: int) -> tuple[s
         sqlite_open.close(opened)
 
 
-def distinct(values: Iterable[object]) -> tuple[str, ...]:
-    """The distinct non-null keys as text, compared here (never by the database)."""
-    return tuple(sorted({str(v) for v in values if v is not None}))
+def subject_rows(
+    key_names: Sequence[str], rows: Iterable[Sequence[object]]
+) -> tuple[SubjectRow, ...]:
+    """(subject, *key values) rows as SubjectRows, compared and sorted here (never by the
+    database); rows without a subject are left out."""
+    found: set[SubjectRow] = set()
+    for row in rows:
+        subject, values = row[0], row[1:]
+        if subject is None:
+            continue
+        parts = tuple((n, _text(v)) for n, v in zip(key_names, values, strict=True))
+        found.add(SubjectRow(RowKey(parts), _text(subject)))
+    return tuple(sorted(found, key=lambda r: (r.subject, r.key.parts)))
+
+
+def subjects_of(rows: Iterable[SubjectRow]) -> tuple[str, ...]:
+    """The distinct subjects of the rows."""
+    return tuple(sorted({r.subject for r in rows}))
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.hex()
+    return str(value)

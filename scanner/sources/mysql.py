@@ -27,6 +27,9 @@ or `OFFSET rows/2` along the key otherwise. Auto-increment keys put the oldest r
 the sample spans old and recent records, and the same database always gives the same rows.
 Tables without a primary key and views are read by `LIMIT`; views are counted through
 `LIMIT` too (a view may never end: its timeout is that relation's QUERY_TIMEOUT).
+
+For a policy's per-subject checks (`read_keys`), the rows of a column are read by subject
+and primary key, from a base table only, in the same read-only session.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from scanner.sources.database import (
     column_items,
     server_ref,
 )
+from scanner.sources.keys import MAX_KEYS, KeyRead, KeysUnreadable, SubjectRow, subject_rows
 from scanner.sources.relational import (
     EXACT_COUNT_ROWS,
     META_TIMEOUT_S,
@@ -64,12 +68,15 @@ from scanner.sources.relational import (
     Sampled,
     Stamps,
     Summary,
+    date_column,
     place_counts,
+    row_ref,
     scaled,
     select,
     timestamp_ranges,
 )
 
+KEY_BYTES = 256  # a key or date value stored larger is not read (the row is named without it)
 _INTEGER = {"tinyint", "smallint", "mediumint", "int", "integer", "bigint"}
 _TIMEOUTS = {1969, 3024, 1317, 1028}  # statement time exceeded / interrupted / sort aborted
 _LOCKS = {1205}
@@ -138,6 +145,36 @@ class MysqlSource:
             emitter = Emitter(self.ref, relations, self.limits, self.summary)
             for rel in relations:
                 yield from self._guarded(rel, emitter)
+        finally:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def keys(self, read: KeyRead) -> tuple[SubjectRow, ...]:
+        """The rows where a column holds a value, by subject and primary key
+        (scanner.sources.keys), from a base table only; raises KeysUnreadable."""
+        if self._refused is not None:
+            raise KeysUnreadable(self._refused)
+        try:
+            self._connect()
+        except DatabaseError as exc:
+            raise KeysUnreadable(str(exc)) from None
+        try:
+            relations, _ = self._relations()
+            rel = next((r for r in relations if r.qualified == read.table), None)
+            if rel is None or rel.is_view:
+                raise KeysUnreadable(f"{read.table} is not a base table (a view is not read)")
+            names = {c.name for c in rel.columns}
+            for name in (read.column, read.key_column):
+                if name not in names:
+                    raise KeysUnreadable(f"{read.table} has no column {name!r}")
+            primary = list(rel.primary_key)
+            what = ", ".join(q(n) for n in (read.key_column, *primary))
+            tail = f"WHERE {q(read.column)} IS NOT NULL LIMIT {MAX_KEYS}"
+            self.rows("START TRANSACTION READ ONLY")
+            return subject_rows(primary, self.rows(select(what, q(rel.name), tail)))
+        except (QueryTimeout, RelationUnreadable, DatabaseError) as exc:
+            raise KeysUnreadable(self._credentials.scrub(str(exc))) from None
         finally:
             if self._conn is not None:
                 self._conn.close()
@@ -343,6 +380,14 @@ class MysqlSource:
         parts = self._parts(rel, t, c, counts)
         out = Sampled()
         spent = 0
+        # which row each value is: its primary key and its own date, when short
+        dated = date_column(rel)
+        marks = [*rel.primary_key, *([dated.name] if dated is not None else [])]
+        beside = "".join(
+            f", CASE WHEN LENGTH({q(m)}) <= {KEY_BYTES} THEN CAST({q(m)} AS CHAR) END"
+            for m in marks
+        )
+        keys = len(rel.primary_key)
         for extra, limit, offset in parts:
             tail = f"WHERE {c} IS NOT NULL {extra} LIMIT {limit} OFFSET {offset}"
             sizes = [int(r[0] or 0) for r in self.rows(select(f"LENGTH({c})", t, tail))]
@@ -355,12 +400,16 @@ class MysqlSource:
                 cut += 1
             fetched: list[Any] = []
             if cut:
-                what = f"LENGTH({c}), CASE WHEN LENGTH({c}) <= {lim} THEN {c} END"
+                what = f"LENGTH({c}), CASE WHEN LENGTH({c}) <= {lim} THEN {c} END{beside}"
                 tail = f"WHERE {c} IS NOT NULL {extra} LIMIT {cut} OFFSET {offset}"
                 fetched = self.rows(select(what, t, tail))
             for i, size in enumerate(sizes):
-                value = _value(fetched[i][1]) if i < len(fetched) else None
-                spent = out.add(value if size <= lim else None, size, self.limits, spent)
+                row = fetched[i] if i < len(fetched) else None
+                value = _value(row[1]) if row is not None else None
+                ref = None
+                if row is not None:
+                    ref = row_ref(rel, row[2 : 2 + keys], row[2 + keys] if dated else None)
+                spent = out.add(value if size <= lim else None, size, self.limits, spent, ref)
         if out.oversized and lim < self.limits.value_bytes:
             self.summary.add("values_over_max_allowed_packet", out.oversized)
         return out
@@ -428,3 +477,8 @@ def open_source(target: str, ctx: SourceContext) -> MysqlSource:
 def display(target: str) -> str:
     """`mysql://host:3306/db`: no user, no password, no parameters."""
     return mysql_schema.display_uri(target)
+
+
+def read_keys(target: str, read: KeyRead, sampling: SampleLimits) -> tuple[SubjectRow, ...]:
+    """The rows of a column by subject and key (MysqlSource.keys)."""
+    return MysqlSource(target, sampling).keys(read)

@@ -59,7 +59,7 @@ from scanner.sources.database import (
     column_items,
     server_ref,
 )
-from scanner.sources.keys import KeyRead, KeysUnreadable
+from scanner.sources.keys import KeyRead, KeysUnreadable, SubjectRow
 from scanner.sources.pg_context import place_values, timestamp_values
 from scanner.sources.pg_copy import read_by_copy
 from scanner.sources.pg_schema import ColumnType, RelationMeta
@@ -83,10 +83,13 @@ from scanner.sources.relational import (
     RelationUnreadable,
     Sampled,
     Summary,
+    date_column,
+    row_ref,
     scaled,
 )
 
 SAMPLE_FACTOR = 4  # TABLESAMPLE aims at this many times the rows wanted
+KEY_BYTES = 256  # a key or date value stored larger is not read (the row is named without it)
 REGISTER_TIMEOUT_S = 30.0  # a register's query
 
 
@@ -137,8 +140,8 @@ class PostgresSource:
             self.conn.close()
             self._conn = None
 
-    def keys(self, read: KeyRead) -> tuple[str, ...]:
-        """The distinct keys of the rows where a column holds a value (scanner.sources.keys):
+    def keys(self, read: KeyRead) -> tuple[SubjectRow, ...]:
+        """The rows where a column holds a value, by key and subject (scanner.sources.keys):
         from a stored relation only, by COPY when planning a read of it could run user
         code; raises KeysUnreadable."""
         if not self._credentials.exact:
@@ -275,6 +278,7 @@ class PostgresSource:
             relkind = self._meta[(rel.schema, rel.name)].relkind
             return read_by_copy(self, rel, emitter, risk, relkind)
         ident = self.from_item(rel)
+        rel.primary_key = self._primary_key(rel)
         counts, fraction = self._counts(rel, ident, wanted)
         if fraction < 100.0:
             counts.notes.append(("sampling", f"TABLESAMPLE SYSTEM ({fraction:.4g}%) REPEATABLE"))
@@ -284,6 +288,19 @@ class PostgresSource:
         stamps, notes = timestamp_values(self, rel, ident)
         places, place_notes = place_values(self, rel, *self._sampled_rows(rel, ident, fraction))
         return emitter.samples(rel, sampled, counts, stamps, notes + place_notes, places=places)
+
+    def _primary_key(self, rel: Relation) -> tuple[str, ...]:
+        """The relation's primary key columns, from the catalogue (none for a view, or when
+        the catalogue cannot say in time): how a matched row is named."""
+        if rel.is_view:
+            return ()
+        oid = sql.Identifier(rel.schema or "public", rel.name).as_string(self.conn)
+        try:
+            found = self.rows(pg_keys.PRIMARY_KEY, (oid,), timeout=self.meta_timeout)
+        except (QueryTimeout, RelationUnreadable):
+            return ()
+        names = {c.name for c in rel.columns}
+        return tuple(str(r[0]) for r in found if r[0] in names)
 
     def from_item(self, rel: Relation) -> sql.Composable:
         """The relation as a FROM item: `ONLY` for tables and materialized views (an
@@ -391,17 +408,32 @@ class PostgresSource:
         else:
             size, value = sql.SQL("pg_catalog.octet_length({})").format(c), sql.SQL("s.v")
         source, order = self._sampled_rows(rel, ident, percent)
+        # Which row each value is: its primary key and its own date, when short (their size
+        # by the type-blind pg_column_size; only their output form is read).
+        dated = date_column(rel)
+        marks = [*rel.primary_key, *([dated.name] if dated is not None else [])]
+        beside = sql.SQL("").join(
+            sql.SQL(", CASE WHEN pg_catalog.pg_column_size({m}) <= {n} THEN {m} END AS {a}").format(
+                m=sql.Identifier(m), n=sql.Literal(KEY_BYTES), a=sql.Identifier(f"m{i}")
+            )
+            for i, m in enumerate(marks)
+        )
+        outer = sql.SQL("").join(
+            sql.SQL(", s.{}").format(sql.Identifier(f"m{i}")) for i in range(len(marks))
+        )
         # The inner query carries the value as a TOAST pointer; only a value within the
         # limit is ever detoasted and sent.
         query = sql.SQL(
-            "SELECT s.size, CASE WHEN s.size <= {limit} THEN {value} END FROM "
-            "(SELECT {size} AS size, {c} AS v FROM {source} WHERE {c} IS NOT NULL {order} "
-            "LIMIT {n}) s"
+            "SELECT s.size, CASE WHEN s.size <= {limit} THEN {value} END{outer} FROM "
+            "(SELECT {size} AS size, {c} AS v{beside} FROM {source} WHERE {c} IS NOT NULL "
+            "{order} LIMIT {n}) s"
         ).format(
             limit=sql.Literal(self.limits.value_bytes),
             value=value,
+            outer=outer,
             size=size,
             c=c,
+            beside=beside,
             source=source,
             order=order,
             n=sql.Literal(self.limits.rows),
@@ -415,8 +447,12 @@ class PostgresSource:
         with self.statement(None, True), self.conn.cursor(name=name) as cur:
             cur.itersize = max(1, min(32, per_fetch))
             cur.execute(query)
-            for length, fetched in cur:
-                spent = out.add(value_of(fetched), length or 0, self.limits, spent)
+            keys = len(rel.primary_key)
+            for row in cur:
+                length, fetched = row[:2]
+                date = row[2 + keys] if dated is not None else None
+                ref = row_ref(rel, row[2 : 2 + keys], date)
+                spent = out.add(value_of(fetched), length or 0, self.limits, spent, ref)
                 if out.budget_skipped:
                     break
         return out
@@ -431,7 +467,7 @@ def display(target: str) -> str:
     return display_uri(target)
 
 
-def read_keys(target: str, read: KeyRead, sampling: SampleLimits) -> tuple[str, ...]:
+def read_keys(target: str, read: KeyRead, sampling: SampleLimits) -> tuple[SubjectRow, ...]:
     """The subjects of a column's rows (PostgresSource.keys)."""
     return PostgresSource(target, sampling).keys(read)
 

@@ -20,7 +20,16 @@ from dataclasses import dataclass, field
 
 from scanner.config import SampleLimits
 from scanner.errors import FaceauditError
-from scanner.model import DatabaseLocation, DatabaseRef, Problem, ProblemReason, ScalarValue
+from scanner.model import (
+    DatabaseLocation,
+    DatabaseRef,
+    Problem,
+    ProblemReason,
+    RowKey,
+    ScalarValue,
+    VectorRef,
+    cut,
+)
 from scanner.reference.apps import AppMatch, identify_schema, is_face_column
 from scanner.reference.countries import normalise
 from scanner.sources.database import ColumnSample, Value
@@ -112,6 +121,7 @@ class Sampled:
     """A column's sample: values fetched, and what was counted without fetching."""
 
     values: list[Value] = field(default_factory=list)
+    refs: list[VectorRef] = field(default_factory=list)  # the row of each value, when known
     sizes: list[int] = field(default_factory=list)  # byte size of every non-null row read
     oversized: int = 0
     budget_skipped: int = 0  # values left unread once the per-column byte budget was spent
@@ -124,8 +134,15 @@ class Sampled:
         """False when every value read is too short to be a vector or an image."""
         return any(s >= MIN_VALUE_BYTES for s in self.sizes) or self.oversized > 0
 
-    def add(self, value: Value | None, size: int, limits: SampleLimits, spent: int) -> int:
-        """Record one row; returns the bytes now spent on the column."""
+    def add(
+        self,
+        value: Value | None,
+        size: int,
+        limits: SampleLimits,
+        spent: int,
+        ref: VectorRef | None = None,
+    ) -> int:
+        """Record one row (and which row it is); returns the bytes now spent on the column."""
         self.sizes.append(size)
         if size > limits.value_bytes:
             self.oversized += 1
@@ -133,8 +150,54 @@ class Sampled:
             self.budget_skipped += 1
         else:
             self.values.append(value)
+            if ref is not None:
+                self.refs.append(ref)
             return spent + size
         return spent
+
+    @property
+    def row_refs(self) -> tuple[VectorRef, ...]:
+        """Each value's row, or () unless every value's is known."""
+        return tuple(self.refs) if len(self.refs) == len(self.values) else ()
+
+
+def date_column(relation: Relation) -> Column | None:
+    """The column that dates a row: the first of timestamp_columns (the one whose oldest
+    value dates the column's finding)."""
+    found = relation.timestamp_columns()
+    return found[0] if found else None
+
+
+def row_ref(
+    relation: Relation, key: Sequence[object], date: object = None, rowid: object = None
+) -> VectorRef:
+    """Which row a sampled value is: its primary key's values (`key`, in primary_key's
+    order), else its rowid (SQLite), else nothing; and its own date (date_column's value)."""
+    if relation.primary_key:
+        parts = tuple(  # a value too long to read (or NULL, in a view) is shown as "…"
+            (n, cell_text(v) if v is not None else "…")
+            for n, v in zip(relation.primary_key, key, strict=False)
+        )
+    elif rowid is not None:
+        parts = (("rowid", cell_text(rowid)),)
+    else:
+        parts = ()
+    dated = date_column(relation)
+    return VectorRef(
+        row=RowKey(parts),
+        date=cell_text(date) if date is not None else None,
+        date_column=dated.name if dated is not None else None,
+    )
+
+
+def cell_text(value: object) -> str:
+    """A key or a date as text, cut: bytes in hex, dates and times in ISO 8601."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return cut(bytes(value).hex())
+    iso = getattr(value, "isoformat", None)
+    if callable(iso):
+        return cut(str(iso()))
+    return cut(str(value))
 
 
 def looks_like_timestamp(name: str) -> bool:
@@ -276,6 +339,7 @@ class Emitter:
                     non_null_estimated=counts.non_null_estimated,
                     notes=tuple(col_notes),
                     places=where_from,
+                    refs=s.row_refs,
                 )
             )
         return out

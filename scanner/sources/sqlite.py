@@ -49,7 +49,9 @@ from scanner.sources.relational import (
     Sampled,
     Stamps,
     Summary,
+    date_column,
     place_counts,
+    row_ref,
     scaled,
     seeded,
     select,
@@ -59,6 +61,7 @@ from scanner.sources.sqlite_open import q
 
 DEFAULT_MAX_COPY_BYTES = 1024 * 1024 * 1024  # the private copy a recovery may need
 BLOB_CHUNK = 1024 * 1024  # values above this are read through blobopen, in chunks this size
+KEY_CHARS = 256  # a key or date value longer than this is not read (a row is named without it)
 
 
 class SqliteSource:
@@ -397,10 +400,17 @@ class SqliteSource:
         t, c = q(rel.name), q(col.name)
         # Values up to `small` come with the row; larger ones (rowid tables) through blobopen.
         small = BLOB_CHUNK if rowids is not None else self.limits.value_bytes
+        # Which row each value is: its primary key (or rowid) and its own date, cut short.
+        dated = date_column(rel)
+        marks = [*rel.primary_key, *([dated.name] if dated is not None else [])]
+        beside = "".join(
+            f", CASE WHEN length({q(m)}) <= {KEY_CHARS} THEN {q(m)} END" for m in marks
+        )
         what = (
             f"{'rowid' if rowids is not None else 'NULL'}, typeof({c}), length({c}), "
-            f"CASE WHEN length({c}) <= {small} THEN {c} END"
+            f"CASE WHEN length({c}) <= {small} THEN {c} END{beside}"
         )
+        keys = len(rel.primary_key)
         n = self.limits.rows
         out = Sampled()
         if rowids:
@@ -420,7 +430,10 @@ class SqliteSource:
         else:
             rows = self.q(select(what, t, f"WHERE {c} IS NOT NULL LIMIT {n}"))
         spent = 0
-        for rowid, kind, length, fetched in rows:
+        for row in rows:
+            rowid, kind, length, fetched = row[:4]
+            date = row[4 + keys] if dated is not None else None
+            ref = row_ref(rel, row[4 : 4 + keys], date, rowid)
             size = length or 0
             if kind not in ("blob", "text"):
                 out.sizes.append(len(str(fetched)))  # a number: read, not a vector or image
@@ -430,7 +443,7 @@ class SqliteSource:
             if fetched is None and fits and rowid is not None:
                 raw = self.read_blob(rel.name, col.name, rowid, size)
                 value = raw.decode("utf-8", "replace") if kind == "text" else raw
-            spent = out.add(value, size, self.limits, spent)
+            spent = out.add(value, size, self.limits, spent, ref)
         return out
 
     def _non_null(

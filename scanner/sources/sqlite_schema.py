@@ -91,7 +91,9 @@ def relations(src: SqliteSource) -> tuple[list[Relation], list[Problem]]:
             continue
         columns = [_column(row) for row in info]
         rowid = kind == "table" and not _WITHOUT_ROWID.search(sql or "")
-        relations.append(Relation(None, name, kind, columns, extra={"rowid": rowid, "sql": sql}))
+        primary = tuple(str(r[1]) for r in sorted((r for r in info if r[5]), key=lambda r: r[5]))
+        extra: dict[str, object] = {"rowid": rowid, "sql": sql}
+        relations.append(Relation(None, name, kind, columns, primary_key=primary, extra=extra))
     src.summary.add("relations", len(relations))
     return relations, problems
 

@@ -24,14 +24,14 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from scanner.detectors.base import DetectContext, LoadedItem
-from scanner.detectors.face_column import MAX_IMAGES, TIME_BUDGET_S, column_images
+from scanner.detectors.face_column import MAX_IMAGES, TIME_BUDGET_S, indexed_images
 from scanner.detectors.face_yunet import YuNetFaceDetector
 from scanner.detectors.models import DLIB_ENCODER, DLIB_HOG, DLIB_POSE5, ModelSpec
 from scanner.embeddings.vectors import VectorSet
 from scanner.errors import ConfigError
 from scanner.faces.geometry import RelBox, iou
 from scanner.faces.imaging import ImageProblem
-from scanner.model import Evidence, EvidenceKind, FaceBox, ItemResult
+from scanner.model import Evidence, EvidenceKind, FaceBox, ItemResult, VectorRef
 from scanner.subject.descriptors import FaceDescriptor, describe_boxes
 from scanner.subject.spec import (
     DEFAULT_TOLERANCE,
@@ -42,6 +42,7 @@ from scanner.subject.spec import (
     StoreCompared,
     holds_faces,
 )
+from scanner.subject_results import MAX_HITS, StoredHit
 
 SAME_FACE_IOU = 0.35  # boxes of two detectors overlapping this much are one face
 # What the workers preload for a face search (FaceSearch.models).
@@ -104,6 +105,7 @@ def examine(
     if not any(e.kind in (EvidenceKind.FACE_IMAGE, EvidenceKind.FACE_EMBEDDING) for e in evidence):
         return None
     described: list[FaceDescriptor] = []
+    rows: list[VectorRef | None] = []
     undescribed = images = 0
     every = replace(ctx, settings=replace(ctx.settings, count_faces=True))
     boxes = distinct_boxes(evidence)
@@ -115,12 +117,15 @@ def examine(
     if boxes:
         described, undescribed = describe_boxes(item, boxes, ctx.models, ctx.limits.max_pixels)
     elif item.column is not None and any(e.kind is EvidenceKind.FACE_IMAGE for e in evidence):
-        described, undescribed, images = _column_faces(item, every)
+        described, rows, undescribed, images = _column_faces(item, every)
     faces = tuple(
         FaceCompared(
-            d.box if item.column is None else None, nearest(d.vector, search), d.aligned_by
+            d.box if item.column is None else None,
+            nearest(d.vector, search),
+            d.aligned_by,
+            rows[n] if n < len(rows) else None,
         )
-        for d in described
+        for n, d in enumerate(described)
     )
     stores, stored = _stores(evidence, vectors, search)
     keep = search.keep_descriptors
@@ -162,14 +167,19 @@ def distinct_boxes(evidence: Sequence[Evidence]) -> list[FaceBox]:
     return kept
 
 
-def _column_faces(item: LoadedItem, ctx: DetectContext) -> tuple[list[FaceDescriptor], int, int]:
-    """Face images stored in a column's sampled rows, searched and described one by one."""
+def _column_faces(
+    item: LoadedItem, ctx: DetectContext
+) -> tuple[list[FaceDescriptor], list[VectorRef | None], int, int]:
+    """Face images stored in a column's sampled rows, searched and described one by one;
+    with each face, the row its image is in (when the source says)."""
     assert item.column is not None
+    refs = item.column.refs if len(item.column.refs) == len(item.column.values) else ()
     detector = YuNetFaceDetector()
     started = time.monotonic()
     out: list[FaceDescriptor] = []
+    rows: list[VectorRef | None] = []
     failed = examined = 0
-    for content_type, data in column_images(item.column.values)[:MAX_IMAGES]:
+    for index, content_type, data in indexed_images(item.column.values)[:MAX_IMAGES]:
         if time.monotonic() - started > TIME_BUDGET_S:
             break
         examined += 1
@@ -184,8 +194,9 @@ def _column_faces(item: LoadedItem, ctx: DetectContext) -> tuple[list[FaceDescri
                 loaded, boxes, ctx.models, ctx.limits.max_pixels
             )
             out += described
+            rows += [refs[index] if refs else None] * len(described)
             failed += undescribed
-    return out, failed, examined
+    return out, rows, failed, examined
 
 
 # A column whose name says it holds people's names (first_name, fullName, surname,
@@ -241,18 +252,28 @@ def _stores(
             out.append(StoreCompared(where, dims, fam, count, 0, reason=_space(dims, fam)))
             continue
         vs = by_where.get(where)
-        rows = vs.sample[np.isfinite(vs.sample).all(axis=1)] if vs is not None else None
-        if rows is None or not len(rows):
+        finite = np.isfinite(vs.sample).all(axis=1) if vs is not None else np.zeros(0, bool)
+        rows = vs.sample[finite] if vs is not None else None
+        if vs is None or rows is None or not len(rows):
             out.append(StoreCompared(where, dims, fam, count, 0, reason="vectors not read"))
             continue
+        known = len(vs.refs) == len(vs.sample)
+        refs = [r for r, ok in zip(vs.refs, finite, strict=True) if ok] if known else []
         best: float | None = None
         within = 0
+        hits: tuple[StoredHit, ...] = ()
         if len(search.probes):
             near = np.min([np.linalg.norm(rows - p, axis=1) for p in search.probes], axis=0)
             best = round(float(near.min()), 4)
-            within = int((near <= search.tolerance).sum())
+            inside = np.flatnonzero(near <= search.tolerance)
+            within = len(inside)
+            nearest_first = inside[np.argsort(near[inside], kind="stable")][:MAX_HITS]
+            hits = tuple(
+                StoredHit(refs[i] if refs else VectorRef(), round(float(near[i]), 4))
+                for i in nearest_first
+            )
         reason = "" if len(rows) >= count else f"{len(rows)} of {count} vectors read and compared"
-        out.append(StoreCompared(where, dims, fam, count, len(rows), best, within, reason))
+        out.append(StoreCompared(where, dims, fam, count, len(rows), best, within, reason, hits))
         kept.append(rows)
     return out, kept
 

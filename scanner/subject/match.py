@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 from scanner.model import EvidenceKind, ItemResult, Location, ScanResult
 from scanner.subject.spec import FaceCompared, ItemFaces, StoreCompared
-from scanner.subject_results import NotCompared, SubjectMatch, SubjectResult
+from scanner.subject_results import NotCompared, StoredHit, SubjectMatch, SubjectResult
 
 # Match confidence: a logistic in the distance, 0.5 at 0.6 (face_recognition's tolerance).
 # Fitted on the development set's same/different pairs (midpoint 0.62, scale 0.022) and
@@ -100,6 +100,7 @@ def _face_match(item: ItemResult, f: FaceCompared) -> SubjectMatch:
         app=_app(item),
         sha256=item.sha256,
         context=item.context,
+        hits=(StoredHit(f.row, f.distance),) if f.row is not None else (),
     )
 
 
@@ -126,6 +127,7 @@ def _store_match(item: ItemResult, s: StoreCompared) -> SubjectMatch:
         app=_app(item),
         sha256=item.sha256,
         context=item.context,
+        hits=s.hits,
     )
 
 

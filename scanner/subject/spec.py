@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from scanner.model import EvidenceKind, FaceBox, ItemResult
+from scanner.model import EvidenceKind, FaceBox, ItemResult, VectorRef
+from scanner.subject_results import StoredHit
 
 if TYPE_CHECKING:  # numpy only for the types: `faceaudit --help` does not load it
     import numpy as np
@@ -26,9 +27,10 @@ DEFAULT_TOLERANCE = 0.6  # face_recognition's compare_faces tolerance
 class FaceCompared:
     """One face found in an item, compared: the distance to the nearest probe."""
 
-    box: FaceBox | None  # None for faces in database images (the row is not reported)
+    box: FaceBox | None  # None for faces in database images (named by `row` instead)
     distance: float | None  # None when there is no probe (triage)
     aligned_by: str  # "dlib-hog" or "mapped" (see scanner.subject.descriptors)
+    row: VectorRef | None = None  # a face in an image stored in a database: its row
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class StoreCompared:
     best: float | None = None  # smallest distance to a probe
     within: int = 0  # vectors within the tolerance
     reason: str = ""  # why it was not (fully) compared
+    hits: tuple[StoredHit, ...] = ()  # the nearest of those within, and which vectors they are
 
 
 @dataclass(frozen=True)

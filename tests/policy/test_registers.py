@@ -84,7 +84,9 @@ def test_sqlite_register_and_subjects_leave_the_database_untouched(tmp_path: Pat
     assert set(data.records) == {"C1"}
     read = KeyRead("sqlite://" + str(db), "customers", "face", "customer_id")
     with tempfile.TemporaryDirectory() as private:  # a worker's private directory
-        assert keys.read_sqlite(read, private, 1 << 30) == ("C1", "C2")
+        found = keys.read_sqlite(read, private, 1 << 30)
+    assert keys.subjects_of(found) == ("C1", "C2")
+    assert [r.key.display for r in found] == ["rowid=1", "rowid=4", "rowid=2"]
     # no -wal/-shm created, content, size and mtime unchanged (SQLite opens the file itself,
     # so its access time may move: documented)
     assert {k: v[:3] for k, v in snapshot(tmp_path).items()} == {
@@ -108,7 +110,8 @@ def test_postgres_register_read_only() -> None:
         data = load_register(consent_register(uri, "public.consents"), Path())
         assert data.records["C9"].withdrawn == datetime(2025, 2, 1, tzinfo=timezone.utc)
         read = KeyRead(uri, "public.faces", "embedding", "customer_id")
-        assert PostgresSource(uri, SampleLimits()).keys(read) == ("C9",)
+        found = PostgresSource(uri, SampleLimits()).keys(read)
+        assert [(r.key.parts, r.subject) for r in found] == [((), "C9")]  # no primary key
 
 
 @pytest.mark.parametrize(

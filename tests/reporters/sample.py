@@ -37,6 +37,7 @@ from scanner.model import (
     FaceBox,
     FileLocation,
     Finding,
+    FindingRows,
     ItemContext,
     ItemResult,
     Location,
@@ -46,6 +47,8 @@ from scanner.model import (
     Problem,
     ProblemReason,
     Provenance,
+    RowFinding,
+    RowKey,
     ScanResult,
     ScanStats,
     Severity,
@@ -288,6 +291,12 @@ _RULES: dict[str, tuple[str, tuple[str, ...], str, str]] = {
         "Stop collecting, and delete the scraped images and their templates.",
         "aiact",
     ),
+    "GDPR-9-2-A-CONSENT": (
+        "Explicit consent missing, withdrawn or expired",
+        ("GDPR Art 9(2)(a)",),
+        "Delete the data of subjects without a valid consent, or obtain it and record it.",
+        "gdpr",
+    ),
     "FA-UNDECLARED-STORE": (
         "Face data outside every declared store",
         ("GDPR Art 30", "740 ILCS 14/15(a)"),
@@ -295,6 +304,20 @@ _RULES: dict[str, tuple[str, tuple[str, ...], str, str]] = {
         "faceaudit",
     ),
 }
+
+
+# A consent finding's rows: 13 rows of 12 subjects (C-0107 has two), one subject id hostile.
+_REASONS = ["expired"] * 3 + ["missing"] * 6 + ["withdrawn"] * 2
+CONSENT_ROWS = FindingRows.of(
+    [
+        RowFinding(RowKey((("id", str(n)),)), f"C-{n:04d}", reason)
+        for n, reason in enumerate(_REASONS, 101)
+    ]
+    + [
+        RowFinding(RowKey((("id", "212"),)), "C-0107", "missing"),
+        RowFinding(RowKey((("id", "99"),)), "<b>C|9</b>\x1b[31m", "expired"),
+    ]
+)
 
 
 def policy_result() -> ScanResult:
@@ -546,6 +569,33 @@ def policy_result() -> ScanResult:
         fail_on=Severity.MEDIUM,
         settings=(*base.settings, ("policy", "policies/example-org.yaml")),
     )
+
+
+def rows_result() -> ScanResult:
+    """policy_result plus a consent finding on the KYC column that names its 13 rows (more
+    than reports for people list), one of them with a hostile subject id."""
+    base = policy_result()
+    kyc = next(i for i in base.items if i.location == KYC_LOCATION)
+    consent = _finding(
+        "GDPR-9-2-A-CONSENT",
+        Severity.HIGH,
+        kyc.location,
+        "consent of 12 of 40 subjects is not valid: 4 expired, 6 missing, 2 withdrawn",
+        kind=EvidenceKind.FACE_EMBEDDING,
+        store="kyc",
+        facts=(
+            ("consent_expired", 4),
+            ("consent_missing", 6),
+            ("consent_withdrawn", 2),
+            ("rows", 13),
+            ("subjects", 40),
+        ),
+        rows=CONSENT_ROWS,
+        help_uri=GDPR_URI,
+    )
+    assert base.policy is not None
+    policy = replace(base.policy, rules=(*base.policy.rules, "GDPR-9-2-A-CONSENT"))
+    return replace(base, findings=(*base.findings, consent), policy=policy)
 
 
 # -- the JSON report's schema ----------------------------------------------------------------

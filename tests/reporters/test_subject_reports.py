@@ -61,6 +61,10 @@ def test_json_reports_follow_their_schemas() -> None:
     assert document["matches"][1]["store"] == {
         "where": "$.encodings", "vectors_within": 1, "compared": 40, "count": 40
     }  # fmt: skip
+    assert document["matches"][1]["hits"] == [
+        {"key": None, "label": "alice", "path": "$.encodings[17]", "date": None,
+         "date_column": None, "distance": 0.42}
+    ]  # fmt: skip
     triage_doc = json.loads(render_triage(triage(), SubjectFormat.JSON))
     assert _errors(triage_doc, "triage") == []
     assert triage_doc["people"]["clustered"] == 67

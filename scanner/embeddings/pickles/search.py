@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -25,6 +25,7 @@ import numpy as np
 from scanner.embeddings.pickles.objects import NPY_MAGIC, Opaque, UnhashableKey, npy_array
 from scanner.embeddings.vectors import VectorSet
 from scanner.errors import FaceauditError
+from scanner.model import VectorRef, cut
 
 MAX_SAMPLE = 256
 MIN_DIMS = 8
@@ -44,14 +45,36 @@ _FIELD_WORDS = re.compile(
 
 # An element's shape: ("v", dims) | ("m", dims) | ("r", key, dims) | ("p", index, dims) | ("x",)
 _Sig = tuple[Any, ...]
-# A place to visit: value, where, names on the way, label columns beside it (length -> key)
-_Task = tuple[Any, str, tuple[str, ...], dict[int, str]]
+# Label columns beside a place, by length: the key, and its strings when they can be read
+_Hint = dict[int, tuple[str, Sequence[str] | None]]
+# A place to visit: value, where, names on the way, label columns beside it
+_Task = tuple[Any, str, tuple[str, ...], _Hint]
 
 
 @dataclass
 class _Block:
     value: Any  # one vector (list of numbers, 1-D array) or rows (2-D array)
     rows: int
+    label: str | None = None  # the label of every row (an element's name, a gallery's key)
+    labels: Sequence[str] | None = None  # one per row (a sibling list of names)
+
+
+def _labelled(blocks: list[_Block], label: Any) -> list[_Block]:
+    """The blocks of one element, all labelled with the element's label (a text)."""
+    if not isinstance(label, str):
+        return blocks
+    return [replace(b, label=label) for b in blocks]
+
+
+def _aligned(blocks: list[_Block], labels: Sequence[str] | None) -> list[_Block]:
+    """Blocks whose rows line up one-to-one with a sibling list of labels."""
+    if labels is None:
+        return blocks
+    out, at = [], 0
+    for b in blocks:
+        out.append(replace(b, labels=labels[at : at + b.rows]))
+        at += b.rows
+    return out
 
 
 class _Budget(FaceauditError):
@@ -158,11 +181,13 @@ class VectorSearch:
     # -- one node ---------------------------------------------------------------------------
 
     def _visit(
-        self, value: Any, where: str, names: tuple[str, ...], hint: dict[int, str]
+        self, value: Any, where: str, names: tuple[str, ...], hint: _Hint
     ) -> tuple[list[VectorSet], list[_Task]]:
         if self._matrix(value) or self._vector(value):
             block = self._blocks(value)
-            labels, label_names = self._hinted(hint, sum(b.rows for b in block))
+            count = sum(b.rows for b in block)
+            labels, label_names = self._hinted(hint, count)
+            block = _aligned(block, self._hint_values(hint, count))
             return [self._make(block, where, (*names, *label_names), labels)], []
         seq = _seq(value)
         if seq is not None:
@@ -183,7 +208,8 @@ class VectorSearch:
         self, pairs: list[tuple[Any, Any]], where: str, names: tuple[str, ...]
     ) -> tuple[list[VectorSet], list[_Task]]:
         if len(pairs) >= 2 and not any(_is_field(k) for k, _ in pairs):
-            keyed = self._collection([v for _, v in pairs], where, names, {}, keyed=True)
+            keys = [_key_text(k) for k, _ in pairs]
+            keyed = self._collection([v for _, v in pairs], where, names, {}, keyed=True, keys=keys)
             if keyed is not None:
                 return [keyed], []
         hint = self._label_columns(pairs)
@@ -285,8 +311,10 @@ class VectorSearch:
         elems: list[Any],
         where: str,
         names: tuple[str, ...],
-        hint: dict[int, str],
+        hint: _Hint,
         keyed: bool,
+        *,
+        keys: Sequence[str | None] | None = None,
     ) -> VectorSet | None:
         """A set when (nearly) all elements are vectors, blocks of vectors, records with a
         vector under one key, or [label, vector] pairs — all of one length."""
@@ -303,16 +331,22 @@ class VectorSearch:
         tail_only = n == len(present) - 1 and sigs[-1] != sig
         if sig[0] == "x" or (n < QUORUM * len(present) and not tail_only):
             return None
+        labelled = list(keys) if keys is not None else [None] * len(elems)
         members = [e for e, s in zip(elems, sigs, strict=True) if s == sig]
+        member_keys = [k for k, s in zip(labelled, sigs, strict=True) if s == sig]
         kind = sig[0]
         star = "{*}" if keyed else "[*]"
         if kind in ("v", "m"):
-            blocks = [b for e in members for b in self._blocks(e)]
+            blocks = [
+                b for e, k in zip(members, member_keys, strict=True)
+                for b in _labelled(self._blocks(e), k)
+            ]  # fmt: skip
             count = sum(b.rows for b in blocks)
             at = where if kind == "v" and not keyed else where + star
             if keyed:  # the keys label the vectors; they are people: never names
                 return self._make(blocks, at, names, count)
             labels, label_names = self._hinted(hint, count)
+            blocks = _aligned(blocks, self._hint_values(hint, count))
             return self._make(blocks, at, (*names, *label_names), labels)
         if kind == "r":
             return self._records(members, sig[1], where + star, names, keyed)
@@ -327,6 +361,8 @@ class VectorSearch:
         labels = 0
         for record in records:
             got = self._blocks(record[key])
+            if label_key is not None:
+                got = _labelled(got, record.get(label_key))
             blocks.extend(got)
             if keyed or (label_key is not None and isinstance(record.get(label_key), str)):
                 labels += sum(b.rows for b in got)
@@ -343,6 +379,7 @@ class VectorSearch:
         for pair in members:
             seq = _seq(pair) or ()
             got = self._blocks(seq[index])
+            got = _labelled(got, next((x for x in seq if isinstance(x, str)), None))
             blocks.extend(got)
             if keyed or any(isinstance(x, str) for x in seq):
                 labels += sum(b.rows for b in got)
@@ -357,32 +394,39 @@ class VectorSearch:
                     return k
         return texts[0] if texts else None
 
-    def _label_columns(self, pairs: list[tuple[Any, Any]]) -> dict[int, str]:
-        """Sibling lists of strings, by length: names or paths aligned with a vector list."""
-        out: dict[int, str] = {}
+    def _label_columns(self, pairs: list[tuple[Any, Any]]) -> _Hint:
+        """Sibling lists of strings, by length: names or paths aligned with a vector list
+        (with the strings, unless a numpy array keeps them out of reach)."""
+        out: _Hint = {}
         for key, v in pairs:
             text = _key_text(key)
             if text is None:
                 continue
             strings = isinstance(v, Opaque) and v.array is None and not v.items
             if strings and v.shape and len(v.shape) == 1:
-                out.setdefault(v.shape[0], text)  # a numpy array of strings
+                out.setdefault(v.shape[0], (text, None))  # a numpy array of strings
                 continue
             seq = _seq(v)
             if seq:
                 self._spend(len(seq))
                 if all(isinstance(x, str) for x in seq):
-                    out.setdefault(len(seq), text)
+                    out.setdefault(len(seq), (text, seq))
         return out
 
     @staticmethod
-    def _hinted(hint: dict[int, str], count: int) -> tuple[int, tuple[str, ...]]:
-        name = hint.get(count)
-        return (count, (name,)) if name else (0, ())
+    def _hinted(hint: _Hint, count: int) -> tuple[int, tuple[str, ...]]:
+        found = hint.get(count)
+        return (count, (found[0],)) if found else (0, ())
+
+    @staticmethod
+    def _hint_values(hint: _Hint, count: int) -> Sequence[str] | None:
+        found = hint.get(count)
+        return found[1] if found else None
 
     # -- building the set -------------------------------------------------------------------
 
     def _blocks(self, v: Any) -> list[_Block]:
+        """The vectors of a value, in blocks (unlabelled: callers label them)."""
         a = _array(v)
         if a is not None:
             if a.ndim == 1:
@@ -401,6 +445,7 @@ class VectorSearch:
         starts = np.cumsum([0] + [b.rows for b in blocks[:-1]])
         rows = [_row(blocks, starts, int(i)) for i in picks]
         sample = np.vstack(rows) if rows else np.empty((0, 0))
+        refs = tuple(_ref(blocks, starts, int(i), where or "(root)") for i in picks)
         first = blocks[0].value
         a = _array(first)
         if a is not None:
@@ -416,7 +461,17 @@ class VectorSearch:
             names=(*names, *self.context),
             labels=labels,
             integers=integers,
+            refs=refs,
         )
+
+
+def _ref(blocks: list[_Block], starts: np.ndarray, index: int, where: str) -> VectorRef:
+    """Which stored vector number `index` is: the label kept beside it, and its place."""
+    b = int(np.searchsorted(starts, index, side="right")) - 1
+    block = blocks[b]
+    label = block.labels[index - int(starts[b])] if block.labels is not None else block.label
+    text = cut(label) if isinstance(label, str) else None
+    return VectorRef(label=text, path=cut(f"{where} #{index}"))  # the set's vector #index
 
 
 def _flat(value: Any) -> Sequence[Any]:

@@ -9,8 +9,10 @@ store, located at its first item). The table in `scanner.policy.checks` maps eac
 to one of these; the schema builds its union of rules from it and the evaluator looks checks
 up in it.
 
-Judges may consult subjects' ids (to look them up in registers), but their messages and facts
-state counts, dates and declared facts, never subject ids, names, crops or vectors.
+Judges may consult subjects' ids (to look them up in registers). Their messages and facts
+state counts, dates and declared facts; a judge of a database column may also name the rows
+behind its verdict (`Verdict.rows`: each row's key, the subject id the register is joined
+on, and why), which reports list bounded — never names, crops, vectors or other values.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import Field, field_validator
 
-from scanner.model import ItemResult, Location, ScalarValue
+from scanner.model import FindingRows, ItemResult, Location, ScalarValue
 from scanner.policy.declarations import Store
 from scanner.policy.fields import (
     BIOMETRIC,
@@ -36,6 +38,7 @@ from scanner.policy.fields import (
     regions,
 )
 from scanner.policy.registers import RegisterData
+from scanner.sources.keys import SubjectRow, subjects_of
 
 
 class RuleBase(Strict):
@@ -65,7 +68,7 @@ class Facts:
     """What the evaluator may know beyond the scan: registers and database subjects."""
 
     registers: Mapping[str, RegisterData] = field(default_factory=dict)
-    subjects: Mapping[Location, tuple[str, ...]] = field(default_factory=dict)
+    subjects: Mapping[Location, tuple[SubjectRow, ...]] = field(default_factory=dict)
 
 
 def data_class(kinds: frozenset[str], store: Store | None) -> DataClass | None:
@@ -113,6 +116,7 @@ class Verdict:
 
     message: str
     facts: Mapping[str, ScalarValue] = field(default_factory=dict)
+    rows: FindingRows | None = None  # a column's rows behind it (their digest: its identity)
 
 
 @dataclass(frozen=True)
@@ -146,12 +150,20 @@ class CheckContext:
         }[kind]
         return self.facts.registers.get(ref) if ref else None
 
+    def subject_rows(self, v: ItemView, store: Store | None) -> tuple[SubjectRow, ...] | None:
+        """The rows of a column keyed by a subject column (key and subject); None when the
+        store is not keyed by a column or they could not be read."""
+        if store is None or store.subject is None or store.subject.column is None:
+            return None
+        return self.facts.subjects.get(v.item.location)
+
     def subjects(self, v: ItemView, store: Store | None) -> tuple[str, ...] | None:
         """Whose data the item holds, by the store's subject key; None when unknown."""
         if store is None or store.subject is None:
             return None
         if store.subject.column is not None:
-            return self.facts.subjects.get(v.item.location)
+            rows = self.subject_rows(v, store)
+            return None if rows is None else subjects_of(rows)
         m = re.search(store.subject.path_pattern or "", v.item.location.display)
         return (m.group("subject"),) if m else ()
 

@@ -1,5 +1,9 @@
 """`consent`: a store relying on consent whose subjects' consent is missing, withdrawn, expired
-or out of scope, by its consent register (keyed by subject or by file)."""
+or out of scope, by its consent register (keyed by subject or by file).
+
+For a database column keyed by a subject column, the finding names its rows: each row whose
+subject's consent is not valid, by its key (primary key or rowid), the subject id and the
+state (`Verdict.rows`; the fingerprint covers them, so a new such row is a new finding)."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from typing import Literal
 
 from pydantic import field_validator
 
-from scanner.model import ItemResult, ScalarValue
+from scanner.model import FindingRows, ItemResult, RowFinding, ScalarValue
 from scanner.policy.bases import CONSENT_BASES
 from scanner.policy.checks.base import CheckContext, ItemCheck, ItemView, RuleBase, Verdict
 from scanner.policy.fields import bases as known_bases
@@ -48,28 +52,38 @@ def judge(rule: ConsentState, v: ItemView, ctx: CheckContext) -> Verdict | None:
                 facts,
             )
         return None
-    keys = (
-        ctx.subjects(v, store)
-        if register.register.key == "subject"
-        else (_file_key(v.item, register),)
-    )
+    by_subject = register.register.key == "subject"
+    rows = ctx.subject_rows(v, store) if by_subject else None
+    keys = ctx.subjects(v, store) if by_subject else (_file_key(v.item, register),)
     if keys is None:
         return None
     states: dict[str, int] = defaultdict(int)
+    state_of: dict[str, str] = {}
     for key in keys:
-        states[_consent_state(register, key, ctx.now)] += 1
+        state_of[key] = _consent_state(register, key, ctx.now)
+        states[state_of[key]] += 1
     bad = {k: n for k, n in states.items() if k in rule.states}
     if not bad:
         return None
     for k, n in bad.items():
         facts[f"consent_{k}"] = n
     facts["subjects"] = len(keys)
+    failing = None
+    if rows is not None:
+        failing = FindingRows.of(
+            RowFinding(r.key, r.subject, state_of[r.subject])
+            for r in rows
+            if state_of.get(r.subject) in bad
+        )
+        facts["rows"] = failing.total
     parts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(bad.items()))
     if len(keys) == 1:
         state = next(iter(bad)).replace("_", " ")
-        return Verdict(f"consent {state} (register {register.register.id!r})", facts)
+        return Verdict(f"consent {state} (register {register.register.id!r})", facts, failing)
     return Verdict(
-        f"consent of {sum(bad.values())} of {len(keys)} subjects is not valid: {parts}", facts
+        f"consent of {sum(bad.values())} of {len(keys)} subjects is not valid: {parts}",
+        facts,
+        failing,
     )
 
 
