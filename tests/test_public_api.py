@@ -47,10 +47,10 @@ def _examples() -> list[str]:
 
 
 def test_the_library_page_has_examples() -> None:
-    assert len(_examples()) >= 2
+    assert len(_examples()) == 3
 
 
-@pytest.mark.parametrize("index", range(2))
+@pytest.mark.parametrize("index", range(3))
 def test_the_library_examples_run_as_written(tmp_path: Path, index: int) -> None:
     """Each example runs as it is written, in a folder holding a `photos` folder with a face
     (the SQLite database it names does not exist: a problem in the result, not an error)."""
@@ -69,6 +69,9 @@ def test_the_library_examples_run_as_written(tmp_path: Path, index: int) -> None
     if index == 0:  # a face photo in no declared store: a finding; the missing database
         assert "high FA-UNDECLARED-STORE photos/badge.jpg" in proc.stdout
         assert proc.stdout.rstrip().endswith("INCOMPLETE")  # makes the scan incomplete
+    elif index == 1:  # a scan with a state database of its own, shared with other runs
+        assert (tmp_path / "share.db").is_file()
+        assert proc.stdout.startswith("1 items,")
     else:
         assert "unknown detector face.magic" in proc.stdout
 
