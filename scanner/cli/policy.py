@@ -158,23 +158,7 @@ def explain(
         if found is None or (policy is None and found.pack != loaded.name):
             continue  # without --policy: the rule as the pack that defines it has it
         r = found.rule
-        params = r.model_dump(
-            exclude={
-                "id",
-                "severity",
-                "title",
-                "description",
-                "citations",
-                "remediation",
-                "help_uri",
-                "kinds",
-                "applies_in",
-                "enabled",
-                "check",
-                "data",
-            },
-            by_alias=True,
-        )
+        params = r.parameters()
         typer.echo(f"{r.id} — {r.title}")
         typer.echo(
             f"severity: {found.severity.label}   pack: {found.pack} ({found.file}:{found.line})"

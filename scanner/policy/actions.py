@@ -24,20 +24,6 @@ from scanner.model import (
 )
 from scanner.policy.loader import Policy
 
-# What every rule has: two rules that differ only in these ask the same thing.
-_WORDING = {
-    "id",
-    "severity",
-    "title",
-    "description",
-    "citations",
-    "remediation",
-    "help_uri",
-    "applies_in",
-    "enabled",
-    "kinds",
-}
-
 _Key = tuple[Location, str, str]
 _Entry = tuple[Finding, ActionStatus, date]
 
@@ -47,8 +33,9 @@ def _ask(policy: Policy, rule_id: str) -> str:
     loaded = policy.rule(rule_id)
     if loaded is None:
         return rule_id
-    params = loaded.rule.model_dump(mode="json", exclude=_WORDING)
-    return json.dumps(params, sort_keys=True)
+    # two rules that differ only in wording, severity and scope ask the same thing
+    r = loaded.rule
+    return json.dumps({"check": r.check, "data": r.data, **r.parameters()}, sort_keys=True)
 
 
 def _deadline(finding: Finding, today: date) -> tuple[ActionStatus, date]:

@@ -62,6 +62,11 @@ class RuleBase(Strict):
     def _applies(cls, v: list[str]) -> list[str]:
         return regions(v)
 
+    def parameters(self) -> dict[str, Any]:
+        """The check's own settings (JSON types): the rule without what every rule has."""
+        common = set(RuleBase.model_fields)
+        return self.model_dump(mode="json", exclude=common, by_alias=True)
+
 
 @dataclass(frozen=True)
 class Facts:
