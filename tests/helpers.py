@@ -241,3 +241,22 @@ def bz2_repeated(data: bytes, blocks: int) -> bytes:
     out = block * blocks + end_magic + f"{combined:032b}"
     out += "0" * (-len(out) % 8)
     return one[:4] + int(out, 2).to_bytes(len(out) // 8, "big")
+
+
+FACEAUDIT = str(Path(sys.executable).parent / "faceaudit")
+
+
+def run_faceaudit(
+    *args: str, cwd: Path | None = None, timeout: float = 240
+) -> subprocess.CompletedProcess[str]:
+    """The installed `faceaudit` command, as a user runs it (no terminal on stdin)."""
+    return subprocess.run(
+        [FACEAUDIT, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=dict(os.environ),
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )

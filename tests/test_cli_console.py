@@ -6,29 +6,13 @@ claim that a JSON report lists what no JSON report was asked for."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from helpers import astronaut
+from helpers import run_faceaudit as run
 
 from scanner.cli.scan import whole_filesystem_warnings
-
-FACEAUDIT = str(Path(sys.executable).parent / "faceaudit")
-
-
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [FACEAUDIT, *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env=dict(os.environ),
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 @pytest.fixture(scope="module")

@@ -8,32 +8,17 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import run_faceaudit as run
 from reporters.sample import schema_errors
 
 from scanner.demo_org import AS_OF, build_demo_org
 
-FACEAUDIT = str(Path(sys.executable).parent / "faceaudit")
 LEAVER = "org/hr/badges/E1002.jpg"  # left 2026-05-27; the store keeps badges 30 days after
-
-
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [FACEAUDIT, *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env=dict(os.environ),
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 @pytest.fixture(scope="module")

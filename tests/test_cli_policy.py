@@ -4,31 +4,16 @@ through the installed command on the demo organisation (real images, real detect
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import run_faceaudit as run
 
 from scanner.demo_org import AS_OF, build_demo_org
 
-FACEAUDIT = str(Path(sys.executable).parent / "faceaudit")
 PACKS = Path(__file__).resolve().parents[1] / "policies"
-
-
-def run(*args: str, cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [FACEAUDIT, *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=dict(os.environ),
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 @pytest.fixture(scope="module")
