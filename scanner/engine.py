@@ -13,12 +13,12 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from scanner.config import ScanConfig
 from scanner.context import enrich
-from scanner.detectors import DEFAULT_DETECTORS, build, default_detectors, registry
+from scanner.detectors import DEFAULT_DETECTORS, check_ids, default_detectors, distributions
 from scanner.model import (
     ContentType,
     FileLocation,
@@ -30,20 +30,26 @@ from scanner.model import (
     ScanResult,
     ScanStats,
 )
-from scanner.policy.facts import load_registers, subject_reads, unread
-from scanner.policy.judgement import Judgement, judge
-from scanner.policy.loader import Policy
 from scanner.pool import Event, Executor, InlineExecutor, WorkerPool
 from scanner.sources import display, open_target, read_keys
 from scanner.sources.base import SourceContext, SourceItem
-from scanner.sources.database import ColumnSample
 from scanner.sources.globs import PathFilter
-from scanner.sources.keys import KeysUnreadable, SubjectRow
 from scanner.sources.roots import check_targets, resolved_roots
-from scanner.state.history import record_scan, trend_of
-from scanner.state.incremental import Incremental, config_key
-from scanner.state.store import StateDB
+from scanner.version import distribution_version, tool_version
 from scanner.work import ItemHook, Partial, WorkerSetup, WorkItem, WorkOutcome
+
+# What only some scans need is imported by them (start-up, docs/scanning.md): the policy
+# schema (pydantic) with a judgement, the state database with one.
+if TYPE_CHECKING:
+    from scanner.policy.judgement import Judgement
+    from scanner.policy.loader import Policy
+    from scanner.policy.registers import RegisterData
+    from scanner.sources.database import ColumnSample
+    from scanner.sources.keys import SubjectRow
+    from scanner.state.incremental import Incremental
+    from scanner.state.store import StateDB
+
+__all__ = ["Progress", "ProgressCallback", "model_versions", "run_scan", "tool_version"]
 
 
 @dataclass(frozen=True)
@@ -59,25 +65,12 @@ class Progress:
 ProgressCallback = Callable[[Progress], None]
 
 
-def tool_version() -> str:
-    try:
-        return version("faceaudit")
-    except PackageNotFoundError:  # running from a source tree
-        return "0.0.0+source"
-
-
 def model_versions(
     detectors: tuple[str, ...] = DEFAULT_DETECTORS,
 ) -> tuple[tuple[str, str], ...]:
     """The versions of the distributions the detectors declare (scanner.detectors.base):
     they key the state and are named in the report."""
-    out = []
-    for dist in registry().distributions(detectors):
-        try:
-            out.append((dist, version(dist)))
-        except PackageNotFoundError:
-            out.append((dist, "not installed"))
-    return tuple(out)
+    return tuple((d, distribution_version(d)) for d in distributions(detectors))
 
 
 class _Planner:
@@ -213,12 +206,17 @@ class _Planner:
         self.problems.append(Problem(location, reason, detail))
 
 
-def scan_config_key(config: ScanConfig) -> str:
-    """What detection results depend on: a change here invalidates the state's entries."""
+def scan_config_key(config: ScanConfig, models: tuple[tuple[str, str], ...] | None = None) -> str:
+    """What detection results depend on: a change here invalidates the state's entries.
+    `models`: model_versions of the configuration's detectors, when known already."""
+    from scanner.state.incremental import config_key
+
     return config_key(
         (
             tool_version(),
-            model_versions(config.detectors or default_detectors()),
+            models
+            if models is not None
+            else model_versions(config.detectors or default_detectors()),
             config.detectors,
             config.detection.as_settings(),
             config.limits.as_settings(),
@@ -254,18 +252,14 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
     again (its answers are never stored), the others are still reused."""
     if not config.detectors:
         config = replace(config, detectors=default_detectors())
-    build(config.detectors)  # unknown detector ids fail before any work starts
+    check_ids(config.detectors)  # unknown detector ids fail before any work starts
     check_targets(config.paths, config.roots)  # and targets outside --root
     # registers are configuration: unreadable ones fail (PolicyErrors) before any work starts
-    registers = load_registers(judgement.policy) if judgement is not None else {}
+    registers = _registers(judgement)
+    models = model_versions(config.detectors)
     started = clock()
     incremental = (
-        Incremental(
-            state,
-            scan_config_key(config),
-            int(started.timestamp() * 1e9),
-            needs_look=hook.needs_look if hook is not None else None,
-        )
+        _incremental(state, scan_config_key(config, models), started, hook)
         if state is not None
         else None
     )
@@ -351,7 +345,7 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
     stats = _stats(planner, bytes_read, incremental)
     result = ScanResult(
         tool_version=tool_version(),
-        models=model_versions(config.detectors),
+        models=models,
         started_at=started,
         finished_at=finished,
         targets=tuple(str(t) for t in dict.fromkeys(config.paths))
@@ -366,10 +360,31 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
         protections=protections,
     )
     if judgement is not None:
+        from scanner.policy.judgement import judge
+
         result = judge(result, judgement, registers, subjects)
     if state is not None and record_history:
         result = _record(state, result, state_errors)
     return result
+
+
+def _registers(judgement: Judgement | None) -> dict[str, RegisterData]:
+    if judgement is None:
+        return {}
+    from scanner.policy.facts import load_registers
+
+    return load_registers(judgement.policy)
+
+
+def _incremental(state: StateDB, key: str, started: datetime, hook: ItemHook | None) -> Incremental:
+    from scanner.state.incremental import Incremental
+
+    return Incremental(
+        state,
+        key,
+        int(started.timestamp() * 1e9),
+        needs_look=hook.needs_look if hook is not None else None,
+    )
 
 
 def _interrupted(pending: list[WorkItem], problems: list[Problem]) -> None:
@@ -387,6 +402,8 @@ def _interrupted(pending: list[WorkItem], problems: list[Problem]) -> None:
 def _record(state: StateDB, result: ScanResult, errors: list[str]) -> ScanResult:
     """The scan in the state's history; if that write fails (and nothing failed before),
     the result says so."""
+    from scanner.state.history import record_scan, trend_of
+
     failed = bool(errors)
     _guard(errors, lambda: record_scan(state, result))
     if failed or not errors:
@@ -460,6 +477,9 @@ def _subjects(
     """The keys and subjects of the rows of every column with evidence in a store keyed by
     a column, read as the columns were: a SQLite file in a worker, a server through its
     source."""
+    from scanner.policy.facts import subject_reads, unread
+    from scanner.sources.keys import KeysUnreadable
+
     uris = {display(u): u for u in config.uris}
     reads = subject_reads(policy, results, uris)
     out: dict[Location, tuple[SubjectRow, ...]] = {}

@@ -6,6 +6,10 @@ crashes (a decoder segfault, the kernel's OOM killer) is handled the same way. W
 as fresh interpreters, never forked: libgomp (YuNet) deadlocks in a forked child. Each has
 a private directory (its TMPDIR, the only place it may write; removed with the worker).
 
+Workers start when the first item needs one, never before: a scan with nothing to examine
+(an empty folder, a rescan whose every item the state database serves) starts no process
+and loads no model.
+
 A worker that opens a container (an archive, a SQLite database) reports as it goes: it
 offers each member or column back (`Offer`), and the pool takes it (`Spawn`) while its queue
 is short, so free workers examine it in parallel, or declines, and the worker examines it
@@ -28,11 +32,16 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from scanner.model import Location, Problem, ProblemReason
 from scanner.work import Busy, Offer, Partial, Spawn, WorkerSetup, WorkItem, WorkOutcome
-from scanner.worker import HEADROOM, STATM_RSS, LocalHost, Processor, failed_result, statm
+
+if TYPE_CHECKING:
+    from scanner.worker import LocalHost, Processor
+
+# scanner.worker (the detectors, numpy, Pillow) is imported where an item is examined here
+# (run_inline) or a started worker is watched: a scan that needs no worker never loads it.
 
 # (parent item, child) -> the child with the seq the caller gives it, or None to drop it
 SpawnHandler = Callable[[WorkItem, WorkItem], WorkItem | None]
@@ -40,6 +49,19 @@ Event = WorkOutcome | Partial
 _POLL_S = 0.05
 _QUEUE_BYTES = 256 * 1024 * 1024  # members and columns waiting for a free worker
 _BOOT = "from scanner.worker import process_main; process_main()"
+# What the report's protections say when no worker was started (nothing was opened): the
+# keys a confined worker reports (scanner.sandbox.Confinement.metadata).
+SANDBOX_KEYS = (
+    "sandbox.landlock",
+    "sandbox.no_new_privs",
+    "sandbox.core_dumps",
+    "sandbox.max_file_bytes",
+    "sandbox.problems",
+    "sandbox.syscalls",
+)
+NOT_STARTED = tuple(
+    (key, "not needed: no worker was started (no item needed opening)") for key in SANDBOX_KEYS
+)
 
 
 def temp_root() -> str | None:
@@ -105,18 +127,23 @@ class WorkerPool:
         self._own_seq = 0
         # One folder (0700) holding each worker's private directory; the caller's walk skips it.
         self.private_root = ""
-        self.protections: tuple[tuple[str, str], ...] = ()  # what the workers run under
+        # what the workers run under (reported by the first that starts)
+        self.protections: tuple[tuple[str, str], ...] = NOT_STARTED
+        self.started = 0  # worker processes started (replacements included)
 
     # -- lifecycle --------------------------------------------------------------------------
 
     def __enter__(self) -> WorkerPool:
+        """The private folder only: workers start with the first item (`run`)."""
         self.private_root = tempfile.mkdtemp(prefix="faceaudit-", dir=temp_root())
+        return self
+
+    def _start(self) -> None:
         try:
             self._slots = [self._spawn() for _ in range(self.workers)]
         except BaseException:
             self.close()
             raise
-        return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
@@ -149,6 +176,7 @@ class WorkerPool:
         send = Connection(to_child_w, readable=False)
         recv = Connection(from_child_r, writable=False)
         send.send(self.setup)
+        self.started += 1
         return _Slot(proc, send, recv, private_dir)
 
     def close(self) -> None:
@@ -210,11 +238,19 @@ class WorkerPool:
         admit = on_spawn or self._own_seqs
         pending = iter(items)
         exhausted = False
+        first: WorkItem | None = None  # taken to start the workers; sent to the first ready
+        if not self._slots:
+            first = next(pending, None)
+            if first is None:
+                return  # nothing to examine: no worker is started
+            self._start()
         while True:
             for slot in self._slots:
                 if not slot.ready or slot.item is not None:
                     continue
-                item = self._take_child()
+                item, first = first, None
+                if item is None:
+                    item = self._take_child()
                 if item is None and not exhausted:
                     try:
                         item = next(pending)
@@ -308,6 +344,8 @@ class WorkerPool:
                     member,
                 )
                 continue
+            from scanner.worker import HEADROOM, STATM_RSS, statm
+
             rss = statm(slot.process.pid, STATM_RSS)
             if rss is not None and rss > slot.baseline_rss + HEADROOM + self.memory_bytes:
                 self._replace(index)
@@ -329,6 +367,8 @@ def _failed(
 ) -> WorkOutcome:
     """The item failed; stopped at a member or column it examined in place, that one is
     named, and the container says that what came after it was not examined."""
+    from scanner.worker import failed_result
+
     if member is None:
         return WorkOutcome(item.seq, failed_result(item, reason, detail), 0)
     rest = "stopped while examining a member; the members after it were not examined"
@@ -353,6 +393,12 @@ def _describe_exit(code: int | None) -> str:
     if code == 0:
         return "the worker process exited unexpectedly"
     return f"the worker process died (exit code {code}; an allocation beyond the memory budget?)"
+
+
+def _local_host() -> LocalHost:
+    from scanner.worker import LocalHost
+
+    return LocalHost()
 
 
 INLINE_PROTECTIONS = (
@@ -419,14 +465,18 @@ def run_inline(
     own = private_dir is None
     private_dir = private_dir or tempfile.mkdtemp(prefix="faceaudit-", dir=temp_root())
     try:
-        processor = Processor(setup, private_dir)
+        processor: Processor | None = None  # made (its detectors imported) for a first item
         queue: collections.deque[WorkItem] = collections.deque()
         seq = 0
         for first in items:
+            if processor is None:
+                from scanner.worker import Processor
+
+                processor = Processor(setup, private_dir)
             queue.append(first)
             while queue:
                 item = queue.popleft()
-                host = LocalHost()
+                host = _local_host()
                 outcome = processor.process(item, host)
                 for part in host.partials:
                     yield Partial(replace(part, seq=item.seq))

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from scanner.config import DetectionSettings, Limits, SampleLimits
-from scanner.detectors.base import DetectContext, LoadedItem
-from scanner.detectors.models import ModelSpec
-from scanner.embeddings.vectors import VectorSet
 from scanner.model import ContentType, Evidence, ItemResult, Location, Problem
-from scanner.sources.base import Openable
-from scanner.sources.database import ColumnSample
-from scanner.sources.keys import KeyRead, SubjectRow
+
+if TYPE_CHECKING:  # the caller's side of the pool never needs the detectors (numpy, Pillow)
+    from scanner.detectors.base import DetectContext, LoadedItem
+    from scanner.detectors.models import ModelSpec
+    from scanner.embeddings.vectors import VectorSet
+    from scanner.sources.base import Openable
+    from scanner.sources.database import ColumnSample
+    from scanner.sources.keys import KeyRead, SubjectRow
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 
 app.command()(scan)
@@ -51,7 +52,7 @@ app.command()(triage)
 
 def _version(value: bool) -> None:
     if value:
-        from scanner.engine import tool_version
+        from scanner.version import tool_version
 
         typer.echo(f"faceaudit {tool_version()}")
         raise typer.Exit()

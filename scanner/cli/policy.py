@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from scanner.model import ExitCode
-from scanner.policy.loader import (
-    Policy,
-    PolicyErrors,
-    builtin_packs,
-    is_pack_name,
-    load_policy,
-    unknown_pack,
-)
+
+if TYPE_CHECKING:  # the policy schema (pydantic) is imported by the commands that load one
+    from scanner.policy.loader import Policy, PolicyErrors
 
 policy_app = typer.Typer(
     help="Validate, list, show and explain policies and the built-in law packs.",
@@ -24,7 +19,7 @@ policy_app = typer.Typer(
 
 
 def _tool_version() -> str:
-    from scanner.engine import tool_version
+    from scanner.version import tool_version
 
     return tool_version()
 
@@ -37,6 +32,14 @@ def _fail(errors: PolicyErrors) -> NoReturn:
 
 def load_or_exit(ref: str) -> Policy:
     """A policy file, or a built-in pack by name; errors are printed and exit 2."""
+    from scanner.policy.loader import (
+        PolicyErrors,
+        builtin_packs,
+        is_pack_name,
+        load_policy,
+        unknown_pack,
+    )
+
     packs = builtin_packs()
     if ref not in packs and is_pack_name(ref) and not Path(ref).exists():
         from scanner.cli.common import usage
@@ -58,6 +61,13 @@ def validate(
     """Check policy files, every pack they extend and every register they name (each is
     read: a missing file, table or column is an error); errors name file, line and rule."""
     from scanner.policy.facts import load_registers
+    from scanner.policy.loader import (
+        PolicyErrors,
+        builtin_packs,
+        is_pack_name,
+        load_policy,
+        unknown_pack,
+    )
 
     failed = False
     packs = builtin_packs()
@@ -94,6 +104,8 @@ def list_rules(
     ] = None,
 ) -> None:
     """List rules: id, severity, pack, check and title."""
+    from scanner.policy.loader import builtin_packs
+
     refs = [policy] if policy else list(builtin_packs())
     seen: set[str] = set()
     for ref in refs:
@@ -151,6 +163,8 @@ def explain(
     ] = None,
 ) -> None:
     """Explain one rule: what it checks, why (citations), and how to fix a violation."""
+    from scanner.policy.loader import builtin_packs
+
     refs = [policy] if policy else list(builtin_packs())
     for ref in refs:
         loaded = load_or_exit(ref)

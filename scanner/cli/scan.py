@@ -331,13 +331,8 @@ def _judgement(
     as_of: str | None,
     due_within: str | None = None,
 ) -> Judgement | None:
-    """The policy, waivers, baseline and evaluation time, loaded and checked before scanning."""
-    from scanner.cli.policy import load_or_exit
-    from scanner.policy.durations import Duration
-    from scanner.policy.gate import load_baseline, load_waivers
-    from scanner.policy.judgement import Judgement
-    from scanner.policy.loader import PolicyErrors
-
+    """The policy, waivers, baseline and evaluation time, loaded and checked before scanning
+    (the policy schema is imported only when there is a policy: start-up)."""
     if policy is None:
         for name, value in (
             ("--waivers", waivers),
@@ -349,6 +344,12 @@ def _judgement(
             if value is not None:
                 usage(f"{name} needs --policy (findings come from a policy)")
         return None
+    from scanner.cli.policy import load_or_exit
+    from scanner.policy.durations import Duration
+    from scanner.policy.gate import load_baseline, load_waivers
+    from scanner.policy.judgement import Judgement
+    from scanner.policy.loader import PolicyErrors
+
     window = None
     if due_within is not None:
         try:

@@ -18,11 +18,14 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
+from typing import TYPE_CHECKING
 
-from scanner.detectors.base import Detector
 from scanner.detectors.models import BUILTIN_MODELS, ModelSpec, with_requirements
 from scanner.errors import FaceauditError
 from scanner.model import ContentType, EvidenceKind
+
+if TYPE_CHECKING:
+    from scanner.detectors.base import Detector
 
 ENTRY_POINT_GROUP = "faceaudit.detectors"
 _ID = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")

@@ -18,12 +18,11 @@ import fcntl
 import os
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-
-import sqlite_utils
+from typing import Any
 
 from scanner.errors import FaceauditError
 from scanner.state import DEFAULT_WAIT_S, schema
@@ -43,10 +42,24 @@ class StateLocked(FaceauditError):
     upgraded or repaired while other runs used it)."""
 
 
+@dataclass(frozen=True)
+class Database:
+    """The connection the state is read and written through: plain sqlite3 (every statement
+    is written out in scanner.state; importing a wrapper library would cost each run start-up
+    time for nothing)."""
+
+    conn: sqlite3.Connection
+
+    def execute(
+        self, sql: str, parameters: Sequence[Any] | Mapping[str, Any] | None = None
+    ) -> sqlite3.Cursor:
+        return self.conn.execute(sql) if parameters is None else self.conn.execute(sql, parameters)
+
+
 @dataclass
 class Opened:
     lock_fd: int  # holding a shared flock
-    db: sqlite_utils.Database
+    db: Database
     notes: list[str] = field(default_factory=list)
 
 
@@ -138,7 +151,7 @@ def _maintain(fd: int, path: Path, wait_s: float) -> Opened:
         fcntl.flock(fd, fcntl.LOCK_SH)
 
 
-def _connect(path: Path, wait_s: float, due: str | None, notes: list[str]) -> sqlite_utils.Database:
+def _connect(path: Path, wait_s: float, due: str | None, notes: list[str]) -> Database:
     if due == REPAIR and path.exists() and not _healthy(path, wait_s):
         aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
         os.replace(path, aside)
@@ -154,7 +167,7 @@ def _connect(path: Path, wait_s: float, due: str | None, notes: list[str]) -> sq
         version = schema.stored_version(conn)
         schema.check(version)  # before anything is written to it
         os.chmod(path, 0o600)
-        db = sqlite_utils.Database(conn)
+        db = Database(conn)
         if due is not None:
             db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from scanner.model import EvidenceKind, FaceBox, ItemResult, VectorRef
-from scanner.subject_results import StoredHit
 
-if TYPE_CHECKING:  # numpy only for the types: `faceaudit --help` does not load it
+if TYPE_CHECKING:  # numpy and the results only for the types: `faceaudit --help` loads neither
     import numpy as np
+
+    from scanner.subject_results import StoredHit
 
 DIMS = 128  # dlib's ResNet descriptor: the face_recognition space
 DLIB_FAMILY = "dlib/face_recognition"  # scanner.embeddings.vectors names the space so

