@@ -19,7 +19,8 @@ small-face tier and the peak memory of each process tree, then the issue's five 
 the measured figures. Nothing here is a timed assertion; the machine is shared, so compare the
 ratios of one run and repeat.
 
-    python bench/bench_images.py [--quick] [--seed 7] [--per-tier 8] [--workers 2] [--skip-peers]
+    python bench/bench_images.py [--quick] [--seed 7] [--per-tier 8] [--workers 2]
+                                 [--skip-peers | --reference-only]
 """
 
 from __future__ import annotations
@@ -377,6 +378,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="10 main photos, 1 per tier")
     parser.add_argument("--skip-peers", action="store_true", help="faceaudit and floor only")
+    parser.add_argument(
+        "--reference-only", action="store_true", help="faceaudit, floor and face_detection only"
+    )
     args = parser.parse_args(argv)
 
     corpus = photo_corpus.build(args.seed, args.per_tier, args.quick)
@@ -403,7 +407,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  faceaudit, no-face photos, one worker: {noface[0]:.0f} ms per photo", flush=True)
     if not args.skip_peers:
         done(run_face_detection(corpus))
-        for name, fn, what in peers.POOLED:
+        for name, fn, what in () if args.reference_only else peers.POOLED:
             try:
                 done(_pooled(name, fn, main_paths, small_paths, args.workers, what))
             except (ImportError, OSError) as exc:

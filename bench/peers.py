@@ -129,10 +129,16 @@ def run_face_detection(folder: Path) -> tuple[set[Path], str]:
         text=True,
         check=False,
     )
+    tail = "" if proc.returncode == 0 else proc.stderr[-400:]
+    return parse_face_detection(proc.stdout), tail
+
+
+def parse_face_detection(stdout: str) -> set[Path]:
+    """The photos named by face_detection's "path,top,right,bottom,left" lines (one per face;
+    a path may hold commas, so the four numbers are split off the right)."""
     found = set()
-    for line in proc.stdout.splitlines():
+    for line in stdout.splitlines():
         parts = line.rsplit(",", 4)
         if len(parts) == 5 and all(p.strip().lstrip("-").isdigit() for p in parts[1:]):
             found.add(Path(parts[0]).resolve())
-    tail = "" if proc.returncode == 0 else proc.stderr[-400:]
-    return found, tail
+    return found
