@@ -114,6 +114,9 @@ class SourceContext:
     # the directories identities are named from, resolved (scanner.sources.roots); empty:
     # each target is its own root
     roots: tuple[str, ...] = ()
+    # the largest item read whole (limits.max_file_bytes): a source that can tell an item's
+    # size before reading it (an object store's listing) reports larger ones unread
+    max_file_bytes: int = 100 * 1024 * 1024
 
 
 class Source(Protocol):
