@@ -34,6 +34,7 @@ class Request:
     path: str
     query: str
     range: str | None
+    signed: bool  # sent with an Authorization header (or a presigned query)
 
 
 class S3Server:
@@ -55,6 +56,8 @@ class S3Server:
                             environ.get("PATH_INFO", ""),
                             environ.get("QUERY_STRING", ""),
                             environ.get("HTTP_RANGE"),
+                            "HTTP_AUTHORIZATION" in environ
+                            or "X-Amz-Signature" in environ.get("QUERY_STRING", ""),
                         )
                     )
             result: Iterable[bytes] = app(environ, start)

@@ -25,6 +25,9 @@ from scanner.config import Limits
 from scanner.errors import ConfigError
 from scanner.model import EvidenceKind, ObjectLocation, ProblemReason
 from scanner.sources import display
+from scanner.sources.base import ItemChanged
+from scanner.sources.object_read import ObjectRef
+from scanner.sources.object_stores import ObjectTarget
 from scanner.state.store import StateDB
 
 SECRET = "Sx9PlantedSecretKeyNeverShown0123456789abcd"
@@ -248,3 +251,39 @@ def test_targets_never_carry_credentials_and_options_are_not_displayed() -> None
     assert display("s3://uploads/people/?anonymous=true&profile=audit") == "s3://uploads/people"
     with pytest.raises(ConfigError, match="unknown option 'token'"):
         display("s3://uploads?token=abc")
+
+
+def test_anonymous_access_sends_no_credentials(s3: Any, server: S3Server) -> None:
+    s3.create_bucket(Bucket="public-photos")
+    s3.put_object(Bucket="public-photos", Key="a.jpg", Body=FACE, ACL="public-read")
+    server.clear_log()
+    result = scan(ScanConfig(targets=["s3://public-photos?anonymous=true"], workers=0))
+    assert [i.location.display for i in result.items] == ["s3://public-photos/a.jpg"]
+    assert result.targets == ("s3://public-photos",)
+    sent = server.requests()
+    assert sent and not any(r.signed for r in sent)
+    server.clear_log()
+    scan(ScanConfig(targets=["s3://public-photos"], workers=0))
+    assert all(r.signed for r in server.requests())
+    # a private object read anonymously: denied, reported, the scan incomplete
+    s3.put_object(Bucket="public-photos", Key="private.jpg", Body=FACE)
+    denied = scan(ScanConfig(targets=["s3://public-photos?anonymous=true"], workers=2))
+    assert [(p.location.display, p.reason, p.detail) for p in denied.problems] == [
+        ("s3://public-photos/private.jpg", ProblemReason.UNREADABLE_FILE, "access denied")
+    ]
+    assert denied.incomplete
+
+
+def test_an_object_deleted_or_replaced_after_listing_is_a_change(s3: Any) -> None:
+    s3.create_bucket(Bucket="churn")
+    s3.put_object(Bucket="churn", Key="a.jpg", Body=FACE)
+    s3.put_object(Bucket="churn", Key="b.jpg", Body=FACE)
+    target = ObjectTarget.parse("s3://churn")
+    gone = ObjectRef(target, "a.jpg", None, len(FACE), 1 << 30)
+    replaced = ObjectRef(target, "b.jpg", None, len(FACE), 1 << 30)
+    s3.delete_object(Bucket="churn", Key="a.jpg")
+    s3.put_object(Bucket="churn", Key="b.jpg", Body=COFFEE)
+    with pytest.raises(ItemChanged, match="deleted"):
+        gone.open()
+    with pytest.raises(ItemChanged, match="replaced"):
+        replaced.open()
