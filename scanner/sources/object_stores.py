@@ -153,8 +153,8 @@ def filesystem(target: ObjectTarget) -> Any:
         import fsspec
     except ImportError:
         raise ConfigError(
-            f"{target.scheme}:// targets need the {dialect.package} package: "
-            f"pip install 'faceaudit[{dialect.extra}]'"
+            f"{target.scheme}:// targets need faceaudit's [{dialect.extra}] extra: "
+            f"pip install {dialect.package} (in a checkout: pip install '.[{dialect.extra}]')"
         ) from None
     return fsspec.filesystem(dialect.protocol, **target.fs_options())
 

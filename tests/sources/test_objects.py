@@ -8,8 +8,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+import tempfile
 import zipfile
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -76,6 +78,17 @@ FACE = encode(astronaut(), "JPEG")
 COFFEE = encode(no_face(), "JPEG")
 
 
+def _sqlite_image() -> bytes:
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "kiosk.db"
+        conn = sqlite3.connect(path)
+        conn.execute("CREATE TABLE visitors (id INTEGER PRIMARY KEY, photo BLOB)")
+        conn.execute("INSERT INTO visitors (photo) VALUES (?)", (FACE,))
+        conn.commit()
+        conn.close()
+        return path.read_bytes()
+
+
 def _fill(s3: Any) -> None:
     s3.create_bucket(Bucket="uploads")
     put = s3.put_object
@@ -89,6 +102,7 @@ def _fill(s3: Any) -> None:
     )
     put(Bucket="uploads", Key="cold/face.jpg", Body=FACE, StorageClass="GLACIER")
     put(Bucket="uploads", Key="raw/blob.bin", Body=os.urandom(len(FACE) + 1000))
+    put(Bucket="uploads", Key="apps/kiosk", Body=_sqlite_image())  # no extension
 
 
 def _gets(server: S3Server) -> dict[str, list[str | None]]:
@@ -111,6 +125,7 @@ def test_faces_are_found_at_s3_locations_with_archived_objects_reported(
     assert found == {
         "s3://uploads/people/face.jpg": {EvidenceKind.FACE_IMAGE},
         "s3://uploads/backups/old.zip!/badges/face.png": {EvidenceKind.FACE_IMAGE},
+        "s3://uploads/apps/kiosk#visitors.photo": {EvidenceKind.FACE_IMAGE},
     }
     face = next(i for i in result.items if i.location.display.endswith("people/face.jpg"))
     assert face.location == ObjectLocation("s3://uploads", "people/face.jpg")
@@ -241,7 +256,7 @@ def test_a_missing_extra_is_a_usage_error_naming_it(tmp_path: Path) -> None:
         env=dict(os.environ, HOME=str(tmp_path)),
     )
     assert proc.returncode == 2, proc.stderr[-2000:]
-    assert "pip install 'faceaudit[s3]'" in proc.stderr
+    assert "need faceaudit's [s3] extra: pip install s3fs" in proc.stderr
 
 
 def test_targets_never_carry_credentials_and_options_are_not_displayed() -> None:
