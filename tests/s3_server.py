@@ -28,6 +28,12 @@ else:
     MISSING = None
 
 
+SLOW_DOWN = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
+    b"<Message>Please reduce your request rate.</Message></Error>"
+)
+
+
 @dataclass(frozen=True)
 class Request:
     method: str
@@ -44,6 +50,7 @@ class S3Server:
         if MISSING is not None:
             pytest.fail(f"the S3 tests need moto's server: {MISSING}")
         self.log: list[Request] = []
+        self.throttle = 0  # the next this many object GETs are answered 503 SlowDown
         self._lock = threading.Lock()
         app = DomainDispatcherApplication(create_backend_app)
 
@@ -60,6 +67,9 @@ class S3Server:
                             or "X-Amz-Signature" in environ.get("QUERY_STRING", ""),
                         )
                     )
+                if self._throttled(environ):
+                    start("503 Slow Down", [("Content-Type", "application/xml")])
+                    return [SLOW_DOWN]
             result: Iterable[bytes] = app(environ, start)
             return result
 
@@ -68,6 +78,15 @@ class S3Server:
         )
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
+
+    def _throttled(self, environ: dict[str, Any]) -> bool:
+        parts = environ.get("PATH_INFO", "").lstrip("/").split("/", 1)
+        if environ["REQUEST_METHOD"] != "GET" or len(parts) < 2 or not parts[1]:
+            return False
+        if self.throttle <= 0:
+            return False
+        self.throttle -= 1
+        return True
 
     @property
     def url(self) -> str:
@@ -83,6 +102,7 @@ class S3Server:
     def clear_log(self) -> None:
         with self._lock:
             self.log.clear()
+            self.throttle = 0
 
     def requests(self) -> list[Request]:
         with self._lock:

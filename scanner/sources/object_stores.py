@@ -10,6 +10,7 @@ without being echoed); its options are a query string (`anonymous=true`,
 
 from __future__ import annotations
 
+import errno
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,9 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from scanner.errors import ConfigError
+
+RETRIES = 3  # s3fs's own retries of a failed call, with backoff
+ATTEMPTS = 3  # botocore's attempts within one call ("standard" mode: backoff with jitter)
 
 
 @dataclass(frozen=True)
@@ -142,6 +146,9 @@ class ObjectTarget:
             out.update(self.dialect.options[name](value))
         if self.dialect is S3:
             out["version_aware"] = True  # list object versions: each item's own version id
+            # throttling (503 SlowDown) and resets: retried with backoff, a bounded number
+            # of times (about RETRIES x ATTEMPTS requests for one read), then the item's problem
+            out["config_kwargs"] = {"retries": {"mode": "standard", "max_attempts": ATTEMPTS}}
         return out
 
 
@@ -156,7 +163,10 @@ def filesystem(target: ObjectTarget) -> Any:
             f"{target.scheme}:// targets need faceaudit's [{dialect.extra}] extra: "
             f"pip install {dialect.package} (in a checkout: pip install '.[{dialect.extra}]')"
         ) from None
-    return fsspec.filesystem(dialect.protocol, **target.fs_options())
+    fs = fsspec.filesystem(dialect.protocol, **target.fs_options())
+    if dialect is S3:
+        fs.retries = RETRIES  # a class attribute of s3fs, not an argument
+    return fs
 
 
 def describe(exc: BaseException) -> str:
@@ -164,4 +174,6 @@ def describe(exc: BaseException) -> str:
     code = getattr(exc, "code", None) or getattr(exc, "errno", None)
     if isinstance(exc, PermissionError):
         return "access denied"
+    if code == errno.EBUSY:  # s3fs's translation of SlowDown / 503
+        return "the store kept throttling (503 SlowDown) through every retry"
     return f"{type(exc).__name__}{f' ({code})' if code else ''}"

@@ -29,7 +29,7 @@ from scanner.model import EvidenceKind, ObjectLocation, ProblemReason
 from scanner.sources import display
 from scanner.sources.base import ItemChanged
 from scanner.sources.object_read import ObjectRef
-from scanner.sources.object_stores import ObjectTarget
+from scanner.sources.object_stores import ATTEMPTS, RETRIES, ObjectTarget
 from scanner.state.store import StateDB
 
 SECRET = "Sx9PlantedSecretKeyNeverShown0123456789abcd"
@@ -302,3 +302,23 @@ def test_an_object_deleted_or_replaced_after_listing_is_a_change(s3: Any) -> Non
         gone.open()
     with pytest.raises(ItemChanged, match="replaced"):
         replaced.open()
+
+
+def test_throttling_is_retried_by_the_client_and_bounded(s3: Any, server: S3Server) -> None:
+    s3.create_bucket(Bucket="busy")
+    s3.put_object(Bucket="busy", Key="a.jpg", Body=FACE)
+    server.clear_log()
+    server.throttle = 2  # the first two GETs of the object: 503 SlowDown
+    result = scan(ScanConfig(targets=["s3://busy"], workers=0))
+    assert [i.location.display for i in result.items] == ["s3://busy/a.jpg"]
+    assert not result.incomplete
+    assert len(_gets(server)["a.jpg"]) == 4  # 2 refused, the ranged GET, the whole object
+    server.throttle = 1000  # a store that never recovers: a bounded wait, then a problem
+    again = scan(ScanConfig(targets=["s3://busy"], workers=0))
+    assert [(p.reason, p.detail) for p in again.problems] == [
+        (
+            ProblemReason.UNREADABLE_FILE,
+            "the store kept throttling (503 SlowDown) through every retry",
+        )
+    ]
+    assert again.incomplete and 1000 - server.throttle <= 4 * RETRIES * ATTEMPTS
