@@ -26,6 +26,8 @@ from scanner import ScanConfig, scan
 from scanner.config import Limits
 from scanner.errors import ConfigError
 from scanner.model import EvidenceKind, ObjectLocation, ProblemReason
+from scanner.policy.judgement import Judgement
+from scanner.policy.loader import load_policy
 from scanner.sources import display
 from scanner.sources.base import ItemChanged
 from scanner.sources.object_read import ObjectRef
@@ -322,3 +324,36 @@ def test_throttling_is_retried_by_the_client_and_bounded(s3: Any, server: S3Serv
         )
     ]
     assert again.incomplete and 1000 - server.throttle <= 4 * RETRIES * ATTEMPTS
+
+
+BADGES_POLICY = """\
+schema_version: 1
+name: badges
+extends: [gdpr]
+stores:
+  - id: badges
+    paths: ["s3://hr-badges/2019/**"]
+    kinds: [face_image]
+    purpose: building access
+    legal_basis: [gdpr-9-2-b]
+    retention: {period: P1Y, from: creation}
+    region: [FR]
+    owner: security@example.org
+    dpia: DPIA-7
+    retention_schedule_url: https://example.org/retention
+"""
+
+
+def test_policies_name_buckets_and_date_objects_by_last_modified(s3: Any, tmp_path: Path) -> None:
+    s3.create_bucket(Bucket="hr-badges")
+    s3.put_object(Bucket="hr-badges", Key="2019/a.jpg", Body=FACE)
+    s3.put_object(Bucket="hr-badges", Key="2020/b.jpg", Body=FACE)
+    listed = s3.head_object(Bucket="hr-badges", Key="2019/a.jpg")["LastModified"]
+    (tmp_path / "policy.yaml").write_text(BADGES_POLICY)
+    judgement = Judgement(load_policy(tmp_path / "policy.yaml"), as_of=listed + timedelta(days=800))
+    result = scan(ScanConfig(targets=["s3://hr-badges"], workers=0), judgement=judgement)
+    retention = [f for f in result.findings if f.rule_id == "GDPR-5-1-E-RETENTION"]
+    assert [(f.store, f.location.display) for f in retention] == [
+        ("badges", "s3://hr-badges/2019/a.jpg")
+    ]
+    assert f"created {listed.date().isoformat()}" in retention[0].message
