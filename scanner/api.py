@@ -33,7 +33,7 @@ def check(config: ScanConfig) -> ScanConfig:
     the include/exclude patterns, the targets' URI schemes, and that every path target is
     inside the roots (`roots`, `--root`) when there are some."""
     from scanner.detectors import PluginError, default_detectors, detector_ids
-    from scanner.sources import is_source_uri
+    from scanner.sources import check_target, is_source_uri
     from scanner.sources.globs import PathFilter
     from scanner.sources.roots import check_targets
 
@@ -53,6 +53,7 @@ def check(config: ScanConfig) -> ScanConfig:
         if not is_source_uri(uri):
             scheme = uri.split("://", 1)[0]
             raise ConfigError(f"no source reads {scheme}:// targets")
+        check_target(uri)
     check_targets(config.paths, config.roots)  # every path inside --root
     return replace(config, detectors=tuple(detectors))
 

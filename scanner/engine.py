@@ -114,7 +114,12 @@ class _Planner:
 
     def __iter__(self) -> Iterator[WorkItem]:
         ctx = SourceContext(
-            self.filter, self.config.sampling, self._walked_dirs, self._own_dirs, self.roots
+            self.filter,
+            self.config.sampling,
+            self._walked_dirs,
+            self._own_dirs,
+            self.roots,
+            max_file_bytes=self.config.limits.max_file_bytes,
         )
         targets: list[Path | str] = [*dict.fromkeys(self.config.paths), *self.config.uris]
         for target in targets:

@@ -194,6 +194,8 @@ class ProblemReason(str, enum.Enum):
     VIRTUAL_TABLE_NOT_READ = "virtual_table_not_read"  # its module is never loaded
     VIEWS_READ = "views_read"  # --read-views: the views' own code ran (a warning)
     DATABASE_ROLE_WRITABLE = "database_role_writable"  # the scanning role could write
+    # object stores
+    ARCHIVED_OBJECT = "archived_object"  # Glacier / Deep Archive / Archive tier: never restored
     # the state database (scan --state)
     STATE_NOT_SAVED = "state_not_saved"  # a full disk or an I/O error: results not recorded
 

@@ -35,7 +35,8 @@ def scan(
     paths: Annotated[
         list[str],
         typer.Argument(
-            help="Files, directories, or databases (sqlite:///path, postgresql://…, mysql://…)."
+            help="Files, directories, databases (sqlite:///path, postgresql://…, mysql://…), or "
+            "buckets (s3://bucket/prefix, gs://…, az://…)."
         ),
     ],
     fmt: Annotated[

@@ -8,6 +8,8 @@ built-in claims). A source module provides:
 - `open_source(target, ctx) -> Source` (scanner.sources.base): its items, in the main process;
 - `display(target) -> str`: how reports, the history and the state name the target (never a
   credential);
+- optionally `check(target)`: raises ConfigError when the target cannot be used (a missing
+  optional package, an unknown option), called before the scan starts;
 - optionally `read_rows(target, sql, base) -> list[rows]`: the rows of one read-only query,
   for a policy's registers kept in it (SQLite, PostgreSQL);
 - optionally `read_keys(target, read, sampling) -> tuple[SubjectRow, ...]`: the rows of a
@@ -42,6 +44,11 @@ SOURCES: dict[str, str] = {
     "postgres": "scanner.sources.postgres",
     "mysql": "scanner.sources.mysql",
     "mariadb": "scanner.sources.mysql",
+    "s3": "scanner.sources.objects",
+    "gs": "scanner.sources.objects",
+    "gcs": "scanner.sources.objects",
+    "az": "scanner.sources.objects",
+    "abfs": "scanner.sources.objects",
 }
 ENTRY_POINT_GROUP = "faceaudit.sources"
 
@@ -86,6 +93,14 @@ def open_target(target: str | Path, ctx: SourceContext) -> Source:
         return FilesystemSource(Path(target), ctx)
     source: Source = module_for(target).open_source(str(target), ctx)
     return source
+
+
+def check_target(target: str) -> None:
+    """A URI target its source can use: ConfigError naming what is wrong (a missing extra, an
+    unknown option), before any work; a source without a `check` accepts every target."""
+    checker = getattr(module_for(target), "check", None)
+    if checker is not None:
+        checker(target)
 
 
 def display(target: str | Path) -> str:

@@ -9,9 +9,9 @@ the worker's time and memory budget and sandbox. Containers found among the item
 SQLite files) are opened in the worker by the expander registered for their content type
 (scanner.expand).
 
-The filesystem, the SQLite, PostgreSQL and MariaDB sources implement this; a new kind of
-place is one module implementing `Source` (and an `Openable` if its items have content) and
-one line in the registry (docs/extending.md).
+The filesystem, the SQLite, PostgreSQL, MariaDB and object-store sources implement this; a
+new kind of place is one module implementing `Source` (and an `Openable` if its items have
+content) and one line in the registry (docs/extending.md).
 """
 
 from __future__ import annotations
@@ -114,6 +114,9 @@ class SourceContext:
     # the directories identities are named from, resolved (scanner.sources.roots); empty:
     # each target is its own root
     roots: tuple[str, ...] = ()
+    # the largest item read whole (limits.max_file_bytes): a source that can tell an item's
+    # size before reading it (an object store's listing) reports larger ones unread
+    max_file_bytes: int = 100 * 1024 * 1024
 
 
 class Source(Protocol):

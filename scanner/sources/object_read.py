@@ -1,0 +1,128 @@
+"""Reading one object, in the process that lists (never in a worker).
+
+Workers have no network (scanner.sandbox) and never see a credential, so an `ObjectRef`
+fetches its object when the engine hands it to a worker (as it is pickled), or when it is
+opened in-process (`workers=0`). What `--since` or the state database leave out is never
+pickled, so never read. The fetch is one ranged GET of the first bytes, sniffed (the key's
+extension is never trusted), then one GET of the whole object only when its content is
+something a detector or an expander reads. Each GET names the listed version.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from scanner.errors import FaceauditError
+from scanner.model import ContentType
+from scanner.sniff import HEAD_BYTES, sniff
+from scanner.sources.base import ItemChanged
+from scanner.sources.object_stores import S3, ObjectTarget, describe, filesystem
+
+
+def _fetched_whole(ct: ContentType) -> bool:
+    """Content a worker reads beyond its first bytes (everything it can recognise)."""
+    return ct is not ContentType.UNKNOWN
+
+
+class ObjectRead(FaceauditError, OSError):
+    """An object could not be read (its class and the store's code, never a credential)."""
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """A picklable reference to one object version, fetched by the process that lists (on
+    pickling for a worker, or when opened in-process), never by the worker itself."""
+
+    target: ObjectTarget
+    key: str
+    version: str | None
+    size: int
+    max_bytes: int
+    _got: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def _path(self) -> str:
+        path = f"{self.target.bucket}/{self.key}"
+        if self.version is not None and self.target.dialect is S3:
+            path += f"?versionId={self.version}"
+        return path
+
+    def _fetch(self) -> None:
+        if self._got:
+            return
+        try:
+            fs = filesystem(self.target)
+            path = self._path()
+            head = fs.cat_file(path, start=0, end=min(self.size, HEAD_BYTES))
+            data = head
+            if len(head) < self.size and _fetched_whole(sniff(head)):
+                data = fs.cat_file(path)
+                if len(data) != self.size:
+                    self._got["changed"] = "the object was replaced since it was listed"
+                    return
+            self._got["data"] = data[: self.max_bytes]
+        except FileNotFoundError:
+            self._got["changed"] = "the object is gone (deleted since it was listed)"
+        except Exception as exc:  # any store error is this item's problem
+            self._got["error"] = describe(exc)
+
+    def __getstate__(self) -> dict[str, Any]:
+        self._fetch()
+        return {f: getattr(self, f) for f in ("target", "key", "version", "size", "max_bytes")} | {
+            "_got": dict(self._got)
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
+
+    def open(self) -> ObjectReader:
+        self._fetch()
+        if "changed" in self._got:
+            raise ItemChanged(self._got["changed"])
+        if "error" in self._got:
+            raise ObjectRead(self._got["error"])
+        return ObjectReader(self._got["data"], self.size)
+
+
+class ObjectReader:
+    """A Reader over what was fetched: the whole object, or its first bytes when the rest is
+    nothing a detector reads (then the rest is never asked for)."""
+
+    def __init__(self, data: bytes, size: int) -> None:
+        self._data = data
+        self._size = size
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    @property
+    def atime_preserved(self) -> bool:
+        return True
+
+    def _have(self, end: int) -> None:
+        if end > len(self._data) and len(self._data) < self._size:
+            raise ObjectRead("only the object's first bytes were fetched")
+
+    def head(self, n: int) -> bytes:
+        return self._data[:n]
+
+    def read_at(self, offset: int, n: int) -> bytes:
+        self._have(offset + max(0, n))
+        return self._data[offset : offset + max(0, n)]
+
+    def read_all(self, limit: int) -> bytes:
+        self._have(min(limit, self._size))
+        return self._data[:limit]
+
+    def stream(self) -> IO[bytes]:
+        self._have(self._size)
+        return io.BytesIO(self._data)
+
+    def descriptor(self) -> int | None:
+        return None
+
+    def close(self) -> None:
+        pass

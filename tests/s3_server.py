@@ -1,0 +1,113 @@
+"""A real S3 server for tests: moto's server mode on 127.0.0.1 (port 0), with a request log.
+
+The log is kept by the server itself (a WSGI layer around moto's application), so a test sees
+every request the scanner sent: its method, path, query and Range header. No client is
+mocked: s3fs and botocore talk HTTP to it like to any S3-compatible endpoint.
+"""
+
+from __future__ import annotations
+
+import threading
+import urllib.request
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+try:
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+except ImportError as exc:  # never a silent skip: the dev extra installs it
+    MISSING: str | None = f"{exc}; install it with pip install -e '.[dev]' (moto[server])"
+else:
+    MISSING = None
+
+
+SLOW_DOWN = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>SlowDown</Code>'
+    b"<Message>Please reduce your request rate.</Message></Error>"
+)
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    query: str
+    range: str | None
+    signed: bool  # sent with an Authorization header (or a presigned query)
+
+
+class S3Server:
+    """moto on 127.0.0.1, one per test module; `reset()` empties it and its log."""
+
+    def __init__(self) -> None:
+        if MISSING is not None:
+            pytest.fail(f"the S3 tests need moto's server: {MISSING}")
+        self.log: list[Request] = []
+        self.throttle = 0  # the next this many object GETs are answered 503 SlowDown
+        self._lock = threading.Lock()
+        app = DomainDispatcherApplication(create_backend_app)
+
+        def logged(environ: dict[str, Any], start: Callable[..., Any]) -> Iterable[bytes]:
+            if not environ.get("PATH_INFO", "").startswith("/moto-api"):
+                with self._lock:
+                    self.log.append(
+                        Request(
+                            environ["REQUEST_METHOD"],
+                            environ.get("PATH_INFO", ""),
+                            environ.get("QUERY_STRING", ""),
+                            environ.get("HTTP_RANGE"),
+                            "HTTP_AUTHORIZATION" in environ
+                            or "X-Amz-Signature" in environ.get("QUERY_STRING", ""),
+                        )
+                    )
+                if self._throttled(environ):
+                    start("503 Slow Down", [("Content-Type", "application/xml")])
+                    return [SLOW_DOWN]
+            result: Iterable[bytes] = app(environ, start)
+            return result
+
+        self._server = make_server(
+            "127.0.0.1", 0, logged, threaded=True, request_handler=MotoRequestHandler
+        )
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def _throttled(self, environ: dict[str, Any]) -> bool:
+        parts = environ.get("PATH_INFO", "").lstrip("/").split("/", 1)
+        if environ["REQUEST_METHOD"] != "GET" or len(parts) < 2 or not parts[1]:
+            return False
+        if self.throttle <= 0:
+            return False
+        self.throttle -= 1
+        return True
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def reset(self) -> None:
+        req = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
+        with urllib.request.urlopen(req, timeout=10):
+            pass
+        self.clear_log()
+
+    def clear_log(self) -> None:
+        with self._lock:
+            self.log.clear()
+            self.throttle = 0
+
+    def requests(self) -> list[Request]:
+        with self._lock:
+            return list(self.log)
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join(5)
