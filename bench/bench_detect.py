@@ -219,6 +219,7 @@ def run_faceaudit(folder: Path, workers: int = 2) -> tuple[float, set[str]]:
             [
                 *(sys.executable, "-m", "scanner", "scan", str(folder), "-j", str(workers)),
                 *("-f", "json", "-o", str(report), "--fail-on", "never", "--allow-incomplete"),
+                "--no-state",  # a rescan would answer from the state database
             ],
             env=env,
             capture_output=True,
