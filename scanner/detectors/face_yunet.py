@@ -1,16 +1,20 @@
 """`face.yunet`: the staged face-image detector (the default).
 
-Chosen by measurement (docs/scanning.md, "How faces are found"; bench/bench_images.py):
+Chosen by measurement (docs/scanning.md, "How faces are found"; bench/bench_detect.py):
 
-1. Decode once, in the DCT domain for JPEGs, to a fine working size (~1000 px long side).
-2. Coarse pass: YuNet on the image halved (~500 px). A face scoring >= accept_score ends the
-   search (early exit) unless exact counts were asked for.
-3. Fine pass: YuNet on the fine image (finds faces down to ~24 working px).
-4. Small images are upsampled and searched again (tiny faces, thumbnails).
-5. Borderline candidates (verify_score <= score < accept_score) get a second opinion from
+1. Decode once, in the DCT domain for JPEGs: a detail image at ~2000 px (the 1/2 scale costs
+   about what 1/4 does) and, halved, the fine working image (~1000 px long side).
+2. Close-up pass: YuNet on the image at 320 px, padded, for faces filling the frame. A face
+   scoring >= accept_score ends the search (early exit) unless exact counts were asked for.
+3. Fine pass: YuNet on the fine image (finds faces down to ~24 working px), early exit too.
+4. Small candidates are looked at again in ~160 px tiles of the detail image: a face of
+   ~72 px in a 4000 px photo is ~18 px at the fine pass, ~36 px in its tile.
+5. Small images are upsampled and searched again (tiny faces, thumbnails).
+6. Borderline candidates (verify_score <= score < accept_score) get a second opinion from
    dlib's CNN (face_recognition's MMOD model) on a crop: animal faces and textures are
    rejected, masked and half-profile faces confirmed.
-6. Still nothing: the image turned 90/180/270 degrees (pixel-rotated photos).
+7. Still nothing: the image turned 90/180/270 degrees at 256 px (pixel-rotated photos; YuNet
+   fed BGR finds most sideways faces upright already).
 
 Output per image: face count, relative boxes, confidence — never a crop or a vector.
 """
@@ -43,7 +47,10 @@ from scanner.model import ContentType, EvidenceKind, FaceBox, ProblemReason, Sca
 FINE_TARGET = 1024  # long side of the fine working image
 THOROUGH_TARGET = 2048
 THOROUGH_VERIFY = 0.30  # --thorough also sends weaker candidates to dlib's CNN
-COARSE_ABOVE = 900  # fine images larger than this get a halved coarse pass first
+# No halved coarse pass any more: with BGR input the fine pass finds what it found (faces up to
+# ~300 px at 1024, the close-up the bigger ones), and dropping it saves 0.19 of the 1.6 Mpx a
+# photo without a face cost (bench/bench_detect.py).
+COARSE_ABOVE = 10**9
 UPSAMPLE_BELOW = 400  # images smaller than this are also searched upsampled
 UPSAMPLE_TARGET = 800
 SMALL_PAD = 0.15  # close-up passes are padded so a face filling the frame is still seen
@@ -51,11 +58,19 @@ CLOSEUP_SIDE = 320  # the close-up pass: cheap, padded, for faces of >= ~10% of 
 MAX_VERIFICATIONS = 4  # borderline candidates checked by dlib's CNN per image (~0.2 s each)
 CNN_FACE_PX = 120  # the crop is scaled so the candidate face is about this size...
 CNN_CROP = 1.8  # ...and is this many face sizes wide (a grid of 6 measured; see docs/scanning.md)
-ROTATED_MIN_REL = 0.08  # rotation retries look for the subject of a sideways photo...
-ROTATION_SIDE = 320  # ...so they run small: 8% of 320 px is YuNet's smallest face
+ROTATED_MIN_REL = 0.1  # rotation retries look for the subject of a sideways photo...
+ROTATION_SIDE = 256  # ...so they run small: 10% of 256 px is YuNet's smallest face
 RECHECK_FACE_PX = 100  # a cheap YuNet re-look at a borderline candidate, face this size...
-RECHECK_MIN = 0.3  # ...must still score this much before dlib's CNN is asked (~10 ms vs ~250)
+RECHECK_MIN = 0.7  # ...must still score this much before dlib's CNN is asked (~10 ms vs ~250)
 NMS_IOU = 0.35
+STRONG_SCORE = 0.8  # a candidate this strong that dlib's CNN rejects gets a second, wider crop
+WIDE_VIEW = (100, 2.2)  # (face px, context) of that crop: ~220 px, as cheap as the first...
+WIDE_MIN_REL = 0.25  # ...for close-ups only: faces of at least this part of the image
+CLOSER_BELOW_PX = 64  # candidates smaller than this at the detail image get a closer look...
+TILE_PX = 160  # ...in a tile of the detail image at least this large...
+TILE_CONTEXT = 4.0  # ...and this many candidate sizes wide...
+MAX_TILES = 8  # ...for at most this many candidates per image (~3 ms each)
+TILE_FLOOR = 0.25  # YuNet score from which a fine-pass candidate is worth a closer look
 
 
 @dataclass(frozen=True)
@@ -115,7 +130,9 @@ class YuNetFaceDetector:
             handle = im if n == 0 else item.fresh_image(ctx.limits.max_pixels)
             try:
                 target, floor = _fine_target(handle, settings)
-                work = imaging.decode_working(handle, item.content_type, index, target, floor)
+                work = imaging.decode_working(
+                    handle, item.content_type, index, target, floor, detail=_wants_detail(settings)
+                )
             except imaging.ImageProblem as exc:
                 if n == 0:
                     raise
@@ -154,7 +171,15 @@ def _fine_target(im: Image.Image, settings: DetectionSettings) -> tuple[int, int
     return target, None
 
 
+def _wants_detail(settings: DetectionSettings) -> bool:
+    """The ~2000 px detail image serves the default search (not --thorough, whose fine pass
+    is already that size, nor a --min-face that allows a coarser one)."""
+    return not settings.thorough and settings.min_face_px <= 0
+
+
 def _max_scale(work: imaging.WorkingImage) -> float:
+    if work.detail is not None:
+        return work.detail_scale  # small candidates are looked at again there
     scale = work.scale
     if work.long_side < UPSAMPLE_BELOW:
         scale *= UPSAMPLE_TARGET / work.long_side
@@ -217,6 +242,9 @@ def _search(
         candidates = _merge(candidates, _run(models, image, 0, s, pad))
         if not s.count_faces and any(c.score >= accept for c in candidates):
             return _accepted(candidates, accept)
+    candidates = _closer(candidates, work, models, s)
+    if not s.count_faces and any(c.score >= accept for c in candidates):
+        return _accepted(candidates, accept)
     hits = _confirm(candidates, fine, models, s, budget)
     if hits or not (s.rotations and rotations):
         return hits
@@ -226,6 +254,58 @@ def _search(
         found = _run(models, turn_source.transpose(method), degrees, s, pad=not s.thorough)
         turned = _merge(turned, [h for h in found if max(h.box.w, h.box.h) >= ROTATED_MIN_REL])
     return _confirm(turned, fine, models, s, budget)
+
+
+def _closer(
+    candidates: list[_Hit], work: imaging.WorkingImage, models: ModelCache, s: DetectionSettings
+) -> list[_Hit]:
+    """Small candidates looked at again in a tile of the detail image (twice the pixels).
+
+    A face of ~72 px in a 4000 px photo is ~18 px at the fine pass, where YuNet gives it a
+    weak score, often not even a candidate's; at the detail image it is ~36 px and scores
+    like any face. A tile of ~160 px costs ~3 ms, the whole detail image ~350 ms. The tile's
+    score replaces the candidate's; with nothing face-like in the tile the candidate is
+    dropped."""
+    if work.detail is None:
+        return candidates
+    detail = work.detail
+    width, height = detail.size
+    small = sorted(
+        (
+            c
+            for c in candidates
+            if c.score < s.accept_score
+            and c.rotation == 0
+            and max(c.box.w * width, c.box.h * height) < CLOSER_BELOW_PX
+        ),
+        key=lambda c: -c.score,
+    )[:MAX_TILES]
+    if not small:
+        return candidates
+    model = models.get(YUNET.name)
+    kept = [c for c in candidates if c not in small]
+    for cand in small:
+        box = cand.box
+        cx, cy = (box.x + box.w / 2) * width, (box.y + box.h / 2) * height
+        half = max(TILE_PX / 2, max(box.w * width, box.h * height) * TILE_CONTEXT / 2)
+        # Slid inside the image rather than cut at its border: YuNet needs the context.
+        x0 = max(0, min(round(cx - half), width - round(2 * half)))
+        y0 = max(0, min(round(cy - half), height - round(2 * half)))
+        x1, y1 = min(width, x0 + round(2 * half)), min(height, y0 + round(2 * half))
+        if x1 - x0 < 16 or y1 - y0 < 16:
+            continue
+        tile = np.asarray(detail.crop((x0, y0, x1, y1)))
+        near = [
+            f
+            for f in yunet.detect(model, tile)
+            if abs(x0 + f.x + f.w / 2 - cx) < half / 2 and abs(y0 + f.y + f.h / 2 - cy) < half / 2
+        ]
+        best = max(near, key=lambda f: f.score, default=None)
+        if best is None:
+            continue  # nothing face-like on a closer look
+        rel = RelBox((x0 + best.x) / width, (y0 + best.y) / height, best.w / width, best.h / height)
+        kept = _merge(kept, [_Hit(rel, best.score, 0)])  # the closer look's score counts
+    return kept
 
 
 def _shrunk(image: Image.Image, side: int) -> Image.Image:
@@ -249,7 +329,7 @@ def _run(
     if border:
         arr = np.pad(arr, ((border, border), (border, border), (0, 0)))
     found = yunet.detect(models.get(YUNET.name), arr, border)
-    floor = min(s.verify_score, s.accept_score)
+    floor = min(s.verify_score, s.accept_score, TILE_FLOOR)
     hits = []
     for c in found:
         if c.score < floor:
@@ -328,6 +408,17 @@ def _recheck(cand: _Hit, fine: Image.Image, models: ModelCache) -> float:
 
 
 def _cnn_confirms(cand: _Hit, fine: Image.Image, models: ModelCache, threshold: float) -> bool:
-    crop = _crop(cand, fine, CNN_FACE_PX, CNN_CROP)
-    detections = models.get(DLIB_CNN.name)(np.asarray(crop), 0)
-    return any(d.confidence >= threshold for d in detections)
+    views = [(CNN_FACE_PX, CNN_CROP)]
+    if cand.score >= STRONG_SCORE and max(cand.box.w, cand.box.h) >= WIDE_MIN_REL:
+        # dlib's sliding window is sensitive to the framing: a masked close-up YuNet scores
+        # 0.86 is found at 2.2 face sizes but not at 1.8 (the dev set's inspireface
+        # mask.png); small candidates get no second try (a texture in pillow's
+        # app13-multiple.jpg passed a wide crop). The crop stays ~220 px: dlib's CNN costs
+        # ~250 ms there and ~1.1 s at 416 px.
+        views.append(WIDE_VIEW)
+    for face_px, context in views:
+        crop = _crop(cand, fine, face_px, context)
+        detections = models.get(DLIB_CNN.name)(np.asarray(crop), 0)
+        if any(d.confidence >= threshold for d in detections):
+            return True
+    return False

@@ -412,6 +412,26 @@ def test_big_jpeg_is_decoded_with_the_dct_draft(
     assert corners(work.image) == ("red", "green", "blue", "black")
 
 
+def test_detail_keeps_the_half_scale_decode_beside_the_working_image() -> None:
+    im = open_image(big_jpeg(), CT.JPEG, BIG)
+    work = decode_working(im, CT.JPEG, 0, 1024, detail=True)
+    assert im.size == (2000, 1500)  # one decode, at the DCT's 1/2 scale...
+    assert work.detail is not None and work.detail.size == (2000, 1500)
+    assert work.image.size == (1000, 750)  # ...halved for the working image
+    assert work.scale == pytest.approx(0.25)
+    assert work.detail_scale == pytest.approx(0.5)
+    assert corners(work.detail) == corners(work.image) == ("red", "green", "blue", "black")
+
+
+@pytest.mark.parametrize("size", [(1400, 900), (1300, 900), (96, 64)])
+def test_no_detail_when_the_original_is_not_much_larger(size: tuple[int, int]) -> None:
+    data = encode(corner_marked(size), "PNG")
+    work = decode_working(open_image(data, CT.PNG, BIG), CT.PNG, 0, 1024, detail=True)
+    plain = decode_working(open_image(data, CT.PNG, BIG), CT.PNG, 0, 1024)
+    assert work.detail is None and work.detail_scale == 0.0
+    assert work.image.size == plain.image.size and work.scale == plain.scale
+
+
 @pytest.mark.parametrize("fmt", ["PNG", "WEBP", "TIFF"])
 def test_other_formats_are_resized_to_the_target(fmt: str) -> None:
     data = encode(corner_marked((3000, 2000)), fmt)

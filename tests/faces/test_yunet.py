@@ -40,7 +40,7 @@ def test_identical_to_the_wheels_entry_point(
     direct = yunet.detect(model, rgb)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        raw = model.module.detectRGB(image.width, image.height, rgb[:, :, ::-1].tobytes())
+        raw = model.module.detectRGB(image.width, image.height, rgb.tobytes())
     via_entry_point = [
         yunet.Candidate(float(x), float(y), float(w), float(h), score / 100.0)
         for x, y, w, h, score in raw

@@ -1,0 +1,314 @@
+"""Where the face-image detector spends its time, and what it finds (issue 14, targets 1-3).
+
+    python bench/bench_detect.py --corpus /tmp/photos7 [--tiers /tmp/tiers] [--repeat 2]
+
+`--corpus` is a folder built by ../shared/bench/make_photos.py (OUT/img/*.jpg and
+OUT/truth.csv). The script prints, from one run:
+
+1. per photo, in one process (one core): decode ms and detector ms, split into the YuNet passes
+   by working size and dlib CNN verifications, for photos with and without faces;
+2. end to end, start-up included: `faceaudit scan -j 2` against face_recognition's command
+   `face_detection --cpus 2` on the same photos (time, photos/s, image-level recall, false
+   positives);
+3. the small-face tier (built under `--tiers` if missing): dev-set portraits pasted into
+   4000x3000 no-face photos so that the face is 40, 60 or 80 px high, recall of both tools per
+   tier.
+
+No timed assertion anywhere: the machine is shared, compare the ratios of one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+DEV = Path(os.environ.get("FACEAUDIT_DEVSET", ROOT.parent / "shared" / "data" / "faces-dev"))
+VENV_BIN = Path(sys.executable).parent
+TIERS = (40, 60, 80)
+PER_TIER = 12
+
+
+# -- corpora ----------------------------------------------------------------------------------
+
+
+def truth(corpus: Path) -> dict[Path, int]:
+    with open(corpus / "truth.csv", newline="") as fh:
+        return {corpus / "img" / name: int(n) for name, n in csv.reader(fh)}
+
+
+def _manifest(kind: str, faces: str) -> list[Path]:
+    with open(DEV / "manifest.csv", newline="") as fh:
+        return [
+            DEV / r["path"]
+            for r in csv.DictReader(fh)
+            if r["kind"] == kind
+            and r["faces"] == faces
+            and r["path"].lower().endswith((".jpg", ".jpeg", ".png"))
+        ]
+
+
+def _face_height(portrait: Image.Image) -> float | None:
+    """The face box height in the portrait, measured by YuNet on the portrait itself."""
+    from scanner.faces import yunet
+
+    model = yunet.load()
+    scale = min(1.0, 640 / max(portrait.size))
+    small = portrait.resize((round(portrait.width * scale), round(portrait.height * scale)))
+    found = [c for c in yunet.detect(model, np.asarray(small)) if c.score >= 0.9]
+    if len(found) != 1:
+        return None  # not sure which face, or none seen
+    return found[0].h / scale
+
+
+def build_tiers(out: Path, seed: int = 14) -> None:
+    """Faces 40/60/80 px high in 4000x3000 photos, PER_TIER per tier, one face each."""
+    rng = random.Random(seed)
+    faces = _manifest("face_image", "1")
+    bgs = _manifest("no_face_image", "0")
+    rng.shuffle(faces)
+    portraits: list[tuple[Image.Image, float]] = []
+    for path in faces:
+        im = Image.open(path).convert("RGB")
+        if max(im.size) < 150:
+            continue
+        height = _face_height(im)
+        if height is not None and height >= 60:
+            portraits.append((im, height))
+        if len(portraits) >= PER_TIER:
+            break
+    rows = []
+    (out / "img").mkdir(parents=True, exist_ok=True)
+    for px in TIERS:
+        for i, (portrait, height) in enumerate(portraits):
+            canvas = Image.open(rng.choice(bgs)).convert("RGB").resize((4000, 3000))
+            scale = px / height
+            size = (max(1, round(portrait.width * scale)), max(1, round(portrait.height * scale)))
+            small = portrait.resize(size, Image.Resampling.LANCZOS)
+            x, y = rng.randint(0, 4000 - size[0]), rng.randint(0, 3000 - size[1])
+            canvas.paste(small, (x, y))
+            name = f"tier{px}_{i:02d}.jpg"
+            canvas.save(out / "img" / name, quality=90)
+            rows.append((name, 1))
+    with open(out / "truth.csv", "w", newline="") as fh:
+        csv.writer(fh).writerows(rows)
+
+
+# -- one process: where the time goes ---------------------------------------------------------
+
+
+@contextmanager
+def _timed_calls(log: dict[str, float]) -> Iterator[None]:
+    """Wrap YuNet and dlib's CNN so each call's time is added under its working size."""
+    from scanner.detectors import face_yunet
+    from scanner.faces import yunet
+
+    real_detect, real_cnn = yunet.detect, face_yunet._cnn_confirms
+
+    def detect(model, arr, pad=0):  # type: ignore[no-untyped-def]
+        t0 = time.perf_counter()
+        try:
+            return real_detect(model, arr, pad)
+        finally:
+            side = max(arr.shape[:2])
+            bucket = f"yunet<={side // 128 * 128 + 127}px"
+            log[bucket] = log.get(bucket, 0.0) + time.perf_counter() - t0
+            log["yunet calls"] = log.get("yunet calls", 0.0) + 1
+            # The machine-independent cost: YuNet's time is about proportional to pixels.
+            log["yunet Mpx"] = log.get("yunet Mpx", 0.0) + arr.shape[0] * arr.shape[1] / 1e6
+
+    def cnn(*args, **kwargs):  # type: ignore[no-untyped-def]
+        t0 = time.perf_counter()
+        try:
+            return real_cnn(*args, **kwargs)
+        finally:
+            log["dlib cnn"] = log.get("dlib cnn", 0.0) + time.perf_counter() - t0
+            log["cnn calls"] = log.get("cnn calls", 0.0) + 1
+
+    yunet.detect, face_yunet._cnn_confirms = detect, cnn  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        yunet.detect, face_yunet._cnn_confirms = real_detect, real_cnn
+
+
+def per_photo(paths: dict[Path, int], repeat: int) -> None:
+    """Target 2: a photo without a face costs <= 100 ms per core at 12 MP, decode included."""
+    from scanner.config import DetectionSettings, Limits
+    from scanner.detectors.base import DetectContext, LoadedItem, ModelCache
+    from scanner.detectors.face_yunet import FINE_TARGET, YuNetFaceDetector
+    from scanner.faces import imaging
+    from scanner.model import FileLocation
+    from scanner.sniff import sniff
+
+    models = ModelCache()
+    ctx = DetectContext(DetectionSettings(), Limits(), models)
+    detector = YuNetFaceDetector()
+    groups: dict[str, list[dict[str, float]]] = defaultdict(list)
+    found = {}
+    for path, n in paths.items():
+        data = path.read_bytes()
+        best: dict[str, float] | None = None
+        for _ in range(repeat):
+            item = LoadedItem(FileLocation(str(path)), sniff(data[:4096]), data)
+            t0 = time.perf_counter()
+            im = imaging.open_image(data, item.content_type, 10**9)
+            imaging.decode_working(im, item.content_type, 0, FINE_TARGET, detail=True)
+            decode = time.perf_counter() - t0
+            log: dict[str, float] = {}
+            with _timed_calls(log):
+                t0 = time.perf_counter()
+                out = detector.detect(item, ctx)
+                log["detector total"] = time.perf_counter() - t0
+            log["decode alone"] = decode
+            if best is None or log["detector total"] < best["detector total"]:
+                best = log
+            found[path] = bool(out.evidence)
+        assert best is not None
+        groups["face" if n else "no face"].append(best)
+    for name, logs in groups.items():
+        keys = sorted({k for log in logs for k in log})
+        hit = sum(found[p] for p, n in paths.items() if bool(n) == (name == "face"))
+        print(f"  {name} photos ({len(logs)}, detected {hit}): mean per photo, one core")
+        for key in keys:
+            values = [log.get(key, 0.0) for log in logs]
+            plain = "calls" in key or "Mpx" in key
+            unit = "" if plain else " ms"
+            scale = 1 if plain else 1000
+            print(f"    {key:>18}: {scale * float(np.mean(values)):7.2f}{unit}")
+        total = 1000 * float(np.mean([log["detector total"] for log in logs]))
+        if name == "no face":
+            print(f"    target 2: <= 100 ms per photo per core, measured {total:.0f} ms")
+
+
+# -- end to end, start-up included ------------------------------------------------------------
+
+
+def run_command(folder: Path) -> tuple[float, set[str]]:
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [str(VENV_BIN / "face_detection"), "--cpus", "2", str(folder)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    seconds = time.perf_counter() - t0
+    return seconds, {Path(line.split(",")[0]).name for line in proc.stdout.splitlines() if line}
+
+
+def run_faceaudit(folder: Path, workers: int = 2) -> tuple[float, set[str]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "report.json"
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        t0 = time.perf_counter()
+        subprocess.run(
+            [
+                *(sys.executable, "-m", "scanner", "scan", str(folder), "-j", str(workers)),
+                *("-f", "json", "-o", str(report), "--fail-on", "never", "--allow-incomplete"),
+                "--no-state",  # a rescan would answer from the state database
+            ],
+            env=env,
+            capture_output=True,
+            check=True,
+        )
+        seconds = time.perf_counter() - t0
+        doc = json.loads(report.read_text())
+    names = set()
+    for item in doc["items"]:
+        if item["kind"] == "face_image":
+            names.add(Path(item["path"]).name)
+    return seconds, names
+
+
+def score(paths: dict[Path, int], hits: set[str]) -> tuple[int, int, int]:
+    faces = [p for p, n in paths.items() if n]
+    found = sum(p.name in hits for p in faces)
+    false = sum(p.name in hits for p, n in paths.items() if not n)
+    return found, len(faces), false
+
+
+def compare(name: str, paths: dict[Path, int], folder: Path) -> None:
+    runs = {"face_detection --cpus 2": run_command(folder), "faceaudit -j 2": run_faceaudit(folder)}
+    ref = runs["face_detection --cpus 2"][0]
+    print(f"  {name}: {len(paths)} photos")
+    ours = runs["faceaudit -j 2"]
+    print(
+        f"    target 1: >= 10x face_detection at >= its recall, <= 1 more false positive; "
+        f"measured x{ref / ours[0]:.1f}"
+    )
+    for tool, (seconds, hits) in runs.items():
+        found, total, false = score(paths, hits)
+        print(
+            f"    {tool:>24}: {seconds:6.2f} s  {len(paths) / seconds:6.2f} photos/s  "
+            f"x{ref / seconds:5.1f}  recall {found}/{total}  false positives {false}"
+        )
+        missed = sorted(p.name for p, n in paths.items() if n and p.name not in hits)
+        if missed:
+            print(f"      missed: {' '.join(missed)}")
+
+
+def tier_recall(paths: dict[Path, int], folder: Path) -> None:
+    """Target 3: faceaudit's recall >= the command's in every tier."""
+    print("    target 3: faceaudit's recall >= face_detection's in every tier")
+    runs = {"face_detection --cpus 2": run_command(folder), "faceaudit -j 2": run_faceaudit(folder)}
+    for tool, (seconds, hits) in runs.items():
+        cells = []
+        for px in TIERS:
+            tier = {p: n for p, n in paths.items() if p.name.startswith(f"tier{px}_")}
+            found, total, _ = score(tier, hits)
+            cells.append(f"{px} px {found}/{total}")
+        print(f"    {tool:>24}: {'  '.join(cells)}  ({seconds:.1f} s)")
+        missed = sorted(p.name for p in paths if p.name not in hits)
+        print(f"      missed: {' '.join(missed)}")
+
+
+def _worker_env() -> None:
+    """Measure in the environment the scanner's workers get (scanner/pool.py)."""
+    want = {
+        "OMP_NUM_THREADS": "1",
+        "MALLOC_MMAP_THRESHOLD_": str(32 * 1024 * 1024),
+        "MALLOC_TRIM_THRESHOLD_": str(256 * 1024 * 1024),
+    }
+    if any(os.environ.get(k) != v for k, v in want.items()):
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **want})
+
+
+def main(argv: list[str] | None = None) -> int:
+    _worker_env()
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--corpus", type=Path, required=True)
+    ap.add_argument("--tiers", type=Path, default=Path(tempfile.gettempdir()) / "faceaudit-tiers")
+    ap.add_argument("--repeat", type=int, default=2, help="per-photo runs (the fastest counts)")
+    ap.add_argument("--skip", nargs="*", default=[], choices=["per-photo", "compare", "tiers"])
+    a = ap.parse_args(argv)
+    paths = truth(a.corpus)
+    if "per-photo" not in a.skip:
+        print("1. per photo, one process")
+        per_photo(paths, a.repeat)
+    if "compare" not in a.skip:
+        print("2. end to end, start-up included")
+        compare("make_photos corpus", paths, a.corpus / "img")
+    if "tiers" not in a.skip:
+        if not (a.tiers / "truth.csv").exists():
+            build_tiers(a.tiers)
+        print("3. small-face tier (face height in a 4000x3000 photo)")
+        tier_recall(truth(a.tiers), a.tiers / "img")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
