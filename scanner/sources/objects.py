@@ -79,6 +79,9 @@ class ObjectSource:
             fs = filesystem(target)
             fs.invalidate_cache()  # a rescan in this process lists afresh
             listing: dict[str, dict[str, Any]] = fs.find(target.root, detail=True)
+            if not listing and not fs.exists(target.bucket):
+                # adlfs lists a missing container as empty; s3fs and gcsfs raise
+                raise FileNotFoundError(target.bucket)
         except ConfigError:
             raise
         except FileNotFoundError:
