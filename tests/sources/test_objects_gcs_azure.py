@@ -295,3 +295,26 @@ def test_the_planted_secret_appears_nowhere(store: Store, tmp_path: Path) -> Non
             outputs += path.read_bytes()
     assert store.secret.encode() not in outputs
     assert GCS_REFRESH.encode() not in outputs
+
+
+def test_an_azure_archive_blob_is_reported_not_rehydrated(
+    azure_server: AzuriteServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from azure.storage.blob import BlobServiceClient
+
+    store = _azure(azure_server, monkeypatch)
+    container = _bucket("cold")
+    store.mkbucket(container)
+    store.put(f"{container}/badges/face.jpg", FACE)
+    service = BlobServiceClient.from_connection_string(azure_server.connection_string)
+    service.get_blob_client(container, "badges/face.jpg").set_standard_blob_tier("Archive")
+    before = store.snapshot(container)
+    result = scan(ScanConfig(targets=[f"az://{container}"], workers=0))
+    assert result.items == () and result.incomplete
+    assert [(p.location.display, p.detail) for p in result.problems] == [
+        (
+            f"az://{container}/badges/face.jpg",
+            "Azure Archive tier: not readable without a rehydration, which a scan never asks for",
+        )
+    ]
+    assert store.snapshot(container) == before  # still archived: never rehydrated
