@@ -68,9 +68,9 @@ _GCS = _Dialect(
     "gcs",
     "gcsfs",
     "gcs",
-    # gcsfs's core class: the package's default (since 2025.x) first asks the Storage Control
-    # API (gRPC) for each bucket's layout, a call outside roles/storage.objectViewer that
-    # emulators do not answer (a 60 s timeout per bucket)
+    # gcsfs's core class: the package's newer default first asks another API, Storage
+    # Control (gRPC), for each bucket's layout, which emulators never answer (a 60 s
+    # timeout per bucket)
     "gcsfs.core:GCSFileSystem",
     ("mtime", "updated"),
     ("etag", "md5Hash"),

@@ -271,6 +271,8 @@ def test_the_planted_secret_appears_nowhere(store: Store, tmp_path: Path) -> Non
     fs = filesystem(ObjectTarget.parse(f"{store.scheme}://{bucket}"))
     if store.scheme == "gs":  # the planted token is what the scanner sends
         assert fs.credentials.method == "google_default"
+        # gcsfs's core class: its newer default first calls the Storage Control API (gRPC)
+        assert (type(fs).__module__, type(fs).__name__) == ("gcsfs.core", "GCSFileSystem")
     else:  # the planted key signs its requests
         assert AZURE_KEY in fs.connection_string
     state, report = tmp_path / "state.db", tmp_path / "report.json"
