@@ -123,10 +123,11 @@ class AzuriteServer(_Process):
 
     def __init__(self, name: str, key: str) -> None:
         self.account, self.key = name, key
+        command = azurite_blob()  # before any temporary folder: it may fail the test
         port = _free_port()
         self.url = f"http://127.0.0.1:{port}/{name}"
         location = tempfile.mkdtemp(prefix="faceaudit-azurite-")
-        argv = [*azurite_blob(), "--blobHost", "127.0.0.1", "--blobPort", str(port)]
+        argv = [*command, "--blobHost", "127.0.0.1", "--blobPort", str(port)]
         argv += ["--location", location, "--skipApiVersionCheck", "--loose"]
         argv += ["--disableTelemetry", "--debug", str(Path(location) / "debug.log")]
         env = dict(os.environ, AZURITE_ACCOUNTS=f"{name}:{key}")
