@@ -6,6 +6,9 @@ STAMP := $(VENV)/.installed-dev
 DEMO_STAMP := $(VENV)/.installed-demo
 DEMO_DIR ?= demo-data
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# Azurite (npm), the Azure Blob server of the object-store tests (tests/object_servers.py)
+AZURITE_HOME ?= $(HOME)/.cache/faceaudit-azurite
+AZURITE := $(AZURITE_HOME)/node_modules/.bin/azurite-blob
 
 .PHONY: demo test lint docs audit bench fuzz install dev clean
 
@@ -27,13 +30,18 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || echo "chromium not installed: the HTML render test will skip"
 	@touch $@ $(DEMO_STAMP)
 
+# Azurite from the npm registry, outside the checkout. When it cannot be installed the Azure
+# object-store tests FAIL and say how to install it (they never skip).
+$(AZURITE):
+	npm install --prefix $(AZURITE_HOME) --no-audit --no-fund --silent azurite || echo "Azurite not installed: the Azure object-store tests will FAIL (npm install --prefix $(AZURITE_HOME) azurite)"
+
 install: $(DEMO_STAMP)
-dev: $(STAMP)
+dev: $(STAMP) $(AZURITE)
 
 demo: $(DEMO_STAMP)
 	$(BIN)/faceaudit demo $(DEMO_DIR)
 
-test: $(STAMP)
+test: $(STAMP) $(AZURITE)
 	$(BIN)/python -m pytest -q -n auto --dist loadgroup
 
 lint: $(STAMP) audit

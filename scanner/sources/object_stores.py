@@ -31,6 +31,7 @@ class _Dialect:
     protocol: str
     package: str
     extra: str
+    filesystem: str  # the fsspec filesystem class, "module:Class"
     modified: tuple[str, ...]  # the last-modified field(s), first present wins
     etag: tuple[str, ...]
     version: tuple[str, ...]
@@ -51,6 +52,7 @@ S3 = _Dialect(
     "s3",
     "s3fs",
     "s3",
+    "s3fs:S3FileSystem",
     ("LastModified",),
     ("ETag",),
     ("VersionId",),
@@ -66,9 +68,16 @@ _GCS = _Dialect(
     "gcs",
     "gcsfs",
     "gcs",
-    ("updated", "mtime"),
+    # gcsfs's core class: the package's newer default first asks another API, Storage
+    # Control (gRPC), for each bucket's layout, which emulators never answer (a 60 s
+    # timeout per bucket)
+    "gcsfs.core:GCSFileSystem",
+    ("mtime", "updated"),
     ("etag", "md5Hash"),
-    ("generation",),
+    # every GCS object has a generation, versioned bucket or not: it goes into the state's
+    # identity through the ETag and `updated`, never into the location (baselines would
+    # drift with each rewrite)
+    (),
     ("storageClass",),
     frozenset(),  # GCS's ARCHIVE class is read online
     {
@@ -80,6 +89,7 @@ _AZURE = _Dialect(
     "abfs",
     "adlfs",
     "azure",
+    "adlfs:AzureBlobFileSystem",
     ("last_modified",),
     ("etag",),
     ("version_id",),
@@ -155,15 +165,16 @@ class ObjectTarget:
 def filesystem(target: ObjectTarget) -> Any:
     """The fsspec filesystem of `target` (ConfigError naming the extra when it is missing)."""
     dialect = target.dialect
+    module, _, name = dialect.filesystem.partition(":")
     try:
         importlib.import_module(dialect.package)
-        import fsspec
+        cls = getattr(importlib.import_module(module), name)
     except ImportError:
         raise ConfigError(
             f"{target.scheme}:// targets need faceaudit's [{dialect.extra}] extra: "
             f"pip install {dialect.package} (in a checkout: pip install '.[{dialect.extra}]')"
         ) from None
-    fs = fsspec.filesystem(dialect.protocol, **target.fs_options())
+    fs = cls(**target.fs_options())
     if dialect is S3:
         fs.retries = RETRIES  # a class attribute of s3fs, not an argument
     return fs
@@ -172,8 +183,11 @@ def filesystem(target: ObjectTarget) -> Any:
 def describe(exc: BaseException) -> str:
     """An error in words that hold no credential: its class and the store's error code."""
     code = getattr(exc, "code", None) or getattr(exc, "errno", None)
+    code = code or getattr(exc, "error_code", None)  # azure-storage-blob's error code
     if isinstance(exc, PermissionError):
         return "access denied"
+    if str(code) == "BlobArchived":  # adlfs's listing does not carry the blob's tier
+        return "Azure Archive tier: not readable without a rehydration, which a scan never asks for"
     if code == errno.EBUSY:  # s3fs's translation of SlowDown / 503
         return "the store kept throttling (503 SlowDown) through every retry"
     return f"{type(exc).__name__}{f' ({code})' if code else ''}"

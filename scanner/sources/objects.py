@@ -3,7 +3,8 @@
 One implementation for every store, through fsspec (scanner.sources.object_stores: the scheme
 only picks the filesystem). The source lists, in the main process: include/exclude globs (on
 the key relative to the target's prefix), the size limit and archived storage classes
-(Glacier, Deep Archive, Azure's Archive tier: reported, never restored) are decided from the
+(Glacier, Deep Archive: reported, never restored; Azure's Archive tier is not in adlfs's
+listing, its GET is refused: scanner.sources.object_stores.describe) are decided from the
 listing before anything is read; `--since` and the state database then decide on the
 listing's LastModified, ETag and version id (the engine), and only what they leave is read
 (scanner.sources.object_read: in this process, never in a worker).
@@ -79,6 +80,9 @@ class ObjectSource:
             fs = filesystem(target)
             fs.invalidate_cache()  # a rescan in this process lists afresh
             listing: dict[str, dict[str, Any]] = fs.find(target.root, detail=True)
+            if not listing and not fs.exists(target.bucket):
+                # adlfs lists a missing container as empty; s3fs and gcsfs raise
+                raise FileNotFoundError(target.bucket)
         except ConfigError:
             raise
         except FileNotFoundError:

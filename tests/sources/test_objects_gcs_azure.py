@@ -1,0 +1,322 @@
+"""The object-store source against real GCS and Azure Blob servers (object_servers.py):
+fake-gcs-server reached through STORAGE_EMULATOR_HOST, Azurite reached by a connection string.
+The same checks on both: faces found at `gs://` / `az://` locations, content sniffed rather
+than trusted from the name, the listing's filters applied before any GET, nothing written
+(every object's generation / ETag and the listing compared before and after), no planted
+secret anywhere. The scanner only sees each ecosystem's own environment."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import pytest
+from helpers import astronaut, encode, no_face
+from object_servers import AzuriteServer, GCSServer
+
+from scanner import ScanConfig, scan
+from scanner.config import Limits
+from scanner.model import EvidenceKind, ObjectLocation, ProblemReason
+from scanner.sources.object_stores import ObjectTarget, filesystem
+from scanner.state.store import StateDB
+
+FACEAUDIT = str(Path(sys.executable).parent / "faceaudit")
+FACE = encode(astronaut(), "JPEG")
+COFFEE = encode(no_face(), "JPEG")
+# planted secrets: the Azure account key, and the OAuth token of Google's default credentials
+AZURE_KEY = base64.b64encode(b"faceaudit planted azure account key, never shown").decode()
+GCS_TOKEN = "ya29.PlantedGoogleAccessTokenNeverShown0123456789"
+GCS_REFRESH = "1//PlantedGoogleRefreshTokenNeverShown"
+
+
+@dataclass
+class Store:
+    """One server as the tests drive it: the scheme, writing and snapshotting through the
+    store's own client, and the object GETs it logged."""
+
+    scheme: str
+    secret: str
+    mkbucket: Callable[[str], None]
+    put: Callable[[str, bytes], None]  # "bucket/key", data
+    snapshot: Callable[[str], dict[str, tuple[str, ...]]]  # bucket -> {key: (etag, version..)}
+    requests: Callable[[], list[tuple[str, str]]]
+
+    def gets(self, bucket: str) -> dict[str, int]:
+        """Object GETs the server saw since `mark()`: key -> how many."""
+        out: dict[str, int] = {}
+        for method, url in self.requests()[self._mark :]:
+            key = _object_key(self.scheme, bucket, url)
+            if method == "GET" and key:
+                out[key] = out.get(key, 0) + 1
+        return out
+
+    def methods(self) -> set[str]:
+        return {m for m, _ in self.requests()[self._mark :]}
+
+    def mark(self) -> None:
+        self._mark = len(self.requests())
+
+    _mark: int = 0
+
+
+def _object_key(scheme: str, bucket: str, url: str) -> str | None:
+    path = url.split("?", 1)[0]
+    if scheme == "gs":
+        prefix = f"/download/storage/v1/b/{bucket}/o/"
+        return unquote(path[len(prefix) :]) if path.startswith(prefix) else None
+    parts = path.split("/", 5)  # http: '' host account container key
+    if len(parts) == 6 and parts[4] == bucket and "comp=" not in url and "restype=" not in url:
+        return unquote(parts[5])
+    return None
+
+
+@pytest.fixture(scope="module")
+def gcs_server() -> Iterator[GCSServer]:
+    s = GCSServer()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def azure_server() -> Iterator[AzuriteServer]:
+    s = AzuriteServer("faceaudit", AZURE_KEY)
+    yield s
+    s.stop()
+
+
+def _gcs(server: GCSServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Store:
+    import gcsfs.core
+
+    adc = tmp_path / "adc.json"
+    adc.write_text(
+        json.dumps(
+            {
+                "type": "authorized_user",
+                "client_id": "faceaudit.apps.googleusercontent.com",
+                "client_secret": GCS_REFRESH,
+                "refresh_token": GCS_REFRESH,
+                "token": GCS_TOKEN,
+                "expiry": "2099-01-01T00:00:00Z",
+            }
+        )
+    )
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", server.url)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(adc))
+    monkeypatch.setenv("NO_GCE_CHECK", "true")
+    gcsfs.core.GCSFileSystem.clear_instance_cache()
+
+    def client() -> Any:
+        return gcsfs.core.GCSFileSystem(token="anon", skip_instance_cache=True)
+
+    def snapshot(bucket: str) -> dict[str, tuple[str, ...]]:
+        listing = client().find(bucket, detail=True)
+        return {
+            k: (v["etag"], v["generation"], v["metageneration"], v["updated"])
+            for k, v in listing.items()
+        }
+
+    return Store(
+        "gs",
+        GCS_TOKEN,
+        lambda b: client().mkdir(b),
+        lambda path, data: client().pipe_file(path, data),
+        snapshot,
+        server.requests,
+    )
+
+
+def _azure(server: AzuriteServer, monkeypatch: pytest.MonkeyPatch) -> Store:
+    import adlfs
+    from azure.storage.blob import BlobServiceClient
+
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", server.connection_string)
+    adlfs.AzureBlobFileSystem.clear_instance_cache()
+    service = BlobServiceClient.from_connection_string(server.connection_string)
+
+    def put(path: str, data: bytes) -> None:
+        container, key = path.split("/", 1)
+        service.get_blob_client(container, key).upload_blob(data, overwrite=True)
+
+    def snapshot(container: str) -> dict[str, tuple[str, ...]]:
+        blobs = service.get_container_client(container).list_blobs(include=["metadata"])
+        return {
+            b.name: (b.etag, b.last_modified.isoformat(), str(b.size), str(b.blob_tier))
+            for b in blobs
+        }
+
+    return Store(
+        "az",
+        AZURE_KEY,
+        lambda c: service.create_container(c) and None,
+        put,
+        snapshot,
+        server.requests,
+    )
+
+
+@pytest.fixture(params=["gs", "az"])
+def store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Store:
+    if request.param == "gs":
+        return _gcs(request.getfixturevalue("gcs_server"), monkeypatch, tmp_path)
+    return _azure(request.getfixturevalue("azure_server"), monkeypatch)
+
+
+_COUNTER = iter(range(1_000_000))
+
+
+def _bucket(name: str) -> str:
+    """A fresh bucket (container) name per test: the servers live for the module."""
+    return f"{name}-{os.getpid()}-{next(_COUNTER)}"
+
+
+def _zip(name: str, data: bytes) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as zf:
+        zf.writestr(name, data)
+    return out.getvalue()
+
+
+def _fill(store: Store, bucket: str) -> None:
+    store.mkbucket(bucket)
+    store.put(f"{bucket}/people/face.jpg", FACE)
+    store.put(f"{bucket}/things/coffee.jpg", COFFEE)
+    store.put(f"{bucket}/notes/fake.jpg", b"\x00\xfe not a picture" * 1000)
+    store.put(f"{bucket}/backups/old.zip", _zip("badges/face.png", encode(astronaut(), "PNG")))
+    store.put(f"{bucket}/raw/blob.bin", os.urandom(len(FACE) + 1000))
+
+
+def test_faces_are_found_and_nothing_is_written(store: Store) -> None:
+    bucket = _bucket("uploads")
+    _fill(store, bucket)
+    before = store.snapshot(bucket)
+    store.mark()
+    result = scan(ScanConfig(targets=[f"{store.scheme}://{bucket}"], workers=2))
+    root = f"{store.scheme}://{bucket}"
+    found = {i.location.display: {e.kind for e in i.evidence} for i in result.items}
+    assert found == {
+        f"{root}/people/face.jpg": {EvidenceKind.FACE_IMAGE},
+        f"{root}/backups/old.zip!/badges/face.png": {EvidenceKind.FACE_IMAGE},
+    }
+    face = next(i for i in result.items if i.location.display.endswith("people/face.jpg"))
+    assert face.location == ObjectLocation(root, "people/face.jpg")
+    assert face.mtime_ns is not None
+    assert abs(face.mtime_ns / 1e9 - time.time()) < 3600  # the listing's last-modified
+    problems = {p.location.display: p.reason for p in result.problems}
+    # content sniffed, not the name: a non-image named .jpg is not decoded as one
+    assert problems == {f"{root}/notes/fake.jpg": ProblemReason.DECODE_ERROR}
+    gets = store.gets(bucket)
+    assert gets["notes/fake.jpg"] == 1 and gets["raw/blob.bin"] == 1  # one ranged GET
+    assert gets["people/face.jpg"] == 2  # sniffed, then read whole
+    # read-only: only GETs (listing and reads), and every object's ETag / generation as before
+    assert store.methods() <= {"GET", "HEAD"}
+    assert store.snapshot(bucket) == before
+
+
+def test_globs_size_and_since_apply_before_any_object_is_read(store: Store) -> None:
+    bucket = _bucket("filtered")
+    _fill(store, bucket)
+    store.mark()
+    root = f"{store.scheme}://{bucket}"
+    config = ScanConfig(
+        targets=[f"{root}/people", f"{root}/things", f"{root}/raw"],
+        include=("*.jpg", "*.bin"),
+        exclude=("coffee.*",),
+        limits=Limits(max_file_bytes=len(FACE)),
+        workers=0,
+    )
+    result = scan(config)
+    assert [i.location.display for i in result.items] == [f"{root}/people/face.jpg"]
+    oversize = [p for p in result.problems if p.reason is ProblemReason.OVERSIZE]
+    assert [p.location.display for p in oversize] == [f"{root}/raw/blob.bin"]
+    assert set(store.gets(bucket)) == {"people/face.jpg"}
+    store.mark()
+    later = datetime.now(timezone.utc) + timedelta(hours=1)
+    quiet = scan(ScanConfig(targets=[root], since=later, workers=0))
+    assert quiet.items == () and store.gets(bucket) == {}
+
+
+def test_an_unchanged_bucket_rescans_by_listing_alone(store: Store, tmp_path: Path) -> None:
+    bucket = _bucket("state")
+    _fill(store, bucket)
+    root = f"{store.scheme}://{bucket}"
+    with StateDB(tmp_path / "state.db") as db:
+        scan(ScanConfig(targets=[root], workers=0), state=db)
+    store.mark()
+    with StateDB(tmp_path / "state.db") as db:
+        scan(ScanConfig(targets=[root], workers=0), state=db)
+    assert store.gets(bucket) == {"notes/fake.jpg": 1}  # its look was incomplete: again
+    store.put(f"{bucket}/things/coffee.jpg", FACE)  # replaced: a new ETag
+    store.mark()
+    with StateDB(tmp_path / "state.db") as db:
+        third = scan(ScanConfig(targets=[root], workers=0), state=db)
+    assert set(store.gets(bucket)) == {"things/coffee.jpg", "notes/fake.jpg"}
+    assert f"{root}/things/coffee.jpg" in {i.location.display for i in third.items}
+
+
+def test_the_planted_secret_appears_nowhere(store: Store, tmp_path: Path) -> None:
+    bucket = _bucket("secret")
+    _fill(store, bucket)
+    fs = filesystem(ObjectTarget.parse(f"{store.scheme}://{bucket}"))
+    if store.scheme == "gs":  # the planted token is what the scanner sends
+        assert fs.credentials.method == "google_default"
+        # gcsfs's core class: its newer default first calls the Storage Control API (gRPC)
+        assert (type(fs).__module__, type(fs).__name__) == ("gcsfs.core", "GCSFileSystem")
+    else:  # the planted key signs its requests
+        assert AZURE_KEY in fs.connection_string
+    state, report = tmp_path / "state.db", tmp_path / "report.json"
+    root = f"{store.scheme}://{bucket}"
+    argv = [FACEAUDIT, "scan", root, f"{store.scheme}://missing-{bucket}", "-j", "1"]
+    argv += ["-f", "json", "-o", str(report), "--state", str(state)]
+    proc = subprocess.run(
+        argv,
+        capture_output=True,
+        timeout=300,
+        check=False,
+        stdin=subprocess.DEVNULL,
+        env=dict(os.environ, HOME=str(tmp_path)),
+    )
+    assert proc.returncode == 3, proc.stderr[-2000:]
+    doc = json.loads(report.read_text())
+    assert f"{root}/people/face.jpg" in {i["path"] for i in doc["items"]}
+    assert "missing_target" in {p["reason"] for p in doc["problems"]}
+    outputs = proc.stdout + proc.stderr + report.read_bytes()
+    for path in tmp_path.iterdir():
+        if path.name.startswith("state.db"):
+            outputs += path.read_bytes()
+    assert store.secret.encode() not in outputs
+    assert GCS_REFRESH.encode() not in outputs
+
+
+def test_an_azure_archive_blob_is_reported_not_rehydrated(
+    azure_server: AzuriteServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from azure.storage.blob import BlobServiceClient
+
+    store = _azure(azure_server, monkeypatch)
+    container = _bucket("cold")
+    store.mkbucket(container)
+    store.put(f"{container}/badges/face.jpg", FACE)
+    service = BlobServiceClient.from_connection_string(azure_server.connection_string)
+    service.get_blob_client(container, "badges/face.jpg").set_standard_blob_tier("Archive")
+    before = store.snapshot(container)
+    result = scan(ScanConfig(targets=[f"az://{container}"], workers=0))
+    assert result.items == () and result.incomplete
+    assert [(p.location.display, p.detail) for p in result.problems] == [
+        (
+            f"az://{container}/badges/face.jpg",
+            "Azure Archive tier: not readable without a rehydration, which a scan never asks for",
+        )
+    ]
+    assert store.snapshot(container) == before  # still archived: never rehydrated
