@@ -3,9 +3,14 @@
 Workers have no network (scanner.sandbox) and never see a credential, so an `ObjectRef`
 fetches its object when the engine hands it to a worker (as it is pickled), or when it is
 opened in-process (`workers=0`). What `--since` or the state database leave out is never
-pickled, so never read. The fetch is one ranged GET of the first bytes, sniffed (the key's
-extension is never trusted), then one GET of the whole object only when its content is
-something a detector or an expander reads. Each GET names the listed version.
+pickled, so never read. Each object costs one request where its name tells the truth: an
+object whose key names a kind the scanner reads whole (an image, an embedding file, an
+archive, an SQLite file, text) is fetched whole in one GET; any other, one ranged GET of its
+first bytes, then one GET of the whole object only when those bytes turn out to be something
+a detector or an expander reads (whole again, not the rest: an object replaced between the
+two GETs is never read as two halves). The extension only picks the requests: the content is always
+sniffed from its bytes (what is unknown keeps only its first bytes). Each GET names the listed
+version; s3fs's cat_file sends no HEAD before it (bench/bench_objects.py counts them).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import IO, Any
 
 from scanner.errors import FaceauditError
 from scanner.model import ContentType
-from scanner.sniff import HEAD_BYTES, sniff
+from scanner.sniff import HEAD_BYTES, IMAGE_EXTENSIONS, sniff
 from scanner.sources.base import ItemChanged
 from scanner.sources.object_stores import S3, ObjectTarget, describe, filesystem
 
@@ -24,6 +29,21 @@ from scanner.sources.object_stores import S3, ObjectTarget, describe, filesystem
 def _fetched_whole(ct: ContentType) -> bool:
     """Content a worker reads beyond its first bytes (everything it can recognise)."""
     return ct is not ContentType.UNKNOWN
+
+
+# Keys named like content a worker reads whole (text too: it may list vectors): fetched in
+# one GET. A hint for the requests only; the bytes decide what the content is.
+_READ_WHOLE = IMAGE_EXTENSIONS | {
+    ".npy", ".npz", ".pkl", ".pickle", ".joblib", ".parquet", ".arrow", ".feather", ".h5",
+    ".hdf5", ".zip", ".tar", ".tgz", ".gz", ".xz", ".db", ".sqlite", ".sqlite3", ".txt",
+    ".csv", ".tsv", ".json", ".jsonl",
+}  # fmt: skip
+
+
+def _named_whole(key: str) -> bool:
+    name = key.rsplit("/", 1)[-1]
+    dot = name.rfind(".")
+    return dot > 0 and name[dot:].lower() in _READ_WHOLE
 
 
 class ObjectRead(FaceauditError, OSError):
@@ -54,13 +74,19 @@ class ObjectRef:
         try:
             fs = filesystem(self.target)
             path = self._path()
-            head = fs.cat_file(path, start=0, end=min(self.size, HEAD_BYTES))
-            data = head
-            if len(head) < self.size and _fetched_whole(sniff(head)):
-                data = fs.cat_file(path)
-                if len(data) != self.size:
-                    self._got["changed"] = "the object was replaced since it was listed"
-                    return
+            whole = self.size > HEAD_BYTES and _named_whole(self.key)
+            if whole:
+                data = fs.cat_file(path)  # one GET
+            else:
+                data = fs.cat_file(path, start=0, end=min(self.size, HEAD_BYTES))
+                if len(data) < self.size and _fetched_whole(sniff(data)):
+                    whole = True
+                    data = fs.cat_file(path)  # whole: one object, never two halves
+            if whole and len(data) != self.size:
+                self._got["changed"] = "the object was replaced since it was listed"
+                return
+            if not _fetched_whole(sniff(data[:HEAD_BYTES])):
+                data = data[:HEAD_BYTES]  # nothing a worker reads beyond its first bytes
             self._got["data"] = data[: self.max_bytes]
         except FileNotFoundError:
             self._got["changed"] = "the object is gone (deleted since it was listed)"
