@@ -78,6 +78,10 @@ IMPORT_MODULE_ALLOWED = {
     "embeddings/tables.py": "optional libraries (pyarrow) named by the caller, never by data",
     "detectors/models.py": "the libraries detectors declare (built-ins and installed plug-ins; "
     "the worker preloads them), never named by data",
+    "detectors/__init__.py": "the built-in detectors, loaded lazily from a fixed table (BUILTINS)",
+    "reporters/__init__.py": "each report format's module, from a fixed table (REPORTERS)",
+    "sources/object_stores.py": "the fsspec filesystem of an object store, from a fixed table of "
+    "schemes (s3fs, gcsfs, adlfs), never named by data",
 }
 # The layers that read scanned data: nothing in them writes to the filesystem.
 READ_ONLY_LAYERS = ("sources/", "embeddings/", "faces/", "reference/", "sniff.py", "detectors/",
