@@ -76,6 +76,16 @@ def describe_in(image: Image.Image, box: FaceBox, models: ModelCache) -> FaceDes
     arr = np.ascontiguousarray(np.asarray(crop))
     dlib = models.dlib.dlib
     rect, how = _hog_rect(arr, face, models)
+    if rect is None and box.rotation == 0:
+        # YuNet finds many sideways faces without turning the image, and then its box says
+        # nothing of the turn; dlib's HOG sees upright faces only, so a turn of the (square,
+        # centred) crop in which it sees the face is the one that makes the face upright.
+        for turn in (90, 270, 180):
+            turned = np.ascontiguousarray(np.asarray(crop.transpose(ROTATIONS[turn])))
+            turned_rect, turned_how = _hog_rect(turned, face, models)
+            if turned_rect is not None:
+                arr, rect, how = turned, turned_rect, turned_how
+                break
     if rect is None:
         rect, how = _mapped_rect(dlib, face), "mapped"
     shape = models.dlib.pose5(arr, rect)
