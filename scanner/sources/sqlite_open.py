@@ -223,7 +223,15 @@ class _Sidecars:
 
 def _open_sidecar(path: str) -> tuple[int, os.stat_result] | None:
     """A regular-file sidecar, opened without following a link; None when there is none.
-    A link or a special file planted as a sidecar is refused (OSError)."""
+    A link or a special file planted as a sidecar is refused (OSError) — by its lstat before
+    any open (opening a FIFO, even without blocking, makes it a reader), and by its fstat
+    after, in case it was swapped in between."""
+    try:
+        planted = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(planted.st_mode):
+        raise OSError(errno.EINVAL, f"{os.path.basename(path)} is not a regular file")
     try:
         fd, _ = open_noatime(path, _OPEN_FLAGS | os.O_NOFOLLOW)
     except FileNotFoundError:
