@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -39,6 +39,15 @@ DEFAULT_WAIT_LOCK = DEFAULT_WAIT_S
 def usage(message: str) -> NoReturn:
     typer.echo(f"faceaudit: error: {message}", err=True)
     raise typer.Exit(int(ExitCode.USAGE))
+
+
+def require_targets(targets: Iterable[str]) -> None:
+    """A usage error for every path target that does not exist (URIs are their sources')."""
+    from scanner.sources import is_source_uri
+
+    missing = [t for t in targets if not is_source_uri(t) and not os.path.lexists(t)]
+    if missing:
+        usage(f"no such file or directory: {', '.join(missing)}")
 
 
 def default_state_path() -> Path:

@@ -19,6 +19,7 @@ from scanner.cli.common import (
     default_state_path,
     moment,
     open_state,
+    require_targets,
     run_with_progress,
     usage,
 )
@@ -224,9 +225,7 @@ def scan(
         usage(f"unknown --format {fmt!r} (expected: {', '.join(f.value for f in Format)})")
     if fail_on not in FAIL_ON_CHOICES:
         usage(f"unknown --fail-on {fail_on!r} (expected: {', '.join(FAIL_ON_CHOICES)})")
-    missing = [p for p in paths if not is_source_uri(p) and not os.path.lexists(p)]
-    if missing:
-        usage(f"no such file or directory: {', '.join(missing)}")
+    require_targets(paths)
     judgement = _judgement(policy, waivers, baseline, write_baseline, as_of, due_within)
     config = configured(
         lambda: ScanConfig(

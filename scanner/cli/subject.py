@@ -15,10 +15,9 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from scanner.cli.common import DEFAULT_WAIT_LOCK, WaitLock, configured, usage
+from scanner.cli.common import DEFAULT_WAIT_LOCK, WaitLock, configured, require_targets, usage
 from scanner.config import SampleLimits, ScanConfig
 from scanner.model import ExitCode
-from scanner.sources import is_source_uri
 from scanner.subject.spec import DEFAULT_TOLERANCE
 
 if TYPE_CHECKING:
@@ -97,9 +96,7 @@ def _config(
 
     if fmt not in FORMATS:
         usage(f"unknown --format {fmt!r} (expected: {', '.join(FORMATS)})")
-    missing = [t for t in targets if not is_source_uri(t) and not os.path.lexists(t)]
-    if missing:
-        usage(f"no such file or directory: {', '.join(missing)}")
+    require_targets(targets)
     if output is not None and (why := check_destination(output)) is not None:
         usage(f"cannot write the report: {why}")
     return configured(
