@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from scanner.reporters.findings import iso
+from scanner.reporters.findings import ALL_IN_JSON, iso
 from scanner.reporters.html import CSP, esc
 from scanner.reporters.html_parts import CSS
 from scanner.reporters.subject_text import (
@@ -123,5 +123,5 @@ def render(result: SubjectResult, max_rows: int = MAX_ROWS) -> str:
 
 def _more(total: int, shown: int) -> list[str]:
     if total > shown:
-        return [f"<p>… and {total - shown} more: --format json lists all.</p>"]
+        return [f"<p>… and {total - shown} more: {ALL_IN_JSON}.</p>"]
     return []

@@ -5,7 +5,7 @@ Untrusted strings (paths, member names, store names) are escaped; no image, no v
 
 from __future__ import annotations
 
-from scanner.reporters.findings import iso
+from scanner.reporters.findings import ALL_IN_JSON, iso
 from scanner.reporters.subject_text import (
     HOW_TO_READ,
     MAX_ROWS,
@@ -82,5 +82,5 @@ def _cell(text: str) -> str:
 
 def _more(total: int, shown: int, what: str) -> list[str]:
     if total > shown:
-        return ["", f"… and {total - shown} more {what} (--format json lists all).", ""]
+        return ["", f"… and {total - shown} more {what} ({ALL_IN_JSON}).", ""]
     return [""]

@@ -4,7 +4,7 @@ say the same thing. Plain text: each format escapes it for itself."""
 from __future__ import annotations
 
 from scanner.model import EvidenceKind, ItemContext
-from scanner.reporters.findings import iso
+from scanner.reporters.findings import ALL_IN_JSON, iso
 from scanner.subject_results import (
     PeopleEstimate,
     StoredHit,
@@ -206,7 +206,7 @@ def rest(t: TriageResult, max_rows: int = MAX_ROWS) -> str:
     return (
         f"… and {len(more)} more items with {sum(f.faces for f in more)} faces, "
         f"{sum(f.image_rows for f in more)} image rows, {sum(f.templates for f in more)} "
-        f"templates and {sum(f.labelled for f in more)} named (--format json lists all)."
+        f"templates and {sum(f.labelled for f in more)} named ({ALL_IN_JSON})."
     )
 
 
