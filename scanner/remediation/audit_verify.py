@@ -34,7 +34,7 @@ from scanner.remediation.audit_records import (
     names_fragment,
     parse,
 )
-from scanner.remediation.canonical import GENESIS_PREV
+from scanner.remediation.canonical import GENESIS_PREV, MAX_RECORD_BYTES
 
 
 @dataclass(frozen=True)
@@ -156,9 +156,13 @@ def verify(path: Path, public_key: Ed25519PublicKey) -> VerifyResult:
     # a line that did not parse, kept until the next tells whether the log recorded it torn
     pending: tuple[int, bytes, str] | None = None
     number = 0
+    limit = MAX_RECORD_BYTES + 1  # a line is read up to this: a longer one is never a record
     with Path(path).open("rb") as f:
-        for number, raw in enumerate(f, start=1):
+        for number, raw in enumerate(iter(lambda: f.readline(limit), b""), start=1):
             line = raw[:-1] if raw.endswith(b"\n") else raw
+            if len(raw) == limit and not raw.endswith(b"\n"):
+                long = f"a line longer than {MAX_RECORD_BYTES} bytes"
+                return check.result(path, BadLine(number, check.expected, long), None)
             if not raw.endswith(b"\n") and pending is None:
                 # a last line without its newline: a torn write (even if it would parse)
                 torn = BadLine(number, check.expected, "the last line is unfinished (a crash)")

@@ -9,12 +9,15 @@ import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scanner.remediation.audit import AuditFieldError, AuditLog, AuditLogError, verify
 from scanner.remediation.audit_keys import AuditKeyError, key_id, load_public_key
@@ -330,3 +333,42 @@ def test_keys_live_in_a_private_directory(tmp_path: Path) -> None:
         AuditLog(path, tmp_path / "other-keys") as log,
     ):
         log.append("remediate.apply", {})
+
+
+def test_an_overlong_line_is_bad_without_being_read_whole(tmp_path: Path) -> None:
+    path, keys = make_log(tmp_path, n=3)
+    lines = lines_of(path)
+    path.write_bytes(b"".join([*lines[:2], b"x" * 300_000, b"\n", *lines[2:]]))
+    bad = check(path, keys).first_bad
+    assert bad is not None and bad.line == 3 and "longer than" in bad.reason
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    return make_log(tmp_path_factory.mktemp("fuzz"), n=12, every=4)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(data=st.data())
+def test_no_damage_makes_verify_fail_other_than_by_naming_a_line(
+    small: tuple[Path, Path], data: st.DataObject
+) -> None:
+    """Bytes cut, inserted or changed anywhere: verify answers (sound only when the damage
+    removed whole records from the end, which no chain can see), never raises."""
+    log, keys = small
+    original = log.read_bytes()
+    start = data.draw(st.integers(0, len(original) - 1))
+    cut = data.draw(st.integers(0, 40))
+    insert = data.draw(st.binary(max_size=20))
+    damaged = original[:start] + insert + original[start + cut :]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "audit.jsonl"
+        path.write_bytes(damaged)
+        result = verify(path, load_public_key(keys))
+    if damaged == original:
+        assert result.ok
+    elif result.ok:
+        assert original.startswith(damaged) and damaged.endswith(b"\n")
+    else:
+        bad = result.first_bad or result.torn_tail
+        assert bad is not None and 1 <= bad.line <= damaged.count(b"\n") + 1
