@@ -9,7 +9,8 @@ belongs to one of its `stores`. It is active on the days from `start` to `end`, 
 A hold wins over every duty to erase: retention that ran out, a consent withdrawn or missing,
 no legal basis, a scraped origin, an orphaned half of a pair (GDPR Art 17(3)(e): erasure does
 not apply while the data is needed for legal claims). Their findings under an active hold are
-still reported, with the disposition `held` and the hold (`held_by`), and ask no deletion;
+still reported, with the disposition `held` and the hold (`held_by`), a retention message
+says "held by legal hold CASE" where it said "due for deletion", and they ask no deletion;
 they do not fail the gate. Findings about other duties (executable code in a pickle, an
 undeclared store, a missing record field, a transfer to a restricted country) stay as they
 are: a hold keeps data, it does not excuse how it is kept.
@@ -22,6 +23,7 @@ from dataclasses import replace
 from datetime import date, datetime, timezone
 
 from scanner.model import Disposition, DueFinding, Finding, HeldBy, Location
+from scanner.policy.checks.retention_exceeded import DUE_ON, DUE_SINCE
 from scanner.policy.declarations import Hold
 from scanner.policy.loader import Policy
 from scanner.policy.stores import _db_regex, _path_regex, is_database_location
@@ -78,6 +80,26 @@ def justification(hold: Hold) -> str:
     )
 
 
+def held_message(message: str, hold: Hold) -> str:
+    """A retention message that ends `due for deletion since/on DAY`, said of a held item:
+    the retention ran out (or runs out) that day, and the hold keeps it."""
+    for marker, verb in ((DUE_SINCE, "ran out on"), (DUE_ON, "runs out on")):
+        head, found, day = message.rpartition(marker)
+        if found:
+            return f"{head}: retention {verb} {day}; held by legal hold {hold.case}"
+    return message
+
+
+def _held(f: Finding, hold: Hold) -> Finding:
+    return replace(
+        f,
+        message=held_message(f.message, hold),
+        disposition=Disposition.HELD,
+        justification=justification(hold),
+        held_by=held_by(hold),
+    )
+
+
 def _suspended(policy: Policy, finding: Finding) -> bool:
     rule = policy.rule(finding.rule_id)
     return rule is not None and rule.rule.check in ERASURE_CHECKS
@@ -94,29 +116,13 @@ def apply_holds(
     out = []
     for f in findings:
         hold = hold_for(policy.holds, f.location, f.store, now) if _suspended(policy, f) else None
-        if hold is None:
-            out.append(f)
-        else:
-            out.append(
-                replace(
-                    f,
-                    disposition=Disposition.HELD,
-                    justification=justification(hold),
-                    held_by=held_by(hold),
-                )
-            )
+        out.append(f if hold is None else _held(f, hold))
     later = []
     for d in due:
         f = d.finding
         hold = hold_for(policy.holds, f.location, f.store, now) if _suspended(policy, f) else None
         if hold is not None and (hold.end is None or hold.end >= d.deadline):
-            kept = replace(
-                f,
-                disposition=Disposition.HELD,
-                justification=justification(hold),
-                held_by=held_by(hold),
-            )
-            later.append(replace(d, finding=kept))
+            later.append(replace(d, finding=_held(f, hold)))
         else:
             later.append(d)
     return tuple(out), tuple(later)

@@ -153,7 +153,10 @@ def test_a_held_finding_is_reported_held_and_asks_no_deletion(policy: Policy) ->
     assert held.justification is not None and held.justification.startswith(
         "legal hold TRIBUNAL-1: Employment tribunal claim"
     )
-    assert "due for deletion" not in (held.justification or "")
+    assert held.message.endswith(
+        "from creation: retention ran out on 2025-01-10; held by legal hold TRIBUNAL-1"
+    )
+    assert "due for deletion" not in held.message
     # the item next to it, under no hold yet (AUDIT-2 starts on 06-10), is still due
     stale = by_path["team/stale.jpg", "GDPR-5-1-E-RETENTION"]
     assert stale.disposition is Disposition.OPEN and stale.held_by is None
@@ -190,6 +193,8 @@ def test_a_due_finding_under_a_hold_that_outlasts_it_is_held(policy: Policy) -> 
     (due,) = [d for d in result.due if d.finding.location == SOON.location]
     assert due.finding.disposition is Disposition.HELD
     assert due.finding.held_by is not None and due.finding.held_by.case == "AUDIT-2"
+    held = "retention runs out on 2025-06-20; held by legal hold AUDIT-2"
+    assert due.finding.message.endswith(held)
     assert SOON.location not in {a.location for a in result.actions}
     # on 06-01 no hold covers it: due, with an action
     result = judged(policy)
@@ -226,6 +231,9 @@ def test_the_reports_show_the_hold(policy: Policy) -> None:
     assert "held: legal hold TRIBUNAL-1" in junit
     for fmt in (Format.MARKDOWN, Format.HTML):
         assert "legal hold TRIBUNAL-1" in render(result, fmt)
+        assert "held by a legal hold" in render(result, fmt)
+    console = render(result, Format.CONSOLE)
+    assert "held)" in console and "(legal hold TRIBUNAL-1:" in console
 
 
 def test_holds_never_change_a_policy_without_them(policy: Policy) -> None:
