@@ -673,6 +673,19 @@ class Disposition(str, enum.Enum):
     OPEN = "open"  # fails the gate at or above --fail-on
     WAIVED = "waived"  # a current waiver (reason, owner, expiry) suppresses it
     BASELINE = "baseline"  # already in the baseline report: known, does not fail
+    HELD = "held"  # an active legal hold keeps the item: reported, never due for deletion
+
+
+@dataclass(frozen=True)
+class HeldBy:
+    """The legal hold that keeps a finding's item: its case, why, who answers for it, and
+    the days it runs (the end included; none: until lifted). docs/policies.md#legal-holds"""
+
+    case: str
+    reason: str
+    owner: str
+    start: date
+    end: date | None = None
 
 
 @dataclass(frozen=True)
@@ -703,6 +716,7 @@ class Finding:
     # scan root: the location as displayed); such baselines and waivers match it too.
     legacy_fingerprint: str | None = None
     rows: FindingRows | None = None  # a database column's rows behind the finding (bounded)
+    held_by: HeldBy | None = None  # the legal hold that keeps the item (disposition HELD)
 
     def fact(self, key: str) -> ScalarValue | None:
         for k, v in self.facts:

@@ -203,3 +203,13 @@ def test_show_and_explain_name_store_overrides(tmp_path: Path) -> None:
     assert "changed for store 'archive': enabled=false (Art 89(1) archive" in explained.stdout
     art6 = run("policy", "explain", "GDPR-6-1-NO-BASIS", cwd=tmp_path)
     assert "data: photo (by the store's use)" in art6.stdout and "'data'" not in art6.stdout
+
+
+def test_show_lists_the_legal_holds(tmp_path: Path) -> None:
+    fixture = Path(__file__).resolve().parent / "policy" / "valid" / "legal-holds.yaml"
+    proc = run("policy", "show", str(fixture), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "legal holds (2):" in proc.stdout
+    assert "CASE-2026-014: from 2026-03-01 until lifted; owner legal@acme.example" in proc.stdout
+    assert "REG-ORDER-7: from 2026-01-15 until 2027-01-14" in proc.stdout
+    assert "      store kyc" in proc.stdout and "hr/badges/2024/**" in proc.stdout

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from scanner.cli.audit import audit_app
 from scanner.cli.demo import demo
 from scanner.cli.detectors import detectors
 from scanner.cli.history import history
@@ -48,6 +49,7 @@ app.command()(watch)
 app.command()(history)
 app.add_typer(subject_app, name="subject")
 app.command()(triage)
+app.add_typer(audit_app, name="audit")
 
 
 def _version(value: bool) -> None:

@@ -125,7 +125,8 @@ def list_rules(
 def show(
     policy: Annotated[str, typer.Argument(help="A policy file or a built-in pack name.")],
 ) -> None:
-    """Show a policy as loaded: packs, stores with their basis and retention, rules."""
+    """Show a policy as loaded: packs, stores with their basis and retention, registers,
+    legal holds, rules."""
     p = load_or_exit(policy)
     typer.echo(f"policy {p.name!r} — {p.title}")
     typer.echo(f"files: {', '.join(p.files)}")
@@ -148,6 +149,16 @@ def show(
         typer.echo(
             f"  {reg.id}: {reg.kind} from {reg.source}{' ' + reg.table if reg.table else ''}"
         )
+    if p.holds:
+        typer.echo(f"\nlegal holds ({len(p.holds)}):")
+    for h in p.holds:
+        until = h.end.isoformat() if h.end is not None else "lifted"
+        typer.echo(f"  {h.case}: from {h.start.isoformat()} until {until}; owner {h.owner}")
+        typer.echo(f"      {h.reason}")
+        for store in h.scope.stores:
+            typer.echo(f"      store {store}")
+        for pattern in (*h.scope.paths, *h.scope.databases):
+            typer.echo(f"      {pattern}")
     typer.echo(f"\nrules ({len(p.enabled_rules)} enabled of {len(p.rules)}):")
     for r in p.rules:
         state = "" if r.enabled else " (disabled)"

@@ -2,7 +2,8 @@
 
 One action per item (or store) and per thing asked of it: findings of rules with the same
 check and the same parameters — GDPR's and UK GDPR's retention rules, say — are one action
-citing both laws. Waived findings ask nothing until their waiver expires; baselined ones are
+citing both laws. Waived findings ask nothing until their waiver expires, held ones nothing
+while their legal hold lasts; baselined ones are
 known but still to be acted on (`known`). The deadline of a finding is its `deadline` fact
 (the day retention ran out: overdue), else the day the policy was evaluated (act now); a due
 finding's is the day its retention runs out. The owner is the store's declared owner.
@@ -55,12 +56,14 @@ def plan(
     today = now.date()
     groups: dict[_Key, list[_Entry]] = {}
     for f in findings:
-        if f.disposition is Disposition.WAIVED:
+        if f.disposition in (Disposition.WAIVED, Disposition.HELD):
             continue
         status, deadline = _deadline(f, today)
         key = (f.location, f.store or "", _ask(policy, f.rule_id))
         groups.setdefault(key, []).append((f, status, deadline))
     for d in due:
+        if d.finding.disposition is Disposition.HELD:
+            continue
         key = (d.finding.location, d.finding.store or "", _ask(policy, d.finding.rule_id))
         groups.setdefault(key, []).append((d.finding, ActionStatus.DUE, d.deadline))
     actions = [_action(entries, policy) for entries in groups.values()]

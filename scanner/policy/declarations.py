@@ -6,6 +6,7 @@ of purpose). Checks judge items against these; policies/README.md documents ever
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -206,4 +207,50 @@ class Register(Strict):
             raise ValueError(f"a {self.kind} register needs time_column")
         if self.scope is not None and self.scope_column is None:
             raise ValueError("scope needs scope_column")
+        return self
+
+
+class HoldScope(Strict):
+    """What a legal hold covers: item paths and database locations (globs, matched as a
+    store's `paths` and `databases` are) and whole declared stores, by id."""
+
+    paths: list[str] = []
+    databases: list[str] = []
+    stores: list[Annotated[str, Field(pattern=SLUG)]] = []
+
+    @field_validator("paths")
+    @classmethod
+    def _relative(cls, v: list[str]) -> list[str]:
+        for pattern in v:
+            if pattern.strip().startswith("/"):
+                raise ValueError(
+                    f"{pattern!r} starts with '/': hold paths are matched at any depth of the "
+                    f"item's path as reported, as store paths are; write it without the leading "
+                    f"'/' ({pattern.strip().lstrip('/')!r})"
+                )
+        return v
+
+    @model_validator(mode="after")
+    def _something(self) -> HoldScope:
+        if not self.paths and not self.databases and not self.stores:
+            raise ValueError("a hold's scope needs at least one of paths, databases or stores")
+        return self
+
+
+class Hold(Strict):
+    """A legal hold (litigation, an investigation, a regulator's order): what it covers is
+    kept, whatever retention or an erasure request asks, from `start` to `end` (both days
+    included; no end: until the hold is lifted). docs/policies.md#legal-holds"""
+
+    case: Annotated[str, Field(min_length=1, max_length=200)]
+    scope: HoldScope
+    reason: Annotated[str, Field(min_length=10)]
+    owner: Annotated[str, Field(min_length=1)]
+    start: date
+    end: date | None = None
+
+    @model_validator(mode="after")
+    def _dates(self) -> Hold:
+        if self.end is not None and self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
         return self

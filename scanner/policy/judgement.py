@@ -1,6 +1,7 @@
-"""Judgement: evidence in, findings out — a pure function of a scan result, the policy,
-waivers, a baseline, the facts gathered beside the scan (registers, the subjects of database
-stores) and a clock. Nothing here reads a file, a database or the time."""
+"""Judgement: evidence in, findings out — a pure function of a scan result, the policy
+(its legal holds included), waivers, a baseline, the facts gathered beside the scan
+(registers, the subjects of database stores) and a clock. Nothing here reads a file, a
+database or the time."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from scanner.policy.durations import Duration
 from scanner.policy.evaluate import evaluate, upcoming
 from scanner.policy.facts import facts_for
 from scanner.policy.gate import Baseline, Waiver, apply_baseline, apply_waivers
+from scanner.policy.holds import apply_holds
 from scanner.policy.loader import Policy
 from scanner.policy.registers import RegisterData
 from scanner.policy.stores import store_for
@@ -58,6 +60,7 @@ def judge(
         findings = apply_baseline(findings, judgement.baseline)
     window = judgement.due_within
     due = upcoming(result.items, policy, facts, now, window.after(now)) if window else ()
+    findings, due = apply_holds(findings, due, policy, now)  # a legal hold wins over erasure
     info = PolicyInfo(
         name=policy.name,
         files=policy.files,

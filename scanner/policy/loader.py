@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from scanner.errors import FaceauditError
 from scanner.model import Severity
-from scanner.policy.schema import CHECKS, SCHEMA_VERSION, PolicyFile, Register, Rule, Store
+from scanner.policy.schema import CHECKS, SCHEMA_VERSION, Hold, PolicyFile, Register, Rule, Store
 from scanner.policy.yamlsource import YamlDoc, YamlError, parse, read_bounded
 
 PACKS_DIR = Path(__file__).resolve().parent / "packs"  # -> the repository's policies/
@@ -78,6 +78,7 @@ class Policy:
     register_dirs: dict[str, Path] = field(default_factory=dict)  # csv paths resolve here
     # where each register is declared (file, line): errors reading it point there
     register_places: dict[str, tuple[str, int | None]] = field(default_factory=dict)
+    holds: tuple[Hold, ...] = ()  # legal holds, in declaration order (scanner.policy.holds)
 
     @property
     def enabled_rules(self) -> tuple[LoadedRule, ...]:
@@ -274,6 +275,8 @@ def _merge(loader: _Loader) -> Policy:
     store_docs: dict[str, tuple[YamlDoc, int]] = {}
     registers: dict[str, tuple[Register, Path]] = {}
     register_lines: dict[str, int | None] = {}
+    holds: dict[str, tuple[Hold, Path]] = {}
+    hold_lines: dict[str, tuple[YamlDoc, int]] = {}
     digest = hashlib.sha256()
     for path, model, doc in loader.parsed:
         digest.update(path.read_bytes())
@@ -308,6 +311,7 @@ def _merge(loader: _Loader) -> Policy:
                 continue
             registers[reg.id] = (reg, path)
             register_lines[reg.id] = doc.line_of(("registers", i))
+        _collect_holds(loader, path, model, doc, holds=holds, docs=hold_lines)
     top = loader.parsed[-1][1]
     for path, model, doc in loader.parsed:
         for i, ov in enumerate(model.overrides):
@@ -327,6 +331,7 @@ def _merge(loader: _Loader) -> Policy:
                 ov.reason,
             )
     _check_references(loader, stores, registers, store_docs)
+    _check_holds(loader, holds, hold_lines, stores)
     _check_store_overrides(loader, stores, rules, store_docs)
     if loader.errors:
         raise PolicyErrors(loader.errors)
@@ -341,7 +346,42 @@ def _merge(loader: _Loader) -> Policy:
         registers=tuple(r for r, _ in registers.values()),
         register_dirs={rid: p.parent for rid, (_, p) in registers.items()},
         register_places={rid: (str(p), register_lines[rid]) for rid, (_, p) in registers.items()},
+        holds=tuple(h for h, _ in holds.values()),
     )
+
+
+def _collect_holds(
+    loader: _Loader,
+    path: Path,
+    model: PolicyFile,
+    doc: YamlDoc,
+    *,
+    holds: dict[str, tuple[Hold, Path]],
+    docs: dict[str, tuple[YamlDoc, int]],
+) -> None:
+    """The holds of one file, each case once across every file loaded."""
+    for i, hold in enumerate(model.holds):
+        if hold.case in holds:
+            msg = f"hold of case {hold.case!r} already declared in {holds[hold.case][1]}"
+            loader.error(path, doc.line_of(("holds", i)), None, msg)
+            continue
+        holds[hold.case] = (hold, path)
+        docs[hold.case] = (doc, i)
+
+
+def _check_holds(
+    loader: _Loader,
+    holds: dict[str, tuple[Hold, Path]],
+    docs: dict[str, tuple[YamlDoc, int]],
+    stores: dict[str, tuple[Store, Path]],
+) -> None:
+    """A hold's scope names declared stores only."""
+    for case, (hold, path) in holds.items():
+        doc, i = docs[case]
+        for k, ref in enumerate(hold.scope.stores):
+            if ref not in stores:
+                where = doc.line_of(("holds", i, "scope", "stores", k))
+                loader.error(path, where, None, f"hold {case!r}: store {ref!r} is not declared")
 
 
 def _check_store_overrides(

@@ -3,7 +3,8 @@
 A policy file (a law pack in `policies/` or an organisation's own) has a `schema_version`,
 may `extends` other packs, and holds `rules` (each a `check` with parameters, a stable id,
 a severity, citations and a remediation), `overrides` of inherited rules, declared `stores`
-(the record of processing) and `registers` (consent, activity, end-of-purpose lookups).
+(the record of processing), `registers` (consent, activity, end-of-purpose lookups) and
+`holds` (legal holds).
 policies/README.md documents every key with examples. The models live where they are used:
 stores and registers in `declarations`, each check's rule with its judge in `checks/`; this
 module assembles them into the file format, and the union of rules from the checks table.
@@ -18,12 +19,22 @@ from pydantic import Field, field_validator
 
 from scanner.policy.checks import CHECKS
 from scanner.policy.checks.base import RuleBase
-from scanner.policy.declarations import Register, Retention, Store, StoreOverride, SubjectKey
+from scanner.policy.declarations import (
+    Hold,
+    HoldScope,
+    Register,
+    Retention,
+    Store,
+    StoreOverride,
+    SubjectKey,
+)
 from scanner.policy.fields import RULE_ID, SLUG, SeverityName, Strict
 
 __all__ = [
     "CHECKS",
     "SCHEMA_VERSION",
+    "Hold",
+    "HoldScope",
     "Override",
     "PolicyFile",
     "Register",
@@ -67,6 +78,7 @@ class PolicyFile(Strict):
     overrides: list[Override] = []
     stores: list[Store] = []
     registers: list[Register] = []
+    holds: list[Hold] = []  # legal holds: what they cover is kept (docs/policies.md)
 
     @field_validator("min_tool_version")
     @classmethod

@@ -115,7 +115,7 @@ def _findings(result: ScanResult, max_rows: int) -> list[str]:
         "",
         f"Findings against the policy {terminal_safe(policy.name)} ({len(findings)}: "
         f"{by['open']} open, {failing} failing; {by['waived']} waived, "
-        f"{by['baseline']} baseline)",
+        f"{by['baseline']} baseline" + (f", {by['held']} held" if by["held"] else "") + ")",
     ]
     if findings:
         lines.append(f"  {'SEVERITY':<8} {'STATE':<8} {'RULE':<24} LOCATION: MESSAGE")
@@ -193,6 +193,8 @@ def _known_findings(result: ScanResult) -> str:
         parts.append(f"{by['baseline']} in the baseline")
     if by["waived"]:
         parts.append(f"{by['waived']} waived")
+    if by["held"]:
+        parts.append(f"{by['held']} held by a legal hold")
     if by["open"]:
         parts.append(f"{by['open']} open below the --fail-on severity")
     n = len(result.findings)

@@ -248,7 +248,9 @@ def _summary(result: ScanResult, findings: Sequence[Finding]) -> list[str]:
         '<section id="summary"><h2>Summary</h2>',
         f'<p><strong id="finding-count" data-count="{len(findings)}">{len(findings)} findings'
         f"</strong>: {by['open']} open ({failing} failing at --fail-on {_fail_on(result)}), "
-        f"{by['waived']} waived, {by['baseline']} in the baseline.</p>",
+        f"{by['waived']} waived, {by['baseline']} in the baseline"
+        + (f", {by['held']} held by a legal hold" if by["held"] else "")
+        + ".</p>",
     ]
     if result.policy is None:
         out.append("<p>No policy was given: each item with face data is listed as a finding.</p>")

@@ -18,6 +18,7 @@ from scanner.model import (
     FaceBox,
     Finding,
     FindingRows,
+    HeldBy,
     ItemContext,
     ItemResult,
     Location,
@@ -37,7 +38,7 @@ from scanner.reporters.findings import (
 )
 from scanner.reporters.text import unicode_safe
 
-SCHEMA_VERSION = "1.4"
+SCHEMA_VERSION = "1.5"  # 1.5: disposition `held`, a finding's `held_by` (legal holds)
 
 
 def render(result: ScanResult) -> str:
@@ -289,6 +290,17 @@ def _finding(f: Finding, uri: str) -> dict[str, Any]:
         "justification": _optional(f.justification),
         "help_uri": _optional(f.help_uri),
         **({"rows": _rows(f.rows)} if f.rows is not None else {}),
+        **({"held_by": _held_by(f.held_by)} if f.held_by is not None else {}),
+    }
+
+
+def _held_by(hold: HeldBy) -> dict[str, Any]:
+    return {
+        "case": unicode_safe(hold.case),
+        "reason": unicode_safe(hold.reason),
+        "owner": unicode_safe(hold.owner),
+        "start": hold.start.isoformat(),
+        "end": hold.end.isoformat() if hold.end is not None else None,
     }
 
 

@@ -2,7 +2,7 @@
 
 - One test suite per rule; one test case per (rule, location).
 - An open finding at or above --fail-on is a failure; below it, a passing case that says so.
-  A waived or baselined finding is skipped, with the reason.
+  A waived, held (legal hold) or baselined finding is skipped, with the reason.
 - Every problem that makes the scan incomplete (and an interruption) is an `error` case in
   the suite `faceaudit.scan`, so CI shows an incomplete scan as broken, not as green.
 - Expired waivers fail the gate whatever they waived: each is a failure in `faceaudit.policy`.
@@ -122,6 +122,9 @@ def _case(result: ScanResult, f: Finding) -> ET.Element:
     details = _details(f)
     if f.disposition is Disposition.WAIVED:
         reason = f"waived: {f.justification or 'a current waiver'}"
+        ET.SubElement(case, "skipped", {"message": xml_line(reason)})
+    elif f.disposition is Disposition.HELD:
+        reason = f"held: {f.justification or 'a legal hold keeps the item'}"
         ET.SubElement(case, "skipped", {"message": xml_line(reason)})
     elif f.disposition is Disposition.BASELINE:
         reason = f"in the baseline: {f.justification or 'known, does not fail the gate'}"

@@ -164,7 +164,9 @@ def _totals(result: ScanResult, findings: tuple[Finding, ...]) -> str:
     failing = sum(is_failing(f, result) for f in findings)
     return (
         f"{len(findings)} findings: {by['open']} open ({failing} failing at --fail-on "
-        f"{_fail_on(result)}), {by['waived']} waived, {by['baseline']} in the baseline."
+        f"{_fail_on(result)}), {by['waived']} waived, {by['baseline']} in the baseline"
+        + (f", {by['held']} held by a legal hold" if by["held"] else "")
+        + "."
     )
 
 

@@ -16,7 +16,8 @@
   column is a member of its table) on the database as its artifact — a SQLite database's
   file, named from the root like any file; a server's URI — with no region: GitHub rejects
   a whole file when a result has no physical location.
-- Waived findings carry an accepted external suppression with the waiver's justification;
+- Waived findings, and findings a legal hold keeps, carry an accepted external suppression
+  with the waiver's justification or the hold's case and reason;
   when a baseline was used, results say whether they are new or unchanged.
 - An incomplete scan is an unsuccessful invocation; its problems are tool execution
   notifications. Expired and unused waivers are configuration notifications.
@@ -249,7 +250,7 @@ def _result(
         "locations": [_location(place, _artifact(f.location, place, bases))],
         "partialFingerprints": {FINGERPRINT_KEY: f.fingerprint},
     }
-    if f.disposition is Disposition.WAIVED:
+    if f.disposition in (Disposition.WAIVED, Disposition.HELD):
         doc["suppressions"] = [
             {
                 "kind": "external",
@@ -257,7 +258,7 @@ def _result(
                 "justification": terminal_safe(f.justification or "waived by the policy"),
             }
         ]
-    if baseline_used and f.disposition is not Disposition.WAIVED:
+    if baseline_used and f.disposition not in (Disposition.WAIVED, Disposition.HELD):
         doc["baselineState"] = "unchanged" if f.disposition is Disposition.BASELINE else "new"
     properties: dict[str, Any] = {
         "severity": f.severity.label,

@@ -340,6 +340,8 @@ MODELS: list[type[BaseModel]] = [
     s.Register,
     s.Override,
     s.StoreOverride,
+    s.Hold,
+    s.HoldScope,
     *(check.model for check in s.CHECKS.values()),  # every check's rule, new ones too
 ]
 KEYS = sorted({(m.__name__, k) for m in MODELS for k in _keys(m)})

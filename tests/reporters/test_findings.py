@@ -172,7 +172,7 @@ def test_counts_cover_every_severity_and_disposition() -> None:
         "low": 1,
         "info": 0,
     }
-    assert count_by(findings, "disposition") == {"open": 5, "waived": 1, "baseline": 1}
+    assert count_by(findings, "disposition") == {"open": 5, "waived": 1, "baseline": 1, "held": 0}
     assert count_by(findings, "store") == {"-": 3, "hr-photos": 2, "immich": 1, "kyc": 1}
 
 

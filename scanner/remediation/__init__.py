@@ -1,0 +1,1 @@
+"""Remediation: acting on reviewed findings through a journal, and proving it (the audit log)."""
