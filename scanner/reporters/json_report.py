@@ -37,7 +37,7 @@ from scanner.reporters.findings import (
 )
 from scanner.reporters.text import unicode_safe
 
-SCHEMA_VERSION = "1.4"
+SCHEMA_VERSION = "1.5"  # 1.5: stats.pages (document pages examined of all)
 
 
 def render(result: ScanResult) -> str:
@@ -96,6 +96,7 @@ def _summary(result: ScanResult) -> dict[str, Any]:
         "excluded": stats.excluded,
         "hardlinks": stats.hardlinks,
         "archive_members": stats.archive_members,
+        "pages": {"examined": stats.pages_examined, "total": stats.pages_total},
         "skipped": dict(sorted(skipped.items())),
         "errors": dict(sorted(errors.items())),
         "incomplete": result.incomplete,
