@@ -68,7 +68,7 @@ def pdf(pages: Sequence[Page], xmp: bytes | None = None) -> bytes:
             escaped = page.text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
             y = page.size[1] - 60
             draw.append(b"BT /F1 14 Tf 36 %.2f Td (%s) Tj ET" % (y, escaped.encode("latin-1")))
-        content = add(_stream(b"<< >>", b"\n".join(draw)))
+        content = add(stream_object(b"<< >>", b"\n".join(draw)))
         resources = b"<< /Font << /F1 %d 0 R >> /XObject << %s >> >>" % (font, b" ".join(names))
         kids.append(
             add(
@@ -82,13 +82,14 @@ def pdf(pages: Sequence[Page], xmp: bytes | None = None) -> bytes:
     )
     meta = b""
     if xmp is not None:
-        ref = add(_stream(b"<< /Type /Metadata /Subtype /XML >>", xmp))
+        ref = add(stream_object(b"<< /Type /Metadata /Subtype /XML >>", xmp))
         meta = b" /Metadata %d 0 R" % ref
     objects[catalog - 1] = b"<< /Type /Catalog /Pages %d 0 R%s >>" % (tree, meta)
-    return _assemble(objects, catalog)
+    return assemble(objects, catalog)
 
 
-def _assemble(objects: Sequence[bytes], root: int) -> bytes:
+def assemble(objects: Sequence[bytes], root: int) -> bytes:
+    """A PDF file of these object bodies (numbered from 1), the catalog being `root`."""
     out = io.BytesIO()
     out.write(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
@@ -104,7 +105,8 @@ def _assemble(objects: Sequence[bytes], root: int) -> bytes:
     return out.getvalue()
 
 
-def _stream(head: bytes, data: bytes) -> bytes:
+def stream_object(head: bytes, data: bytes) -> bytes:
+    """A stream object's body: the dictionary `head` (`<< … >>`) with its /Length, then data."""
     entries = head.strip()[2:-2]
     return b"<< %s /Length %d >>\nstream\n%s\nendstream" % (entries, len(data), data)
 
@@ -123,15 +125,17 @@ def _image_object(picture: Picture) -> bytes:
     if picture.encoding == "jpeg":
         buf = io.BytesIO()
         image.save(buf, "JPEG", quality=picture.quality)
-        return _stream(b"<< %s /Filter /DCTDecode >>" % head, buf.getvalue())
+        return stream_object(b"<< %s /Filter /DCTDecode >>" % head, buf.getvalue())
     if picture.encoding == "flate":
-        return _stream(b"<< %s /Filter /FlateDecode >>" % head, zlib.compress(image.tobytes()))
+        return stream_object(
+            b"<< %s /Filter /FlateDecode >>" % head, zlib.compress(image.tobytes())
+        )
     colors = 3 if image.mode == "RGB" else 1
     parms = b"/DecodeParms << /Predictor 15 /Colors %d /BitsPerComponent 8 /Columns %d >>" % (
         colors,
         image.width,
     )
-    return _stream(b"<< %s /Filter /FlateDecode %s >>" % (head, parms), png_rows(image))
+    return stream_object(b"<< %s /Filter /FlateDecode %s >>" % (head, parms), png_rows(image))
 
 
 def png_rows(image: Image.Image) -> bytes:
