@@ -28,6 +28,7 @@ class Picture:
 
     image: Image.Image
     encoding: Encoding = "jpeg"
+    jpeg: bytes | None = None  # a JPEG file stored as it is (encoding "jpeg"), e.g. a photo's
     x: float = 36
     y: float = 36
     width: float | None = None  # points; None: the page's width less the margins
@@ -123,9 +124,12 @@ def _image_object(picture: Picture) -> bytes:
         )
     )
     if picture.encoding == "jpeg":
-        buf = io.BytesIO()
-        image.save(buf, "JPEG", quality=picture.quality)
-        return stream_object(b"<< %s /Filter /DCTDecode >>" % head, buf.getvalue())
+        data = picture.jpeg
+        if data is None:
+            buf = io.BytesIO()
+            image.save(buf, "JPEG", quality=picture.quality)
+            data = buf.getvalue()
+        return stream_object(b"<< %s /Filter /DCTDecode >>" % head, data)
     if picture.encoding == "flate":
         return stream_object(
             b"<< %s /Filter /FlateDecode >>" % head, zlib.compress(image.tobytes())
@@ -161,6 +165,8 @@ _DOCX_TYPES = (
     'ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
     '<Default Extension="xml" ContentType="application/xml"/>'
     '<Default Extension="jpeg" ContentType="image/jpeg"/>'
+    '<Default Extension="jpg" ContentType="image/jpeg"/>'
+    '<Default Extension="png" ContentType="image/png"/>'
     '<Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-'
     'officedocument.wordprocessingml.document.main+xml"/></Types>'
 )
@@ -187,14 +193,17 @@ def _xml_text(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def docx(photo: Image.Image, text: str) -> bytes:
-    """A Word document: a paragraph of text, then the photo (5 cm wide) inline."""
+def docx(
+    photo: Image.Image, text: str, stored: bytes | None = None, name: str = "image1.jpeg"
+) -> bytes:
+    """A Word document: a paragraph of text, then the photo (5 cm wide) inline; `stored`:
+    the photo's own file (JPEG or PNG, named `name`), kept as it is."""
     cx = 1_800_000  # EMU: 5 cm
     cy = cx * photo.height // photo.width
     drawing = (
         f'<w:drawing><wp:inline><wp:extent cx="{cx}" cy="{cy}"/><wp:docPr id="1" name="Photo"/>'
         f'<a:graphic><a:graphicData uri="{_PIC}"><pic:pic><pic:nvPicPr>'
-        '<pic:cNvPr id="0" name="image1.jpeg"/><pic:cNvPicPr/></pic:nvPicPr>'
+        f'<pic:cNvPr id="0" name="{name}"/><pic:cNvPicPr/></pic:nvPicPr>'
         '<pic:blipFill><a:blip r:embed="rId5"/><a:stretch><a:fillRect/></a:stretch></pic:blipFill>'
         f'<pic:spPr><a:xfrm><a:off x="0" y="0"/><a:ext cx="{cx}" cy="{cy}"/></a:xfrm>'
         '<a:prstGeom prst="rect"><a:avLst/></a:prstGeom></pic:spPr></pic:pic>'
@@ -211,8 +220,8 @@ def docx(photo: Image.Image, text: str) -> bytes:
             ("[Content_Types].xml", _DOCX_TYPES.encode()),
             ("_rels/.rels", _DOCX_RELS.encode()),
             ("word/document.xml", document.encode()),
-            ("word/_rels/document.xml.rels", _DOCX_DOC_RELS.encode()),
-            ("word/media/image1.jpeg", _jpeg(photo)),
+            ("word/_rels/document.xml.rels", _DOCX_DOC_RELS.replace("image1.jpeg", name).encode()),
+            (f"word/media/{name}", _jpeg(photo) if stored is None else stored),
         ]
     )
 
@@ -226,8 +235,11 @@ _ODF_NS = (
 )
 
 
-def odt(photo: Image.Image, text: str) -> bytes:
-    """An OpenDocument text: a paragraph, then the photo in a frame."""
+def odt(
+    photo: Image.Image, text: str, stored: bytes | None = None, name: str = "photo.jpg"
+) -> bytes:
+    """An OpenDocument text: a paragraph, then the photo in a frame (`stored`: as docx)."""
+    kind = "image/png" if name.endswith(".png") else "image/jpeg"
     mime = b"application/vnd.oasis.opendocument.text"
     manifest = (
         '<?xml version="1.0" encoding="UTF-8"?>'
@@ -236,15 +248,15 @@ def odt(photo: Image.Image, text: str) -> bytes:
         '<manifest:file-entry manifest:full-path="/" manifest:media-type="'
         f'{mime.decode()}"/>'
         '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/>'
-        '<manifest:file-entry manifest:full-path="Pictures/photo.jpg" '
-        'manifest:media-type="image/jpeg"/></manifest:manifest>'
+        f'<manifest:file-entry manifest:full-path="Pictures/{name}" '
+        f'manifest:media-type="{kind}"/></manifest:manifest>'
     )
     height = 5 * photo.height / photo.width
     content = (
         f'<?xml version="1.0" encoding="UTF-8"?><office:document-content {_ODF_NS}>'
         f"<office:body><office:text><text:p>{_xml_text(text)}</text:p><text:p>"
         f'<draw:frame draw:name="Photo" text:anchor-type="as-char" svg:width="5cm" '
-        f'svg:height="{height:.2f}cm"><draw:image xlink:href="Pictures/photo.jpg" '
+        f'svg:height="{height:.2f}cm"><draw:image xlink:href="Pictures/{name}" '
         'xlink:type="simple" xlink:show="embed" xlink:actuate="onLoad"/></draw:frame>'
         "</text:p></office:text></office:body></office:document-content>"
     )
@@ -253,7 +265,7 @@ def odt(photo: Image.Image, text: str) -> bytes:
             ("mimetype", mime),
             ("META-INF/manifest.xml", manifest.encode()),
             ("content.xml", content.encode()),
-            ("Pictures/photo.jpg", _jpeg(photo)),
+            (f"Pictures/{name}", _jpeg(photo) if stored is None else stored),
         ],
         stored_first=True,
     )
