@@ -312,3 +312,30 @@ def test_pdf_pictures_go_through_worker_processes(scan: Scan, tmp_path: Path) ->
     assert set(found(result, tmp_path)) == {f"three.pdf!/page-{n}/image-1" for n in (1, 2, 3)}
     assert ContentType.PDF.value in dict(result.stats.by_content_type)
     assert all(e.kind is EvidenceKind.FACE_IMAGE for i in result.items for e in i.evidence)
+
+
+def test_an_unchanged_pdf_is_reused_from_the_state(tmp_path: Path) -> None:
+    from scanner.config import ScanConfig
+    from scanner.engine import run_scan
+    from scanner.state.store import StateDB
+
+    root = tmp_path / "t"
+    root.mkdir()
+    (root / "hr.pdf").write_bytes(documents.pdf([Page(text="Form"), Page([Picture(face())])]))
+    (root / "cv.docx").write_bytes(documents.docx(face(), "CV"))
+    time.sleep(2.1)  # past the racy window: files modified just before a scan are not trusted
+
+    def again() -> ScanResult:
+        with StateDB(tmp_path / "state.db") as db:
+            return run_scan(ScanConfig(targets=(root,), workers=0), state=db)
+
+    first, second = again(), again()
+    expected = {
+        "hr.pdf!/page-2/image-1": ("face_image", 1),
+        "cv.docx!/word/media/image1.jpeg": ("face_image", 1),
+    }
+    assert found(first, root) == found(second, root) == expected
+    assert (first.stats.reused, second.stats.reused) == (0, 2)
+    assert dict(first.stats.by_content_type) == dict(second.stats.by_content_type)
+    assert first.stats.items_scanned == second.stats.items_scanned
+    assert (first.stats.pages_examined, first.stats.pages_total) == (2, 2)
