@@ -8,8 +8,9 @@ XObjects (and the form XObjects they sit in) and the catalog's metadata stream a
 pypdf (BSD-3-Clause, pure Python). A scanned page is one big image: it is that image.
 
 Bounds are the archive walker's (scanner.config.Limits): pages and images together count as
-entries (`archive_max_entries`), the bytes they decode to share `archive_max_total_bytes`,
-forms nest at most `archive_max_depth` deep, and an image's declared size is checked against
+entries (`archive_max_entries`; a document may declare 100 objects for each), the bytes
+they decode to share `archive_max_total_bytes`, forms nest at most `archive_max_depth` deep,
+and an image's declared size is checked against
 `max_pixels` and `max_file_bytes` before a byte of it is decompressed (a small stream that
 declares a huge picture is a bomb). Encrypted documents are reported, never cracked (the empty
 password that any viewer tries is tried); a document pypdf cannot parse is a problem of its
@@ -36,6 +37,9 @@ from scanner.sources.streams import LimitHit
 # Pictures smaller than this on either side cannot show a face a detector finds (YuNet's
 # smallest is about 10 px): rules, bullets and logos are counted, not handed on.
 MIN_SIDE_PX = 24
+# Objects a document may declare: 100 for each entry (page or picture) the limit allows (a
+# page is a handful of objects: its dictionary, contents, resources, fonts).
+OBJECTS_PER_ENTRY = 100
 
 
 @dataclass
@@ -80,10 +84,16 @@ class PdfWalker:
         from pypdf import PdfReader
         from pypdf.errors import PdfReadError
 
+        most = OBJECTS_PER_ENTRY * self.limits.archive_max_entries
         try:
-            reader = PdfReader(io.BytesIO(data), strict=False)
+            reader = PdfReader(io.BytesIO(data), strict=False, xref_stream_maximum_entries=most)
         except PdfReadError as exc:
             yield Problem(location, ProblemReason.DECODE_ERROR, f"malformed PDF: {exc}"[:400])
+            return
+        declared = _int(reader.trailer.get("/Size"))
+        if declared > most:
+            detail = f"declares {declared} objects, more than {most}; not read"
+            yield Problem(location, ProblemReason.ARCHIVE_ENTRIES, detail)
             return
         if reader.is_encrypted and not _opens_without_password(reader):
             detail = "encrypted: opens only with a password (never guessed); pictures not read"

@@ -339,3 +339,13 @@ def test_an_unchanged_pdf_is_reused_from_the_state(tmp_path: Path) -> None:
     assert dict(first.stats.by_content_type) == dict(second.stats.by_content_type)
     assert first.stats.items_scanned == second.stats.items_scanned
     assert (first.stats.pages_examined, first.stats.pages_total) == (2, 2)
+
+
+def test_a_document_declaring_too_many_objects_is_not_read(scan: Scan, tmp_path: Path) -> None:
+    doc = documents.pdf([Page([Picture(face())])])
+    (tmp_path / "many.pdf").write_bytes(doc.replace(b"/Size 7 ", b"/Size 900000 "))
+    result = scan(tmp_path, limits=Limits(archive_max_entries=10))  # 1,000 objects at most
+    assert result.items == ()
+    [problem] = result.problems
+    assert problem.reason is ProblemReason.ARCHIVE_ENTRIES
+    assert "declares 900000 objects" in problem.detail
