@@ -22,7 +22,6 @@ from __future__ import annotations
 import io
 import logging
 import struct
-import warnings
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -62,11 +61,12 @@ class PdfWalker:
         self._spent = 0
 
     def expand(self, location: Location, data: bytes) -> Iterator[Member | Problem]:
-        logging.getLogger("pypdf").setLevel(logging.CRITICAL)  # problems are ours to report
+        # pypdf logs what it repairs; the library never prints: what matters is a problem
+        log = logging.getLogger("pypdf")
+        level = log.level
+        log.setLevel(logging.CRITICAL)
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                yield from self._document(location, data)
+            yield from self._document(location, data)
         except LimitHit as hit:
             yield Problem(location, hit.reason, hit.detail)
         except RecursionError:
@@ -77,6 +77,8 @@ class PdfWalker:
         except Exception as exc:  # pypdf tripping over hostile bytes fails this document only
             detail = f"malformed PDF ({type(exc).__name__}: {exc})"[:400]
             yield Problem(location, ProblemReason.DECODE_ERROR, detail)
+        finally:
+            log.setLevel(level)
 
     # -- the document -----------------------------------------------------------------------
 
