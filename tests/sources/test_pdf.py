@@ -349,3 +349,17 @@ def test_a_document_declaring_too_many_objects_is_not_read(scan: Scan, tmp_path:
     [problem] = result.problems
     assert problem.reason is ProblemReason.ARCHIVE_ENTRIES
     assert "declares 900000 objects" in problem.detail
+
+
+def test_a_jpeg_2000_picture_is_read_by_pillow(scan: Scan, tmp_path: Path) -> None:
+    from PIL import features
+
+    if not features.check("jpg_2000"):
+        pytest.fail("this Pillow build has no OpenJPEG: JPXDecode pictures cannot be read")
+    buf = io.BytesIO()
+    face().save(buf, "JPEG2000", quality_mode="rates", quality_layers=[20])
+    head = b"<< /Subtype /Image /Width 300 /Height 300 /Filter /JPXDecode >>"
+    (tmp_path / "jpx.pdf").write_bytes(_with_image(documents.stream_object(head, buf.getvalue())))
+    result = scan(tmp_path)
+    assert found(result, tmp_path) == {"jpx.pdf!/page-1/image-1": ("face_image", 1)}
+    assert dict(result.stats.by_content_type)["jpeg2000"] == 1
