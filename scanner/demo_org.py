@@ -10,7 +10,10 @@ Acme Photo Ltd (a French company) keeps:
 - `kyc/kyc.db` — a SQLite KYC database with face templates and a consent register in the
   same file; two customers have withdrawn their consent;
 - `backup/2019-laptop.zip` — an old backup holding a face_recognition tutorial pickle;
-- `events/` — staff event photos GPS-tagged in London, under a "no UK residents' data" rule.
+- `events/` — staff event photos GPS-tagged in London, under a "no UK residents' data" rule;
+- `hr/onboarding/` and `hr/recruiting/` — an onboarding PDF whose second page is a scanned
+  identity card, and a CV (Word) with a photo: face images inside documents, kept outside
+  every declared store.
 
 Images are scikit-image's bundled photos; the KYC templates are generated with the statistics
 of dlib descriptors (norm ~1.45, a shared mean direction), never computed from a real person.
@@ -32,6 +35,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from scanner import demo_documents
 from scanner.demo import DemoUnavailable, _skimage_data
 
 AS_OF = datetime(2026, 6, 1, 9, 0, tzinfo=timezone.utc)
@@ -181,7 +185,7 @@ def build_demo_org(root: Path) -> Path:
         if not (root / MARKER).exists() and any(root.iterdir()):
             raise DemoUnavailable(f"{root} exists and is not a faceaudit demo; not touching it")
         shutil.rmtree(root)
-    for sub in ("hr/badges", "marketing/inspiration", "kyc", "backup", "events"):
+    for sub in ("hr/badges", "marketing/inspiration", "kyc", "backup", "events", "hr/onboarding"):
         (root / sub).mkdir(parents=True)
     (root / MARKER).write_text("built by `faceaudit demo`; safe to delete\n")
     (root / POLICY_FILE).write_text(POLICY)
@@ -248,4 +252,29 @@ def build_demo_org(root: Path) -> Path:
             _jpeg(astronaut.crop(crop), _exif(f"2026:03:1{n + 2} 15:30:00", london=True))
         )
         _stamp(path, f"2026-03-1{n + 2}")
+    _documents(root, portrait)
     return root / POLICY_FILE
+
+
+def _documents(root: Path, portrait: Image.Image) -> None:
+    """An onboarding PDF with a scanned ID card on its second page; a CV with a photo."""
+    page = Image.new("RGB", (827, 1169), (246, 244, 240))  # A4 scanned at 100 dpi
+    card = Image.new("RGB", (340, 214), (222, 230, 242))
+    card.paste(portrait.resize((120, 120)), (16, 46))
+    page.paste(card.rotate(1.5, expand=True, fillcolor=(246, 244, 240)), (90, 120))
+    pdf = root / "hr" / "onboarding" / "E1005-onboarding.pdf"
+    pdf.write_bytes(
+        demo_documents.pdf(
+            [
+                demo_documents.Page(text="Onboarding form - employee E1005"),
+                demo_documents.Page(
+                    [demo_documents.Picture(page, x=0, y=0, width=595, quality=75)]
+                ),
+            ]
+        )
+    )
+    _stamp(pdf, "2026-04-01")
+    cv = root / "hr" / "recruiting" / "cv-2026-017.docx"
+    cv.parent.mkdir(parents=True)
+    cv.write_bytes(demo_documents.docx(portrait.resize((200, 200)), "Curriculum vitae"))
+    _stamp(cv, "2026-02-10")

@@ -32,12 +32,20 @@ from scanner.sources.archive import ArchiveWalker
 from scanner.sources.base import ItemChanged, Reader
 from scanner.sources.database import ColumnSample, DatabaseError, redact, sqlite_ref
 from scanner.sources.filesystem import FileRef
+from scanner.sources.pdf import PdfCounts, PdfWalker
 from scanner.work import Host, WorkItem, WorkOutcome
 
 HEAD_ONLY_BYTES = 16 * 1024 * 1024  # read of a large npy/HDF5/Parquet file before sampling
 # Large files of these formats are read by their header and sampled, never whole.
 _SAMPLED_WHEN_LARGE = {ContentType.NPY, ContentType.HDF5, ContentType.PARQUET, ContentType.ARROW}
-_CONTAINERS_NOT_OPENED = {ContentType.SEVEN_ZIP, ContentType.RAR}
+_CONTAINERS_NOT_OPENED = {
+    ContentType.SEVEN_ZIP: "7z archives are not opened; their members were not scanned",
+    ContentType.RAR: "rar archives are not opened; their members were not scanned",
+    ContentType.OLE: (
+        "legacy Office documents (OLE compound files: doc, xls, ppt, msg) are not opened; "
+        "pictures in them were not scanned"
+    ),
+}
 
 Counts = collections.Counter[str]
 
@@ -107,7 +115,7 @@ def _plain(ex: Examiner, item: WorkItem, reader: Reader, ct: ContentType) -> Wor
         return WorkOutcome(item.seq, None, 0, atime, content_types=counts)
     name = item.location.path.rsplit("/", 1)[-1]
     if ct in _CONTAINERS_NOT_OPENED:
-        detail = f"{ct.value} archives are not opened; their members were not scanned"
+        detail = _CONTAINERS_NOT_OPENED[ct]
         return _problem(item, ProblemReason.UNSUPPORTED_CONTAINER, detail, atime, counts)
     if not name_claims_image(name):
         return WorkOutcome(item.seq, None, 0, atime, content_types=counts)
@@ -132,7 +140,10 @@ def _archive(
     def other(location: Location, content_type: ContentType) -> None:
         counts[content_type.value] += 1
 
-    walker = ArchiveWalker(ex.limits, on_other=other, wanted=ex.examined_types)
+    # PDFs among the members are opened in turn (their pictures), whatever the detectors read
+    wanted = ex.examined_types | {ContentType.PDF}
+    walker = ArchiveWalker(ex.limits, on_other=other, wanted=wanted)
+    pages = PdfCounts()
     columns = 0
     container = item.location
     assert isinstance(container, (FileLocation, ObjectLocation, MemberLocation))
@@ -152,6 +163,15 @@ def _archive(
                 source = SqliteSource.from_bytes(entry.data, at.display, ex.sampling, held)
                 columns += _columns(ex, source.columns, host, counts, problems, send_all=False)
                 continue
+            if entry.content_type is ContentType.PDF:
+                found = _pdf_members(
+                    ex, entry.location, entry.data, host, counts=counts, problems=problems
+                )
+                pages.pages += found.pages
+                pages.pages_examined += found.pages_examined
+                pages.members += found.members
+                if ContentType.PDF not in ex.examined_types:
+                    continue
             child = WorkItem(
                 0,
                 entry.location,
@@ -168,9 +188,62 @@ def _archive(
         reader.atime_preserved,
         problems=tuple(problems),
         content_types=tuple(sorted(counts.items())),
-        members=walker.members_seen,
+        members=walker.members_seen + pages.members,
         columns=columns,
+        pages=pages.pages_examined,
+        pages_total=pages.pages,
     )
+
+
+def _pdf(ex: Examiner, item: WorkItem, reader: Reader, host: Host, ct: ContentType) -> WorkOutcome:
+    """A PDF: its pictures and its XMP packet become members (scanner.sources.pdf). A
+    detector that reads PDFs themselves (a plug-in) examines the file as well."""
+    atime = reader.atime_preserved
+    counts: Counts = collections.Counter({ct.value: 1})
+    if item.size > ex.limits.max_file_bytes:
+        detail = f"pdf file of {item.size} bytes exceeds the {ex.limits.max_file_bytes} byte limit"
+        return _problem(item, ProblemReason.OVERSIZE, detail + "; not read", atime, (("pdf", 1),))
+    data = reader.read_all(ex.limits.max_file_bytes)
+    own = None
+    if ct in ex.examined_types:
+        own = ex.examine(replace(item, content_type=ct), data, atime, reader)
+    problems: list[Problem] = [] if own is None else list(own.problems)
+    found = _pdf_members(ex, item.location, data, host, counts=counts, problems=problems)
+    return WorkOutcome(
+        item.seq,
+        None if own is None else own.result,
+        0 if own is None else own.bytes_read,
+        atime,
+        extra=None if own is None else own.extra,
+        problems=tuple(problems),
+        content_types=tuple(sorted(counts.items())),
+        members=found.members,
+        pages=found.pages_examined,
+        pages_total=found.pages,
+    )
+
+
+def _pdf_members(
+    ex: Examiner,
+    location: Location,
+    data: bytes,
+    host: Host,
+    *,
+    counts: Counts,
+    problems: list[Problem],
+) -> PdfCounts:
+    """A PDF's pictures and metadata, handed over like an archive's members."""
+    walker = PdfWalker(ex.limits)
+    for entry in walker.expand(location, data):
+        if isinstance(entry, Problem):
+            problems.append(entry)
+            continue
+        counts[entry.content_type.value] += 1
+        child = WorkItem(
+            0, entry.location, entry.content_type, len(entry.data), None, data=entry.data
+        )
+        _hand_over(ex, child, host, len(entry.data))
+    return walker.counts
 
 
 def _database(
@@ -220,7 +293,10 @@ def _database(
 # Containers by content type: what opens them into members or columns (archives of every
 # compression are one expander, chosen by ContentType.is_archive).
 Expander = Callable[[Examiner, WorkItem, Reader, Host, ContentType], WorkOutcome]
-EXPANDERS: dict[ContentType, Expander] = {ContentType.SQLITE: _database}
+EXPANDERS: dict[ContentType, Expander] = {
+    ContentType.SQLITE: _database,
+    ContentType.PDF: _pdf,
+}
 
 
 def _columns(

@@ -85,6 +85,9 @@ class ContentType(str, enum.Enum):
     RAR = "rar"
     POSTSCRIPT = "postscript"
     PDF = "pdf"
+    OOXML = "ooxml"  # Office Open XML: docx, xlsx, pptx (a zip with [Content_Types].xml)
+    OPENDOCUMENT = "opendocument"  # odt, ods, odp (a zip whose first member is `mimetype`)
+    OLE = "ole"  # an OLE compound file: legacy doc, xls, ppt (and Outlook msg)
     # stores of vectors (face templates) and tables
     NPY = "npy"
     PICKLE = "pickle"
@@ -147,6 +150,8 @@ _ARCHIVE_TYPES = frozenset(
         ContentType.BZIP2,
         ContentType.XZ,
         ContentType.ZLIB,
+        ContentType.OOXML,  # office documents are zips: their media folders are walked
+        ContentType.OPENDOCUMENT,
     }
 )
 
@@ -169,6 +174,8 @@ class ProblemReason(str, enum.Enum):
     PAGE_LIMIT = "page_limit"
     DISGUISED_CONTENT = "disguised_content"
     UNSUPPORTED_CONTAINER = "unsupported_container"
+    UNSUPPORTED_ENCODING = "unsupported_encoding"  # a PDF picture in an encoding not decoded
+    ENCRYPTED_DOCUMENT = "encrypted_document"  # a PDF that opens only with a password
     # archives
     ARCHIVE_CORRUPT = "archive_corrupt"
     ARCHIVE_DEPTH = "archive_depth"
@@ -813,6 +820,10 @@ class ScanStats:
     by_content_type: tuple[tuple[str, int], ...] = ()
     atime_preserved: bool = True
     reused: int = 0  # files and database columns whose last results were reused (state)
+    # Pages of documents (PDFs) whose pictures were looked at, of how many there were (not
+    # counted for a document whose last results were reused from the state).
+    pages_examined: int = 0
+    pages_total: int = 0
 
 
 class ExitCode(enum.IntEnum):

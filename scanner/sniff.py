@@ -48,6 +48,7 @@ _MAGIC: tuple[tuple[int, bytes, ContentType], ...] = (
     (0, b"%!PS", ContentType.POSTSCRIPT),
     (0, b"\xc5\xd0\xd3\xc6", ContentType.POSTSCRIPT),  # DOS EPS binary header
     (0, b"%PDF-", ContentType.PDF),
+    (0, b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", ContentType.OLE),
     (0, b"\x93NUMPY", ContentType.NPY),
     (0, b"SQLite format 3\x00", ContentType.SQLITE),
     (0, b"PAR1", ContentType.PARQUET),
@@ -68,6 +69,8 @@ def sniff(head: bytes) -> ContentType:
         return _sniff_isobmff(head)
     for offset, magic, content_type in _MAGIC:
         if head[offset : offset + len(magic)] == magic:
+            if content_type is ContentType.ZIP:
+                return _sniff_zip(head)
             return content_type
     if _is_bmp(head):
         return ContentType.BMP
@@ -82,6 +85,23 @@ def sniff(head: bytes) -> ContentType:
     if _is_zlib(head):
         return ContentType.ZLIB
     return _sniff_text(head)
+
+
+def _sniff_zip(head: bytes) -> ContentType:
+    """Office documents are zips told apart by their first member: OpenDocument's is an
+    uncompressed `mimetype` naming an OpenDocument type; Office Open XML's is (as every
+    office suite writes it) `[Content_Types].xml`."""
+    if head[:4] != b"PK\x03\x04" or len(head) < 30:
+        return ContentType.ZIP
+    name_length = int.from_bytes(head[26:28], "little")
+    extra_length = int.from_bytes(head[28:30], "little")
+    name = head[30 : 30 + name_length]
+    if name == b"[Content_Types].xml":
+        return ContentType.OOXML
+    data = head[30 + name_length + extra_length :]
+    if name == b"mimetype" and data.startswith(b"application/vnd.oasis.opendocument."):
+        return ContentType.OPENDOCUMENT
+    return ContentType.ZIP
 
 
 def _is_pickle(head: bytes) -> bool:

@@ -58,6 +58,8 @@ class WorkOutcome:
     content_types: tuple[tuple[str, int], ...] = ()  # the file's type, its members', columns
     members: int = 0  # archive members looked at
     columns: int = 0  # database columns found
+    pages: int = 0  # document pages looked at (their pictures went to the detectors)
+    pages_total: int = 0  # document pages there were
     keys: tuple[SubjectRow, ...] = field(default=(), repr=False)  # a KeyRead's answer: memory only
 
 

@@ -32,6 +32,9 @@ EXPECTED = {
     ("GDPR-5-1-E-RETENTION", "org/hr/badges/E1003.jpg"),
     ("GDPR-5-1-E-RETENTION", "org/hr/badges/E1004.jpg"),
     ("GDPR-9-2-A-CONSENT", "sqlite://org/kyc/kyc.db#customers.face_embedding"),
+    # face images inside documents: a scanned ID card on page 2 of a PDF, a CV's photo
+    ("FA-UNDECLARED-STORE", "org/hr/onboarding/E1005-onboarding.pdf!/page-2/image-1"),
+    ("FA-UNDECLARED-STORE", "org/hr/recruiting/cv-2026-017.docx!/word/media/image1.jpeg"),
 }
 
 

@@ -25,6 +25,7 @@ import pytest
 from helpers import astronaut, encode
 from PIL import Image, features
 
+from scanner import demo_documents as documents
 from scanner.model import ContentType
 from scanner.sniff import HEAD_BYTES, name_claims_image, sniff
 
@@ -101,6 +102,28 @@ def zipped(members: dict[str, bytes]) -> bytes:
     return buf.getvalue()
 
 
+def pptx() -> bytes:
+    """A slide deck with a photo, written by python-pptx (a dev dependency)."""
+    from pptx import Presentation
+    from pptx.util import Inches
+
+    deck = Presentation()
+    slide = deck.slides.add_slide(deck.slide_layouts[6])
+    slide.shapes.add_picture(io.BytesIO(encode(photo(), "JPEG")), Inches(1), Inches(1))
+    buf = io.BytesIO()
+    deck.save(buf)
+    return buf.getvalue()
+
+
+def ole_header() -> bytes:
+    """The header sector of an OLE compound file (version 3, 512-byte sectors), as legacy
+    Word and Excel files start; the sniffer reads only its signature."""
+    header = (
+        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(16) + struct.pack("<HHHH", 0x3E, 3, 0xFFFE, 9)
+    )
+    return (header + struct.pack("<H", 6)).ljust(512, b"\x00") + bytes(512)
+
+
 def tarred(fmt: int) -> bytes:
     buf = io.BytesIO()
     data = encode(photo(), "JPEG")
@@ -168,6 +191,21 @@ POSITIVES: list[tuple[str, Callable[[], bytes], ContentType]] = [
     ("avif-major-mif1", with_major_brand(avif, b"mif1"), CT.AVIF),
     ("zip", lambda: zipped({"a.jpg": encode(photo(), "JPEG")}), CT.ZIP),
     ("zip-empty", lambda: zipped({}), CT.ZIP),
+    ("docx", lambda: documents.docx(photo(), "CV"), CT.OOXML),
+    ("pptx", pptx, CT.OOXML),
+    ("odt", lambda: documents.odt(photo(), "CV"), CT.OPENDOCUMENT),
+    # a zip that merely holds a [Content_Types].xml later on is a zip
+    (
+        "zip-content-types-not-first",
+        lambda: zipped({"a.txt": b"x", "[Content_Types].xml": b""}),
+        CT.ZIP,
+    ),
+    (
+        "zip-mimetype-not-opendocument",
+        lambda: zipped({"mimetype": b"application/epub+zip"}),
+        CT.ZIP,
+    ),
+    ("ole-compound-file", ole_header, CT.OLE),
     ("tar-ustar", lambda: tarred(tarfile.USTAR_FORMAT), CT.TAR),
     ("tar-gnu", lambda: tarred(tarfile.GNU_FORMAT), CT.TAR),
     ("tar-pax", lambda: tarred(tarfile.PAX_FORMAT), CT.TAR),

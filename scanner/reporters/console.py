@@ -51,6 +51,11 @@ def render(result: ScanResult, max_rows: int = MAX_ROWS) -> str:
         f"{seconds:.1f} s ({stats.directories} directories, {stats.archive_members} archive "
         f"members, {stats.excluded} excluded)"
     )
+    if stats.pages_total:
+        lines.append(
+            f"Document pages: {stats.pages_examined} of {stats.pages_total} looked at "
+            "(the pictures on them)"
+        )
     lines.append("")
     if result.items:
         kinds = collections.Counter(i.primary.kind.value for i in result.items if i.primary)

@@ -38,7 +38,7 @@ from scanner.reporters.findings import (
 )
 from scanner.reporters.text import unicode_safe
 
-SCHEMA_VERSION = "1.5"  # 1.5: disposition `held`, a finding's `held_by` (legal holds)
+SCHEMA_VERSION = "1.5"  # 1.5: disposition `held`, `held_by` (legal holds); stats.pages (document pages)
 
 
 def render(result: ScanResult) -> str:
@@ -97,6 +97,7 @@ def _summary(result: ScanResult) -> dict[str, Any]:
         "excluded": stats.excluded,
         "hardlinks": stats.hardlinks,
         "archive_members": stats.archive_members,
+        "pages": {"examined": stats.pages_examined, "total": stats.pages_total},
         "skipped": dict(sorted(skipped.items())),
         "errors": dict(sorted(errors.items())),
         "incomplete": result.incomplete,

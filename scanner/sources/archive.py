@@ -90,6 +90,15 @@ DEFAULT_WANTED = frozenset(
 )
 
 
+# Where office documents keep their pictures (members elsewhere are counted as entries, never
+# read): Word, PowerPoint and Excel's media folders; OpenDocument's Pictures. Thumbnails of
+# the first page are left out: they show again what the media folder holds.
+OFFICE_MEDIA: dict[ContentType, tuple[str, ...]] = {
+    ContentType.OOXML: ("word/media/", "ppt/media/", "xl/media/"),
+    ContentType.OPENDOCUMENT: ("Pictures/",),
+}
+
+
 class ArchiveWalker:
     """Expands one archive (and the archives inside it) into members and problems. Members
     of the `wanted` types (and archives and SQLite databases) are read and handed on; the
@@ -130,6 +139,8 @@ class ArchiveWalker:
         try:
             if ct is ContentType.ZIP:
                 yield from self._zip(location, stream, budget)
+            elif ct in OFFICE_MEDIA:  # an office document: its media folders only
+                yield from self._zip(location, stream, budget, OFFICE_MEDIA[ct])
             elif ct is ContentType.TAR:
                 yield from self._tar(location, stream, budget)
             else:
@@ -208,7 +219,11 @@ class ArchiveWalker:
     # -- zip --------------------------------------------------------------------------------
 
     def _zip(
-        self, location: Location, stream: IO[bytes], budget: _Budget
+        self,
+        location: Location,
+        stream: IO[bytes],
+        budget: _Budget,
+        folders: tuple[str, ...] | None = None,
     ) -> Iterator[Member | Problem]:
         # The index is read within the entries still allowed (nested archives share them),
         # so a directory of millions of members costs what the limit allows, not more.
@@ -222,7 +237,7 @@ class ArchiveWalker:
         with ZipMembers(stream, index) as members:
             for entry in index.entries:
                 budget.entry()
-                if not entry.is_dir:
+                if not entry.is_dir and (folders is None or entry.name.startswith(folders)):
                     yield from self._zip_member(location.child(entry.name), members, entry, budget)
         if index.stopped is not None:
             nested = f"{location.members[-1]!r} (nested) " if location.members else ""

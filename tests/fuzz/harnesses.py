@@ -36,6 +36,7 @@ from scanner.model import ContentType, FileLocation, Problem
 from scanner.policy import yamlsource
 from scanner.policy.loader import PolicyErrors, load_policy
 from scanner.sources.archive import ArchiveWalker, Member
+from scanner.sources.pdf import PdfWalker
 from scanner.sources.zip_index import read_index
 from scanner.sources.zip_members import ZipMembers
 
@@ -128,6 +129,17 @@ def archive_walker(data: bytes) -> None:
                 assert len(entry.data) <= ARCHIVE_LIMITS.max_file_bytes
 
 
+def pdf_walker(data: bytes) -> None:
+    """The PDF walker: only members and problems, never an exception, never a member past
+    the limits (pypdf's parser underneath meets every mutation)."""
+    walker = PdfWalker(ARCHIVE_LIMITS)
+    for entry in walker.expand(FileLocation("fuzz.pdf"), data):
+        assert isinstance(entry, (Member, Problem)), entry
+        if isinstance(entry, Member):
+            assert len(entry.data) <= ARCHIVE_LIMITS.max_file_bytes
+    assert walker.counts.pages_examined <= ARCHIVE_LIMITS.archive_max_entries
+
+
 ZIP_ENTRIES = 20
 
 
@@ -188,4 +200,5 @@ HARNESSES: dict[str, Callable[[bytes], None]] = {
     "archive": archive_walker,
     "zip_index": zip_index,
     "policy": policy_loader,
+    "pdf": pdf_walker,
 }

@@ -225,6 +225,24 @@ def sniff_seeds() -> dict[str, bytes]:
     return out
 
 
+def pdf_seeds() -> dict[str, bytes]:
+    from scanner import demo_documents as documents
+
+    photo = Image.new("RGB", (40, 30), (200, 120, 90))
+    page = documents.Page
+    pic = documents.Picture
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF/></x:xmpmeta>'
+    return {
+        "jpeg.pdf": documents.pdf([page([pic(photo, "jpeg")], "Form")]),
+        "flate.pdf": documents.pdf([page([pic(photo, "flate")])]),
+        "png-rows.pdf": documents.pdf([page([pic(photo.convert("L"), "png")])]),
+        "text-xmp.pdf": documents.pdf([page(text="Policy"), page()], xmp=xmp),
+        "cmyk.pdf": documents.pdf([page([pic(photo, "flate")])]).replace(
+            b"/DeviceRGB", b"/DeviceCMYK"
+        ),
+    }
+
+
 def archive_seeds() -> dict[str, bytes]:
     png = _image("PNG")
     npy = _npy(_vectors(2, 16))
@@ -306,6 +324,7 @@ SEEDERS: dict[str, Callable[[], dict[str, bytes]]] = {
     "archive": archive_seeds,
     "zip_index": zip_index_seeds,
     "policy": policy_seeds,
+    "pdf": pdf_seeds,
 }
 
 

@@ -71,6 +71,13 @@ TOKENS: dict[str, tuple[bytes, ...]] = {
         b"<<: ", b"? ", b"- ", b"{", b"[", b"\n  ", b"rules:\n  - id: X-1\n    check: ", b"P30D",
         b"schema_version: 1\n", b"\t", b"%YAML 1.1\n", b"---\n", b"...\n", b"|\n", b">-\n",
     ),
+    "pdf": (
+        b"<<", b">>", b"[", b"]", b"0 R", b"1 0 R", b"obj", b"endobj", b"stream\n", b"endstream",
+        b"/Width 99999", b"/Height 0", b"/Filter /FlateDecode", b"/Filter /DCTDecode",
+        b"/Filter [/FlateDecode /DCTDecode]", b"/Predictor 15", b"/ColorSpace /DeviceCMYK",
+        b"/ColorSpace [/Indexed /DeviceRGB 255 <00>]", b"/BitsPerComponent 1", b"/Subtype /Form",
+        b"/Count 99999999", b"/Kids [3 0 R 3 0 R]", b"/Encrypt 1 0 R", b"xref", b"startxref",
+    ),
 }  # fmt: skip
 
 

@@ -31,6 +31,7 @@ EXAMPLES = {
     "archive": 1200,
     "zip_index": 800,
     "policy": 600,
+    "pdf": 600,
 }
 SEEDS = {name: load_seeds(name) for name in HARNESSES}
 

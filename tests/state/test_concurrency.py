@@ -20,6 +20,7 @@ import pytest
 from helpers import astronaut, encode
 from plugin_site import Site, installed_site
 
+from scanner import demo_documents as documents
 from scanner.state import schema
 from scanner.state.store import StateDB, StateLocked
 
@@ -41,7 +42,8 @@ def tree(root: Path, meet: Path, face: bool, count: int = 2) -> Path:
     that each has its cache to write afterwards; one face photo, or none."""
     root.mkdir()
     line = f"%rendezvous {meet} {count}".encode()
-    (root / "meet.pdf").write_bytes(b"%PDF-1.4\n" + line + b"\n%%EOF\n")
+    # a valid PDF (faceaudit opens PDFs for their pictures), the line in its page's text
+    (root / "meet.pdf").write_bytes(documents.pdf([documents.Page(text=line.decode())]))
     for n in range(200):
         (root / f"note-{n:03}.txt").write_text(f"minutes of meeting {n}\n")
     if face:
