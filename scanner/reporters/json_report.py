@@ -38,7 +38,7 @@ from scanner.reporters.findings import (
 )
 from scanner.reporters.text import unicode_safe
 
-SCHEMA_VERSION = "1.5"  # 1.5: disposition `held`, `held_by` (legal holds); stats.pages (document pages)
+SCHEMA_VERSION = "1.5"  # 1.5: disposition `held`, `held_by`; stats.pages (document pages)
 
 
 def render(result: ScanResult) -> str:
