@@ -47,7 +47,6 @@ if TYPE_CHECKING:
 
 BATCH_ITEMS = 8  # items per Dask task (bench/bench_distributed.py measured the overhead)
 BATCHES_PER_THREAD = 2  # batches in flight per worker thread: one running, one waiting
-CONNECT_S = 20.0  # to reach the scheduler
 WORKERS_S = 60.0  # for a first worker to join
 LOST_S = 10.0  # a scheduler unreachable this long is gone: the scan ends, partial
 _POLL_S = 0.5
@@ -216,7 +215,7 @@ class DaskExecutor:
             return
         try:
             self._client = distributed.Client(
-                self.spec.address, timeout=CONNECT_S, set_as_default=False
+                self.spec.address, set_as_default=False
             )
         except (OSError, TimeoutError) as exc:
             raise ExecutorError(
