@@ -77,7 +77,11 @@ def require(spec: ExecutorSpec) -> None:
     if spec.kind == LOCAL:
         return
     _, distribution, extra = EXECUTORS[spec.kind]
-    if importlib.util.find_spec(distribution) is None:
+    try:
+        missing = importlib.util.find_spec(distribution) is None
+    except (ImportError, ValueError):  # a parent package missing, or blocked in sys.modules
+        missing = True
+    if missing:
         raise ConfigError(
             f"executor {spec.kind}: the {distribution!r} package is not installed "
             f"(pip install '{extra}')"
