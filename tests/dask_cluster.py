@@ -45,7 +45,7 @@ class Cluster:
         env = {**self.env, **(extra_env or {})}
         n = len(self.workers)
         log = (self.folder / f"worker-{n}.log").open("wb")
-        proc = subprocess.Popen(  # noqa: S603 - the dask command of this interpreter
+        proc = subprocess.Popen(
             [
                 DASK,
                 "worker",
@@ -102,7 +102,7 @@ def start_cluster(
     cluster = Cluster(folder, env=env, tls=tls, security=security)
     address_file = folder / "scheduler.json"
     log = (folder / "scheduler.log").open("wb")
-    cluster.scheduler = subprocess.Popen(  # noqa: S603 - the dask command of this interpreter
+    cluster.scheduler = subprocess.Popen(
         [
             DASK,
             "scheduler",

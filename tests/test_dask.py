@@ -262,7 +262,13 @@ def test_tls_with_certificates_from_dask_config(devset: Path, tmp_path: Path) ->
 
 def test_a_scheduler_off_this_machine_without_tls_is_warned_about(devset: Path) -> None:
     run = _cli(
-        ["scan", str(devset / "mtcnn_test_images"), "--no-state", "--executor", "dask://192.0.2.1:8786"],
+        [
+            "scan",
+            str(devset / "mtcnn_test_images"),
+            "--no-state",
+            "--executor",
+            "dask://192.0.2.1:8786",
+        ],
         DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT="2s",
     )
     assert run.returncode == ExitCode.USAGE

@@ -214,9 +214,7 @@ class DaskExecutor:
             self._client = distributed.Client(self._cluster, set_as_default=False)
             return
         try:
-            self._client = distributed.Client(
-                self.spec.address, set_as_default=False
-            )
+            self._client = distributed.Client(self.spec.address, set_as_default=False)
         except (OSError, TimeoutError) as exc:
             raise ExecutorError(
                 f"cannot reach the Dask scheduler {self.spec.address}: {exc}"
