@@ -158,9 +158,11 @@ class DaskExecutor:
         setup: WorkerSetup,
         workers: int = 2,
         *,
-        batch_items: int = BATCH_ITEMS,
-        batches_per_thread: int = BATCHES_PER_THREAD,
+        batch_items: int | None = None,
+        batches_per_thread: int | None = None,
     ) -> None:
+        batch_items = batch_items or BATCH_ITEMS
+        batches_per_thread = batches_per_thread or BATCHES_PER_THREAD
         if batch_items < 1 or batches_per_thread < 1:
             raise ValueError("batches hold at least one item, and at least one is in flight")
         self.spec = spec
