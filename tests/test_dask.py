@@ -292,7 +292,7 @@ def test_without_the_extra_the_option_names_it(command: list[str], tmp_path: Pat
         cwd=tmp_path,
     )
     assert run.returncode == ExitCode.USAGE, run.stderr
-    assert "pip install 'faceaudit[dask]'" in run.stderr
+    assert "faceaudit's [dask] extra: pip install distributed" in run.stderr
 
 
 def test_dask_local_starts_a_cluster_here(devset: Path) -> None:

@@ -30,7 +30,7 @@ LOCAL = "local"
 DASK_LOCAL = "dask-local"
 # executor kind -> (its module, the distribution it needs, the extra that installs it)
 EXECUTORS: dict[str, tuple[str, str, str]] = {
-    "dask": ("scanner.executors.dask", "distributed", "faceaudit[dask]"),
+    "dask": ("scanner.executors.dask", "distributed", "dask"),
 }
 _SCHEMES = {"dask": "tcp", "tcp": "tcp", "tls": "tls"}  # scheme typed -> Dask's protocol
 
@@ -83,8 +83,8 @@ def require(spec: ExecutorSpec) -> None:
         missing = True
     if missing:
         raise ConfigError(
-            f"executor {spec.kind}: the {distribution!r} package is not installed "
-            f"(pip install '{extra}')"
+            f"executor {spec.kind} needs faceaudit's [{extra}] extra: pip install "
+            f"{distribution} (in a checkout: pip install '.[{extra}]')"
         )
 
 
