@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from dask_cluster import Cluster, start_cluster
 
-from scanner.config import ScanConfig
+from scanner.config import Limits, ScanConfig
 from scanner.engine import Progress, run_scan
 from scanner.model import ExitCode, ProblemReason, ScanResult
 from scanner.state.store import StateDB
@@ -311,3 +311,80 @@ def test_dask_local_starts_a_cluster_here(devset: Path) -> None:
     )
     assert run.returncode == ExitCode.FINDINGS, run.stderr
     assert Counter(i["content_type"] for i in json.loads(run.stdout)["items"]) == {"jpeg": 1}
+
+
+def test_a_hung_decoder_on_a_dask_worker_costs_one_item(cluster: Cluster, tmp_path: Path) -> None:
+    """The batch runs through the worker pool on the Dask worker: the item over its time
+    budget fails alone, the items of the same batch come back with their evidence."""
+    from helpers import astronaut, encode
+    from PIL import Image
+
+    Image.new("L", (15_000, 10_000)).save(tmp_path / "slow.png", compress_level=1)
+    for n in range(3):
+        (tmp_path / f"face{n}.jpg").write_bytes(encode(astronaut(), "JPEG", quality=90))
+    result = run_scan(
+        ScanConfig(
+            targets=(tmp_path,), executor=cluster.executor, limits=Limits(item_timeout_s=3.0)
+        )
+    )
+    assert [(p.location.display.rsplit("/", 1)[-1], p.reason) for p in result.problems] == [
+        ("slow.png", ProblemReason.TIMEOUT)
+    ]
+    assert sorted(r.location.display.rsplit("/", 1)[-1] for r in result.items) == [
+        "face0.jpg",
+        "face1.jpg",
+        "face2.jpg",
+    ]
+    assert not result.interrupted
+
+
+def _forms(vector: object) -> list[bytes]:
+    """A descriptor's components as text and as float32/float64 bytes."""
+    import struct
+
+    import numpy as np
+
+    out: list[bytes] = []
+    for v in np.asarray(vector)[:32]:
+        f = float(v)
+        out += [f"{f:.6f}".encode(), repr(f).encode(), str(np.float32(f)).encode()]
+        out += [struct.pack("<d", f), struct.pack("<f", f)]
+    return [o for o in out if len(o.strip(b"-0.")) >= 5]
+
+
+def test_probe_descriptors_are_never_written_on_a_worker(tmp_path: Path) -> None:
+    """`subject find` through a cluster whose workers' temporary folder, local directory
+    and logs are all under one folder: afterwards no file there holds the probe's bytes or
+    any component of a descriptor (the probe's or the scanned face's)."""
+    from helpers import astronaut, encode
+
+    from scanner.subject.probe import load_probes
+
+    probe = tmp_path / "requester.jpg"
+    probe.write_bytes(encode(astronaut(), "JPEG", quality=95))
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "badge.jpg").write_bytes(encode(astronaut().resize((360, 360)), "JPEG", quality=88))
+    workers_tmp = tmp_path / "cluster" / "tmp"
+    workers_tmp.mkdir(parents=True)
+    cluster = start_cluster(tmp_path / "cluster", extra_env={"TMPDIR": str(workers_tmp)})
+    try:
+        run = _cli(
+            ["subject", "find", "--probe", str(probe), str(tree), "-f", "json"]
+            + ["--no-state", "--executor", cluster.executor]
+        )
+    finally:
+        cluster.stop()
+    assert run.returncode == ExitCode.FINDINGS, run.stderr
+    (match,) = json.loads(run.stdout)["matches"]
+    assert match["path"].endswith("badge.jpg")
+    secrets = _forms(load_probes([probe]).descriptors[0])
+    secrets += _forms(load_probes([tree / "badge.jpg"]).descriptors[0])
+    probe_bytes = probe.read_bytes()
+    secrets += [probe_bytes[i : i + 32] for i in range(0, len(probe_bytes) - 32, 997)]
+    written = [p for p in (tmp_path / "cluster").rglob("*") if p.is_file()]
+    assert any(p.name.endswith(".log") for p in written)  # the workers' logs are read too
+    for path in written:
+        blob = path.read_bytes()
+        assert [s for s in secrets if s in blob] == [], path
+        assert b"requester" not in blob, path
