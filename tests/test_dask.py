@@ -370,8 +370,10 @@ def test_probe_descriptors_are_never_written_on_a_worker(tmp_path: Path) -> None
     cluster = start_cluster(tmp_path / "cluster", extra_env={"TMPDIR": str(workers_tmp)})
     try:
         run = _cli(
-            ["subject", "find", "--probe", str(probe), str(tree), "-f", "json"]
-            + ["--no-state", "--executor", cluster.executor]
+            [
+                *("subject", "find", "--probe", str(probe), str(tree), "-f", "json"),
+                *("--no-state", "--executor", cluster.executor),
+            ]
         )
     finally:
         cluster.stop()
