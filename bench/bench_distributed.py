@@ -10,9 +10,11 @@ temporary directory, outside the repository), then scans it:
 - through 1 and 2 Dask workers at the default batch size: the scaling.
 
 Every scan starts its processes and loads its models, as a user's scan does. Prints a table
-of seconds, photos/s and the overhead against the local pool.
+of seconds, photos/s and the overhead against the local pool. The variants run interleaved
+(a round of each, `--repeat` rounds): a shared machine's load drifts between rounds, not
+between the variants compared.
 
-    python bench/bench_distributed.py [--photos 120] [--repeat 2] [--batches 1,4,8,16,32]
+    python bench/bench_distributed.py [--photos 120] [--repeat 3] [--batches 1,8,32]
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -59,59 +62,68 @@ def build(root: Path, photos: int) -> int:
     return photos
 
 
-def timed(config: ScanConfig, repeat: int) -> tuple[float, int]:
-    """The median wall time of `repeat` scans, and the items with evidence (all equal)."""
-    times, found = [], set()
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = run_scan(config)
-        times.append(time.perf_counter() - start)
-        found.add(len(result.items))
-        assert not result.interrupted and len(found) == 1, "the scans disagree"
-    return statistics.median(times), found.pop()
+def once(config: ScanConfig) -> tuple[float, int]:
+    """The wall time of one scan, and its items with evidence."""
+    start = time.perf_counter()
+    result = run_scan(config)
+    assert not result.interrupted, "a scan was interrupted"
+    return time.perf_counter() - start, len(result.items)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--photos", type=int, default=120)
-    parser.add_argument("--repeat", type=int, default=2)
-    parser.add_argument("--batches", default="1,4,8,16,32")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--batches", default="1,8,32")
     args = parser.parse_args()
     sizes = [int(b) for b in args.batches.split(",")]
     default = dask_executor.BATCH_ITEMS
+    times: dict[tuple[str, str], list[float]] = defaultdict(list)
+    found: set[int] = set()
     with tempfile.TemporaryDirectory(prefix="faceaudit-bench-dask-") as tmp:
         tree = Path(tmp) / "tree"
         n = build(tree, args.photos)
-        print(f"{n} photos, {os.cpu_count()} cores; median of {args.repeat} scans each\n")
-        local_s, found = timed(ScanConfig(targets=(tree,), workers=2), args.repeat)
-        rows = [("local pool, 2 processes", "-", local_s, found)]
+        print(f"{n} photos, {os.cpu_count()} cores; median of {args.repeat} runs, interleaved\n")
+        local = ScanConfig(targets=(tree,), workers=2)
         cluster: Cluster = start_cluster(Path(tmp) / "cluster", workers=2)
         try:
             dask = ScanConfig(targets=(tree,), executor=cluster.executor)
-            for size in sizes:
-                dask_executor.BATCH_ITEMS = size
-                seconds, got = timed(dask, args.repeat)
-                rows.append(("Dask, 2 workers", str(size), seconds, got))
+            for _ in range(args.repeat):  # each round runs every variant: load drifts cancel
+                seconds, got = once(local)
+                times["local pool, 2 processes", "-"].append(seconds)
+                found.add(got)
+                for size in sizes:
+                    dask_executor.BATCH_ITEMS = size
+                    seconds, got = once(dask)
+                    times["Dask, 2 workers", str(size)].append(seconds)
+                    found.add(got)
             dask_executor.BATCH_ITEMS = default
-            two = next(r[2] for r in rows if r[0] == "Dask, 2 workers" and r[1] == str(default))
             victim = cluster.workers.pop()
             victim.terminate()
             victim.wait(30)
             time.sleep(2)  # the scheduler notices the worker is gone
-            one, got = timed(dask, args.repeat)
-            rows.append(("Dask, 1 worker", str(default), one, got))
+            for _ in range(args.repeat):
+                seconds, got = once(dask)
+                times["Dask, 1 worker", str(default)].append(seconds)
+                found.add(got)
         finally:
             cluster.stop()
-    print(f"{'executor':26} {'batch':>5} {'seconds':>8} {'photos/s':>9} {'vs local':>9}")
-    for name, batch, seconds, _ in rows:
+    assert len(found) == 1, f"the scans disagree on the items with evidence: {found}"
+    medians = {key: statistics.median(runs) for key, runs in times.items()}
+    local_s = medians["local pool, 2 processes", "-"]
+    print(f"{'executor':26} {'batch':>5} {'seconds':>8} {'photos/s':>9} {'vs local':>9}  runs")
+    for (name, batch), seconds in medians.items():
         overhead = (seconds - local_s) / local_s * 100
-        print(f"{name:26} {batch:>5} {seconds:8.1f} {n / seconds:9.2f} {overhead:+8.1f}%")
-    best = min(r[2] for r in rows if r[0] == "Dask, 2 workers")
-    print(
-        f"\noverhead of Dask at batch {default}: {(two - local_s) / local_s * 100:+.1f} % "
-        f"(best batch: {(best - local_s) / local_s * 100:+.1f} %; target: within 15 %)"
-    )
-    print(f"scaling 1 -> 2 workers: {one / two:.2f}x (ideal 2.00x on 2 free cores)")
+        runs = ", ".join(f"{t:.1f}" for t in times[name, batch])
+        print(f"{name:26} {batch:>5} {seconds:8.1f} {n / seconds:9.2f} {overhead:+8.1f}%  {runs}")
+    two = medians.get(("Dask, 2 workers", str(default)))
+    one = medians["Dask, 1 worker", str(default)]
+    if two is not None:
+        print(
+            f"\noverhead of Dask at batch {default}: {(two - local_s) / local_s * 100:+.1f} % "
+            "(target: within 15 %)"
+        )
+        print(f"scaling 1 -> 2 workers: {one / two:.2f}x (ideal 2.00x on 2 free cores)")
 
 
 if __name__ == "__main__":

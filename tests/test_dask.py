@@ -390,3 +390,43 @@ def test_probe_descriptors_are_never_written_on_a_worker(tmp_path: Path) -> None
         blob = path.read_bytes()
         assert [s for s in secrets if s in blob] == [], path
         assert b"requester" not in blob, path
+
+
+def test_a_file_a_worker_cannot_reach_is_that_items_problem(tmp_path: Path) -> None:
+    """What a Dask worker does with a batch (run here, in this process, with its real
+    pool): a path not there (a filesystem not mounted on that worker) is the item's problem,
+    saying so; a file listed on another machine, whose network filesystem numbers the
+    device differently (same inode, size, mtime), is examined."""
+    from dataclasses import replace
+
+    from helpers import astronaut, encode
+
+    from scanner.engine import _Planner
+    from scanner.executors.dask import close_pools, run_batch, versions
+    from scanner.sources.filesystem import FileRef
+    from scanner.work import WorkerSetup, WorkOutcome
+
+    tree = tmp_path / "mounted"
+    tree.mkdir()
+    (tree / "face.jpg").write_bytes(encode(astronaut(), "JPEG", quality=90))
+    config = ScanConfig(targets=(tree,), detectors=("face.yunet",))
+    (listed,) = list(_Planner(config))
+    assert isinstance(listed.ref, FileRef)
+    elsewhere = replace(listed, ref=replace(listed.ref, dev=listed.ref.dev + 1))
+    setup = WorkerSetup(config.detectors, config.detection, config.limits, config.sampling)
+    try:
+        answer = run_batch("t1", versions(setup), setup, (elsewhere,))
+        (seen,) = answer.events
+        assert isinstance(seen, WorkOutcome) and seen.result is not None
+        assert seen.result.evidence and not seen.result.problems
+        tree.rename(tmp_path / "unmounted")
+        answer = run_batch("t1", versions(setup), setup, (listed,))
+    finally:
+        close_pools("t1")
+    (missing,) = answer.events
+    assert isinstance(missing, WorkOutcome) and missing.result is not None
+    (problem,) = missing.result.problems
+    assert problem.reason is ProblemReason.UNREADABLE_FILE
+    assert "not found from the Dask worker on" in problem.detail
+    assert "mounted at the same place on every worker" in problem.detail
+    assert answer.mismatch == ""

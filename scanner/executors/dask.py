@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import os
 import queue
 import sys
 import threading
@@ -37,6 +38,7 @@ from scanner.detectors import distributions
 from scanner.errors import ExecutorError, ExecutorLost
 from scanner.model import ProblemReason
 from scanner.pool import NOT_STARTED, Event, SpawnHandler, WorkerPool, _failed
+from scanner.sources.filesystem import FileRef
 from scanner.version import distribution_version, tool_version
 from scanner.work import Partial, WorkerSetup, WorkItem, WorkOutcome
 
@@ -108,7 +110,10 @@ def run_batch(
     if found != expected:
         return BatchAnswer((), (), (), mismatch=differences(expected, found))
     pool = _pool(token, setup)
-    low = min([0, *(item.seq for item in batch)])
+    here = [_here(item) for item in batch]
+    unreachable = tuple(o for o in here if isinstance(o, WorkOutcome))
+    batch = tuple(i for i in here if isinstance(i, WorkItem))
+    low = min([0, *(item.seq for item in batch), *(o.seq for o in unreachable)])
     spawned: list[tuple[int, WorkItem]] = []
 
     def keep(parent: WorkItem, child: WorkItem) -> WorkItem:
@@ -118,8 +123,34 @@ def run_batch(
         spawned.append((parent.seq, replace(numbered, data=None)))  # its bytes stay here
         return numbered
 
-    events = tuple(pool.run(batch, keep))
+    events = (*unreachable, *pool.run(batch, keep))
     return BatchAnswer(events, tuple(spawned), pool.protections)
+
+
+def _here(item: WorkItem) -> WorkItem | WorkOutcome:
+    """A file the client listed, as this worker sees it: not there (a filesystem not mounted
+    here) is the item's problem, said so; found under the same inode on another device
+    number (a network filesystem is numbered by each machine), the reference is this
+    machine's, so the worker's check that it opens the file listed still holds (same inode,
+    size and mtime). Metadata only: the file is opened by the sandboxed process."""
+    ref = item.ref
+    if not isinstance(ref, FileRef):
+        return item
+    where = f"the Dask worker on {os.uname().nodename}"
+    try:
+        st = os.lstat(ref.fs_path)
+    except (FileNotFoundError, NotADirectoryError):
+        detail = (
+            f"not found from {where}: the path is not there (is the filesystem mounted at "
+            "the same place on every worker?)"
+        )
+        return _failed(item, ProblemReason.UNREADABLE_FILE, detail)
+    except OSError as exc:
+        detail = f"cannot be reached from {where}: {exc.strerror or exc}"
+        return _failed(item, ProblemReason.UNREADABLE_FILE, detail)
+    if st.st_dev != ref.dev and st.st_ino == ref.ino:
+        return replace(item, ref=replace(ref, dev=st.st_dev))
+    return item
 
 
 def _pool(token: str, setup: WorkerSetup) -> WorkerPool:
