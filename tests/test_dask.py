@@ -430,3 +430,60 @@ def test_a_file_a_worker_cannot_reach_is_that_items_problem(tmp_path: Path) -> N
     assert "not found from the Dask worker on" in problem.detail
     assert "mounted at the same place on every worker" in problem.detail
     assert answer.mismatch == ""
+
+
+def test_a_bucket_through_dask_is_read_by_the_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An S3 bucket (moto's real server) scanned through the cluster reports what the local
+    pool reports, and every object is fetched by a Dask worker (its own credentials, its
+    User-Agent), never by the client, which only lists."""
+    from dataclasses import replace
+
+    import boto3
+    import s3fs
+    from helpers import astronaut, encode, no_face
+    from s3_server import S3Server
+
+    server = S3Server()
+    env = {
+        "AWS_ENDPOINT_URL_S3": server.url,
+        "AWS_ACCESS_KEY_ID": "AKIAFACEAUDITTEST",
+        "AWS_SECRET_ACCESS_KEY": "not-a-real-secret-0123456789",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    s3fs.S3FileSystem.clear_instance_cache()
+    cluster = start_cluster(
+        tmp_path / "cluster", extra_env={**env, "AWS_SDK_UA_APP_ID": "faceaudit-worker"}
+    )
+    try:
+        s3 = boto3.client("s3", endpoint_url=server.url)
+        s3.create_bucket(Bucket="uploads")
+        face = encode(astronaut(), "JPEG")
+        for n in range(5):
+            s3.put_object(Bucket="uploads", Key=f"people/face{n}.jpg", Body=face)
+        s3.put_object(Bucket="uploads", Key="things/coffee.jpg", Body=encode(no_face(), "JPEG"))
+        archive = tmp_path / "old.zip"
+        with zipfile.ZipFile(archive, "w") as zf:
+            zf.writestr("badges/face.png", encode(astronaut(), "PNG"))
+        s3.put_object(Bucket="uploads", Key="backups/old.zip", Body=archive.read_bytes())
+        config = ScanConfig(targets=("s3://uploads",), workers=2)
+        local = run_scan(config)
+        server.clear_log()
+        remote = run_scan(replace(config, executor=cluster.executor))
+        requests = server.requests()
+    finally:
+        cluster.stop()
+        server.stop()
+        s3fs.S3FileSystem.clear_instance_cache()
+    assert remote.items == local.items and len(local.items) == 6  # five photos, a member
+    assert _problems(remote) == _problems(local)
+    gets = [r for r in requests if r.method == "GET" and r.path.strip("/").count("/") >= 1]
+    assert len(gets) == 7  # each object once
+    assert all("faceaudit-worker" in r.agent for r in gets), [r.agent for r in gets]
+    listings = [r for r in requests if r.method == "GET" and r not in gets]
+    assert listings and not any("faceaudit-worker" in r.agent for r in listings)

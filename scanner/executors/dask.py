@@ -38,7 +38,10 @@ from scanner.detectors import distributions
 from scanner.errors import ExecutorError, ExecutorLost
 from scanner.model import ProblemReason
 from scanner.pool import NOT_STARTED, Event, SpawnHandler, WorkerPool, _failed
+from scanner.sources.base import Reader
 from scanner.sources.filesystem import FileRef
+from scanner.sources.object_read import ObjectRef
+from scanner.sources.object_stores import ObjectTarget
 from scanner.version import distribution_version, tool_version
 from scanner.work import Partial, WorkerSetup, WorkItem, WorkOutcome
 
@@ -127,6 +130,33 @@ def run_batch(
     return BatchAnswer(events, tuple(spawned), pool.protections)
 
 
+@dataclass(frozen=True)
+class RemoteObject:
+    """An object-store reference on its way to a Dask worker. A scanner ObjectRef fetches its
+    object when it is pickled (for a sandboxed process, which has no network): sent as one,
+    the client would read every object. This one pickles as the key alone; the Dask worker
+    makes it an ObjectRef again, so the object is fetched there, with the worker's own
+    credentials, when its pool hands it to its sandboxed process."""
+
+    target: ObjectTarget
+    key: str
+    version: str | None
+    size: int
+    max_bytes: int
+
+    def open(self) -> Reader:  # never called: turned into an ObjectRef on the worker first
+        raise OSError("an object reference is read on a Dask worker, not in the client")
+
+
+def sent(item: WorkItem) -> WorkItem:
+    """The item as it travels to a Dask worker: a reference, never content."""
+    ref = item.ref
+    if isinstance(ref, ObjectRef):
+        remote = RemoteObject(ref.target, ref.key, ref.version, ref.size, ref.max_bytes)
+        return replace(item, ref=remote)
+    return item
+
+
 def _here(item: WorkItem) -> WorkItem | WorkOutcome:
     """A file the client listed, as this worker sees it: not there (a filesystem not mounted
     here) is the item's problem, said so; found under the same inode on another device
@@ -134,6 +164,10 @@ def _here(item: WorkItem) -> WorkItem | WorkOutcome:
     machine's, so the worker's check that it opens the file listed still holds (same inode,
     size and mtime). Metadata only: the file is opened by the sandboxed process."""
     ref = item.ref
+    if isinstance(ref, RemoteObject):
+        return replace(
+            item, ref=ObjectRef(ref.target, ref.key, ref.version, ref.size, ref.max_bytes)
+        )
     if not isinstance(ref, FileRef):
         return item
     where = f"the Dask worker on {os.uname().nodename}"
@@ -331,7 +365,7 @@ class DaskExecutor:
             self.token,
             self.expected,
             self.setup,
-            batch,
+            tuple(sent(item) for item in batch),
             key=f"faceaudit-batch-{self.token}-{self.batches}",
         )
         self._flight[future] = batch
