@@ -158,7 +158,8 @@ def sent(item: WorkItem) -> WorkItem:
 
 
 def _here(item: WorkItem) -> WorkItem | WorkOutcome:
-    """A file the client listed, as this worker sees it: not there (a filesystem not mounted
+    """An item as this worker reads it. An object key becomes an ObjectRef again (fetched
+    here). A file the client listed, as this worker sees it: not there (a filesystem not mounted
     here) is the item's problem, said so; found under the same inode on another device
     number (a network filesystem is numbered by each machine), the reference is this
     machine's, so the worker's check that it opens the file listed still holds (same inode,
