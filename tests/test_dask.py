@@ -26,6 +26,7 @@ from scanner.config import Limits, ScanConfig
 from scanner.engine import Progress, run_scan
 from scanner.model import ExitCode, ProblemReason, ScanResult
 from scanner.state.store import StateDB
+from scanner.work import Partial
 
 FACEAUDIT = str(Path(sys.executable).parent / "faceaudit")
 SUBSET = ("dlib_examples", "mtcnn_test_images", "insightface_images", "digikam_schema")
@@ -487,3 +488,35 @@ def test_a_bucket_through_dask_is_read_by_the_workers(
     assert all("faceaudit-worker" in r.agent for r in gets), [r.agent for r in gets]
     listings = [r for r in requests if r.method == "GET" and r not in gets]
     assert listings and not any("faceaudit-worker" in r.agent for r in listings)
+
+
+def test_batches_in_flight_are_bounded(cluster: Cluster) -> None:
+    """The listing is pulled only as batches come back: however long it is, at most two
+    batches per worker thread are on the cluster (the client's memory stays flat)."""
+    from scanner.config import DetectionSettings
+    from scanner.executors import parse
+    from scanner.executors.dask import DaskExecutor
+    from scanner.model import ContentType, FileLocation
+    from scanner.work import WorkerSetup, WorkItem
+
+    pulled = 0
+
+    def listing() -> Iterator[WorkItem]:
+        nonlocal pulled
+        for n in range(1, 201):
+            pulled += 1
+            data = f"note {n}\n".encode()
+            yield WorkItem(
+                n, FileLocation(f"note{n}.txt"), ContentType.TEXT, len(data), None, data=data
+            )
+
+    setup = WorkerSetup(("face.tags",), DetectionSettings(), Limits())
+    seen: list[int] = []
+    most = 0
+    with DaskExecutor(parse(cluster.executor), setup, batch_items=4) as executor:
+        for event in executor.run(listing()):
+            most = max(most, len(executor.in_flight()))
+            assert pulled <= len(seen) + 4 * 2 * 2 + 4  # done + in flight (+ the one listed)
+            seen.append(event.outcome.seq if isinstance(event, Partial) else event.seq)
+    assert sorted(seen) == list(range(1, 201))  # each once
+    assert 0 < most <= 4 * 2 * 2
