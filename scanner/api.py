@@ -30,8 +30,10 @@ if TYPE_CHECKING:
 def check(config: ScanConfig) -> ScanConfig:
     """What needs the registries, checked before any work (ConfigError naming what is
     wrong): the detector ids (an empty choice becomes the default set, plug-ins included),
-    the include/exclude patterns, the targets' URI schemes, and that every path target is
-    inside the roots (`roots`, `--root`) when there are some."""
+    the include/exclude patterns, the targets' URI schemes, the executor (its extra
+    installed), and that every path target is inside the roots (`roots`, `--root`) when
+    there are some."""
+    from scanner import executors
     from scanner.detectors import PluginError, default_detectors, detector_ids
     from scanner.sources import check_target, is_source_uri
     from scanner.sources.globs import PathFilter
@@ -55,6 +57,7 @@ def check(config: ScanConfig) -> ScanConfig:
             raise ConfigError(f"no source reads {scheme}:// targets")
         check_target(uri)
     check_targets(config.paths, config.roots)  # every path inside --root
+    executors.require(executors.parse(config.executor))  # its extra installed
     return replace(config, detectors=tuple(detectors))
 
 

@@ -130,6 +130,10 @@ class ScanConfig:
     # identity is its path relative to the deepest one that holds its target, every path
     # target must be inside one. Empty: each target is its own root (a file's: its folder).
     roots: tuple[Path, ...] = ()
+    # Where items are examined (scanner.executors): "local" (the pool of `workers` processes),
+    # "dask-local" (a Dask LocalCluster of `workers` workers), "dask://HOST:PORT" or
+    # "tls://HOST:PORT" (a Dask scheduler; docs/scale-out.md).
+    executor: str = "local"
 
     def __post_init__(self) -> None:
         if isinstance(self.targets, (str, Path)):

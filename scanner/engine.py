@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from scanner.config import ScanConfig
 from scanner.context import enrich
 from scanner.detectors import DEFAULT_DETECTORS, check_ids, default_detectors, distributions
+from scanner.errors import ExecutorLost
 from scanner.model import (
     ContentType,
     FileLocation,
@@ -318,12 +319,8 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
     executor: Executor
     subjects: dict[Location, tuple[SubjectRow, ...]] = {}
     with contextlib.ExitStack() as stack:
-        if shared_pool is not None:  # a long-lived pool (watch): models stay loaded
-            executor = shared_pool
-        elif config.workers <= 0:
-            executor = stack.enter_context(InlineExecutor(setup))
-        else:
-            executor = stack.enter_context(WorkerPool(setup, config.workers))
+        # shared_pool: a long-lived pool (watch), whose models stay loaded
+        executor = shared_pool or stack.enter_context(_executor(config, setup))
         planner.skip(executor.private_root)
         try:
             for event in executor.run(planner, planner.admit):
@@ -331,6 +328,9 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
         except KeyboardInterrupt:
             interrupted = True
             _interrupted(executor.in_flight(), problems)
+        except ExecutorLost as exc:  # the cluster went away: what came back is reported
+            interrupted = True
+            _interrupted(executor.in_flight(), problems, str(exc))
         if incremental is not None:
             _merge_reused(incremental, results, problems)
             _guard(state_errors, incremental.save)  # files looked at completely
@@ -346,6 +346,9 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
             except KeyboardInterrupt:
                 interrupted = True
                 _interrupted(executor.in_flight(), problems)
+            except ExecutorLost as exc:
+                interrupted = True
+                _interrupted(executor.in_flight(), problems, str(exc))
         protections = executor.protections
     finished = clock()
     items = tuple(sorted(results, key=lambda r: r.location))
@@ -396,16 +399,33 @@ def _incremental(state: StateDB, key: str, started: datetime, hook: ItemHook | N
     )
 
 
-def _interrupted(pending: list[WorkItem], problems: list[Problem]) -> None:
+def _interrupted(pending: list[WorkItem], problems: list[Problem], why: str = "") -> None:
+    cause = f" ({why})" if why else ""
     for item in pending:
-        problems.append(Problem(item.location, ProblemReason.INTERRUPTED, "scan interrupted"))
+        problems.append(
+            Problem(item.location, ProblemReason.INTERRUPTED, f"scan interrupted{cause}")
+        )
     problems.append(
         Problem(
             ScanLocation(),
             ProblemReason.INTERRUPTED,
-            "scan interrupted before every target was walked; this report is partial",
+            f"scan interrupted{cause} before every target was walked; this report is partial",
         )
     )
+
+
+def _executor(
+    config: ScanConfig, setup: WorkerSetup
+) -> contextlib.AbstractContextManager[Executor]:
+    """The executor `config.executor` names: the pool of this machine (in this process with
+    no workers), or a cluster (scanner.executors; its extra is checked)."""
+    if config.executor != "local":
+        from scanner.executors import open_executor, parse
+
+        return open_executor(parse(config.executor), setup, max(config.workers, 1))
+    if config.workers <= 0:
+        return InlineExecutor(setup)
+    return WorkerPool(setup, config.workers)
 
 
 def _record(state: StateDB, result: ScanResult, errors: list[str]) -> ScanResult:

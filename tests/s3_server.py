@@ -41,6 +41,7 @@ class Request:
     query: str
     range: str | None
     signed: bool  # sent with an Authorization header (or a presigned query)
+    agent: str = ""  # its User-Agent (botocore's names AWS_SDK_UA_APP_ID: who sent it)
 
 
 class S3Server:
@@ -65,6 +66,7 @@ class S3Server:
                             environ.get("HTTP_RANGE"),
                             "HTTP_AUTHORIZATION" in environ
                             or "X-Amz-Signature" in environ.get("QUERY_STRING", ""),
+                            environ.get("HTTP_USER_AGENT", ""),
                         )
                     )
                 if self._throttled(environ):

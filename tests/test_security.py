@@ -80,6 +80,7 @@ IMPORT_MODULE_ALLOWED = {
     "the worker preloads them), never named by data",
     "detectors/__init__.py": "the built-in detectors, loaded lazily from a fixed table (BUILTINS)",
     "reporters/__init__.py": "each report format's module, from a fixed table (REPORTERS)",
+    "executors/__init__.py": "a cluster executor's module (Dask), from a fixed table (EXECUTORS)",
     "sources/object_stores.py": "the fsspec filesystem of an object store, from a fixed table of "
     "schemes (s3fs, gcsfs, adlfs), never named by data",
 }

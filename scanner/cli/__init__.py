@@ -113,8 +113,13 @@ def main() -> None:
             show()
         sys.exit(int(ExitCode.USAGE))
     except Exception as exc:
+        from scanner.errors import ExecutorError
         from scanner.policy.loader import PolicyErrors
 
+        if isinstance(exc, ExecutorError):  # the cluster named cannot be used: no scan ran
+            _finishing()
+            print(f"faceaudit: error: {exc}", file=sys.stderr)
+            sys.exit(int(ExitCode.USAGE))
         if isinstance(exc, PolicyErrors):  # a register named by the policy cannot be read
             _finishing()
             for e in exc.errors:

@@ -122,6 +122,26 @@ OPTION_OF = {
 }
 
 
+ExecutorOption = Annotated[
+    str,
+    typer.Option(
+        "--executor",
+        help="Where items are examined: local (this machine's worker pool), dask-local (a "
+        "Dask cluster started here), dask://HOST:PORT or tls://HOST:PORT (a Dask scheduler; "
+        "the faceaudit[dask] extra; docs/scale-out.md).",
+    ),
+]
+
+
+def warn_executor(config: ScanConfig) -> None:
+    """A loud warning on stderr when the scheduler is off this machine and not TLS."""
+    from scanner.executors import insecure_warning, parse
+
+    warning = insecure_warning(parse(config.executor))
+    if warning is not None:
+        typer.echo(f"faceaudit: WARNING: {warning}", err=True)
+
+
 def configured(build: Callable[[], ScanConfig]) -> ScanConfig:
     """The configuration the options describe, checked by the library (scanner.api.check):
     what it refuses is a usage error naming the option."""

@@ -14,6 +14,7 @@ import typer
 from scanner.cli.common import (
     DEFAULT_WAIT_LOCK,
     FAIL_ON_CHOICES,
+    ExecutorOption,
     WaitLock,
     configured,
     default_state_path,
@@ -22,6 +23,7 @@ from scanner.cli.common import (
     require_targets,
     run_with_progress,
     usage,
+    warn_executor,
 )
 from scanner.cli.output import check_destination, write_report, write_stdout
 from scanner.config import DetectionSettings, Limits, MiB, SampleLimits, ScanConfig
@@ -57,6 +59,7 @@ def scan(
             "--workers", "-j", help="Worker processes (default: all cores; 0 = in-process)."
         ),
     ] = -1,
+    executor: ExecutorOption = "local",
     include: Annotated[
         list[str] | None,
         typer.Option("--include", help="Only scan files matching this glob (repeatable)."),
@@ -261,8 +264,10 @@ def scan(
             fail_on=None if fail_on == "never" else Severity.parse(fail_on),
             allow_incomplete=allow_incomplete,
             since=moment(since, "--since") if since is not None else None,
+            executor=executor,
         )
     )
+    warn_executor(config)
     if output is not None and (why := check_destination(output)) is not None:
         usage(f"cannot write the report: {why}")
     for warning in whole_filesystem_warnings(paths):

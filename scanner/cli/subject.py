@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from scanner.cli.common import DEFAULT_WAIT_LOCK, WaitLock, configured, require_targets, usage
+from scanner.cli.common import (
+    DEFAULT_WAIT_LOCK,
+    ExecutorOption,
+    WaitLock,
+    configured,
+    require_targets,
+    usage,
+    warn_executor,
+)
 from scanner.config import SampleLimits, ScanConfig
 from scanner.model import ExitCode
 from scanner.subject.spec import DEFAULT_TOLERANCE
@@ -89,6 +97,7 @@ def _config(
     allow_incomplete: bool,
     read_views: bool = False,
     root: Path | None = None,
+    executor: str = "local",
 ) -> ScanConfig:
     """A scan configuration as `faceaudit scan` would build it (so the state is shared),
     checked by the library."""
@@ -99,7 +108,7 @@ def _config(
     require_targets(targets)
     if output is not None and (why := check_destination(output)) is not None:
         usage(f"cannot write the report: {why}")
-    return configured(
+    config = configured(
         lambda: ScanConfig(
             targets=tuple(targets),
             roots=(root,) if root is not None else (),
@@ -108,8 +117,11 @@ def _config(
             workers=(os.cpu_count() or 1) if workers < 0 else workers,
             sampling=SampleLimits(rows=sample_rows, read_views=read_views),
             allow_incomplete=allow_incomplete,
+            executor=executor,
         )
     )
+    warn_executor(config)
+    return config
 
 
 @subject_app.command("find")
@@ -135,6 +147,7 @@ def find(
     fmt: Format = "markdown",
     output: Output = None,
     workers: Workers = -1,
+    executor: ExecutorOption = "local",
     include: Include = None,
     exclude: Exclude = None,
     sample_rows: SampleRows = SampleLimits.rows,
@@ -174,6 +187,7 @@ def find(
         allow_incomplete,
         read_views,
         root,
+        executor,
     )
     _no_core_dumps()
     try:
@@ -208,6 +222,7 @@ def triage(
     fmt: Format = "markdown",
     output: Output = None,
     workers: Workers = -1,
+    executor: ExecutorOption = "local",
     include: Include = None,
     exclude: Exclude = None,
     sample_rows: SampleRows = SampleLimits.rows,
@@ -227,7 +242,16 @@ def triage(
     from scanner.subject.triage import triage as run_triage
 
     config = _config(
-        targets, fmt, output, workers, include, exclude, sample_rows, allow_incomplete, read_views
+        targets,
+        fmt,
+        output,
+        workers,
+        include,
+        exclude,
+        sample_rows,
+        allow_incomplete,
+        read_views,
+        executor=executor,
     )
     _no_core_dumps()
     with _state(state, no_state, wait_lock) as db:
