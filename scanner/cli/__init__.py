@@ -17,6 +17,7 @@ from scanner.cli.demo import demo
 from scanner.cli.detectors import detectors
 from scanner.cli.history import history
 from scanner.cli.policy import policy_app
+from scanner.cli.remediate import remediate_app
 from scanner.cli.scan import scan
 from scanner.cli.state import watch
 from scanner.cli.subject import subject_app, triage
@@ -48,6 +49,7 @@ app.command()(watch)
 app.command()(history)
 app.add_typer(subject_app, name="subject")
 app.command()(triage)
+app.add_typer(remediate_app, name="remediate")
 
 
 def _version(value: bool) -> None:

@@ -78,6 +78,7 @@ class Policy:
     register_dirs: dict[str, Path] = field(default_factory=dict)  # csv paths resolve here
     # where each register is declared (file, line): errors reading it point there
     register_places: dict[str, tuple[str, int | None]] = field(default_factory=dict)
+    grace_days: int = 30  # `remediation: {grace_days}`: the last file that sets it wins
 
     @property
     def enabled_rules(self) -> tuple[LoadedRule, ...]:
@@ -341,6 +342,10 @@ def _merge(loader: _Loader) -> Policy:
         registers=tuple(r for r, _ in registers.values()),
         register_dirs={rid: p.parent for rid, (_, p) in registers.items()},
         register_places={rid: (str(p), register_lines[rid]) for rid, (_, p) in registers.items()},
+        grace_days=next(
+            (m.remediation.grace_days for _, m, _ in reversed(loader.parsed) if m.remediation),
+            30,
+        ),
     )
 
 
