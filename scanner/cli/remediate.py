@@ -177,7 +177,11 @@ def apply_command(
     with v:
         log = log or v.path / "events.jsonl"
         _recover(v, log)
-        record(log, "apply", plan=plan.plan_id, items=len(plan.acting))
+        try:
+            record(log, "apply", plan=plan.plan_id, items=len(plan.acting))
+        except OSError as exc:
+            typer.echo(f"faceaudit: cannot record in {log}: {exc}; nothing was done", err=True)
+            raise typer.Exit(int(ExitCode.INCOMPLETE)) from None
         done = {
             str(e.get("plan_item")): str(e["id"])
             for e in v.entries()
@@ -230,7 +234,9 @@ def restore_command(
             chosen += [str(e["id"]) for e in entries]
         if not chosen:
             usage("name item ids, --plan PLAN or --all")
-        outcomes = [restore(v, i, force=force, log=log) for i in dict.fromkeys(chosen)]
+        outcomes = [
+            restore(v, i, force=force, log=log, on_state=_hook) for i in dict.fromkeys(chosen)
+        ]
     raise typer.Exit(_show(outcomes))
 
 

@@ -74,9 +74,13 @@ def stat_of(st: os.stat_result) -> Stat:
 
 
 def open_regular(dir_fd: int, name: str) -> int:
-    """A regular file's descriptor (a link, a FIFO or a device is refused)."""
+    """A regular file's descriptor (a link, a FIFO or a device is refused); its access
+    time is left alone where the kernel allows it (O_NOATIME: the owner, or root)."""
     try:
-        fd = os.open(name, FILE_FLAGS, dir_fd=dir_fd)
+        try:  # reading to hash or copy leaves the access time as it was (when permitted)
+            fd = os.open(name, FILE_FLAGS | os.O_NOATIME, dir_fd=dir_fd)
+        except PermissionError:
+            fd = os.open(name, FILE_FLAGS, dir_fd=dir_fd)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise Refused(f"{name} is now a symbolic link") from None

@@ -164,7 +164,8 @@ def quarantine(
         journal.state("done")
         journal.close()
     except (OSError, Refused, VaultError) as exc:
-        _roll_back_quarantine(vault, vid)
+        with contextlib.suppress(OSError):
+            _roll_back_quarantine(vault, vid)
         status = "skipped" if isinstance(exc, Refused) else "failed"
         record(log, "skip" if status == "skipped" else "fail", **_ev(vault, item, str(exc)))
         return Outcome(status, item.path, _why(exc), item.id)
@@ -243,13 +244,24 @@ def _entry(
 
 
 def _roll_back_quarantine(vault: Vault, vid: str) -> None:
-    """Undo a quarantine that had not reached `verified`: its source was never touched."""
+    """Undo a quarantine that had not reached `verified`: its source was never touched.
+    Each step is tried even if one fails (a read-only vault holds nothing to undo); the
+    journal goes last, so whatever could not be undone is undone by the next run."""
     doc = vault.get("journal", vid) or {}
-    vault.drop_part(vid)
-    vault.destroy_object(doc.get("object"))
-    vault.destroy_key(vid)
-    vault.drop("manifest", vid)
-    vault.drop("journal", vid)
+    steps: list[Callable[[], None]] = [
+        lambda: vault.drop_part(vid),
+        lambda: vault.destroy_object(doc.get("object")),
+        lambda: vault.destroy_key(vid),
+        lambda: vault.drop("manifest", vid),
+    ]
+    failed = False
+    for step in steps:
+        try:
+            step()
+        except OSError:
+            failed = True
+    if not failed:
+        vault.drop("journal", vid)
 
 
 # -- restore -------------------------------------------------------------------------------
@@ -317,7 +329,8 @@ def restore(
         journal.state("done")
         journal.close()
     except (OSError, Refused, VaultError) as exc:
-        _roll_back_restore(vault, vid)
+        with contextlib.suppress(OSError):
+            _roll_back_restore(vault, vid)
         record(log, "fail", vault_id=vid, location=salted(vault.salt, path), detail=_why(exc))
         return Outcome("failed", path, _why(exc), vault_id=vid)
     record(log, "restore", vault_id=vid, location=salted(vault.salt, path), detail="restored")
