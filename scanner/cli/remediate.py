@@ -104,6 +104,13 @@ def plan_command(
         Path | None,
         typer.Option("--base", help="Resolve the report's relative paths here (default: .)."),
     ] = None,
+    subject: Annotated[
+        Path | None,
+        typer.Option(
+            "--subject",
+            help="Plan the erasure of every match of this `subject find --format json` report.",
+        ),
+    ] = None,
     log: LogOption = None,
 ) -> None:
     """Write a plan: one action per item of the report's findings, with the rules and laws
@@ -111,8 +118,8 @@ def plan_command(
     from scanner.remediation import DEFAULT_GRACE_DAYS, PlanError, plan_from_report, write_plan
     from scanner.remediation.events import record
 
-    if report is None:
-        usage("name a JSON report to plan from")
+    if (report is None) == (subject is None):
+        usage("name a JSON report to plan from, or --subject REPORT (one of them)")
     days = grace_days
     if days is None and policy is not None:
         from scanner.cli.policy import load_or_exit
@@ -123,12 +130,21 @@ def plan_command(
     if days < 0:
         usage("--grace-days must be 0 or more")
     try:
-        plan = plan_from_report(report, base=base or Path.cwd(), action=action, grace_days=days)
+        if subject is not None:
+            from scanner.remediation.subject_plan import plan_from_subject
+
+            plan = plan_from_subject(
+                subject, base=base or Path.cwd(), action=action, grace_days=days
+            )
+        else:
+            assert report is not None
+            plan = plan_from_report(report, base=base or Path.cwd(), action=action, grace_days=days)
     except PlanError as exc:
         usage(str(exc))
     write_plan(plan, output)
     counts = {a: sum(i.action == a for i in plan.items) for a in ("delete", "quarantine", "none")}
-    record(log, "plan", plan=plan.plan_id, report_sha256=plan.source["report_sha256"], **counts)
+    digest = plan.source.get("report_sha256") or plan.source.get("subject_report_sha256")
+    record(log, "plan", plan=plan.plan_id, report_sha256=str(digest), **counts)
     for item in plan.items:
         what = item.reason if item.action == "none" else ", ".join(item.rule_ids)
         typer.echo(
