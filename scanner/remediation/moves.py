@@ -495,10 +495,10 @@ def recover(vault: Vault, *, log: Path | None = None) -> list[Outcome]:
             _roll_back_quarantine(vault, vid)
             detail = f"quarantine interrupted at {state}: rolled back, the file is in its place"
         elif op == "quarantine":
-            if state == "verified":
+            if state == "verified":  # unlinked only if it is still the planned file
                 pre = Preconditions(**doc["pre"])
                 _, name = split(path)
-                with parent_dir(path) as dir_fd:
+                with contextlib.suppress(FileNotFoundError, Refused), parent_dir(path) as dir_fd:
                     _remove_source(dir_fd, name, pre)
             vault.drop("journal", vid)
             detail = f"quarantine interrupted at {state}: rolled forward, the file is in the vault"

@@ -23,6 +23,7 @@ copy survives. Keep the vault 0700 on a disk the organisation controls; docs/rem
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -74,6 +75,9 @@ class Vault:
             with parent_dir(str(path / "x"), create=create) as root:
                 fds["."] = os.dup(root)
             root = fds["."]
+            # one run at a time: a run's recovery must never roll back another's action under
+            # way (released when the process ends, however it ends)
+            fcntl.flock(root, fcntl.LOCK_EX)
             marker = _read(root, "VAULT")
             if marker is None:
                 os.chmod(root, 0o700)

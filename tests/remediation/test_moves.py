@@ -255,3 +255,26 @@ def test_purge_destroys_key_then_data_after_the_grace_period(tmp_path: Path, shm
     log = (vault / "events.jsonl").read_text()
     assert '"event":"erasure"' in log
     assert "doomed" not in log and "evidence" not in log  # file names only as salted hashes
+
+
+def test_runs_on_one_vault_wait_for_each_other(tmp_path: Path, shm: Path) -> None:
+    """A run's recovery must never roll back another run's action under way."""
+    import sys
+    import time
+
+    from scanner.remediation import Vault
+
+    photo = _photo(tmp_path)
+    plan = plan_for(tmp_path, [photo])
+    vault = shm / "v"
+    with Vault.open(vault):
+        args = ["remediate", "apply", str(plan), "--vault", str(vault), "--yes"]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "scanner", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        time.sleep(3)
+        assert proc.poll() is None and photo.exists()  # waiting for the vault
+    assert proc.wait(timeout=60) == 0
+    assert not photo.exists() and len(entries(vault, "quarantined")) == 1
