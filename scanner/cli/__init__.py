@@ -31,7 +31,8 @@ app = typer.Typer(
         "against retention and legal-basis policies (built-in law packs or your own), with "
         "waivers and baselines for CI; report them (console, JSON, SARIF, JUnit, CSV, "
         "Markdown, HTML) with what falls due next; watch folders; find one person's face "
-        "across every store; triage a breached store. It never modifies what it scans. "
+        "across every store; triage a breached store. A scan never modifies what it scans; "
+        "`remediate` acts on a reviewed plan (an encrypted quarantine vault, restore, purge). "
         "Exit codes: 0 clean, 1 face data (or a finding) at or above --fail-on, 2 usage "
         "error, 3 incomplete scan."
     ),
