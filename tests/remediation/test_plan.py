@@ -7,8 +7,10 @@ import json
 import os
 from pathlib import Path
 
+import jsonschema
 import pytest
 
+import scanner
 from scanner.remediation import PlanError, holds_for, plan_from_report, read_plan, write_plan
 from tests.remediation.conftest import faceaudit, finding, sha, write_report
 
@@ -138,3 +140,20 @@ def test_the_grace_period_comes_from_the_policy(tmp_path: Path) -> None:
     policy.write_text("schema_version: 1\nname: acme\nremediation:\n  grace_days: -1\n")
     bad = faceaudit("remediate", "plan", str(report), "-o", str(out), "--policy", str(policy))
     assert bad.returncode == 2
+
+
+SCHEMA = Path(scanner.__file__).resolve().parent / "schemas" / "plan.schema.json"
+
+
+def test_plans_validate_against_their_schema(tmp_path: Path) -> None:
+    photo, waived = _file(tmp_path / "a.jpg"), _file(tmp_path / "w.jpg")
+    report = write_report(tmp_path, [finding(photo), finding(waived, disposition="waived")])
+    out = tmp_path / "plan.json"
+    write_plan(plan_from_report(report, base=tmp_path), out)
+    schema = json.loads(SCHEMA.read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    doc = json.loads(out.read_text())
+    jsonschema.validate(doc, schema)
+    doc["items"][0]["action"] = "shred"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(doc, schema)
