@@ -104,6 +104,14 @@ def plan_command(
         Path | None,
         typer.Option("--base", help="Resolve the report's relative paths here (default: .)."),
     ] = None,
+    scan_targets: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--scan",
+            help="Scan this target under --policy first (repeatable); the JSON report is "
+            "written beside the plan (PLAN.report.json) and the plan made from it.",
+        ),
+    ] = None,
     subject: Annotated[
         Path | None,
         typer.Option(
@@ -118,8 +126,13 @@ def plan_command(
     from scanner.remediation import DEFAULT_GRACE_DAYS, PlanError, plan_from_report, write_plan
     from scanner.remediation.events import record
 
-    if (report is None) == (subject is None):
-        usage("name a JSON report to plan from, or --subject REPORT (one of them)")
+    if sum(x is not None for x in (report, subject, scan_targets)) != 1:
+        usage("name a JSON report to plan from, --scan TARGET or --subject REPORT (one of them)")
+    incomplete = False
+    if scan_targets:
+        if policy is None:
+            usage("--scan needs --policy (the plan acts on a policy's findings)")
+        report, incomplete = _scan_report(scan_targets, policy, output)
     days = grace_days
     if days is None and policy is not None:
         from scanner.cli.policy import load_or_exit
@@ -156,6 +169,34 @@ def plan_command(
         f"`faceaudit remediate apply {output} --vault DIR`.",
         err=True,
     )
+    if incomplete:
+        typer.echo("faceaudit: the scan was incomplete: the plan covers what it saw", err=True)
+        raise typer.Exit(int(ExitCode.INCOMPLETE))
+
+
+def _scan_report(targets: list[str], policy: str, output: Path) -> tuple[Path, bool]:
+    """Scan `targets` under `policy`; the JSON report beside the plan, and whether the scan
+    was incomplete."""
+    import sys
+
+    from scanner.cli.common import require_targets, run_with_progress
+    from scanner.cli.policy import load_or_exit
+    from scanner.config import ScanConfig
+    from scanner.policy.judgement import Judgement
+    from scanner.reporters import Format, render
+
+    require_targets(targets)
+    from scanner.errors import ConfigError
+
+    judgement = Judgement(load_or_exit(policy))
+    try:
+        config = ScanConfig(targets=tuple(targets))
+        result = run_with_progress(config, show=sys.stderr.isatty(), judgement=judgement)
+    except ConfigError as exc:
+        usage(str(exc))
+    report = output.with_name(output.stem + ".report.json")
+    report.write_text(render(result, Format.JSON), encoding="utf-8")
+    return report, result.incomplete
 
 
 @remediate_app.command("apply")

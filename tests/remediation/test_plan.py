@@ -157,3 +157,22 @@ def test_plans_validate_against_their_schema(tmp_path: Path) -> None:
     doc["items"][0]["action"] = "shred"
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(doc, schema)
+
+
+def test_plan_by_scanning(tmp_path: Path) -> None:
+    """`--scan` runs a real scan under the policy, keeps its JSON report beside the plan."""
+    from tests.helpers import astronaut
+
+    share = tmp_path / "share"
+    share.mkdir()
+    astronaut().save(share / "astronaut.png")
+    out = tmp_path / "plan.json"
+    done = faceaudit("remediate", "plan", "--scan", str(share), "--policy", "gdpr", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(out.read_text())
+    (item,) = doc["items"]
+    assert item["action"] == "delete" and item["path"] == str(share / "astronaut.png")
+    assert doc["source"]["report"] == str(tmp_path / "plan.report.json")
+    assert json.loads((tmp_path / "plan.report.json").read_text())["findings"]
+    no_policy = faceaudit("remediate", "plan", "--scan", str(share), "-o", str(out))
+    assert no_policy.returncode == 2 and "--policy" in no_policy.stderr
