@@ -187,7 +187,10 @@ def _item(
             "by this version",
             **common,  # type: ignore[arg-type]
         )
-    path = os.path.normpath(os.path.join(base, key))
+    # links among the directories are resolved now, when the plan is reviewed; from here
+    # on none is followed (a link swapped in later fails the item)
+    joined = os.path.normpath(os.path.join(base, key))
+    path = os.path.join(os.path.realpath(os.path.dirname(joined)), os.path.basename(joined))
     if not opened:
         dispositions = sorted({str(f.get("disposition")) for f in group})
         reason = "every finding is " + " or ".join(

@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from scanner.remediation.fsops import (
     CHUNK,
     DIR_FLAGS,
+    Refused,
     atomic_write,
     parent_dir,
     unlink_if,
@@ -69,7 +70,7 @@ class Vault:
 
     @classmethod
     def open(cls, path: Path, *, create: bool = True) -> Vault:
-        path = Path(os.path.abspath(path))
+        path = Path(os.path.realpath(path))  # as named; no link is followed after this
         fds: dict[str, int] = {}
         try:
             with parent_dir(str(path / "x"), create=create) as root:
@@ -101,7 +102,7 @@ class Vault:
             salt = _read(root, "salt")
             if master is None or len(master) != 32 or salt is None:
                 raise VaultError(f"{path}: the master key or the salt is missing")
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, Refused) as exc:
             for fd in fds.values():
                 os.close(fd)
             raise VaultError(f"cannot use the vault {path}: {exc}") from None

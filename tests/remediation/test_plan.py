@@ -176,3 +176,11 @@ def test_plan_by_scanning(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "plan.report.json").read_text())["findings"]
     no_policy = faceaudit("remediate", "plan", "--scan", str(share), "-o", str(out))
     assert no_policy.returncode == 2 and "--policy" in no_policy.stderr
+
+
+def test_links_among_the_directories_are_resolved_when_planning(tmp_path: Path) -> None:
+    photo = _file(tmp_path / "real" / "a.jpg")
+    os.symlink(tmp_path / "real", tmp_path / "alias")
+    report = write_report(tmp_path, [finding(tmp_path / "alias" / "a.jpg")])
+    (item,) = plan_from_report(report, base=tmp_path).items
+    assert item.action == "delete" and item.path == str(photo)
