@@ -309,11 +309,10 @@ def restore(
                 if digest != entry["sha256"]:
                     raise VaultError(f"item {vid} does not decrypt to its SHA-256")
                 journal.state("copied")
-                os.fsync(fd)
-                journal.state("synced")
                 problems = _set_metadata(fd, entry)
-                os.fsync(fd)
-                journal.state("verified")
+                os.fsync(fd)  # the bytes and the metadata, in one
+                journal.state("synced")
+                journal.state("verified")  # the SHA-256 was compared while decrypting
             finally:
                 os.close(fd)
             try:

@@ -5,6 +5,7 @@ a symlink swapped in, a file changed between plan and apply, a full vault, a rea
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -278,3 +279,21 @@ def test_runs_on_one_vault_wait_for_each_other(tmp_path: Path, shm: Path) -> Non
         assert proc.poll() is None and photo.exists()  # waiting for the vault
     assert proc.wait(timeout=60) == 0
     assert not photo.exists() and len(entries(vault, "quarantined")) == 1
+
+
+def test_hard_linked_files_are_skipped_and_dry_runs_logged(tmp_path: Path, shm: Path) -> None:
+    photo = _photo(tmp_path)
+    os.link(photo, tmp_path / "other-name.jpg")
+    plan = plan_for(tmp_path, [photo])
+    log = tmp_path / "events.jsonl"
+    dry = faceaudit("remediate", "apply", str(plan), "--vault", str(shm / "v"), "--log", str(log))
+    assert dry.returncode == 0
+    done = faceaudit(
+        "remediate", "apply", str(plan), "--vault", str(shm / "v"), "--yes", "--log", str(log)
+    )
+    assert done.returncode == 3 and "hard links" in done.stdout
+    assert photo.exists() and not entries(shm / "v")
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [e["event"] for e in events] == ["dry-run", "apply", "skip"]
+    assert all(list(e) == sorted(e) for e in events)  # canonical: sorted keys
+    assert str(photo) not in log.read_text() and "badge" not in log.read_text()
