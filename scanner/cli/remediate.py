@@ -19,7 +19,6 @@ import typer
 
 from scanner.cli.common import usage
 from scanner.model import ExitCode
-from scanner.reporters.text import terminal_safe
 
 if TYPE_CHECKING:
     from scanner.remediation import Outcome, Vault
@@ -59,6 +58,12 @@ def _open_vault(path: Path, *, create: bool) -> Vault:
         return Vault.open(path, create=create)
     except VaultError as exc:
         usage(str(exc))
+
+
+def terminal_safe(text: str) -> str:
+    from scanner.reporters.text import terminal_safe as safe  # not at start-up
+
+    return safe(text)
 
 
 def _show(outcomes: list[Outcome]) -> int:

@@ -14,12 +14,14 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from scanner.errors import FaceauditError
+
 CHUNK = 1 << 20
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
-class Refused(Exception):
+class Refused(FaceauditError):
     """The item cannot be acted on as planned (a precondition failed, a link on the way)."""
 
 

@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from scanner.errors import ConfigError
 from scanner.remediation.fsops import Refused, hash_fd, open_regular, parent_dir, split
 
 PLAN_SCHEMA_VERSION = 1
@@ -37,7 +38,7 @@ DEFAULT_GRACE_DAYS = 30
 ACTIONS = ("delete", "quarantine", "none")
 
 
-class PlanError(Exception):
+class PlanError(ConfigError):
     """A plan or a report that cannot be read (a usage error)."""
 
 

@@ -36,6 +36,7 @@ from typing import Any
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from scanner.errors import FaceauditError
 from scanner.remediation.fsops import (
     CHUNK,
     DIR_FLAGS,
@@ -53,7 +54,7 @@ NONCE = 12
 TAG = 16
 
 
-class VaultError(Exception):
+class VaultError(FaceauditError):
     """The vault cannot be used (not a vault, unreadable, read-only, a damaged object)."""
 
 
