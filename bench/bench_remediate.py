@@ -55,24 +55,28 @@ def main() -> None:
             p = d / f"face-{i:05d}.jpg"
             p.write_bytes(os.urandom(args.size))
             files.append(p)
-        t0 = time.perf_counter()
-        plan = plan_from_report(_report(root, files), base=root)
-        t1 = time.perf_counter()
-        with Vault.open(vault_parent / "vault") as vault:
-            out = [quarantine(vault, item, plan) for item in plan.items]
-            t2 = time.perf_counter()
-            ids = [o.vault_id for o in out if o.vault_id]
-            back = [restore(vault, vid) for vid in ids]
-            t3 = time.perf_counter()
-        done = sum(o.status == "done" for o in out)
-        restored = sum(o.status == "done" for o in back)
         cross = os.stat(root).st_dev != os.stat(vault_parent).st_dev
         print(
             f"{args.files} files of {args.size} B, vault on {args.vault_on} "
-            f"({'another file system: EXDEV copies' if cross else 'the same file system'})"
+            f"({'another file system: EXDEV copies' if cross else 'the same file system'})",
+            flush=True,
         )
-        print(f"plan:       {t1 - t0:8.2f} s  {args.files / (t1 - t0):8.0f} files/s")
-        print(f"quarantine: {t2 - t1:8.2f} s  {done / (t2 - t1):8.0f} files/s  ({done} done)")
+        t0 = time.perf_counter()
+        plan = plan_from_report(_report(root, files), base=root)
+        t1 = time.perf_counter()
+        print(f"plan:       {t1 - t0:8.2f} s  {args.files / (t1 - t0):8.0f} files/s", flush=True)
+        with Vault.open(vault_parent / "vault") as vault:
+            out = [quarantine(vault, item, plan) for item in plan.items]
+            t2 = time.perf_counter()
+            done = sum(o.status == "done" for o in out)
+            print(
+                f"quarantine: {t2 - t1:8.2f} s  {done / (t2 - t1):8.0f} files/s  ({done} done)",
+                flush=True,
+            )
+            ids = [o.vault_id for o in out if o.vault_id]
+            back = [restore(vault, vid) for vid in ids]
+            t3 = time.perf_counter()
+        restored = sum(o.status == "done" for o in back)
         print(
             f"restore:    {t3 - t2:8.2f} s  {restored / (t3 - t2):8.0f} files/s  ({restored} done)"
         )
