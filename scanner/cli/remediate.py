@@ -99,7 +99,10 @@ def plan_command(
     ] = "delete",
     policy: Annotated[
         str | None,
-        typer.Option("--policy", help="Take the grace period from this policy's remediation."),
+        typer.Option(
+            "--policy",
+            help="Take the grace period from this policy's remediation; --scan judges by it.",
+        ),
     ] = None,
     grace_days: Annotated[
         int | None,
@@ -124,7 +127,10 @@ def plan_command(
             help="Plan the erasure of every match of this `subject find --format json` report.",
         ),
     ] = None,
-    log: LogOption = None,
+    log: Annotated[
+        Path | None,
+        typer.Option("--log", help="Append the plan's event to this JSON-lines file."),
+    ] = None,
 ) -> None:
     """Write a plan: one action per item of the report's findings, with the rules and laws
     that demand it and the file's preconditions (size, SHA-256, mtime, inode)."""
