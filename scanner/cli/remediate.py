@@ -322,7 +322,7 @@ def purge_command(
 ) -> None:
     """Destroy the deleted items whose grace period has passed: the key first, then the
     data; an erasure record for each. Quarantined (not deleted) and held items are kept."""
-    from scanner.remediation.moves import due, purge
+    from scanner.remediation import due, purge
 
     now = datetime.now(timezone.utc)
     if as_of is not None:

@@ -3,7 +3,10 @@ action through a crash-safe journal (docs/remediation.md).
 
     plan.py    the plan file: one action per item, with the rules, laws and preconditions
     vault.py   the vault: encrypted content-addressed objects, wrapped keys, the manifest
-    moves.py   quarantine, restore, purge and recovery, state by state
+    moves.py   the journal's states, the dry run and quarantine
+    restore.py restore (never over anything)
+    purge.py   purge (key, then data, then an erasure record) and recovery after a crash
+    subject_plan.py  a data subject's erasure plan (from `subject find`'s report)
     fsops.py   files reached through directory descriptors, never following a link
     events.py  the one function every event is recorded through
 
@@ -14,7 +17,7 @@ reporters never import it. It never prints.
 from __future__ import annotations
 
 from scanner.remediation.events import record, salted
-from scanner.remediation.moves import Outcome, check, quarantine, recover, restore
+from scanner.remediation.moves import Outcome, check, quarantine
 from scanner.remediation.plan import (
     DEFAULT_GRACE_DAYS,
     Hold,
@@ -26,6 +29,8 @@ from scanner.remediation.plan import (
     read_plan,
     write_plan,
 )
+from scanner.remediation.purge import due, purge, recover
+from scanner.remediation.restore import restore
 from scanner.remediation.vault import Vault, VaultError
 
 __all__ = [
@@ -38,8 +43,10 @@ __all__ = [
     "Vault",
     "VaultError",
     "check",
+    "due",
     "holds_for",
     "plan_from_report",
+    "purge",
     "quarantine",
     "read_plan",
     "record",
