@@ -266,10 +266,10 @@ def apply_command(
 
 @remediate_app.command("restore")
 def restore_command(
+    vault: VaultOption,
     ids: Annotated[
         list[str] | None, typer.Argument(help="Vault item ids (`remediate list`).")
     ] = None,
-    vault: VaultOption = Path("quarantine"),
     plan_file: Annotated[
         Path | None, typer.Option("--plan", help="Restore every item this plan quarantined.")
     ] = None,
