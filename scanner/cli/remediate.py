@@ -165,7 +165,10 @@ def plan_command(
             plan = plan_from_report(report, base=base or Path.cwd(), action=action, grace_days=days)
     except PlanError as exc:
         usage(str(exc))
-    write_plan(plan, output)
+    try:
+        write_plan(plan, output)
+    except OSError as exc:
+        usage(f"cannot write the plan {output}: {exc.strerror}")
     counts = {a: sum(i.action == a for i in plan.items) for a in ("delete", "quarantine", "none")}
     digest = plan.source.get("report_sha256") or plan.source.get("subject_report_sha256")
     record(log, "plan", plan=plan.plan_id, report_sha256=str(digest), **counts)
@@ -193,12 +196,11 @@ def _scan_report(targets: list[str], policy: str, output: Path) -> tuple[Path, b
     from scanner.cli.common import require_targets, run_with_progress
     from scanner.cli.policy import load_or_exit
     from scanner.config import ScanConfig
+    from scanner.errors import ConfigError
     from scanner.policy.judgement import Judgement
     from scanner.reporters import Format, render
 
     require_targets(targets)
-    from scanner.errors import ConfigError
-
     judgement = Judgement(load_or_exit(policy))
     try:
         config = ScanConfig(targets=tuple(targets))
