@@ -580,6 +580,10 @@ def test_demo_builds_a_tree_and_scans_it(tmp_path: Path) -> None:
     assert "demo-tree/landscapes/broken.jpg" in text  # truncated on purpose
     assert (tmp_path / "demo-tree" / ".faceaudit-demo").is_file()
     assert "would exit 3" in err(proc)
+    # a remediation plan of the organisation's findings, and its dry run: nothing moved
+    assert (tmp_path / "demo-tree" / "org-remediation-plan.json").is_file()
+    assert "delete  would" in text and "org/hr/badges/E1003.jpg" in text
+    assert (tmp_path / "demo-tree" / "org" / "hr" / "badges" / "E1003.jpg").is_file()
     # Run again: the demo tree is replaced, a foreign directory is refused.
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "keep.txt").write_text("mine")

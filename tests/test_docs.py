@@ -433,7 +433,7 @@ def test_root_help_says_what_the_tool_does_now() -> None:
     assert "as the project grows" not in text
     for what in ("face templates", "databases", "policies", "waivers and baselines",
                  "what falls due next", "watch folders", "one person's face", "triage",
-                 "never modifies"):  # fmt: skip
+                 "never modifies", "remediate"):  # fmt: skip
         assert what in text, what
 
 

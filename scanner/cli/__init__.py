@@ -18,6 +18,7 @@ from scanner.cli.demo import demo
 from scanner.cli.detectors import detectors
 from scanner.cli.history import history
 from scanner.cli.policy import policy_app
+from scanner.cli.remediate import remediate_app
 from scanner.cli.scan import scan
 from scanner.cli.state import watch
 from scanner.cli.subject import subject_app, triage
@@ -31,7 +32,8 @@ app = typer.Typer(
         "against retention and legal-basis policies (built-in law packs or your own), with "
         "waivers and baselines for CI; report them (console, JSON, SARIF, JUnit, CSV, "
         "Markdown, HTML) with what falls due next; watch folders; find one person's face "
-        "across every store; triage a breached store. It never modifies what it scans. "
+        "across every store; triage a breached store. A scan never modifies what it scans; "
+        "`remediate` acts on a reviewed plan (an encrypted quarantine vault, restore, purge). "
         "Exit codes: 0 clean, 1 face data (or a finding) at or above --fail-on, 2 usage "
         "error, 3 incomplete scan."
     ),
@@ -49,6 +51,7 @@ app.command()(watch)
 app.command()(history)
 app.add_typer(subject_app, name="subject")
 app.command()(triage)
+app.add_typer(remediate_app, name="remediate")
 app.add_typer(audit_app, name="audit")
 
 

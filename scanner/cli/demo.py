@@ -12,6 +12,7 @@ import typer
 from scanner.cli.common import run_with_progress, usage
 from scanner.cli.output import write_stdout
 from scanner.config import ScanConfig
+from scanner.model import ScanResult
 
 
 def demo(
@@ -61,3 +62,27 @@ def demo(
     )
     if not result.items or not org_result.findings:
         raise typer.Exit(1)
+    _remediation_plan(root, org_result)
+
+
+def _remediation_plan(root: Path, org_result: ScanResult) -> None:
+    """What `faceaudit remediate` would do about the organisation's findings: a plan and
+    its dry run (nothing is moved)."""
+    from scanner.remediation import check, plan_from_report, write_plan
+    from scanner.reporters import Format, render
+    from scanner.reporters.text import terminal_safe
+
+    report, plan_file = root / "org-report.json", root / "org-remediation-plan.json"
+    report.write_text(render(org_result, Format.JSON), encoding="utf-8")
+    plan = plan_from_report(report, base=Path.cwd())
+    write_plan(plan, plan_file)
+    typer.echo(
+        f"\nA remediation plan for those findings, {plan_file}, and its dry run "
+        f"(`faceaudit remediate apply {plan_file} --vault DIR`; nothing is moved "
+        "without --yes; docs/remediation.md):\n",
+        err=True,
+    )
+    for item in plan.items:
+        outcome = check(item)
+        why = item.reason if item.action == "none" else ", ".join(item.rule_ids)
+        typer.echo(f"{item.action:<7} {outcome.status:<6} {terminal_safe(item.path)}  ({why})")

@@ -79,6 +79,7 @@ class Policy:
     # where each register is declared (file, line): errors reading it point there
     register_places: dict[str, tuple[str, int | None]] = field(default_factory=dict)
     holds: tuple[Hold, ...] = ()  # legal holds, in declaration order (scanner.policy.holds)
+    grace_days: int = 30  # `remediation: {grace_days}`: the last file that sets it wins
 
     @property
     def enabled_rules(self) -> tuple[LoadedRule, ...]:
@@ -347,6 +348,10 @@ def _merge(loader: _Loader) -> Policy:
         register_dirs={rid: p.parent for rid, (_, p) in registers.items()},
         register_places={rid: (str(p), register_lines[rid]) for rid, (_, p) in registers.items()},
         holds=tuple(h for h, _ in holds.values()),
+        grace_days=next(
+            (m.remediation.grace_days for _, m, _ in reversed(loader.parsed) if m.remediation),
+            30,
+        ),
     )
 
 

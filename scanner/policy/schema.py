@@ -38,6 +38,7 @@ __all__ = [
     "Override",
     "PolicyFile",
     "Register",
+    "Remediation",
     "Retention",
     "Rule",
     "Store",
@@ -67,6 +68,13 @@ class Override(Strict):
     reason: str | None = None  # why the organisation changed it (shown by `policy explain`)
 
 
+class Remediation(Strict):
+    """How `faceaudit remediate` treats this organisation's items (docs/remediation.md)."""
+
+    # days a deleted item stays in the quarantine vault, restorable, before `purge`
+    grace_days: Annotated[int, Field(ge=0, le=3650)] = 30
+
+
 class PolicyFile(Strict):
     schema_version: Literal[1]
     min_tool_version: str | None = None
@@ -79,6 +87,7 @@ class PolicyFile(Strict):
     stores: list[Store] = []
     registers: list[Register] = []
     holds: list[Hold] = []  # legal holds: what they cover is kept (docs/policies.md)
+    remediation: Remediation | None = None
 
     @field_validator("min_tool_version")
     @classmethod

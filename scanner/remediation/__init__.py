@@ -1,1 +1,59 @@
-"""Remediation: acting on reviewed findings through a journal, and proving it (the audit log)."""
+"""Remediation: plan, quarantine into an encrypted vault, restore, purge, each action
+through a crash-safe journal (docs/remediation.md), and the tamper-evident audit log that
+proves it (docs/audit.md).
+
+    plan.py    the plan file: one action per item, with the rules, laws and preconditions
+    vault.py   the vault: encrypted content-addressed objects, wrapped keys, the manifest
+    moves.py   the journal's states, the dry run and quarantine
+    restore.py restore (never over anything)
+    purge.py   purge (key, then data, then an erasure record) and recovery after a crash
+    subject_plan.py  a data subject's erasure plan (from `subject find`'s report)
+    fsops.py   files reached through directory descriptors, never following a link
+    events.py  the one function every event is recorded through (into the audit log)
+    audit.py   the audit log: hash-chained records, signed checkpoints (audit_*.py, canonical.py)
+
+It sits above the policy and the engine and below the CLI and the library's entry points;
+reporters never import it. It never prints.
+"""
+
+from __future__ import annotations
+
+from scanner.remediation.events import record, salted
+from scanner.remediation.moves import Outcome, check, quarantine
+from scanner.remediation.plan import (
+    DEFAULT_GRACE_DAYS,
+    Hold,
+    Plan,
+    PlanError,
+    PlanItem,
+    holds_for,
+    plan_from_report,
+    read_plan,
+    write_plan,
+)
+from scanner.remediation.purge import due, purge, recover
+from scanner.remediation.restore import restore
+from scanner.remediation.vault import Vault, VaultError
+
+__all__ = [
+    "DEFAULT_GRACE_DAYS",
+    "Hold",
+    "Outcome",
+    "Plan",
+    "PlanError",
+    "PlanItem",
+    "Vault",
+    "VaultError",
+    "check",
+    "due",
+    "holds_for",
+    "plan_from_report",
+    "purge",
+    "quarantine",
+    "read_plan",
+    "record",
+    "recover",
+    "restore",
+    "salted",
+    "write_plan",
+]

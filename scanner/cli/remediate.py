@@ -1,0 +1,380 @@
+"""`faceaudit remediate`: plan, apply, restore, purge and list (docs/remediation.md).
+
+Exit codes: 0 everything planned was done (or, in a dry run, would be); 1 never; 2 a usage
+error (a bad plan or report, a vault that cannot be opened or made, nothing selected);
+3 incomplete: at least one item was skipped (a precondition no longer holds), failed (rolled
+back), or met a conflict — nothing of those items was touched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from scanner.cli.common import usage
+from scanner.model import ExitCode
+
+if TYPE_CHECKING:
+    from scanner.remediation import Outcome, Vault
+
+remediate_app = typer.Typer(
+    help="Act on findings without losing anything: plan, review, apply into an encrypted "
+    "quarantine vault, restore, purge after the grace period. Exit codes: 0 done, 2 usage "
+    "error, 3 some items skipped, failed or in conflict (untouched).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+# A test hook: `quarantine:synced` makes the process SIGKILL itself once that journal state
+# is durable (tests/remediation/test_crash.py). Read here, never by the library.
+KILL_AFTER_ENV = "FACEAUDIT_REMEDIATE_KILL_AFTER"
+
+VaultOption = Annotated[
+    Path, typer.Option("--vault", help="The quarantine vault (a directory; made 0700).")
+]
+LogOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--log", help="Append the events to this JSON-lines file (default: VAULT/events.jsonl)."
+    ),
+]
+
+
+def _hook(op: str, state: str) -> None:
+    if os.environ.get(KILL_AFTER_ENV) == f"{op}:{state}":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _open_vault(path: Path, *, create: bool) -> Vault:
+    from scanner.remediation import Vault, VaultError
+
+    try:
+        return Vault.open(path, create=create)
+    except VaultError as exc:
+        usage(str(exc))
+
+
+def terminal_safe(text: str) -> str:
+    from scanner.reporters.text import terminal_safe as safe  # not at start-up
+
+    return safe(text)
+
+
+def _show(outcomes: list[Outcome]) -> int:
+    for o in outcomes:
+        who = o.item or o.vault_id or "-"
+        typer.echo(f"{o.status:<9} {who:<16} {terminal_safe(o.path)}  {terminal_safe(o.detail)}")
+    bad = [o for o in outcomes if not o.ok]
+    return int(ExitCode.INCOMPLETE if bad else ExitCode.CLEAN)
+
+
+def _recover(vault: Vault, log: Path | None) -> None:
+    from scanner.remediation import recover
+
+    for o in recover(vault, log=log):
+        typer.echo(f"recovered {o.vault_id}: {terminal_safe(o.path)}: {o.detail}", err=True)
+
+
+@remediate_app.command("plan")
+def plan_command(
+    report: Annotated[
+        Path | None, typer.Argument(help="A JSON report (`scan --policy … --format json`).")
+    ] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the plan.")] = Path(
+        "remediation-plan.json"
+    ),
+    action: Annotated[
+        str,
+        typer.Option(
+            "--action",
+            help="What open findings get: delete (quarantine, purged after the grace period) "
+            "or quarantine (kept until restored).",
+        ),
+    ] = "delete",
+    policy: Annotated[
+        str | None,
+        typer.Option(
+            "--policy",
+            help="Take the grace period from this policy's remediation; --scan judges by it.",
+        ),
+    ] = None,
+    grace_days: Annotated[
+        int | None,
+        typer.Option("--grace-days", help="Days in the vault before purge (default: policy, 30)."),
+    ] = None,
+    base: Annotated[
+        Path | None,
+        typer.Option("--base", help="Resolve the report's relative paths here (default: .)."),
+    ] = None,
+    scan_targets: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--scan",
+            help="Scan this target under --policy first (repeatable); the JSON report is "
+            "written beside the plan (PLAN.report.json) and the plan made from it.",
+        ),
+    ] = None,
+    subject: Annotated[
+        Path | None,
+        typer.Option(
+            "--subject",
+            help="Plan the erasure of every match of this `subject find --format json` report.",
+        ),
+    ] = None,
+    log: Annotated[
+        Path | None,
+        typer.Option("--log", help="Append the plan's event to this JSON-lines file."),
+    ] = None,
+) -> None:
+    """Write a plan: one action per item of the report's findings, with the rules and laws
+    that demand it and the file's preconditions (size, SHA-256, mtime, inode)."""
+    from scanner.remediation import DEFAULT_GRACE_DAYS, PlanError, plan_from_report, write_plan
+    from scanner.remediation.events import record
+
+    if sum(x is not None for x in (report, subject, scan_targets)) != 1:
+        usage("name a JSON report to plan from, --scan TARGET or --subject REPORT (one of them)")
+    incomplete = False
+    if scan_targets:
+        if policy is None:
+            usage("--scan needs --policy (the plan acts on a policy's findings)")
+        report, incomplete = _scan_report(scan_targets, policy, output)
+    days = grace_days
+    if days is None and policy is not None:
+        from scanner.cli.policy import load_or_exit
+
+        days = load_or_exit(policy).grace_days
+    if days is None:
+        days = DEFAULT_GRACE_DAYS
+    if days < 0:
+        usage("--grace-days must be 0 or more")
+    try:
+        if subject is not None:
+            from scanner.remediation.subject_plan import plan_from_subject
+
+            plan = plan_from_subject(
+                subject, base=base or Path.cwd(), action=action, grace_days=days
+            )
+        else:
+            assert report is not None
+            plan = plan_from_report(report, base=base or Path.cwd(), action=action, grace_days=days)
+    except PlanError as exc:
+        usage(str(exc))
+    try:
+        write_plan(plan, output)
+    except OSError as exc:
+        usage(f"cannot write the plan {output}: {exc.strerror}")
+    counts = {a: sum(i.action == a for i in plan.items) for a in ("delete", "quarantine", "none")}
+    digest = plan.source.get("report_sha256") or plan.source.get("subject_report_sha256")
+    record(log, "plan", plan=plan.plan_id, report_sha256=str(digest), **counts)
+    for item in plan.items:
+        what = item.reason if item.action == "none" else ", ".join(item.rule_ids)
+        typer.echo(
+            f"{item.action:<10} {item.id}  {terminal_safe(item.path)}  {terminal_safe(what or '')}"
+        )
+    typer.echo(
+        f"Plan {plan.plan_id} written to {output}: {counts['delete']} to delete, "
+        f"{counts['quarantine']} to quarantine, {counts['none']} left alone. Review it, then "
+        f"`faceaudit remediate apply {output} --vault DIR`.",
+        err=True,
+    )
+    if incomplete:
+        typer.echo("faceaudit: the scan was incomplete: the plan covers what it saw", err=True)
+        raise typer.Exit(int(ExitCode.INCOMPLETE))
+
+
+def _scan_report(targets: list[str], policy: str, output: Path) -> tuple[Path, bool]:
+    """Scan `targets` under `policy`; the JSON report beside the plan, and whether the scan
+    was incomplete."""
+    import sys
+
+    from scanner.cli.common import require_targets, run_with_progress
+    from scanner.cli.policy import load_or_exit
+    from scanner.config import ScanConfig
+    from scanner.errors import ConfigError
+    from scanner.policy.judgement import Judgement
+    from scanner.reporters import Format, render
+
+    require_targets(targets)
+    judgement = Judgement(load_or_exit(policy))
+    try:
+        config = ScanConfig(targets=tuple(targets))
+        result = run_with_progress(config, show=sys.stderr.isatty(), judgement=judgement)
+    except ConfigError as exc:
+        usage(str(exc))
+    report = output.with_name(output.stem + ".report.json")
+    report.write_text(render(result, Format.JSON), encoding="utf-8")
+    return report, result.incomplete
+
+
+@remediate_app.command("apply")
+def apply_command(
+    plan_file: Annotated[Path, typer.Argument(help="The plan (`remediate plan`).")],
+    vault: VaultOption,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Act. Without it: a dry run, which touches nothing.")
+    ] = False,
+    log: LogOption = None,
+) -> None:
+    """Show what the plan would do (dry run), or with --yes do it: each item's
+    preconditions are checked, and an item that changed is skipped, never acted on."""
+    from scanner.remediation import Outcome, PlanError, check, quarantine, read_plan
+    from scanner.remediation.events import record
+
+    try:
+        plan = read_plan(plan_file)
+    except PlanError as exc:
+        usage(str(exc))
+    if not yes:
+        outcomes = [check(i) for i in plan.items]
+        dry_log = log or (vault / "events.jsonl" if (vault / "VAULT").is_file() else None)
+        record(
+            dry_log,
+            "dry-run",
+            plan=plan.plan_id,
+            would=sum(o.status == "would" for o in outcomes),
+            skipped=sum(o.status == "skipped" for o in outcomes),
+        )
+        code = _show(outcomes)
+        typer.echo("Dry run: nothing was touched (--yes acts).", err=True)
+        raise typer.Exit(code)
+    v = _open_vault(vault, create=True)
+    with v:
+        log = log or v.path / "events.jsonl"
+        _recover(v, log)
+        try:
+            record(log, "apply", plan=plan.plan_id, items=len(plan.acting))
+        except OSError as exc:
+            typer.echo(f"faceaudit: cannot record in {log}: {exc}; nothing was done", err=True)
+            raise typer.Exit(int(ExitCode.INCOMPLETE)) from None
+        done = {
+            str(e.get("plan_item")): str(e["id"])
+            for e in v.entries()
+            if e.get("plan") == plan.plan_id and e.get("state") != "restored"
+        }
+        outcomes = [
+            Outcome("done", i.path, f"already in the vault as {done[i.id]}", i.id, done[i.id])
+            if i.id in done
+            else quarantine(v, i, plan, log=log, on_state=_hook)
+            for i in plan.items
+        ]
+    raise typer.Exit(_show(outcomes))
+
+
+@remediate_app.command("restore")
+def restore_command(
+    vault: VaultOption,
+    ids: Annotated[
+        list[str] | None, typer.Argument(help="Vault item ids (`remediate list`).")
+    ] = None,
+    plan_file: Annotated[
+        Path | None, typer.Option("--plan", help="Restore every item this plan quarantined.")
+    ] = None,
+    all_items: Annotated[
+        bool, typer.Option("--all", help="Restore every quarantined item.")
+    ] = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Quarantine whatever stands in an item's place first."),
+    ] = False,
+    log: LogOption = None,
+) -> None:
+    """Put quarantined items back, byte-identical with owner, group, mode, timestamps and
+    extended attributes. Never overwrites: a file in the way is a conflict (exit 3)."""
+    from scanner.remediation import PlanError, read_plan, restore
+
+    v = _open_vault(vault, create=False)
+    with v:
+        log = log or v.path / "events.jsonl"
+        _recover(v, log)
+        entries = [e for e in v.entries() if e.get("state") == "quarantined"]
+        chosen = list(ids or [])
+        if plan_file is not None:
+            try:
+                plan_id = read_plan(plan_file).plan_id
+            except PlanError as exc:
+                usage(str(exc))
+            chosen += [str(e["id"]) for e in entries if e.get("plan") == plan_id]
+        if all_items:
+            chosen += [str(e["id"]) for e in entries]
+        if not chosen:
+            usage("name item ids, --plan PLAN or --all")
+        outcomes = [
+            restore(v, i, force=force, log=log, on_state=_hook) for i in dict.fromkeys(chosen)
+        ]
+    raise typer.Exit(_show(outcomes))
+
+
+@remediate_app.command("purge")
+def purge_command(
+    vault: VaultOption,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Destroy. Without it: list what would be destroyed.")
+    ] = False,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Judge the grace periods at this UTC date (ISO 8601)."),
+    ] = None,
+    log: LogOption = None,
+) -> None:
+    """Destroy the deleted items whose grace period has passed: the key first, then the
+    data; an erasure record for each. Quarantined (not deleted) and held items are kept."""
+    from scanner.remediation import due, purge
+
+    now = datetime.now(timezone.utc)
+    if as_of is not None:
+        try:
+            now = datetime.fromisoformat(as_of).replace(tzinfo=timezone.utc)
+        except ValueError:
+            usage(f"--as-of {as_of!r} is not an ISO 8601 date")
+    v = _open_vault(vault, create=False)
+    with v:
+        log = log or v.path / "events.jsonl"
+        if not yes:
+            from scanner.remediation import Outcome
+
+            outcomes = [
+                Outcome("would", str(e.get("location")), "purge", vault_id=str(e["id"]))
+                for e in v.entries()
+                if due(e, now)
+            ]
+            code = _show(outcomes)
+            typer.echo(f"Dry run: {len(outcomes)} due; nothing destroyed (--yes does).", err=True)
+            raise typer.Exit(code)
+        _recover(v, log)
+        outcomes = [
+            purge(v, str(e["id"]), now=now, log=log, on_state=_hook)
+            for e in v.entries()
+            if due(e, now)
+        ]
+        typer.echo(f"{sum(o.status == 'done' for o in outcomes)} purged.", err=True)
+    raise typer.Exit(_show(outcomes))
+
+
+@remediate_app.command("list")
+def list_command(
+    vault: VaultOption,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """The vault's items: id, state, action, when it may be purged, where it came from."""
+    v = _open_vault(vault, create=False)
+    with v:
+        for e in v.entries():
+            if as_json:
+                shown = {k: e.get(k) for k in ("id", "state", "action", "purge_after", "plan")}
+                typer.echo(json.dumps({**shown, "location": e.get("location")}))
+                continue
+            typer.echo(
+                f"{e.get('id')}  {e.get('state'):<11} {e.get('action') or '-':<10} "
+                f"{e.get('purge_after') or '-':<20} {terminal_safe(str(e.get('location') or '-'))}"
+            )
+        pending = v.names("journal")
+        if pending:
+            typer.echo(
+                f"{len(pending)} action(s) interrupted: the next apply recovers them", err=True
+            )

@@ -1,0 +1,333 @@
+"""The plan: what remediation will do, item by item, written to a file people review before
+anything is touched (`faceaudit remediate plan`, then `apply`).
+
+A plan is made from the open findings of a JSON report (`scan --format json`). Findings
+are grouped by the file that holds them (an archive for its members): one action per file,
+citing every rule and law that demands it. The action is
+
+- `delete`: quarantine into the vault now, destroyed by `purge` once the grace period has
+  passed (the DPO's routine);
+- `quarantine`: into the vault and kept there until restored (the incident responder's);
+- `none`, with the reason: every finding is waived or in the baseline, a legal hold keeps
+  the item (`holds_for`), the file is gone or changed since the scan, or it is not a local
+  file (database rows and objects in stores are not remediated yet).
+
+Each acting item carries its preconditions, taken when the plan is made and checked against
+the report: size, SHA-256, mtime (ns), inode and device. `apply` acts on an item only if
+all still hold.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from scanner.errors import ConfigError
+from scanner.remediation.fsops import Refused, hash_fd, open_regular, parent_dir, split
+
+PLAN_SCHEMA_VERSION = 1
+PLAN_KIND = "faceaudit-remediation-plan"
+DEFAULT_GRACE_DAYS = 30
+ACTIONS = ("delete", "quarantine", "none")
+
+
+class PlanError(ConfigError):
+    """A plan or a report that cannot be read (a usage error)."""
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A legal hold that keeps an item whatever its findings say."""
+
+    case: str
+    reason: str
+    owner: str
+
+
+def holds_for(location: str) -> Hold | None:
+    """The legal hold that covers `location` (an absolute path), if any.
+
+    The one place the planner (and `purge`) asks: holds are declared in the policy YAML by
+    another part of issue 17 and wired here at merge; until then no item is held. A held
+    item's action is `none`, with the hold's case and reason."""
+    del location
+    return None
+
+
+@dataclass(frozen=True)
+class Preconditions:
+    size: int
+    sha256: str
+    mtime_ns: int
+    ino: int
+    dev: int
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    id: str  # "i0001": the item's number in this plan
+    action: str  # delete, quarantine or none
+    path: str  # absolute (the file or the archive that holds the findings)
+    reason: str | None  # why `none`
+    rule_ids: tuple[str, ...]
+    citations: tuple[str, ...]
+    packs: tuple[str, ...]
+    fingerprints: tuple[str, ...]
+    severity: str
+    members: tuple[str, ...] = ()  # archive members the findings are about
+    hold: Hold | None = None
+    preconditions: Preconditions | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    plan_id: str
+    created_at: str
+    grace_days: int
+    source: dict[str, Any]  # the report (path, sha256, policy) or the subject report
+    items: tuple[PlanItem, ...] = field(default=())
+
+    @property
+    def acting(self) -> tuple[PlanItem, ...]:
+        return tuple(i for i in self.items if i.action != "none")
+
+
+# -- making a plan ------------------------------------------------------------------------
+
+
+def plan_from_report(
+    report: Path,
+    *,
+    base: Path,
+    action: str = "delete",
+    grace_days: int = DEFAULT_GRACE_DAYS,
+    now: datetime | None = None,
+) -> Plan:
+    """The plan for the open findings of the JSON report `report`; relative paths in it are
+    resolved against `base` (the directory the scan ran in)."""
+    if action not in ("delete", "quarantine"):
+        raise PlanError(f"unknown action {action!r} (delete or quarantine)")
+    raw, doc = _read_json(report)
+    findings = doc.get("findings")
+    if not isinstance(findings, list) or "schema_version" not in doc:
+        raise PlanError(f"{report} is not a faceaudit JSON report with a policy's findings")
+    sizes = {
+        i.get("path"): (i.get("size"), i.get("sha256"))
+        for i in doc.get("items", [])
+        if not i.get("location", {}).get("members")
+    }
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for f in findings:
+        loc = f.get("location", {})
+        groups.setdefault(_artifact_key(loc), []).append(f)
+    items = []
+    for n, (key, group) in enumerate(sorted(groups.items()), 1):
+        items.append(_item(f"i{n:04d}", key, group, base=base, action=action, sizes=sizes))
+    policy = doc.get("policy") or {}
+    return Plan(
+        plan_id=_new_id(now),
+        created_at=_iso(now),
+        grace_days=grace_days,
+        source={
+            "report": str(report),
+            "report_sha256": hashlib.sha256(raw).hexdigest(),
+            "policy": policy.get("name"),
+            "policy_digest": policy.get("digest"),
+        },
+        items=tuple(items),
+    )
+
+
+def _artifact_key(loc: Mapping[str, Any]) -> str:
+    uri = str(loc.get("uri", ""))
+    path = (
+        bytes.fromhex(loc["path_hex"]).decode("utf-8", "surrogateescape")
+        if ("path_hex" in loc)
+        else str(loc.get("path", ""))
+    )
+    # a file's URI is `file://…` or a relative reference (reserved characters quoted)
+    if "#" in uri or ("://" in uri and not uri.startswith("file://")):
+        return "\0" + str(loc.get("uri") or path)  # not a local file
+    return path
+
+
+def _item(
+    item_id: str,
+    key: str,
+    group: list[Mapping[str, Any]],
+    *,
+    base: Path,
+    action: str,
+    sizes: Mapping[Any, tuple[Any, Any]],
+) -> PlanItem:
+    order = ("info", "low", "medium", "high", "critical")
+    severity = max((str(f.get("severity", "info")) for f in group), key=order.index)
+    members = tuple(sorted({m for f in group for m in f.get("location", {}).get("members", [])}))
+    opened = [f for f in group if f.get("disposition") == "open"]
+    common = {
+        "id": item_id,
+        "rule_ids": _union(f.get("rule_id") for f in group),
+        "citations": _union(c for f in group for c in f.get("citations", [])),
+        "packs": _union(f.get("pack") for f in group),
+        "fingerprints": _union(f.get("fingerprint") for f in group),
+        "severity": severity,
+        "members": members,
+    }
+    if key.startswith("\0"):
+        return PlanItem(
+            action="none",
+            path=key[1:],
+            reason="not a local file: database rows and objects in stores are not remediated "
+            "by this version",
+            **common,  # type: ignore[arg-type]
+        )
+    # links among the directories are resolved now, when the plan is reviewed; from here
+    # on none is followed (a link swapped in later fails the item)
+    joined = os.path.normpath(os.path.join(base, key))
+    path = os.path.join(os.path.realpath(os.path.dirname(joined)), os.path.basename(joined))
+    if not opened:
+        dispositions = sorted({str(f.get("disposition")) for f in group})
+        reason = "every finding is " + " or ".join(
+            {"waived": "waived", "baseline": "in the baseline"}.get(w, w) for w in dispositions
+        )
+        return PlanItem(action="none", path=path, reason=reason, **common)  # type: ignore[arg-type]
+    hold = holds_for(path)
+    if hold is not None:
+        return PlanItem(
+            action="none",
+            path=path,
+            reason=f"legal hold {hold.case}: {hold.reason}",
+            hold=hold,
+            **common,  # type: ignore[arg-type]
+        )
+    try:
+        pre = observe(path)
+    except (OSError, Refused) as exc:
+        why = "gone since the scan" if isinstance(exc, FileNotFoundError) else str(exc)
+        return PlanItem(action="none", path=path, reason=why, **common)  # type: ignore[arg-type]
+    size, digest = sizes.get(key, (None, None))
+    if not members and (
+        (size is not None and size != pre.size) or (digest and digest != pre.sha256)
+    ):
+        return PlanItem(
+            action="none",
+            path=path,
+            reason="changed since the scan (size or SHA-256 differ from the report)",
+            **common,  # type: ignore[arg-type]
+        )
+    return PlanItem(action=action, path=path, reason=None, preconditions=pre, **common)  # type: ignore[arg-type]
+
+
+def observe(path: str) -> Preconditions:
+    """What the file is now, reached without following links."""
+    _, name = split(path)
+    with parent_dir(path) as dir_fd:
+        fd = open_regular(dir_fd, name)
+        try:
+            st = os.fstat(fd)
+            digest = hash_fd(fd)
+        finally:
+            os.close(fd)
+    return Preconditions(st.st_size, digest, st.st_mtime_ns, st.st_ino, st.st_dev)
+
+
+def _union(values: Iterable[Any]) -> tuple[str, ...]:
+    return tuple(sorted({str(v) for v in values if v}))
+
+
+# -- the file ------------------------------------------------------------------------------
+
+
+def to_document(plan: Plan) -> dict[str, Any]:
+    items = []
+    for item in plan.items:
+        doc = asdict(item)
+        doc["rule_ids"], doc["citations"] = list(item.rule_ids), list(item.citations)
+        doc["packs"], doc["fingerprints"] = list(item.packs), list(item.fingerprints)
+        doc["members"] = list(item.members)
+        items.append(doc)
+    return {
+        "schema_version": PLAN_SCHEMA_VERSION,
+        "kind": PLAN_KIND,
+        "plan_id": plan.plan_id,
+        "created_at": plan.created_at,
+        "grace_days": plan.grace_days,
+        "source": plan.source,
+        "summary": {a: sum(i.action == a for i in plan.items) for a in ACTIONS},
+        "items": items,
+    }
+
+
+def write_plan(plan: Plan, path: Path) -> None:
+    text = json.dumps(to_document(plan), indent=2, ensure_ascii=False) + "\n"
+    path.write_bytes(text.encode("utf-8", "surrogateescape"))
+
+
+def read_plan(path: Path) -> Plan:
+    _, doc = _read_json(path)
+    if doc.get("kind") != PLAN_KIND:
+        raise PlanError(f"{path} is not a faceaudit remediation plan")
+    if doc.get("schema_version") != PLAN_SCHEMA_VERSION:
+        raise PlanError(
+            f"{path}: plan schema {doc.get('schema_version')} is not {PLAN_SCHEMA_VERSION}"
+        )
+    try:
+        items = tuple(_item_from(d) for d in doc["items"])
+        return Plan(
+            plan_id=str(doc["plan_id"]),
+            created_at=str(doc["created_at"]),
+            grace_days=int(doc["grace_days"]),
+            source=dict(doc["source"]),
+            items=items,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PlanError(f"{path}: a malformed plan ({exc!r})") from None
+
+
+def _item_from(d: Mapping[str, Any]) -> PlanItem:
+    if d["action"] not in ACTIONS:
+        raise ValueError(f"unknown action {d['action']!r}")
+    pre = d.get("preconditions")
+    hold = d.get("hold")
+    return PlanItem(
+        id=str(d["id"]),
+        action=str(d["action"]),
+        path=str(d["path"]),
+        reason=d.get("reason"),
+        rule_ids=tuple(d.get("rule_ids", ())),
+        citations=tuple(d.get("citations", ())),
+        packs=tuple(d.get("packs", ())),
+        fingerprints=tuple(d.get("fingerprints", ())),
+        severity=str(d.get("severity", "info")),
+        members=tuple(d.get("members", ())),
+        hold=Hold(**hold) if hold else None,
+        preconditions=Preconditions(**pre) if pre else None,
+    )
+
+
+def _read_json(path: Path) -> tuple[bytes, dict[str, Any]]:
+    try:
+        raw = path.read_bytes()
+        doc = json.loads(raw.decode("utf-8", "surrogateescape"))
+    except (OSError, ValueError) as exc:
+        raise PlanError(f"cannot read {path}: {exc}") from None
+    if not isinstance(doc, dict):
+        raise PlanError(f"{path} is not a JSON object")
+    return raw, doc
+
+
+def _iso(now: datetime | None) -> str:
+    moment = now or datetime.now(timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _new_id(now: datetime | None) -> str:
+    moment = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    return f"plan-{moment:%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"

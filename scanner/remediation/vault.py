@@ -1,0 +1,317 @@
+"""The quarantine vault: a directory the user names (created 0700) that never holds face
+data in the clear.
+
+    VAULT            the marker: format version, when it was made
+    master.key       the vault master key (32 bytes, 0600): wraps every item's own key
+    salt             the salt of the log's hashes (people and file names)
+    objects/<sha256> one encrypted object per item, named by the SHA-256 of its encrypted
+                     bytes (content-addressed: two items never collide, whatever their names;
+                     a damaged object no longer matches its name)
+    keys/<item>      the item's own AES-256-GCM key, wrapped (AES-GCM) by the master key
+    manifest/<item>  where the item came from and why (JSON), see `Entry`
+    journal/<item>   the state of an action under way (scanner/remediation/moves.py)
+    erasures/<item>  the erasure record of a purged item
+    tmp/             objects being written
+
+The master key is kept in the vault, so the vault opens without a secret to type: whoever can
+read the vault directory can read its items. What the encryption buys is that objects copied
+out without their keys (a backup of objects/, a stray file) are unreadable, and that purging
+an item destroys its key first (crypto-erasure), after which its object is noise even if a
+copy survives. Keep the vault 0700 on a disk the organisation controls; docs/remediation.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import secrets
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from scanner.errors import FaceauditError
+from scanner.remediation.fsops import (
+    CHUNK,
+    DIR_FLAGS,
+    Refused,
+    atomic_write,
+    parent_dir,
+    unlink_if,
+    write_all,
+)
+
+FORMAT = 1
+MAGIC = b"FAVAULT1"
+SUBDIRS = ("objects", "keys", "manifest", "journal", "erasures", "tmp")
+NONCE = 12
+TAG = 16
+
+
+class VaultError(FaceauditError):
+    """The vault cannot be used (not a vault, unreadable, read-only, a damaged object)."""
+
+
+class Vault:
+    """An open vault: a descriptor of its directory and of each subdirectory."""
+
+    def __init__(self, path: Path, fds: dict[str, int], master: bytes, salt: bytes) -> None:
+        self.path = path
+        self._fds = fds
+        self._master = master
+        self.salt = salt
+
+    # -- opening ------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path, *, create: bool = True) -> Vault:
+        path = Path(os.path.realpath(path))  # as named; no link is followed after this
+        fds: dict[str, int] = {}
+        try:
+            with parent_dir(str(path / "x"), create=create) as root:
+                fds["."] = os.dup(root)
+            root = fds["."]
+            # one run at a time: a run's recovery must never roll back another's action under
+            # way (released when the process ends, however it ends)
+            fcntl.flock(root, fcntl.LOCK_EX)
+            marker = _read(root, "VAULT")
+            if marker is None:
+                os.chmod(root, 0o700)
+                if not create:
+                    raise VaultError(f"{path} is not a vault")
+                if os.listdir(root):
+                    raise VaultError(f"{path} is not empty and not a vault")
+                for name in SUBDIRS:
+                    os.mkdir(name, 0o700, dir_fd=root)
+                atomic_write(root, "master.key", secrets.token_bytes(32))
+                atomic_write(root, "salt", secrets.token_bytes(32))
+                created = datetime.now(timezone.utc).isoformat()
+                atomic_write(root, "VAULT", _json({"format": FORMAT, "created": created}))
+                marker = _read(root, "VAULT")
+            doc = json.loads(marker or b"{}")
+            if doc.get("format") != FORMAT:
+                raise VaultError(f"{path}: vault format {doc.get('format')} is not {FORMAT}")
+            for name in SUBDIRS:
+                fds[name] = os.open(name, DIR_FLAGS, dir_fd=root)
+            master = _read(root, "master.key")
+            salt = _read(root, "salt")
+            if master is None or len(master) != 32 or salt is None:
+                raise VaultError(f"{path}: the master key or the salt is missing")
+        except (OSError, ValueError, Refused) as exc:
+            for fd in fds.values():
+                os.close(fd)
+            raise VaultError(f"cannot use the vault {path}: {exc}") from None
+        except VaultError:
+            for fd in fds.values():
+                os.close(fd)
+            raise
+        return cls(path, fds, master, salt)
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds = {}
+
+    def __enter__(self) -> Vault:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def fd(self, name: str) -> int:
+        return self._fds[name]
+
+    # -- objects and keys ---------------------------------------------------------------------
+
+    def encrypt_from(self, item: str, src: int) -> tuple[str, int, str]:
+        """Copy the open file `src` into tmp/<item>.part, encrypted under a new key (wrapped
+        into keys/<item>, not yet synced). Returns the plaintext's SHA-256 and size, and the
+        SHA-256 of the encrypted bytes (the object's name)."""
+        key = secrets.token_bytes(32)
+        nonce = secrets.token_bytes(NONCE)
+        wrap_nonce = secrets.token_bytes(NONCE)
+        wrapped = AESGCM(self._master).encrypt(wrap_nonce, key, item.encode())
+        _write_new(self.fd("keys"), item, wrap_nonce + wrapped)
+        enc = Cipher(algorithms.AES(key), modes.GCM(nonce)).encryptor()
+        enc.authenticate_additional_data(item.encode())
+        plain, sealed = hashlib.sha256(), hashlib.sha256()
+        size = 0
+        out = os.open(
+            f"{item}.part",
+            os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC,
+            0o600,
+            dir_fd=self.fd("tmp"),
+        )
+        try:
+            head = MAGIC + nonce
+            write_all(out, head)
+            sealed.update(head)
+            while chunk := os.pread(src, CHUNK, size):
+                size += len(chunk)
+                plain.update(chunk)
+                data = enc.update(chunk)
+                write_all(out, data)
+                sealed.update(data)
+            tail = enc.finalize() + enc.tag
+            write_all(out, tail)
+            sealed.update(tail)
+        finally:
+            os.close(out)
+        return plain.hexdigest(), size, sealed.hexdigest()
+
+    def seal(self, item: str, name: str) -> None:
+        """Make tmp/<item>.part durable as objects/<name>, with its key."""
+        tmp, objects = self.fd("tmp"), self.fd("objects")
+        fd = os.open(f"{item}.part", os.O_RDONLY | os.O_CLOEXEC, dir_fd=tmp)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        fd = os.open(item, os.O_RDONLY | os.O_CLOEXEC, dir_fd=self.fd("keys"))
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.fsync(self.fd("keys"))
+        os.rename(f"{item}.part", name, src_dir_fd=tmp, dst_dir_fd=objects)
+        os.fsync(objects)
+        os.fsync(tmp)
+
+    def has_object(self, name: str) -> bool:
+        try:
+            os.stat(name, dir_fd=self.fd("objects"), follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def has_key(self, item: str) -> bool:
+        try:
+            os.stat(item, dir_fd=self.fd("keys"), follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def decrypt(self, item: str, name: str, out: int | None) -> tuple[str, int]:
+        """Decrypt objects/<name> (into `out` when given); the plaintext's SHA-256 and size.
+        Raises VaultError when the object or its key is damaged or missing."""
+        wrapped = _read(self.fd("keys"), item)
+        if wrapped is None:
+            raise VaultError(f"the key of {item} is gone")
+        try:
+            key = AESGCM(self._master).decrypt(wrapped[:NONCE], wrapped[NONCE:], item.encode())
+            fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=self.fd("objects"))
+        except FileNotFoundError:
+            raise VaultError(f"the object of {item} is gone") from None
+        except Exception as exc:
+            raise VaultError(f"the key of {item} cannot be unwrapped ({exc!r})") from None
+        try:
+            total = os.fstat(fd).st_size
+            head = os.pread(fd, len(MAGIC) + NONCE, 0)
+            if total < len(head) + TAG or not head.startswith(MAGIC):
+                raise VaultError(f"the object of {item} is damaged")
+            tag = os.pread(fd, TAG, total - TAG)
+            dec = Cipher(algorithms.AES(key), modes.GCM(head[len(MAGIC) :], tag)).decryptor()
+            dec.authenticate_additional_data(item.encode())
+            plain, sealed = hashlib.sha256(), hashlib.sha256(head)
+            offset, end, size = len(head), total - TAG, 0
+            while offset < end:
+                chunk = os.pread(fd, min(CHUNK, end - offset), offset)
+                if not chunk:
+                    raise VaultError(f"the object of {item} is truncated")
+                offset += len(chunk)
+                sealed.update(chunk)
+                data = dec.update(chunk)
+                plain.update(data)
+                size += len(data)
+                if out is not None:
+                    write_all(out, data)
+            sealed.update(tag)
+            try:
+                dec.finalize()
+            except Exception:
+                raise VaultError(f"the object of {item} fails its authentication") from None
+            if sealed.hexdigest() != name:
+                raise VaultError(f"the object of {item} does not match its name")
+        finally:
+            os.close(fd)
+        return plain.hexdigest(), size
+
+    def destroy_key(self, item: str) -> None:
+        """Overwrite the wrapped key, sync, unlink it, sync the directory."""
+        keys = self.fd("keys")
+        with contextlib.suppress(FileNotFoundError):
+            fd = os.open(item, os.O_WRONLY | os.O_CLOEXEC, dir_fd=keys)
+            try:
+                write_all(fd, bytes(os.fstat(fd).st_size))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        unlink_if(keys, item)
+        os.fsync(keys)
+
+    def destroy_object(self, name: str | None) -> None:
+        if name:
+            unlink_if(self.fd("objects"), name)
+            os.fsync(self.fd("objects"))
+
+    def drop_part(self, item: str) -> None:
+        unlink_if(self.fd("tmp"), f"{item}.part")
+
+    # -- manifest, journal, erasure records ---------------------------------------------------
+
+    def put(self, where: str, item: str, doc: dict[str, Any]) -> None:
+        atomic_write(self.fd(where), item, _json(doc))
+
+    def get(self, where: str, item: str) -> dict[str, Any] | None:
+        raw = _read(self.fd(where), item)
+        if raw is None:
+            return None
+        doc: dict[str, Any] = json.loads(raw)
+        return doc
+
+    def drop(self, where: str, item: str) -> None:
+        unlink_if(self.fd(where), item)
+        os.fsync(self.fd(where))
+
+    def names(self, where: str) -> list[str]:
+        return sorted(n for n in os.listdir(self.fd(where)) if not n.startswith("."))
+
+    def entries(self) -> Iterator[dict[str, Any]]:
+        for name in self.names("manifest"):
+            doc = self.get("manifest", name)
+            if doc is not None:
+                yield doc
+
+
+def _json(doc: object) -> bytes:
+    return json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False).encode(
+        "utf-8", "surrogateescape"
+    )
+
+
+def _read(dir_fd: int, name: str) -> bytes | None:
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return None
+    try:
+        chunks = []
+        while chunk := os.read(fd, CHUNK):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _write_new(dir_fd: int, name: str, data: bytes) -> None:
+    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
+    try:
+        write_all(fd, data)
+    finally:
+        os.close(fd)
