@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from scanner.cli.common import usage
+from scanner.errors import FaceauditError
 from scanner.model import ExitCode
 
 if TYPE_CHECKING:
+    from scanner.policy.declarations import Hold as PolicyHold
     from scanner.remediation import Outcome, Vault
 
 remediate_app = typer.Typer(
@@ -41,7 +43,8 @@ VaultOption = Annotated[
 LogOption = Annotated[
     Path | None,
     typer.Option(
-        "--log", help="Append the events to this JSON-lines file (default: VAULT/events.jsonl)."
+        "--log",
+        help="Append the events to this audit log (default: VAULT/audit.jsonl).",
     ),
 ]
 
@@ -101,7 +104,8 @@ def plan_command(
         str | None,
         typer.Option(
             "--policy",
-            help="Take the grace period from this policy's remediation; --scan judges by it.",
+            help="Take the grace period from this policy's remediation and keep what its legal "
+            "holds cover; --scan judges by it.",
         ),
     ] = None,
     grace_days: Annotated[
@@ -135,7 +139,7 @@ def plan_command(
     """Write a plan: one action per item of the report's findings, with the rules and laws
     that demand it and the file's preconditions (size, SHA-256, mtime, inode)."""
     from scanner.remediation import DEFAULT_GRACE_DAYS, PlanError, plan_from_report, write_plan
-    from scanner.remediation.events import record
+    from scanner.remediation.events import record, seal
 
     if sum(x is not None for x in (report, subject, scan_targets)) != 1:
         usage("name a JSON report to plan from, --scan TARGET or --subject REPORT (one of them)")
@@ -145,10 +149,13 @@ def plan_command(
             usage("--scan needs --policy (the plan acts on a policy's findings)")
         report, incomplete = _scan_report(scan_targets, policy, output)
     days = grace_days
-    if days is None and policy is not None:
+    holds: tuple[PolicyHold, ...] = ()
+    if policy is not None:
         from scanner.cli.policy import load_or_exit
 
-        days = load_or_exit(policy).grace_days
+        loaded = load_or_exit(policy)
+        holds = loaded.holds
+        days = loaded.grace_days if days is None else days
     if days is None:
         days = DEFAULT_GRACE_DAYS
     if days < 0:
@@ -158,11 +165,13 @@ def plan_command(
             from scanner.remediation.subject_plan import plan_from_subject
 
             plan = plan_from_subject(
-                subject, base=base or Path.cwd(), action=action, grace_days=days
+                subject, base=base or Path.cwd(), action=action, grace_days=days, holds=holds
             )
         else:
             assert report is not None
-            plan = plan_from_report(report, base=base or Path.cwd(), action=action, grace_days=days)
+            plan = plan_from_report(
+                report, base=base or Path.cwd(), action=action, grace_days=days, holds=holds
+            )
     except PlanError as exc:
         usage(str(exc))
     try:
@@ -172,6 +181,7 @@ def plan_command(
     counts = {a: sum(i.action == a for i in plan.items) for a in ("delete", "quarantine", "none")}
     digest = plan.source.get("report_sha256") or plan.source.get("subject_report_sha256")
     record(log, "plan", plan=plan.plan_id, report_sha256=str(digest), **counts)
+    seal(log)
     for item in plan.items:
         what = item.reason if item.action == "none" else ", ".join(item.rule_ids)
         typer.echo(
@@ -224,7 +234,7 @@ def apply_command(
     """Show what the plan would do (dry run), or with --yes do it: each item's
     preconditions are checked, and an item that changed is skipped, never acted on."""
     from scanner.remediation import Outcome, PlanError, check, quarantine, read_plan
-    from scanner.remediation.events import record
+    from scanner.remediation.events import LOG_NAME, record, seal
 
     try:
         plan = read_plan(plan_file)
@@ -232,7 +242,7 @@ def apply_command(
         usage(str(exc))
     if not yes:
         outcomes = [check(i) for i in plan.items]
-        dry_log = log or (vault / "events.jsonl" if (vault / "VAULT").is_file() else None)
+        dry_log = log or (vault / LOG_NAME if (vault / "VAULT").is_file() else None)
         record(
             dry_log,
             "dry-run",
@@ -240,16 +250,17 @@ def apply_command(
             would=sum(o.status == "would" for o in outcomes),
             skipped=sum(o.status == "skipped" for o in outcomes),
         )
+        seal(dry_log)
         code = _show(outcomes)
         typer.echo("Dry run: nothing was touched (--yes acts).", err=True)
         raise typer.Exit(code)
     v = _open_vault(vault, create=True)
     with v:
-        log = log or v.path / "events.jsonl"
+        log = log or v.path / LOG_NAME
         _recover(v, log)
         try:
             record(log, "apply", plan=plan.plan_id, items=len(plan.acting))
-        except OSError as exc:
+        except (OSError, FaceauditError) as exc:
             typer.echo(f"faceaudit: cannot record in {log}: {exc}; nothing was done", err=True)
             raise typer.Exit(int(ExitCode.INCOMPLETE)) from None
         done = {
@@ -263,6 +274,7 @@ def apply_command(
             else quarantine(v, i, plan, log=log, on_state=_hook)
             for i in plan.items
         ]
+        seal(log)
     raise typer.Exit(_show(outcomes))
 
 
@@ -287,10 +299,11 @@ def restore_command(
     """Put quarantined items back, byte-identical with owner, group, mode, timestamps and
     extended attributes. Never overwrites: a file in the way is a conflict (exit 3)."""
     from scanner.remediation import PlanError, read_plan, restore
+    from scanner.remediation.events import LOG_NAME, seal
 
     v = _open_vault(vault, create=False)
     with v:
-        log = log or v.path / "events.jsonl"
+        log = log or v.path / LOG_NAME
         _recover(v, log)
         entries = [e for e in v.entries() if e.get("state") == "quarantined"]
         chosen = list(ids or [])
@@ -307,6 +320,7 @@ def restore_command(
         outcomes = [
             restore(v, i, force=force, log=log, on_state=_hook) for i in dict.fromkeys(chosen)
         ]
+        seal(log)
     raise typer.Exit(_show(outcomes))
 
 
@@ -320,11 +334,26 @@ def purge_command(
         str | None,
         typer.Option("--as-of", help="Judge the grace periods at this UTC date (ISO 8601)."),
     ] = None,
+    policy: Annotated[
+        str | None,
+        typer.Option(
+            "--policy",
+            help="Keep every item a legal hold of this policy covers (holds declared since "
+            "the plan count too).",
+        ),
+    ] = None,
     log: LogOption = None,
 ) -> None:
     """Destroy the deleted items whose grace period has passed: the key first, then the
     data; an erasure record for each. Quarantined (not deleted) and held items are kept."""
     from scanner.remediation import due, purge
+    from scanner.remediation.events import LOG_NAME, seal
+
+    holds: tuple[PolicyHold, ...] = ()
+    if policy is not None:
+        from scanner.cli.policy import load_or_exit
+
+        holds = load_or_exit(policy).holds
 
     now = datetime.now(timezone.utc)
     if as_of is not None:
@@ -334,24 +363,31 @@ def purge_command(
             usage(f"--as-of {as_of!r} is not an ISO 8601 date")
     v = _open_vault(vault, create=False)
     with v:
-        log = log or v.path / "events.jsonl"
+        log = log or v.path / LOG_NAME
         if not yes:
-            from scanner.remediation import Outcome
+            from scanner.remediation import Outcome, holds_for
 
-            outcomes = [
-                Outcome("would", str(e.get("location")), "purge", vault_id=str(e["id"]))
-                for e in v.entries()
-                if due(e, now)
-            ]
+            outcomes = []
+            for e in v.entries():
+                if not due(e, now):
+                    continue
+                where, vid = str(e.get("location")), str(e["id"])
+                hold = holds_for(where, holds, None, now)
+                outcomes.append(
+                    Outcome("would", where, "purge", vault_id=vid)
+                    if hold is None
+                    else Outcome("kept", where, f"legal hold {hold.case}: {hold.reason}", None, vid)
+                )
             code = _show(outcomes)
             typer.echo(f"Dry run: {len(outcomes)} due; nothing destroyed (--yes does).", err=True)
             raise typer.Exit(code)
         _recover(v, log)
         outcomes = [
-            purge(v, str(e["id"]), now=now, log=log, on_state=_hook)
+            purge(v, str(e["id"]), now=now, log=log, on_state=_hook, holds=holds)
             for e in v.entries()
             if due(e, now)
         ]
+        seal(log)
         typer.echo(f"{sum(o.status == 'done' for o in outcomes)} purged.", err=True)
     raise typer.Exit(_show(outcomes))
 

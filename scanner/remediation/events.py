@@ -1,11 +1,14 @@
 """What remediation records: one function, `record`, through which every event passes (a plan
-written, a dry run, each item quarantined, skipped, restored or purged, each erasure).
+written, a dry run, each item quarantined, skipped, restored or purged, each erasure), into the
+tamper-evident audit log (scanner/remediation/audit.py: hash-chained records, Ed25519-signed
+checkpoints; `faceaudit audit verify`), and `seal`, which signs the log's head when a command
+ends so nothing it logged lies after the last checkpoint.
 
-Today it appends one canonical JSON line per event (sorted keys, no spaces, UTF-8) to the log
-the caller names. The tamper-evident audit log (hash chain, signed checkpoints) plugs in
-here and nowhere else. An event never holds pixels, vectors or a subject's probe; people
-and file names appear only as salted hashes (`salted`), so an erasure never requires the log
-to be rewritten.
+The log is the vault's `audit.jsonl` unless `--log` names another file; its signing key is in
+the folder `audit-keys` beside the log (docs/audit.md). An event never holds pixels, vectors or
+a subject's probe; people and file names appear only as salted hashes (`salted`), so an erasure
+never requires the log to be rewritten. A field the audit log refuses (scanner/remediation/
+canonical.py) is left out and named in `refused`, so an action is never lost for its log line.
 """
 
 from __future__ import annotations
@@ -13,8 +16,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
-from datetime import datetime, timezone
 from pathlib import Path
 
 from scanner.model import ScalarValue
@@ -36,16 +37,44 @@ def salted(salt: bytes, value: str) -> str:
     return mac.hexdigest()[:32]
 
 
+LOG_NAME = "audit.jsonl"  # in the vault, unless --log names another file
+KEY_DIR_NAME = "audit-keys"  # beside the log: the Ed25519 signing key and the salts
+
+
+def key_dir(log_path: Path) -> Path:
+    """Where the signing key of the audit log at `log_path` lives."""
+    return log_path.parent / KEY_DIR_NAME
+
+
 def record(log_path: Path | None, event: str, **fields: EventValue) -> None:
     """Append one event (`plan`, `dry-run`, `quarantine`, `skip`, `restore`, `purge`,
-    `erasure`, `recover`…) with its fields; nothing when `log_path` is None."""
+    `erasure`, `recover`…) with its fields to the audit log at `log_path` (on the disk when
+    this returns); nothing when `log_path` is None."""
     if log_path is None:
         return
-    now = datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
-    line = canonical({"at": now, "event": event, **fields}) + b"\n"
-    fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
-    try:
-        os.write(fd, line)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    from scanner.remediation.audit import AuditLog
+    from scanner.remediation.canonical import AuditFieldError, check_fields
+
+    kept: dict[str, object] = {}
+    refused: list[str] = []
+    for name, value in fields.items():
+        try:
+            check_fields({name: value})
+        except AuditFieldError:
+            refused.append(name)
+        else:
+            kept[name] = value
+    if refused:
+        kept["refused"] = refused
+    with AuditLog(log_path, key_dir(log_path)) as log:
+        log.append(event, kept)
+
+
+def seal(log_path: Path | None) -> None:
+    """Sign the head of the audit log at `log_path` (a command's last step)."""
+    if log_path is None or not log_path.exists():
+        return
+    from scanner.remediation.audit import AuditLog
+
+    with AuditLog(log_path, key_dir(log_path)) as log:
+        log.checkpoint()

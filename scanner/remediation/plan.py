@@ -23,14 +23,17 @@ import hashlib
 import json
 import os
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scanner.errors import ConfigError
 from scanner.remediation.fsops import Refused, hash_fd, open_regular, parent_dir, split
+
+if TYPE_CHECKING:
+    from scanner.policy.declarations import Hold as PolicyHold
 
 PLAN_SCHEMA_VERSION = 1
 PLAN_KIND = "faceaudit-remediation-plan"
@@ -51,13 +54,31 @@ class Hold:
     owner: str
 
 
-def holds_for(location: str) -> Hold | None:
-    """The legal hold that covers `location` (an absolute path), if any.
+def holds_for(
+    location: str,
+    holds: Sequence[PolicyHold] = (),
+    store: str | None = None,
+    now: datetime | None = None,
+) -> Hold | None:
+    """The legal hold of the policy (`holds:`, scanner/policy/holds.py) that covers the file
+    at `location` (an absolute path, of the store `store`) at `now`, if any.
 
-    The one place the planner (and `purge`) asks: holds are declared in the policy YAML by
-    another part of issue 17 and wired here at merge; until then no item is held. A held
-    item's action is `none`, with the hold's case and reason."""
-    del location
+    The one place the planner and `purge` ask: a held item's action is `none`, with the
+    hold's case and reason, and a held item in the vault is never purged."""
+    from scanner.model import FileLocation
+    from scanner.policy.holds import hold_for
+
+    when = now if now is not None else datetime.now(timezone.utc)
+    found = hold_for(holds, FileLocation(location), store, when)
+    return None if found is None else Hold(found.case, found.reason, found.owner)
+
+
+def _reported_hold(group: Sequence[Mapping[str, Any]]) -> Hold | None:
+    """The hold a report's held finding names (`held_by`: the scan's policy held it)."""
+    for f in group:
+        held = f.get("held_by")
+        if f.get("disposition") == "held" and isinstance(held, Mapping):
+            return Hold(str(held.get("case")), str(held.get("reason")), str(held.get("owner")))
     return None
 
 
@@ -109,9 +130,11 @@ def plan_from_report(
     action: str = "delete",
     grace_days: int = DEFAULT_GRACE_DAYS,
     now: datetime | None = None,
+    holds: Sequence[PolicyHold] = (),
 ) -> Plan:
     """The plan for the open findings of the JSON report `report`; relative paths in it are
-    resolved against `base` (the directory the scan ran in)."""
+    resolved against `base` (the directory the scan ran in). A file the report's policy held
+    (`held_by`), or that one of `holds` covers now, gets `none` with the hold."""
     if action not in ("delete", "quarantine"):
         raise PlanError(f"unknown action {action!r} (delete or quarantine)")
     raw, doc = _read_json(report)
@@ -129,7 +152,11 @@ def plan_from_report(
         groups.setdefault(_artifact_key(loc), []).append(f)
     items = []
     for n, (key, group) in enumerate(sorted(groups.items()), 1):
-        items.append(_item(f"i{n:04d}", key, group, base=base, action=action, sizes=sizes))
+        items.append(
+            _item(
+                f"i{n:04d}", key, group, base=base, action=action, sizes=sizes, holds=holds, now=now
+            )
+        )
     policy = doc.get("policy") or {}
     return Plan(
         plan_id=_new_id(now),
@@ -166,6 +193,8 @@ def _item(
     base: Path,
     action: str,
     sizes: Mapping[Any, tuple[Any, Any]],
+    holds: Sequence[PolicyHold] = (),
+    now: datetime | None = None,
 ) -> PlanItem:
     order = ("info", "low", "medium", "high", "critical")
     severity = max((str(f.get("severity", "info")) for f in group), key=order.index)
@@ -192,13 +221,8 @@ def _item(
     # on none is followed (a link swapped in later fails the item)
     joined = os.path.normpath(os.path.join(base, key))
     path = os.path.join(os.path.realpath(os.path.dirname(joined)), os.path.basename(joined))
-    if not opened:
-        dispositions = sorted({str(f.get("disposition")) for f in group})
-        reason = "every finding is " + " or ".join(
-            {"waived": "waived", "baseline": "in the baseline"}.get(w, w) for w in dispositions
-        )
-        return PlanItem(action="none", path=path, reason=reason, **common)  # type: ignore[arg-type]
-    hold = holds_for(path)
+    store = next((str(f["store"]) for f in group if f.get("store")), None)
+    hold = _reported_hold(group) or holds_for(path, holds, store, now)
     if hold is not None:
         return PlanItem(
             action="none",
@@ -207,6 +231,12 @@ def _item(
             hold=hold,
             **common,  # type: ignore[arg-type]
         )
+    if not opened:
+        dispositions = sorted({str(f.get("disposition")) for f in group})
+        reason = "every finding is " + " or ".join(
+            {"waived": "waived", "baseline": "in the baseline"}.get(w, w) for w in dispositions
+        )
+        return PlanItem(action="none", path=path, reason=reason, **common)  # type: ignore[arg-type]
     try:
         pre = observe(path)
     except (OSError, Refused) as exc:

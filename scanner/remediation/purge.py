@@ -4,9 +4,10 @@ action a crash, a SIGKILL or a full disk interrupted (scanner/remediation/moves.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scanner.remediation.events import record, salted
 from scanner.remediation.fsops import Refused, parent_dir, split
@@ -22,6 +23,9 @@ from scanner.remediation.moves import (
 from scanner.remediation.plan import Preconditions, holds_for
 from scanner.remediation.restore import finish_restore, roll_back_restore
 from scanner.remediation.vault import Vault
+
+if TYPE_CHECKING:
+    from scanner.policy.declarations import Hold as PolicyHold
 
 # -- purge ---------------------------------------------------------------------------------
 
@@ -42,16 +46,18 @@ def purge(
     now: datetime,
     log: Path | None = None,
     on_state: StateHook = no_hook,
+    holds: Sequence[PolicyHold] = (),
 ) -> Outcome:
     """Destroy an item whose grace period has passed: its key, then its data; an erasure
-    record (the location kept only as a salted hash)."""
+    record (the location kept only as a salted hash). An item one of `holds` (the policy's
+    legal holds) covers at `now` is kept, whatever its grace period says."""
     entry = vault.get("manifest", vid)
     if entry is None:
         return Outcome("failed", "?", f"no item {vid} in the vault", vault_id=vid)
     path = str(entry.get("location") or "?")
     if not due(entry, now):
         return Outcome("kept", path, f"not due (purge after {entry.get('purge_after')})", None, vid)
-    hold = holds_for(path)
+    hold = holds_for(path, holds, None, now)
     if hold is not None:
         return Outcome("kept", path, f"legal hold {hold.case}: {hold.reason}", None, vid)
     journal = Journal(vault, vid, {"op": "purge", "item": vid}, on_state)

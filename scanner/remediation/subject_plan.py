@@ -12,9 +12,10 @@ plan and the search that follows can be tied together for the reply to the data 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scanner.remediation.plan import (
     DEFAULT_GRACE_DAYS,
@@ -27,6 +28,9 @@ from scanner.remediation.plan import (
     _read_json,
 )
 
+if TYPE_CHECKING:
+    from scanner.policy.declarations import Hold as PolicyHold
+
 RULE = "SUBJECT-ERASURE"
 CITATIONS = ("GDPR Art 17(1)", "UK GDPR Art 17(1)")
 
@@ -38,9 +42,11 @@ def plan_from_subject(
     action: str = "delete",
     grace_days: int = DEFAULT_GRACE_DAYS,
     now: datetime | None = None,
+    holds: Sequence[PolicyHold] = (),
 ) -> Plan:
     """The plan that erases every match of a subject report; relative paths resolve
-    against `base` (the directory the search ran in)."""
+    against `base` (the directory the search ran in). A legal hold (`holds`) wins over the
+    erasure request: the item gets `none` with the hold."""
     if action not in ("delete", "quarantine"):
         raise PlanError(f"unknown action {action!r} (delete or quarantine)")
     raw, doc = _read_json(report)
@@ -71,9 +77,13 @@ def plan_from_subject(
             base=base,
             action=action,
             sizes={},
+            holds=holds,
+            now=now,
         )
         why = None
-        if loc.get("members"):
+        if item.hold is not None:
+            pass  # the hold is the reason
+        elif loc.get("members"):
             why = "inside an archive that may hold other people's data: erase the member by hand"
         elif any(m.get("store") for m in matches):
             why = "a store of face templates (many people): its rows are erased by hand for now"

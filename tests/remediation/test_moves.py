@@ -253,7 +253,7 @@ def test_purge_destroys_key_then_data_after_the_grace_period(tmp_path: Path, shm
     assert (
         len(list((vault / "objects").iterdir())) == 1 and len(list((vault / "keys").iterdir())) == 1
     )
-    log = (vault / "events.jsonl").read_text()
+    log = (vault / "audit.jsonl").read_text()
     assert '"event":"erasure"' in log
     assert "doomed" not in log and "evidence" not in log  # file names only as salted hashes
 
@@ -285,7 +285,7 @@ def test_hard_linked_files_are_skipped_and_dry_runs_logged(tmp_path: Path, shm: 
     photo = _photo(tmp_path)
     os.link(photo, tmp_path / "other-name.jpg")
     plan = plan_for(tmp_path, [photo])
-    log = tmp_path / "events.jsonl"
+    log = tmp_path / "audit.jsonl"
     dry = faceaudit("remediate", "apply", str(plan), "--vault", str(shm / "v"), "--log", str(log))
     assert dry.returncode == 0
     done = faceaudit(
@@ -293,7 +293,12 @@ def test_hard_linked_files_are_skipped_and_dry_runs_logged(tmp_path: Path, shm: 
     )
     assert done.returncode == 3 and "hard links" in done.stdout
     assert photo.exists() and not entries(shm / "v")
-    events = [json.loads(line) for line in log.read_text().splitlines()]
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    events = [e for e in records if not e["event"].startswith("audit.")]
     assert [e["event"] for e in events] == ["dry-run", "apply", "skip"]
-    assert all(list(e) == sorted(e) for e in events)  # canonical: sorted keys
+    assert all(list(e) == sorted(e) for e in records)  # canonical: sorted keys
+    assert records[-1]["event"] == "audit.checkpoint"  # each command seals what it logged
+    # the events are in the tamper-evident audit log, its key beside it
+    verified = faceaudit("audit", "verify", str(log), "--key", str(tmp_path / "audit-keys"))
+    assert verified.returncode == 0, verified.stdout + verified.stderr
     assert str(photo) not in log.read_text() and "badge" not in log.read_text()

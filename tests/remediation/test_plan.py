@@ -95,8 +95,84 @@ def test_relative_paths_resolve_against_the_base(tmp_path: Path) -> None:
     assert item.path == str(photo) and item.action == "delete"
 
 
-def test_no_legal_hold_is_declared_yet(tmp_path: Path) -> None:
-    assert holds_for(str(tmp_path / "a.jpg")) is None
+HOLD_POLICY = """\
+schema_version: 1
+name: holds
+extends: [gdpr]
+holds:
+  - case: CASE-2026-014
+    scope:
+      paths: ["evidence/**"]
+    reason: Employment tribunal claim; counsel asked to keep the photos
+    owner: legal@acme.example
+    start: 2026-03-01
+"""
+
+
+def _hold_policy(where: Path) -> Path:
+    path = where / "holds.yaml"
+    path.write_text(HOLD_POLICY)
+    return path
+
+
+def test_a_legal_hold_keeps_its_items_out_of_the_plan(tmp_path: Path) -> None:
+    held, free = _file(tmp_path / "evidence" / "a.jpg"), _file(tmp_path / "other" / "b.jpg")
+    from scanner.policy.loader import load_policy
+
+    holds = load_policy(_hold_policy(tmp_path)).holds
+    assert holds_for(str(held), holds) is not None and holds_for(str(free), holds) is None
+    assert holds_for(str(held)) is None  # no policy, no hold
+    report = write_report(tmp_path, [finding(held), finding(free)], [held, free])
+    plan = plan_from_report(report, base=tmp_path, holds=holds)
+    actions = {Path(i.path).name: i for i in plan.items}
+    assert actions["b.jpg"].action == "delete"
+    kept = actions["a.jpg"]
+    assert kept.action == "none" and kept.hold is not None and kept.hold.case == "CASE-2026-014"
+    assert (
+        kept.reason == "legal hold CASE-2026-014: Employment tribunal claim; counsel asked "
+        "to keep the photos"
+    )
+    # through the CLI, the policy's holds are asked
+    done = faceaudit(
+        "remediate",
+        "plan",
+        str(report),
+        "-o",
+        str(tmp_path / "p.json"),
+        "--policy",
+        str(_hold_policy(tmp_path)),
+    )
+    assert done.returncode == 0, done.stderr
+    doc = json.loads((tmp_path / "p.json").read_text())
+    assert doc["summary"] == {"delete": 1, "quarantine": 0, "none": 1}
+
+
+def test_a_finding_the_scan_held_is_planned_as_held(tmp_path: Path) -> None:
+    photo = _file(tmp_path / "a.jpg")
+    held_by = {"case": "C-1", "reason": "litigation", "owner": "legal@x", "start": "2026-01-01"}
+    report = write_report(tmp_path, [finding(photo, disposition="held", held_by=held_by)])
+    (item,) = plan_from_report(report, base=tmp_path).items
+    assert item.action == "none" and item.reason == "legal hold C-1: litigation"
+
+
+def test_purge_keeps_what_a_hold_declared_since_covers(tmp_path: Path, shm: Path) -> None:
+    photo = _file(tmp_path / "evidence" / "a.jpg")
+    from tests.remediation.conftest import entries, plan_for
+
+    plan = plan_for(tmp_path, [photo])
+    vault = shm / "v"
+    assert (
+        faceaudit("remediate", "apply", str(plan), "--vault", str(vault), "--yes").returncode == 0
+    )
+    policy = str(_hold_policy(tmp_path))
+    purge = ["remediate", "purge", "--vault", str(vault), "--as-of", "2100-01-01"]
+    dry = faceaudit(*purge, "--policy", policy)
+    assert "legal hold CASE-2026-014" in dry.stdout and "would" not in dry.stdout
+    kept = faceaudit(*purge, "--policy", policy, "--yes")
+    assert "legal hold CASE-2026-014" in kept.stdout
+    assert len(entries(vault, "quarantined")) == 1  # still restorable
+    assert faceaudit(*purge, "--yes").returncode == 0  # the hold lifted (no policy): purged
+    assert not entries(vault, "quarantined")
 
 
 def test_the_plan_file_round_trips_and_is_versioned(tmp_path: Path) -> None:

@@ -53,5 +53,5 @@ def test_subject_erasure_then_found_nowhere(tmp_path: Path, shm: Path, devset: P
     )
     records = [json.loads(p.read_text()) for p in (vault / "erasures").iterdir()]
     assert len(records) == 2 and {r["plan"] for r in records} == {doc["plan_id"]}
-    log = (vault / "events.jsonl").read_text()
+    log = (vault / "audit.jsonl").read_text()
     assert "obama" not in log
