@@ -265,7 +265,9 @@ def _search(
     turn_source = fine if s.thorough else _shrunk(fine, ROTATION_SIDE)
     turned: list[_Hit] = []
     for degrees, method in ROTATIONS.items():  # all three, then the best-scoring wins
-        found = _run(models, turn_source.transpose(method), degrees, s, pad=not s.thorough)
+        # Unpadded: padding cost 0.09 Mpx a turn against 0.05 and found no more of the dev
+        # set's face images turned 90 degrees (180 of 182 both ways).
+        found = _run(models, turn_source.transpose(method), degrees, s, pad=False)
         turned = _merge(turned, [h for h in found if max(h.box.w, h.box.h) >= ROTATED_MIN_REL])
     return _confirm(turned, fine, models, s, budget)
 
