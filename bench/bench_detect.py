@@ -1,18 +1,20 @@
 """Where the face-image detector spends its time, and what it finds (issue 14, targets 1-3).
 
-    python bench/bench_detect.py --corpus /tmp/photos7 [--tiers /tmp/tiers] [--repeat 2]
+    python bench/bench_detect.py [--seed 7] [--per-tier 8] [--repeat 2] [--skip ...]
 
-`--corpus` is a folder built by ../shared/bench/make_photos.py (OUT/img/*.jpg and
-OUT/truth.csv). The script prints, from one run:
+The photos are bench_images.py's, built once by bench/photo_corpus.py (the one definition of
+the corpus and of the small-face tier, shared by both benchmarks): make_photos' 48 JPEGs of
+4000x3000 (32 with faces, 16 without) and the small-face tier (faces 40, 60, 80 px high, the
+height measured by dlib's HOG on the portrait, eyebrows to chin). The script prints, from one
+run:
 
-1. per photo, in one process (one core): decode ms and detector ms, split into the YuNet passes
-   by working size and dlib CNN verifications, for photos with and without faces;
+1. per photo, in one process (one core): CPU time (time.process_time) of the decode and of the
+   detector, split into the YuNet passes by working size and dlib CNN verifications, for photos
+   with and without faces (CPU time, not wall time: the machine is shared);
 2. end to end, start-up included: `faceaudit scan -j 2` against face_recognition's command
    `face_detection --cpus 2` on the same photos (time, photos/s, image-level recall, false
    positives);
-3. the small-face tier (built under `--tiers` if missing): dev-set portraits pasted into
-   4000x3000 no-face photos so that the face is 40, 60 or 80 px high, recall of both tools per
-   tier.
+3. the small-face tier: recall of both tools per tier.
 
 No timed assertion anywhere: the machine is shared, compare the ratios of one run.
 """
@@ -20,10 +22,8 @@ No timed assertion anywhere: the machine is shared, compare the ratios of one ru
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
-import random
 import subprocess
 import sys
 import tempfile
@@ -34,78 +34,18 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+import photo_corpus
 
 ROOT = Path(__file__).resolve().parent.parent
-DEV = Path(os.environ.get("FACEAUDIT_DEVSET", ROOT.parent / "shared" / "data" / "faces-dev"))
 VENV_BIN = Path(sys.executable).parent
-TIERS = (40, 60, 80)
-PER_TIER = 12
+TIERS = photo_corpus.SMALL_TIERS
 
 
 # -- corpora ----------------------------------------------------------------------------------
 
 
-def truth(corpus: Path) -> dict[Path, int]:
-    with open(corpus / "truth.csv", newline="") as fh:
-        return {corpus / "img" / name: int(n) for name, n in csv.reader(fh)}
-
-
-def _manifest(kind: str, faces: str) -> list[Path]:
-    with open(DEV / "manifest.csv", newline="") as fh:
-        return [
-            DEV / r["path"]
-            for r in csv.DictReader(fh)
-            if r["kind"] == kind
-            and r["faces"] == faces
-            and r["path"].lower().endswith((".jpg", ".jpeg", ".png"))
-        ]
-
-
-def _face_height(portrait: Image.Image) -> float | None:
-    """The face box height in the portrait, measured by YuNet on the portrait itself."""
-    from scanner.faces import yunet
-
-    model = yunet.load()
-    scale = min(1.0, 640 / max(portrait.size))
-    small = portrait.resize((round(portrait.width * scale), round(portrait.height * scale)))
-    found = [c for c in yunet.detect(model, np.asarray(small)) if c.score >= 0.9]
-    if len(found) != 1:
-        return None  # not sure which face, or none seen
-    return found[0].h / scale
-
-
-def build_tiers(out: Path, seed: int = 14) -> None:
-    """Faces 40/60/80 px high in 4000x3000 photos, PER_TIER per tier, one face each."""
-    rng = random.Random(seed)
-    faces = _manifest("face_image", "1")
-    bgs = _manifest("no_face_image", "0")
-    rng.shuffle(faces)
-    portraits: list[tuple[Image.Image, float]] = []
-    for path in faces:
-        im = Image.open(path).convert("RGB")
-        if max(im.size) < 150:
-            continue
-        height = _face_height(im)
-        if height is not None and height >= 60:
-            portraits.append((im, height))
-        if len(portraits) >= PER_TIER:
-            break
-    rows = []
-    (out / "img").mkdir(parents=True, exist_ok=True)
-    for px in TIERS:
-        for i, (portrait, height) in enumerate(portraits):
-            canvas = Image.open(rng.choice(bgs)).convert("RGB").resize((4000, 3000))
-            scale = px / height
-            size = (max(1, round(portrait.width * scale)), max(1, round(portrait.height * scale)))
-            small = portrait.resize(size, Image.Resampling.LANCZOS)
-            x, y = rng.randint(0, 4000 - size[0]), rng.randint(0, 3000 - size[1])
-            canvas.paste(small, (x, y))
-            name = f"tier{px}_{i:02d}.jpg"
-            canvas.save(out / "img" / name, quality=90)
-            rows.append((name, 1))
-    with open(out / "truth.csv", "w", newline="") as fh:
-        csv.writer(fh).writerows(rows)
+def truth(photos: tuple[photo_corpus.Photo, ...]) -> dict[Path, int]:
+    return {p.path: p.faces for p in photos}
 
 
 # -- one process: where the time goes ---------------------------------------------------------
@@ -120,23 +60,23 @@ def _timed_calls(log: dict[str, float]) -> Iterator[None]:
     real_detect, real_cnn = yunet.detect, face_yunet._cnn_confirms
 
     def detect(model, arr, pad=0):  # type: ignore[no-untyped-def]
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         try:
             return real_detect(model, arr, pad)
         finally:
             side = max(arr.shape[:2])
             bucket = f"yunet<={side // 128 * 128 + 127}px"
-            log[bucket] = log.get(bucket, 0.0) + time.perf_counter() - t0
+            log[bucket] = log.get(bucket, 0.0) + time.process_time() - t0
             log["yunet calls"] = log.get("yunet calls", 0.0) + 1
             # The machine-independent cost: YuNet's time is about proportional to pixels.
             log["yunet Mpx"] = log.get("yunet Mpx", 0.0) + arr.shape[0] * arr.shape[1] / 1e6
 
     def cnn(*args, **kwargs):  # type: ignore[no-untyped-def]
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         try:
             return real_cnn(*args, **kwargs)
         finally:
-            log["dlib cnn"] = log.get("dlib cnn", 0.0) + time.perf_counter() - t0
+            log["dlib cnn"] = log.get("dlib cnn", 0.0) + time.process_time() - t0
             log["cnn calls"] = log.get("cnn calls", 0.0) + 1
 
     yunet.detect, face_yunet._cnn_confirms = detect, cnn  # type: ignore[assignment]
@@ -165,15 +105,15 @@ def per_photo(paths: dict[Path, int], repeat: int) -> None:
         best: dict[str, float] | None = None
         for _ in range(repeat):
             item = LoadedItem(FileLocation(str(path)), sniff(data[:4096]), data)
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             im = imaging.open_image(data, item.content_type, 10**9)
             imaging.decode_working(im, item.content_type, 0, FINE_TARGET, detail=True)
-            decode = time.perf_counter() - t0
+            decode = time.process_time() - t0
             log: dict[str, float] = {}
             with _timed_calls(log):
-                t0 = time.perf_counter()
+                t0 = time.process_time()
                 out = detector.detect(item, ctx)
-                log["detector total"] = time.perf_counter() - t0
+                log["detector total"] = time.process_time() - t0
             log["decode alone"] = decode
             if best is None or log["detector total"] < best["detector total"]:
                 best = log
@@ -183,7 +123,7 @@ def per_photo(paths: dict[Path, int], repeat: int) -> None:
     for name, logs in groups.items():
         keys = sorted({k for log in logs for k in log})
         hit = sum(found[p] for p, n in paths.items() if bool(n) == (name == "face"))
-        print(f"  {name} photos ({len(logs)}, detected {hit}): mean per photo, one core")
+        print(f"  {name} photos ({len(logs)}, detected {hit}): mean CPU per photo, one core")
         for key in keys:
             values = [log.get(key, 0.0) for log in logs]
             plain = "calls" in key or "Mpx" in key
@@ -268,7 +208,7 @@ def tier_recall(paths: dict[Path, int], folder: Path) -> None:
     for tool, (seconds, hits) in runs.items():
         cells = []
         for px in TIERS:
-            tier = {p: n for p, n in paths.items() if p.name.startswith(f"tier{px}_")}
+            tier = {p: n for p, n in paths.items() if p.name.startswith(f"t{px:03d}_")}
             found, total, _ = score(tier, hits)
             cells.append(f"{px} px {found}/{total}")
         print(f"    {tool:>24}: {'  '.join(cells)}  ({seconds:.1f} s)")
@@ -290,23 +230,23 @@ def _worker_env() -> None:
 def main(argv: list[str] | None = None) -> int:
     _worker_env()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--corpus", type=Path, required=True)
-    ap.add_argument("--tiers", type=Path, default=Path(tempfile.gettempdir()) / "faceaudit-tiers")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--per-tier", type=int, default=8, help="photos per small-face tier")
     ap.add_argument("--repeat", type=int, default=2, help="per-photo runs (the fastest counts)")
     ap.add_argument("--skip", nargs="*", default=[], choices=["per-photo", "compare", "tiers"])
     a = ap.parse_args(argv)
-    paths = truth(a.corpus)
+    corpus = photo_corpus.build(a.seed, a.per_tier)
+    print(corpus.note)
+    paths = truth(corpus.main)
     if "per-photo" not in a.skip:
         print("1. per photo, one process")
         per_photo(paths, a.repeat)
     if "compare" not in a.skip:
         print("2. end to end, start-up included")
-        compare("make_photos corpus", paths, a.corpus / "img")
+        compare("make_photos corpus", paths, corpus.main_dir)
     if "tiers" not in a.skip:
-        if not (a.tiers / "truth.csv").exists():
-            build_tiers(a.tiers)
-        print("3. small-face tier (face height in a 4000x3000 photo)")
-        tier_recall(truth(a.tiers), a.tiers / "img")
+        print("3. small-face tier (face height in a 4000x3000 photo, dlib HOG's box)")
+        tier_recall(truth(corpus.small), corpus.small_dir)
     return 0
 
 

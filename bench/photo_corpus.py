@@ -1,5 +1,8 @@
 """The benchmark's photo sets, built once under a cache directory outside the repository.
 
+The one definition of the corpus and of the small-face tier: bench/bench_images.py (the peer
+table and the targets) and bench/bench_detect.py (where the time goes) both read it.
+
 - main: `../shared/bench/make_photos.py DEVSET OUT --seed N` (issue 14's corpus): 48 JPEGs of
   4000x3000, 32 with 1-3 whole portraits pasted at 300-1000 px long side, 16 without a face;
   the truth (file name, faces) is the builder's truth.csv.

@@ -119,6 +119,14 @@ def orientation(im: Image.Image) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
+def has_orientation(im: Image.Image) -> bool:
+    """Whether the image carries an EXIF orientation tag (whatever its value)."""
+    try:
+        return 0x0112 in im.getexif()
+    except Exception:  # a broken EXIF block is no tag
+        return False
+
+
 def frame_count(im: Image.Image) -> int:
     n = getattr(im, "n_frames", 1)
     return n if isinstance(n, int) and n > 0 else 1
@@ -151,6 +159,9 @@ class WorkingImage:
     # The same frame at about twice the working size, when the original has those pixels
     # (decode_working's `detail`): a closer look at small candidates, tile by tile.
     detail: Image.Image | None = None
+    # The file said which way is up (an EXIF orientation tag, applied): the camera recorded
+    # its orientation, so the pixels are not a sideways photo that needs turning.
+    oriented: bool = False
 
     @property
     def detail_scale(self) -> float:
@@ -190,10 +201,12 @@ def decode_working(
         if big.long_side < 1.4 * target_long:
             # Not much larger than the target: the working image alone, as without `detail`.
             fine = _shrink(big.image, target_long)
-            return WorkingImage(fine, max(fine.size) / max(big.original), big.original)
+            scale = max(fine.size) / max(big.original)
+            return WorkingImage(fine, scale, big.original, oriented=big.oriented)
         half = big.image.reduce(2)  # a box filter: cheap, and as good as a resize here
         fine = _shrink(half if max(half.size) >= 0.7 * target_long else big.image, target_long)
-        return WorkingImage(fine, max(fine.size) / max(big.original), big.original, big.image)
+        scale = max(fine.size) / max(big.original)
+        return WorkingImage(fine, scale, big.original, big.image, big.oriented)
     floor = floor_long if floor_long is not None else 0.7 * target_long
     try:
         if frame:
@@ -210,6 +223,7 @@ def decode_working(
         # Read after decoding: Pillow's TIFF plugin applies the orientation itself while
         # loading (size already upright, tag dropped); turning it again would double-rotate.
         orient = orientation(im)
+        oriented = has_orientation(im)
         original = (stored[1], stored[0]) if orient in (5, 6, 7, 8) else stored
         rgb = to_rgb(im)
     except ImageProblem:
@@ -221,7 +235,7 @@ def decode_working(
     for method in _TRANSPOSE.get(orient, ()):
         rgb = rgb.transpose(method)
     rgb = _shrink(rgb, target_long)
-    return WorkingImage(rgb, max(rgb.size) / max(original), original)
+    return WorkingImage(rgb, max(rgb.size) / max(original), original, oriented=oriented)
 
 
 def _shrink(rgb: Image.Image, target_long: int) -> Image.Image:

@@ -75,3 +75,40 @@ def test_only_three_channel_images_reach_the_c_function(
 ) -> None:
     with pytest.raises(ValueError, match="HxWx3"):
         yunet.detect(model, np.zeros(shape, np.uint8))
+
+
+def _face_at(face_height: int, centre_y: int) -> np.ndarray:
+    """A 1000x750 photo (coffee) with the astronaut's head pasted so that her face, ~130 px
+    tall in the 300 px crop, is `face_height` px tall and centred on row `centre_y`."""
+    bg = Image.open(skimage_data() / "coffee.png").convert("RGB").resize((1000, 750))
+    head = Image.open(skimage_data() / "astronaut.png").convert("RGB").crop((110, 0, 350, 300))
+    k = face_height / 130
+    head = head.resize((round(head.width * k), round(head.height * k)))
+    face_centre = round(110 * k)  # the face's centre row in the crop, scaled
+    bg.paste(head, (400, centre_y - face_centre))
+    return np.asarray(bg)
+
+
+def _strong(found: list[yunet.Candidate]) -> list[tuple[float, float, float, float]]:
+    return [(c.x, c.y, c.w, c.h) for c in found if c.score >= 0.8]
+
+
+@pytest.mark.parametrize("centre_y", [150, 375, 360, 600])
+def test_halves_find_what_the_whole_image_shows(model: yunet.YuNet, centre_y: int) -> None:
+    """A face up to the overlap's height is found whole, once, wherever it sits, also on the
+    middle row where the halves meet."""
+    rgb = _face_at(90, centre_y)
+    whole, halves = (
+        _strong(yunet.detect(model, rgb)),
+        _strong(yunet.detect_in_halves(model, rgb, 128)),
+    )
+    assert len(whole) == 1 and len(halves) == 1
+    assert np.allclose(whole[0], halves[0], atol=4), (whole, halves)
+
+
+def test_halves_report_no_part_of_a_taller_face(model: yunet.YuNet) -> None:
+    """A face taller than the overlap, cut where a half ends (rows 311 and 439 here), leaves
+    no partial box that reaches the cut (the caller's close-up pass finds such faces)."""
+    rgb = _face_at(260, 375)
+    for c in yunet.detect_in_halves(model, rgb, 128):
+        assert abs(c.y + c.h - 439) > 2 and abs(c.y - 311) > 2, c
