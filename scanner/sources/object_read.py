@@ -74,14 +74,17 @@ class ObjectRef:
         try:
             fs = filesystem(self.target)
             path = self._path()
+            # s3fs splits a large whole read into concurrent ranges after asking the size
+            # (a HEAD, when no listing of its own filled its cache): one GET instead
+            one = {"max_concurrency": 1} if self.target.dialect is S3 else {}
             whole = self.size > HEAD_BYTES and _named_whole(self.key)
             if whole:
-                data = fs.cat_file(path)  # one GET
+                data = fs.cat_file(path, **one)  # one GET
             else:
                 data = fs.cat_file(path, start=0, end=min(self.size, HEAD_BYTES))
                 if len(data) < self.size and _fetched_whole(sniff(data)):
                     whole = True
-                    data = fs.cat_file(path)  # whole: one object, never two halves
+                    data = fs.cat_file(path, **one)  # whole: one object, never two halves
             if whole and len(data) != self.size:
                 self._got["changed"] = "the object was replaced since it was listed"
                 return

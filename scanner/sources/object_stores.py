@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import errno
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -21,6 +21,7 @@ from scanner.errors import ConfigError
 
 RETRIES = 3  # s3fs's own retries of a failed call, with backoff
 ATTEMPTS = 3  # botocore's attempts within one call ("standard" mode: backoff with jitter)
+PAGE_SIZE = 1000  # keys per listing request (each store's own maximum page)
 
 
 @dataclass(frozen=True)
@@ -191,3 +192,110 @@ def describe(exc: BaseException) -> str:
     if code == errno.EBUSY:  # s3fs's translation of SlowDown / 503
         return "the store kept throttling (503 SlowDown) through every retry"
     return f"{type(exc).__name__}{f' ({code})' if code else ''}"
+
+
+@dataclass(frozen=True)
+class Page:
+    """One listing request's answer: its objects (fsspec info dicts, named `bucket/key`), the
+    greatest key it covered and the store's token for the next page (None: the last)."""
+
+    infos: list[dict[str, Any]]
+    last: str | None
+    token: str | None
+
+
+def pages(fs: Any, target: ObjectTarget, after: str | None, token: str | None) -> Iterator[Page]:
+    """The objects under `target`, page by page in key order, from after the key `after`
+    (S3's StartAfter / KeyMarker, GCS's startOffset) or, for Azure, whose listing cannot start
+    at a key, from the continuation `token` of an earlier listing. A prefix that names one
+    object lists that object."""
+    prefix = f"{target.prefix}/" if target.prefix else ""
+    lister = {"s3": _s3_pages, "gcs": _gcs_pages, "abfs": _azure_pages}[target.dialect.protocol]
+    empty = True
+    for page in lister(fs, target, prefix, after, token):
+        empty = empty and not page.infos
+        yield page
+    if empty and target.prefix and after is None and token is None and fs.isfile(target.root):
+        yield Page([fs.info(target.root)], target.prefix, None)
+
+
+def _s3_pages(
+    fs: Any, target: ObjectTarget, prefix: str, after: str | None, token: str | None
+) -> Iterator[Page]:
+    versions = bool(fs.version_aware)  # every version listed, the current one kept
+    method = "list_object_versions" if versions else "list_objects_v2"
+    kwargs: dict[str, Any] = {"Bucket": target.bucket, "Prefix": prefix, "MaxKeys": PAGE_SIZE}
+    if after is not None:
+        kwargs["KeyMarker" if versions else "StartAfter"] = after
+    while True:
+        out = fs.call_s3(method, **kwargs)  # s3fs's call: its retries and error translation
+        found = out.get("Versions" if versions else "Contents", [])
+        keys = [c["Key"] for c in (*found, *out.get("DeleteMarkers", []))]
+        infos = []
+        for c in found:
+            if versions and not c.get("IsLatest"):
+                continue
+            c["type"] = "file"
+            fs._fill_info(c, target.bucket, versions=versions)
+            infos.append(c)
+        if not out.get("IsTruncated"):
+            yield Page(infos, max(keys, default=after), None)
+            return
+        if versions:
+            kwargs["KeyMarker"] = out.get("NextKeyMarker", "")
+            kwargs["VersionIdMarker"] = out.get("NextVersionIdMarker", "")
+            yield Page(infos, max(keys, default=after), kwargs["KeyMarker"])
+        else:
+            kwargs["ContinuationToken"] = out["NextContinuationToken"]
+            yield Page(infos, max(keys, default=after), kwargs["ContinuationToken"])
+
+
+def _gcs_pages(
+    fs: Any, target: ObjectTarget, prefix: str, after: str | None, token: str | None
+) -> Iterator[Page]:
+    kwargs: dict[str, Any] = {"prefix": prefix, "maxResults": PAGE_SIZE}
+    if after is not None:
+        kwargs["startOffset"] = after  # inclusive: the key itself is left out below
+    while True:
+        out = fs.call("GET", "b/{}/o", target.bucket, json_out=True, **kwargs)
+        items = [i for i in out.get("items", []) if i["name"] != after]
+        infos = [fs._process_object(target.bucket, i) for i in items]
+        last = max((i["name"] for i in items), default=after)
+        next_token = out.get("nextPageToken")
+        yield Page(infos, last, next_token)
+        if not next_token:
+            return
+        kwargs["pageToken"] = next_token
+
+
+def _azure_pages(
+    fs: Any, target: ObjectTarget, prefix: str, after: str | None, token: str | None
+) -> Iterator[Page]:
+    from fsspec.asyn import sync
+
+    while True:
+        infos, last, token = sync(fs.loop, _azure_page, fs, target.bucket, prefix, token)
+        yield Page(infos, last or after, token)
+        if not token:
+            return
+        after = last or after
+
+
+async def _azure_page(
+    fs: Any, container: str, prefix: str, token: str | None
+) -> tuple[list[dict[str, Any]], str | None, str | None]:
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        async with fs.service_client.get_container_client(container=container) as client:
+            listed = client.list_blobs(
+                include=["metadata"], name_starts_with=prefix or None, results_per_page=PAGE_SIZE
+            ).by_page(continuation_token=token)
+            blobs = []
+            async for page in listed:
+                blobs = [b async for b in page]
+                break
+            infos: list[dict[str, Any]] = await fs._details(blobs)
+            return infos, max((b.name for b in blobs), default=None), listed.continuation_token
+    except ResourceNotFoundError:
+        raise FileNotFoundError(container) from None
