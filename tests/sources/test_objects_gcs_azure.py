@@ -326,8 +326,9 @@ def test_an_interrupted_listing_resumes_after_its_last_complete_page(
     store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Ctrl-C after five objects of nine, listed two a page: the next scan lists from after
-    the fourth key, the last of the last complete page (GCS `startOffset`, Azure's continuation marker), reads only what follows,
-    and reports what a scan from the start reports."""
+    the fourth key, the last of the last complete page (GCS `startOffset`, Azure's
+    continuation marker), reads only what follows, and reports what a scan from the start
+    reports."""
     from scanner.sources import object_stores
 
     monkeypatch.setattr(object_stores, "PAGE_SIZE", 2)
