@@ -39,6 +39,9 @@ class _Dialect:
     storage_class: tuple[str, ...]
     archived: frozenset[str]  # storage classes that cannot be read without a restore
     options: dict[str, Callable[[str], dict[str, Any]]]
+    # what pins a read to the listed object where no version id does (GCS: its generation;
+    # Azure: its ETag, as an If-Match condition): a replaced object is then never read
+    pin: tuple[str, ...] = ()
 
 
 def _flag(value: str) -> bool:
@@ -85,6 +88,7 @@ _GCS = _Dialect(
         "anonymous": lambda v: {"token": "anon"} if _flag(v) else {},
         "requester_pays": lambda v: {"requester_pays": _flag(v)},
     },
+    ("generation",),
 )
 _AZURE = _Dialect(
     "abfs",
@@ -97,6 +101,7 @@ _AZURE = _Dialect(
     ("blob_tier", "archive_status"),
     frozenset({"Archive", "rehydrate-pending-to-hot", "rehydrate-pending-to-cool"}),
     {"anonymous": lambda v: {"anon": _flag(v)}},
+    ("etag",),
 )
 DIALECTS: dict[str, _Dialect] = {"s3": S3, "gs": _GCS, "gcs": _GCS, "az": _AZURE, "abfs": _AZURE}
 
@@ -299,3 +304,63 @@ async def _azure_page(
             return infos, max((b.name for b in blobs), default=None), listed.continuation_token
     except ResourceNotFoundError:
         raise FileNotFoundError(container) from None
+
+
+def read(
+    fs: Any,
+    target: ObjectTarget,
+    key: str,
+    version: str | None,
+    pin: str | None,
+    *,
+    start: int | None = None,
+    end: int | None = None,
+) -> bytes:
+    """The bytes [start, end) of the listed object (the whole of it without a range): of its
+    version id (S3), generation (GCS) or ETag (Azure, If-Match). Another object now under the
+    key is FileNotFoundError (GCS, S3: the version is gone) or ItemReplaced (Azure)."""
+    path = f"{target.bucket}/{key}"
+    protocol = target.dialect.protocol
+    if protocol == "s3":
+        if version is not None:
+            path += f"?versionId={version}"
+        # s3fs splits a large whole read into concurrent ranges after asking the size (a
+        # HEAD): one GET instead
+        data: bytes = fs.cat_file(path, start=start, end=end, max_concurrency=1)
+    elif protocol == "gcs":
+        data = fs.cat_file(path, start=start, end=end, **({"generation": pin} if pin else {}))
+    else:
+        from fsspec.asyn import sync
+
+        data = sync(fs.loop, _azure_read, fs, target.bucket, key, pin, start=start, end=end)
+    return data
+
+
+class ItemReplaced(OSError):
+    """The object under the key is not the one listed (its ETag changed)."""
+
+
+async def _azure_read(
+    fs: Any, container: str, key: str, etag: str | None, *, start: int | None, end: int | None
+) -> bytes:
+    from azure.core import MatchConditions
+    from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+
+    condition: dict[str, Any] = {}
+    if etag:
+        condition = {"etag": etag, "match_condition": MatchConditions.IfNotModified}
+    length = None if end is None else end - (start or 0)
+    async with fs.service_client.get_blob_client(container=container, blob=key) as blob:
+        try:
+            stream = await blob.download_blob(
+                offset=start if end is not None else None,
+                length=length,
+                max_concurrency=1,
+                **condition,
+            )
+            data: bytes = await stream.readall()
+        except ResourceNotFoundError:
+            raise FileNotFoundError(key) from None
+        except ResourceModifiedError:
+            raise ItemReplaced(key) from None
+    return data

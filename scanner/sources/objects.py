@@ -148,7 +148,9 @@ class ObjectSource:
             return Problem(location, ProblemReason.OVERSIZE, detail)
         mtime_ns = _mtime_ns(_field(info, dialect.modified))
         etag = str(_field(info, dialect.etag) or "")
-        ref = ObjectRef(target, key, version, size, self.ctx.max_file_bytes)
+        pin = _field(info, dialect.pin)
+        pin = None if pin is None else str(pin)
+        ref = ObjectRef(target, key, version, size, self.ctx.max_file_bytes, pin)
         return SourceItem(
             location, size, mtime_ns, ref=ref, identity=_identity(size, mtime_ns, etag, version)
         )

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from helpers import astronaut, encode, no_face
+from reporters.sample import report_validator
 from s3_server import S3Server
 
 from scanner import ScanConfig, scan
@@ -28,6 +29,7 @@ from scanner.errors import ConfigError
 from scanner.model import EvidenceKind, ObjectLocation, ProblemReason
 from scanner.policy.judgement import Judgement
 from scanner.policy.loader import load_policy
+from scanner.reporters import json_report
 from scanner.sources import display
 from scanner.sources.base import ItemChanged
 from scanner.sources.object_read import ObjectRef
@@ -187,6 +189,14 @@ def test_a_versioned_bucket_locates_the_current_version(s3: Any, server: S3Serve
     assert [(v["VersionId"], v["ETag"]) for v in after] == [
         (v["VersionId"], v["ETag"]) for v in before
     ]
+    # the JSON report (schema 1.5) names the version that was read beside the path
+    doc = json.loads(json_report.render(result))
+    report_validator().validate(doc)
+    assert doc["items"][0]["location"] == {
+        "path": "s3://badges/2019/a.jpg",
+        "members": [],
+        "version_id": current,
+    }
 
 
 def test_an_unchanged_bucket_rescans_by_listing_alone(

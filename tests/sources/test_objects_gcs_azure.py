@@ -364,3 +364,23 @@ def test_an_interrupted_listing_resumes_after_its_last_complete_page(
 
     assert found(resumed) == found(reference)
     assert not resumed.incomplete
+
+
+def test_a_replaced_object_is_never_read_for_the_listed_one(store: Store) -> None:
+    """Reads are pinned to what was listed (GCS: its generation; Azure: its ETag, If-Match):
+    an object replaced by one of the same size after the listing is a change, not read."""
+    from scanner.sources.base import ItemChanged
+    from scanner.sources.object_read import ObjectRef
+
+    bucket = _bucket("pinned")
+    store.mkbucket(bucket)
+    store.put(f"{bucket}/a.jpg", FACE)
+    target = ObjectTarget.parse(f"{store.scheme}://{bucket}")
+    info = filesystem(target).info(f"{bucket}/a.jpg")
+    pin = str(info["generation"] if store.scheme == "gs" else info["etag"])
+    listed = ObjectRef(target, "a.jpg", None, len(FACE), 1 << 30, pin)
+    fresh = ObjectRef(target, "a.jpg", None, len(FACE), 1 << 30, pin)
+    assert fresh.open().read_all(1 << 30) == FACE  # the listed object itself: read
+    store.put(f"{bucket}/a.jpg", bytes(reversed(FACE)))  # same size, other content
+    with pytest.raises(ItemChanged, match="replaced"):
+        listed.open()
