@@ -127,6 +127,19 @@ class S3Server:
             pass
         self.clear_log()
 
+    def enforce_iam(self, on: bool) -> None:
+        """moto's own IAM enforcement (its `reset-auth` API): on, every request must be signed
+        by an IAM user's key and is allowed by that user's policies, as on AWS."""
+        body = b"0" if on else b"inf"
+        req = urllib.request.Request(
+            f"{self.url}/moto-api/reset-auth",
+            body,
+            headers={"Content-Type": "text/plain"},  # a form's body would not reach moto
+            method="POST",
+        )
+        with urllib.request.urlopen(req, timeout=10):
+            pass
+
     def clear_log(self) -> None:
         with self._lock:
             self.log.clear()
