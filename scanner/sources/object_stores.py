@@ -190,8 +190,8 @@ def describe(exc: BaseException) -> str:
     """An error in words that hold no credential: its class and the store's error code."""
     code = getattr(exc, "code", None) or getattr(exc, "errno", None)
     code = code or getattr(exc, "error_code", None)  # azure-storage-blob's error code
-    if isinstance(exc, PermissionError):
-        return "access denied"
+    if isinstance(exc, PermissionError) or getattr(exc, "status_code", None) == 403:
+        return "access denied"  # azure-core's errors carry the HTTP status
     if str(code) == "BlobArchived":  # adlfs's listing does not carry the blob's tier
         return "Azure Archive tier: not readable without a rehydration, which a scan never asks for"
     if code == errno.EBUSY:  # s3fs's translation of SlowDown / 503

@@ -384,3 +384,50 @@ def test_a_replaced_object_is_never_read_for_the_listed_one(store: Store) -> Non
     store.put(f"{bucket}/a.jpg", bytes(reversed(FACE)))  # same size, other content
     with pytest.raises(ItemChanged, match="replaced"):
         listed.open()
+
+
+@pytest.mark.parametrize("permission", ["rl", "l"])
+def test_azure_by_a_sas_token_and_it_appears_nowhere(
+    azure_server: AzuriteServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, permission: str
+) -> None:
+    """A container SAS (read + list, as docs/objects.md advises; then list only) in the
+    connection string instead of the account key: the scan lists and reads by it — or, list
+    only, reports every object unreadable (exit 3) — and neither the SAS's signature nor the
+    account key appears in any output."""
+    from azure.storage.blob import ContainerSasPermissions, generate_container_sas
+
+    store = _azure(azure_server, monkeypatch)
+    bucket = _bucket("sas")
+    _fill(store, bucket)
+    sas = generate_container_sas(
+        azure_server.account,
+        bucket,
+        account_key=azure_server.key,
+        permission=ContainerSasPermissions.from_string(permission),
+        expiry=datetime.now(timezone.utc) + timedelta(hours=1),
+    )
+    signature = unquote(dict(p.split("=", 1) for p in sas.split("&"))["sig"])
+    connection = f"BlobEndpoint={azure_server.url};SharedAccessSignature={sas}"
+    state, report = tmp_path / "state.db", tmp_path / "report.json"
+    argv = [FACEAUDIT, "scan", f"az://{bucket}", "-j", "1", "-f", "json", "-o", str(report)]
+    argv += ["--state", str(state)]
+    env = dict(os.environ, HOME=str(tmp_path), AZURE_STORAGE_CONNECTION_STRING=connection)
+    proc = subprocess.run(
+        argv, capture_output=True, timeout=300, check=False, stdin=subprocess.DEVNULL, env=env
+    )
+    doc = json.loads(report.read_text())
+    paths = {i["path"] for i in doc["items"]}
+    if permission == "rl":
+        assert proc.returncode == 3, proc.stderr[-2000:]  # notes/fake.jpg: a decode error
+        assert f"az://{bucket}/people/face.jpg" in paths
+    else:
+        assert proc.returncode == 3 and paths == set()
+        denied = [p for p in doc["problems"] if p["reason"] == "unreadable_file"]
+        assert len(denied) == 5, doc["problems"]
+        assert {p["detail"] for p in denied} == {"access denied"}
+    outputs = proc.stdout + proc.stderr + report.read_bytes()
+    for path in tmp_path.iterdir():
+        if path.name.startswith("state.db"):
+            outputs += path.read_bytes()
+    for secret in (signature, sas, azure_server.key):
+        assert secret.encode() not in outputs
