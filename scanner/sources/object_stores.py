@@ -183,7 +183,27 @@ def filesystem(target: ObjectTarget) -> Any:
     fs = cls(**target.fs_options())
     if dialect is S3:
         fs.retries = RETRIES  # a class attribute of s3fs, not an argument
+    elif dialect is _AZURE:
+        _bound_azure_retries(fs)
+    # GCS: gcsfs's own policy is bounded — 6 tries of a request on 429, 5xx and connection
+    # errors (resets), with backoff 1, 2, 4, 8, 16 s plus jitter (gcsfs.retry)
     return fs
+
+
+AZURE_RETRIES = 4  # retries of one Azure request (throttling 503, 5xx, resets) ...
+AZURE_BACKOFF = (1.0, 2)  # ... after 1 + 2**n seconds (n = 1..4: 3, 5, 9, 17 s), jittered
+
+
+def _bound_azure_retries(fs: Any) -> None:
+    """azure-storage-blob retries 503 ServerBusy, 5xx and connection errors itself, but by
+    default after 15 s, then 18 s, 24 s...; adlfs takes no retry policy, so its client's
+    policy (the instance in its pipeline) is set to a shorter, bounded one."""
+    policy = getattr(getattr(fs.service_client, "_config", None), "retry_policy", None)
+    if policy is None or not hasattr(policy, "initial_backoff"):
+        return  # another azure-storage-blob: its own default stays
+    policy.initial_backoff, policy.increment_base = AZURE_BACKOFF
+    policy.total_retries = AZURE_RETRIES
+    policy.connect_retries = policy.read_retries = policy.status_retries = AZURE_RETRIES
 
 
 def describe(exc: BaseException) -> str:
