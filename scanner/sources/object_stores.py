@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from scanner.errors import ConfigError
+from scanner.errors import ConfigError, FaceauditError
 
 RETRIES = 3  # s3fs's own retries of a failed call, with backoff
 ATTEMPTS = 3  # botocore's attempts within one call ("standard" mode: backoff with jitter)
@@ -356,7 +356,7 @@ def read(
     return data
 
 
-class ItemReplaced(OSError):
+class ItemReplaced(FaceauditError, OSError):
     """The object under the key is not the one listed (its ETag changed)."""
 
 
