@@ -107,6 +107,7 @@ class _Planner:
         # or a problem the source reported (scanner.state.incremental checkpoints)
         self._page: list[tuple[int | None, str] | Problem] = []
         self.state_errors: list[str] = []
+        self._paged = False
 
     def skip(self, own: str) -> None:
         """A folder of the scan's own (the workers' private directories): never walked."""
@@ -130,12 +131,16 @@ class _Planner:
         for target in targets:
             source = open_target(target, ctx)
             self._page.clear()
+            # a source that lists in pages (ListingMark) names its listing: only its items
+            # are kept until their page's mark
+            self._paged = self.incremental is not None and hasattr(source, "listing")
             for entry in source.items():
                 if isinstance(entry, ListingMark):
                     self._listing_mark(entry)
                 elif isinstance(entry, Problem):
                     self.problems.append(entry)
-                    self._page.append(entry)
+                    if self._paged:
+                        self._page.append(entry)
                 elif entry.column is not None:
                     yield from self._column(entry.column)
                 else:
@@ -218,7 +223,8 @@ class _Planner:
         if inc is not None:
             reused = inc.reuse(item)
             if reused is not None:  # unchanged since the last scan: its results, not decoded
-                self._page.append((None, item.location.display))
+                if self._paged:
+                    self._page.append((None, item.location.display))
                 self.by_type.update(reused.content_types)
                 self.discovered += reused.members
                 self.archive_members += reused.members
@@ -226,7 +232,8 @@ class _Planner:
         seq = self.next_seq()
         if inc is not None:
             inc.begin(item, seq)
-            self._page.append((seq, item.location.display))
+            if self._paged:
+                self._page.append((seq, item.location.display))
         yield WorkItem(
             seq, item.location, None, item.size, item.mtime_ns, ref=item.ref, database=item.database
         )
