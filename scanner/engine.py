@@ -33,7 +33,7 @@ from scanner.model import (
 )
 from scanner.pool import Event, Executor, InlineExecutor, WorkerPool
 from scanner.sources import display, open_target, read_keys
-from scanner.sources.base import SourceContext, SourceItem
+from scanner.sources.base import ListingMark, SourceContext, SourceItem
 from scanner.sources.globs import PathFilter
 from scanner.sources.roots import check_targets, resolved_roots
 from scanner.version import distribution_version, tool_version
@@ -106,6 +106,11 @@ class _Planner:
         self._walked_dirs: set[tuple[int, int]] = set()
         self._own_dirs: set[tuple[int, int]] = set()
         self._seq = 0
+        # what the current listing page holds: (work item seq or None when reused, display),
+        # or a problem the source reported (scanner.state.incremental checkpoints)
+        self._page: list[tuple[int | None, str] | Problem] = []
+        self.state_errors: list[str] = []
+        self._paged = False
 
     def skip(self, own: str) -> None:
         """A folder of the scan's own (the workers' private directories): never walked."""
@@ -123,13 +128,22 @@ class _Planner:
             self._own_dirs,
             self.roots,
             max_file_bytes=self.config.limits.max_file_bytes,
+            checkpoints=self if self.incremental is not None else None,
         )
         targets: list[Path | str] = [*dict.fromkeys(self.config.paths), *self.config.uris]
         for target in targets:
             source = open_target(target, ctx)
+            self._page.clear()
+            # a source that lists in pages (ListingMark) names its listing: only its items
+            # are kept until their page's mark
+            self._paged = self.incremental is not None and hasattr(source, "listing")
             for entry in source.items():
-                if isinstance(entry, Problem):
+                if isinstance(entry, ListingMark):
+                    self._listing_mark(entry)
+                elif isinstance(entry, Problem):
                     self.problems.append(entry)
+                    if self._paged:
+                        self._page.append(entry)
                 elif entry.column is not None:
                     yield from self._column(entry.column)
                 else:
@@ -137,6 +151,47 @@ class _Planner:
             self.directories += source.stats.directories
             self.excluded += source.stats.excluded
             self.atime_preserved &= source.stats.atime_preserved
+
+    def _listing_id(self, listing: str) -> str:
+        """A listing's checkpoint applies to a scan that would list and judge it alike."""
+        from scanner.state.incremental import config_key
+
+        assert self.incremental is not None
+        config = self.config
+        return config_key(
+            [
+                listing,
+                self.incremental.key,
+                config.include,
+                config.exclude,
+                self.since_ns,
+                config.limits.max_file_bytes,
+            ]
+        )
+
+    def resume(self, listing: str) -> ListingMark | None:
+        """scanner.sources.base.Checkpoints: where an interrupted listing goes on; what it
+        had looked at is reported from the state (its counts here)."""
+        if self.incremental is None:
+            return None
+        resumed = self.incremental.resume(self._listing_id(listing))
+        if resumed is None:
+            return None
+        mark, reused = resumed
+        self.by_type.update(reused.content_types)
+        self.discovered += reused.members + reused.items
+        self.archive_members += reused.members
+        return replace(mark, listing=listing)
+
+    def _listing_mark(self, mark: ListingMark) -> None:
+        page, self._page = self._page, []
+        inc = self.incremental
+        if inc is not None:
+            listing = self._listing_id(mark.listing)
+            try:
+                inc.listing_mark(replace(mark, listing=listing), self._seq, page)
+            except (sqlite3.Error, OSError, OverflowError) as exc:
+                self.state_errors.append(f"{type(exc).__name__}: {exc}")
 
     def next_seq(self) -> int:
         self._seq += 1
@@ -173,6 +228,8 @@ class _Planner:
         if inc is not None:
             reused = inc.reuse(item)
             if reused is not None:  # unchanged since the last scan: its results, not decoded
+                if self._paged:
+                    self._page.append((None, item.location.display))
                 self.by_type.update(reused.content_types)
                 self.discovered += reused.members
                 self.archive_members += reused.members
@@ -180,6 +237,8 @@ class _Planner:
         seq = self.next_seq()
         if inc is not None:
             inc.begin(item, seq)
+            if self._paged:
+                self._page.append((seq, item.location.display))
         yield WorkItem(
             seq, item.location, None, item.size, item.mtime_ns, ref=item.ref, database=item.database
         )
@@ -352,6 +411,7 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
         protections = executor.protections
     finished = clock()
     items = tuple(sorted(results, key=lambda r: r.location))
+    state_errors[:0] = planner.state_errors  # checkpoints of listings that were not saved
     problems.extend(_state_problems(state, state_errors))
     all_problems = sorted(planner.problems + problems, key=lambda p: (p.location, p.reason.value))
     stats = _stats(planner, bytes_read, incremental)

@@ -19,6 +19,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -151,3 +152,75 @@ class AzuriteServer(_Process):
     def stop(self) -> None:
         super().stop()
         shutil.rmtree(self._location, ignore_errors=True)
+
+
+class ResettingProxy:
+    """A TCP proxy on 127.0.0.1 in front of a real server that resets (RST) the first
+    `resets` connections it accepts and relays every later one; `resets` may be raised at
+    any time (a store that never recovers). `reset_count` says how many it reset."""
+
+    def __init__(self, upstream: str, resets: int = 0) -> None:
+        import threading
+
+        parts = urllib.parse.urlsplit(upstream)
+        self._upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self.resets = resets
+        self.reset_count = 0
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(64)
+        self.port = self._listener.getsockname()[1]
+        self._stopped = False
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def url(self, upstream: str) -> str:
+        """`upstream` (a URL of the server) through the proxy."""
+        parts = urllib.parse.urlsplit(upstream)
+        return parts._replace(netloc=f"127.0.0.1:{self.port}").geturl()
+
+    def _serve(self) -> None:
+        import struct
+        import threading
+
+        while not self._stopped:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            if self.reset_count < self.resets:
+                self.reset_count += 1
+                # SO_LINGER 0: close() sends a RST, as a dropped connection does
+                client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                client.close()
+                continue
+            threading.Thread(target=self._relay, args=(client,), daemon=True).start()
+
+    def _relay(self, client: socket.socket) -> None:
+        import selectors
+
+        try:
+            upstream = socket.create_connection(self._upstream, timeout=30)
+        except OSError:
+            client.close()
+            return
+        with client, upstream, selectors.DefaultSelector() as sel:
+            sel.register(client, selectors.EVENT_READ, upstream)
+            sel.register(upstream, selectors.EVENT_READ, client)
+            while True:
+                events = sel.select(timeout=60)
+                if not events:
+                    return
+                for key, _ in events:
+                    try:
+                        data = key.fileobj.recv(65536)  # type: ignore[union-attr]
+                    except OSError:
+                        return
+                    if not data:
+                        return
+                    key.data.sendall(data)
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._listener.close()
+        self._thread.join(5)

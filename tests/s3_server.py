@@ -8,6 +8,7 @@ mocked: s3fs and botocore talk HTTP to it like to any S3-compatible endpoint.
 from __future__ import annotations
 
 import threading
+import time
 import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -33,6 +34,16 @@ SLOW_DOWN = (
     b"<Message>Please reduce your request rate.</Message></Error>"
 )
 
+INTERNAL_ERROR = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InternalError</Code>'
+    b"<Message>We encountered an internal error. Please try again.</Message></Error>"
+)
+
+
+def _object_get(environ: dict[str, Any]) -> bool:
+    parts = environ.get("PATH_INFO", "").lstrip("/").split("/", 1)
+    return environ["REQUEST_METHOD"] == "GET" and len(parts) == 2 and bool(parts[1])
+
 
 @dataclass(frozen=True)
 class Request:
@@ -52,6 +63,9 @@ class S3Server:
             pytest.fail(f"the S3 tests need moto's server: {MISSING}")
         self.log: list[Request] = []
         self.throttle = 0  # the next this many object GETs are answered 503 SlowDown
+        # a listing fault: after this many listing requests, every further one fails (500)
+        self.listings_before_fault: int | None = None
+        self.get_delay = 0.0  # seconds each object GET waits before its answer (a slow store)
         self._lock = threading.Lock()
         app = DomainDispatcherApplication(create_backend_app)
 
@@ -69,9 +83,14 @@ class S3Server:
                             environ.get("HTTP_USER_AGENT", ""),
                         )
                     )
+                if self.get_delay and _object_get(environ):
+                    time.sleep(self.get_delay)
                 if self._throttled(environ):
                     start("503 Slow Down", [("Content-Type", "application/xml")])
                     return [SLOW_DOWN]
+                if self._listing_fault(environ):
+                    start("500 Internal Server Error", [("Content-Type", "application/xml")])
+                    return [INTERNAL_ERROR]
             result: Iterable[bytes] = app(environ, start)
             return result
 
@@ -82,12 +101,21 @@ class S3Server:
         self._thread.start()
 
     def _throttled(self, environ: dict[str, Any]) -> bool:
-        parts = environ.get("PATH_INFO", "").lstrip("/").split("/", 1)
-        if environ["REQUEST_METHOD"] != "GET" or len(parts) < 2 or not parts[1]:
-            return False
-        if self.throttle <= 0:
+        if not _object_get(environ) or self.throttle <= 0:
             return False
         self.throttle -= 1
+        return True
+
+    def _listing_fault(self, environ: dict[str, Any]) -> bool:
+        parts = environ.get("PATH_INFO", "").lstrip("/").split("/", 1)
+        if environ["REQUEST_METHOD"] != "GET" or (len(parts) == 2 and parts[1]):
+            return False
+        query = environ.get("QUERY_STRING", "")
+        if self.listings_before_fault is None or not ("versions" in query or "list-type" in query):
+            return False
+        if self.listings_before_fault > 0:
+            self.listings_before_fault -= 1
+            return False
         return True
 
     @property
@@ -101,10 +129,25 @@ class S3Server:
             pass
         self.clear_log()
 
+    def enforce_iam(self, on: bool) -> None:
+        """moto's own IAM enforcement (its `reset-auth` API): on, every request must be signed
+        by an IAM user's key and is allowed by that user's policies, as on AWS."""
+        body = b"0" if on else b"inf"
+        req = urllib.request.Request(
+            f"{self.url}/moto-api/reset-auth",
+            body,
+            headers={"Content-Type": "text/plain"},  # a form's body would not reach moto
+            method="POST",
+        )
+        with urllib.request.urlopen(req, timeout=10):
+            pass
+
     def clear_log(self) -> None:
         with self._lock:
             self.log.clear()
             self.throttle = 0
+            self.listings_before_fault = None
+            self.get_delay = 0.0
 
     def requests(self) -> list[Request]:
         with self._lock:

@@ -22,6 +22,7 @@ from scanner.model import (
     ItemContext,
     ItemResult,
     Location,
+    ObjectLocation,
     PolicyInfo,
     Problem,
     ScalarValue,
@@ -38,7 +39,7 @@ from scanner.reporters.findings import (
 )
 from scanner.reporters.text import unicode_safe
 
-SCHEMA_VERSION = "1.5"  # 1.5: disposition `held`, `held_by`; stats.pages (document pages)
+SCHEMA_VERSION = "1.5"  # 1.5: disposition `held`, `held_by`; pages; version_id
 
 
 def render(result: ScanResult) -> str:
@@ -132,6 +133,10 @@ def _location(loc: Location) -> dict[str, Any]:
         # A name that is not UTF-8: its exact bytes, so it can be found unambiguously
         # (`\xff` in `path` could also be four literal characters).
         doc["path_hex"] = raw.hex()
+    held_in = loc.artifact
+    if isinstance(held_in, ObjectLocation) and held_in.version is not None:
+        # the object version that was read (a versioned bucket): the path names the object
+        doc["version_id"] = held_in.version
     return doc
 
 

@@ -94,6 +94,30 @@ class SourceItem:
     database: bool = False  # a database named by its URI: its columns come back one by one
 
 
+@dataclass(frozen=True)
+class ListingMark:
+    """A listing's low-water mark, yielded by a source that lists in pages (an object store)
+    after each page's items: every item listed up to and including `key` was yielded before
+    it; `token` is the store's own way to go on after it (None where a key suffices); `done`:
+    the listing is complete. The engine keeps the mark of the last page whose every item was
+    looked at (scanner.state.incremental), so an interrupted scan resumes after it."""
+
+    listing: str  # what was listed (the target with its options), as the source names it
+    key: str | None
+    token: str | None = None
+    done: bool = False
+
+
+class Checkpoints(Protocol):
+    """Where a listing resumes (the engine's, from the state database)."""
+
+    def resume(self, listing: str) -> ListingMark | None:
+        """The mark after which the listing `listing` goes on (the items up to it were looked
+        at by the interrupted scan, and are reported from the state), or None: from the
+        start."""
+        ...
+
+
 @dataclass
 class SourceStats:
     """What a source did besides yielding items (the report's summary)."""
@@ -117,6 +141,7 @@ class SourceContext:
     # the largest item read whole (limits.max_file_bytes): a source that can tell an item's
     # size before reading it (an object store's listing) reports larger ones unread
     max_file_bytes: int = 100 * 1024 * 1024
+    checkpoints: Checkpoints | None = None  # a listing in pages resumes from its mark
 
 
 class Source(Protocol):
@@ -124,7 +149,10 @@ class Source(Protocol):
 
     stats: SourceStats
 
-    def items(self) -> Iterator[SourceItem | Problem]: ...
+    def items(self) -> Iterator[SourceItem | Problem | ListingMark]:
+        """What the source found, in order; a source that lists in pages yields a
+        ListingMark after each page's items."""
+        ...
 
 
 class BytesReader:

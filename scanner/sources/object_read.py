@@ -23,7 +23,7 @@ from scanner.errors import FaceauditError
 from scanner.model import ContentType
 from scanner.sniff import HEAD_BYTES, IMAGE_EXTENSIONS, sniff
 from scanner.sources.base import ItemChanged
-from scanner.sources.object_stores import S3, ObjectTarget, describe, filesystem
+from scanner.sources.object_stores import ItemReplaced, ObjectTarget, describe, filesystem, read
 
 
 def _fetched_whole(ct: ContentType) -> bool:
@@ -60,44 +60,48 @@ class ObjectRef:
     version: str | None
     size: int
     max_bytes: int
+    pin: str | None = None  # GCS generation, Azure ETag (object_stores.read)
     _got: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-
-    def _path(self) -> str:
-        path = f"{self.target.bucket}/{self.key}"
-        if self.version is not None and self.target.dialect is S3:
-            path += f"?versionId={self.version}"
-        return path
 
     def _fetch(self) -> None:
         if self._got:
             return
         try:
             fs = filesystem(self.target)
-            path = self._path()
+
+            def get(end: int | None = None) -> bytes:
+                start = 0 if end is not None else None
+                return read(fs, self.target, self.key, self.version, self.pin, start=start, end=end)
+
             whole = self.size > HEAD_BYTES and _named_whole(self.key)
             if whole:
-                data = fs.cat_file(path)  # one GET
+                data = get()  # one GET
             else:
-                data = fs.cat_file(path, start=0, end=min(self.size, HEAD_BYTES))
+                data = get(min(self.size, HEAD_BYTES))
                 if len(data) < self.size and _fetched_whole(sniff(data)):
                     whole = True
-                    data = fs.cat_file(path)  # whole: one object, never two halves
+                    data = get()  # whole: one object, never two halves
             if whole and len(data) != self.size:
                 self._got["changed"] = "the object was replaced since it was listed"
                 return
             if not _fetched_whole(sniff(data[:HEAD_BYTES])):
                 data = data[:HEAD_BYTES]  # nothing a worker reads beyond its first bytes
             self._got["data"] = data[: self.max_bytes]
+        except ItemReplaced:
+            self._got["changed"] = "the object was replaced since it was listed"
         except FileNotFoundError:
-            self._got["changed"] = "the object is gone (deleted since it was listed)"
+            self._got["changed"] = (
+                "the listed object is gone (deleted, or replaced by another version, since "
+                "it was listed)"
+            )
         except Exception as exc:  # any store error is this item's problem
             self._got["error"] = describe(exc)
 
     def __getstate__(self) -> dict[str, Any]:
         self._fetch()
-        return {f: getattr(self, f) for f in ("target", "key", "version", "size", "max_bytes")} | {
-            "_got": dict(self._got)
-        }
+        return {
+            f: getattr(self, f) for f in ("target", "key", "version", "size", "max_bytes", "pin")
+        } | {"_got": dict(self._got)}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         for name, value in state.items():

@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import errno
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from scanner.errors import ConfigError
+from scanner.errors import ConfigError, FaceauditError
 
 RETRIES = 3  # s3fs's own retries of a failed call, with backoff
 ATTEMPTS = 3  # botocore's attempts within one call ("standard" mode: backoff with jitter)
+PAGE_SIZE = 1000  # keys per listing request (each store's own maximum page)
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,9 @@ class _Dialect:
     storage_class: tuple[str, ...]
     archived: frozenset[str]  # storage classes that cannot be read without a restore
     options: dict[str, Callable[[str], dict[str, Any]]]
+    # what pins a read to the listed object where no version id does (GCS: its generation;
+    # Azure: its ETag, as an If-Match condition): a replaced object is then never read
+    pin: tuple[str, ...] = ()
 
 
 def _flag(value: str) -> bool:
@@ -84,6 +88,7 @@ _GCS = _Dialect(
         "anonymous": lambda v: {"token": "anon"} if _flag(v) else {},
         "requester_pays": lambda v: {"requester_pays": _flag(v)},
     },
+    ("generation",),
 )
 _AZURE = _Dialect(
     "abfs",
@@ -96,6 +101,7 @@ _AZURE = _Dialect(
     ("blob_tier", "archive_status"),
     frozenset({"Archive", "rehydrate-pending-to-hot", "rehydrate-pending-to-cool"}),
     {"anonymous": lambda v: {"anon": _flag(v)}},
+    ("etag",),
 )
 DIALECTS: dict[str, _Dialect] = {"s3": S3, "gs": _GCS, "gcs": _GCS, "az": _AZURE, "abfs": _AZURE}
 
@@ -177,17 +183,204 @@ def filesystem(target: ObjectTarget) -> Any:
     fs = cls(**target.fs_options())
     if dialect is S3:
         fs.retries = RETRIES  # a class attribute of s3fs, not an argument
+    elif dialect is _AZURE:
+        _bound_azure_retries(fs)
+    # GCS: gcsfs's own policy is bounded — 6 tries of a request on 429, 5xx and connection
+    # errors (resets), with backoff 1, 2, 4, 8, 16 s plus jitter (gcsfs.retry)
     return fs
+
+
+AZURE_RETRIES = 4  # retries of one Azure request (throttling 503, 5xx, resets) ...
+AZURE_BACKOFF = (1.0, 2)  # ... after 1 + 2**n seconds (n = 1..4: 3, 5, 9, 17 s), jittered
+
+
+def _bound_azure_retries(fs: Any) -> None:
+    """azure-storage-blob retries 503 ServerBusy, 5xx and connection errors itself, but by
+    default after 15 s, then 18 s, 24 s...; adlfs takes no retry policy, so its client's
+    policy (the instance in its pipeline) is set to a shorter, bounded one."""
+    policy = getattr(getattr(fs.service_client, "_config", None), "retry_policy", None)
+    if policy is None or not hasattr(policy, "initial_backoff"):
+        return  # another azure-storage-blob: its own default stays
+    policy.initial_backoff, policy.increment_base = AZURE_BACKOFF
+    policy.total_retries = AZURE_RETRIES
+    policy.connect_retries = policy.read_retries = policy.status_retries = AZURE_RETRIES
 
 
 def describe(exc: BaseException) -> str:
     """An error in words that hold no credential: its class and the store's error code."""
     code = getattr(exc, "code", None) or getattr(exc, "errno", None)
     code = code or getattr(exc, "error_code", None)  # azure-storage-blob's error code
-    if isinstance(exc, PermissionError):
-        return "access denied"
+    if isinstance(exc, PermissionError) or getattr(exc, "status_code", None) == 403:
+        return "access denied"  # azure-core's errors carry the HTTP status
     if str(code) == "BlobArchived":  # adlfs's listing does not carry the blob's tier
         return "Azure Archive tier: not readable without a rehydration, which a scan never asks for"
     if code == errno.EBUSY:  # s3fs's translation of SlowDown / 503
         return "the store kept throttling (503 SlowDown) through every retry"
     return f"{type(exc).__name__}{f' ({code})' if code else ''}"
+
+
+@dataclass(frozen=True)
+class Page:
+    """One listing request's answer: its objects (fsspec info dicts, named `bucket/key`), the
+    greatest key it covered and the store's token for the next page (None: the last)."""
+
+    infos: list[dict[str, Any]]
+    last: str | None
+    token: str | None
+
+
+def pages(fs: Any, target: ObjectTarget, after: str | None, token: str | None) -> Iterator[Page]:
+    """The objects under `target`, page by page in key order, from after the key `after`
+    (S3's StartAfter / KeyMarker, GCS's startOffset) or, for Azure, whose listing cannot start
+    at a key, from the continuation `token` of an earlier listing. A prefix that names one
+    object lists that object."""
+    prefix = f"{target.prefix}/" if target.prefix else ""
+    lister = {"s3": _s3_pages, "gcs": _gcs_pages, "abfs": _azure_pages}[target.dialect.protocol]
+    empty = True
+    for page in lister(fs, target, prefix, after, token):
+        empty = empty and not page.infos
+        yield page
+    if empty and target.prefix and after is None and token is None and fs.isfile(target.root):
+        yield Page([fs.info(target.root)], target.prefix, None)
+
+
+def _s3_pages(
+    fs: Any, target: ObjectTarget, prefix: str, after: str | None, token: str | None
+) -> Iterator[Page]:
+    versions = bool(fs.version_aware)  # every version listed, the current one kept
+    method = "list_object_versions" if versions else "list_objects_v2"
+    kwargs: dict[str, Any] = {"Bucket": target.bucket, "Prefix": prefix, "MaxKeys": PAGE_SIZE}
+    if after is not None:
+        kwargs["KeyMarker" if versions else "StartAfter"] = after
+    while True:
+        out = fs.call_s3(method, **kwargs)  # s3fs's call: its retries and error translation
+        found = out.get("Versions" if versions else "Contents", [])
+        keys = [c["Key"] for c in (*found, *out.get("DeleteMarkers", []))]
+        infos = []
+        for c in found:
+            if versions and not c.get("IsLatest"):
+                continue
+            c["type"] = "file"
+            fs._fill_info(c, target.bucket, versions=versions)
+            infos.append(c)
+        if not out.get("IsTruncated"):
+            yield Page(infos, max(keys, default=after), None)
+            return
+        if versions:
+            kwargs["KeyMarker"] = out.get("NextKeyMarker", "")
+            kwargs["VersionIdMarker"] = out.get("NextVersionIdMarker", "")
+            yield Page(infos, max(keys, default=after), kwargs["KeyMarker"])
+        else:
+            kwargs["ContinuationToken"] = out["NextContinuationToken"]
+            yield Page(infos, max(keys, default=after), kwargs["ContinuationToken"])
+
+
+def _gcs_pages(
+    fs: Any, target: ObjectTarget, prefix: str, after: str | None, token: str | None
+) -> Iterator[Page]:
+    kwargs: dict[str, Any] = {"prefix": prefix, "maxResults": PAGE_SIZE}
+    if after is not None:
+        kwargs["startOffset"] = after  # inclusive: the key itself is left out below
+    while True:
+        out = fs.call("GET", "b/{}/o", target.bucket, json_out=True, **kwargs)
+        items = [i for i in out.get("items", []) if i["name"] != after]
+        infos = [fs._process_object(target.bucket, i) for i in items]
+        last = max((i["name"] for i in items), default=after)
+        next_token = out.get("nextPageToken")
+        yield Page(infos, last, next_token)
+        if not next_token:
+            return
+        kwargs["pageToken"] = next_token
+
+
+def _azure_pages(
+    fs: Any, target: ObjectTarget, prefix: str, after: str | None, token: str | None
+) -> Iterator[Page]:
+    from fsspec.asyn import sync
+
+    while True:
+        infos, last, token = sync(fs.loop, _azure_page, fs, target.bucket, prefix, token)
+        yield Page(infos, last or after, token)
+        if not token:
+            return
+        after = last or after
+
+
+async def _azure_page(
+    fs: Any, container: str, prefix: str, token: str | None
+) -> tuple[list[dict[str, Any]], str | None, str | None]:
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        async with fs.service_client.get_container_client(container=container) as client:
+            listed = client.list_blobs(
+                include=["metadata"], name_starts_with=prefix or None, results_per_page=PAGE_SIZE
+            ).by_page(continuation_token=token)
+            blobs = []
+            async for page in listed:
+                blobs = [b async for b in page]
+                break
+            infos: list[dict[str, Any]] = await fs._details(blobs)
+            return infos, max((b.name for b in blobs), default=None), listed.continuation_token
+    except ResourceNotFoundError:
+        raise FileNotFoundError(container) from None
+
+
+def read(
+    fs: Any,
+    target: ObjectTarget,
+    key: str,
+    version: str | None,
+    pin: str | None,
+    *,
+    start: int | None = None,
+    end: int | None = None,
+) -> bytes:
+    """The bytes [start, end) of the listed object (the whole of it without a range): of its
+    version id (S3), generation (GCS) or ETag (Azure, If-Match). Another object now under the
+    key is FileNotFoundError (GCS, S3: the version is gone) or ItemReplaced (Azure)."""
+    path = f"{target.bucket}/{key}"
+    protocol = target.dialect.protocol
+    if protocol == "s3":
+        if version is not None:
+            path += f"?versionId={version}"
+        # s3fs splits a large whole read into concurrent ranges after asking the size (a
+        # HEAD): one GET instead
+        data: bytes = fs.cat_file(path, start=start, end=end, max_concurrency=1)
+    elif protocol == "gcs":
+        data = fs.cat_file(path, start=start, end=end, **({"generation": pin} if pin else {}))
+    else:
+        from fsspec.asyn import sync
+
+        data = sync(fs.loop, _azure_read, fs, target.bucket, key, pin, start=start, end=end)
+    return data
+
+
+class ItemReplaced(FaceauditError, OSError):
+    """The object under the key is not the one listed (its ETag changed)."""
+
+
+async def _azure_read(
+    fs: Any, container: str, key: str, etag: str | None, *, start: int | None, end: int | None
+) -> bytes:
+    from azure.core import MatchConditions
+    from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+
+    condition: dict[str, Any] = {}
+    if etag:
+        condition = {"etag": etag, "match_condition": MatchConditions.IfNotModified}
+    length = None if end is None else end - (start or 0)
+    async with fs.service_client.get_blob_client(container=container, blob=key) as blob:
+        try:
+            stream = await blob.download_blob(
+                offset=start if end is not None else None,
+                length=length,
+                max_concurrency=1,
+                **condition,
+            )
+            data: bytes = await stream.readall()
+        except ResourceNotFoundError:
+            raise FileNotFoundError(key) from None
+        except ResourceModifiedError:
+            raise ItemReplaced(key) from None
+    return data

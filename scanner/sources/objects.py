@@ -26,12 +26,13 @@ import hashlib
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from scanner.errors import ConfigError
 from scanner.model import ObjectLocation, Problem, ProblemReason
-from scanner.sources.base import SourceContext, SourceItem, SourceStats
+from scanner.sources.base import ListingMark, SourceContext, SourceItem, SourceStats
 from scanner.sources.object_read import ObjectRef
-from scanner.sources.object_stores import ObjectTarget, describe, filesystem
+from scanner.sources.object_stores import ObjectTarget, describe, filesystem, pages
 
 
 def _field(info: dict[str, Any], names: tuple[str, ...]) -> Any:
@@ -73,16 +74,43 @@ class ObjectSource:
         self.ctx = ctx
         self.stats = SourceStats()
 
-    def items(self) -> Iterator[SourceItem | Problem]:
+    @property
+    def listing(self) -> str:
+        """What is listed, as the state's checkpoints name it (the target and its options;
+        a target never carries a credential)."""
+        target = self.target
+        return f"{target.store}/{target.prefix}?{urlencode(target.options)}"
+
+    def items(self) -> Iterator[SourceItem | Problem | ListingMark]:
+        """Page by page, in key order, each page's items then its mark; an interrupted
+        scan's next run starts after the mark of the last page it looked at completely."""
         target = self.target
         where = ObjectLocation(target.store, target.prefix)
+        checkpoints = self.ctx.checkpoints
+        resumed = checkpoints.resume(self.listing) if checkpoints is not None else None
+        after = resumed.key if resumed is not None else None
+        token = resumed.token if resumed is not None else None
         try:
             fs = filesystem(target)
             fs.invalidate_cache()  # a rescan in this process lists afresh
-            listing: dict[str, dict[str, Any]] = fs.find(target.root, detail=True)
-            if not listing and not fs.exists(target.bucket):
-                # adlfs lists a missing container as empty; s3fs and gcsfs raise
-                raise FileNotFoundError(target.bucket)
+            listed = pages(fs, target, after, token)
+            first = True
+            while True:
+                try:
+                    page = next(listed)
+                except StopIteration:
+                    break
+                if first and not page.infos and after is None and not fs.exists(target.bucket):
+                    # adlfs may list a missing container as empty; s3fs and gcsfs raise
+                    raise FileNotFoundError(target.bucket)
+                first = False
+                for info in sorted(page.infos, key=lambda i: str(i["name"])):
+                    if info.get("type") == "directory":
+                        continue
+                    entry = self._entry(str(info["name"]).split("?versionId=", 1)[0], info)
+                    if entry is not None:
+                        yield entry
+                yield ListingMark(self.listing, page.last, page.token)
         except ConfigError:
             raise
         except FileNotFoundError:
@@ -94,13 +122,7 @@ class ObjectSource:
         except Exception as exc:  # a store error is the target's problem
             yield Problem(where, ProblemReason.UNREADABLE_DIRECTORY, describe(exc))
             return
-        for name in sorted(listing):
-            info = listing[name]
-            if info.get("type") == "directory":
-                continue
-            entry = self._entry(name.split("?versionId=", 1)[0], info)
-            if entry is not None:
-                yield entry
+        yield ListingMark(self.listing, None, done=True)
 
     def _entry(self, name: str, info: dict[str, Any]) -> SourceItem | Problem | None:
         target, dialect = self.target, self.target.dialect
@@ -126,7 +148,9 @@ class ObjectSource:
             return Problem(location, ProblemReason.OVERSIZE, detail)
         mtime_ns = _mtime_ns(_field(info, dialect.modified))
         etag = str(_field(info, dialect.etag) or "")
-        ref = ObjectRef(target, key, version, size, self.ctx.max_file_bytes)
+        pin = _field(info, dialect.pin)
+        pin = None if pin is None else str(pin)
+        ref = ObjectRef(target, key, version, size, self.ctx.max_file_bytes, pin)
         return SourceItem(
             location, size, mtime_ns, ref=ref, identity=_identity(size, mtime_ns, etag, version)
         )

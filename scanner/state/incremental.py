@@ -17,6 +17,7 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
 from scanner.model import (
@@ -28,12 +29,18 @@ from scanner.model import (
     ObjectLocation,
     Problem,
 )
-from scanner.sources.base import SourceItem
+from scanner.sources.base import ListingMark, SourceItem
 from scanner.sources.database import ColumnSample
 from scanner.state import codec
 from scanner.state.store import FileEntry, FileIdentity, StateDB
 
 RACY_NS = 2_000_000_000
+
+
+def _incomplete(walk: _Walk) -> bool:
+    return any(p.incomplete for p in walk.problems) or any(
+        p.incomplete for r in walk.results for p in r.problems
+    )
 
 
 def config_key(parts: Iterable[object]) -> str:
@@ -105,6 +112,10 @@ class Found(Protocol):
 class Reused:
     content_types: dict[str, int]  # what the file and its members are (summary counts)
     members: int
+    items: int = 1  # the files (a resumed listing: every item it had looked at)
+
+
+RESUME_MAX_AGE = timedelta(days=7)  # an older checkpoint is dropped: the listing starts over
 
 
 class Incremental:
@@ -130,6 +141,10 @@ class Incremental:
         self._walks: dict[int, _Walk] = {}  # by the seq of the file's own item
         self._origin: dict[int, int] = {}  # item seq -> the seq of the file it belongs to
         self._column_marks: dict[int, tuple[str, str | None]] = {}
+        self._open: set[int] = set()  # files with something still to come back
+        self._saved: set[int] = set()  # files already saved at a listing checkpoint
+        # listing marks waiting for their pages' items: (mark, last seq, the pages' entries)
+        self._marks: list[tuple[ListingMark, int, list[tuple[int | None, str] | Problem]]] = []
 
     # -- files ---------------------------------------------------------------------------
 
@@ -157,6 +172,7 @@ class Incremental:
         """The item was queued as work item `seq`."""
         self._walks[seq] = _Walk(item)
         self._origin[seq] = seq
+        self._open.add(seq)
 
     def spawned(self, parent: int, seq: int) -> None:
         """Item `seq` is a member or column of item `parent` (a file being looked at)."""
@@ -210,6 +226,9 @@ class Incremental:
             for kind, n in found.content_types:
                 walk.content_types[kind] = walk.content_types.get(kind, 0) + n
             walk.members += found.members
+            if walk.pending <= 0:
+                self._open.discard(root)
+                self._advance()
             return
         mark = self._column_marks.pop(seq, None)
         if (
@@ -224,22 +243,91 @@ class Incremental:
     def save(self) -> int:
         """Entries for every file looked at completely (nothing pending, nothing incomplete)."""
         entries = []
-        for walk in self._walks.values():
-            if walk.pending or any(p.incomplete for p in walk.problems):
+        for seq, walk in self._walks.items():
+            if walk.pending or seq in self._saved or _incomplete(walk):
                 continue
-            if any(p.incomplete for r in walk.results for p in r.problems):
-                continue
-            ident = identity(walk.item)
-            racy = max(ident.mtime_ns, ident.ctime_ns) >= self.started_ns - RACY_NS
-            entry = FileEntry(
-                ident,
-                self.key,
-                racy,
-                codec.dumps(walk.content_types),
-                codec.dumps([codec.encode_result(r) for r in walk.results]),
-                codec.dumps([codec.encode_problem(p) for p in walk.problems]),
-                walk.members,
-            )
-            entries.append((walk.item.location.display, entry))
+            entries.append((walk.item.location.display, self._entry(walk)))
         self.state.save_files(entries)
         return len(entries)
+
+    def _entry(self, walk: _Walk) -> FileEntry:
+        ident = identity(walk.item)
+        racy = max(ident.mtime_ns, ident.ctime_ns) >= self.started_ns - RACY_NS
+        return FileEntry(
+            ident,
+            self.key,
+            # an incomplete look is saved only for a listing's checkpoint: never reused by a
+            # later scan (racy), but reported again by the run that resumes the listing
+            racy or _incomplete(walk),
+            codec.dumps(walk.content_types),
+            codec.dumps([codec.encode_result(r) for r in walk.results]),
+            codec.dumps([codec.encode_problem(p) for p in walk.problems]),
+            walk.members,
+        )
+
+    # -- listing checkpoints (object stores: scanner.sources.base.ListingMark) ---------------
+
+    def listing_mark(
+        self, mark: ListingMark, last_seq: int, page: list[tuple[int | None, str] | Problem]
+    ) -> None:
+        """A listing's page ended (its items are work items up to `last_seq`, or reused);
+        the mark is saved once every one of them has come back."""
+        self._marks.append((mark, last_seq, page))
+        self._advance()
+
+    def _advance(self) -> None:
+        """Save each waiting mark whose pages' items have all come back, with their entries:
+        a scan stopped at any moment resumes after the last mark saved."""
+        while self._marks and min(self._open, default=1 << 62) > self._marks[0][1]:
+            mark, _, page = self._marks.pop(0)
+            entries: list[tuple[str, FileEntry]] = []
+            listed: list[tuple[str, str | None]] = []
+            for part in page:
+                if isinstance(part, Problem):
+                    listed.append((part.location.display, codec.dumps(codec.encode_problem(part))))
+                    continue
+                seq, display = part
+                if seq is not None and seq not in self._saved:
+                    entries.append((display, self._entry(self._walks[seq])))
+                    self._saved.add(seq)
+                listed.append((display, None))
+            if mark.done:
+                self.state.end_listing(mark.listing, entries)
+            else:
+                self.state.checkpoint_listing(mark.listing, mark.key, mark.token, listed, entries)
+
+    def resume(self, listing: str) -> tuple[ListingMark, Reused] | None:
+        """An interrupted listing's mark, and what it had looked at up to it (its results
+        and problems join this scan's, as reused ones); None: list from the start (no
+        checkpoint, an old one, or one whose entries are gone)."""
+        try:
+            mark, token, saved_at, listed = self.state.listing(listing)
+        except KeyError:
+            return None
+        age = datetime.now(timezone.utc) - datetime.fromisoformat(saved_at)
+        if age > RESUME_MAX_AGE:
+            self.state.end_listing(listing)
+            return None
+        results: list[ItemResult] = []
+        problems: list[Problem] = []
+        reused = Reused({}, 0, 0)
+        try:
+            for key, problem in listed:
+                if problem:
+                    problems.append(codec.decode_problem(codec.loads(problem)))
+                    continue
+                entry = self.files.get(key)
+                if entry is None or entry.config != self.key:
+                    return None  # not all there: the listing starts over
+                results += [codec.decode_result(r) for r in codec.loads(entry.results)]
+                problems += [codec.decode_problem(p) for p in codec.loads(entry.problems)]
+                for kind, n in codec.loads(entry.content_type).items():
+                    reused.content_types[kind] = reused.content_types.get(kind, 0) + n
+                reused.members += entry.members
+                reused.items += 1
+        except codec.Stale:
+            return None
+        self.reused_files += reused.items
+        self.reused_results.extend(results)
+        self.reused_problems.extend(problems)
+        return ListingMark(listing, mark, token), reused

@@ -18,7 +18,9 @@ Versions: 1, the first; 2, results store typed locations (kind and fields, never
 parsed back): the cache of version 1 cannot be read as such and is emptied; 3, a scan keeps
 its absolute targets (`roots`: `history --target` finds it however it was typed) and its
 count of stored templates (`templates`, `templates_estimated`); scans recorded before have
-none (NULL), and the cache is carried. Changing the
+none (NULL), and the cache is carried; 4, checkpoints of interrupted object-store listings
+(`listings`: a listing's low-water mark; `listed`: what it had looked at up to the mark),
+new empty tables. Changing the
 tables or what they hold: raise SCHEMA_VERSION, change `create_tables`, and add the step from
 the previous version to STEPS.
 """
@@ -32,7 +34,7 @@ from types import MappingProxyType
 
 from scanner.errors import FaceauditError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 class StateVersionError(FaceauditError):
@@ -58,7 +60,15 @@ def _scan_roots_and_templates(conn: sqlite3.Connection) -> str | None:
 
 _SCAN_COLUMNS_3 = (("roots", "TEXT"), ("templates", "INTEGER"), ("templates_estimated", "INTEGER"))
 
-STEPS: Mapping[int, Step] = MappingProxyType({1: _typed_locations, 2: _scan_roots_and_templates})
+
+def _listing_checkpoints(conn: sqlite3.Connection) -> str | None:
+    """3 to 4: the checkpoint tables are new (create_tables makes them)."""
+    return None
+
+
+STEPS: Mapping[int, Step] = MappingProxyType(
+    {1: _typed_locations, 2: _scan_roots_and_templates, 3: _listing_checkpoints}
+)
 
 
 @contextlib.contextmanager
@@ -159,6 +169,14 @@ def create_tables(conn: sqlite3.Connection) -> None:
         "rule_id TEXT, severity TEXT, location TEXT, store TEXT)"
     )
     conn.execute("CREATE INDEX IF NOT EXISTS scan_findings_scan ON scan_findings (scan_id)")
+    # an interrupted listing (scanner.state.incremental): its mark, and what it looked at up to
+    # the mark, each an item's key in `files` or a problem the listing reported (no payload)
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS listings (id TEXT PRIMARY KEY, mark TEXT, token TEXT, "
+        "saved_at TEXT)"
+    )
+    conn.execute("CREATE TABLE IF NOT EXISTS listed (listing TEXT, key TEXT, problem TEXT)")
+    conn.execute("CREATE INDEX IF NOT EXISTS listed_listing ON listed (listing)")
 
 
 def forget_cache(conn: sqlite3.Connection) -> str:

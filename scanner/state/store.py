@@ -35,6 +35,10 @@ from scanner.state.access import DEFAULT_WAIT_S, StateLocked
 __all__ = ["DEFAULT_WAIT_S", "FileEntry", "FileIdentity", "StateDB", "StateLocked"]
 
 
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
 def _int64(n: int) -> int:
     """SQLite integers are 64-bit; a file dated after 2262 (an mtime in ns past 2**63, which
     anyone can set) or a 64-bit inode number is clamped: the stored identity then never
@@ -147,7 +151,11 @@ class StateDB:
         return out
 
     def save_files(self, entries: Iterable[tuple[str, FileEntry]]) -> None:
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        with schema.transaction(self.db.conn):
+            self._save_files(entries)
+
+    def _save_files(self, entries: Iterable[tuple[str, FileEntry]]) -> None:
+        now = _now()
         rows = [
             (
                 key,
@@ -166,10 +174,9 @@ class StateDB:
             )
             for key, e in entries
         ]
-        with schema.transaction(self.db.conn):
-            self.db.conn.executemany(
-                "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
-            )
+        self.db.conn.executemany(
+            "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows
+        )
 
     def forget_files(self, keys: Iterable[str]) -> None:
         with schema.transaction(self.db.conn):
@@ -184,6 +191,51 @@ class StateDB:
                 )
             else:
                 self.db.conn.execute("DELETE FROM files WHERE key = ?", (path,))
+
+    # -- listing checkpoints -----------------------------------------------------------------
+
+    def listing(self, listing: str) -> tuple[str | None, str | None, str, list[tuple[str, str]]]:
+        """An interrupted listing's mark, token, when it was saved, and what it had looked at
+        (key, encoded problem or ""); KeyError when there is none."""
+        row = self.db.execute(
+            "SELECT mark, token, saved_at FROM listings WHERE id = ?", (listing,)
+        ).fetchone()
+        if row is None:
+            raise KeyError(listing)
+        listed = [
+            (r[0], r[1] or "")
+            for r in self.db.execute(
+                "SELECT key, problem FROM listed WHERE listing = ? ORDER BY rowid", (listing,)
+            )
+        ]
+        return row[0], row[1], row[2], listed
+
+    def checkpoint_listing(
+        self,
+        listing: str,
+        mark: str | None,
+        token: str | None,
+        listed: Iterable[tuple[str, str | None]],
+        entries: Iterable[tuple[str, FileEntry]],
+    ) -> None:
+        """The entries of what a listing's pages held, and its new mark, in one transaction
+        (a scan killed at any moment leaves the mark of pages whose items are all saved)."""
+        with schema.transaction(self.db.conn):
+            self._save_files(entries)
+            self.db.conn.execute(
+                "INSERT OR REPLACE INTO listings VALUES (?,?,?,?)",
+                (listing, mark, token, _now()),
+            )
+            self.db.conn.executemany(
+                "INSERT INTO listed VALUES (?,?,?)", [(listing, k, p) for k, p in listed]
+            )
+
+    def end_listing(self, listing: str, entries: Iterable[tuple[str, FileEntry]] = ()) -> None:
+        """A listing completed: its checkpoint is gone (the next scan lists from the start)."""
+        with schema.transaction(self.db.conn):
+            self._save_files(entries)
+            self.db.conn.execute("DELETE FROM listings WHERE id = ?", (listing,))
+            self.db.conn.execute("DELETE FROM listed WHERE listing = ?", (listing,))
 
     # -- database columns ------------------------------------------------------------------
 

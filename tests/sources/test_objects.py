@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from helpers import astronaut, encode, no_face
+from reporters.sample import report_validator
 from s3_server import S3Server
 
 from scanner import ScanConfig, scan
@@ -28,6 +29,7 @@ from scanner.errors import ConfigError
 from scanner.model import EvidenceKind, ObjectLocation, ProblemReason
 from scanner.policy.judgement import Judgement
 from scanner.policy.loader import load_policy
+from scanner.reporters import json_report
 from scanner.sources import display
 from scanner.sources.base import ItemChanged
 from scanner.sources.object_read import ObjectRef
@@ -187,6 +189,14 @@ def test_a_versioned_bucket_locates_the_current_version(s3: Any, server: S3Serve
     assert [(v["VersionId"], v["ETag"]) for v in after] == [
         (v["VersionId"], v["ETag"]) for v in before
     ]
+    # the JSON report (schema 1.5) names the version that was read beside the path
+    doc = json.loads(json_report.render(result))
+    report_validator().validate(doc)
+    assert doc["items"][0]["location"] == {
+        "path": "s3://badges/2019/a.jpg",
+        "members": [],
+        "version_id": current,
+    }
 
 
 def test_an_unchanged_bucket_rescans_by_listing_alone(
@@ -292,6 +302,71 @@ def test_anonymous_access_sends_no_credentials(s3: Any, server: S3Server) -> Non
         ("s3://public-photos/private.jpg", ProblemReason.UNREADABLE_FILE, "access denied")
     ]
     assert denied.incomplete
+
+
+# docs/objects.md's least-privilege policy, for the bucket `shared` and its `public/` prefix;
+# moto 5.2 checks a listing under its operation's name (s3:ListObjectsV2,
+# s3:ListObjectVersions), not the IAM action's, so both are allowed
+AUDITOR_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Action": [
+                "s3:ListBucket",
+                "s3:ListBucketVersions",
+                "s3:ListObjectsV2",
+                "s3:ListObjectVersions",
+            ],
+            "Resource": "arn:aws:s3:::shared",
+        },
+        {
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+            "Resource": "arn:aws:s3:::shared/public/*",
+        },
+    ],
+}
+
+
+def test_denied_prefixes_and_objects_are_reported_and_the_scan_goes_on(
+    s3: Any, server: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """moto enforcing IAM: a user may list `shared` and read only its `public/` prefix, and
+    may not list `closed`. Every object under `private/` is reported denied, the `closed`
+    target's listing is reported denied, and what is allowed is scanned: exit 3. (moto does
+    not evaluate policy conditions such as `s3:prefix`, so a listing denied for one prefix
+    of a listable bucket is tested at the bucket's scope.)"""
+    import boto3
+    import s3fs
+
+    for bucket in ("shared", "closed"):
+        s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket="shared", Key="public/a.jpg", Body=FACE)
+    s3.put_object(Bucket="shared", Key="private/b.jpg", Body=FACE)
+    s3.put_object(Bucket="shared", Key="private/c.jpg", Body=COFFEE)
+    s3.put_object(Bucket="closed", Key="2019/x.jpg", Body=FACE)
+    iam = boto3.client("iam", endpoint_url=server.url)
+    iam.create_user(UserName="auditor")
+    iam.put_user_policy(
+        UserName="auditor", PolicyName="faceaudit", PolicyDocument=json.dumps(AUDITOR_POLICY)
+    )
+    key = iam.create_access_key(UserName="auditor")["AccessKey"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+    s3fs.S3FileSystem.clear_instance_cache()
+    server.enforce_iam(True)
+    try:
+        result = scan(ScanConfig(targets=["s3://shared", "s3://closed/2019"], workers=2))
+    finally:
+        server.enforce_iam(False)
+    assert [i.location.display for i in result.items] == ["s3://shared/public/a.jpg"]
+    assert [(p.location.display, p.reason, p.detail) for p in result.problems] == [
+        ("s3://closed/2019", ProblemReason.UNREADABLE_DIRECTORY, "access denied (listing)"),
+        ("s3://shared/private/b.jpg", ProblemReason.UNREADABLE_FILE, "access denied"),
+        ("s3://shared/private/c.jpg", ProblemReason.UNREADABLE_FILE, "access denied"),
+    ]
+    assert result.incomplete and result.exit_code == 3
 
 
 def test_an_object_deleted_or_replaced_after_listing_is_a_change(s3: Any) -> None:

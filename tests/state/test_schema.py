@@ -148,12 +148,12 @@ def test_version_1_is_upgraded_keeping_its_history_but_not_its_cache(tmp_path: P
     path = version_1(tmp_path / "state.db")
     with StateDB(path) as db:
         assert db.notes == [
-            "state database upgraded from schema version 1 to 3",
+            f"state database upgraded from schema version 1 to {NOW}",
             "the cache of earlier results was emptied: the next scan looks at every file again",
         ]
         assert history_of(db) == HISTORY
         assert db.load_files() == {}
-    assert stored(path, "SELECT value FROM meta") == [("3",)]
+    assert stored(path, "SELECT value FROM meta") == [(str(NOW),)]
 
 
 def test_version_2_is_upgraded_keeping_its_history_and_its_cache(tmp_path: Path) -> None:
@@ -161,14 +161,16 @@ def test_version_2_is_upgraded_keeping_its_history_and_its_cache(tmp_path: Path)
     before have none (shown as unknown, matched by their targets as typed)."""
     path = version_1(tmp_path / "state.db", "2")
     with StateDB(path) as db:
-        assert db.notes == ["state database upgraded from schema version 2 to 3"]
+        assert db.notes == [f"state database upgraded from schema version 2 to {NOW}"]
         assert history_of(db) == HISTORY
         assert set(db.load_files()) == {"/srv/share/a.jpg"}
         old = db.history()[0]
         assert (old.roots, old.templates, old.templates_estimated) == (None, None, False)
         assert [r.id for r in db.history(under=["/srv/share"])] == [1, 2]
         assert db.history(under=["/srv/other"]) == []
-    assert stored(path, "SELECT value FROM meta") == [("3",)]
+        with pytest.raises(KeyError):  # version 4's checkpoint tables, new and empty
+            db.listing("any")
+    assert stored(path, "SELECT value FROM meta") == [(str(NOW),)]
     columns = [r[1] for r in stored(path, "PRAGMA table_info(scans)")]
     assert columns[-3:] == ["roots", "templates", "templates_estimated"]
 
