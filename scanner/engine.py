@@ -97,6 +97,7 @@ class _Planner:
         self.excluded = 0
         self.hardlinks = 0
         self.archive_members = 0
+        self.media: collections.Counter[str] = collections.Counter()
         self.atime_preserved = True
         self.aliases: dict[Location, list[Location]] = collections.defaultdict(list)
         self._first_by_key: dict[tuple[int, ...], Location] = {}
@@ -145,6 +146,7 @@ class _Planner:
         self.by_type.update(dict(outcome.content_types))
         self.discovered += outcome.members + outcome.columns
         self.archive_members += outcome.members
+        self.media.update(dict(outcome.media))
         self.atime_preserved &= outcome.atime_preserved
 
     def _item(self, item: SourceItem) -> Iterator[WorkItem]:
@@ -452,6 +454,7 @@ def _stats(planner: _Planner, bytes_read: int, incremental: Incremental | None) 
         excluded=planner.excluded + planner.excluded_since,
         hardlinks=planner.hardlinks,
         archive_members=planner.archive_members,
+        media=tuple(sorted(planner.media.items())),
         by_content_type=tuple(sorted(planner.by_type.items())),
         atime_preserved=planner.atime_preserved,
         reused=(incremental.reused_files + incremental.reused_columns) if incremental else 0,

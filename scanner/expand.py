@@ -17,6 +17,8 @@ from dataclasses import replace
 from typing import Protocol
 
 from scanner.config import Limits, SampleLimits
+from scanner.expand_mail import expand_mail
+from scanner.expand_video import expand_video
 from scanner.model import (
     ContentType,
     DatabaseLocation,
@@ -37,7 +39,7 @@ from scanner.work import Host, WorkItem, WorkOutcome
 HEAD_ONLY_BYTES = 16 * 1024 * 1024  # read of a large npy/HDF5/Parquet file before sampling
 # Large files of these formats are read by their header and sampled, never whole.
 _SAMPLED_WHEN_LARGE = {ContentType.NPY, ContentType.HDF5, ContentType.PARQUET, ContentType.ARROW}
-_CONTAINERS_NOT_OPENED = {ContentType.SEVEN_ZIP, ContentType.RAR}
+_CONTAINERS_NOT_OPENED = {ContentType.SEVEN_ZIP, ContentType.RAR, ContentType.OUTLOOK_PST}
 
 Counts = collections.Counter[str]
 
@@ -220,7 +222,12 @@ def _database(
 # Containers by content type: what opens them into members or columns (archives of every
 # compression are one expander, chosen by ContentType.is_archive).
 Expander = Callable[[Examiner, WorkItem, Reader, Host, ContentType], WorkOutcome]
-EXPANDERS: dict[ContentType, Expander] = {ContentType.SQLITE: _database}
+EXPANDERS: dict[ContentType, Expander] = {
+    ContentType.SQLITE: _database,
+    ContentType.EMAIL: expand_mail,
+    ContentType.MBOX: expand_mail,
+    ContentType.VIDEO: expand_video,
+}
 
 
 def _columns(

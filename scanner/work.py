@@ -58,6 +58,9 @@ class WorkOutcome:
     content_types: tuple[tuple[str, int], ...] = ()  # the file's type, its members', columns
     members: int = 0  # archive members looked at
     columns: int = 0  # database columns found
+    # Counters of mail and video (scanner.expand_mail, expand_video): messages read, video
+    # frames examined and in the streams, … summed into ScanStats.media.
+    media: tuple[tuple[str, int], ...] = ()
     keys: tuple[SubjectRow, ...] = field(default=(), repr=False)  # a KeyRead's answer: memory only
 
 

@@ -96,6 +96,7 @@ def _summary(result: ScanResult) -> dict[str, Any]:
         "excluded": stats.excluded,
         "hardlinks": stats.hardlinks,
         "archive_members": stats.archive_members,
+        "media": dict(stats.media),
         "skipped": dict(sorted(skipped.items())),
         "errors": dict(sorted(errors.items())),
         "incomplete": result.incomplete,

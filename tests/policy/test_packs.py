@@ -368,6 +368,7 @@ _SHORT = {
     "face_tagged": "tagged",
     "face_embedding": "embedding",
     "executable_code": "executable_code",
+    "face_video": "video",
 }
 
 
