@@ -159,10 +159,14 @@ class _Walk:
         self.host.partial(self.ex.examine(child, data, True))
 
     def _unique(self, name: str) -> str:
+        """The name, or `photo-2.jpg`, `photo-3.jpg` … when the message had it already."""
+        stem, dot, ext = name.rpartition(".")
+        if not stem or "/" in ext:
+            stem, dot, ext = name, "", ""
         out, n = name, 1
         while out in self.names:
             n += 1
-            out = f"{name}-{n}"
+            out = f"{stem}-{n}{dot}{ext}"
         self.names.add(out)
         return out
 
@@ -228,8 +232,8 @@ def _message_id(msg: EmailMessage | Message) -> str | None:
         return None
     if not value:
         return None
-    text = _clean(str(value).strip().strip("<>"))
-    return text or None
+    text = _NAME_BAD.sub("_", str(value).strip().strip("<>")).strip("._")
+    return text[:_MAX_NAME] or None
 
 
 def _date_ns(msg: EmailMessage | Message) -> int | None:
