@@ -11,6 +11,10 @@ Acme Photo Ltd (a French company) keeps:
   same file; two customers have withdrawn their consent;
 - `backup/2019-laptop.zip` — an old backup holding a face_recognition tutorial pickle;
 - `events/` — staff event photos GPS-tagged in London, under a "no UK residents' data" rule.
+- `cctv/entrance/` — door-camera recordings in which a person appears mid-way, kept 31 days
+  (its own store and an `ACME-CCTV-31D` rule on every face video); one is older than that;
+- `mail/hr-inbox.mbox` — HR's mailbox with a new starter's badge photo as an attachment,
+  outside every declared store (scanner.demo_media writes the videos and the mailbox).
 
 Images are scikit-image's bundled photos; the KYC templates are generated with the statistics
 of dlib descriptors (norm ~1.45, a shared mean direction), never computed from a real person.
@@ -33,6 +37,7 @@ import numpy as np
 from PIL import Image
 
 from scanner.demo import DemoUnavailable, _skimage_data
+from scanner.demo_media import build_media
 
 AS_OF = datetime(2026, 6, 1, 9, 0, tzinfo=timezone.utc)
 POLICY_FILE = "faceaudit-policy.yaml"
@@ -89,6 +94,19 @@ stores:
     dpia: DPIA-2025-007
     retention_schedule_url: https://acme.example/privacy/retention
 
+  - id: cctv
+    description: Entrance door camera recordings
+    paths: ["cctv/**"]
+    kinds: [face_video]
+    purpose: security of the premises
+    use: surveillance
+    legal_basis: [gdpr-6-1-f, uk-gdpr-6-1-f]
+    retention: {period: P31D, from: creation}
+    region: [FR]
+    owner: facilities@acme.example
+    dpia: DPIA-2025-012
+    retention_schedule_url: https://acme.example/privacy/cctv
+
 registers:
   - id: leavers
     kind: end_of_purpose
@@ -116,6 +134,18 @@ rules:
       delete UK residents' data).
     citations: ["UK GDPR Art 9(1)", "ICO enforcement notice, Clearview AI Inc (May 2022)"]
     remediation: Delete the photos, or move them out of scope with a documented decision.
+
+  - id: ACME-CCTV-31D
+    check: retention_exceeded
+    kinds: [face_video]
+    max_period: P31D
+    severity: high
+    title: Camera recording with faces kept past 31 days, wherever it is
+    description: >-
+      Acme's CCTV notice promises that recordings are deleted after 31 days; a copy of a
+      recording kept elsewhere (an export for an incident, a laptop) is no exception.
+    citations: ["GDPR Art 5(1)(e)", "ICO, Guidance on video surveillance (including CCTV)"]
+    remediation: Delete the recording, or record why it is kept (an incident under investigation).
 """
 
 # (employee, left_on): E1003 and E1004 left long before AS_OF; E1002 left 5 days before it.
@@ -248,4 +278,5 @@ def build_demo_org(root: Path) -> Path:
             _jpeg(astronaut.crop(crop), _exif(f"2026:03:1{n + 2} 15:30:00", london=True))
         )
         _stamp(path, f"2026-03-1{n + 2}")
+    build_media(root, portrait, Image.open(data / "coffee.png").convert("RGB"))
     return root / POLICY_FILE

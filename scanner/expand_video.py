@@ -2,8 +2,10 @@
 of them makes it a face video, with the times of the frames that showed faces.
 
 Runs in a worker (sandboxed like every process that opens content) under the per-item
-time and memory bounds: the sampling stops at a budget of its own (VIDEO_BUDGET_SHARE of
-the item's time limit, so the pool never has to kill the worker) and at `max_video_frames`.
+time and memory bounds. Like an archive's members, each sampled frame gets the item's time
+limit afresh (the worker tells the pool it is at the next frame): decoding and examining one
+frame stops at a budget of its own (VIDEO_BUDGET_SHARE of the limit, so the pool never has to
+kill the worker), and there are at most `max_video_frames` frames.
 Frames are decoded at a working size (scanner.faces.video) and handed to the detectors as
 lossless bitmaps in memory; they are never written anywhere, and the video's result carries
 counts, times and geometry only.
@@ -35,7 +37,7 @@ from scanner.sniff import HEAD_BYTES
 from scanner.sources.base import Reader
 from scanner.work import Host, WorkItem, WorkOutcome
 
-VIDEO_BUDGET_SHARE = 0.6  # of limits.item_timeout_s: decoding and detection of one video
+VIDEO_BUDGET_SHARE = 0.6  # of limits.item_timeout_s: decoding and examining one frame
 MAX_LISTED_TIMES = 16  # frame times named in the evidence (the count says how many in all)
 MEDIA = ("media", "video")  # the evidence detail that marks a face video (policy: face_video)
 
@@ -59,11 +61,15 @@ def expand_video(
     where = item.location
     assert isinstance(where, (FileLocation, ObjectLocation, MemberLocation))
     counts = ((ct.value, 1),)
-    deadline = time.monotonic() + VIDEO_BUDGET_SHARE * limits.item_timeout_s
+    budget = VIDEO_BUDGET_SHARE * limits.item_timeout_s
+    deadline = time.monotonic() + budget
     problems: list[Problem] = []
     hits: list[tuple[Frame, tuple[Evidence, ...]]] = []
     examined = 0
     info: VideoInfo | None = None
+    # What the scan's item hook (a face search) said of the frame with the most faces: an
+    # opaque answer for one item, so one frame's stands for the video.
+    extra: tuple[tuple[int, float], object] | None = None
     with reader.stream() as stream:
         try:
             video = Video(
@@ -79,9 +85,14 @@ def expand_video(
             info = video.info
             for frame in video.frames(limits.max_video_frames):
                 examined += 1
-                evidence = _examine(ex, item, frame)
+                host.busy(item.location)  # a new frame: the pool's time limit starts again
+                evidence, said = _examine(ex, item, frame)
                 if evidence:
                     hits.append((frame, evidence))
+                    rank = (max(e.faces for e in evidence), max(e.confidence for e in evidence))
+                    if said is not None and (extra is None or rank > extra[0]):
+                        extra = (rank, said)
+                video.deadline = time.monotonic() + budget  # the next frame's budget
         except VideoProblem as exc:
             detail = f"{exc.detail} after {examined} of {limits.max_video_frames} frames"
             problems.append(Problem(where, exc.reason, detail))
@@ -93,13 +104,17 @@ def expand_video(
     if examined == 0 and not problems:
         problems.append(Problem(where, ProblemReason.DECODE_ERROR, "no frame could be decoded"))
     result = _result(item, info, examined, hits, problems)
-    return _outcome(
+    outcome = _outcome(
         item, reader, problems=problems, counts=counts, result=result, examined=examined, info=info
     )
+    return replace(outcome, extra=extra[1]) if extra is not None else outcome
 
 
-def _examine(ex: VideoExaminer, item: WorkItem, frame: Frame) -> tuple[Evidence, ...]:
-    """The image detectors' evidence on one frame (a bitmap in memory)."""
+def _examine(
+    ex: VideoExaminer, item: WorkItem, frame: Frame
+) -> tuple[tuple[Evidence, ...], object | None]:
+    """The image detectors' evidence on one frame (a bitmap in memory), and what the scan's
+    item hook said of it."""
     buf = io.BytesIO()
     frame.image.save(buf, format="BMP")
     data = buf.getvalue()
@@ -107,8 +122,9 @@ def _examine(ex: VideoExaminer, item: WorkItem, frame: Frame) -> tuple[Evidence,
     work = WorkItem(0, at, ContentType.BMP, len(data), item.mtime_ns, data=data)
     outcome = ex.examine(work, data, True)
     if outcome.result is None:
-        return ()
-    return tuple(e for e in outcome.result.evidence if e.kind is EvidenceKind.FACE_IMAGE)
+        return (), None
+    faces = tuple(e for e in outcome.result.evidence if e.kind is EvidenceKind.FACE_IMAGE)
+    return faces, outcome.extra
 
 
 def _result(

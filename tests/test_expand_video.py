@@ -126,8 +126,9 @@ def test_a_resolution_over_the_pixel_limit_is_refused_before_decoding(
 
 
 def test_the_time_budget_stops_a_slow_video(scan: Scan, tmp_path: Path) -> None:
-    """A video's share of --timeout ends its sampling: a problem naming the frames examined."""
-    write_video(tmp_path / "long.mp4", _landscape() * 3, fps=FPS, size=(1280, 720))
+    """A frame's share of --timeout ends the sampling: a problem naming the frames examined.
+    One key frame for 18 s of 720p: reaching each point decodes forward from the start."""
+    write_video(tmp_path / "long.mp4", _landscape() * 3, fps=FPS, size=(1280, 720), gop=600)
     result = scan(tmp_path, limits=Limits(item_timeout_s=0.05, max_video_frames=64))
     (problem,) = result.problems
     assert problem.reason is ProblemReason.TIMEOUT

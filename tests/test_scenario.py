@@ -32,6 +32,11 @@ EXPECTED = {
     ("GDPR-5-1-E-RETENTION", "org/hr/badges/E1003.jpg"),
     ("GDPR-5-1-E-RETENTION", "org/hr/badges/E1004.jpg"),
     ("GDPR-9-2-A-CONSENT", "sqlite://org/kyc/kyc.db#customers.face_embedding"),
+    # a door-camera recording past the CCTV store's 31 days (and the rule on every video);
+    # a badge photo sent to HR's mailbox, outside every store
+    ("GDPR-5-1-E-RETENTION", "org/cctv/entrance/door-0001.mp4"),
+    ("ACME-CCTV-31D", "org/cctv/entrance/door-0001.mp4"),
+    ("FA-UNDECLARED-STORE", "org/mail/hr-inbox.mbox!/msg-badge-photo-E1005@example.com/me.jpg"),
 }
 
 

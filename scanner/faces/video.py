@@ -8,8 +8,10 @@
   point, decoded forward to it when the key frames are sparse), at most `max_frames`, and
   scaled to a working size while they are converted; without a duration (a stream cut short,
   a live capture) the key frames are taken in order.
-- A deadline bounds the whole (an endless or very slow stream stops there); one decoding
-  thread, so a worker's CPU share is what it was for images.
+- A deadline (`Video.deadline`, which the caller moves on for each frame) bounds the decoding
+  (an endless or very slow stream stops there), and at most a fixed number of frames is
+  decoded to reach each point; one decoding thread, so a worker's CPU share is what it was
+  for images.
 """
 
 from __future__ import annotations
@@ -84,7 +86,7 @@ class Video:
         except ImportError as exc:  # pragma: no cover - a declared dependency
             detail = "PyAV (`av`) is not installed: videos cannot be decoded"
             raise VideoProblem(ProblemReason.DETECTOR_UNAVAILABLE, detail) from exc
-        self._deadline = deadline
+        self.deadline = deadline  # the caller may move it on (a new budget for each frame)
         try:
             self._container = av.open(
                 source,
@@ -197,7 +199,7 @@ class Video:
                     return
 
     def _check(self) -> None:
-        if time.monotonic() > self._deadline:
+        if time.monotonic() > self.deadline:
             raise VideoProblem(ProblemReason.TIMEOUT, "the time budget for the video ran out")
 
 
