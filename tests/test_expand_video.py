@@ -16,6 +16,7 @@ from media_helpers import write_video
 import scanner
 from scanner.config import Limits
 from scanner.model import ContentType, EvidenceKind, ExitCode, ProblemReason, ScanResult
+from scanner.reporters.console import render
 
 Scan = Callable[..., ScanResult]
 FPS = 10
@@ -139,6 +140,7 @@ def test_max_video_frames_bounds_the_sample(scan: Scan, tmp_path: Path) -> None:
     cctv(tmp_path / "door.mp4")
     result = scan(tmp_path, limits=Limits(max_video_frames=4))
     assert dict(result.stats.media)["video_frames_examined"] == 4
+    assert "video: 1 files, 4 of 60 frames examined" in render(result)
 
 
 def test_an_audio_only_mp4_is_not_a_video(scan: Scan, tmp_path: Path) -> None:

@@ -42,6 +42,21 @@ def _count(e: Evidence) -> str:
     return str(e.faces)
 
 
+def _media_line(media: dict[str, int]) -> str:
+    """How much of the mail and video was examined, of how much."""
+    parts = []
+    if "mail_messages" in media:
+        parts.append(f"mail: {media['mail_messages']} messages, {media.get('mail_parts', 0)} parts")
+    if "video_files" in media:
+        declared = media.get("video_frames")
+        of = f" of {declared}" if declared is not None else ""
+        parts.append(
+            f"video: {media['video_files']} files, {media.get('video_frames_examined', 0)}{of} "
+            "frames examined"
+        )
+    return "  " + "; ".join(parts)
+
+
 def render(result: ScanResult, max_rows: int = MAX_ROWS) -> str:
     lines: list[str] = []
     seconds = (result.finished_at - result.started_at).total_seconds()
@@ -51,6 +66,9 @@ def render(result: ScanResult, max_rows: int = MAX_ROWS) -> str:
         f"{seconds:.1f} s ({stats.directories} directories, {stats.archive_members} archive "
         f"members, {stats.excluded} excluded)"
     )
+    media = dict(stats.media)
+    if media:
+        lines.append(_media_line(media))
     lines.append("")
     if result.items:
         kinds = collections.Counter(i.primary.kind.value for i in result.items if i.primary)
