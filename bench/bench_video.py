@@ -153,7 +153,9 @@ def devset_photos(n: int) -> tuple[list[Path], list[Path]]:
 
 def recall(args: argparse.Namespace, work: Path) -> None:
     """Image-level recall as plain files, as mbox attachments and as 2-second videos."""
-    faces, empty = devset_photos(args.recall)
+    faces, empty = (
+        [p for p in group if _decodes(p)] for group in devset_photos(args.recall)
+    )  # the set's one corrupt file is not a photo to compare
     photos = faces + empty
     truth = {f"{i:03d}" for i in range(len(faces))}
 
@@ -188,6 +190,15 @@ def recall(args: argparse.Namespace, work: Path) -> None:
         )
 
 
+def _decodes(path: Path) -> bool:
+    try:
+        with Image.open(path) as im:
+            im.load()
+    except (OSError, ValueError):
+        return False
+    return True
+
+
 def _key(display: str) -> str:
     """The photo's number, from `plain/007.jpg`, `….mbox!/msg-r7@bench/007.jpg`, `vids/007.mp4`."""
     return display.rsplit("/", 1)[-1][:3]
@@ -203,9 +214,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--messages", type=int, default=60)
     parser.add_argument("--recall", type=int, default=0, help="face photos of the dev set")
+    parser.add_argument("--recall-only", action="store_true", help="skip the throughput runs")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="faceaudit-bench-video-") as tmp:
-        throughput(args, Path(tmp))
+        if not args.recall_only:
+            throughput(args, Path(tmp))
         if args.recall:
             recall(args, Path(tmp))
 
