@@ -23,6 +23,7 @@ from email.message import EmailMessage, Message
 from typing import IO, Protocol
 
 from scanner.config import Limits
+from scanner.errors import FaceauditError
 from scanner.model import (
     ContentType,
     FileLocation,
@@ -54,7 +55,7 @@ class MailExaminer(Protocol):
     ) -> WorkOutcome: ...
 
 
-class _LimitHit(Exception):
+class _LimitHit(FaceauditError):
     def __init__(self, reason: ProblemReason, detail: str) -> None:
         super().__init__(detail)
         self.reason = reason
