@@ -33,6 +33,7 @@ class Limits:
     max_pixels: int = 178_956_970  # Pillow's own error threshold (2 x its warning level)
     max_frames: int = 8  # animation frames sampled per GIF/WebP/APNG
     max_pages: int = 16  # TIFF pages examined
+    max_video_frames: int = 16  # frames sampled per video (evenly over its duration)
     archive_max_depth: int = 5
     archive_max_entries: int = 10_000
     archive_max_total_bytes: int = 1 * GiB

@@ -13,7 +13,11 @@ Acme Photo Ltd (a French company) keeps:
 - `events/` — staff event photos GPS-tagged in London, under a "no UK residents' data" rule;
 - `hr/onboarding/` and `hr/recruiting/` — an onboarding PDF whose second page is a scanned
   identity card, and a CV (Word) with a photo: face images inside documents, kept outside
-  every declared store.
+  every declared store;
+- `cctv/entrance/` — door-camera recordings in which a person appears mid-way, kept 31 days
+  (its own store and an `ACME-CCTV-31D` rule on every face video); one is older than that;
+- `mail/hr-inbox.mbox` — HR's mailbox with a new starter's badge photo as an attachment,
+  outside every declared store (scanner.demo_media writes the videos and the mailbox).
 
 Images are scikit-image's bundled photos; the KYC templates are generated with the statistics
 of dlib descriptors (norm ~1.45, a shared mean direction), never computed from a real person.
@@ -37,6 +41,7 @@ from PIL import Image
 
 from scanner import demo_documents
 from scanner.demo import DemoUnavailable, _skimage_data
+from scanner.demo_media import build_media
 
 AS_OF = datetime(2026, 6, 1, 9, 0, tzinfo=timezone.utc)
 POLICY_FILE = "faceaudit-policy.yaml"
@@ -93,6 +98,19 @@ stores:
     dpia: DPIA-2025-007
     retention_schedule_url: https://acme.example/privacy/retention
 
+  - id: cctv
+    description: Entrance door camera recordings
+    paths: ["cctv/**"]
+    kinds: [face_video]
+    purpose: security of the premises
+    use: surveillance
+    legal_basis: [gdpr-6-1-f, uk-gdpr-6-1-f]
+    retention: {period: P31D, from: creation}
+    region: [FR]
+    owner: facilities@acme.example
+    dpia: DPIA-2025-012
+    retention_schedule_url: https://acme.example/privacy/cctv
+
 registers:
   - id: leavers
     kind: end_of_purpose
@@ -120,6 +138,18 @@ rules:
       delete UK residents' data).
     citations: ["UK GDPR Art 9(1)", "ICO enforcement notice, Clearview AI Inc (May 2022)"]
     remediation: Delete the photos, or move them out of scope with a documented decision.
+
+  - id: ACME-CCTV-31D
+    check: retention_exceeded
+    kinds: [face_video]
+    max_period: P31D
+    severity: high
+    title: Camera recording with faces kept past 31 days, wherever it is
+    description: >-
+      Acme's CCTV notice promises that recordings are deleted after 31 days; a copy of a
+      recording kept elsewhere (an export for an incident, a laptop) is no exception.
+    citations: ["GDPR Art 5(1)(e)", "ICO, Guidance on video surveillance (including CCTV)"]
+    remediation: Delete the recording, or record why it is kept (an incident under investigation).
 """
 
 # (employee, left_on): E1003 and E1004 left long before AS_OF; E1002 left 5 days before it.
@@ -253,6 +283,7 @@ def build_demo_org(root: Path) -> Path:
         )
         _stamp(path, f"2026-03-1{n + 2}")
     _documents(root, portrait)
+    build_media(root, portrait, Image.open(data / "coffee.png").convert("RGB"))
     return root / POLICY_FILE
 
 

@@ -100,6 +100,7 @@ class _Planner:
         self.archive_members = 0
         self.pages_examined = 0
         self.pages_total = 0
+        self.media: collections.Counter[str] = collections.Counter()
         self.atime_preserved = True
         self.aliases: dict[Location, list[Location]] = collections.defaultdict(list)
         self._first_by_key: dict[tuple[int, ...], Location] = {}
@@ -205,6 +206,7 @@ class _Planner:
         self.archive_members += outcome.members
         self.pages_examined += outcome.pages
         self.pages_total += outcome.pages_total
+        self.media.update(dict(outcome.media))
         self.atime_preserved &= outcome.atime_preserved
 
     def _item(self, item: SourceItem) -> Iterator[WorkItem]:
@@ -538,6 +540,7 @@ def _stats(planner: _Planner, bytes_read: int, incremental: Incremental | None) 
         archive_members=planner.archive_members,
         pages_examined=planner.pages_examined,
         pages_total=planner.pages_total,
+        media=tuple(sorted(planner.media.items())),
         by_content_type=tuple(sorted(planner.by_type.items())),
         atime_preserved=planner.atime_preserved,
         reused=(incremental.reused_files + incremental.reused_columns) if incremental else 0,

@@ -17,6 +17,8 @@ from dataclasses import replace
 from typing import Protocol
 
 from scanner.config import Limits, SampleLimits
+from scanner.expand_mail import expand_mail
+from scanner.expand_video import expand_video
 from scanner.model import (
     ContentType,
     DatabaseLocation,
@@ -44,6 +46,9 @@ _CONTAINERS_NOT_OPENED = {
     ContentType.OLE: (
         "legacy Office documents (OLE compound files: doc, xls, ppt, msg) are not opened; "
         "pictures in them were not scanned"
+    ),
+    ContentType.OUTLOOK_PST: (
+        "Outlook .pst mail stores are not opened; their messages were not scanned"
     ),
 }
 
@@ -296,6 +301,9 @@ Expander = Callable[[Examiner, WorkItem, Reader, Host, ContentType], WorkOutcome
 EXPANDERS: dict[ContentType, Expander] = {
     ContentType.SQLITE: _database,
     ContentType.PDF: _pdf,
+    ContentType.EMAIL: expand_mail,
+    ContentType.MBOX: expand_mail,
+    ContentType.VIDEO: expand_video,
 }
 
 

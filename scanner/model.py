@@ -99,6 +99,11 @@ class ContentType(str, enum.Enum):
     HDF5 = "hdf5"
     SQLITE = "sqlite"
     DB_COLUMN = "db_column"  # not bytes: a column sampled from a database
+    # mail (scanner.expand_mail) and video (scanner.expand_video)
+    EMAIL = "email"  # one RFC 5322 message (.eml, a Maildir file)
+    MBOX = "mbox"  # messages after "From " lines
+    OUTLOOK_PST = "outlook_pst"  # reported by type, not opened
+    VIDEO = "video"  # MP4/QuickTime, Matroska/WebM, AVI: decoded through PyAV
     UNKNOWN = "unknown"
 
     @property
@@ -824,6 +829,9 @@ class ScanStats:
     # counted for a document whose last results were reused from the state).
     pages_examined: int = 0
     pages_total: int = 0
+    # Mail and video counters: mail_messages, mail_parts, video_files, video_frames_examined,
+    # video_frames (in the streams, as declared) — what was examined of how much.
+    media: tuple[tuple[str, int], ...] = ()
 
 
 class ExitCode(enum.IntEnum):

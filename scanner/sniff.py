@@ -11,6 +11,8 @@ HEAD_BYTES = 4096  # how much of a file the sniffer needs
 _HEVC_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis"}
 _HEIF_BRANDS = _HEVC_BRANDS | {b"mif1", b"msf1", b"mif2"}  # HEVC codec + generic containers
 _AVIF_BRANDS = {b"avif", b"avis"}
+_AUDIO_BRANDS = {b"M4A ", b"M4B ", b"M4P "}
+_QUICKTIME_ATOMS = {b"moov", b"mdat", b"wide", b"pnot"}  # QuickTime files without ftyp
 _BMP_HEADER_SIZES = {12, 40, 52, 56, 64, 108, 124}
 # Magic, whitespace or comments, then the width: text such as "P1 priority" is not a bitmap.
 _PNM = re.compile(rb"P[1-6](?:\s|#[^\r\n]*[\r\n])+\d|P7\s")
@@ -55,6 +57,9 @@ _MAGIC: tuple[tuple[int, bytes, ContentType], ...] = (
     (0, b"ARROW1", ContentType.ARROW),
     (0, b"FEA1", ContentType.ARROW),  # Feather v1
     (0, b"\x89HDF\r\n\x1a\n", ContentType.HDF5),
+    (0, b"\x1a\x45\xdf\xa3", ContentType.VIDEO),  # EBML: Matroska, WebM
+    (0, b"\x00\x00\x01\xba", ContentType.VIDEO),  # MPEG program stream (DVR exports)
+    (0, b"!BDN", ContentType.OUTLOOK_PST),
     (512, b"\x89HDF\r\n\x1a\n", ContentType.HDF5),  # after a user block
     (1024, b"\x89HDF\r\n\x1a\n", ContentType.HDF5),
     (2048, b"\x89HDF\r\n\x1a\n", ContentType.HDF5),
@@ -67,11 +72,24 @@ def sniff(head: bytes) -> ContentType:
         return ContentType.WEBP
     if head[4:8] == b"ftyp":
         return _sniff_isobmff(head)
+    if _is_video(head):
+        return ContentType.VIDEO
     for offset, magic, content_type in _MAGIC:
         if head[offset : offset + len(magic)] == magic:
             if content_type is ContentType.ZIP:
                 return _sniff_zip(head)
             return content_type
+    found = _sniff_unanchored(head)
+    if found is not None:
+        return found
+    text = _sniff_text(head)
+    if text is ContentType.TEXT:
+        return _sniff_mail(head) or text
+    return text
+
+
+def _sniff_unanchored(head: bytes) -> ContentType | None:
+    """The formats told by a test rather than one fixed magic (after the magic table)."""
     if _is_bmp(head):
         return ContentType.BMP
     if _PNM.match(head):
@@ -84,7 +102,49 @@ def sniff(head: bytes) -> ContentType:
         return ContentType.PICKLE
     if _is_zlib(head):
         return ContentType.ZLIB
-    return _sniff_text(head)
+    return None
+
+
+def _is_video(head: bytes) -> bool:
+    """AVI, QuickTime without `ftyp`, an MPEG transport stream (CCTV exports: a sync byte
+    every 188 bytes); ISO-BMFF and Matroska are told by their magic."""
+    if head[:4] == b"RIFF" and head[8:12] == b"AVI ":
+        return True
+    if head[4:8] in _QUICKTIME_ATOMS:
+        return True
+    return len(head) >= 4 * 188 and all(head[i] == 0x47 for i in range(0, 4 * 188, 188))
+
+
+_MAIL_HEADER = re.compile(rb"[!-9;-~]+:[ \t]")
+# Headers only mail carries; else "From:" with "Date:" or "Subject:" (a YAML file may have
+# a From: and a To: key).
+_MAIL_ONLY = (b"received:", b"message-id:", b"mime-version:", b"return-path:", b"delivered-to:")
+_MAIL_COMMON = (b"date:", b"subject:")
+
+
+def _sniff_mail(head: bytes) -> ContentType | None:
+    """An RFC 5322 message (its first line a header field) or an mbox ("From " line first)."""
+    lines = head.split(b"\n", 64)[:64]
+    first = lines[0]
+    kind = ContentType.EMAIL
+    if first.startswith(b"From ") and len(lines) > 1:
+        kind, lines = ContentType.MBOX, lines[1:]
+    if not _MAIL_HEADER.match(lines[0]):
+        return None
+    names = []
+    for line in lines:
+        if not line.strip(b"\r"):
+            break  # the end of the header block
+        if line[:1] in (b" ", b"\t"):
+            continue  # a folded header's continuation
+        if not _MAIL_HEADER.match(line):
+            return None
+        names.append(line.split(b":", 1)[0].lower() + b":")
+    if any(n in _MAIL_ONLY for n in names) or (
+        b"from:" in names and any(n in _MAIL_COMMON for n in names)
+    ):
+        return kind
+    return None
 
 
 def _sniff_zip(head: bytes) -> ContentType:
@@ -198,7 +258,9 @@ def _sniff_isobmff(head: bytes) -> ContentType:
         return ContentType.AVIF
     if brands & _HEIF_BRANDS:
         return ContentType.HEIF
-    return ContentType.UNKNOWN
+    if head[8:12] in _AUDIO_BRANDS:
+        return ContentType.UNKNOWN
+    return ContentType.VIDEO  # mp4, mov, m4v, 3gp: PyAV finds out whether it holds video
 
 
 def _looks_like_xmp(head: bytes) -> bool:

@@ -60,6 +60,9 @@ class WorkOutcome:
     columns: int = 0  # database columns found
     pages: int = 0  # document pages looked at (their pictures went to the detectors)
     pages_total: int = 0  # document pages there were
+    # Counters of mail and video (scanner.expand_mail, expand_video): messages read, video
+    # frames examined and in the streams, … summed into ScanStats.media.
+    media: tuple[tuple[str, int], ...] = ()
     keys: tuple[SubjectRow, ...] = field(default=(), repr=False)  # a KeyRead's answer: memory only
 
 

@@ -55,10 +55,11 @@ def item(
     provenance: tuple[Provenance, ...] = (),
     places: tuple[Place, ...] = (),
 ) -> ItemResult:
-    ev = Evidence(EvidenceKind(kind), "face.yunet", 0.95, faces=1)
+    video = kind == "face_video"  # faces seen in a video: face-image evidence of a video item
+    ev = Evidence(EvidenceKind("face_image" if video else kind), "face.yunet", 0.95, faces=1)
     return ItemResult(
         FileLocation(path),
-        ContentType.JPEG,
+        ContentType.VIDEO if video else ContentType.JPEG,
         1000,
         "ab" * 32,
         evidence=(ev,),

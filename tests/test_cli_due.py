@@ -55,7 +55,11 @@ def test_json_lists_what_falls_due_and_the_actions(org: Path) -> None:
         (LEAVER, "hr@acme.example", "2026-06-26")
     ]
     overdue = {a["path"] for a in actions if a["status"] == "overdue"}
-    assert overdue == {"org/hr/badges/E1003.jpg", "org/hr/badges/E1004.jpg"}
+    assert overdue == {
+        "org/hr/badges/E1003.jpg",
+        "org/hr/badges/E1004.jpg",
+        "org/cctv/entrance/door-0001.mp4",  # a recording past the CCTV store's 31 days
+    }
     assert doc["summary"]["due"] == 1
 
 
@@ -96,7 +100,7 @@ def test_html_opens_with_the_action_list(org: Path) -> None:
     consent = next(c for c in cards if "GDPR-9-2-A-CONSENT" in c)
     assert "<dt>Legal basis</dt><dd>gdpr-9-2-a</dd>" in consent
     assert "<dt>Owner</dt><dd>compliance@acme.example</dd>" in consent
-    retention = next(c for c in cards if "GDPR-5-1-E-RETENTION" in c)
+    retention = next(c for c in cards if "GDPR-5-1-E-RETENTION" in c and "hr-badges" in c)
     assert "<dt>Legal basis</dt><dd>gdpr-9-2-b, uk-gdpr-9-2-b</dd>" in retention
     assert "<dt>Owner</dt><dd>hr@acme.example</dd>" in retention
 

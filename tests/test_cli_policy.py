@@ -71,9 +71,9 @@ def test_scan_with_policy_baseline_and_waivers(org: Path) -> None:
     assert first.returncode == 1, first.stderr
     report = json.loads(first.stdout)
     findings = report["findings"]
-    assert len(findings) == 12 and all(f["disposition"] == "open" for f in findings)
+    assert len(findings) == 15 and all(f["disposition"] == "open" for f in findings)
     baseline = json.loads((org / "baseline.json").read_text())
-    assert len(baseline["findings"]) == 12
+    assert len(baseline["findings"]) == 15
     assert not re.search(r"\d{4}-\d\d-\d\d", json.dumps(baseline))  # no dates or times
 
     # every finding known: clean

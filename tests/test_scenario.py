@@ -35,6 +35,11 @@ EXPECTED = {
     # face images inside documents: a scanned ID card on page 2 of a PDF, a CV's photo
     ("FA-UNDECLARED-STORE", "org/hr/onboarding/E1005-onboarding.pdf!/page-2/image-1"),
     ("FA-UNDECLARED-STORE", "org/hr/recruiting/cv-2026-017.docx!/word/media/image1.jpeg"),
+    # a door-camera recording past the CCTV store's 31 days (and the rule on every video);
+    # a badge photo sent to HR's mailbox, outside every store
+    ("GDPR-5-1-E-RETENTION", "org/cctv/entrance/door-0001.mp4"),
+    ("ACME-CCTV-31D", "org/cctv/entrance/door-0001.mp4"),
+    ("FA-UNDECLARED-STORE", "org/mail/hr-inbox.mbox!/msg-badge-photo-E1005@example.com/me.jpg"),
 }
 
 

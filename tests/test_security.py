@@ -87,7 +87,8 @@ IMPORT_MODULE_ALLOWED = {
 # The layers that read scanned data: nothing in them writes to the filesystem.
 READ_ONLY_LAYERS = ("sources/", "embeddings/", "faces/", "reference/", "sniff.py", "detectors/",
                     "context/", "worker.py", "engine.py",
-                    "pool.py", "expand.py", "work.py", "sandbox.py", "api.py", "config.py",
+                    "pool.py", "expand.py", "expand_mail.py", "expand_video.py", "work.py",
+                    "sandbox.py", "api.py", "config.py",
                     "model.py", "errors.py", "subject/", "subject_results.py")  # fmt: skip
 WRITE_ALLOWED = {
     "sources/sqlite_open.py": "the private copy that recovering a database with a -wal or a "

@@ -235,6 +235,41 @@ POSITIVES: list[tuple[str, Callable[[], bytes], ContentType]] = [
     ("tsv", lambda: b"name\tx\nann\t0.1\nbob\t0.3\n", CT.CSV),
     ("yaml-text", lambda: b"faces:\n  - name: ann\n    encoding: [0.1, 0.2]\n", CT.TEXT),
     ("parquet", lambda: b"PAR1" + bytes(100), CT.PARQUET),
+    # videos (scanner.expand_video) and mail (scanner.expand_mail)
+    ("mp4-ftyp-isom", lambda: ftyp(b"isom", b"isom", b"iso2", b"avc1", b"mp41"), CT.VIDEO),
+    ("quicktime-ftyp-qt", lambda: ftyp(b"qt  ", b"qt  "), CT.VIDEO),
+    (
+        "quicktime-moov-first",
+        lambda: b"\x00\x00\x00\x6cmoov\x00\x00\x00\x6cmvhd" + bytes(99),
+        CT.VIDEO,
+    ),
+    (
+        "matroska-webm-ebml",
+        lambda: b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01webm" + bytes(20),
+        CT.VIDEO,
+    ),
+    ("avi", lambda: b"RIFF\x00\x10\x00\x00AVI LIST" + bytes(40), CT.VIDEO),
+    ("mpeg-ts", lambda: (b"\x47\x40\x00\x10" + bytes(184)) * 8, CT.VIDEO),
+    ("mpeg-ps", lambda: b"\x00\x00\x01\xba\x44\x00\x04" + bytes(40), CT.VIDEO),
+    (
+        "eml",
+        lambda: b"Return-Path: <a@x.example>\r\nFrom: a@x.example\r\nSubject: hi\r\n\r\nbody",
+        CT.EMAIL,
+    ),
+    (
+        "eml-folded-headers",
+        lambda: (
+            b"From: A <a@x.example>\nTo: b@y.example,\n  c@y.example\n"
+            b"Date: Tue, 1 Mar 2022 10:00:00 +0000\n\nhi\n"
+        ),
+        CT.EMAIL,
+    ),
+    (
+        "mbox",
+        lambda: b"From a@x Tue Mar  1 10:00:00 2022\nMessage-ID: <1@x>\nFrom: a@x\n\nhi\n",
+        CT.MBOX,
+    ),
+    ("outlook-pst", lambda: b"!BDN\x8f\x01\x00\x00SM" + bytes(500), CT.OUTLOOK_PST),
     ("arrow-ipc", lambda: b"ARROW1\x00\x00" + bytes(100), CT.ARROW),
     ("hdf5", lambda: b"\x89HDF\r\n\x1a\n" + bytes(100), CT.HDF5),
     ("hdf5-after-user-block", lambda: bytes(512) + b"\x89HDF\r\n\x1a\n" + bytes(100), CT.HDF5),
@@ -249,11 +284,12 @@ NEGATIVES: list[tuple[str, Callable[[], bytes]]] = [
     ("P7-then-letter", lambda: b"P7Zip notes: use 7z a archive.7z\n"),
     ("P1-text-not-a-bitmap", lambda: b"P1 priority: fix the login page\nP2 later\n"),
     ("P6-without-size", lambda: b"P6 \n\n"),
-    ("mp4-ftyp-isom", lambda: ftyp(b"isom", b"isom", b"iso2", b"avc1", b"mp41")),
-    ("quicktime-ftyp-qt", lambda: ftyp(b"qt  ", b"qt  ")),
     ("m4a-ftyp", lambda: ftyp(b"M4A ", b"M4A ", b"mp42", b"isom")),
     ("riff-wave-not-webp", lambda: b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(24)),
     ("html-without-xmp", lambda: b"<!doctype html><html><body>x:xmp</body></html>"),
+    ("yaml-with-one-mail-word", lambda: b"From: config\nversion: 2\nitems: []\n"),
+    ("prose-from-line", lambda: b"From here on we list what changed.\nSubject to review.\n"),
+    ("yaml-from-and-to-values", lambda: b"From: 2020\nTo: 2021\nrate: 0.5\n"),
     ("xmp-marker-in-plain-text", lambda: b"notes about <?xpacket and x:xmpmeta\n"),
     ("bzip-letter-not-digit", lambda: b"BZhx not bzip2"),
     ("truncated-jpeg-magic", lambda: b"\xff\xd8"),

@@ -107,6 +107,7 @@ OPTION_OF = {
     "limits.max_pixels": "--max-pixels",
     "limits.max_frames": "--max-frames",
     "limits.max_pages": "--max-pages",
+    "limits.max_video_frames": "--max-video-frames",
     "limits.item_timeout_s": "--timeout",
     "limits.item_memory_bytes": "--memory-mb",
     "limits.archive_max_depth": "--archive-depth",

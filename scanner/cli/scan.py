@@ -133,6 +133,10 @@ def scan(
     max_pages: Annotated[
         int, typer.Option("--max-pages", help="TIFF pages examined (more: incomplete).")
     ] = Limits.max_pages,
+    max_video_frames: Annotated[
+        int,
+        typer.Option("--max-video-frames", help="Frames sampled per video, evenly over it."),
+    ] = Limits.max_video_frames,
     timeout: Annotated[
         float, typer.Option("--timeout", help="Seconds allowed per item.")
     ] = Limits.item_timeout_s,
@@ -243,6 +247,7 @@ def scan(
                 max_pixels=max_pixels,
                 max_frames=max_frames,
                 max_pages=max_pages,
+                max_video_frames=max_video_frames,
                 item_timeout_s=timeout,
                 item_memory_bytes=memory_mb * MiB,
                 archive_max_depth=archive_depth,

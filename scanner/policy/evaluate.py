@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
 
-from scanner.model import DueFinding, Finding, FindingRows, ItemResult, ScalarValue
+from scanner.model import ContentType, DueFinding, Finding, FindingRows, ItemResult, ScalarValue
 from scanner.policy.checks import CHECKS
 from scanner.policy.checks.base import (
     CheckContext,
@@ -29,6 +29,7 @@ from scanner.policy.checks.base import (
     StoreView,
 )
 from scanner.policy.declarations import Store
+from scanner.policy.fields import VIDEO_KIND
 from scanner.policy.loader import LoadedRule, Policy
 from scanner.policy.stores import jurisdictions, region_matches, store_for
 
@@ -112,6 +113,8 @@ def _view(item: ItemResult, stores: Sequence[Store]) -> ItemView:
         created = datetime.fromtimestamp(item.mtime_ns / 1e9, timezone.utc)
         source = "mtime"
     kinds = frozenset(e.kind.value for e in item.evidence)
+    if item.content_type is ContentType.VIDEO and "face_image" in kinds:
+        kinds |= {VIDEO_KIND}  # faces seen in a video's frames
     return ItemView(item, store, jurisdictions(item, store), kinds, created, source)
 
 

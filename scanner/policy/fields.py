@@ -17,10 +17,14 @@ from scanner.policy.durations import Duration
 from scanner.reference.countries import ALPHA2
 from scanner.reference.platforms import HOSTS, NAME_PATTERNS
 
-Kind = Literal["face_image", "face_tagged", "face_embedding", "executable_code"]
+Kind = Literal["face_image", "face_tagged", "face_embedding", "executable_code", "face_video"]
 SeverityName = Literal["info", "low", "medium", "high", "critical"]
 Start = Literal["creation", "last_interaction", "end_of_purpose"]
 BIOMETRIC: tuple[Kind, ...] = ("face_image", "face_tagged", "face_embedding")
+# `face_video` is not evidence of its own: a video with faces holds face images (every rule on
+# `face_image` applies to it) and is also of kind `face_video`, so that a rule or a store can
+# name videos alone (CCTV kept for a short, stated period).
+VIDEO_KIND: Kind = "face_video"
 
 # What a store's faces are used for (a store's `use`). Recognition uses process faces to tell
 # who a person is: the store's photos are then biometric data (GDPR Art 4(14), Recital 51)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import collections
 
-from scanner.model import Disposition, Evidence, EvidenceKind, ExitCode, ScanResult
+from scanner.model import Disposition, Evidence, EvidenceKind, ExitCode, ScanResult, ScanStats
 from scanner.reporters.findings import (
     ALL_IN_JSON,
     count_by,
@@ -42,6 +42,35 @@ def _count(e: Evidence) -> str:
     return str(e.faces)
 
 
+def _media_line(media: dict[str, int]) -> str:
+    """How much of the mail and video was examined, of how much."""
+    parts = []
+    if "mail_messages" in media:
+        parts.append(f"mail: {media['mail_messages']} messages, {media.get('mail_parts', 0)} parts")
+    if "video_files" in media:
+        declared = media.get("video_frames")
+        of = f" of {declared}" if declared is not None else ""
+        parts.append(
+            f"video: {media['video_files']} files, {media.get('video_frames_examined', 0)}{of} "
+            "frames examined"
+        )
+    return "  " + "; ".join(parts)
+
+
+def _containers_lines(stats: ScanStats) -> list[str]:
+    """What was examined inside documents, mailboxes and videos, of how much."""
+    lines = []
+    if stats.pages_total:
+        lines.append(
+            f"Document pages: {stats.pages_examined} of {stats.pages_total} looked at "
+            "(the pictures on them)"
+        )
+    media = dict(stats.media)
+    if media:
+        lines.append(_media_line(media))
+    return lines
+
+
 def render(result: ScanResult, max_rows: int = MAX_ROWS) -> str:
     lines: list[str] = []
     seconds = (result.finished_at - result.started_at).total_seconds()
@@ -51,11 +80,7 @@ def render(result: ScanResult, max_rows: int = MAX_ROWS) -> str:
         f"{seconds:.1f} s ({stats.directories} directories, {stats.archive_members} archive "
         f"members, {stats.excluded} excluded)"
     )
-    if stats.pages_total:
-        lines.append(
-            f"Document pages: {stats.pages_examined} of {stats.pages_total} looked at "
-            "(the pictures on them)"
-        )
+    lines.extend(_containers_lines(stats))
     lines.append("")
     if result.items:
         kinds = collections.Counter(i.primary.kind.value for i in result.items if i.primary)

@@ -99,6 +99,7 @@ def _summary(result: ScanResult) -> dict[str, Any]:
         "hardlinks": stats.hardlinks,
         "archive_members": stats.archive_members,
         "pages": {"examined": stats.pages_examined, "total": stats.pages_total},
+        "media": dict(stats.media),
         "skipped": dict(sorted(skipped.items())),
         "errors": dict(sorted(errors.items())),
         "incomplete": result.incomplete,

@@ -370,6 +370,7 @@ _SHORT = {
     "face_tagged": "tagged",
     "face_embedding": "embedding",
     "executable_code": "executable_code",
+    "face_video": "video",
 }
 
 
