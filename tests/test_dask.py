@@ -320,12 +320,14 @@ def test_a_hung_decoder_on_a_dask_worker_costs_one_item(cluster: Cluster, tmp_pa
     from helpers import astronaut, encode
     from PIL import Image
 
-    Image.new("L", (15_000, 10_000)).save(tmp_path / "slow.png", compress_level=1)
+    # ~3.5 s of work on a quiet machine (decode and downscale 178 Mpx, just under the pixel
+    # limit) against a budget of 1.5 s; a face photo takes ~0.2 s: wide margins both ways
+    Image.new("L", (17_000, 10_500)).save(tmp_path / "slow.png", compress_level=1)
     for n in range(3):
         (tmp_path / f"face{n}.jpg").write_bytes(encode(astronaut(), "JPEG", quality=90))
     result = run_scan(
         ScanConfig(
-            targets=(tmp_path,), executor=cluster.executor, limits=Limits(item_timeout_s=3.0)
+            targets=(tmp_path,), executor=cluster.executor, limits=Limits(item_timeout_s=1.5)
         )
     )
     assert [(p.location.display.rsplit("/", 1)[-1], p.reason) for p in result.problems] == [

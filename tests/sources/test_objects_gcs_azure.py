@@ -477,8 +477,9 @@ def test_connection_resets_are_retried_with_backoff_and_bounded(
     assert [(p.location.display, p.reason) for p in down.problems] == [
         (f"{store.scheme}://{bucket}/", ProblemReason.UNREADABLE_DIRECTORY)
     ]
-    # bounded: GCS 6 tries a request (gcsfs), Azure 1 + 4 (object_stores.AZURE_RETRIES); a
-    # connection may be opened once more beside them (seen: 7 on GCS)
-    assert tries <= (6 if store.scheme == "gs" else 5) + 2, tries
+    # bounded: GCS 6 tries a request (gcsfs), Azure 1 + 4 (object_stores.AZURE_RETRIES); the
+    # client may open a connection or two more per listing beside them (seen: 7 and, on a
+    # loaded machine, 9 on GCS), never one per second of waiting
+    assert tries <= 2 * (6 if store.scheme == "gs" else 5), tries
     print(f"{store.scheme}: {tries} connections reset, gave up after {took:.1f} s")
     assert took < 90, took
