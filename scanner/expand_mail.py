@@ -9,6 +9,9 @@ run, rendered or fetched (no remote images, no scripts). The archive limits boun
 and `max_file_bytes` for one message), nesting of attached messages (`archive_max_depth`).
 A part's type is sniffed from its decoded bytes, never taken from its header or name. The
 message's Date is each part's time (its age for retention), like a tar member's mtime.
+The domains of its From, To and Cc addresses are each part's context (`mail_domains`): the
+part after "@" only, never a local part, a display name or a whole address; at most
+`MAX_MAIL_DOMAINS` per message, from the first `_MAX_HEADER` characters of each header.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from scanner.model import (
     ContentType,
     FileLocation,
     Location,
+    MailDomain,
     MemberLocation,
     ObjectLocation,
     Problem,
@@ -39,6 +43,10 @@ from scanner.work import Host, WorkItem, WorkOutcome
 
 _NAME_BAD = re.compile(r"[^A-Za-z0-9._@+=-]+")
 _MAX_NAME = 80
+_HEADERS = ("from", "to", "cc")
+_MAX_HEADER = 4096  # characters of one header read for addresses (a list of thousands is cut)
+MAX_MAIL_DOMAINS = 20  # domains kept per message, in header order
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
 _EXTENSIONS = {"jpeg": "jpg", "png": "png", "gif": "gif", "bmp": "bmp", "tiff": "tif"}
 
 
@@ -103,8 +111,9 @@ class _Walk:
         msg = email.message_from_bytes(raw, policy=policy.default)
         folder = self._unique(f"msg-{_message_id(msg) or number}")
         date_ns = _date_ns(msg)
+        domains = mail_domains(msg)
         for part in self._leaves(msg, 0, folder):
-            self._part(part, folder, date_ns)
+            self._part(part, folder, date_ns, domains)
 
     def _leaves(self, msg: Message, depth: int, folder: str) -> Iterator[Message]:
         if not msg.is_multipart():
@@ -122,7 +131,9 @@ class _Walk:
             if isinstance(sub, Message):
                 yield from self._leaves(sub, depth + (1 if nested else 0), folder)
 
-    def _part(self, part: Message, folder: str, date_ns: int | None) -> None:
+    def _part(
+        self, part: Message, folder: str, date_ns: int | None, domains: tuple[MailDomain, ...]
+    ) -> None:
         self.entry()
         self.parts += 1
         main = part.get_content_maintype()
@@ -152,7 +163,7 @@ class _Walk:
             return
         stem = _clean(name) if name else f"part-{self.parts}.{_EXTENSIONS.get(ct.value, 'bin')}"
         location = self.container.child(self._unique(f"{folder}/{stem}"))
-        child = WorkItem(0, location, ct, len(data), date_ns, data=data)
+        child = WorkItem(0, location, ct, len(data), date_ns, data=data, mail_domains=domains)
         if self.host.offer(len(data)):
             self.host.spawn(child)
             return
@@ -235,6 +246,44 @@ def _message_id(msg: EmailMessage | Message) -> str | None:
         return None
     text = _NAME_BAD.sub("_", str(value).strip().strip("<>")).strip("._")
     return text[:_MAX_NAME] or None
+
+
+def mail_domains(msg: Message) -> tuple[MailDomain, ...]:
+    """The domains of the message's From, To and Cc addresses (bounded; see the module's
+    docstring). Read from the raw headers: a malformed or hostile header yields fewer
+    domains, never an error."""
+    found: dict[MailDomain, None] = {}
+    for name, raw in msg.raw_items():
+        header = name.lower()
+        if header not in _HEADERS or not isinstance(raw, str):
+            continue
+        # Raw 8-bit headers come as surrogate escapes: read them as UTF-8.
+        text = raw[:_MAX_HEADER].encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        try:
+            pairs = email.utils.getaddresses([text])
+        except (ValueError, TypeError, IndexError):
+            continue
+        for _, address in pairs:
+            domain = _domain(address)
+            if domain is not None:
+                found[MailDomain(header, domain)] = None
+                if len(found) >= MAX_MAIL_DOMAINS:
+                    return tuple(found)
+    return tuple(found)
+
+
+def _domain(address: str) -> str | None:
+    """The lower-case domain of `local@domain` (IDNA for a non-ASCII one), or None."""
+    _, at, domain = address.rpartition("@")
+    domain = domain.strip().strip("[]").rstrip(".").lower()
+    if not at or not domain:
+        return None
+    if not domain.isascii():
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            return None
+    return domain if _DOMAIN.match(domain) else None
 
 
 def _date_ns(msg: EmailMessage | Message) -> int | None:

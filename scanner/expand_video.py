@@ -145,9 +145,9 @@ def _result(
         notes.append(("video.frames", info.frames))
     if info.duration_s is not None:
         notes.append(("video.duration_s", round(info.duration_s, 3)))
-    context = ItemContext()
+    context = ItemContext(mail_domains=item.mail_domains)  # a video attached to a message
     if info.created is not None:
-        context = ItemContext(created=info.created, created_source="video:creation_time")
+        context = replace(context, created=info.created, created_source="video:creation_time")
     return ItemResult(
         location=item.location,
         content_type=ContentType.VIDEO,

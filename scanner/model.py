@@ -547,6 +547,17 @@ class Place:
 
 
 @dataclass(frozen=True)
+class MailDomain:
+    """The domain of a sender or recipient of the message an item was attached to.
+
+    Only the part after "@", in lower case (IDNA for non-ASCII); never the local part, the
+    display name or the whole address."""
+
+    header: str  # "from", "to", "cc"
+    domain: str  # e.g. "corp.example"
+
+
+@dataclass(frozen=True)
 class ItemContext:
     """What is known about an item beyond its detectors: age, provenance, jurisdiction.
 
@@ -558,6 +569,7 @@ class ItemContext:
     newest: datetime | None = None  # a database column: the newest row's timestamp
     provenance: tuple[Provenance, ...] = ()
     places: tuple[Place, ...] = ()
+    mail_domains: tuple[MailDomain, ...] = ()  # a mail attachment's From/To/Cc domains
 
     @property
     def platforms(self) -> tuple[str, ...]:

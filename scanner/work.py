@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from scanner.config import DetectionSettings, Limits, SampleLimits
-from scanner.model import ContentType, Evidence, ItemResult, Location, Problem
+from scanner.model import ContentType, Evidence, ItemResult, Location, MailDomain, Problem
 
 if TYPE_CHECKING:  # the caller's side of the pool never needs the detectors (numpy, Pillow)
     from scanner.detectors.base import DetectContext, LoadedItem
@@ -39,6 +39,7 @@ class WorkItem:
     column: ColumnSample | None = None  # a database column (content_type DB_COLUMN)
     database: bool = False  # `file` was named as a SQLite database (sqlite:// URI)
     keys: KeyRead | None = None  # read the keys of a SQLite column's rows (the policy's facts)
+    mail_domains: tuple[MailDomain, ...] = ()  # a mail part: its message's From/To/Cc domains
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from dataclasses import replace
 from multiprocessing.connection import Connection
 
 from scanner import expand
@@ -158,6 +159,8 @@ class Processor:
                 data, content_type, item.mtime_ns, self.geocoder
             )
             notes.extend(context_notes)
+        if item.mail_domains:  # the message the part came with: its correspondents' domains
+            context = replace(context, mail_domains=item.mail_domains)
         extra = self._after(loaded, evidence, vectors, problems)
         result = ItemResult(
             location=loc,

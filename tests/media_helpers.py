@@ -15,9 +15,12 @@ from PIL import Image, ImageOps
 SIZE = (640, 480)
 
 
-def letterbox(im: Image.Image, size: tuple[int, int] = SIZE) -> Image.Image:
-    """The photo, scaled to fit `size` and centred on black (faces keep their proportions)."""
-    fitted = ImageOps.contain(im.convert("RGB"), size)
+def letterbox(im: Image.Image, size: tuple[int, int] = SIZE, upscale: bool = True) -> Image.Image:
+    """The photo, scaled to fit `size` and centred on black (faces keep their proportions).
+    With `upscale` False a photo that fits already keeps its own pixels (only centred)."""
+    rgb = im.convert("RGB")
+    fits = rgb.width <= size[0] and rgb.height <= size[1]
+    fitted = rgb if fits and not upscale else ImageOps.contain(rgb, size)
     canvas = Image.new("RGB", size)
     canvas.paste(fitted, ((size[0] - fitted.width) // 2, (size[1] - fitted.height) // 2))
     return canvas
@@ -32,9 +35,10 @@ def write_video(
     size: tuple[int, int] = SIZE,
     created: str | None = None,
     gop: int | None = None,
+    upscale: bool = True,
 ) -> Path:
-    """Encode `frames` (each letterboxed to `size`) at `fps`; `created` goes into the
-    container's creation_time."""
+    """Encode `frames` (each letterboxed to `size`, smaller ones enlarged unless `upscale` is
+    False) at `fps`; `created` goes into the container's creation_time."""
     import av
 
     with av.open(str(path), "w") as container:
@@ -46,7 +50,7 @@ def write_video(
         if gop is not None:
             stream.codec_context.gop_size = gop
         for im in frames:
-            frame = av.VideoFrame.from_image(letterbox(im, size))
+            frame = av.VideoFrame.from_image(letterbox(im, size, upscale))
             for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode():

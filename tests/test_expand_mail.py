@@ -4,14 +4,18 @@ cleaned; the message's Date as the parts' age; every bound reported; Outlook PST
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
 from helpers import astronaut, encode, no_face
 from media_helpers import mbox, message
+from reporters.sample import schema_errors
 
 from scanner.config import Limits
+from scanner.expand_mail import MAX_MAIL_DOMAINS
 from scanner.model import (
     ContentType,
     EvidenceKind,
@@ -20,6 +24,8 @@ from scanner.model import (
     ProblemReason,
     ScanResult,
 )
+from scanner.reporters import Format
+from scanner.reporters import render as render_any
 
 SENT = datetime(2022, 3, 1, 10, 0, tzinfo=timezone.utc)
 Scan = Callable[..., ScanResult]
@@ -205,3 +211,95 @@ def test_photos_in_mail_are_found_as_the_same_photos_as_plain_files(
     in_mail = {d.rsplit("/", 1)[1] for d in _faces(scan(tmp_path / "box.mbox"))}
     assert in_mail == as_files
     assert len(as_files & {f"{i:02d}.img" for i in range(12)}) >= 10  # the detectors' recall
+
+
+# -- correspondents' domains: context, never addresses ---------------------------------------
+
+_LOCALS = ("hr.manager", "alice.secret", "bob.private", "carol.hidden")
+
+
+def _with_headers(msg: bytes, headers: bytes) -> bytes:
+    """The message with its From and To lines replaced by raw `headers` (hostile ones too),
+    placed last in the header block (the type is sniffed from the first lines)."""
+    head, _, body = msg.partition(b"\n\n")
+    lines = [ln for ln in head.split(b"\n") if not ln.startswith((b"From: ", b"To: "))]
+    return b"\n".join(lines) + b"\n" + headers + b"\n" + body
+
+
+def test_senders_and_recipients_domains_are_context_never_addresses(
+    scan: Scan, tmp_path: Path
+) -> None:
+    photo = encode(astronaut(), "JPEG")
+    raw = _with_headers(
+        message(message_id="<m1@x>", attachments=[("a.jpg", photo, "jpeg")]).as_bytes(),
+        b"From: HR Manager <hr.manager@Corp.Example>\n"
+        b"To: alice.secret@partner.example, Bob <bob.private@partner.example>\n"
+        b"Cc: carol.hidden@xn--bcher-kva.example\n",
+    )
+    (tmp_path / "box.mbox").write_bytes(mbox_raw([raw]))
+    result = scan(tmp_path)
+    (item,) = result.items
+    assert [(d.header, d.domain) for d in item.context.mail_domains] == [
+        ("from", "corp.example"),
+        ("to", "partner.example"),
+        ("cc", "xn--bcher-kva.example"),
+    ]
+    text = render_any(result, Format.JSON)
+    doc = json.loads(text)
+    assert schema_errors(doc) == []
+    (entry,) = doc["items"]
+    assert entry["context"]["mail_domains"][0] == {"header": "from", "domain": "corp.example"}
+    for local in (*_LOCALS, "HR Manager", "Bob"):
+        assert local.lower() not in text.lower()
+    # Nowhere else: the console, HTML, CSV and SARIF reports print the location only.
+    for fmt in (Format.CONSOLE, Format.HTML, Format.CSV, Format.SARIF, Format.MARKDOWN):
+        out = render_any(result, fmt).lower()
+        assert "partner.example" not in out and "corp.example" not in out, fmt
+        assert not any(local in out for local in _LOCALS), fmt
+
+
+def test_hostile_address_headers_are_bounded_and_never_crash(scan: Scan, tmp_path: Path) -> None:
+    photo = encode(astronaut(), "JPEG")
+    many = b", ".join(b"user%d@d%d.example" % (i, i) for i in range(5000))
+    hostile = (
+        b'From: =?utf-8?b?w4lsw6hvbm9yZQ==?= <=?utf-8?q?x?=@enc.example>, "x@quoted.example" '
+        b"<real@ok.example>\n"
+        b"To: " + many + b"\n"
+        b"Cc: <<@@>>, foo@, @bar, a@b@, (comment) <>, \xff\xfe@\xc3\xa9t\xc3\xa9.example, "
+        b"x@[10.0.0.1], x@-bad-.example, x@" + b"a" * 300 + b".example\n"
+    )
+    raw = _with_headers(
+        message(message_id="<m2@x>", attachments=[("a.jpg", photo, "jpeg")]).as_bytes(), hostile
+    )
+    (tmp_path / "box.mbox").write_bytes(mbox_raw([raw]))
+    result = scan(tmp_path)
+    (item,) = result.items
+    assert result.exit_code is ExitCode.FINDINGS  # the photo is found; the headers cost nothing
+    domains = [d.domain for d in item.context.mail_domains]
+    assert 0 < len(domains) <= MAX_MAIL_DOMAINS
+    assert (
+        "ok.example" in domains and "quoted.example" not in domains
+    )  # a display name is no address
+    assert all(re.fullmatch(r"[a-z0-9.-]+", d) and len(d) <= 253 for d in domains)
+    doc = json.loads(render_any(result, Format.JSON))
+    assert schema_errors(doc) == []
+    assert "user1@" not in json.dumps(doc) and "real@" not in json.dumps(doc)
+
+
+def test_a_message_without_addresses_has_no_mail_domains(scan: Scan, tmp_path: Path) -> None:
+    photo = encode(astronaut(), "JPEG")
+    raw = _with_headers(message(attachments=[("a.jpg", photo, "jpeg")]).as_bytes(), b"")
+    (tmp_path / "a.eml").write_bytes(b"Subject: no one\n" + raw)
+    result = scan(tmp_path)
+    (item,) = result.items
+    assert item.context.mail_domains == ()
+    assert "mail_domains" not in json.loads(render_any(result, Format.JSON))["items"][0]["context"]
+
+
+def mbox_raw(messages: list[bytes]) -> bytes:
+    return b"".join(
+        b"From sender@corp.example Tue Mar  1 10:00:00 2022\n"
+        + m.replace(b"\nFrom ", b"\n>From ")
+        + b"\n"
+        for m in messages
+    )

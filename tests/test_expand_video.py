@@ -209,3 +209,40 @@ def test_a_cctv_store_has_its_own_short_retention(tmp_path: Path) -> None:
     )
     assert [f.rule_id for f in late.findings] == ["ORG-CCTV-31D"]
     assert late.findings[0].store == "cctv"
+
+
+# The development set's hard negative for videos: three puppies, 256x160. Enlarged 2.5 times
+# (as bench_video once letterboxed every photo to 640x480) YuNet takes a puppy for a face —
+# in a lossless PNG of the enlarged photo exactly as in a video of it. At its own pixels it
+# is clean in both. The frames go through the image detectors' own path: same verdicts.
+HARD_NEGATIVE = "pillow_test_images/app13-multiple.jpg"
+
+
+def test_a_video_frame_is_judged_as_the_same_picture_as_a_plain_file(
+    devset: Path, scan: Scan, tmp_path: Path
+) -> None:
+    import av
+    from media_helpers import letterbox
+    from PIL import Image
+
+    photo = Image.open(devset / HARD_NEGATIVE).convert("RGB")
+    assert photo.size == (256, 160)
+    verdicts = {}
+    for name, upscale in (("own", False), ("enlarged", True)):
+        folder = tmp_path / name
+        folder.mkdir()
+        video = write_video(folder / "v.mp4", [photo] * 20, fps=FPS, upscale=upscale)
+        with av.open(str(video)) as container:  # the frame as decoded, as a plain file
+            frame = next(iter(container.decode(video=0))).to_image()
+        frame.save(folder / "frame.png")
+        letterbox(photo, upscale=upscale).save(folder / "still.png")  # before compression
+        found = {
+            i.location.display.rsplit("/", 1)[-1]: max(e.faces for e in i.evidence)
+            for i in scan(folder).items
+            if any(e.kind is EvidenceKind.FACE_IMAGE for e in i.evidence)
+        }
+        # The video's verdict is its decoded frame's as a plain image, and the lossless still's.
+        assert ("v.mp4" in found) == ("frame.png" in found) == ("still.png" in found), found
+        verdicts[name] = found
+    assert verdicts["own"] == {}  # the hard negative: no face in the puppies' own pixels
+    assert not any(i.has_evidence for i in scan(devset / HARD_NEGATIVE).items)  # nor the file

@@ -179,7 +179,7 @@ def _item(item: ItemResult, policy: PolicyInfo | None = None) -> dict[str, Any]:
 
 
 def _context(context: ItemContext) -> dict[str, Any]:
-    return {
+    doc: dict[str, Any] = {
         "created": _iso(context.created) if context.created is not None else None,
         "created_source": _optional(context.created_source),
         "newest": _iso(context.newest) if context.newest is not None else None,
@@ -201,6 +201,11 @@ def _context(context: ItemContext) -> dict[str, Any]:
             for p in context.places
         ],
     }
+    if context.mail_domains:  # a mail part: its message's From/To/Cc domains, never addresses
+        doc["mail_domains"] = [
+            {"header": d.header, "domain": unicode_safe(d.domain)} for d in context.mail_domains
+        ]
+    return doc
 
 
 def _optional(text: str | None) -> str | None:

@@ -19,6 +19,7 @@ from scanner.model import (
     ItemContext,
     ItemResult,
     Location,
+    MailDomain,
     MemberLocation,
     ObjectLocation,
     Place,
@@ -145,6 +146,7 @@ def encode_result(r: ItemResult) -> dict[str, Any]:
             "newest": _t(c.newest),
             "provenance": [[p.source, p.value, p.platform] for p in c.provenance],
             "places": [[p.country, p.source, p.region, p.count] for p in c.places],
+            "mail_domains": [[d.header, d.domain] for d in c.mail_domains],
         },
     }
 
@@ -177,6 +179,7 @@ def decode_result(raw: dict[str, Any]) -> ItemResult:
             newest=_ut(c["newest"]),
             provenance=tuple(Provenance(*p) for p in c["provenance"]),
             places=tuple(Place(*p) for p in c["places"]),
+            mail_domains=tuple(MailDomain(*d) for d in c.get("mail_domains", ())),
         ),
     )
 
