@@ -482,9 +482,11 @@ def _executor(
     """The executor `config.executor` names: the pool of this machine (in this process with
     no workers), or a cluster (scanner.executors; its extra is checked)."""
     if config.executor != "local":
-        from scanner.executors import open_executor, parse
+        from scanner.executors import open_executor, parse, refuse_secrets
 
-        return open_executor(parse(config.executor), setup, max(config.workers, 1))
+        spec = parse(config.executor)
+        refuse_secrets(spec, config.uris)
+        return open_executor(spec, setup, max(config.workers, 1))
     if config.workers <= 0:
         return InlineExecutor(setup)
     return WorkerPool(setup, config.workers)

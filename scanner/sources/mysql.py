@@ -100,9 +100,10 @@ class MysqlSource:
     stats = SourceStats()
 
     def items(self) -> Iterator[SourceItem | Problem]:
-        return column_items(self.columns())
+        return column_items(self.columns(), self._uri)
 
     def __init__(self, uri: str, sampling: SampleLimits) -> None:
+        self._uri = uri
         self._credentials = mysql_schema.mysql_credentials(uri)
         self._refused: str | None = None
         try:
@@ -145,6 +146,23 @@ class MysqlSource:
             emitter = Emitter(self.ref, relations, self.limits, self.summary)
             for rel in relations:
                 yield from self._guarded(rel, emitter)
+        finally:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def relation(self, table: str) -> list[ColumnSample | Problem]:
+        """The samples of one relation (`table`, as ColumnSample.table names it), as
+        columns() gives them: how a Dask worker samples a column the client listed
+        (scanner.executors.dask). [] when the database has no such relation any more."""
+        if self._refused is not None:
+            raise DatabaseError(DatabaseLocation(self.ref), self._refused)
+        self._connect()
+        try:
+            relations, _ = self._relations()
+            emitter = Emitter(self.ref, relations, self.limits, self.summary)
+            rel = next((r for r in relations if r.qualified == table), None)
+            return [] if rel is None else list(self._guarded(rel, emitter))
         finally:
             if self._conn is not None:
                 self._conn.close()
@@ -477,6 +495,11 @@ def open_source(target: str, ctx: SourceContext) -> MysqlSource:
 def display(target: str) -> str:
     """`mysql://host:3306/db`: no user, no password, no parameters."""
     return mysql_schema.display_uri(target)
+
+
+def read_relation(target: str, table: str, sampling: SampleLimits) -> list[ColumnSample | Problem]:
+    """One relation's sampled columns (MysqlSource.relation): a Dask worker's read."""
+    return MysqlSource(target, sampling).relation(table)
 
 
 def read_keys(target: str, read: KeyRead, sampling: SampleLimits) -> tuple[SubjectRow, ...]:

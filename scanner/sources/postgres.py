@@ -100,7 +100,7 @@ class PostgresSource:
     stats = SourceStats()
 
     def items(self) -> Iterator[SourceItem | Problem]:
-        return column_items(self.columns())
+        return column_items(self.columns(), self._uri)
 
     def __init__(self, uri: str, sampling: SampleLimits) -> None:
         self._uri = uri
@@ -136,6 +136,24 @@ class PostgresSource:
             emitter = Emitter(self.ref, relations, self.limits, self.summary)
             for rel in relations:
                 yield from self._guarded(rel, emitter)
+        finally:
+            self.conn.close()
+            self._conn = None
+
+    def relation(self, table: str) -> list[ColumnSample | Problem]:
+        """The samples of one relation (`table`, as ColumnSample.table names it), as
+        columns() gives them: how a Dask worker samples a column the client listed
+        (scanner.executors.dask). [] when the database has no such relation any more."""
+        if not self._credentials.exact:
+            raise DatabaseError(DatabaseLocation(self.ref), AMBIGUOUS_USERINFO)
+        self._conn = self._connect()
+        try:
+            relations, views = self._relations()
+            if self.limits.read_views:
+                relations = sorted(relations + views, key=lambda r: (r.schema or "", r.name))
+            emitter = Emitter(self.ref, relations, self.limits, self.summary)
+            rel = next((r for r in relations if r.qualified == table), None)
+            return [] if rel is None else list(self._guarded(rel, emitter))
         finally:
             self.conn.close()
             self._conn = None
@@ -465,6 +483,11 @@ def open_source(target: str, ctx: SourceContext) -> PostgresSource:
 def display(target: str) -> str:
     """`postgresql://host:5432/db`: no user, no password, no parameters."""
     return display_uri(target)
+
+
+def read_relation(target: str, table: str, sampling: SampleLimits) -> list[ColumnSample | Problem]:
+    """One relation's sampled columns (PostgresSource.relation): a Dask worker's read."""
+    return PostgresSource(target, sampling).relation(table)
 
 
 def read_keys(target: str, read: KeyRead, sampling: SampleLimits) -> tuple[SubjectRow, ...]:
