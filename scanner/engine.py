@@ -130,6 +130,7 @@ class _Planner:
             self.roots,
             max_file_bytes=self.config.limits.max_file_bytes,
             checkpoints=self if self.incremental is not None else None,
+            sample_values=self.config.executor == "local",
         )
         targets: list[Path | str] = [*dict.fromkeys(self.config.paths), *self.config.uris]
         for target in targets:

@@ -570,15 +570,17 @@ def test_database_columns_are_sampled_by_the_dask_workers(
 
     import scanner
     import scanner.executors.dask as on_dask
+    from scanner.engine import _Planner
     from scanner.executors.dask import RemoteColumn
     from scanner.model import ContentType
     from scanner.policy.judgement import Judgement
 
-    travelled = []
+    listed, travelled = [], []
     real_sent = on_dask.sent
 
     def recorded(item, sampling=None):  # type: ignore[no-untyped-def]
         out = real_sent(item, sampling)
+        listed.append(item)
         travelled.append(out)
         return out
 
@@ -599,6 +601,19 @@ def test_database_columns_are_sampled_by_the_dask_workers(
     assert len(columns) == local.stats.items_scanned >= 2
     assert all(isinstance(i.ref, RemoteColumn) and i.column is None for i in columns)
     assert all(i.ref.sampling == config.sampling for i in columns)
+    # The client measured the columns (it decides which are worth examining) but fetched
+    # no value: the same counts as a local listing's, no values.
+    here = {i.location: i.column for i in _Planner(config) if i.column is not None}
+    assert {i.location for i in listed} == set(here)
+    for item in listed:
+        assert item.column is not None and item.column.values == ()
+        mine = here[item.location]
+        assert mine is not None and mine.values
+        assert (item.column.sampled_rows, item.column.oversized, item.column.notes) == (
+            mine.sampled_rows,
+            mine.oversized,
+            mine.notes,
+        )
     sent_bytes = b"".join(pickle.dumps(i) for i in travelled)
     for v in dlib_descriptors(12):
         assert struct.pack(">d", float(v[0])) not in sent_bytes  # pickled floats (float8[])
@@ -617,7 +632,9 @@ def test_a_database_a_worker_cannot_reach_is_that_items_problem(
     from scanner.executors.dask import RemoteColumn, close_pools, run_batch, sent, versions
     from scanner.work import WorkerSetup, WorkOutcome
 
-    config = ScanConfig(targets=(databases[0],), detectors=("embedding.column",))
+    config = ScanConfig(  # listed as for a cluster: the columns name their database's URI
+        targets=(databases[0],), detectors=("embedding.column",), executor="dask://127.0.0.1:1"
+    )
     listed = [sent(item, config.sampling) for item in _Planner(config)]
     assert listed and all(isinstance(i.ref, RemoteColumn) for i in listed)
     setup = WorkerSetup(config.detectors, config.detection, config.limits, config.sampling)

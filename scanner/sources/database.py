@@ -65,8 +65,9 @@ class ColumnSample:
     # face search names the rows it matched (scanner.subject). Keys, never payloads.
     refs: tuple[VectorRef, ...] = field(default=(), repr=False)
     # The database server's URI as the scan was given it (`postgresql://user@host/db`), for
-    # an executor whose workers sample the column themselves (scanner.executors.dask); ""
-    # for a SQLite file. Never displayed (it may hold a password: see has_secret).
+    # a cluster executor whose workers sample the column themselves (scanner.executors.dask);
+    # "" in a local scan and for a SQLite file. Never displayed (it may hold a password:
+    # see has_secret).
     dsn: str = field(default="", repr=False, compare=False)
 
 

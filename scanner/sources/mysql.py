@@ -100,10 +100,12 @@ class MysqlSource:
     stats = SourceStats()
 
     def items(self) -> Iterator[SourceItem | Problem]:
-        return column_items(self.columns(), self._uri)
+        # the URI goes with each column only for a cluster, whose workers sample it again
+        return column_items(self.columns(), "" if self.values else self._uri)
 
-    def __init__(self, uri: str, sampling: SampleLimits) -> None:
+    def __init__(self, uri: str, sampling: SampleLimits, *, values: bool = True) -> None:
         self._uri = uri
+        self.values = values  # False: columns measured, values left for a cluster's workers
         self._credentials = mysql_schema.mysql_credentials(uri)
         self._refused: str | None = None
         try:
@@ -396,7 +398,7 @@ class MysqlSource:
         c = q(col.name)
         lim = self._value_limit
         parts = self._parts(rel, t, c, counts)
-        out = Sampled()
+        out = Sampled(sizes_only=not self.values)
         spent = 0
         # which row each value is: its primary key and its own date, when short
         dated = date_column(rel)
@@ -417,7 +419,7 @@ class MysqlSource:
                     budget += size
                 cut += 1
             fetched: list[Any] = []
-            if cut:
+            if cut and self.values:  # measured only: the cluster's worker fetches the values
                 what = f"LENGTH({c}), CASE WHEN LENGTH({c}) <= {lim} THEN {c} END{beside}"
                 tail = f"WHERE {c} IS NOT NULL {extra} LIMIT {cut} OFFSET {offset}"
                 fetched = self.rows(select(what, t, tail))
@@ -489,7 +491,7 @@ def _value(value: Any) -> Value | None:
 
 
 def open_source(target: str, ctx: SourceContext) -> MysqlSource:
-    return MysqlSource(target, ctx.sampling)
+    return MysqlSource(target, ctx.sampling, values=ctx.sample_values)
 
 
 def display(target: str) -> str:

@@ -100,10 +100,12 @@ class PostgresSource:
     stats = SourceStats()
 
     def items(self) -> Iterator[SourceItem | Problem]:
-        return column_items(self.columns(), self._uri)
+        # the URI goes with each column only for a cluster, whose workers sample it again
+        return column_items(self.columns(), "" if self.values else self._uri)
 
-    def __init__(self, uri: str, sampling: SampleLimits) -> None:
+    def __init__(self, uri: str, sampling: SampleLimits, *, values: bool = True) -> None:
         self._uri = uri
+        self.values = values  # False: columns measured, values left for a cluster's workers
         self._credentials = pg_credentials(uri)
         self.limits = sampling
         self.ref = server_ref(display_uri(uri))
@@ -425,6 +427,8 @@ class PostgresSource:
             value = sql.SQL("s.v" if col.kind == "array" else "s.v::pg_catalog.text")
         else:
             size, value = sql.SQL("pg_catalog.octet_length({})").format(c), sql.SQL("s.v")
+        if not self.values:  # measured only: the cluster's worker fetches the values
+            value = sql.SQL("NULL")
         source, order = self._sampled_rows(rel, ident, percent)
         # Which row each value is: its primary key and its own date, when short (their size
         # by the type-blind pg_column_size; only their output form is read).
@@ -456,7 +460,7 @@ class PostgresSource:
             order=order,
             n=sql.Literal(self.limits.rows),
         )
-        out = Sampled()
+        out = Sampled(sizes_only=not self.values)
         spent = 0
         name = f"faceaudit_{time.monotonic_ns()}"
         # Few rows per round trip, and none once the column's byte budget is spent: the
@@ -477,7 +481,7 @@ class PostgresSource:
 
 
 def open_source(target: str, ctx: SourceContext) -> PostgresSource:
-    return PostgresSource(target, ctx.sampling)
+    return PostgresSource(target, ctx.sampling, values=ctx.sample_values)
 
 
 def display(target: str) -> str:
