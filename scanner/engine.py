@@ -130,6 +130,7 @@ class _Planner:
             self.roots,
             max_file_bytes=self.config.limits.max_file_bytes,
             checkpoints=self if self.incremental is not None else None,
+            sample_values=self.config.executor == "local",
         )
         targets: list[Path | str] = [*dict.fromkeys(self.config.paths), *self.config.uris]
         for target in targets:
@@ -482,9 +483,11 @@ def _executor(
     """The executor `config.executor` names: the pool of this machine (in this process with
     no workers), or a cluster (scanner.executors; its extra is checked)."""
     if config.executor != "local":
-        from scanner.executors import open_executor, parse
+        from scanner.executors import open_executor, parse, refuse_secrets
 
-        return open_executor(parse(config.executor), setup, max(config.workers, 1))
+        spec = parse(config.executor)
+        refuse_secrets(spec, config.uris)
+        return open_executor(spec, setup, max(config.workers, 1))
     if config.workers <= 0:
         return InlineExecutor(setup)
     return WorkerPool(setup, config.workers)

@@ -522,3 +522,160 @@ def test_batches_in_flight_are_bounded(cluster: Cluster) -> None:
             seen.append(event.outcome.seq if isinstance(event, Partial) else event.seq)
     assert sorted(seen) == list(range(1, 201))  # each once
     assert 0 < most <= 4 * 2 * 2
+
+
+@pytest.fixture(scope="module")
+def databases() -> Iterator[tuple[str, str]]:
+    """A PostgreSQL and a MariaDB database, each with a table of real face descriptors
+    (dlib's, of real faces): a float8[] column and a BLOB of float32 values."""
+    import psycopg
+    from db_helpers import dlib_descriptors, mysql_connect, mysql_database, pg_database
+
+    vectors = dlib_descriptors(12)
+    with pg_database("fa_dask") as pg, mysql_database("fa_dask") as my:
+        with psycopg.connect(pg, autocommit=True) as conn:
+            conn.execute(
+                "CREATE TABLE public.faces (id int PRIMARY KEY, created_at timestamptz, "
+                "embedding float8[], note text)"
+            )
+            for i, v in enumerate(vectors):
+                conn.execute(
+                    "INSERT INTO public.faces VALUES (%s, %s, %s, %s)",
+                    (i, datetime.datetime(2024, 1, 1 + i, tzinfo=datetime.UTC), v.tolist(), "x"),
+                )
+        conn2 = mysql_connect(my)
+        with conn2.cursor() as cur:
+            cur.execute(
+                "CREATE TABLE faces (id INT PRIMARY KEY, created_at DATETIME, embedding BLOB)"
+            )
+            for i, v in enumerate(vectors):
+                cur.execute(
+                    "INSERT INTO faces VALUES (%s, %s, %s)",
+                    (i, datetime.datetime(2024, 1, 1 + i), v.astype("<f4").tobytes()),
+                )
+        conn2.close()
+        yield pg, my
+
+
+def test_database_columns_are_sampled_by_the_dask_workers(
+    cluster: Cluster, databases: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PostgreSQL and a MariaDB database through the cluster report what the local pool
+    reports (items, evidence, findings), and what travels to the workers is a reference to
+    each column (its URI, table and column, the sampling limits), never a sampled value:
+    the workers sample the columns themselves."""
+    import pickle
+    import struct
+    from dataclasses import replace
+
+    from db_helpers import dlib_descriptors
+
+    import scanner
+    import scanner.executors.dask as on_dask
+    from scanner.engine import _Planner
+    from scanner.executors.dask import RemoteColumn
+    from scanner.model import ContentType
+    from scanner.policy.judgement import Judgement
+
+    listed, travelled = [], []
+    real_sent = on_dask.sent
+
+    def recorded(item, sampling=None):  # type: ignore[no-untyped-def]
+        out = real_sent(item, sampling)
+        listed.append(item)
+        travelled.append(out)
+        return out
+
+    monkeypatch.setattr(on_dask, "sent", recorded)
+    config = ScanConfig(targets=databases, workers=2)
+    as_of = datetime.datetime(2026, 6, 1, tzinfo=datetime.UTC)
+    judgement = Judgement(scanner.load_policy("gdpr"), as_of=as_of)
+    local = run_scan(config, judgement=judgement)
+    remote = run_scan(replace(config, executor=cluster.executor), judgement=judgement)
+    evidence = {r.location.display: [e.detector for e in r.evidence] for r in local.items}
+    assert any(name.startswith("postgresql://") for name in evidence), evidence
+    assert any(name.startswith("mysql://") for name in evidence), evidence
+    assert remote.items == local.items
+    assert remote.findings == local.findings and local.findings
+    assert _problems(remote) == _problems(local)
+    assert remote.exit_code == local.exit_code
+    columns = [i for i in travelled if i.content_type is ContentType.DB_COLUMN]
+    assert len(columns) == local.stats.items_scanned >= 2
+    assert all(isinstance(i.ref, RemoteColumn) and i.column is None for i in columns)
+    assert all(i.ref.sampling == config.sampling for i in columns)
+    # The client measured the columns (it decides which are worth examining) but fetched
+    # no value: the same counts as a local listing's, no values.
+    here = {i.location: i.column for i in _Planner(config) if i.column is not None}
+    assert {i.location for i in listed} == set(here)
+    for item in listed:
+        assert item.column is not None and item.column.values == ()
+        mine = here[item.location]
+        assert mine is not None and mine.values
+        assert (item.column.sampled_rows, item.column.oversized, item.column.notes) == (
+            mine.sampled_rows,
+            mine.oversized,
+            mine.notes,
+        )
+    sent_bytes = b"".join(pickle.dumps(i) for i in travelled)
+    for v in dlib_descriptors(12):
+        assert struct.pack(">d", float(v[0])) not in sent_bytes  # pickled floats (float8[])
+        assert v.astype("<f4").tobytes()[:16] not in sent_bytes  # the BLOB's bytes
+
+
+def test_a_database_a_worker_cannot_reach_is_that_items_problem(
+    databases: tuple[str, str],
+) -> None:
+    """What a Dask worker does with a batch of columns (run here, with its real pool): a
+    column is sampled by the worker; a server the worker cannot reach (no route, another
+    port) is each item's problem, naming the worker."""
+    from dataclasses import replace
+
+    from scanner.engine import _Planner
+    from scanner.executors.dask import RemoteColumn, close_pools, run_batch, sent, versions
+    from scanner.work import WorkerSetup, WorkOutcome
+
+    config = ScanConfig(  # listed as for a cluster: the columns name their database's URI
+        targets=(databases[0],), detectors=("embedding.column",), executor="dask://127.0.0.1:1"
+    )
+    listed = [sent(item, config.sampling) for item in _Planner(config)]
+    assert listed and all(isinstance(i.ref, RemoteColumn) for i in listed)
+    setup = WorkerSetup(config.detectors, config.detection, config.limits, config.sampling)
+    unreachable = tuple(
+        replace(i, ref=replace(i.ref, dsn="postgresql://127.0.0.1:9/nowhere"))  # type: ignore[type-var]
+        for i in listed
+    )
+    try:
+        read = run_batch("t2", versions(setup), setup, tuple(listed))
+        lost = run_batch("t2", versions(setup), setup, unreachable)
+    finally:
+        close_pools("t2")
+    outcomes = [e for e in read.events if isinstance(e, WorkOutcome)]
+    assert any(o.result is not None and o.result.evidence for o in outcomes)
+    assert len(lost.events) == len(listed)
+    for event in lost.events:
+        assert isinstance(event, WorkOutcome) and event.result is not None
+        (problem,) = event.result.problems
+        assert problem.reason is ProblemReason.DATABASE_UNREADABLE
+        assert "cannot connect" in problem.detail
+        assert "from the Dask worker on" in problem.detail
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "mysql"])
+def test_a_password_in_a_database_uri_is_refused_without_tls(scheme: str) -> None:
+    """A database URI with a password would travel in clear text to every worker: refused
+    before any work (exit 2 from the CLI), the password never quoted; through tls:// or to
+    dask-local it may travel."""
+    from scanner.errors import ExecutorError
+    from scanner.executors import parse, refuse_secrets
+
+    target = f"{scheme}://audit:Px7Secret@127.0.0.1:1/kyc"
+    with pytest.raises(ExecutorError) as refused:
+        run_scan(ScanConfig(targets=(target,), executor="dask://127.0.0.1:1"))
+    assert "Px7Secret" not in str(refused.value) and "audit" not in str(refused.value)
+    assert "holds a password" in str(refused.value)
+    refuse_secrets(parse("tls://127.0.0.1:1"), [target])
+    refuse_secrets(parse("dask-local"), [target])
+    refuse_secrets(parse("dask://127.0.0.1:1"), [f"{scheme}://audit@127.0.0.1:1/kyc"])
+    done = _cli(["scan", target, "--no-state", "-q", "--executor", "dask://127.0.0.1:1"])
+    assert done.returncode == ExitCode.USAGE
+    assert "holds a password" in done.stderr and "Px7Secret" not in done.stderr

@@ -13,12 +13,12 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 from urllib.parse import urlsplit
 
-from scanner.errors import ConfigError
+from scanner.errors import ConfigError, ExecutorError
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -32,6 +32,7 @@ DASK_LOCAL = "dask-local"
 EXECUTORS: dict[str, tuple[str, str, str]] = {
     "dask": ("scanner.executors.dask", "distributed", "dask"),
 }
+SERVER_SCHEMES = frozenset({"postgresql", "postgres", "mysql", "mariadb"})  # sampled remotely
 _SCHEMES = {"dask": "tcp", "tcp": "tcp", "tls": "tls"}  # scheme typed -> Dask's protocol
 
 
@@ -70,6 +71,27 @@ def parse(text: str) -> ExecutorSpec:
     host = parts.hostname
     shown = f"[{host}]" if ":" in host else host
     return ExecutorSpec("dask", f"{_SCHEMES[scheme]}://{shown}:{port}", host)
+
+
+def refuse_secrets(spec: ExecutorSpec, targets: Iterable[str]) -> None:
+    """ExecutorError when a database URI holds a password and the scheduler is reached
+    without TLS: the URI travels to every worker (RemoteColumn), so in clear text over the
+    network. Through TLS, or to a cluster started here (dask-local), it may travel; the
+    workers' own PGPASSWORD, ~/.pgpass or a password-less account are better."""
+    if spec.kind == LOCAL or spec.tls or spec.address is None:
+        return
+    from scanner.sources import display, scheme_of
+    from scanner.sources.database import has_secret
+
+    for target in targets:
+        if scheme_of(target) in SERVER_SCHEMES and has_secret(target):
+            raise ExecutorError(
+                f"the database URI {display(target)} holds a password, which would travel in "
+                f"clear text to every worker of {spec.address} (its workers sample the "
+                "columns themselves): give the workers the password (PGPASSWORD or "
+                "~/.pgpass on each worker for PostgreSQL) and take it out of the URI, or "
+                "reach the scheduler through tls://"
+            )
 
 
 def require(spec: ExecutorSpec) -> None:

@@ -2,7 +2,8 @@
 
 The driver lists, the workers read: the planner runs here, and what goes to the cluster
 are work items — references (a path on a shared filesystem, an object key, a database
-column's sample), never a file's content — in batches, with a bounded number of batches in
+server's column: its URI without a password, its table and column, the sampling limits),
+never a file's content nor a column's values — in batches, with a bounded number of batches in
 flight, so this process's memory stays flat however long the listing.
 
 On a Dask worker, a batch runs through the same worker pool as a local scan
@@ -31,14 +32,17 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from scanner.config import SampleLimits
 from scanner.detectors import distributions
 from scanner.errors import ExecutorError, ExecutorLost
-from scanner.model import ProblemReason
+from scanner.model import Problem, ProblemReason
 from scanner.pool import NOT_STARTED, Event, SpawnHandler, WorkerPool, _failed
+from scanner.sources import read_relation
 from scanner.sources.base import Reader
+from scanner.sources.database import ColumnSample, DatabaseError, redact
 from scanner.sources.filesystem import FileRef
 from scanner.sources.object_read import ObjectRef
 from scanner.sources.object_stores import ObjectTarget
@@ -57,6 +61,8 @@ LOST_S = 10.0  # a scheduler unreachable this long is gone: the scan ends, parti
 _POLL_S = 0.5
 
 Versions = tuple[tuple[str, str], ...]
+# (database URI, table) -> the relation's samples read on this worker, or why it was not
+Relations = dict[tuple[str, str], "list[ColumnSample | Problem] | DatabaseError"]
 
 
 @dataclass(frozen=True)
@@ -113,7 +119,8 @@ def run_batch(
     if found != expected:
         return BatchAnswer((), (), (), mismatch=differences(expected, found))
     pool = _pool(token, setup)
-    here = [_here(item) for item in batch]
+    relations: Relations = {}  # each relation sampled once per batch
+    here = [_here(item, relations) for item in batch]
     unreachable = tuple(o for o in here if isinstance(o, WorkOutcome))
     batch = tuple(i for i in here if isinstance(i, WorkItem))
     low = min([0, *(item.seq for item in batch), *(o.seq for o in unreachable)])
@@ -148,23 +155,73 @@ class RemoteObject:
         raise OSError("an object reference is read on a Dask worker, not in the client")
 
 
-def sent(item: WorkItem) -> WorkItem:
-    """The item as it travels to a Dask worker: a reference, never content."""
+@dataclass(frozen=True)
+class RemoteColumn:
+    """A database server's column on its way to a Dask worker, which samples it itself, with
+    its own credentials: the values the client's source sampled never travel. `dsn` is the
+    URI the scan was given (a password in it is refused for a scheduler reached without
+    TLS: scanner.executors.refuse_secrets), `table` and `column` as ColumnSample names
+    them, `sampling` the limits and seed the column is sampled with (the same rows as the
+    client's, so the same evidence)."""
+
+    dsn: str = field(repr=False)
+    table: str
+    column: str
+    sampling: SampleLimits
+
+    def open(self) -> Reader:  # never called: sampled on the worker first
+        raise OSError("a database column is sampled on a Dask worker, not in the client")
+
+
+def sent(item: WorkItem, sampling: SampleLimits | None = None) -> WorkItem:
+    """The item as it travels to a Dask worker: a reference, never content (nor a sampled
+    column's values: a server's column goes as a RemoteColumn)."""
     ref = item.ref
     if isinstance(ref, ObjectRef):
         remote = RemoteObject(ref.target, ref.key, ref.version, ref.size, ref.max_bytes)
         return replace(item, ref=remote)
+    col = item.column
+    if col is not None and col.dsn:
+        column = RemoteColumn(col.dsn, col.table, col.column, sampling or SampleLimits())
+        return replace(item, ref=column, column=None)
     return item
 
 
-def _here(item: WorkItem) -> WorkItem | WorkOutcome:
+def _column_here(item: WorkItem, ref: RemoteColumn, relations: Relations) -> WorkItem | WorkOutcome:
+    """A server's column, sampled by this worker (each relation once per batch): the item
+    with this worker's sample, or its problem naming this worker."""
+    where = f"the Dask worker on {os.uname().nodename}"
+    key = (ref.dsn, ref.table)
+    if key not in relations:
+        try:
+            relations[key] = read_relation(ref.dsn, ref.table, ref.sampling)
+        except DatabaseError as exc:
+            relations[key] = exc
+    found = relations[key]
+    if isinstance(found, DatabaseError):
+        detail = f"{redact(str(found))} (from {where}: can it reach the database server?)"
+        return _failed(item, found.reason, detail)
+    for entry in found:
+        if isinstance(entry, ColumnSample) and entry.column == ref.column:
+            return replace(item, ref=None, column=entry)
+    for entry in found:  # the relation could not be read here (a timeout, a permission)
+        if isinstance(entry, Problem) and entry.reason is not ProblemReason.VALUE_TOO_LARGE:
+            return _failed(item, entry.reason, f"{entry.detail} (read from {where})")
+    detail = f"the column was not found by {where} (the table changed since it was listed?)"
+    return _failed(item, ProblemReason.DATABASE_UNREADABLE, detail)
+
+
+def _here(item: WorkItem, relations: Relations | None = None) -> WorkItem | WorkOutcome:
     """An item as this worker reads it. An object key becomes an ObjectRef again (fetched
-    here). A file the client listed, as this worker sees it: not there (a filesystem not mounted
-    here) is the item's problem, said so; found under the same inode on another device
-    number (a network filesystem is numbered by each machine), the reference is this
-    machine's, so the worker's check that it opens the file listed still holds (same inode,
-    size and mtime). Metadata only: the file is opened by the sandboxed process."""
+    here); a server's column is sampled here (_column_here). A file the client listed, as
+    this worker sees it: not there (a filesystem not mounted here) is the item's problem,
+    said so; found under the same inode on another device number (a network filesystem is
+    numbered by each machine), the reference is this machine's, so the worker's check that
+    it opens the file listed still holds (same inode, size and mtime). Metadata only: the
+    file is opened by the sandboxed process."""
     ref = item.ref
+    if isinstance(ref, RemoteColumn):
+        return _column_here(item, ref, {} if relations is None else relations)
     if isinstance(ref, RemoteObject):
         return replace(
             item, ref=ObjectRef(ref.target, ref.key, ref.version, ref.size, ref.max_bytes)
@@ -366,7 +423,7 @@ class DaskExecutor:
             self.token,
             self.expected,
             self.setup,
-            tuple(sent(item) for item in batch),
+            tuple(sent(item, self.setup.sampling) for item in batch),
             key=f"faceaudit-batch-{self.token}-{self.batches}",
         )
         self._flight[future] = batch

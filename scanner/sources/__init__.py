@@ -35,6 +35,8 @@ from scanner.sources.base import Source, SourceContext
 
 if TYPE_CHECKING:
     from scanner.config import SampleLimits
+    from scanner.model import Problem
+    from scanner.sources.database import ColumnSample
     from scanner.sources.keys import KeyRead, SubjectRow
 
 # scheme -> the module implementing it (see above)
@@ -128,6 +130,18 @@ def holds_registers(target: str) -> bool:
         return hasattr(module_for(target), "read_rows")
     except ConfigError:
         return False
+
+
+def read_relation(target: str, table: str, sampling: SampleLimits) -> list[ColumnSample | Problem]:
+    """One relation's sampled columns, read in this process from the database server at
+    `target` (a Dask worker samples the columns the client listed: scanner.executors.dask);
+    ConfigError when the target's source cannot; DatabaseError when the server cannot be
+    read."""
+    reader = getattr(module_for(target), "read_relation", None)
+    if reader is None:
+        raise ConfigError(f"{scheme_of(target)}:// sources cannot sample one relation")
+    samples: list[ColumnSample | Problem] = reader(target, table, sampling)
+    return samples
 
 
 def read_keys(read: KeyRead, sampling: SampleLimits) -> tuple[SubjectRow, ...]:

@@ -142,6 +142,9 @@ class SourceContext:
     # size before reading it (an object store's listing) reports larger ones unread
     max_file_bytes: int = 100 * 1024 * 1024
     checkpoints: Checkpoints | None = None  # a listing in pages resumes from its mark
+    # False: a database server's columns are measured, their values not fetched (a cluster
+    # executor's workers sample the columns themselves: scanner.executors.dask)
+    sample_values: bool = True
 
 
 class Source(Protocol):

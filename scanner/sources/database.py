@@ -13,7 +13,7 @@ import json
 import re
 import urllib.parse
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from scanner.errors import FaceauditError
@@ -64,6 +64,11 @@ class ColumnSample:
     # The row of each value in `values` (its key, its own date), or () when not known: a
     # face search names the rows it matched (scanner.subject). Keys, never payloads.
     refs: tuple[VectorRef, ...] = field(default=(), repr=False)
+    # The database server's URI as the scan was given it (`postgresql://user@host/db`), for
+    # a cluster executor whose workers sample the column themselves (scanner.executors.dask);
+    # "" in a local scan and for a SQLite file. Never displayed (it may hold a password:
+    # see has_secret).
+    dsn: str = field(default="", repr=False, compare=False)
 
 
 class DatabaseError(FaceauditError):
@@ -205,14 +210,23 @@ def sqlite_ref(
     return DatabaseRef(f"sqlite://{file}", "sqlite", name, file, at=at)
 
 
-def column_items(columns: Iterator[ColumnSample | Problem]) -> Iterator[SourceItem | Problem]:
+def has_secret(uri: str) -> bool:
+    """Whether a database URI holds a password (in its userinfo or as a parameter)."""
+    userinfo = credentials(uri, "").userinfo
+    return ":" in userinfo or bool(_SECRET_PARAMS.search(uri.partition("?")[2]))
+
+
+def column_items(
+    columns: Iterator[ColumnSample | Problem], dsn: str = ""
+) -> Iterator[SourceItem | Problem]:
     """A database source's sampled columns as items (a database that cannot be read at all
-    is one problem)."""
+    is one problem), each naming the server's URI `dsn` (ColumnSample.dsn)."""
     try:
         for entry in columns:
             if isinstance(entry, Problem):
                 yield entry
             else:
-                yield SourceItem(entry.location, 0, None, column=entry)
+                column = replace(entry, dsn=dsn) if dsn else entry
+                yield SourceItem(entry.location, 0, None, column=column)
     except DatabaseError as exc:
         yield Problem(exc.location, exc.reason, redact(str(exc)))

@@ -100,9 +100,12 @@ class MysqlSource:
     stats = SourceStats()
 
     def items(self) -> Iterator[SourceItem | Problem]:
-        return column_items(self.columns())
+        # the URI goes with each column only for a cluster, whose workers sample it again
+        return column_items(self.columns(), "" if self.values else self._uri)
 
-    def __init__(self, uri: str, sampling: SampleLimits) -> None:
+    def __init__(self, uri: str, sampling: SampleLimits, *, values: bool = True) -> None:
+        self._uri = uri
+        self.values = values  # False: columns measured, values left for a cluster's workers
         self._credentials = mysql_schema.mysql_credentials(uri)
         self._refused: str | None = None
         try:
@@ -145,6 +148,23 @@ class MysqlSource:
             emitter = Emitter(self.ref, relations, self.limits, self.summary)
             for rel in relations:
                 yield from self._guarded(rel, emitter)
+        finally:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def relation(self, table: str) -> list[ColumnSample | Problem]:
+        """The samples of one relation (`table`, as ColumnSample.table names it), as
+        columns() gives them: how a Dask worker samples a column the client listed
+        (scanner.executors.dask). [] when the database has no such relation any more."""
+        if self._refused is not None:
+            raise DatabaseError(DatabaseLocation(self.ref), self._refused)
+        self._connect()
+        try:
+            relations, _ = self._relations()
+            emitter = Emitter(self.ref, relations, self.limits, self.summary)
+            rel = next((r for r in relations if r.qualified == table), None)
+            return [] if rel is None else list(self._guarded(rel, emitter))
         finally:
             if self._conn is not None:
                 self._conn.close()
@@ -378,7 +398,7 @@ class MysqlSource:
         c = q(col.name)
         lim = self._value_limit
         parts = self._parts(rel, t, c, counts)
-        out = Sampled()
+        out = Sampled(sizes_only=not self.values)
         spent = 0
         # which row each value is: its primary key and its own date, when short
         dated = date_column(rel)
@@ -399,7 +419,7 @@ class MysqlSource:
                     budget += size
                 cut += 1
             fetched: list[Any] = []
-            if cut:
+            if cut and self.values:  # measured only: the cluster's worker fetches the values
                 what = f"LENGTH({c}), CASE WHEN LENGTH({c}) <= {lim} THEN {c} END{beside}"
                 tail = f"WHERE {c} IS NOT NULL {extra} LIMIT {cut} OFFSET {offset}"
                 fetched = self.rows(select(what, t, tail))
@@ -471,12 +491,17 @@ def _value(value: Any) -> Value | None:
 
 
 def open_source(target: str, ctx: SourceContext) -> MysqlSource:
-    return MysqlSource(target, ctx.sampling)
+    return MysqlSource(target, ctx.sampling, values=ctx.sample_values)
 
 
 def display(target: str) -> str:
     """`mysql://host:3306/db`: no user, no password, no parameters."""
     return mysql_schema.display_uri(target)
+
+
+def read_relation(target: str, table: str, sampling: SampleLimits) -> list[ColumnSample | Problem]:
+    """One relation's sampled columns (MysqlSource.relation): a Dask worker's read."""
+    return MysqlSource(target, sampling).relation(table)
 
 
 def read_keys(target: str, read: KeyRead, sampling: SampleLimits) -> tuple[SubjectRow, ...]:

@@ -100,10 +100,12 @@ class PostgresSource:
     stats = SourceStats()
 
     def items(self) -> Iterator[SourceItem | Problem]:
-        return column_items(self.columns())
+        # the URI goes with each column only for a cluster, whose workers sample it again
+        return column_items(self.columns(), "" if self.values else self._uri)
 
-    def __init__(self, uri: str, sampling: SampleLimits) -> None:
+    def __init__(self, uri: str, sampling: SampleLimits, *, values: bool = True) -> None:
         self._uri = uri
+        self.values = values  # False: columns measured, values left for a cluster's workers
         self._credentials = pg_credentials(uri)
         self.limits = sampling
         self.ref = server_ref(display_uri(uri))
@@ -136,6 +138,24 @@ class PostgresSource:
             emitter = Emitter(self.ref, relations, self.limits, self.summary)
             for rel in relations:
                 yield from self._guarded(rel, emitter)
+        finally:
+            self.conn.close()
+            self._conn = None
+
+    def relation(self, table: str) -> list[ColumnSample | Problem]:
+        """The samples of one relation (`table`, as ColumnSample.table names it), as
+        columns() gives them: how a Dask worker samples a column the client listed
+        (scanner.executors.dask). [] when the database has no such relation any more."""
+        if not self._credentials.exact:
+            raise DatabaseError(DatabaseLocation(self.ref), AMBIGUOUS_USERINFO)
+        self._conn = self._connect()
+        try:
+            relations, views = self._relations()
+            if self.limits.read_views:
+                relations = sorted(relations + views, key=lambda r: (r.schema or "", r.name))
+            emitter = Emitter(self.ref, relations, self.limits, self.summary)
+            rel = next((r for r in relations if r.qualified == table), None)
+            return [] if rel is None else list(self._guarded(rel, emitter))
         finally:
             self.conn.close()
             self._conn = None
@@ -407,6 +427,8 @@ class PostgresSource:
             value = sql.SQL("s.v" if col.kind == "array" else "s.v::pg_catalog.text")
         else:
             size, value = sql.SQL("pg_catalog.octet_length({})").format(c), sql.SQL("s.v")
+        if not self.values:  # measured only: the cluster's worker fetches the values
+            value = sql.SQL("NULL")
         source, order = self._sampled_rows(rel, ident, percent)
         # Which row each value is: its primary key and its own date, when short (their size
         # by the type-blind pg_column_size; only their output form is read).
@@ -438,7 +460,7 @@ class PostgresSource:
             order=order,
             n=sql.Literal(self.limits.rows),
         )
-        out = Sampled()
+        out = Sampled(sizes_only=not self.values)
         spent = 0
         name = f"faceaudit_{time.monotonic_ns()}"
         # Few rows per round trip, and none once the column's byte budget is spent: the
@@ -459,12 +481,17 @@ class PostgresSource:
 
 
 def open_source(target: str, ctx: SourceContext) -> PostgresSource:
-    return PostgresSource(target, ctx.sampling)
+    return PostgresSource(target, ctx.sampling, values=ctx.sample_values)
 
 
 def display(target: str) -> str:
     """`postgresql://host:5432/db`: no user, no password, no parameters."""
     return display_uri(target)
+
+
+def read_relation(target: str, table: str, sampling: SampleLimits) -> list[ColumnSample | Problem]:
+    """One relation's sampled columns (PostgresSource.relation): a Dask worker's read."""
+    return PostgresSource(target, sampling).relation(table)
 
 
 def read_keys(target: str, read: KeyRead, sampling: SampleLimits) -> tuple[SubjectRow, ...]:

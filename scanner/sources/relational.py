@@ -125,6 +125,9 @@ class Sampled:
     sizes: list[int] = field(default_factory=list)  # byte size of every non-null row read
     oversized: int = 0
     budget_skipped: int = 0  # values left unread once the per-column byte budget was spent
+    # Sizes only: the values were not fetched (they are sampled again where they are
+    # examined); every count is what it would be with them.
+    sizes_only: bool = False
 
     @property
     def rows_read(self) -> int:
@@ -146,12 +149,13 @@ class Sampled:
         self.sizes.append(size)
         if size > limits.value_bytes:
             self.oversized += 1
-        elif value is None or spent + size > limits.column_bytes:
+        elif (value is None and not self.sizes_only) or spent + size > limits.column_bytes:
             self.budget_skipped += 1
         else:
-            self.values.append(value)
-            if ref is not None:
-                self.refs.append(ref)
+            if value is not None:
+                self.values.append(value)
+                if ref is not None:
+                    self.refs.append(ref)
             return spent + size
         return spent
 
