@@ -28,7 +28,7 @@ import hashlib
 import json
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -183,6 +183,23 @@ class Vault:
         os.fsync(objects)
         os.fsync(tmp)
 
+    def seal_many(self, items: Sequence[tuple[str, str]]) -> None:
+        """`seal` for many (item, object name) pairs: each object and key fsynced, each
+        renamed into objects/, then each of the three directories fsynced once."""
+        tmp, keys, objects = self.fd("tmp"), self.fd("keys"), self.fd("objects")
+        for item, _ in items:
+            for name, where in ((f"{item}.part", tmp), (item, keys)):
+                fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=where)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+        os.fsync(keys)
+        for item, name in items:
+            os.rename(f"{item}.part", name, src_dir_fd=tmp, dst_dir_fd=objects)
+        os.fsync(objects)
+        os.fsync(tmp)
+
     def has_object(self, name: str) -> bool:
         try:
             os.stat(name, dir_fd=self.fd("objects"), follow_symlinks=False)
@@ -255,6 +272,27 @@ class Vault:
         unlink_if(keys, item)
         os.fsync(keys)
 
+    def destroy_keys(self, items: Sequence[str]) -> None:
+        """`destroy_key` for many: each key overwritten and fsynced, then each unlinked and
+        the directory fsynced once."""
+        keys = self.fd("keys")
+        for item in items:
+            with contextlib.suppress(FileNotFoundError):
+                fd = os.open(item, os.O_WRONLY | os.O_CLOEXEC, dir_fd=keys)
+                try:
+                    write_all(fd, bytes(os.fstat(fd).st_size))
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+        for item in items:
+            unlink_if(keys, item)
+        os.fsync(keys)
+
+    def destroy_objects(self, names: Sequence[str]) -> None:
+        for name in names:
+            unlink_if(self.fd("objects"), name)
+        os.fsync(self.fd("objects"))
+
     def destroy_object(self, name: str | None) -> None:
         if name:
             unlink_if(self.fd("objects"), name)
@@ -267,6 +305,12 @@ class Vault:
 
     def put(self, where: str, item: str, doc: dict[str, Any]) -> None:
         atomic_write(self.fd(where), item, _json(doc))
+
+    def put_many(self, where: str, docs: Mapping[str, dict[str, Any]]) -> None:
+        """`put` for many: each file written whole and fsynced, the directory fsynced once."""
+        for item, doc in docs.items():
+            atomic_write(self.fd(where), item, _json(doc), sync_dir=False)
+        os.fsync(self.fd(where))
 
     def get(self, where: str, item: str) -> dict[str, Any] | None:
         raw = _read(self.fd(where), item)
