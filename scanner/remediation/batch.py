@@ -195,10 +195,11 @@ class _QuarantineBatch:
 
     def copy(self, dirs: _Dirs) -> None:
         """Open, check, encrypt each file: a failure rolls back that item alone."""
+        keys = self.vault.new_keys([q.vid for q in self.live])
         kept = []
         for q in self.live:
             try:
-                _copy(self.vault, q, dirs, self.plan)
+                _copy(self.vault, q, dirs, self.plan, keys[q.vid])
                 kept.append(q)
             except (OSError, Refused, VaultError) as exc:
                 _undo(self.vault, q.vid, None)
@@ -241,7 +242,7 @@ def _pre(item: PlanItem) -> Preconditions:
     return item.preconditions
 
 
-def _copy(vault: Vault, q: _Q, dirs: _Dirs, plan: Plan | None) -> None:
+def _copy(vault: Vault, q: _Q, dirs: _Dirs, plan: Plan | None, key: bytes) -> None:
     """Open the planned file, check it, encrypt it into tmp/ (not yet synced)."""
     pre = _pre(q.item)
     _, q.name = split(q.item.path)
@@ -253,7 +254,7 @@ def _copy(vault: Vault, q: _Q, dirs: _Dirs, plan: Plan | None) -> None:
         if st.st_nlink > 1:
             raise Refused(f"has {st.st_nlink} hard links: its data would stay reachable")
         xattrs = read_xattrs(fd)
-        digest, size, q.obj = vault.encrypt_from(q.vid, fd)
+        digest, size, q.obj = vault.encrypt_from(q.vid, fd, key)
     finally:
         os.close(fd)
     if (digest, size) != (pre.sha256, pre.size):

@@ -171,7 +171,7 @@ def test_a_batch_costs_a_few_fsyncs_per_file(
         )
         single_ids = [str(o.vault_id) for o in singles]  # type: ignore[attr-defined]
         single_back = _fsyncs(monkeypatch, lambda: [restore(v, i) for i in single_ids])
-    assert many / 40 < 4 and back / 40 < 4
+    assert many / 40 < 3 and back / 40 < 3
     assert single / 10 > 15 and single_back / 10 > 15  # what one journal record per file costs
     for path, before in {**files, **one_by_one}.items():
         assert path.read_bytes() == before
