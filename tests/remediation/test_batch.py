@@ -8,12 +8,14 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from scanner.remediation import (
     Vault,
+    purge,
     quarantine,
     quarantine_many,
     read_plan,
@@ -175,3 +177,23 @@ def test_a_batch_costs_a_few_fsyncs_per_file(
     assert single / 10 > 15 and single_back / 10 > 15  # what one journal record per file costs
     for path, before in {**files, **one_by_one}.items():
         assert path.read_bytes() == before
+
+
+def test_purging_one_item_of_a_batch_erases_only_its_key(tmp_path: Path, shm: Path) -> None:
+    files = _files(tmp_path, 3)
+    plan = read_plan(plan_for(tmp_path, list(files), "--grace-days", "0"))
+    with Vault.open(shm / "v") as v:
+        out = quarantine_many(v, plan.items, plan)
+        first, *rest = [str(o.vault_id) for o in out]
+        shared = {(shm / "v" / "keys" / vid).stat().st_ino for vid in (first, *rest)}
+        assert len(shared) == 1  # one key file for the batch, one name per item
+        assert purge(v, first, now=datetime.now(timezone.utc)).status == "done"
+        raw = (shm / "v" / "keys" / rest[0]).read_bytes()
+        assert first.encode() not in raw  # its slot zeroed in place
+        assert not (shm / "v" / "keys" / first).exists()
+        back = restore_many(v, rest)
+    assert [o.status for o in back] == ["done", "done"]
+    for path, before in list(files.items())[1:]:
+        assert path.read_bytes() == before
+    assert not list((shm / "v" / "keys").iterdir())  # the file went with its last name
+    _no_leftovers(shm / "v", tmp_path / "share")
