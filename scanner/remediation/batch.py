@@ -133,10 +133,14 @@ class _QuarantineBatch:
         self.results: dict[int, Outcome] = {}
         self.events: list[Event] = []
         self.live: list[_Q] = []
+        seen: set[str] = set()
         for i, item in enumerate(items):
             if item.action == "none" or item.preconditions is None:
                 self.results[i] = Outcome("kept", item.path, item.reason or "no action", item.id)
+            elif item.path in seen:  # moved once, never twice
+                self.results[i] = Outcome("skipped", item.path, "named twice", item.id)
             else:
+                seen.add(item.path)
                 self.live.append(_Q(i, item, secrets.token_hex(8)))
         self.bid = "batch-" + secrets.token_hex(8)
         self.journal = Journal(vault, self.bid, {"op": "quarantine", "batch": self.bid}, on_state)
@@ -314,7 +318,12 @@ class _RestoreBatch:
         self.results: dict[int, Outcome] = {}
         self.events: list[Event] = []
         self.live: list[_R] = []
+        seen: set[str] = set()
         for i, vid in enumerate(vids):
+            if vid in seen:  # restored once, never twice
+                self.results[i] = Outcome("failed", "?", f"item {vid} named twice", vault_id=vid)
+                continue
+            seen.add(vid)
             entry = vault.get("manifest", vid)
             if entry is None:
                 self.results[i] = Outcome(

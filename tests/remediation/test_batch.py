@@ -197,3 +197,17 @@ def test_purging_one_item_of_a_batch_erases_only_its_key(tmp_path: Path, shm: Pa
         assert path.read_bytes() == before
     assert not list((shm / "v" / "keys").iterdir())  # the file went with its last name
     _no_leftovers(shm / "v", tmp_path / "share")
+
+
+def test_an_item_named_twice_is_moved_once(tmp_path: Path, shm: Path) -> None:
+    files = _files(tmp_path, 2)
+    plan = read_plan(plan_for(tmp_path, list(files)))
+    with Vault.open(shm / "v") as v:
+        out = quarantine_many(v, [*plan.items, plan.items[0]], plan)
+        assert [o.status for o in out] == ["done", "done", "skipped"]
+        vid = str(out[0].vault_id)
+        back = restore_many(v, [vid, vid])
+    assert [o.status for o in back] == ["done", "failed"]
+    assert len(entries(shm / "v", "quarantined")) == 1
+    assert _exactly_once(shm / "v", files) == {list(files)[1]}
+    _no_leftovers(shm / "v", tmp_path / "share")
