@@ -233,7 +233,7 @@ def apply_command(
 ) -> None:
     """Show what the plan would do (dry run), or with --yes do it: each item's
     preconditions are checked, and an item that changed is skipped, never acted on."""
-    from scanner.remediation import Outcome, PlanError, check, quarantine, read_plan
+    from scanner.remediation import Outcome, PlanError, check, quarantine_many, read_plan
     from scanner.remediation.events import LOG_NAME, record, seal
 
     try:
@@ -268,10 +268,12 @@ def apply_command(
             for e in v.entries()
             if e.get("plan") == plan.plan_id and e.get("state") != "restored"
         }
+        todo = [i for i in plan.items if i.id not in done]
+        moved = iter(quarantine_many(v, todo, plan, log=log, on_state=_hook))
         outcomes = [
             Outcome("done", i.path, f"already in the vault as {done[i.id]}", i.id, done[i.id])
             if i.id in done
-            else quarantine(v, i, plan, log=log, on_state=_hook)
+            else next(moved)
             for i in plan.items
         ]
         seal(log)
@@ -298,7 +300,7 @@ def restore_command(
 ) -> None:
     """Put quarantined items back, byte-identical with owner, group, mode, timestamps and
     extended attributes. Never overwrites: a file in the way is a conflict (exit 3)."""
-    from scanner.remediation import PlanError, read_plan, restore
+    from scanner.remediation import PlanError, read_plan, restore_many
     from scanner.remediation.events import LOG_NAME, seal
 
     v = _open_vault(vault, create=False)
@@ -317,9 +319,9 @@ def restore_command(
             chosen += [str(e["id"]) for e in entries]
         if not chosen:
             usage("name item ids, --plan PLAN or --all")
-        outcomes = [
-            restore(v, i, force=force, log=log, on_state=_hook) for i in dict.fromkeys(chosen)
-        ]
+        outcomes = restore_many(
+            v, list(dict.fromkeys(chosen)), force=force, log=log, on_state=_hook
+        )
         seal(log)
     raise typer.Exit(_show(outcomes))
 

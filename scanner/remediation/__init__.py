@@ -5,6 +5,7 @@ proves it (docs/audit.md).
     plan.py    the plan file: one action per item, with the rules, laws and preconditions
     vault.py   the vault: encrypted content-addressed objects, wrapped keys, the manifest
     moves.py   the journal's states, the dry run and quarantine
+    batch.py   quarantine and restore of many files, one journal record (group commit)
     restore.py restore (never over anything)
     purge.py   purge (key, then data, then an erasure record) and recovery after a crash
     subject_plan.py  a data subject's erasure plan (from `subject find`'s report)
@@ -18,6 +19,7 @@ reporters never import it. It never prints.
 
 from __future__ import annotations
 
+from scanner.remediation.batch import quarantine_many, restore_many
 from scanner.remediation.events import record, salted
 from scanner.remediation.moves import Outcome, check, quarantine
 from scanner.remediation.plan import (
@@ -50,10 +52,12 @@ __all__ = [
     "plan_from_report",
     "purge",
     "quarantine",
+    "quarantine_many",
     "read_plan",
     "record",
     "recover",
     "restore",
+    "restore_many",
     "salted",
     "write_plan",
 ]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from scanner.model import ScalarValue
@@ -52,7 +53,24 @@ def record(log_path: Path | None, event: str, **fields: EventValue) -> None:
     this returns); nothing when `log_path` is None."""
     if log_path is None:
         return
+    record_many(log_path, [(event, fields)])
+
+
+def record_many(
+    log_path: Path | None, events: Sequence[tuple[str, Mapping[str, EventValue]]]
+) -> None:
+    """`record` for many events at once: one write and one fsync of the audit log (a batch
+    of quarantined or restored items)."""
+    if log_path is None or not events:
+        return
     from scanner.remediation.audit import AuditLog
+
+    with AuditLog(log_path, key_dir(log_path)) as log:
+        log.append_many([(event, _kept(fields)) for event, fields in events])
+
+
+def _kept(fields: Mapping[str, EventValue]) -> dict[str, object]:
+    """The fields the audit log may hold; the names of the others in `refused`."""
     from scanner.remediation.canonical import AuditFieldError, check_fields
 
     kept: dict[str, object] = {}
@@ -66,8 +84,7 @@ def record(log_path: Path | None, event: str, **fields: EventValue) -> None:
             kept[name] = value
     if refused:
         kept["refused"] = refused
-    with AuditLog(log_path, key_dir(log_path)) as log:
-        log.append(event, kept)
+    return kept
 
 
 def seal(log_path: Path | None) -> None:

@@ -135,8 +135,9 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[n:]
 
 
-def atomic_write(dir_fd: int, name: str, data: bytes) -> None:
-    """Write a small file whole or not at all: a temporary, fsync, rename, fsync the dir."""
+def atomic_write(dir_fd: int, name: str, data: bytes, *, sync_dir: bool = True) -> None:
+    """Write a small file whole or not at all: a temporary, fsync, rename, fsync the dir
+    (unless `sync_dir` is False: the caller fsyncs the directory once for many files)."""
     tmp = f".{name}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600, dir_fd=dir_fd)
     try:
@@ -145,7 +146,8 @@ def atomic_write(dir_fd: int, name: str, data: bytes) -> None:
     finally:
         os.close(fd)
     os.rename(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-    os.fsync(dir_fd)
+    if sync_dir:
+        os.fsync(dir_fd)
 
 
 def unlink_if(dir_fd: int, name: str) -> bool:

@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from scanner.remediation.batch import recover_batch
 from scanner.remediation.events import record, salted
 from scanner.remediation.fsops import Refused, parent_dir, split
 from scanner.remediation.moves import (
@@ -102,6 +103,18 @@ def recover(vault: Vault, *, log: Path | None = None) -> list[Outcome]:
     for vid in vault.names("journal"):
         doc = vault.get("journal", vid) or {}
         op, state = doc.get("op"), doc.get("state")
+        if doc.get("batch") and op in ("quarantine", "restore"):  # many items: batch.py
+            for item, where, detail in recover_batch(vault, vid, doc):
+                record(
+                    log,
+                    "recover",
+                    vault_id=item,
+                    operation=str(op),
+                    state=str(state),
+                    detail=detail,
+                )
+                out.append(Outcome("recovered", where, detail, vault_id=item))
+            continue
         path = str(doc.get("source") or doc.get("target") or "?")
         if op == "quarantine" and state in ("intent", "copied", "synced", None):
             roll_back_quarantine(vault, vid)

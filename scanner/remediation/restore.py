@@ -78,7 +78,7 @@ def restore(
                 if digest != entry["sha256"]:
                     raise VaultError(f"item {vid} does not decrypt to its SHA-256")
                 journal.state("copied")
-                problems = _set_metadata(fd, entry)
+                problems = set_metadata(fd, entry)
                 os.fsync(fd)  # the bytes and the metadata, in one
                 journal.state("synced")
                 journal.state("verified")  # the SHA-256 was compared while decrypting
@@ -144,7 +144,7 @@ def _obstacle(
     return out if not out.ok else Outcome("done", path, f"obstacle is {out.vault_id}")
 
 
-def _set_metadata(fd: int, entry: dict[str, Any]) -> list[str]:
+def set_metadata(fd: int, entry: dict[str, Any]) -> list[str]:
     problems = []
     try:
         os.fchown(fd, int(entry["owner"]), int(entry["group"]))
@@ -171,7 +171,13 @@ def roll_back_restore(vault: Vault, vid: str) -> None:
     """Before `placed`: remove the temporary file (the item stays in the vault); if the
     crash came between linking and unlinking it, the item is in place: roll forward."""
     doc = vault.get("journal", vid) or {}
-    target, tmp = doc.get("target"), doc.get("tmp")
+    undo_restore(vault, vid, doc.get("target"), doc.get("tmp"))
+    vault.drop("journal", vid)
+
+
+def undo_restore(vault: Vault, vid: str, target: str | None, tmp: str | None) -> None:
+    """One item's restore interrupted before `placed`: its temporary file removed, and the
+    item finished if the temporary was already linked into place."""
     if target and tmp:
         with contextlib.suppress(OSError, Refused), parent_dir(str(target)) as dir_fd:
             _, name = split(str(target))
@@ -180,4 +186,3 @@ def roll_back_restore(vault: Vault, vid: str) -> None:
             os.fsync(dir_fd)
             if t is not None and f is not None and (t.st_ino, t.st_dev) == (f.st_ino, f.st_dev):
                 finish_restore(vault, vid)
-    vault.drop("journal", vid)

@@ -7,7 +7,11 @@ data in the clear.
     objects/<sha256> one encrypted object per item, named by the SHA-256 of its encrypted
                      bytes (content-addressed: two items never collide, whatever their names;
                      a damaged object no longer matches its name)
-    keys/<item>      the item's own AES-256-GCM key, wrapped (AES-GCM) by the master key
+    keys/<item>      the item's own AES-256-GCM key, wrapped (AES-GCM) by the master key;
+                     a batch's items (scanner/remediation/batch.py) share one file, a
+                     `KEYS_MAGIC` header then one slot per item (its id, the wrapped key),
+                     under one name per item (hard links): a key is destroyed by zeroing
+                     its slot in place, and the file goes with its last name
     manifest/<item>  where the item came from and why (JSON), see `Entry`
     journal/<item>   the state of an action under way (scanner/remediation/moves.py)
     erasures/<item>  the erasure record of a purged item
@@ -22,13 +26,12 @@ copy survives. Keep the vault 0700 on a disk the organisation controls; docs/rem
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import hashlib
 import json
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -52,6 +55,9 @@ MAGIC = b"FAVAULT1"
 SUBDIRS = ("objects", "keys", "manifest", "journal", "erasures", "tmp")
 NONCE = 12
 TAG = 16
+KEYS_MAGIC = b"FAKEYS1\n"  # a batch's shared key file
+ID_LEN = 16  # an item's id: 16 hex digits
+SLOT = ID_LEN + NONCE + 32 + TAG  # an item's id, then its key's wrapping nonce and wrapped key
 
 
 class VaultError(FaceauditError):
@@ -129,15 +135,36 @@ class Vault:
 
     # -- objects and keys ---------------------------------------------------------------------
 
-    def encrypt_from(self, item: str, src: int) -> tuple[str, int, str]:
-        """Copy the open file `src` into tmp/<item>.part, encrypted under a new key (wrapped
-        into keys/<item>, not yet synced). Returns the plaintext's SHA-256 and size, and the
-        SHA-256 of the encrypted bytes (the object's name)."""
-        key = secrets.token_bytes(32)
+    def new_keys(self, items: Sequence[str]) -> dict[str, bytes]:
+        """New keys for a batch's items, wrapped into one shared file (not yet synced) under
+        one name per item, keys/<item> (see the module's docstring)."""
+        keys = {item: secrets.token_bytes(32) for item in items}
+        if not items:
+            return keys
+        slots = []
+        for item, key in keys.items():
+            if len(item.encode()) != ID_LEN:
+                raise VaultError(f"an item id of {ID_LEN} characters was expected: {item}")
+            wrap_nonce = secrets.token_bytes(NONCE)
+            wrapped = AESGCM(self._master).encrypt(wrap_nonce, key, item.encode())
+            slots.append(item.encode() + wrap_nonce + wrapped)
+        first, *rest = items
+        _write_new(self.fd("keys"), first, KEYS_MAGIC + b"".join(slots))
+        for item in rest:
+            os.link(first, item, src_dir_fd=self.fd("keys"), dst_dir_fd=self.fd("keys"))
+        return keys
+
+    def encrypt_from(self, item: str, src: int, key: bytes | None = None) -> tuple[str, int, str]:
+        """Copy the open file `src` into tmp/<item>.part, encrypted under `key` (one of
+        `new_keys`) or a new key (wrapped into keys/<item>); not yet synced. Returns the
+        plaintext's SHA-256 and size, and the SHA-256 of the encrypted bytes (the object's
+        name)."""
+        if key is None:
+            key = secrets.token_bytes(32)
+            wrap_nonce = secrets.token_bytes(NONCE)
+            wrapped = AESGCM(self._master).encrypt(wrap_nonce, key, item.encode())
+            _write_new(self.fd("keys"), item, wrap_nonce + wrapped)
         nonce = secrets.token_bytes(NONCE)
-        wrap_nonce = secrets.token_bytes(NONCE)
-        wrapped = AESGCM(self._master).encrypt(wrap_nonce, key, item.encode())
-        _write_new(self.fd("keys"), item, wrap_nonce + wrapped)
         enc = Cipher(algorithms.AES(key), modes.GCM(nonce)).encryptor()
         enc.authenticate_additional_data(item.encode())
         plain, sealed = hashlib.sha256(), hashlib.sha256()
@@ -183,6 +210,27 @@ class Vault:
         os.fsync(objects)
         os.fsync(tmp)
 
+    def seal_many(self, items: Sequence[tuple[str, str]]) -> None:
+        """`seal` for many (item, object name) pairs: each object and key fsynced, each
+        renamed into objects/, then each of the three directories fsynced once."""
+        tmp, keys, objects = self.fd("tmp"), self.fd("keys"), self.fd("objects")
+        synced: set[tuple[int, int]] = set()  # a batch's shared key file is fsynced once
+        for item, _ in items:
+            for name, where in ((f"{item}.part", tmp), (item, keys)):
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=where)
+                try:
+                    st = os.fstat(fd)
+                    if (st.st_dev, st.st_ino) not in synced:
+                        os.fsync(fd)
+                        synced.add((st.st_dev, st.st_ino))
+                finally:
+                    os.close(fd)
+        os.fsync(keys)
+        for item, name in items:
+            os.rename(f"{item}.part", name, src_dir_fd=tmp, dst_dir_fd=objects)
+        os.fsync(objects)
+        os.fsync(tmp)
+
     def has_object(self, name: str) -> bool:
         try:
             os.stat(name, dir_fd=self.fd("objects"), follow_symlinks=False)
@@ -200,7 +248,7 @@ class Vault:
     def decrypt(self, item: str, name: str, out: int | None) -> tuple[str, int]:
         """Decrypt objects/<name> (into `out` when given); the plaintext's SHA-256 and size.
         Raises VaultError when the object or its key is damaged or missing."""
-        wrapped = _read(self.fd("keys"), item)
+        wrapped = _wrapped(_read(self.fd("keys"), item), item)
         if wrapped is None:
             raise VaultError(f"the key of {item} is gone")
         try:
@@ -243,17 +291,47 @@ class Vault:
         return plain.hexdigest(), size
 
     def destroy_key(self, item: str) -> None:
-        """Overwrite the wrapped key, sync, unlink it, sync the directory."""
+        """Overwrite the wrapped key (its slot in a shared file), sync, unlink its name,
+        sync the directory."""
+        self.destroy_keys([item])
+
+    def destroy_keys(self, items: Sequence[str]) -> None:
+        """Overwrite each item's wrapped key in place (a shared file: only its slot) and
+        fsync each key file once; then unlink each name and fsync the directory once."""
         keys = self.fd("keys")
-        with contextlib.suppress(FileNotFoundError):
-            fd = os.open(item, os.O_WRONLY | os.O_CLOEXEC, dir_fd=keys)
-            try:
-                write_all(fd, bytes(os.fstat(fd).st_size))
+        open_files: dict[tuple[int, int], int] = {}
+        try:
+            for item in items:
+                try:
+                    fd = os.open(item, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=keys)
+                except FileNotFoundError:
+                    continue
+                st = os.fstat(fd)
+                if (st.st_dev, st.st_ino) in open_files:
+                    os.close(fd)
+                    fd = open_files[st.st_dev, st.st_ino]
+                else:
+                    open_files[st.st_dev, st.st_ino] = fd
+                raw = os.pread(fd, st.st_size, 0)
+                at = _slot(raw, item)
+                if raw.startswith(KEYS_MAGIC):
+                    if at is not None:
+                        os.pwrite(fd, bytes(SLOT), at)
+                else:
+                    os.pwrite(fd, bytes(len(raw)), 0)
+            for fd in open_files.values():
                 os.fsync(fd)
-            finally:
+        finally:
+            for fd in open_files.values():
                 os.close(fd)
-        unlink_if(keys, item)
+        for item in items:
+            unlink_if(keys, item)
         os.fsync(keys)
+
+    def destroy_objects(self, names: Sequence[str]) -> None:
+        for name in names:
+            unlink_if(self.fd("objects"), name)
+        os.fsync(self.fd("objects"))
 
     def destroy_object(self, name: str | None) -> None:
         if name:
@@ -267,6 +345,12 @@ class Vault:
 
     def put(self, where: str, item: str, doc: dict[str, Any]) -> None:
         atomic_write(self.fd(where), item, _json(doc))
+
+    def put_many(self, where: str, docs: Mapping[str, dict[str, Any]]) -> None:
+        """`put` for many: each file written whole and fsynced, the directory fsynced once."""
+        for item, doc in docs.items():
+            atomic_write(self.fd(where), item, _json(doc), sync_dir=False)
+        os.fsync(self.fd(where))
 
     def get(self, where: str, item: str) -> dict[str, Any] | None:
         raw = _read(self.fd(where), item)
@@ -293,6 +377,25 @@ def _json(doc: object) -> bytes:
     return json.dumps(doc, indent=1, sort_keys=True, ensure_ascii=False).encode(
         "utf-8", "surrogateescape"
     )
+
+
+def _slot(raw: bytes, item: str) -> int | None:
+    """Where the item's slot is in a shared key file (None: not there, or not shared)."""
+    if not raw.startswith(KEYS_MAGIC):
+        return None
+    want = item.encode()
+    for at in range(len(KEYS_MAGIC), len(raw) - SLOT + 1, SLOT):
+        if raw[at : at + ID_LEN] == want:
+            return at
+    return None
+
+
+def _wrapped(raw: bytes | None, item: str) -> bytes | None:
+    """The item's wrapped key (nonce and sealed key) from its key file's bytes."""
+    if raw is None or not raw.startswith(KEYS_MAGIC):
+        return raw
+    at = _slot(raw, item)
+    return None if at is None else raw[at + ID_LEN : at + SLOT]
 
 
 def _read(dir_fd: int, name: str) -> bytes | None:
