@@ -75,8 +75,9 @@ def listing(fs: Any, bucket: str, key: str) -> tuple[list[dict[str, Any]], list[
             break
         kwargs["KeyMarker"] = page.get("NextKeyMarker")
         kwargs["VersionIdMarker"] = page.get("NextVersionIdMarker")
-    versions.sort(key=lambda v: (not v.get("IsLatest"), v.get("LastModified")))
-    versions.reverse()  # oldest first, the latest last
+    # S3 lists a key's versions newest first: reversed, the oldest first and the latest last
+    versions.reverse()
+    versions.sort(key=lambda v: bool(v.get("IsLatest")))  # stable: only the latest moves
     return versions, markers
 
 

@@ -202,3 +202,21 @@ def test_killed_during_erasure(s3: Any, tmp_path: Path, state: str) -> None:
     assert len(list((vault / "keys").iterdir())) == 3
     assert len(list((vault / "objects").iterdir())) == 3
     assert os.path.isfile(vault / "audit.jsonl")
+
+
+def test_purge_destroys_every_version_in_the_vault(s3: Any, tmp_path: Path) -> None:
+    _versioned(s3)
+    uri = "s3://faces-versioned/photos/a.jpg"
+    report = write_report(tmp_path, [finding(uri, location={"uri": uri})])
+    plan = tmp_path / "plan.json"
+    made = faceaudit("remediate", "plan", str(report), "-o", str(plan), "--grace-days", "0", env={})
+    assert made.returncode == 0, made.stdout + made.stderr
+    vault = tmp_path / "vault"
+    assert _apply(plan, vault, "--yes").returncode == 0
+    assert len(list((vault / "keys").iterdir())) == 3
+    purged = faceaudit("remediate", "purge", "--vault", str(vault), "--yes", env={})
+    assert purged.returncode == 0, purged.stdout + purged.stderr
+    assert not list((vault / "keys").iterdir()) and not list((vault / "objects").iterdir())
+    (erasure,) = [json.loads(p.read_text()) for p in (vault / "erasures").iterdir()]
+    assert erasure["plan"] == json.loads(plan.read_text())["plan_id"]
+    assert uri not in json.dumps(erasure)  # the location only as a salted hash
