@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import secrets
+import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -73,6 +74,38 @@ def holds_for(
 
     when = now if now is not None else datetime.now(timezone.utc)
     found = hold_for(holds, FileLocation(location), store, when)
+    return None if found is None else Hold(found.case, found.reason, found.owner)
+
+
+def _remote_hold(
+    uri: str,
+    group: Sequence[Mapping[str, Any]],
+    holds: Sequence[PolicyHold],
+    now: datetime | None,
+) -> Hold | None:
+    """The policy's hold over an object or a database column (its `paths` or `stores`
+    globs, or its `databases` globs), if any."""
+    if not holds:
+        return None
+    from scanner.model import DatabaseLocation, Location, ObjectLocation
+    from scanner.policy.holds import hold_for
+    from scanner.sources.database import server_ref
+
+    location: Location
+    display, _, quoted = uri.partition("#")
+    if quoted:
+        fragment = urllib.parse.unquote(quoted, errors="surrogateescape")
+        parts = [*fragment.split("."), None, None, None]
+        if display.startswith("postgresql://"):
+            location = DatabaseLocation(server_ref(display), parts[0], parts[1], parts[2])
+        else:
+            location = DatabaseLocation(server_ref(display), None, parts[0], parts[1])
+    else:
+        scheme, _, rest = uri.partition("://")
+        bucket, _, key = rest.partition("/")
+        location = ObjectLocation(f"{scheme}://{bucket}", key)
+    store = next((str(f["store"]) for f in group if f.get("store")), None)
+    found = hold_for(holds, location, store, now or datetime.now(timezone.utc))
     return None if found is None else Hold(found.case, found.reason, found.owner)
 
 
@@ -288,7 +321,7 @@ def _item(
             action=action,
             dsns=dsns,
             rows_mode=rows_mode,
-            hold=_reported_hold(group),
+            hold=_reported_hold(group) or _remote_hold(key[1:], group, holds, now),
         )
     # links among the directories are resolved now, when the plan is reviewed; from here
     # on none is followed (a link swapped in later fails the item)

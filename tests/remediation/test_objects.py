@@ -220,3 +220,43 @@ def test_purge_destroys_every_version_in_the_vault(s3: Any, tmp_path: Path) -> N
     (erasure,) = [json.loads(p.read_text()) for p in (vault / "erasures").iterdir()]
     assert erasure["plan"] == json.loads(plan.read_text())["plan_id"]
     assert uri not in json.dumps(erasure)  # the location only as a salted hash
+
+
+HOLD_POLICY = """\
+schema_version: 1
+name: holds
+extends: [gdpr]
+holds:
+  - case: CASE-2026-031
+    scope:
+      paths: ["evidence/**"]
+      databases: ["*#public.faces.photo"]
+    reason: Regulator's inquiry; keep the uploads as they are
+    owner: legal@acme.example
+    start: 2026-01-01
+"""
+
+
+def test_a_legal_hold_keeps_objects_and_rows_out_of_the_plan(s3: Any, tmp_path: Path) -> None:
+    s3.create_bucket(Bucket="faces-held")
+    for key in ("evidence/a.jpg", "photos/b.jpg"):
+        s3.put_object(Bucket="faces-held", Key=key, Body=FACE)
+    uris = [
+        "s3://faces-held/evidence/a.jpg",
+        "s3://faces-held/photos/b.jpg",
+        "postgresql://db.example:5432/app#public.faces.photo",
+    ]
+    report = write_report(tmp_path, [finding(u, location={"uri": u}) for u in uris])
+    policy = tmp_path / "holds.yaml"
+    policy.write_text(HOLD_POLICY)
+    plan = tmp_path / "plan.json"
+    made = faceaudit(
+        "remediate", "plan", str(report), "-o", str(plan), "--policy", str(policy), env={}
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+    items = {i["path"]: i for i in json.loads(plan.read_text())["items"]}
+    held = items["s3://faces-held/evidence/a.jpg"]
+    assert held["action"] == "none" and held["hold"]["case"] == "CASE-2026-031"
+    assert items["s3://faces-held/photos/b.jpg"]["action"] == "delete"
+    db = items["postgresql://db.example:5432/app#public.faces.photo"]
+    assert db["action"] == "none" and db["hold"]["case"] == "CASE-2026-031"
