@@ -72,6 +72,8 @@ def holds_for(
     from scanner.model import FileLocation
     from scanner.policy.holds import hold_for
 
+    if "://" in location and not location.startswith("file://"):  # an object or a column
+        return _remote_hold(location, [{"store": store}] if store else [], holds, now)
     when = now if now is not None else datetime.now(timezone.utc)
     found = hold_for(holds, FileLocation(location), store, when)
     return None if found is None else Hold(found.case, found.reason, found.owner)

@@ -260,3 +260,22 @@ def test_a_legal_hold_keeps_objects_and_rows_out_of_the_plan(s3: Any, tmp_path: 
     assert items["s3://faces-held/photos/b.jpg"]["action"] == "delete"
     db = items["postgresql://db.example:5432/app#public.faces.photo"]
     assert db["action"] == "none" and db["hold"]["case"] == "CASE-2026-031"
+
+
+def test_purge_keeps_a_held_object(s3: Any, tmp_path: Path) -> None:
+    s3.create_bucket(Bucket="faces-held")
+    s3.put_object(Bucket="faces-held", Key="evidence/a.jpg", Body=FACE)
+    uri = "s3://faces-held/evidence/a.jpg"
+    report = write_report(tmp_path, [finding(uri, location={"uri": uri})])
+    plan = tmp_path / "plan.json"
+    made = faceaudit("remediate", "plan", str(report), "-o", str(plan), "--grace-days", "0", env={})
+    assert made.returncode == 0, made.stdout + made.stderr
+    vault = tmp_path / "vault"
+    assert _apply(plan, vault, "--yes").returncode == 0  # planned before the hold
+    policy = tmp_path / "holds.yaml"
+    policy.write_text(HOLD_POLICY)
+    args = ("remediate", "purge", "--vault", str(vault), "--policy", str(policy))
+    purged = faceaudit(*args, "--yes", env={})
+    assert purged.returncode == 0 and "CASE-2026-031" in purged.stdout, purged.stdout
+    (entry,) = entries(vault, "quarantined")
+    assert _in_vault(vault, entry["id"]) == [FACE]  # kept, whatever its grace period says
