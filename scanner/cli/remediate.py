@@ -299,8 +299,24 @@ def apply_command(
             for e in v.entries()
             if e.get("plan") == plan.plan_id and e.get("state") != "restored"
         }
+        # an object or rows whose erasure recovery could not finish (the store or the
+        # database unreachable, no --dsn): in the vault, but not done
+        pending = set(v.names("journal"))
         outcomes = [
-            Outcome("done", i.path, f"already in the vault as {done[i.id]}", i.id, done[i.id])
+            (
+                Outcome(
+                    "failed",
+                    i.path,
+                    f"in the vault as {done[i.id]}, its erasure not finished (the next run "
+                    "retries; rows need --dsn)",
+                    i.id,
+                    done[i.id],
+                )
+                if done[i.id] in pending
+                else Outcome(
+                    "done", i.path, f"already in the vault as {done[i.id]}", i.id, done[i.id]
+                )
+            )
             if i.id in done
             else apply_item(v, i, plan, log=log, on_state=_hook, dsns=uris)
             for i in plan.items

@@ -187,3 +187,17 @@ def test_killed_during_clearing(db: Db, tmp_path: Path, state: str) -> None:
     (entry,) = entries(vault, "quarantined")
     assert len(_vault_rows(vault, entry["id"])) == 3
     assert not list((vault / "journal").iterdir())
+
+
+def test_killed_then_run_without_the_dsn_is_not_done(db: Db, tmp_path: Path) -> None:
+    plan = _plan(tmp_path, db)
+    vault = tmp_path / "vault"
+    args = ("remediate", "apply", str(plan), "--vault", str(vault), "--yes")
+    killed = _cli(*args, db=db, env={KILL: "rows:verified"})
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    blind = faceaudit(*args, env={})  # no --dsn: recovery cannot reach the rows
+    assert blind.returncode == 3 and "not finished" in blind.stdout, blind.stdout + blind.stderr
+    assert db.photos() == FACES  # the transaction never committed: every value in its row
+    again = _cli(*args, db=db)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert db.photos() == {1: None, 2: None, 3: None}
