@@ -1,6 +1,10 @@
 """Dispatch by what an item is: a local file (moves.py, restore.py), an object in a store
 (objects.py) or rows of a database table (rows.py). The CLI and the library act through
-these, so every kind is planned, dry-run, applied, restored and recovered the same way."""
+these, so every kind is planned, dry-run, applied, restored and recovered the same way.
+
+Besides moves.Outcome's statuses, objects and rows add `blocked` (an Object Lock retention
+or legal hold forbids the erasure: "blocked until DATE", nothing touched) and `partial`
+(rows of a table done except those that changed since the plan); neither is `ok` (exit 3)."""
 
 from __future__ import annotations
 
