@@ -3,7 +3,8 @@
 Exit codes: 0 everything planned was done (or, in a dry run, would be); 1 never; 2 a usage
 error (a bad plan or report, a vault that cannot be opened or made, nothing selected);
 3 incomplete: at least one item was skipped (a precondition no longer holds), failed (rolled
-back), or met a conflict — nothing of those items was touched.
+back), met a conflict, or is blocked (an Object Lock retention: "blocked until DATE") —
+nothing of those items was touched.
 """
 
 from __future__ import annotations
@@ -39,6 +40,14 @@ KILL_AFTER_ENV = "FACEAUDIT_REMEDIATE_KILL_AFTER"
 
 VaultOption = Annotated[
     Path, typer.Option("--vault", help="The quarantine vault (a directory; made 0700).")
+]
+DsnOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--dsn",
+        help="A database URI the scan used, with its credentials (repeatable): rows of that "
+        "database are read and written through it. Never written to the plan or the log.",
+    ),
 ]
 LogOption = Annotated[
     Path | None,
@@ -77,15 +86,15 @@ def _show(outcomes: list[Outcome]) -> int:
     return int(ExitCode.INCOMPLETE if bad else ExitCode.CLEAN)
 
 
-def _recover(vault: Vault, log: Path | None) -> None:
+def _recover(vault: Vault, log: Path | None, dsns: tuple[str, ...] = ()) -> None:
     from scanner.remediation import recover
 
-    for o in recover(vault, log=log):
+    for o in recover(vault, log=log, dsns=dsns):
         typer.echo(f"recovered {o.vault_id}: {terminal_safe(o.path)}: {o.detail}", err=True)
 
 
 @remediate_app.command("plan")
-def plan_command(
+def plan_command(  # noqa: PLR0912 (one option each)
     report: Annotated[
         Path | None, typer.Argument(help="A JSON report (`scan --policy … --format json`).")
     ] = None,
@@ -135,9 +144,19 @@ def plan_command(
         Path | None,
         typer.Option("--log", help="Append the plan's event to this JSON-lines file."),
     ] = None,
+    dsns: DsnOption = None,
+    rows: Annotated[
+        str,
+        typer.Option(
+            "--rows",
+            help="What database rows get: clear (the face column set to NULL) or delete "
+            "(the whole row).",
+        ),
+    ] = "clear",
 ) -> None:
     """Write a plan: one action per item of the report's findings, with the rules and laws
-    that demand it and the file's preconditions (size, SHA-256, mtime, inode)."""
+    that demand it and the preconditions (a file's size, SHA-256, mtime, inode; an object's
+    ETag and version id; each database row's key and value hash)."""
     from scanner.remediation import DEFAULT_GRACE_DAYS, PlanError, plan_from_report, write_plan
     from scanner.remediation.events import record, seal
 
@@ -160,6 +179,8 @@ def plan_command(
         days = DEFAULT_GRACE_DAYS
     if days < 0:
         usage("--grace-days must be 0 or more")
+    if rows not in ("clear", "delete"):
+        usage(f"--rows {rows!r}: clear or delete")
     try:
         if subject is not None:
             from scanner.remediation.subject_plan import plan_from_subject
@@ -170,7 +191,13 @@ def plan_command(
         else:
             assert report is not None
             plan = plan_from_report(
-                report, base=base or Path.cwd(), action=action, grace_days=days, holds=holds
+                report,
+                base=base or Path.cwd(),
+                action=action,
+                grace_days=days,
+                holds=holds,
+                dsns=tuple(dsns or ()),
+                rows_mode=rows,
             )
     except PlanError as exc:
         usage(str(exc))
@@ -230,18 +257,22 @@ def apply_command(
         bool, typer.Option("--yes", help="Act. Without it: a dry run, which touches nothing.")
     ] = False,
     log: LogOption = None,
+    dsns: DsnOption = None,
 ) -> None:
     """Show what the plan would do (dry run), or with --yes do it: each item's
-    preconditions are checked, and an item that changed is skipped, never acted on."""
-    from scanner.remediation import Outcome, PlanError, check, quarantine_many, read_plan
+    preconditions are checked, and an item that changed is skipped, never acted on. An
+    object or rows under a retention that forbids erasure are `blocked` (exit 3)."""
+    from scanner.remediation import Outcome, PlanError, read_plan
     from scanner.remediation.events import LOG_NAME, record, seal
+    from scanner.remediation.targets import apply_items, check_item
 
+    uris = tuple(dsns or ())
     try:
         plan = read_plan(plan_file)
     except PlanError as exc:
         usage(str(exc))
     if not yes:
-        outcomes = [check(i) for i in plan.items]
+        outcomes = [check_item(i, uris) for i in plan.items]
         dry_log = log or (vault / LOG_NAME if (vault / "VAULT").is_file() else None)
         record(
             dry_log,
@@ -257,7 +288,7 @@ def apply_command(
     v = _open_vault(vault, create=True)
     with v:
         log = log or v.path / LOG_NAME
-        _recover(v, log)
+        _recover(v, log, uris)
         try:
             record(log, "apply", plan=plan.plan_id, items=len(plan.acting))
         except (OSError, FaceauditError) as exc:
@@ -268,10 +299,26 @@ def apply_command(
             for e in v.entries()
             if e.get("plan") == plan.plan_id and e.get("state") != "restored"
         }
+        # an object or rows whose erasure recovery could not finish (the store or the
+        # database unreachable, no --dsn): in the vault, but not done
+        pending = set(v.names("journal"))
         todo = [i for i in plan.items if i.id not in done]
-        moved = iter(quarantine_many(v, todo, plan, log=log, on_state=_hook))
+        moved = iter(apply_items(v, todo, plan, log=log, on_state=_hook, dsns=uris))
         outcomes = [
-            Outcome("done", i.path, f"already in the vault as {done[i.id]}", i.id, done[i.id])
+            (
+                Outcome(
+                    "failed",
+                    i.path,
+                    f"in the vault as {done[i.id]}, its erasure not finished (the next run "
+                    "retries; rows need --dsn)",
+                    i.id,
+                    done[i.id],
+                )
+                if done[i.id] in pending
+                else Outcome(
+                    "done", i.path, f"already in the vault as {done[i.id]}", i.id, done[i.id]
+                )
+            )
             if i.id in done
             else next(moved)
             for i in plan.items
@@ -297,16 +344,20 @@ def restore_command(
         typer.Option("--force", help="Quarantine whatever stands in an item's place first."),
     ] = False,
     log: LogOption = None,
+    dsns: DsnOption = None,
 ) -> None:
     """Put quarantined items back, byte-identical with owner, group, mode, timestamps and
-    extended attributes. Never overwrites: a file in the way is a conflict (exit 3)."""
-    from scanner.remediation import PlanError, read_plan, restore_many
+    extended attributes. Never overwrites: a file in the way is a conflict (exit 3). An
+    object comes back as a new version of its key; rows get their values back (--dsn)."""
+    from scanner.remediation import PlanError, read_plan
     from scanner.remediation.events import LOG_NAME, seal
+    from scanner.remediation.targets import restore_items
 
+    uris = tuple(dsns or ())
     v = _open_vault(vault, create=False)
     with v:
         log = log or v.path / LOG_NAME
-        _recover(v, log)
+        _recover(v, log, uris)
         entries = [e for e in v.entries() if e.get("state") == "quarantined"]
         chosen = list(ids or [])
         if plan_file is not None:
@@ -319,8 +370,8 @@ def restore_command(
             chosen += [str(e["id"]) for e in entries]
         if not chosen:
             usage("name item ids, --plan PLAN or --all")
-        outcomes = restore_many(
-            v, list(dict.fromkeys(chosen)), force=force, log=log, on_state=_hook
+        outcomes = restore_items(
+            v, list(dict.fromkeys(chosen)), force=force, log=log, on_state=_hook, dsns=uris
         )
         seal(log)
     raise typer.Exit(_show(outcomes))

@@ -6,6 +6,10 @@ proves it (docs/audit.md).
     vault.py   the vault: encrypted content-addressed objects, wrapped keys, the manifest
     moves.py   the journal's states, the dry run and quarantine
     batch.py   quarantine and restore of many files, one journal record (group commit)
+    targets.py dispatch by kind: a file, an object in a store (objects.py), rows (rows.py)
+    objects.py S3 objects: every version into the vault, then every version deleted
+    rows.py    database rows by primary key: values into the vault, cleared in a transaction
+    stash.py   bytes that are not a file into the vault and back (parts)
     restore.py restore (never over anything)
     purge.py   purge (key, then data, then an erasure record) and recovery after a crash
     subject_plan.py  a data subject's erasure plan (from `subject find`'s report)
@@ -29,12 +33,12 @@ from scanner.remediation.plan import (
     PlanError,
     PlanItem,
     holds_for,
-    plan_from_report,
     read_plan,
     write_plan,
 )
 from scanner.remediation.purge import due, purge, recover
 from scanner.remediation.restore import restore
+from scanner.remediation.targets import apply_item, check_item, plan_from_report, restore_item
 from scanner.remediation.vault import Vault, VaultError
 
 __all__ = [
@@ -46,7 +50,9 @@ __all__ = [
     "PlanItem",
     "Vault",
     "VaultError",
+    "apply_item",
     "check",
+    "check_item",
     "due",
     "holds_for",
     "plan_from_report",
@@ -57,6 +63,7 @@ __all__ = [
     "record",
     "recover",
     "restore",
+    "restore_item",
     "restore_many",
     "salted",
     "write_plan",

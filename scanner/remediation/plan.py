@@ -10,7 +10,7 @@ citing every rule and law that demands it. The action is
 - `quarantine`: into the vault and kept there until restored (the incident responder's);
 - `none`, with the reason: every finding is waived or in the baseline, a legal hold keeps
   the item (`holds_for`), the file is gone or changed since the scan, or it is not a local
-  file (database rows and objects in stores are not remediated yet).
+  file and not an object or rows this version remediates (scanner/remediation/targets.py).
 
 Each acting item carries its preconditions, taken when the plan is made and checked against
 the report: size, SHA-256, mtime (ns), inode and device. `apply` acts on an item only if
@@ -23,7 +23,8 @@ import hashlib
 import json
 import os
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+import urllib.parse
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,6 +35,9 @@ from scanner.remediation.fsops import Refused, hash_fd, open_regular, parent_dir
 
 if TYPE_CHECKING:
     from scanner.policy.declarations import Hold as PolicyHold
+
+# plans findings about objects and rows (scanner/remediation/targets.py: plan_remote)
+RemotePlanner = Callable[..., "PlanItem"]
 
 PLAN_SCHEMA_VERSION = 1
 PLAN_KIND = "faceaudit-remediation-plan"
@@ -68,8 +72,42 @@ def holds_for(
     from scanner.model import FileLocation
     from scanner.policy.holds import hold_for
 
+    if "://" in location and not location.startswith("file://"):  # an object or a column
+        return _remote_hold(location, [{"store": store}] if store else [], holds, now)
     when = now if now is not None else datetime.now(timezone.utc)
     found = hold_for(holds, FileLocation(location), store, when)
+    return None if found is None else Hold(found.case, found.reason, found.owner)
+
+
+def _remote_hold(
+    uri: str,
+    group: Sequence[Mapping[str, Any]],
+    holds: Sequence[PolicyHold],
+    now: datetime | None,
+) -> Hold | None:
+    """The policy's hold over an object or a database column (its `paths` or `stores`
+    globs, or its `databases` globs), if any."""
+    if not holds:
+        return None
+    from scanner.model import DatabaseLocation, Location, ObjectLocation
+    from scanner.policy.holds import hold_for
+    from scanner.sources.database import server_ref
+
+    location: Location
+    display, _, quoted = uri.partition("#")
+    if quoted:
+        fragment = urllib.parse.unquote(quoted, errors="surrogateescape")
+        parts = [*fragment.split("."), None, None, None]
+        if display.startswith("postgresql://"):
+            location = DatabaseLocation(server_ref(display), parts[0], parts[1], parts[2])
+        else:
+            location = DatabaseLocation(server_ref(display), None, parts[0], parts[1])
+    else:
+        scheme, _, rest = uri.partition("://")
+        bucket, _, key = rest.partition("/")
+        location = ObjectLocation(f"{scheme}://{bucket}", key)
+    store = next((str(f["store"]) for f in group if f.get("store")), None)
+    found = hold_for(holds, location, store, now or datetime.now(timezone.utc))
     return None if found is None else Hold(found.case, found.reason, found.owner)
 
 
@@ -92,6 +130,44 @@ class Preconditions:
 
 
 @dataclass(frozen=True)
+class ObjectPre:
+    """An object's preconditions (scanner/remediation/objects.py): its latest version as
+    listed when the plan was made."""
+
+    store: str  # "s3://bucket"
+    key: str
+    etag: str
+    version_id: str | None  # None: an unversioned bucket
+    size: int
+    last_modified: str
+    versions: int  # versions and delete markers of the key when planned
+
+
+@dataclass(frozen=True)
+class RowPre:
+    """One row: its primary key (column, value as text) and the SHA-256 of its face
+    column's value (scanner/remediation/rows.py)."""
+
+    key: tuple[tuple[str, str], ...]
+    sha256: str
+
+
+@dataclass(frozen=True)
+class RowsPre:
+    """A table's rows to clear or delete (scanner/remediation/rows.py)."""
+
+    database: str  # as displayed, never with a user or password: "postgresql://h:5432/db"
+    scheme: str  # postgresql, mysql or sqlite
+    schema: str | None
+    table: str
+    column: str
+    key_columns: tuple[str, ...]
+    mode: str  # clear (SET NULL) or delete (the row)
+    rows: tuple[RowPre, ...]
+    unlisted: int = 0  # rows the report counted but did not list (not planned)
+
+
+@dataclass(frozen=True)
 class PlanItem:
     id: str  # "i0001": the item's number in this plan
     action: str  # delete, quarantine or none
@@ -105,6 +181,8 @@ class PlanItem:
     members: tuple[str, ...] = ()  # archive members the findings are about
     hold: Hold | None = None
     preconditions: Preconditions | None = None
+    object: ObjectPre | None = None  # an object in a store (then `path` is its URI)
+    rows: RowsPre | None = None  # rows of a database table (then `path` is the column's)
 
 
 @dataclass(frozen=True)
@@ -131,10 +209,16 @@ def plan_from_report(
     grace_days: int = DEFAULT_GRACE_DAYS,
     now: datetime | None = None,
     holds: Sequence[PolicyHold] = (),
+    dsns: Sequence[str] = (),
+    rows_mode: str = "clear",
+    remote: RemotePlanner | None = None,
 ) -> Plan:
     """The plan for the open findings of the JSON report `report`; relative paths in it are
     resolved against `base` (the directory the scan ran in). A file the report's policy held
-    (`held_by`), or that one of `holds` covers now, gets `none` with the hold."""
+    (`held_by`), or that one of `holds` covers now, gets `none` with the hold. Objects in
+    stores and database rows are planned by `remote` (scanner/remediation/targets.py, whose
+    `plan_from_report` passes it; `dsns`: the scan's database URIs, to read the rows' keys
+    and values; `rows_mode`: clear or delete); without it they get `none`."""
     if action not in ("delete", "quarantine"):
         raise PlanError(f"unknown action {action!r} (delete or quarantine)")
     raw, doc = _read_json(report)
@@ -154,7 +238,17 @@ def plan_from_report(
     for n, (key, group) in enumerate(sorted(groups.items()), 1):
         items.append(
             _item(
-                f"i{n:04d}", key, group, base=base, action=action, sizes=sizes, holds=holds, now=now
+                f"i{n:04d}",
+                key,
+                group,
+                base=base,
+                action=action,
+                sizes=sizes,
+                holds=holds,
+                now=now,
+                dsns=dsns,
+                rows_mode=rows_mode,
+                remote=remote,
             )
         )
     policy = doc.get("policy") or {}
@@ -195,6 +289,9 @@ def _item(
     sizes: Mapping[Any, tuple[Any, Any]],
     holds: Sequence[PolicyHold] = (),
     now: datetime | None = None,
+    dsns: Sequence[str] = (),
+    rows_mode: str = "clear",
+    remote: RemotePlanner | None = None,
 ) -> PlanItem:
     order = ("info", "low", "medium", "high", "critical")
     severity = max((str(f.get("severity", "info")) for f in group), key=order.index)
@@ -209,13 +306,24 @@ def _item(
         "severity": severity,
         "members": members,
     }
-    if key.startswith("\0"):
+    if key.startswith("\0") and remote is None:
         return PlanItem(
             action="none",
             path=key[1:],
-            reason="not a local file: database rows and objects in stores are not remediated "
-            "by this version",
+            reason="not a local file (objects and rows are planned through "
+            "scanner.remediation.targets.plan_from_report)",
             **common,  # type: ignore[arg-type]
+        )
+    if key.startswith("\0"):
+        assert remote is not None
+        return remote(
+            key[1:],
+            group,
+            common,
+            action=action,
+            dsns=dsns,
+            rows_mode=rows_mode,
+            hold=_reported_hold(group) or _remote_hold(key[1:], group, holds, now),
         )
     # links among the directories are resolved now, when the plan is reviewed; from here
     # on none is followed (a link swapped in later fails the item)
@@ -339,6 +447,21 @@ def _item_from(d: Mapping[str, Any]) -> PlanItem:
         members=tuple(d.get("members", ())),
         hold=Hold(**hold) if hold else None,
         preconditions=Preconditions(**pre) if pre else None,
+        object=ObjectPre(**d["object"]) if d.get("object") else None,
+        rows=_rows_from(d["rows"]) if d.get("rows") else None,
+    )
+
+
+def _rows_from(d: Mapping[str, Any]) -> RowsPre:
+    return RowsPre(
+        **{
+            **d,
+            "key_columns": tuple(d["key_columns"]),
+            "rows": tuple(
+                RowPre(tuple((str(c), str(v)) for c, v in r["key"]), str(r["sha256"]))
+                for r in d["rows"]
+            ),
+        }
     )
 
 

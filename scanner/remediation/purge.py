@@ -23,6 +23,7 @@ from scanner.remediation.moves import (
 )
 from scanner.remediation.plan import Preconditions, holds_for
 from scanner.remediation.restore import finish_restore, roll_back_restore
+from scanner.remediation.stash import parts_of
 from scanner.remediation.vault import Vault
 
 if TYPE_CHECKING:
@@ -69,9 +70,12 @@ def purge(
 
 def _finish_purge(vault: Vault, vid: str, journal: Journal, log: Path | None) -> None:
     entry = vault.get("manifest", vid) or {}
-    vault.destroy_key(vid)
+    parts = parts_of(vid, entry)  # a file's one; an object's versions, a table's rows
+    for part in parts:
+        vault.destroy_key(str(part["part"]))
     journal.state("key_destroyed")
-    vault.destroy_object(entry.get("object"))
+    for part in parts:
+        vault.destroy_object(part.get("object"))
     journal.state("data_destroyed")
     if entry.get("state") == "quarantined":
         erasure = {
@@ -97,8 +101,9 @@ def _finish_purge(vault: Vault, vid: str, journal: Journal, log: Path | None) ->
 # -- recovery ------------------------------------------------------------------------------
 
 
-def recover(vault: Vault, *, log: Path | None = None) -> list[Outcome]:
-    """Roll every action the journal holds forward or back (run before any other)."""
+def recover(vault: Vault, *, log: Path | None = None, dsns: Sequence[str] = ()) -> list[Outcome]:
+    """Roll every action the journal holds forward or back (run before any other); `dsns`:
+    the database URIs an interrupted rows action needs (without, it is left for later)."""
     out = []
     for vid in vault.names("journal"):
         doc = vault.get("journal", vid) or {}
@@ -116,7 +121,16 @@ def recover(vault: Vault, *, log: Path | None = None) -> list[Outcome]:
                 out.append(Outcome("recovered", where, detail, vault_id=item))
             continue
         path = str(doc.get("source") or doc.get("target") or "?")
-        if op == "quarantine" and state in ("intent", "copied", "synced", None):
+        if str(op).startswith(("object", "rows")):
+            from scanner.remediation.targets import recover_remote
+
+            try:
+                detail = recover_remote(vault, vid, doc, dsns)
+            except Exception as exc:  # the store or database cannot be reached now
+                detail = f"{op} interrupted at {state}: left for the next run ({exc})"
+                out.append(Outcome("failed", path, detail, vault_id=vid))
+                continue
+        elif op == "quarantine" and state in ("intent", "copied", "synced", None):
             roll_back_quarantine(vault, vid)
             detail = f"quarantine interrupted at {state}: rolled back, the file is in its place"
         elif op == "quarantine":
