@@ -12,6 +12,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -122,6 +123,30 @@ class S3Server:
     def url(self) -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
+
+    def environ(self, secret: str, no_files: Path) -> dict[str, str]:
+        """The standard AWS environment by which the scanner (and boto3) reach this server:
+        its endpoint, a key pair whose secret is `secret`, and no config or credentials file
+        (`no_files`: a path that does not exist)."""
+        return {
+            "AWS_ENDPOINT_URL_S3": self.url,
+            "AWS_ACCESS_KEY_ID": "AKIAFACEAUDITTEST",
+            "AWS_SECRET_ACCESS_KEY": secret,
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_CONFIG_FILE": str(no_files),
+            "AWS_SHARED_CREDENTIALS_FILE": str(no_files),
+        }
+
+    def use(self, monkeypatch: pytest.MonkeyPatch, secret: str, no_files: Path) -> dict[str, str]:
+        """Point this process at the server (`environ`), with s3fs's cached clients dropped;
+        returns the environment (for subprocesses)."""
+        import s3fs
+
+        env = self.environ(secret, no_files)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        s3fs.S3FileSystem.clear_instance_cache()
+        return env
 
     def reset(self) -> None:
         req = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")

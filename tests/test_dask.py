@@ -449,17 +449,7 @@ def test_a_bucket_through_dask_is_read_by_the_workers(
     from s3_server import S3Server
 
     server = S3Server()
-    env = {
-        "AWS_ENDPOINT_URL_S3": server.url,
-        "AWS_ACCESS_KEY_ID": "AKIAFACEAUDITTEST",
-        "AWS_SECRET_ACCESS_KEY": "not-a-real-secret-0123456789",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": str(tmp_path / "none"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
-    }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    s3fs.S3FileSystem.clear_instance_cache()
+    env = server.use(monkeypatch, "not-a-real-secret-0123456789", tmp_path / "none")
     cluster = start_cluster(
         tmp_path / "cluster", extra_env={**env, "AWS_SDK_UA_APP_ID": "faceaudit-worker"}
     )

@@ -55,17 +55,7 @@ def s3(server: S3Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Ite
     import s3fs
 
     server.reset()
-    env = {
-        "AWS_ENDPOINT_URL_S3": server.url,
-        "AWS_ACCESS_KEY_ID": "AKIAFACEAUDITTEST",
-        "AWS_SECRET_ACCESS_KEY": SECRET,
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": str(tmp_path / "none"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
-    }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    s3fs.S3FileSystem.clear_instance_cache()
+    server.use(monkeypatch, SECRET, tmp_path / "none")
     client = boto3.client("s3", endpoint_url=server.url)
     yield client
     s3fs.S3FileSystem.clear_instance_cache()

@@ -71,17 +71,7 @@ def _s3(tree: dict[str, bytes], monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     import s3fs
 
     server = S3Server()
-    env = {
-        "AWS_ENDPOINT_URL_S3": server.url,
-        "AWS_ACCESS_KEY_ID": "AKIAFACEAUDITTEST",
-        "AWS_SECRET_ACCESS_KEY": "parity",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": str(tmp_path / "none"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
-    }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    s3fs.S3FileSystem.clear_instance_cache()
+    server.use(monkeypatch, "parity", tmp_path / "none")
     client = boto3.client("s3", endpoint_url=server.url)
     client.create_bucket(Bucket="parity")
     for key, data in tree.items():

@@ -46,18 +46,8 @@ def s3(server: S3Server, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Ite
     import s3fs
 
     server.reset()
-    env = {
-        "AWS_ENDPOINT_URL_S3": server.url,
-        "AWS_ACCESS_KEY_ID": "AKIAFACEAUDITTEST",
-        "AWS_SECRET_ACCESS_KEY": "not-a-secret-here",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": str(tmp_path / "none"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
-    }
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
     monkeypatch.setattr(object_stores, "PAGE_SIZE", PAGE)  # 14 objects: four pages
-    s3fs.S3FileSystem.clear_instance_cache()
+    server.use(monkeypatch, "not-a-secret-here", tmp_path / "none")
     client = boto3.client("s3", endpoint_url=server.url)
     client.create_bucket(Bucket="many")
     for n, key in enumerate(KEYS):
