@@ -67,6 +67,7 @@ SUBPROCESS_ALLOWED = {
 CONNECT_ALLOWED = {
     "sources/postgres.py": "the PostgreSQL source (read-only transactions)",
     "sources/mysql.py": "the MariaDB/MySQL source (read-only transactions)",
+    "remediation/rows.py": "remediation of rows: writes only on a reviewed plan with --yes",
 }
 PILLOW_ANY_FORMAT = {
     "demo.py": "the demo opens the photos scikit-image ships, never scanned data",
