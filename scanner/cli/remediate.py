@@ -400,7 +400,7 @@ def purge_command(
     """Destroy the deleted items whose grace period has passed: the key first, then the
     data; an erasure record for each. Quarantined (not deleted) and held items are kept."""
     from scanner.remediation import due, purge
-    from scanner.remediation.events import LOG_NAME, seal
+    from scanner.remediation.events import LOG_NAME, record, seal
 
     holds: tuple[PolicyHold, ...] = ()
     if policy is not None:
@@ -431,6 +431,9 @@ def purge_command(
                     if hold is None
                     else Outcome("kept", where, f"legal hold {hold.case}: {hold.reason}", None, vid)
                 )
+            kept = sum(o.status == "kept" for o in outcomes)
+            record(log, "purge-dry-run", due=len(outcomes) - kept, held=kept)
+            seal(log)
             code = _show(outcomes)
             typer.echo(f"Dry run: {len(outcomes)} due; nothing destroyed (--yes does).", err=True)
             raise typer.Exit(code)

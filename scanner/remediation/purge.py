@@ -61,6 +61,7 @@ def purge(
         return Outcome("kept", path, f"not due (purge after {entry.get('purge_after')})", None, vid)
     hold = holds_for(path, holds, None, now)
     if hold is not None:
+        record(log, "hold", vault_id=vid, case=hold.case, detail="kept from purge")
         return Outcome("kept", path, f"legal hold {hold.case}: {hold.reason}", None, vid)
     journal = Journal(vault, vid, {"op": "purge", "item": vid}, on_state)
     journal.state("intent")

@@ -171,6 +171,10 @@ def test_purge_keeps_what_a_hold_declared_since_covers(tmp_path: Path, shm: Path
     kept = faceaudit(*purge, "--policy", policy, "--yes")
     assert "legal hold CASE-2026-014" in kept.stdout
     assert len(entries(vault, "quarantined")) == 1  # still restorable
+    log = [json.loads(line) for line in (vault / "audit.jsonl").read_text().splitlines()]
+    said = [(r["event"], r["fields"]) for r in log if not r["event"].startswith("audit.")]
+    assert ("purge-dry-run", {"due": 0, "held": 1}) in said  # the dry run is recorded
+    assert any(e == "hold" and f["case"] == "CASE-2026-014" for e, f in said)  # and the hold
     assert faceaudit(*purge, "--yes").returncode == 0  # the hold lifted (no policy): purged
     assert not entries(vault, "quarantined")
 
