@@ -129,13 +129,7 @@ class Store(Strict):
     @field_validator("paths")
     @classmethod
     def _relative(cls, v: list[str]) -> list[str]:
-        for pattern in v:
-            if pattern.strip().startswith("/"):
-                raise ValueError(
-                    f"{pattern!r} starts with '/': store paths are matched at any depth of the "
-                    f"item's path as reported, so write it without the leading '/' "
-                    f"({pattern.strip().lstrip('/')!r})"
-                )
+        return relative_paths(v, "store paths are matched", "so write")
         return v
 
     @field_validator("overrides")
@@ -221,13 +215,7 @@ class HoldScope(Strict):
     @field_validator("paths")
     @classmethod
     def _relative(cls, v: list[str]) -> list[str]:
-        for pattern in v:
-            if pattern.strip().startswith("/"):
-                raise ValueError(
-                    f"{pattern!r} starts with '/': hold paths are matched at any depth of the "
-                    f"item's path as reported, as store paths are; write it without the leading "
-                    f"'/' ({pattern.strip().lstrip('/')!r})"
-                )
+        return relative_paths(v, "hold paths are matched", "as store paths are; write")
         return v
 
     @model_validator(mode="after")
@@ -254,3 +242,15 @@ class Hold(Strict):
         if self.end is not None and self.end < self.start:
             raise ValueError(f"end {self.end} is before start {self.start}")
         return self
+
+
+def relative_paths(patterns: list[str], what: str, advice: str) -> list[str]:
+    """`patterns` unchanged, or a ValueError for one that starts with '/': paths of stores and
+    holds are matched at any depth of the item's path as reported."""
+    for pattern in patterns:
+        if pattern.strip().startswith("/"):
+            raise ValueError(
+                f"{pattern!r} starts with '/': {what} at any depth of the item's path as "
+                f"reported, {advice} it without the leading '/' ({pattern.strip().lstrip('/')!r})"
+            )
+    return patterns
