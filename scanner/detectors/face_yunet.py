@@ -145,7 +145,9 @@ class YuNetFaceDetector:
             try:
                 target, floor = _fine_target(handle, settings)
                 work = imaging.decode_working(
-                    handle, item.content_type, index, target, floor, detail=_wants_detail(settings)
+                    *(handle, item.content_type, index, target, floor),
+                    detail=_wants_detail(settings),
+                    reopen=lambda: item.fresh_image(ctx.limits.max_pixels),  # detail on use
                 )
             except imaging.ImageProblem as exc:
                 if n == 0:
@@ -192,7 +194,7 @@ def _wants_detail(settings: DetectionSettings) -> bool:
 
 
 def _max_scale(work: imaging.WorkingImage) -> float:
-    if work.detail is not None:
+    if work.has_detail:
         return work.detail_scale  # small candidates are looked at again there
     scale = work.scale
     if work.long_side < UPSAMPLE_BELOW:
@@ -282,10 +284,10 @@ def _closer(
     like any face. A tile of ~160 px costs ~3 ms, the whole detail image ~350 ms. The tile's
     score replaces the candidate's; with nothing face-like in the tile the candidate is
     dropped."""
-    if work.detail is None:
+    later = work.later_detail
+    if later is None:
         return candidates
-    detail = work.detail
-    width, height = detail.size
+    width, height = later.size  # known before it is decoded
     small = sorted(
         (
             c
@@ -298,6 +300,7 @@ def _closer(
     )[:MAX_TILES]
     if not small:
         return candidates
+    detail = later.get()  # decoded for the photos that need it, not before
     model = models.get(YUNET.name)
     kept = [c for c in candidates if c not in small]
     for cand in small:
