@@ -2,8 +2,8 @@
 
 Chosen by measurement (docs/scanning.md, "How faces are found"; bench/bench_detect.py):
 
-1. Decode once, in the DCT domain for JPEGs: a detail image at ~2000 px (the 1/2 scale costs
-   about what 1/4 does) and, halved, the fine working image (~1000 px long side).
+1. Decode in the DCT domain for JPEGs: the fine working image (~1000 px long side) at its own
+   scale, and the ~2000 px detail image only if step 4 looks at it (most photos do not).
 2. Close-up pass: YuNet on the image at 320 px, padded, for faces filling the frame. A face
    scoring >= accept_score ends the search (early exit) unless exact counts were asked for.
 3. Fine pass: YuNet on the fine image (finds faces down to ~24 working px), early exit too;
