@@ -2,8 +2,8 @@
 
 Chosen by measurement (docs/scanning.md, "How faces are found"; bench/bench_detect.py):
 
-1. Decode once, in the DCT domain for JPEGs: a detail image at ~2000 px (the 1/2 scale costs
-   about what 1/4 does) and, halved, the fine working image (~1000 px long side).
+1. Decode in the DCT domain for JPEGs: the fine working image (~1000 px long side) at its own
+   scale, and the ~2000 px detail image only if step 4 looks at it (most photos do not).
 2. Close-up pass: YuNet on the image at 320 px, padded, for faces filling the frame. A face
    scoring >= accept_score ends the search (early exit) unless exact counts were asked for.
 3. Fine pass: YuNet on the fine image (finds faces down to ~24 working px), early exit too;
@@ -145,7 +145,9 @@ class YuNetFaceDetector:
             try:
                 target, floor = _fine_target(handle, settings)
                 work = imaging.decode_working(
-                    handle, item.content_type, index, target, floor, detail=_wants_detail(settings)
+                    *(handle, item.content_type, index, target, floor),
+                    detail=_wants_detail(settings),
+                    reopen=lambda: item.fresh_image(ctx.limits.max_pixels),  # detail on use
                 )
             except imaging.ImageProblem as exc:
                 if n == 0:
@@ -192,7 +194,7 @@ def _wants_detail(settings: DetectionSettings) -> bool:
 
 
 def _max_scale(work: imaging.WorkingImage) -> float:
-    if work.detail is not None:
+    if work.has_detail:
         return work.detail_scale  # small candidates are looked at again there
     scale = work.scale
     if work.long_side < UPSAMPLE_BELOW:
@@ -282,10 +284,10 @@ def _closer(
     like any face. A tile of ~160 px costs ~3 ms, the whole detail image ~350 ms. The tile's
     score replaces the candidate's; with nothing face-like in the tile the candidate is
     dropped."""
-    if work.detail is None:
+    later = work.later_detail
+    if later is None:
         return candidates
-    detail = work.detail
-    width, height = detail.size
+    width, height = later.size  # known before it is decoded
     small = sorted(
         (
             c
@@ -298,6 +300,7 @@ def _closer(
     )[:MAX_TILES]
     if not small:
         return candidates
+    detail = later.get()  # decoded for the photos that need it, not before
     model = models.get(YUNET.name)
     kept = [c for c in candidates if c not in small]
     for cand in small:

@@ -97,7 +97,7 @@ def detect(model: YuNet, rgb: np.ndarray, pad: int = 0) -> list[Candidate]:
             warnings.simplefilter("ignore")  # it warns above 960 px; the caller chose the size
             raw = model.module.detectRGB(width, height, rgb.astype(np.uint8).tobytes())
     else:
-        image = np.ascontiguousarray(rgb[:, :, ::-1], dtype=np.uint8)  # BGR, as it expects
+        image = _bgr(rgb)  # BGR, as it expects
         result = model.function(
             ctypes.addressof(model.buffer), image.ctypes.data, width, height, width * 3
         )
@@ -111,6 +111,17 @@ def detect(model: YuNet, rgb: np.ndarray, pad: int = 0) -> list[Candidate]:
         for x, y, w, h, score in raw
         if w > 0 and h > 0
     ]
+
+
+def _bgr(rgb: np.ndarray) -> np.ndarray:
+    """The image in BGR order, contiguous: three channel copies, ~4x faster than copying
+    the reversed view (`np.ascontiguousarray(rgb[:, :, ::-1])`: ~5 ms against ~1.3 ms for a
+    0.75 Mpx fine image), same bytes."""
+    bgr = np.empty(rgb.shape, dtype=np.uint8)
+    bgr[:, :, 0] = rgb[:, :, 2]
+    bgr[:, :, 1] = rgb[:, :, 1]
+    bgr[:, :, 2] = rgb[:, :, 0]
+    return bgr
 
 
 def detect_in_halves(model: YuNet, rgb: np.ndarray, overlap: int) -> list[Candidate]:

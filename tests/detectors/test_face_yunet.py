@@ -20,6 +20,7 @@ from scanner.config import DetectionSettings, Limits
 from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem, ModelCache
 from scanner.detectors.face_yunet import YuNetFaceDetector
 from scanner.detectors.models import DLIB_CNN
+from scanner.faces import imaging
 from scanner.model import EvidenceKind, FileLocation, ProblemReason
 from scanner.sniff import sniff
 
@@ -231,6 +232,37 @@ def test_small_faces_in_a_big_photo_are_found(face_px: int) -> None:
     assert ev and ev[0].faces == 1
     box = ev[0].boxes[0]
     assert abs(box.x - 1 / 3) < 0.05 and abs(box.y - 1 / 3) < 0.05  # where it was pasted
+
+
+def detail_decodes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many times the detector decoded a detail image (counted, not timed)."""
+    decodes: list[int] = []
+    real = imaging.LaterImage.get
+
+    def get(self: imaging.LaterImage) -> Image.Image:
+        before = self.decodes
+        image = real(self)
+        decodes.extend([1] * (self.decodes - before))
+        return image
+
+    monkeypatch.setattr(imaging.LaterImage, "get", get)
+    return decodes
+
+
+def test_a_big_photo_without_a_face_never_decodes_its_detail_image(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    decodes = detail_decodes(monkeypatch)
+    out = detect(encode(no_face("coffee.png").resize((3000, 2250)), "JPEG", quality=90))
+    assert not out.evidence
+    assert decodes == []
+    assert dict(out.notes)["smallest_face_px"] == 60  # 30 px at the unused detail image (1/2)
+
+
+def test_a_small_candidate_decodes_the_detail_image_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    decodes = detail_decodes(monkeypatch)
+    assert faces(encode(on_background(60), "JPEG", quality=90)) == 1
+    assert decodes == [1]
 
 
 def test_notes_say_what_the_search_could_see() -> None:

@@ -423,6 +423,49 @@ def test_detail_keeps_the_half_scale_decode_beside_the_working_image() -> None:
     assert corners(work.detail) == corners(work.image) == ("red", "green", "blue", "black")
 
 
+def reopen_of(data: bytes) -> Callable[[], Image.Image]:
+    return lambda: open_image(data, CT.JPEG, BIG)
+
+
+@pytest.mark.parametrize(
+    ("size", "orient"),
+    [((4000, 3000), 1), ((4001, 2999), 1), ((3999, 3001), 6), ((4000, 3000), 8), ((3000, 50), 1)],
+)
+def test_a_jpegs_detail_is_decoded_only_when_used(size: tuple[int, int], orient: int) -> None:
+    """With `reopen` the working image comes from its own DCT scale (as without `detail`) and
+    the detail image is decoded on first use, once, at the size it announced, with the pixels
+    the eager decode gives."""
+    data = big_jpeg(size, orient)
+    im = open_image(data, CT.JPEG, BIG)
+    work = decode_working(im, CT.JPEG, 0, 1024, detail=True, reopen=reopen_of(data))
+    eager = decode_working(open_image(data, CT.JPEG, BIG), CT.JPEG, 0, 1024, detail=True)
+    assert work.later_detail is not None and eager.later_detail is not None
+    assert not work.later_detail.decoded  # nothing asked for it yet
+    if size == (4000, 3000):
+        assert sorted(im.size) == [750, 1000]  # the handle itself decoded at DCT 1/4
+    plain = decode_working(open_image(data, CT.JPEG, BIG), CT.JPEG, 0, 1024)
+    assert work.image.size == plain.image.size and work.scale == plain.scale  # as without detail
+    assert work.original == eager.original
+    assert work.detail_size == eager.detail_size and work.detail_scale == eager.detail_scale
+    assert work.later_detail.decodes == 0
+    detail = work.detail
+    assert detail is not None and detail.size == work.detail_size
+    assert work.detail is detail and work.later_detail.decodes == 1  # decoded once
+    assert corners(detail) == corners(work.image) == corners(eager.image)
+    assert np.array_equal(np.asarray(detail), np.asarray(eager.detail))  # the same pixels
+
+
+@pytest.mark.parametrize("size", [(1400, 900), (2000, 1400)])
+def test_no_later_detail_when_the_jpeg_is_not_much_larger(size: tuple[int, int]) -> None:
+    data = encode(corner_marked(size), "JPEG", quality=85)
+    work = decode_working(
+        open_image(data, CT.JPEG, BIG), CT.JPEG, 0, 1024, detail=True, reopen=reopen_of(data)
+    )
+    eager = decode_working(open_image(data, CT.JPEG, BIG), CT.JPEG, 0, 1024, detail=True)
+    assert work.detail_size == eager.detail_size
+    assert work.image.size == eager.image.size
+
+
 @pytest.mark.parametrize("size", [(1400, 900), (1300, 900), (96, 64)])
 def test_no_detail_when_the_original_is_not_much_larger(size: tuple[int, int]) -> None:
     data = encode(corner_marked(size), "PNG")

@@ -112,3 +112,11 @@ def test_halves_report_no_part_of_a_taller_face(model: yunet.YuNet) -> None:
     rgb = _face_at(260, 375)
     for c in yunet.detect_in_halves(model, rgb, 128):
         assert abs(c.y + c.h - 439) > 2 and abs(c.y - 311) > 2, c
+
+
+def test_the_bgr_copy_reverses_the_channels_of_any_view() -> None:
+    rgb = np.arange(6 * 5 * 3, dtype=np.uint8).reshape(6, 5, 3)
+    for view in (rgb, rgb[1:4], rgb[:, 1:4], rgb[::2, ::2]):
+        bgr = yunet._bgr(view)
+        assert bgr.flags["C_CONTIGUOUS"] and bgr.dtype == np.uint8
+        assert np.array_equal(bgr, view[:, :, ::-1])
