@@ -195,7 +195,7 @@ Q = TypeVar("Q", bound=_Queued)
 
 
 def prefetching(
-    items: Iterable[Q], gets: int = PREFETCH_GETS, budget: int = PREFETCH_BYTES
+    items: Iterable[Q], gets: int | None = None, budget: int | None = None
 ) -> Iterator[Q]:
     """`items` unchanged and in order, the objects among them fetched `gets` at a time
     ahead of the one taken: at most `gets` items are drawn ahead, and those fetched ahead
@@ -204,6 +204,8 @@ def prefetching(
     fetching ahead reads nothing a serial scan would not. The GETs run in threads of this
     process on the listing's filesystem (no second client); the workers still never
     touch the network. A fault is the item's problem as before (`ObjectRef._read`)."""
+    gets = gets or PREFETCH_GETS  # 1: each object fetched when it is taken, as before
+    budget = budget or PREFETCH_BYTES
     ahead: deque[Q] = deque()
     upstream = iter(items)
     systems: dict[ObjectTarget, Any] = {}
