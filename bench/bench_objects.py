@@ -18,6 +18,7 @@ import csv
 import logging
 import os
 import pickle
+import resource
 import shutil
 import statistics
 import sys
@@ -337,6 +338,7 @@ def _rescans(args: argparse.Namespace, server: Server, s3_cfg: ScanConfig, tmp: 
     """Cold scans with a state database, each followed by the unchanged rescan and by the
     floor: a bare listing of the bucket with a fresh client, which no rescan can beat."""
     cold_t: list[float] = []
+    cold_cpu: list[tuple[float, float, float]] = []  # scanner, its workers, moto
     warm: list[tuple[float, float, float]] = []
     bare: list[tuple[float, float, float]] = []
     client_t: list[float] = []
@@ -346,7 +348,13 @@ def _rescans(args: argparse.Namespace, server: Server, s3_cfg: ScanConfig, tmp: 
         state = tmp / f"state-{r}.db"
         _fresh_clients()
         with StateDB(state) as db:
+            start = _clocks(server)
+            workers = resource.getrusage(resource.RUSAGE_CHILDREN)
             t, _ = _timed(s3_cfg, db)
+            _, own, moto = _since(start, server)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            used = after.ru_utime + after.ru_stime - workers.ru_utime - workers.ru_stime
+            cold_cpu.append((own, used, moto))
         cold_t.append(t)
         _fresh_clients()
         server.clear_log()
@@ -368,7 +376,11 @@ def _rescans(args: argparse.Namespace, server: Server, s3_cfg: ScanConfig, tmp: 
     cold = med(cold_t)
     rescan, floor = med([w for w, _, _ in warm]), med([w for w, _, _ in bare])
     print(f"\nrescan of the unchanged bucket with a state database ({args.repeat} pairs)")
-    print(f"  cold scan:              {_runs(cold_t)} s")
+    print(
+        f"  cold scan:              {_runs(cold_t)} s (CPU: scanner "
+        f"{_runs([c for c, _, _ in cold_cpu])} s, workers {_runs([w for _, w, _ in cold_cpu])} s, "
+        f"moto {_runs([m for _, _, m in cold_cpu])} s)"
+    )
     print(
         f"  unchanged rescan:       {_runs([w for w, _, _ in warm])} s (reused {reused}; "
         f"CPU: scanner {_runs([c for _, c, _ in warm])} s, moto {_runs([m for _, _, m in warm])} s)"
@@ -393,6 +405,12 @@ def _rescans(args: argparse.Namespace, server: Server, s3_cfg: ScanConfig, tmp: 
     print(
         f"  moto's CPU per listed key {moto_per_key * 1e3:.2f} ms; the cold scan per object "
         f"{cold / max(keys, 1) * 1e3:.1f} ms: 50x needs a rescan under {cold / 50:.2f} s"
+    )
+    listing_cpu = med([c + m for _, c, m in bare])
+    cold_total = med([c + w + m for c, w, m in cold_cpu])
+    print(
+        f"  CPU, all processes: cold scan {cold_total:.2f} s, bare listing {listing_cpu:.2f} s "
+        f"(client and moto): {cold_total / listing_cpu:.1f}x"
     )
     print(
         f"  requests of the last rescan: {rescan_listing} listing, {rescan_gets} object "
