@@ -23,12 +23,20 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import CancelledError, Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 from scanner.errors import FaceauditError
 from scanner.model import ContentType
 from scanner.sniff import HEAD_BYTES, IMAGE_EXTENSIONS, sniff
 from scanner.sources.base import ItemChanged
-from scanner.sources.object_stores import ItemReplaced, ObjectTarget, describe, filesystem, read
+from scanner.sources.object_stores import (
+    DIALECTS,
+    ItemReplaced,
+    ObjectTarget,
+    describe,
+    filesystem,
+    read,
+)
 
 
 def _fetched_whole(ct: ContentType) -> bool:
@@ -192,6 +200,11 @@ class _Queued(Protocol):
 
 
 Q = TypeVar("Q", bound=_Queued)
+
+
+def reads_objects(targets: Iterable[str]) -> bool:
+    """True when some target is an object store's (its objects are worth fetching ahead)."""
+    return any(urlsplit(t).scheme.lower() in DIALECTS for t in targets)
 
 
 def prefetching(
