@@ -35,6 +35,7 @@ from scanner.pool import Event, Executor, InlineExecutor, WorkerPool
 from scanner.sources import display, open_target, read_keys
 from scanner.sources.base import ListingMark, SourceContext, SourceItem
 from scanner.sources.globs import PathFilter
+from scanner.sources.object_read import prefetching, reads_objects
 from scanner.sources.roots import check_targets, resolved_roots
 from scanner.version import distribution_version, tool_version
 from scanner.work import ItemHook, Partial, WorkerSetup, WorkItem, WorkOutcome
@@ -385,7 +386,11 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
         executor = shared_pool or stack.enter_context(_executor(config, setup))
         planner.skip(executor.private_root)
         try:
-            for event in executor.run(planner, planner.admit):
+            # objects of a store are fetched a few at a time ahead of the workers (a cluster's
+            # workers fetch their own: scanner.executors)
+            ahead = config.executor == "local" and reads_objects(config.uris)
+            queued = prefetching(planner) if ahead else planner
+            for event in executor.run(queued, planner.admit):
                 collect(event)
         except KeyboardInterrupt:
             interrupted = True

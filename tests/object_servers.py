@@ -204,23 +204,74 @@ class ResettingProxy:
         except OSError:
             client.close()
             return
+        asking = False  # a request sent on this connection, its answer not begun
         with client, upstream, selectors.DefaultSelector() as sel:
             sel.register(client, selectors.EVENT_READ, upstream)
             sel.register(upstream, selectors.EVENT_READ, client)
-            while True:
-                events = sel.select(timeout=60)
-                if not events:
-                    return
-                for key, _ in events:
-                    try:
-                        data = key.fileobj.recv(65536)  # type: ignore[union-attr]
-                    except OSError:
+            try:
+                while True:
+                    events = sel.select(timeout=60)
+                    if not events:
                         return
-                    if not data:
-                        return
-                    key.data.sendall(data)
+                    for key, _ in events:
+                        try:
+                            data = key.fileobj.recv(65536)  # type: ignore[union-attr]
+                        except OSError:
+                            return
+                        if not data:
+                            return
+                        if key.fileobj is client and not asking:
+                            asking = True  # HTTP/1.1: a request's first bytes
+                            self._request_started()
+                        elif key.fileobj is upstream and asking:
+                            asking = False  # its answer's first bytes
+                            self._answered()
+                        key.data.sendall(data)
+            finally:
+                if asking:
+                    self._answered()
+
+    def _request_started(self) -> None:
+        """A request's first bytes are about to be relayed (LatencyProxy delays them)."""
+
+    def _answered(self) -> None:
+        """A request's answer has begun (or its connection ended)."""
 
     def stop(self) -> None:
         self._stopped = True
         self._listener.close()
         self._thread.join(5)
+
+
+class LatencyProxy(ResettingProxy):
+    """A TCP proxy in front of a real server that holds each HTTP request `delay` seconds
+    before relaying it, as a distant store's round trip would (20-100 ms for S3), and counts
+    the requests in flight (sent, their answer not begun): `max_in_flight` is the most at
+    once, which is 1 for a client that reads one object after another."""
+
+    def __init__(self, upstream: str, delay: float) -> None:
+        import threading
+
+        self.delay = delay
+        self.requests = 0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._count = threading.Lock()
+        super().__init__(upstream)
+
+    def _request_started(self) -> None:
+        import time
+
+        with self._count:
+            self.requests += 1
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        time.sleep(self.delay)
+
+    def _answered(self) -> None:
+        with self._count:
+            self.in_flight -= 1
+
+    def clear(self) -> None:
+        with self._count:
+            self.requests = self.max_in_flight = 0
