@@ -37,8 +37,11 @@ from scanner.model import (
 from scanner.sources import keys
 from scanner.sources.base import ItemChanged, Openable, Reader
 from scanner.sources.keys import KeyRead
+from scanner.sources.object_read import ObjectRead
 from scanner.work import (
     Busy,
+    Fetch,
+    FetchFailed,
     Host,
     ItemHook,
     Offer,
@@ -297,6 +300,10 @@ class LocalHost:
     def busy(self, location: Location | None) -> None:
         pass
 
+    def fetch(self, offset: int, n: int) -> bytes:
+        # in this process an object's reader reads its ranges itself (ObjectRef.open)
+        raise ObjectRead("no caller to read the item's ranges from")
+
 
 class PipeHost:
     """A worker process's side of the pool's protocol (scanner.pool)."""
@@ -316,6 +323,13 @@ class PipeHost:
 
     def busy(self, location: Location | None) -> None:
         self.outbox.send(Busy(location))
+
+    def fetch(self, offset: int, n: int) -> bytes:
+        self.outbox.send(Fetch(offset, n))
+        answer = self.inbox.recv()
+        if isinstance(answer, FetchFailed):
+            raise ItemChanged(answer.detail) if answer.changed else ObjectRead(answer.detail)
+        return bytes(answer)
 
 
 def process_main() -> None:
