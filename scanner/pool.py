@@ -35,7 +35,7 @@ from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Protocol
 
 from scanner.model import Location, Problem, ProblemReason
-from scanner.sources.base import ItemChanged, RangeReadable
+from scanner.sources.base import ItemChanged, RangeReadable, ReadBudgetSpent
 from scanner.work import (
     Busy,
     Fetch,
@@ -420,7 +420,9 @@ def _fetch(item: WorkItem | None, request: Fetch) -> bytes | FetchFailed:
     try:
         return ref.read_range(request.offset, request.n)
     except ItemChanged as exc:
-        return FetchFailed(str(exc), changed=True)
+        return FetchFailed(str(exc), "changed")
+    except ReadBudgetSpent as exc:
+        return FetchFailed(str(exc), "budget")
     except OSError as exc:
         return FetchFailed(str(exc))
 

@@ -106,10 +106,11 @@ class Fetch:
 
 @dataclass(frozen=True)
 class FetchFailed:
-    """A Fetch not answered: `changed`, the object is not the one listed; else an error."""
+    """A Fetch not answered: `why` is "changed" (the object is not the one listed), "budget"
+    (its read budget is spent) or "error"."""
 
     detail: str
-    changed: bool = False
+    why: str = "error"
 
 
 class Host(Protocol):

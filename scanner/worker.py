@@ -35,7 +35,7 @@ from scanner.model import (
     ScalarValue,
 )
 from scanner.sources import keys
-from scanner.sources.base import ItemChanged, Openable, Reader
+from scanner.sources.base import ItemChanged, Openable, ReadBudgetSpent, Reader
 from scanner.sources.keys import KeyRead
 from scanner.sources.object_read import ObjectRead
 from scanner.work import (
@@ -146,6 +146,17 @@ class Processor:
             except MemoryError:
                 problems.append(
                     Problem(loc, ProblemReason.MEMORY_LIMIT, f"{detector.id}: out of memory")
+                )
+                continue
+            except ItemChanged as exc:  # a large object read by ranges, replaced meanwhile
+                problems.append(Problem(loc, ProblemReason.CHANGED_DURING_SCAN, str(exc)))
+                break
+            except ReadBudgetSpent as exc:  # its sample needs more than the object's bound
+                problems.append(Problem(loc, ProblemReason.OVERSIZE, f"{detector.id}: {exc}"))
+                continue
+            except ObjectRead as exc:  # a range the store would not give
+                problems.append(
+                    Problem(loc, ProblemReason.UNREADABLE_FILE, f"{detector.id}: {exc}")
                 )
                 continue
             except Exception as exc:  # a detector bug must not end the scan; it is reported
@@ -328,7 +339,8 @@ class PipeHost:
         self.outbox.send(Fetch(offset, n))
         answer = self.inbox.recv()
         if isinstance(answer, FetchFailed):
-            raise ItemChanged(answer.detail) if answer.changed else ObjectRead(answer.detail)
+            failed = {"changed": ItemChanged, "budget": ReadBudgetSpent}.get(answer.why, ObjectRead)
+            raise failed(answer.detail)
         return bytes(answer)
 
 

@@ -36,6 +36,10 @@ class ItemChanged(FaceauditError, OSError):
     """The item is not the one its source listed (replaced, truncated, gone)."""
 
 
+class ReadBudgetSpent(FaceauditError, OSError):
+    """An item read by ranges asked for more than its bound (an object's size limit)."""
+
+
 class Reader(Protocol):
     """An item opened in a worker. Every read is of the item its source listed; a change is
     ItemChanged (an OSError)."""

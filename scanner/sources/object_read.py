@@ -32,7 +32,7 @@ from typing import IO, Any
 from scanner.errors import FaceauditError
 from scanner.model import ContentType
 from scanner.sniff import HEAD_BYTES, IMAGE_EXTENSIONS, SAMPLED_TYPES, sniff
-from scanner.sources.base import ItemChanged
+from scanner.sources.base import ItemChanged, ReadBudgetSpent
 from scanner.sources.object_stores import ItemReplaced, ObjectTarget, describe, filesystem, read
 
 
@@ -158,7 +158,7 @@ class ObjectRef:
         if n == 0 or offset < 0:
             return b""
         if self.fetched + n > self.max_bytes:
-            raise ObjectRead(
+            raise ReadBudgetSpent(
                 f"the read budget of this object ({self.max_bytes} bytes, the size limit) is spent"
             )
         try:
