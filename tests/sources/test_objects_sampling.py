@@ -177,3 +177,21 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     out = io.BytesIO()
     np.save(out, array)
     return out.getvalue()
+
+
+def test_the_ranges_of_a_sampled_object_name_its_listed_version(s3: Any, server: S3Server) -> None:
+    """In a versioned bucket each ranged GET names the listed version: the object overwritten
+    meanwhile, its ranges still come from the version that was listed."""
+    from scanner.sources.object_read import ObjectRef
+    from scanner.sources.object_stores import ObjectTarget
+
+    s3.create_bucket(Bucket="versioned")
+    s3.put_bucket_versioning(Bucket="versioned", VersioningConfiguration={"Status": "Enabled"})
+    data = _npy_bytes(model_like(9_000, 512, seed=6).astype(np.float32))
+    listed = s3.put_object(Bucket="versioned", Key="g.npy", Body=data)["VersionId"]
+    ref = ObjectRef(ObjectTarget.parse("s3://versioned"), "g.npy", listed, len(data), 1 << 30)
+    reader = ref.open()
+    s3.put_object(Bucket="versioned", Key="g.npy", Body=bytes(reversed(data)))
+    assert reader.ranged and reader.read_at(len(data) // 2, 4096) == data[len(data) // 2 :][:4096]
+    queries = [r.query for r in server.requests() if r.path == "/versioned/g.npy" and r.range]
+    assert len(queries) == 2 and all(f"versionId={listed}" in q for q in queries)
