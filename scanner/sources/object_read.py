@@ -197,7 +197,7 @@ class ObjectRef:
         return ObjectReader(self._got["data"], self.size, ranged=ranged, fetch=fetch)
 
 
-Fetch = Callable[[int, int], bytes]
+RangeFetch = Callable[[int, int], bytes]
 
 
 class ObjectReader:
@@ -207,7 +207,7 @@ class ObjectReader:
     range as they are asked for (`fetch`: this process's, or the caller's for a worker)."""
 
     def __init__(
-        self, data: bytes, size: int, *, ranged: bool = False, fetch: Fetch | None = None
+        self, data: bytes, size: int, *, ranged: bool = False, fetch: RangeFetch | None = None
     ) -> None:
         self._data = data
         self._size = size
@@ -215,7 +215,7 @@ class ObjectReader:
         self.ranged = ranged
         self.fetched = 0  # bytes read by range beyond the first ones
 
-    def connect(self, fetch: Fetch) -> None:
+    def connect(self, fetch: RangeFetch) -> None:
         """Read further ranges through `fetch` (a worker's caller), unless it can itself."""
         if self.ranged and self._fetch is None:
             self._fetch = fetch
