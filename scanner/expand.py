@@ -29,17 +29,16 @@ from scanner.model import (
     Problem,
     ProblemReason,
 )
-from scanner.sniff import HEAD_BYTES, name_claims_image, sniff
+from scanner.sniff import HEAD_BYTES, SAMPLED_TYPES, name_claims_image, sniff
 from scanner.sources.archive import ArchiveWalker
 from scanner.sources.base import ItemChanged, Reader
 from scanner.sources.database import ColumnSample, DatabaseError, redact, sqlite_ref
 from scanner.sources.filesystem import FileRef
+from scanner.sources.object_read import ObjectReader
 from scanner.sources.pdf import PdfCounts, PdfWalker
 from scanner.work import Host, WorkItem, WorkOutcome
 
 HEAD_ONLY_BYTES = 16 * 1024 * 1024  # read of a large npy/HDF5/Parquet file before sampling
-# Large files of these formats are read by their header and sampled, never whole.
-_SAMPLED_WHEN_LARGE = {ContentType.NPY, ContentType.HDF5, ContentType.PARQUET, ContentType.ARROW}
 _CONTAINERS_NOT_OPENED = {
     ContentType.SEVEN_ZIP: "7z archives are not opened; their members were not scanned",
     ContentType.RAR: "rar archives are not opened; their members were not scanned",
@@ -77,6 +76,8 @@ def examine_file(ex: Examiner, item: WorkItem, host: Host) -> WorkOutcome:
     assert item.ref is not None
     try:
         reader = item.ref.open()
+        if isinstance(reader, ObjectReader):
+            reader.connect(host.fetch)  # a large object's ranges, read by the caller
     except ItemChanged as exc:
         return _problem(item, ProblemReason.CHANGED_DURING_SCAN, str(exc))
     except OSError as exc:
@@ -102,7 +103,8 @@ def _plain(ex: Examiner, item: WorkItem, reader: Reader, ct: ContentType) -> Wor
     atime = reader.atime_preserved
     counts = ((ct.value, 1),)
     head_only = False
-    if item.size > limits.max_file_bytes and ct in _SAMPLED_WHEN_LARGE:
+    ranged = isinstance(reader, ObjectReader) and reader.ranged  # a large object, by ranges
+    if (item.size > limits.max_file_bytes or ranged) and ct in SAMPLED_TYPES:
         head_only = True  # header and metadata first, rows sampled: never read whole
     elif item.size > limits.max_file_bytes:
         sparse = isinstance(item.ref, FileRef) and item.ref.sparse
@@ -115,7 +117,13 @@ def _plain(ex: Examiner, item: WorkItem, reader: Reader, ct: ContentType) -> Wor
     if ct in ex.examined_types:  # a chosen detector reads it
         data = reader.read_all(HEAD_ONLY_BYTES if head_only else limits.max_file_bytes)
         work = replace(item, content_type=ct, head_only=head_only)
-        return replace(ex.examine(work, data, atime, reader), content_types=counts)
+        outcome = ex.examine(work, data, atime, reader)
+        if ranged and outcome.result is not None:  # what the sample cost (the report's notes)
+            assert isinstance(reader, ObjectReader)
+            fetched = len(data) + reader.fetched
+            notes = (*outcome.result.notes, ("object_bytes_read", fetched))
+            outcome = replace(outcome, result=replace(outcome.result, notes=notes))
+        return replace(outcome, content_types=counts)
     if ct in ex.readable_types:  # a format detectors read, but none chosen for this scan
         return WorkOutcome(item.seq, None, 0, atime, content_types=counts)
     name = item.location.path.rsplit("/", 1)[-1]

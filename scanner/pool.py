@@ -35,7 +35,18 @@ from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Protocol
 
 from scanner.model import Location, Problem, ProblemReason
-from scanner.work import Busy, Offer, Partial, Spawn, WorkerSetup, WorkItem, WorkOutcome
+from scanner.sources.base import ItemChanged, RangeReadable, ReadBudgetSpent
+from scanner.work import (
+    Busy,
+    Fetch,
+    FetchFailed,
+    Offer,
+    Partial,
+    Spawn,
+    WorkerSetup,
+    WorkItem,
+    WorkOutcome,
+)
 
 if TYPE_CHECKING:
     from scanner.worker import LocalHost, Processor
@@ -309,6 +320,10 @@ class WorkerPool:
             )
             with contextlib.suppress(OSError):  # a worker that died is handled as it is read
                 slot.send.send(take)
+        elif isinstance(message, Fetch):
+            answer = _fetch(slot.item, message)
+            with contextlib.suppress(OSError):  # a worker that died is handled as it is read
+                slot.send.send(answer)
         elif isinstance(message, Spawn) and slot.item is not None:
             child = admit(slot.item, message.item)
             if child is not None:
@@ -393,6 +408,23 @@ def _describe_exit(code: int | None) -> str:
     if code == 0:
         return "the worker process exited unexpectedly"
     return f"the worker process died (exit code {code}; an allocation beyond the memory budget?)"
+
+
+def _fetch(item: WorkItem | None, request: Fetch) -> bytes | FetchFailed:
+    """A range of the worker's item in progress, read here (a worker has no network): only
+    an item whose reference reads ranges (an object: scanner.sources.object_read), within
+    that object's budget."""
+    ref = item.ref if item is not None else None
+    if not isinstance(ref, RangeReadable):
+        return FetchFailed("the item in progress is not read by ranges")
+    try:
+        return ref.read_range(request.offset, request.n)
+    except ItemChanged as exc:
+        return FetchFailed(str(exc), "changed")
+    except ReadBudgetSpent as exc:
+        return FetchFailed(str(exc), "budget")
+    except OSError as exc:
+        return FetchFailed(str(exc))
 
 
 def _local_host() -> LocalHost:

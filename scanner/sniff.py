@@ -7,6 +7,11 @@ import re
 from scanner.model import ContentType
 
 HEAD_BYTES = 4096  # how much of a file the sniffer needs
+# Formats read by their header or metadata and a sample of rows, by random access, so a large
+# file or object is never read whole (scanner.embeddings: npy, hdf5vec, tables).
+SAMPLED_TYPES = frozenset(
+    {ContentType.NPY, ContentType.HDF5, ContentType.PARQUET, ContentType.ARROW}
+)
 
 _HEVC_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis"}
 _HEIF_BRANDS = _HEVC_BRANDS | {b"mif1", b"msf1", b"mif2"}  # HEVC codec + generic containers

@@ -95,6 +95,24 @@ class Busy:
     location: Location | None
 
 
+@dataclass(frozen=True)
+class Fetch:
+    """Up to `n` bytes from `offset` of the item in progress, read by the caller: a large
+    object's ranges (a worker has no network). Answered with the bytes or a FetchFailed."""
+
+    offset: int
+    n: int
+
+
+@dataclass(frozen=True)
+class FetchFailed:
+    """A Fetch not answered: `why` is "changed" (the object is not the one listed), "budget"
+    (its read budget is spent) or "error"."""
+
+    detail: str
+    why: str = "error"
+
+
 class Host(Protocol):
     """Where a worker hands what it finds inside a container: the caller's pool over pipes,
     or this process (scanner.pool.run_inline)."""
@@ -106,6 +124,11 @@ class Host(Protocol):
     def partial(self, outcome: WorkOutcome) -> None: ...
 
     def busy(self, location: Location | None) -> None: ...
+
+    def fetch(self, offset: int, n: int) -> bytes:
+        """Bytes of the item in progress read by the caller (an object's ranges); raises
+        OSError (ItemChanged when it is not the object listed)."""
+        ...
 
 
 class ItemHook(Protocol):

@@ -35,10 +35,13 @@ from scanner.model import (
     ScalarValue,
 )
 from scanner.sources import keys
-from scanner.sources.base import ItemChanged, Openable, Reader
+from scanner.sources.base import ItemChanged, Openable, ReadBudgetSpent, Reader
 from scanner.sources.keys import KeyRead
+from scanner.sources.object_read import ObjectRead
 from scanner.work import (
     Busy,
+    Fetch,
+    FetchFailed,
     Host,
     ItemHook,
     Offer,
@@ -143,6 +146,17 @@ class Processor:
             except MemoryError:
                 problems.append(
                     Problem(loc, ProblemReason.MEMORY_LIMIT, f"{detector.id}: out of memory")
+                )
+                continue
+            except ItemChanged as exc:  # a large object read by ranges, replaced meanwhile
+                problems.append(Problem(loc, ProblemReason.CHANGED_DURING_SCAN, str(exc)))
+                break
+            except ReadBudgetSpent as exc:  # its sample needs more than the object's bound
+                problems.append(Problem(loc, ProblemReason.OVERSIZE, f"{detector.id}: {exc}"))
+                continue
+            except ObjectRead as exc:  # a range the store would not give
+                problems.append(
+                    Problem(loc, ProblemReason.UNREADABLE_FILE, f"{detector.id}: {exc}")
                 )
                 continue
             except Exception as exc:  # a detector bug must not end the scan; it is reported
@@ -297,6 +311,10 @@ class LocalHost:
     def busy(self, location: Location | None) -> None:
         pass
 
+    def fetch(self, offset: int, n: int) -> bytes:
+        # in this process an object's reader reads its ranges itself (ObjectRef.open)
+        raise ObjectRead("no caller to read the item's ranges from")
+
 
 class PipeHost:
     """A worker process's side of the pool's protocol (scanner.pool)."""
@@ -316,6 +334,14 @@ class PipeHost:
 
     def busy(self, location: Location | None) -> None:
         self.outbox.send(Busy(location))
+
+    def fetch(self, offset: int, n: int) -> bytes:
+        self.outbox.send(Fetch(offset, n))
+        answer = self.inbox.recv()
+        if isinstance(answer, FetchFailed):
+            failed = {"changed": ItemChanged, "budget": ReadBudgetSpent}.get(answer.why, ObjectRead)
+            raise failed(answer.detail)
+        return bytes(answer)
 
 
 def process_main() -> None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,7 @@ class Request:
     range: str | None
     signed: bool  # sent with an Authorization header (or a presigned query)
     agent: str = ""  # its User-Agent (botocore's names AWS_SDK_UA_APP_ID: who sent it)
+    sent: int = 0  # bytes of the response's body the server wrote
 
 
 class S3Server:
@@ -71,8 +72,10 @@ class S3Server:
         app = DomainDispatcherApplication(create_backend_app)
 
         def logged(environ: dict[str, Any], start: Callable[..., Any]) -> Iterable[bytes]:
+            index = -1
             if not environ.get("PATH_INFO", "").startswith("/moto-api"):
                 with self._lock:
+                    index = len(self.log)
                     self.log.append(
                         Request(
                             environ["REQUEST_METHOD"],
@@ -93,13 +96,27 @@ class S3Server:
                     start("500 Internal Server Error", [("Content-Type", "application/xml")])
                     return [INTERNAL_ERROR]
             result: Iterable[bytes] = app(environ, start)
-            return result
+            return result if index < 0 else self._counted(index, result)
 
         self._server = make_server(
             "127.0.0.1", 0, logged, threaded=True, request_handler=MotoRequestHandler
         )
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
+
+    def _counted(self, index: int, body: Iterable[bytes]) -> Iterator[bytes]:
+        """The response's body, its bytes added to its request's entry as they are sent."""
+        try:
+            for chunk in body:
+                with self._lock:
+                    if index < len(self.log):
+                        entry = self.log[index]
+                        self.log[index] = replace(entry, sent=entry.sent + len(chunk))
+                yield chunk
+        finally:
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
 
     def _throttled(self, environ: dict[str, Any]) -> bool:
         if not _object_get(environ) or self.throttle <= 0:

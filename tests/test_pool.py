@@ -121,3 +121,34 @@ def test_file_items_are_read_in_the_worker(tmp_path: Path) -> None:
 def test_a_pool_needs_a_worker() -> None:
     with pytest.raises(ValueError, match="at least one worker"):
         WorkerPool(setup(), 0)
+
+
+def test_a_worker_gets_ranges_only_of_an_object_in_progress_within_its_budget() -> None:
+    """What a worker's Fetch is answered with (scanner.pool): only an item read by ranges,
+    and never beyond that object's budget."""
+    from scanner.pool import _fetch
+    from scanner.sources.base import BytesReader
+    from scanner.work import Fetch, FetchFailed
+
+    class Ranged:
+        def __init__(self, data: bytes, budget: int) -> None:
+            self.data, self.budget, self.spent = data, budget, 0
+
+        def open(self) -> BytesReader:
+            return BytesReader(self.data)
+
+        def read_range(self, offset: int, n: int) -> bytes:
+            from scanner.sources.base import ReadBudgetSpent
+
+            if self.spent + n > self.budget:
+                raise ReadBudgetSpent("spent")
+            self.spent += n
+            return self.data[offset : offset + n]
+
+    here = FileLocation("/x/a.npy")
+    plain = WorkItem(1, here, None, 4, None, data=b"abcd")
+    assert _fetch(plain, Fetch(0, 2)) == FetchFailed("the item in progress is not read by ranges")
+    assert isinstance(_fetch(None, Fetch(0, 2)), FetchFailed)
+    ranged = WorkItem(2, here, None, 4, None, ref=Ranged(b"abcd", budget=3))
+    assert _fetch(ranged, Fetch(1, 2)) == b"bc"
+    assert _fetch(ranged, Fetch(0, 2)) == FetchFailed("spent", "budget")

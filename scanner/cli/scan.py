@@ -122,7 +122,11 @@ def scan(
         typer.Option("--allow-incomplete", help="Do not exit 3 when items could not be scanned."),
     ] = False,
     max_file_mb: Annotated[
-        int, typer.Option("--max-file-mb", help="Largest file read in full (MiB).")
+        int,
+        typer.Option(
+            "--max-file-mb",
+            help="Largest file read in full (MiB); also the most read of one sampled object.",
+        ),
     ] = 100,
     max_pixels: Annotated[
         int, typer.Option("--max-pixels", help="Largest image decoded (pixels).")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Protocol
+from typing import IO, TYPE_CHECKING, Protocol, runtime_checkable
 
 from scanner.errors import FaceauditError
 from scanner.model import Location
@@ -34,6 +34,10 @@ if TYPE_CHECKING:
 
 class ItemChanged(FaceauditError, OSError):
     """The item is not the one its source listed (replaced, truncated, gone)."""
+
+
+class ReadBudgetSpent(FaceauditError, OSError):
+    """An item read by ranges asked for more than its bound (an object's size limit)."""
 
 
 class Reader(Protocol):
@@ -74,6 +78,16 @@ class Openable(Protocol):
     """A picklable reference to an item's content, opened by a worker."""
 
     def open(self) -> Reader: ...
+
+
+@runtime_checkable
+class RangeReadable(Protocol):
+    """An Openable whose further bytes the process that lists reads on a worker's request
+    (an object read by ranges: a worker has no network)."""
+
+    def read_range(self, offset: int, n: int) -> bytes:
+        """Up to `n` bytes from `offset`, within the item's own bound; OSError otherwise."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,9 @@ only picks the filesystem). The source lists, in the main process: include/exclu
 the key relative to the target's prefix), the size limit and archived storage classes
 (Glacier, Deep Archive: reported, never restored; Azure's Archive tier is not in adlfs's
 listing, its GET is refused: scanner.sources.object_stores.describe) are decided from the
-listing before anything is read; `--since` and the state database then decide on the
+listing before anything is read (but a large object named like an npy, HDF5 or Parquet
+file is read by ranges, header and sample, within the size limit:
+scanner.sources.object_read); `--since` and the state database then decide on the
 listing's LastModified, ETag and version id (the engine), and only what they leave is read
 (scanner.sources.object_read: in this process, never in a worker).
 
@@ -31,7 +33,7 @@ from urllib.parse import urlencode
 from scanner.errors import ConfigError
 from scanner.model import ObjectLocation, Problem, ProblemReason
 from scanner.sources.base import ListingMark, SourceContext, SourceItem, SourceStats
-from scanner.sources.object_read import ObjectRef
+from scanner.sources.object_read import ObjectRef, sampled_by_name
 from scanner.sources.object_stores import ObjectTarget, describe, filesystem, pages
 
 
@@ -141,7 +143,8 @@ class ObjectSource:
                 f"storage class {tier}: not readable without a restore, which a scan never asks for"
             )
             return Problem(location, ProblemReason.ARCHIVED_OBJECT, detail)
-        if size > self.ctx.max_file_bytes:
+        if size > self.ctx.max_file_bytes and not sampled_by_name(key):
+            # (a large npy, HDF5 or Parquet object is read by its header and a sample)
             detail = (
                 f"object of {size} bytes exceeds the {self.ctx.max_file_bytes} byte limit; not read"
             )

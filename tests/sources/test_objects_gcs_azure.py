@@ -483,3 +483,57 @@ def test_connection_resets_are_retried_with_backoff_and_bounded(
     assert tries <= 2 * (6 if store.scheme == "gs" else 5), tries
     print(f"{store.scheme}: {tries} connections reset, gave up after {took:.1f} s")
     assert took < 90, took
+
+
+def _npy(rows: int, dims: int, seed: int) -> bytes:
+    import numpy as np
+    from embedding_samples import model_like
+
+    out = io.BytesIO()
+    np.save(out, model_like(rows, dims, seed).astype(np.float32))
+    return out.getvalue()
+
+
+def test_a_large_npy_object_is_sampled_by_ranges_as_from_the_disk(
+    store: Store, tmp_path: Path
+) -> None:
+    """Over 16 MiB (and over the size limit): its header and a sample by ranged GETs, each
+    pinned to the listed object; the evidence a scan of the same file on disk gives."""
+    from scanner.sources.object_read import SAMPLE_OVER
+
+    data = _npy(10_240, 512, seed=5)  # 20 MiB
+    assert len(data) > SAMPLE_OVER
+    bucket = _bucket("galleries")
+    store.mkbucket(bucket)
+    store.put(f"{bucket}/arcface.npy", data)
+    (tmp_path / "arcface.npy").write_bytes(data)
+    limits = Limits(max_file_bytes=8 * 1024 * 1024)
+    store.mark()
+    remote = scan(ScanConfig(targets=[f"{store.scheme}://{bucket}"], workers=1, limits=limits))
+    local = scan(ScanConfig(targets=[str(tmp_path)], workers=1, limits=limits))
+    assert remote.problems == () and local.problems == ()
+    (item,) = remote.items
+    assert [e.details for e in item.evidence] == [e.details for e in local.items[0].evidence]
+    assert dict(item.evidence[0].details)["count"] == 10_240
+    assert dict(item.notes)["object_bytes_read"] < len(data) // 4
+    assert store.gets(bucket)["arcface.npy"] > 1  # ranges, not one whole GET
+    assert store.methods() <= {"GET", "HEAD"}
+
+
+def test_the_ranges_of_a_sampled_object_are_pinned_to_the_listed_one(store: Store) -> None:
+    from scanner.sources.base import ItemChanged
+    from scanner.sources.object_read import ObjectRef
+
+    data = _npy(9_000, 512, seed=6)
+    bucket = _bucket("pinned-ranges")
+    store.mkbucket(bucket)
+    store.put(f"{bucket}/g.npy", data)
+    target = ObjectTarget.parse(f"{store.scheme}://{bucket}")
+    info = filesystem(target).info(f"{bucket}/g.npy")
+    pin = str(info["generation"] if store.scheme == "gs" else info["etag"])
+    ref = ObjectRef(target, "g.npy", None, len(data), 1 << 30, pin)
+    reader = ref.open()
+    assert reader.ranged and reader.read_at(len(data) - 100, 100) == data[-100:]
+    store.put(f"{bucket}/g.npy", bytes(reversed(data)))  # same size, other content
+    with pytest.raises(ItemChanged, match="replaced"):
+        reader.read_at(len(data) // 2, 4096)
