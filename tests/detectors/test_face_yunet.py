@@ -233,6 +233,14 @@ def test_small_faces_in_a_big_photo_are_found(face_px: int) -> None:
     assert abs(box.x - 1 / 3) < 0.05 and abs(box.y - 1 / 3) < 0.05  # where it was pasted
 
 
+def test_a_small_min_face_keeps_the_closer_look() -> None:
+    """--min-face below what the fine pass sees keeps the detail image: a 70 px face is found
+    as by default, and the note says the search saw down to the detail image's reach."""
+    out = detect(encode(on_background(70), "JPEG", quality=90), min_face_px=40)
+    assert out.evidence and out.evidence[0].faces == 1
+    assert int(dict(out.notes)["smallest_face_px"]) <= 60
+
+
 def test_notes_say_what_the_search_could_see() -> None:
     notes = dict(detect(encode(no_face("coffee.png"), "PNG")).notes)
     assert notes["frames_examined"] == 1
