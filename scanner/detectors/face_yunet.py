@@ -11,7 +11,7 @@ Chosen by measurement (docs/scanning.md, "How faces are found"; bench/bench_dete
 4. Small candidates are looked at again in ~160 px tiles of the detail image: a face of
    ~72 px in a 4000 px photo is ~18 px at the fine pass, ~36 px in its tile. Faces the fine
    pass gives no candidate at all (~60 px: ~15 px there) get 128 px tiles where skin-coloured
-   blobs of their size are (scanner/faces/proposals.py): four at most, ~2 ms each.
+   blobs of their size are (scanner/faces/proposals.py): four at most.
 5. Small images are upsampled and searched again (tiny faces, thumbnails).
 6. Borderline candidates (verify_score <= score < accept_score) that YuNet still sees in two
    re-looks (the face at 100 px in a crop twice its size; at 60 and 50 px in crops three
@@ -83,7 +83,7 @@ TILE_PX = 160  # ...in a tile of the detail image at least this large...
 TILE_CONTEXT = 4.0  # ...and this many candidate sizes wide...
 MAX_TILES = 8  # ...for at most this many candidates per image (~3 ms each)
 MAX_PROPOSALS = 4  # skin-coloured blobs of a small face's size also get a tile (proposals.py)...
-PROPOSAL_TILE_PX = 128  # ...this large (~2 ms): the face they stand for is ~25-40 px there
+PROPOSAL_TILE_PX = 128  # ...this large: the face they stand for is ~25-40 px there
 PROPOSED = "proposal"  # a proposal's method until YuNet finds a face in its tile
 TILE_FLOOR = 0.25  # YuNet score from which a fine-pass candidate is worth a closer look
 # The fine pass (~0.75 Mpx) runs as two overlapping halves, ~15% cheaper (yunet.detect_in_halves)
