@@ -9,7 +9,9 @@ Chosen by measurement (docs/scanning.md, "How faces are found"; bench/bench_dete
 3. Fine pass: YuNet on the fine image (finds faces down to ~24 working px), early exit too;
    run on its two overlapping halves, which costs less than the whole.
 4. Small candidates are looked at again in ~160 px tiles of the detail image: a face of
-   ~72 px in a 4000 px photo is ~18 px at the fine pass, ~36 px in its tile.
+   ~72 px in a 4000 px photo is ~18 px at the fine pass, ~36 px in its tile. Faces the fine
+   pass gives no candidate at all (~60 px: ~15 px there) get 128 px tiles where skin-coloured
+   blobs of their size are (scanner/faces/proposals.py): four at most.
 5. Small images are upsampled and searched again (tiny faces, thumbnails).
 6. Borderline candidates (verify_score <= score < accept_score) that YuNet still sees in two
    re-looks (the face at 100 px in a crop twice its size; at 60 and 50 px in crops three
@@ -44,7 +46,7 @@ from scanner.detectors.base import (
     face_image_evidence,
 )
 from scanner.detectors.models import DLIB_CNN, PILLOW_PLUGINS, YUNET
-from scanner.faces import imaging, yunet
+from scanner.faces import imaging, proposals, yunet
 from scanner.faces.geometry import ROTATIONS, RelBox, iou, unrotate
 from scanner.model import ContentType, EvidenceKind, FaceBox, ProblemReason, ScalarValue
 
@@ -80,6 +82,9 @@ CLOSER_BELOW_PX = 64  # candidates smaller than this at the detail image get a c
 TILE_PX = 160  # ...in a tile of the detail image at least this large...
 TILE_CONTEXT = 4.0  # ...and this many candidate sizes wide...
 MAX_TILES = 8  # ...for at most this many candidates per image (~3 ms each)
+MAX_PROPOSALS = 4  # skin-coloured blobs of a small face's size also get a tile (proposals.py)...
+PROPOSAL_TILE_PX = 128  # ...this large: the face they stand for is ~25-40 px there
+PROPOSED = "proposal"  # a proposal's method until YuNet finds a face in its tile
 TILE_FLOOR = 0.25  # YuNet score from which a fine-pass candidate is worth a closer look
 # The fine pass (~0.75 Mpx) runs as two overlapping halves, ~15% cheaper (yunet.detect_in_halves)
 HALVES_PX = (500_000, 1_200_000)  # for images of this many pixels (not --thorough's 3 Mpx)...
@@ -146,7 +151,7 @@ class YuNetFaceDetector:
                 target, floor = _fine_target(handle, settings)
                 work = imaging.decode_working(
                     *(handle, item.content_type, index, target, floor),
-                    detail=_wants_detail(settings),
+                    detail=_wants_detail(settings, floor),
                     reopen=lambda: item.fresh_image(ctx.limits.max_pixels),  # detail on use
                 )
             except imaging.ImageProblem as exc:
@@ -187,10 +192,11 @@ def _fine_target(im: Image.Image, settings: DetectionSettings) -> tuple[int, int
     return target, None
 
 
-def _wants_detail(settings: DetectionSettings) -> bool:
-    """The ~2000 px detail image serves the default search (not --thorough, whose fine pass
-    is already that size, nor a --min-face that allows a coarser one)."""
-    return not settings.thorough and settings.min_face_px <= 0
+def _wants_detail(settings: DetectionSettings, floor: int | None) -> bool:
+    """The ~2000 px detail image serves the default search and a --min-face too small for a
+    coarser one (`floor` None): its small faces get the same closer looks. Not --thorough,
+    whose fine pass is already that size, nor a --min-face that allows a coarser pass."""
+    return not settings.thorough and floor is None
 
 
 def _max_scale(work: imaging.WorkingImage) -> float:
@@ -298,6 +304,7 @@ def _closer(
         ),
         key=lambda c: -c.score,
     )[:MAX_TILES]
+    small += _proposed(small, work)
     if not small:
         return candidates
     detail = later.get()  # decoded for the photos that need it, not before
@@ -306,17 +313,18 @@ def _closer(
     for cand in small:
         box = cand.box
         cx, cy = (box.x + box.w / 2) * width, (box.y + box.h / 2) * height
-        half = max(TILE_PX / 2, max(box.w * width, box.h * height) * TILE_CONTEXT / 2)
+        tile = PROPOSAL_TILE_PX if cand.method == PROPOSED else TILE_PX
+        half = max(tile / 2, max(box.w * width, box.h * height) * TILE_CONTEXT / 2)
         # Slid inside the image rather than cut at its border: YuNet needs the context.
         x0 = max(0, min(round(cx - half), width - round(2 * half)))
         y0 = max(0, min(round(cy - half), height - round(2 * half)))
         x1, y1 = min(width, x0 + round(2 * half)), min(height, y0 + round(2 * half))
         if x1 - x0 < 16 or y1 - y0 < 16:
             continue
-        tile = np.asarray(detail.crop((x0, y0, x1, y1)))
+        pixels = np.asarray(detail.crop((x0, y0, x1, y1)))
         near = [
             f
-            for f in yunet.detect(model, tile)
+            for f in yunet.detect(model, pixels)
             if abs(x0 + f.x + f.w / 2 - cx) < half / 2 and abs(y0 + f.y + f.h / 2 - cy) < half / 2
         ]
         best = max(near, key=lambda f: f.score, default=None)
@@ -325,6 +333,21 @@ def _closer(
         rel = RelBox((x0 + best.x) / width, (y0 + best.y) / height, best.w / width, best.h / height)
         kept = _merge(kept, [_Hit(rel, best.score, 0)])  # the closer look's score counts
     return kept
+
+
+def _proposed(looked_at: list[_Hit], work: imaging.WorkingImage) -> list[_Hit]:
+    """Where a face too small for the fine pass (no candidate at all) may be: skin-coloured
+    blobs of its size (scanner/faces/proposals.py), away from the candidates already looked at.
+    They only earn a tile: what YuNet finds in it counts, and nothing else."""
+    found = []
+    for p in proposals.skin_blobs(work.image, MAX_PROPOSALS):
+        cx, cy = p.box.x + p.box.w / 2, p.box.y + p.box.h / 2
+        if not any(
+            abs(cx - c.box.x - c.box.w / 2) < c.box.w and abs(cy - c.box.y - c.box.h / 2) < c.box.h
+            for c in looked_at
+        ):
+            found.append(_Hit(p.box, 0.0, 0, method=PROPOSED))
+    return found
 
 
 def _shrunk(image: Image.Image, side: int) -> Image.Image:

@@ -249,11 +249,14 @@ def detail_decodes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return decodes
 
 
-def test_a_big_photo_without_a_face_never_decodes_its_detail_image(
+def test_a_big_photo_with_nothing_to_look_at_closer_never_decodes_its_detail_image(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """No small candidate and no skin-coloured blob (a grey photo): the detail image, which
+    only serves closer looks, is never decoded."""
     decodes = detail_decodes(monkeypatch)
-    out = detect(encode(no_face("coffee.png").resize((3000, 2250)), "JPEG", quality=90))
+    grey = no_face("coffee.png").convert("L").convert("RGB").resize((3000, 2250))
+    out = detect(encode(grey, "JPEG", quality=90))
     assert not out.evidence
     assert decodes == []
     assert dict(out.notes)["smallest_face_px"] == 60  # 30 px at the unused detail image (1/2)
@@ -263,6 +266,14 @@ def test_a_small_candidate_decodes_the_detail_image_once(monkeypatch: pytest.Mon
     decodes = detail_decodes(monkeypatch)
     assert faces(encode(on_background(60), "JPEG", quality=90)) == 1
     assert decodes == [1]
+
+
+def test_a_small_min_face_keeps_the_closer_look() -> None:
+    """--min-face below what the fine pass sees keeps the detail image: a 70 px face is found
+    as by default, and the note says the search saw down to the detail image's reach."""
+    out = detect(encode(on_background(70), "JPEG", quality=90), min_face_px=40)
+    assert out.evidence and out.evidence[0].faces == 1
+    assert int(dict(out.notes)["smallest_face_px"]) <= 60
 
 
 def test_notes_say_what_the_search_could_see() -> None:

@@ -1,0 +1,151 @@
+"""Cheap proposals of where a face too small for the fine pass may be (skin-coloured blobs).
+
+A face of ~60 px in a 4000 px photo is ~15 px in the ~1000 px fine image, where YuNet gives
+nothing at all, so the detector's closer look in tiles of the detail image never gets a
+candidate. This module proposes places for those tiles from colour alone, on the fine image
+halved (~0.2 Mpx, a few ms): windows about a small face's size whose pixels are mostly skin
+by chroma (YCbCr's Cb/Cr box, which holds light and dark skin alike: skin tones differ in
+luminance far more than in chroma), with less skin in a ring around them (a face is a blob,
+not a skin-coloured wall) and some edges inside (eyes, brows, mouth; a smooth wooden floor
+has none). A proposal never accepts a face: YuNet must find one in the tile
+(face_yunet._closer), and borderline ones still go through the usual confirmation.
+
+Grayscale images give no proposals (no chroma); their small faces are left to --thorough.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from scanner.faces.geometry import RelBox
+
+WORK_SIDE = 340  # proposals are computed on the image reduced to about this long side
+# Window sides there: faces of ~12-18 px at a ~1000 px fine pass, those YuNet misses there
+# (~40-100 px in a 4000 px photo). Each window has a ring as wide as itself around it.
+WINDOWS = (4, 6)
+STRIDE = 2  # windows are tried every this many pixels
+# Skin by chroma (ITU-R BT.601 YCbCr as Pillow computes it), with a luminance floor: the chroma
+# of nearly black pixels is noise.
+CR_RANGE = (140, 165)
+CB_RANGE = (85, 120)
+MIN_LUMA = 40
+MIN_SKIN = 0.3  # share of skin pixels a window needs...
+MIN_BLOB = 0.15  # ...more than in its ring...
+MIN_CONTRAST = 8.0  # ...and this standard deviation of luminance inside (eyes, brows, mouth)
+CONTRAST_CAP = 32.0  # more contrast than this earns nothing more (foliage, text)
+BRIGHT = 128.0  # contrast of darker windows is also ranked as if they were this bright
+
+
+def _lut(low: int, high: int) -> list[int]:
+    return [1 if low <= v <= high else 0 for v in range(256)]
+
+
+_CR_LUT, _CB_LUT, _LUMA_LUT = _lut(*CR_RANGE), _lut(*CB_RANGE), _lut(MIN_LUMA, 255)
+
+
+@dataclass(frozen=True)
+class Proposal:
+    box: RelBox  # a face-sized box, relative to the image
+    score: float  # the ranking score; not a face score
+
+
+def skin_blobs(image: Image.Image, limit: int) -> list[Proposal]:
+    """Up to `limit` face-sized skin-coloured blobs with edges inside, best first."""
+    if limit <= 0 or image.mode != "RGB":
+        return []
+    factor = max(1, round(max(image.size) / WORK_SIDE))
+    small = image.reduce(factor) if factor > 1 else image
+    luma, cb, cr = small.convert("YCbCr").split()
+    mask = (
+        np.asarray(cb.point(_CB_LUT), dtype=np.uint8)
+        & np.asarray(cr.point(_CR_LUT), dtype=np.uint8)
+        & np.asarray(luma.point(_LUMA_LUT), dtype=np.uint8)
+    )
+    if not mask.any():
+        return []
+    lum = np.asarray(luma, dtype=np.float64)
+    skin_sum, lum_sum, sq_sum = _integral(mask), _integral(lum), _integral(lum * lum)
+    height, width = mask.shape
+    # Two rankings, taken in turn: by contrast, and by contrast relative to the brightness
+    # (dark skin shows its eyes and mouth in proportion; by contrast alone light faces and
+    # bright clutter come first).
+    rankings: tuple[list[_Window], list[_Window]] = ([], [])
+    for side in WINDOWS:
+        outer = 3 * side  # the window and its ring
+        if height < outer or width < outer:
+            continue
+        rows, cols = (height - outer) // STRIDE + 1, (width - outer) // STRIDE + 1
+        inner = _box(skin_sum, side, side, rows, cols) / side**2
+        ring = (_box(skin_sum, 0, outer, rows, cols) - inner * side**2) / (outer**2 - side**2)
+        mean = _box(lum_sum, side, side, rows, cols) / side**2
+        square = _box(sq_sum, side, side, rows, cols) / side**2
+        contrast = np.sqrt(np.maximum(square - mean * mean, 0.0))
+        relative = contrast * (BRIGHT / np.clip(mean, MIN_LUMA, BRIGHT))
+        ok = (inner >= MIN_SKIN) & (inner - ring >= MIN_BLOB) & (relative >= MIN_CONTRAST)
+        blob = np.where(ok, inner - ring, 0.0)
+        for ranking, measure in zip(rankings, (contrast, relative), strict=True):
+            score = blob * np.minimum(measure, CONTRAST_CAP)
+            best = np.flatnonzero(score)
+            if best.size > 8 * limit:
+                best = best[np.argpartition(-score.ravel()[best], 8 * limit)[: 8 * limit]]
+            for r, c in zip(*np.unravel_index(best, score.shape), strict=True):
+                x, y = float(STRIDE * c + 1.5 * side), float(STRIDE * r + 1.5 * side)
+                ranking.append(_Window(float(score[r, c]), x, y, side))
+    for ranking in rankings:
+        ranking.sort(key=lambda w: -w.score)
+    picked: list[_Window] = []
+    heads = [iter(r) for r in rankings]
+    while len(picked) < limit and heads:
+        for head in list(heads):
+            # One proposal per blob: a window overlapping one already picked adds nothing.
+            nxt = next((w for w in head if not any(w.overlaps(p) for p in picked)), None)
+            if nxt is None:
+                heads.remove(head)
+            elif len(picked) < limit:
+                picked.append(nxt)
+    return [
+        Proposal(
+            RelBox(
+                float(w.x - w.side / 2) / width,
+                float(w.y - w.side / 2) / height,
+                w.side / width,
+                w.side / height,
+            ),
+            w.score,
+        )
+        for w in picked
+    ]
+
+
+@dataclass(frozen=True)
+class _Window:
+    score: float
+    x: float  # centre, pixels of the reduced image
+    y: float
+    side: int
+
+    def overlaps(self, other: _Window) -> bool:
+        return abs(self.x - other.x) < other.side and abs(self.y - other.y) < other.side
+
+
+def _integral(values: np.ndarray) -> np.ndarray:
+    out = np.zeros((values.shape[0] + 1, values.shape[1] + 1), dtype=np.float64)
+    np.cumsum(np.cumsum(values, axis=0, dtype=np.float64), axis=1, out=out[1:, 1:])
+    return out
+
+
+def _box(table: np.ndarray, offset: int, side: int, rows: int, cols: int) -> np.ndarray:
+    """Sums of the side x side windows whose top-left corners are offset + STRIDE * (rows, cols)."""
+    near, far = offset, offset + side
+    top = table[near : near + STRIDE * rows : STRIDE]
+    bottom = table[far : far + STRIDE * rows : STRIDE]
+    sums: np.ndarray = (
+        bottom[:, far : far + STRIDE * cols : STRIDE]
+        - top[:, far : far + STRIDE * cols : STRIDE]
+        - bottom[:, near : near + STRIDE * cols : STRIDE]
+        + top[:, near : near + STRIDE * cols : STRIDE]
+    )
+    return sums

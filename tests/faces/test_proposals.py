@@ -1,0 +1,93 @@
+"""Skin-blob proposals on real photographs: a small real face is proposed (light and dark
+skin), and images with nothing face-like propose nothing.
+
+The face is scikit-image's astronaut.png (head and shoulders) pasted at the sizes the fine
+pass misses (12-20 px face height in a 1000 px image: ~50-80 px in a 4000 px photo).
+"""
+
+from __future__ import annotations
+
+import pytest
+from helpers import astronaut, no_face
+from PIL import Image
+
+from scanner.faces.proposals import skin_blobs
+
+SIZE = (1000, 750)  # the fine working image of a 4000x3000 photo
+LIMIT = 4  # the detector's MAX_PROPOSALS
+
+
+def scene(background: str, face_px: int, tone: float = 1.0) -> tuple[Image.Image, float, float]:
+    """The astronaut's head pasted into a no-face photo; the face centre, relative."""
+    canvas = no_face(background).resize(SIZE, Image.Resampling.BICUBIC)
+    head = astronaut().crop((110, 0, 350, 300))  # the face is ~130 px tall in this crop
+    if tone != 1.0:  # darker skin: luminance scaled, chroma kept
+        luma, cb, cr = head.convert("YCbCr").split()
+        luma = luma.point(lambda v: round(v * tone))
+        head = Image.merge("YCbCr", (luma, cb, cr)).convert("RGB")
+    k = face_px / 130
+    head = head.resize((round(head.width * k), round(head.height * k)))
+    at = (600, 300)
+    canvas.paste(head, at)
+    return canvas, (at[0] + 118 * k) / SIZE[0], (at[1] + 140 * k) / SIZE[1]
+
+
+def proposed_at(image: Image.Image, x: float, y: float) -> bool:
+    return any(
+        abs(p.box.x + p.box.w / 2 - x) < 0.012 and abs(p.box.y + p.box.h / 2 - y) < 0.016
+        for p in skin_blobs(image, LIMIT)
+    )
+
+
+@pytest.mark.parametrize(
+    ("background", "face_px", "tone"),
+    [
+        ("coffee.png", 16, 1.0),
+        ("coffee.png", 20, 1.0),
+        ("rocket.jpg", 12, 1.0),
+        ("rocket.jpg", 20, 1.0),
+        ("rocket.jpg", 20, 0.5),
+        ("chelsea.png", 16, 1.0),
+        ("motorcycle_left.png", 20, 1.0),
+        ("brick.png", 12, 1.0),
+        ("brick.png", 16, 0.5),
+        ("brick.png", 20, 0.3),
+        ("grass.png", 16, 1.0),
+        ("grass.png", 12, 0.5),
+        ("gravel.png", 20, 0.3),
+        ("color.png", 16, 0.5),
+    ],
+)
+def test_a_small_face_is_proposed(background: str, face_px: int, tone: float) -> None:
+    image, x, y = scene(background, face_px, tone)
+    assert proposed_at(image, x, y)
+
+
+@pytest.mark.parametrize("background", ["brick.png", "grass.png", "gravel.png", "camera.png"])
+def test_no_skin_no_proposal(background: str) -> None:
+    assert skin_blobs(no_face(background).resize(SIZE), LIMIT) == []
+
+
+def test_a_flat_skin_coloured_wall_is_not_a_face() -> None:
+    """All skin and no edges: no blob, no eyes."""
+    assert skin_blobs(Image.new("RGB", SIZE, (224, 172, 140)), LIMIT) == []
+
+
+def test_a_grayscale_photo_gets_no_proposal() -> None:
+    """No chroma: the small faces of black-and-white photos are left to --thorough."""
+    image, _, _ = scene("brick.png", 16)
+    assert skin_blobs(image.convert("L").convert("RGB"), LIMIT) == []
+    assert skin_blobs(image.convert("L"), LIMIT) == []
+
+
+def test_at_most_limit_proposals_best_first_and_apart() -> None:
+    image = no_face("coffee.png").resize(SIZE)
+    found = skin_blobs(image, LIMIT)
+    assert len(found) <= LIMIT
+    assert skin_blobs(image, 0) == []
+    for i, a in enumerate(found):
+        for b in found[i + 1 :]:
+            apart = abs(a.box.x - b.box.x) >= min(a.box.w, b.box.w) or abs(
+                a.box.y - b.box.y
+            ) >= min(a.box.h, b.box.h)
+            assert apart
