@@ -238,10 +238,8 @@ def plan_command(  # noqa: PLR0912 (one option each)
 def _plan_line(item: PlanItem) -> str:
     """One plan item as the review reads it: the action, the file; the rules, or why it is
     left alone; for a container, the members and whether the whole container is acted on."""
-    if item.action in ("none", "manual"):
-        what = item.reason or ""
-    else:
-        what = ", ".join(item.rule_ids)
+    left = item.action in ("none", "manual")
+    what = (item.reason or "") if left else ", ".join(item.rule_ids)
     line = f"{item.action:<10} {item.id}  {terminal_safe(item.path)}  {terminal_safe(what)}"
     if item.container is not None:
         scope = "members" if item.container.scope == "members" else "the whole container"
@@ -318,9 +316,7 @@ def apply_command(
         log = log or v.path / LOG_NAME
         _recover(v, log, uris)
         try:
-            record(
-                log, "apply", plan=plan.plan_id, items=len(plan.acting), manual=len(plan.manual)
-            )
+            record(log, "apply", plan=plan.plan_id, items=len(plan.acting), manual=len(plan.manual))
         except (OSError, FaceauditError) as exc:
             typer.echo(f"faceaudit: cannot record in {log}: {exc}; nothing was done", err=True)
             raise typer.Exit(int(ExitCode.INCOMPLETE)) from None

@@ -68,7 +68,10 @@ def left_alone(item: PlanItem) -> Outcome:
     if item.action == "manual":
         members = ", ".join(item.members) or "its members"
         return Outcome(
-            "manual", item.path, f"left for a person: remove {members}; the container is untouched", item.id
+            "manual",
+            item.path,
+            f"left for a person: remove {members}; the container is untouched",
+            item.id,
         )
     return Outcome("kept", item.path, item.reason or "no action", item.id)
 

@@ -459,8 +459,12 @@ def _item(
         hold = _reported_hold(group) or _remote_hold(key[1:], group, holds, now)
         if hold is None and opened and scope is not None and scope.scope == "members":
             return PlanItem(
-                action="manual", path=key[1:], reason=scope.why, container=scope, **common
-            )  # type: ignore[arg-type]
+                action="manual",
+                path=key[1:],
+                reason=scope.why,
+                container=scope,
+                **common,  # type: ignore[arg-type]
+            )
         planned = remote(
             key[1:], group, common, action=action, dsns=dsns, rows_mode=rows_mode, hold=hold
         )
@@ -596,7 +600,7 @@ def _item_from(d: Mapping[str, Any]) -> PlanItem:
     hold = d.get("hold")
     container = d.get("container")
     # what the reviewer approved: members a person removes are never acted on by `apply`
-    members_only = bool(container) and container.get("scope") == "members"
+    members_only = isinstance(container, Mapping) and container.get("scope") == "members"
     if members_only != (d["action"] == "manual") and d["action"] != "none":
         raise ValueError(f"item {d.get('id')}: action {d['action']!r} with container {container}")
     return PlanItem(

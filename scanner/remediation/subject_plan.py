@@ -15,7 +15,7 @@ plan and the search that follows can be tied together for the reply to the data 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -63,8 +63,7 @@ def plan_from_subject(
     items: list[PlanItem] = []
     for n, (artifact, matches) in enumerate(sorted(by_path.items()), 1):
         first = matches[0]
-        loc = first.get("location") or {}
-        findings = [
+        findings: list[Mapping[str, Any]] = [
             {
                 "rule_id": RULE,
                 "severity": "high",

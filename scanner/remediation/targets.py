@@ -145,15 +145,18 @@ def apply_items(
 def manual_event(vault: Vault, item: PlanItem) -> dict[str, EventValue]:
     """The audit record of a `manual` item: the container only as a salted hash, how many
     members a person is to remove, and why."""
-    return {
+    event: dict[str, EventValue] = {
         "plan_item": item.id,
         "location": salted(vault.salt, item.path),
-        "sha256": item.preconditions.sha256 if item.preconditions else None,
         "rule_ids": list(item.rule_ids),
         "members": len(item.members),
-        "basis": item.container.basis if item.container else None,
         "detail": "left for a person: the container is untouched",
     }
+    if item.preconditions is not None:
+        event["sha256"] = item.preconditions.sha256
+    if item.container is not None:
+        event["basis"] = item.container.basis
+    return event
 
 
 def restore_items(

@@ -29,7 +29,9 @@ def _file(path: Path, data: bytes = b"PK\x03\x04 not really") -> Path:
     return path
 
 
-def _member(archive: Path | str, member: str, rule: str = "GDPR-5-1-E-RETENTION", **extra: Any) -> dict[str, Any]:
+def _member(
+    archive: Path | str, member: str, rule: str = "GDPR-5-1-E-RETENTION", **extra: Any
+) -> dict[str, Any]:
     loc = {"members": member.split("!/"), "uri": f"file://{archive}!/{member}"}
     return {**finding(archive, rule, location=loc, **extra), "fingerprint": f"{rule}:{member}"}
 
@@ -264,8 +266,7 @@ def test_a_policy_that_allows_it_acts_on_the_whole_container(tmp_path: Path) -> 
     files = _share(tmp_path)
     policy = tmp_path / "org.yaml"
     policy.write_text(
-        "schema_version: 1\nname: org\nextends: [gdpr]\n"
-        "remediation:\n  container_action: whole\n"
+        "schema_version: 1\nname: org\nextends: [gdpr]\nremediation:\n  container_action: whole\n"
     )
     plan_file, vault = tmp_path / "plan.json", tmp_path / "vault"
     share = str(files["zip"].parent)
