@@ -242,10 +242,9 @@ def _plan_line(item: PlanItem) -> str:
     what = (item.reason or "") if left else ", ".join(item.rule_ids)
     line = f"{item.action:<10} {item.id}  {terminal_safe(item.path)}  {terminal_safe(what)}"
     if item.container is not None:
-        scope = "members" if item.container.scope == "members" else "the whole container"
-        line += f"\n{'':<10} {'':<5}  {scope}: {terminal_safe(', '.join(item.members))}"
+        line += f"\n{'':<10} {'':<5}  members: {terminal_safe(', '.join(item.members))}"
         if item.container.scope == "whole":
-            line += f" ({terminal_safe(item.container.why)})"
+            line += f"; {terminal_safe(item.container.why)}"
     return line
 
 

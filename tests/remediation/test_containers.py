@@ -279,7 +279,7 @@ def test_a_policy_that_allows_it_acts_on_the_whole_container(tmp_path: Path) -> 
     for name in ("zip", "mbox"):
         item = items[str(files[name])]
         assert item["action"] == "delete" and item["container"]["basis"] == "policy"
-    assert "the whole container:" in done.stdout
+    assert "the whole container is acted on: the policy" in done.stdout
     applied = faceaudit("remediate", "apply", str(plan_file), "--vault", str(vault), "--yes")
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert not any(p.exists() for p in files.values())
