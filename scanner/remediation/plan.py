@@ -404,13 +404,18 @@ def container_scope(
             examined,
         )
     s = "s" if len(members) != 1 else ""
+    where = (
+        f"{len(members)} of the {examined} members the scan examined in this container"
+        if examined
+        else f"{len(members)} member{s} of this container"
+    )
     return Container(
         "members",
         "default",
-        f"face data in {len(members)} member{s} of this container: acting on the container "
-        f"would also remove everything else in it, so a person removes the member{s} named "
-        "and keeps the rest (the policy may allow acting on the whole container: "
-        "container_action: whole)",
+        f"face data in {where}: acting on the "
+        f"container would also remove everything else in it, so a person removes the "
+        f"member{s} named and keeps the rest (the policy may allow acting on the whole "
+        "container: container_action: whole)",
         examined,
     )
 

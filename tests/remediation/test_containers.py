@@ -283,3 +283,49 @@ def test_a_policy_that_allows_it_acts_on_the_whole_container(tmp_path: Path) -> 
     applied = faceaudit("remediate", "apply", str(plan_file), "--vault", str(vault), "--yes")
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert not any(p.exists() for p in files.values())
+
+
+def test_a_real_zip_of_faces_only_is_acted_on_whole(tmp_path: Path) -> None:
+    """The scan counts the members it examined in each container (the report's
+    `containers`); a zip whose every member is a finding goes whole, and the plan says so."""
+    from tests.helpers import astronaut, encode
+    from tests.reporters.sample import schema_errors
+
+    files = _share(tmp_path)
+    face = encode(astronaut(), "JPEG")
+    only_faces = files["zip"].parent / "faces.zip"
+    with zipfile.ZipFile(only_faces, "w") as z:
+        z.writestr("a.jpg", face)
+        z.writestr("b/c.jpg", face)
+    # a zip of one zip of one face: the inner zip is a member too, so a person's
+    inner = tmp_path / "inner.zip"
+    with zipfile.ZipFile(inner, "w") as z:
+        z.writestr("a.jpg", face)
+    with zipfile.ZipFile(only_faces.parent / "nested.zip", "w") as z:
+        z.write(inner, "inner.zip")
+    plan_file, vault = tmp_path / "plan.json", tmp_path / "vault"
+    share = str(only_faces.parent)
+    done = faceaudit("remediate", "plan", "--scan", share, "--policy", "gdpr", "-o", str(plan_file))
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "plan.report.json").read_text())
+    assert schema_errors(report) == []
+    counted = {Path(c["path"]).name: c["members_examined"] for c in report["containers"]}
+    assert counted == {"faces.zip": 2, "photos.zip": 2, "hr.mbox": 4, "nested.zip": 2}
+    items = {Path(i["path"]).name: i for i in json.loads(plan_file.read_text())["items"]}
+    whole = items["faces.zip"]
+    assert whole["action"] == "delete" and whole["members"] == ["a.jpg", "b/c.jpg"]
+    assert whole["container"] == {
+        "scope": "whole",
+        "basis": "all-members",
+        "why": "every member the scan examined in the container (2) is a finding",
+        "examined": 2,
+    }
+    nested = items["nested.zip"]
+    assert nested["action"] == "manual" and nested["members"] == ["inner.zip!/a.jpg"]
+    mixed = items["photos.zip"]
+    assert mixed["action"] == "manual" and mixed["container"]["examined"] == 2
+    assert "1 of the 2 members the scan examined in this" in mixed["reason"]
+    before = _state(files["zip"])
+    applied = faceaudit("remediate", "apply", str(plan_file), "--vault", str(vault), "--yes")
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert not only_faces.exists() and _state(files["zip"]) == before
