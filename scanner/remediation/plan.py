@@ -9,9 +9,10 @@ citing every rule and law that demands it, so a file is never moved twice. The a
   passed (the DPO's routine);
 - `quarantine`: into the vault and kept there until restored (the incident responder's);
 - `manual`: findings inside a container (an archive's members, a PDF's pictures, an office
-  document's media, a mail message's attachments, a video's frames) whose removal would take
-  the container's other contents with it: a person removes the members named; `apply` never
-  touches the container (`container_scope`);
+  document's media, a mail message's attachments) whose removal would take the container's
+  other contents with it: a person removes the members named; `apply` never touches the
+  container (`container_scope`). A video's frames are judged as the video: its findings are
+  about the file;
 - `none`, with the reason: every finding is waived or in the baseline, a legal hold keeps
   the item (`holds_for`), the file is gone or changed since the scan, or it is not a local
   file and not an object or rows this version remediates (scanner/remediation/targets.py).
@@ -52,7 +53,6 @@ PLAN_KIND = "faceaudit-remediation-plan"
 DEFAULT_GRACE_DAYS = 30
 ACTIONS = ("delete", "quarantine", "manual", "none")
 MOVES = ("delete", "quarantine")  # the actions `apply` carries out
-CONTAINER_ACTIONS = ("manual", "whole")  # the policy's `container_action`
 
 
 def acts(item: PlanItem) -> bool:
