@@ -99,6 +99,8 @@ class _Planner:
         self.excluded = 0
         self.hardlinks = 0
         self.archive_members = 0
+        # archives and mailboxes opened, with the members counted in each (ScanResult)
+        self.containers: list[tuple[Location, int]] = []
         self.pages_examined = 0
         self.pages_total = 0
         self.media: collections.Counter[str] = collections.Counter()
@@ -209,6 +211,8 @@ class _Planner:
         self.pages_examined += outcome.pages
         self.pages_total += outcome.pages_total
         self.media.update(dict(outcome.media))
+        if outcome.container is not None and outcome.members > 0:
+            self.containers.append((outcome.container, outcome.members))
         self.atime_preserved &= outcome.atime_preserved
 
     def _item(self, item: SourceItem) -> Iterator[WorkItem]:
@@ -438,6 +442,7 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
         fail_on=config.fail_on,
         allow_incomplete=config.allow_incomplete,
         protections=protections,
+        containers=tuple(planner.containers),
     )
     if judgement is not None:
         from scanner.policy.judgement import judge

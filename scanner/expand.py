@@ -30,7 +30,7 @@ from scanner.model import (
     ProblemReason,
 )
 from scanner.sniff import HEAD_BYTES, SAMPLED_TYPES, name_claims_image, sniff
-from scanner.sources.archive import ArchiveWalker
+from scanner.sources.archive import OFFICE_MEDIA, ArchiveWalker
 from scanner.sources.base import ItemChanged, Reader
 from scanner.sources.database import ColumnSample, DatabaseError, redact, sqlite_ref
 from scanner.sources.filesystem import FileRef
@@ -205,6 +205,9 @@ def _archive(
         columns=columns,
         pages=pages.pages_examined,
         pages_total=pages.pages,
+        # an office document's members are its pictures only, not its text: never counted
+        # as a container whose every member could be a finding
+        container=None if ct in OFFICE_MEDIA else item.location,
     )
 
 

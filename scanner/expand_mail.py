@@ -212,6 +212,7 @@ def expand_mail(
         content_types=tuple(sorted(walk.counts.items())),
         members=walk.parts,
         media=(("mail_messages", walk.messages), ("mail_parts", walk.parts)),
+        container=item.location,
     )
 
 

@@ -897,6 +897,10 @@ class ScanResult:
     # do, by whom and by when, about every open or baselined finding and every due one.
     due: tuple[DueFinding, ...] = ()
     actions: tuple[Action, ...] = ()
+    # archives and mailboxes this scan opened, each with the members it counted in it (a
+    # nested container is one of its own): the report's `containers`, which a remediation
+    # plan reads to act on a container only when every member examined is a finding
+    containers: tuple[tuple[Location, int], ...] = ()
 
     @property
     def incomplete(self) -> bool:

@@ -64,6 +64,10 @@ class WorkOutcome:
     # Counters of mail and video (scanner.expand_mail, expand_video): messages read, video
     # frames examined and in the streams, … summed into ScanStats.media.
     media: tuple[tuple[str, int], ...] = ()
+    # An archive or a mailbox whose members were all counted in `members` (entries, links,
+    # encrypted and skipped ones; a message's text parts too): a remediation plan acts on
+    # the whole container only when every member examined is a finding (docs/remediation.md)
+    container: Location | None = None
     keys: tuple[SubjectRow, ...] = field(default=(), repr=False)  # a KeyRead's answer: memory only
 
 

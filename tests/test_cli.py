@@ -583,6 +583,11 @@ def test_demo_builds_a_tree_and_scans_it(tmp_path: Path) -> None:
     # a remediation plan of the organisation's findings, and its dry run: nothing moved
     assert (tmp_path / "demo-tree" / "org-remediation-plan.json").is_file()
     assert "delete  would" in text and "org/hr/badges/E1003.jpg" in text
+    # the HR mailbox holds one badge photo among other mail: a person removes the attachment
+    planned = [line for line in text.splitlines() if "org/mail/hr-inbox.mbox  (" in line]
+    assert len(planned) == 1 and planned[0].startswith("manual  manual"), planned
+    assert "a person removes msg-badge-photo-E1005@example.com/me.jpg" in planned[0]
+    assert (tmp_path / "demo-tree" / "org" / "mail" / "hr-inbox.mbox").is_file()
     assert (tmp_path / "demo-tree" / "org" / "hr" / "badges" / "E1003.jpg").is_file()
     # Run again: the demo tree is replaced, a foreign directory is refused.
     (tmp_path / "mine").mkdir()

@@ -160,3 +160,52 @@ def test_golden_reports(scenario: tuple[Path, ScanResult], fmt: str, golden: str
         assert schema_errors(document) == []
     normalised = json.dumps(_normalise(document, str(base)), indent=2, sort_keys=True) + "\n"
     check_golden(golden, normalised)
+
+
+# -- the remediation plan of the scenario (what `faceaudit demo` shows) ---------------------
+PLAN_VOLATILE = {"plan_id", "created_at", "report", "report_sha256", "policy_digest"}
+PLAN_VOLATILE |= {"fingerprints", "preconditions"}  # content digests, inodes, times
+
+
+def test_the_plan_leaves_containers_to_a_person(
+    scenario: tuple[Path, ScanResult], tmp_path: Path
+) -> None:
+    """The HR mailbox, the onboarding PDF, the CV and the laptop backup each hold one face
+    among other data: the plan names the member for a person and never moves the container;
+    the loose photos are deleted."""
+    from scanner.remediation import plan_from_report, write_plan
+
+    base, result = scenario
+    report = tmp_path / "report.json"
+    report.write_text(render(result, Format.JSON), encoding="utf-8")
+    plan = plan_from_report(report, base=base)
+    by_path = {
+        Path(i.path).relative_to(base).as_posix(): i for i in plan.items if "://" not in i.path
+    }
+    mailbox = by_path["org/mail/hr-inbox.mbox"]
+    assert mailbox.action == "manual" and mailbox.members == (
+        "msg-badge-photo-E1005@example.com/me.jpg",
+    )
+    manual = {p for p, i in by_path.items() if i.action == "manual"}
+    assert manual == {
+        "org/mail/hr-inbox.mbox",
+        "org/hr/onboarding/E1005-onboarding.pdf",
+        "org/hr/recruiting/cv-2026-017.docx",
+        "org/backup/2019-laptop.zip",
+    }
+    assert by_path["org/hr/badges/E1003.jpg"].action == "delete"
+    assert not any(i.path == str(base / "org/mail/hr-inbox.mbox") for i in plan.acting)
+    write_plan(plan, tmp_path / "plan.json")
+    document = json.loads((tmp_path / "plan.json").read_text())
+    normalised = {
+        k: ("<volatile>" if k in PLAN_VOLATILE else v) for k, v in document.items() if k != "items"
+    }
+    normalised["source"] = {
+        k: ("<volatile>" if k in PLAN_VOLATILE else v) for k, v in document["source"].items()
+    }
+    normalised["items"] = [
+        {k: ("<volatile>" if k in PLAN_VOLATILE else v) for k, v in item.items()}
+        for item in document["items"]
+    ]
+    text = json.dumps(_normalise(normalised, str(base)), indent=2, sort_keys=True) + "\n"
+    check_golden("scenario.plan.json", text)

@@ -84,5 +84,12 @@ def _remediation_plan(root: Path, org_result: ScanResult) -> None:
     )
     for item in plan.items:
         outcome = check(item)
-        why = item.reason if item.action == "none" else ", ".join(item.rule_ids)
-        typer.echo(f"{item.action:<7} {outcome.status:<6} {terminal_safe(item.path)}  ({why})")
+        why: str | None = ", ".join(item.rule_ids)
+        if item.action == "manual":  # members of a container: the container stays
+            why = f"a person removes {', '.join(item.members)}; the container is left alone"
+        elif item.action == "none":
+            why = item.reason
+        typer.echo(
+            f"{item.action:<7} {outcome.status:<6} {terminal_safe(item.path)}  "
+            f"({terminal_safe(str(why))})"
+        )

@@ -1,6 +1,7 @@
 """`faceaudit remediate`: plan, apply, restore, purge and list (docs/remediation.md).
 
-Exit codes: 0 everything planned was done (or, in a dry run, would be); 1 never; 2 a usage
+Exit codes: 0 everything planned was done (or, in a dry run, would be: `manual` items, a
+person's to do, and `none` items do not count); 1 never; 2 a usage
 error (a bad plan or report, a vault that cannot be opened or made, nothing selected);
 3 incomplete: at least one item was skipped (a precondition no longer holds), failed (rolled
 back), met a conflict, or is blocked (an Object Lock retention: "blocked until DATE") —
@@ -25,6 +26,7 @@ from scanner.model import ExitCode
 if TYPE_CHECKING:
     from scanner.policy.declarations import Hold as PolicyHold
     from scanner.remediation import Outcome, Vault
+    from scanner.remediation.plan import PlanItem
 
 remediate_app = typer.Typer(
     help="Act on findings without losing anything: plan, review, apply into an encrypted "
@@ -156,9 +158,13 @@ def plan_command(  # noqa: PLR0912 (one option each)
 ) -> None:
     """Write a plan: one action per item of the report's findings, with the rules and laws
     that demand it and the preconditions (a file's size, SHA-256, mtime, inode; an object's
-    ETag and version id; each database row's key and value hash)."""
+    ETag and version id; each database row's key and value hash). Findings inside a
+    container (archive, PDF, office document, mailbox, video) are `manual` (a person removes
+    the members; the container is left alone) unless the policy's `container_action: whole`
+    allows acting on the container, or every member the scan examined is a finding."""
     from scanner.remediation import DEFAULT_GRACE_DAYS, PlanError, plan_from_report, write_plan
     from scanner.remediation.events import record, seal
+    from scanner.remediation.plan import ContainerRule, summary
 
     if sum(x is not None for x in (report, subject, scan_targets)) != 1:
         usage("name a JSON report to plan from, --scan TARGET or --subject REPORT (one of them)")
@@ -169,12 +175,17 @@ def plan_command(  # noqa: PLR0912 (one option each)
         report, incomplete = _scan_report(scan_targets, policy, output)
     days = grace_days
     holds: tuple[PolicyHold, ...] = ()
+    containers: ContainerRule | None = None
     if policy is not None:
         from scanner.cli.policy import load_or_exit
 
         loaded = load_or_exit(policy)
         holds = loaded.holds
         days = loaded.grace_days if days is None else days
+        containers = ContainerRule(
+            loaded.container_action,
+            tuple((s.id, s.container_action) for s in loaded.stores if s.container_action),
+        )
     if days is None:
         days = DEFAULT_GRACE_DAYS
     if days < 0:
@@ -198,6 +209,7 @@ def plan_command(  # noqa: PLR0912 (one option each)
                 holds=holds,
                 dsns=tuple(dsns or ()),
                 rows_mode=rows,
+                containers=containers,
             )
     except PlanError as exc:
         usage(str(exc))
@@ -205,24 +217,35 @@ def plan_command(  # noqa: PLR0912 (one option each)
         write_plan(plan, output)
     except OSError as exc:
         usage(f"cannot write the plan {output}: {exc.strerror}")
-    counts = {a: sum(i.action == a for i in plan.items) for a in ("delete", "quarantine", "none")}
+    counts = summary(plan)
     digest = plan.source.get("report_sha256") or plan.source.get("subject_report_sha256")
     record(log, "plan", plan=plan.plan_id, report_sha256=str(digest), **counts)
     seal(log)
     for item in plan.items:
-        what = item.reason if item.action == "none" else ", ".join(item.rule_ids)
-        typer.echo(
-            f"{item.action:<10} {item.id}  {terminal_safe(item.path)}  {terminal_safe(what or '')}"
-        )
+        typer.echo(_plan_line(item))
     typer.echo(
         f"Plan {plan.plan_id} written to {output}: {counts['delete']} to delete, "
-        f"{counts['quarantine']} to quarantine, {counts['none']} left alone. Review it, then "
-        f"`faceaudit remediate apply {output} --vault DIR`.",
+        f"{counts['quarantine']} to quarantine, {counts['manual']} for a person (members of a "
+        f"container; the container is left alone), {counts['none']} left alone. Review it, "
+        f"then `faceaudit remediate apply {output} --vault DIR`.",
         err=True,
     )
     if incomplete:
         typer.echo("faceaudit: the scan was incomplete: the plan covers what it saw", err=True)
         raise typer.Exit(int(ExitCode.INCOMPLETE))
+
+
+def _plan_line(item: PlanItem) -> str:
+    """One plan item as the review reads it: the action, the file; the rules, or why it is
+    left alone; for a container, the members and whether the whole container is acted on."""
+    left = item.action in ("none", "manual")
+    what = (item.reason or "") if left else ", ".join(item.rule_ids)
+    line = f"{item.action:<10} {item.id}  {terminal_safe(item.path)}  {terminal_safe(what)}"
+    if item.container is not None:
+        line += f"\n{'':<10} {'':<5}  members: {terminal_safe(', '.join(item.members))}"
+        if item.container.scope == "whole":
+            line += f"; {terminal_safe(item.container.why)}"
+    return line
 
 
 def _scan_report(targets: list[str], policy: str, output: Path) -> tuple[Path, bool]:
@@ -280,9 +303,11 @@ def apply_command(
             plan=plan.plan_id,
             would=sum(o.status == "would" for o in outcomes),
             skipped=sum(o.status == "skipped" for o in outcomes),
+            manual=sum(o.status == "manual" for o in outcomes),
         )
         seal(dry_log)
         code = _show(outcomes)
+        _manual_note(outcomes)
         typer.echo("Dry run: nothing was touched (--yes acts).", err=True)
         raise typer.Exit(code)
     v = _open_vault(vault, create=True)
@@ -290,7 +315,7 @@ def apply_command(
         log = log or v.path / LOG_NAME
         _recover(v, log, uris)
         try:
-            record(log, "apply", plan=plan.plan_id, items=len(plan.acting))
+            record(log, "apply", plan=plan.plan_id, items=len(plan.acting), manual=len(plan.manual))
         except (OSError, FaceauditError) as exc:
             typer.echo(f"faceaudit: cannot record in {log}: {exc}; nothing was done", err=True)
             raise typer.Exit(int(ExitCode.INCOMPLETE)) from None
@@ -324,7 +349,20 @@ def apply_command(
             for i in plan.items
         ]
         seal(log)
-    raise typer.Exit(_show(outcomes))
+    code = _show(outcomes)
+    _manual_note(outcomes)
+    raise typer.Exit(code)
+
+
+def _manual_note(outcomes: list[Outcome]) -> None:
+    """How many items are a person's to do (they do not change the exit code)."""
+    manual = sum(o.status == "manual" for o in outcomes)
+    if manual:
+        typer.echo(
+            f"{manual} item(s) left for a person: members inside a container, which was not "
+            "touched (the plan names the members and why).",
+            err=True,
+        )
 
 
 @remediate_app.command("restore")

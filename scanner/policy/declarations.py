@@ -16,6 +16,7 @@ from scanner.policy.fields import (
     BIOMETRIC,
     RULE_ID,
     SLUG,
+    ContainerAction,
     Kind,
     SeverityName,
     Start,
@@ -125,6 +126,10 @@ class Store(Strict):
     end_of_purpose_register: str | None = None
     pairs_with: str | None = None  # the store holding the other half (crops <-> vectors)
     overrides: list[StoreOverride] = []  # rule changes for this store's items only
+    # what a remediation plan does with a container some of whose members are this store's
+    # findings: `manual` (a person removes the members) or `whole` (act on the container);
+    # unset: the policy's `remediation: {container_action}`
+    container_action: ContainerAction | None = None
 
     @field_validator("paths")
     @classmethod

@@ -20,6 +20,8 @@ from scanner.reference.platforms import HOSTS, NAME_PATTERNS
 Kind = Literal["face_image", "face_tagged", "face_embedding", "executable_code", "face_video"]
 SeverityName = Literal["info", "low", "medium", "high", "critical"]
 Start = Literal["creation", "last_interaction", "end_of_purpose"]
+# what a remediation plan does with a container some of whose members are findings
+ContainerAction = Literal["manual", "whole"]
 BIOMETRIC: tuple[Kind, ...] = ("face_image", "face_tagged", "face_embedding")
 # `face_video` is not evidence of its own: a video with faces holds face images (every rule on
 # `face_image` applies to it) and is also of kind `face_video`, so that a rule or a store can

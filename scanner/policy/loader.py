@@ -80,6 +80,9 @@ class Policy:
     register_places: dict[str, tuple[str, int | None]] = field(default_factory=dict)
     holds: tuple[Hold, ...] = ()  # legal holds, in declaration order (scanner.policy.holds)
     grace_days: int = 30  # `remediation: {grace_days}`: the last file that sets it wins
+    # `remediation: {container_action}` (manual or whole): the last file that sets it wins;
+    # a store's own `container_action` wins for its findings
+    container_action: str = "manual"
 
     @property
     def enabled_rules(self) -> tuple[LoadedRule, ...]:
@@ -351,6 +354,14 @@ def _merge(loader: _Loader) -> Policy:
         grace_days=next(
             (m.remediation.grace_days for _, m, _ in reversed(loader.parsed) if m.remediation),
             30,
+        ),
+        container_action=next(
+            (
+                m.remediation.container_action
+                for _, m, _ in reversed(loader.parsed)
+                if m.remediation and "container_action" in m.remediation.model_fields_set
+            ),
+            "manual",
         ),
     )
 

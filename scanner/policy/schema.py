@@ -28,7 +28,7 @@ from scanner.policy.declarations import (
     StoreOverride,
     SubjectKey,
 )
-from scanner.policy.fields import RULE_ID, SLUG, SeverityName, Strict
+from scanner.policy.fields import RULE_ID, SLUG, ContainerAction, SeverityName, Strict
 
 __all__ = [
     "CHECKS",
@@ -73,6 +73,9 @@ class Remediation(Strict):
 
     # days a deleted item stays in the quarantine vault, restorable, before `purge`
     grace_days: Annotated[int, Field(ge=0, le=3650)] = 30
+    # findings inside a container (an archive's members, a PDF's pictures, a mailbox's
+    # attachments…): `manual`, a person removes them; `whole`, the plan acts on the container
+    container_action: ContainerAction = "manual"
 
 
 class PolicyFile(Strict):

@@ -53,12 +53,13 @@ from scanner.remediation.moves import (
     _entry,
     _ev,
     _same,
+    left_alone,
     no_hook,
     now_iso,
     remove_source,
     why,
 )
-from scanner.remediation.plan import Plan, PlanItem, Preconditions
+from scanner.remediation.plan import Plan, PlanItem, Preconditions, acts
 from scanner.remediation.restore import restore, set_metadata, undo_restore
 from scanner.remediation.vault import Vault, VaultError
 
@@ -135,8 +136,8 @@ class _QuarantineBatch:
         self.live: list[_Q] = []
         seen: set[str] = set()
         for i, item in enumerate(items):
-            if item.action == "none" or item.preconditions is None:
-                self.results[i] = Outcome("kept", item.path, item.reason or "no action", item.id)
+            if not acts(item) or item.preconditions is None:
+                self.results[i] = left_alone(item)
             elif item.path in seen:  # moved once, never twice
                 self.results[i] = Outcome("skipped", item.path, "named twice", item.id)
             else:

@@ -37,7 +37,7 @@ from scanner.remediation.fsops import (
     read_xattrs,
     split,
 )
-from scanner.remediation.plan import Plan, PlanItem, Preconditions
+from scanner.remediation.plan import Plan, PlanItem, Preconditions, acts
 from scanner.remediation.vault import Vault, VaultError
 
 StateHook = Callable[[str, str], None]  # (operation, state): called once the state is durable
@@ -47,7 +47,9 @@ StateHook = Callable[[str, str], None]  # (operation, state): called once the st
 class Outcome:
     """What became of one item: `done`, `would` (a dry run), `skipped` (a precondition no
     longer holds: nothing was touched), `conflict` (restore: something stands in the way),
-    `failed` (an error: rolled back), `kept` (purge: not due or held) or `recovered`."""
+    `failed` (an error: rolled back), `kept` (`none`; purge: not due or held), `manual`
+    (members of a container that a person removes: the container is never touched) or
+    `recovered`."""
 
     status: str
     path: str
@@ -57,7 +59,21 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
-        return self.status in ("done", "would", "kept", "recovered")
+        return self.status in ("done", "would", "kept", "manual", "recovered")
+
+
+def left_alone(item: PlanItem) -> Outcome:
+    """The outcome of an item `apply` does not act on: `manual` (a person removes the
+    members named; the container is not touched) or `kept` (`none`, with its reason)."""
+    if item.action == "manual":
+        members = ", ".join(item.members) or "its members"
+        return Outcome(
+            "manual",
+            item.path,
+            f"left for a person: remove {members}; the container is untouched",
+            item.id,
+        )
+    return Outcome("kept", item.path, item.reason or "no action", item.id)
 
 
 def no_hook(op: str, state: str) -> None:
@@ -96,8 +112,8 @@ def _same(st: os.stat_result, pre: Preconditions) -> bool:
 def check(item: PlanItem) -> Outcome:
     """What `apply` would do with the item, without touching it (the hash is not taken
     again: size, mtime, inode and device are compared)."""
-    if item.action == "none" or item.preconditions is None:
-        return Outcome("kept", item.path, item.reason or "no action", item.id)
+    if not acts(item) or item.preconditions is None:
+        return left_alone(item)
     try:
         _, name = split(item.path)
         with parent_dir(item.path) as dir_fd:
@@ -125,8 +141,8 @@ def quarantine(
 ) -> Outcome:
     """Move one planned file into the vault (see the module's docstring)."""
     pre = item.preconditions
-    if item.action == "none" or pre is None:
-        return Outcome("kept", item.path, item.reason or "no action", item.id)
+    if not acts(item) or pre is None:
+        return left_alone(item)
     vid = secrets.token_hex(8)
     journal = Journal(
         vault,

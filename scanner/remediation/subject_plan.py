@@ -1,10 +1,13 @@
 """A plan for a data subject's erasure request, from `faceaudit subject find`'s JSON report.
 
-Each match is an item. A photo (a file that is the match itself) gets the plan's action
-(`delete` by default) under the rule `SUBJECT-ERASURE`, citing GDPR Art 17(1). A match inside
-a store of many people's templates (an embeddings file, a database column) or inside an
-archive is `none`, with the reason: quarantining the whole store or archive would remove
-other people's data too, and erasing single rows or members is not done by this version. The
+Each file with matches is an item. A photo (a file that is the match itself) gets the plan's
+action (`delete` by default) under the rule `SUBJECT-ERASURE`, citing GDPR Art 17(1). Matches
+inside a container (an archive's members, a PDF's pictures, a mailbox's attachments) are one
+`manual` item for the container, naming the members: a person erases them, the container is
+left alone (it holds other data, often other people's). A match inside a store of many
+people's templates (an embeddings file, a database column) is `none`, with the reason:
+quarantining the whole store would remove other people's data too, and erasing single rows is
+not done by this version. The
 plan names the subject report by its SHA-256 (never the probe), so the erasure records, the
 plan and the search that follows can be tied together for the reply to the data subject.
 """
@@ -12,7 +15,7 @@ plan and the search that follows can be tied together for the reply to the data 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -52,28 +55,32 @@ def plan_from_subject(
     raw, doc = _read_json(report)
     if doc.get("report") != "subject" or not isinstance(doc.get("matches"), list):
         raise PlanError(f"{report} is not the JSON report of `faceaudit subject find`")
+    # one item per file: the matches inside one container are one entry for it
     by_path: dict[str, list[dict[str, Any]]] = {}
     for match in doc["matches"]:
-        by_path.setdefault(str(match.get("path", "")), []).append(match)
+        where = (match.get("location") or {}).get("path") or match.get("path", "")
+        by_path.setdefault(str(where), []).append(match)
     items: list[PlanItem] = []
-    for n, (display, matches) in enumerate(sorted(by_path.items()), 1):
+    for n, (artifact, matches) in enumerate(sorted(by_path.items()), 1):
         first = matches[0]
-        loc = first.get("location") or {}
-        finding = {
-            "rule_id": RULE,
-            "severity": "high",
-            "citations": list(CITATIONS),
-            "pack": "subject-erasure",
-            "fingerprint": hashlib.sha256(display.encode("utf-8", "surrogateescape")).hexdigest()[
-                :32
-            ],
-            "disposition": "open",
-            "location": loc,
-        }
+        findings: list[Mapping[str, Any]] = [
+            {
+                "rule_id": RULE,
+                "severity": "high",
+                "citations": list(CITATIONS),
+                "pack": "subject-erasure",
+                "fingerprint": hashlib.sha256(
+                    str(m.get("path", "")).encode("utf-8", "surrogateescape")
+                ).hexdigest()[:32],
+                "disposition": "open",
+                "location": m.get("location") or {},
+            }
+            for m in matches
+        ]
         item = _item(
             f"i{n:04d}",
-            str(loc.get("path", display)),
-            [finding],
+            artifact,
+            findings,
             base=base,
             action=action,
             sizes={},
@@ -81,10 +88,8 @@ def plan_from_subject(
             now=now,
         )
         why = None
-        if item.hold is not None:
-            pass  # the hold is the reason
-        elif loc.get("members"):
-            why = "inside an archive that may hold other people's data: erase the member by hand"
+        if item.hold is not None or item.action == "manual":
+            pass  # the hold is the reason; members of a container are a person's to erase
         elif any(m.get("store") for m in matches):
             why = "a store of face templates (many people): its rows are erased by hand for now"
         elif (

@@ -4,7 +4,9 @@ these, so every kind is planned, dry-run, applied, restored and recovered the sa
 
 Besides moves.Outcome's statuses, objects and rows add `blocked` (an Object Lock retention
 or legal hold forbids the erasure: "blocked until DATE", nothing touched) and `partial`
-(rows of a table done except those that changed since the plan); neither is `ok` (exit 3)."""
+(rows of a table done except those that changed since the plan); neither is `ok` (exit 3).
+A `manual` item (members of a container, a person's to remove) is never dispatched: its
+outcome is `manual`, and `apply_items` records it in the audit log."""
 
 from __future__ import annotations
 
@@ -13,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from scanner.remediation import plan as plans
-from scanner.remediation.moves import Outcome, StateHook, check, no_hook, quarantine
-from scanner.remediation.plan import Hold, Plan, PlanItem
+from scanner.remediation.events import EventValue, record_many, salted
+from scanner.remediation.moves import Outcome, StateHook, check, left_alone, no_hook, quarantine
+from scanner.remediation.plan import Hold, Plan, PlanItem, acts
 from scanner.remediation.vault import Vault
 
 OBJECT_SCHEMES = ("s3", "gs", "gcs", "az", "abfs")
@@ -71,11 +74,13 @@ def plan_remote(
 
 def check_item(item: PlanItem, dsns: Sequence[str] = ()) -> Outcome:
     """The dry run of one item (touches nothing)."""
-    if item.action != "none" and item.object is not None:
+    if not acts(item):
+        return left_alone(item)
+    if item.object is not None:
         from scanner.remediation.objects import check_object
 
         return check_object(item)
-    if item.action != "none" and item.rows is not None:
+    if item.rows is not None:
         from scanner.remediation.rows import check_rows
 
         return check_rows(item, dsns)
@@ -91,12 +96,15 @@ def apply_item(
     on_state: StateHook = no_hook,
     dsns: Sequence[str] = (),
 ) -> Outcome:
-    """Act on one item: quarantine a file, erase an object, clear or delete rows."""
-    if item.action != "none" and item.object is not None:
+    """Act on one item: quarantine a file, erase an object, clear or delete rows; a `manual`
+    or `none` item is left as it is."""
+    if not acts(item):
+        return left_alone(item)
+    if item.object is not None:
         from scanner.remediation.objects import erase_object
 
         return erase_object(vault, item, plan, log=log, on_state=on_state)
-    if item.action != "none" and item.rows is not None:
+    if item.rows is not None:
         from scanner.remediation.rows import erase_rows
 
         return erase_rows(vault, item, plan, log=log, on_state=on_state, dsns=dsns)
@@ -104,7 +112,7 @@ def apply_item(
 
 
 def _remote(item: PlanItem) -> bool:
-    return item.action != "none" and (item.object is not None or item.rows is not None)
+    return acts(item) and (item.object is not None or item.rows is not None)
 
 
 def apply_items(
@@ -117,17 +125,38 @@ def apply_items(
     dsns: Sequence[str] = (),
 ) -> list[Outcome]:
     """Act on many items, in their order: the files together (scanner/remediation/batch.py:
-    one journal record and a few fsyncs per batch), objects and rows one by one."""
+    one journal record and a few fsyncs per batch), objects and rows one by one. `manual`
+    items are left as they are, each recorded in the audit log (`manual`)."""
     from scanner.remediation.batch import quarantine_many
 
-    files = [i for i in items if not _remote(i)]
+    record_many(log, [("manual", manual_event(vault, i)) for i in items if i.action == "manual"])
+    files = [i for i in items if acts(i) and not _remote(i)]
     moved = iter(quarantine_many(vault, files, plan, log=log, on_state=on_state))
     return [
-        apply_item(vault, i, plan, log=log, on_state=on_state, dsns=dsns)
+        left_alone(i)
+        if not acts(i)
+        else apply_item(vault, i, plan, log=log, on_state=on_state, dsns=dsns)
         if _remote(i)
         else next(moved)
         for i in items
     ]
+
+
+def manual_event(vault: Vault, item: PlanItem) -> dict[str, EventValue]:
+    """The audit record of a `manual` item: the container only as a salted hash, how many
+    members a person is to remove, and why."""
+    event: dict[str, EventValue] = {
+        "plan_item": item.id,
+        "location": salted(vault.salt, item.path),
+        "rule_ids": list(item.rule_ids),
+        "members": len(item.members),
+        "detail": "left for a person: the container is untouched",
+    }
+    if item.preconditions is not None:
+        event["sha256"] = item.preconditions.sha256
+    if item.container is not None:
+        event["basis"] = item.container.basis
+    return event
 
 
 def restore_items(

@@ -47,7 +47,7 @@ def render(result: ScanResult) -> str:
 
 
 def to_document(result: ScanResult) -> dict[str, Any]:
-    return {
+    doc = {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "faceaudit", "version": result.tool_version},
         "models": dict(result.models),
@@ -68,6 +68,31 @@ def to_document(result: ScanResult) -> dict[str, Any]:
         "due": _due(result),
         "actions": [_action(a) for a in result.actions],
     }
+    containers = _containers(result)
+    if containers:
+        doc["containers"] = containers
+    return doc
+
+
+def _containers(result: ScanResult) -> list[dict[str, Any]]:
+    """The files holding findings inside them (archives, mailboxes), each with the members
+    the scan counted in it, nested containers included: a remediation plan acts on such a
+    file as a whole only when every member examined is a finding (docs/remediation.md). A
+    file is left out when the count could be short: the scan was interrupted, or a problem
+    was reported anywhere inside it (a limit, a corrupt or unreadable member)."""
+    if result.interrupted or not result.containers:
+        return []
+    holding = {f.location.artifact for f in result.findings if f.location.members}
+    troubled = {p.location.artifact for p in result.problems}
+    counts: collections.Counter[Location] = collections.Counter()
+    for location, members in result.containers:
+        artifact = location.artifact
+        if artifact is not None and artifact in holding and artifact not in troubled:
+            counts[artifact] += members
+    return [
+        {**_location(artifact), "members_examined": n}
+        for artifact, n in sorted(counts.items(), key=lambda c: c[0])
+    ]
 
 
 def _iso(moment: datetime) -> str:

@@ -380,3 +380,23 @@ def test_the_library_names_a_misspelt_pack_with_a_suggestion() -> None:
     (err,) = info.value.errors
     assert err.message == "unknown pack 'gdrp' (did you mean gdpr?)"
     assert scanner.load_policy("gdpr").name == "gdpr"
+
+
+def test_container_action_from_the_policy_and_its_stores(tmp_path: Path) -> None:
+    """`remediation: {container_action}` (the last file that sets it wins) and a store's own."""
+    fixture = Path(__file__).resolve().parent / "valid" / "container-action.yaml"
+    policy = load_policy(fixture)
+    assert policy.container_action == "manual"
+    assert {s.id: s.container_action for s in policy.stores} == {"laptop-backups": "whole"}
+    assert load_policy(builtin_packs()["gdpr"]).container_action == "manual"  # the default
+    top = write(
+        tmp_path / "org.yaml",
+        f"schema_version: 1\nname: org\nextends: [{fixture}]\n"
+        "remediation:\n  container_action: whole\n",
+    )
+    assert load_policy(top).container_action == "whole"
+    grace_only = write(
+        tmp_path / "grace.yaml",
+        f"schema_version: 1\nname: grace\nextends: [{top}]\nremediation:\n  grace_days: 3\n",
+    )
+    assert load_policy(grace_only).container_action == "whole"  # not set here: inherited

@@ -77,14 +77,17 @@ def test_none_with_its_reason(tmp_path: Path) -> None:
     assert not plan.acting
 
 
-def test_archive_members_are_acted_on_through_their_archive(tmp_path: Path) -> None:
+def test_archive_members_are_one_entry_for_their_archive_left_to_a_person(
+    tmp_path: Path,
+) -> None:
+    """tests/remediation/test_containers.py: the rule, and when the whole archive is acted on."""
     archive = _file(tmp_path / "backup.zip", b"PK\x03\x04 not really")
     members = [
         finding(archive, location={"members": [m], "uri": f"file://{archive}!/{m}"})
         for m in ("a/enc.pickle", "b/face.jpg")
     ]
     (item,) = plan_from_report(write_report(tmp_path, members), base=tmp_path).items
-    assert item.action == "delete" and item.path == str(archive)
+    assert item.action == "manual" and item.path == str(archive)
     assert item.members == ("a/enc.pickle", "b/face.jpg")
 
 
@@ -144,7 +147,7 @@ def test_a_legal_hold_keeps_its_items_out_of_the_plan(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     doc = json.loads((tmp_path / "p.json").read_text())
-    assert doc["summary"] == {"delete": 1, "quarantine": 0, "none": 1}
+    assert doc["summary"] == {"delete": 1, "quarantine": 0, "manual": 0, "none": 1}
 
 
 def test_a_finding_the_scan_held_is_planned_as_held(tmp_path: Path) -> None:
@@ -187,8 +190,8 @@ def test_the_plan_file_round_trips_and_is_versioned(tmp_path: Path) -> None:
     write_plan(plan, tmp_path / "plan.json")
     assert read_plan(tmp_path / "plan.json") == plan
     doc = json.loads((tmp_path / "plan.json").read_text())
-    assert doc["schema_version"] == 1 and doc["kind"] == "faceaudit-remediation-plan"
-    assert doc["summary"] == {"delete": 0, "quarantine": 1, "none": 0}
+    assert doc["schema_version"] == 2 and doc["kind"] == "faceaudit-remediation-plan"
+    assert doc["summary"] == {"delete": 0, "quarantine": 1, "manual": 0, "none": 0}
     doc["schema_version"] = 99
     (tmp_path / "plan.json").write_text(json.dumps(doc))
     with pytest.raises(PlanError):

@@ -468,3 +468,27 @@ def test_surrogates_in_findings_and_context_are_made_valid() -> None:
     assert (f["message"], f["store"], f["justification"]) == ("x\\xff",) * 3
     assert f["facts"] == {"basis": "x\\xff"}
     assert d["items"][0]["context"]["created_source"] == "x\\xff"
+
+
+def test_containers_count_the_members_of_files_holding_findings() -> None:
+    """`containers`: each file with findings inside it and the members the scan counted in
+    it (nested containers summed); left out when the count could be short."""
+    from scanner.reporters.json_report import to_document
+
+    backup = FileLocation("backups/2019.zip")
+    counted = (
+        (backup, 3),
+        (MemberLocation(backup, ("badges.tar",)), 2),  # nested: counted in its own outcome
+        (FileLocation("holds/nothing.zip"), 7),  # no finding inside: not listed
+    )
+    judged = replace(policy_result(), containers=counted)
+    assert any(f.location.artifact == backup for f in judged.findings if f.location.members)
+    # a problem inside the archive (a member over the pixel limit): the count could be short
+    assert "containers" not in to_document(judged)
+    clean = replace(
+        judged, problems=tuple(p for p in judged.problems if p.location.artifact != backup)
+    )
+    doc = to_document(clean)
+    assert doc["containers"] == [{"path": "backups/2019.zip", "members": [], "members_examined": 5}]
+    assert schema_errors(doc) == []
+    assert "containers" not in to_document(replace(clean, interrupted=True))
