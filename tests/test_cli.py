@@ -738,7 +738,7 @@ def test_an_existing_report_file_keeps_its_permissions(trees: Path, tmp_path: Pa
     proc = faceaudit("scan", "single", "-j", "0", "-f", "json", "-o", str(target), cwd=trees)
     assert proc.returncode == 1, err(proc)
     assert stat.S_IMODE(target.stat().st_mode) == 0o640
-    assert json.loads(target.read_text())["schema_version"] == "1.5"
+    assert json.loads(target.read_text())["schema_version"] == "1.6"
 
 
 def test_a_closed_pipe_ends_quietly(trees: Path) -> None:

@@ -39,7 +39,7 @@ from scanner.reporters.findings import (
 )
 from scanner.reporters.text import unicode_safe
 
-SCHEMA_VERSION = "1.5"  # 1.5: disposition `held`, `held_by`; pages; version_id
+SCHEMA_VERSION = "1.6"  # 1.6: containers; 1.5: disposition `held`, `held_by`; pages; version_id
 
 
 def render(result: ScanResult) -> str:

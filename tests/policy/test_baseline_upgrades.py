@@ -64,7 +64,7 @@ def report_form(findings: list[Finding], *, current: bool = False) -> dict[str, 
     an earlier version (fingerprints over the display), or of this one (`current`: each
     finding with its identity, and the fingerprint over it)."""
     return {
-        "schema_version": "1.5" if current else "1.3",
+        "schema_version": "1.6" if current else "1.3",
         "policy": {"name": "org", "files": ["org.yaml"]},
         "findings": [
             {

