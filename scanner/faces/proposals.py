@@ -28,9 +28,10 @@ WORK_SIDE = 340  # proposals are computed on the image reduced to about this lon
 WINDOWS = (4, 6)
 STRIDE = 2  # windows are tried every this many pixels
 # Skin by chroma (ITU-R BT.601 YCbCr as Pillow computes it), with a luminance floor: the chroma
-# of nearly black pixels is noise.
-CR_RANGE = (140, 165)
-CB_RANGE = (85, 120)
+# of nearly black pixels is noise. Cr from 135 and Cb up to 128 (not 140 and 120) also hold pale
+# faces (docs/scanning.md, step 4).
+CR_RANGE = (135, 165)
+CB_RANGE = (85, 128)
 MIN_LUMA = 40
 MIN_SKIN = 0.3  # share of skin pixels a window needs...
 MIN_BLOB = 0.15  # ...more than in its ring...
