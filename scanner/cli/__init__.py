@@ -16,8 +16,6 @@ from typing import Annotated, Any
 import typer
 import typer.core
 
-from scanner.model import ExitCode
-
 
 @dataclass(frozen=True)
 class Entry:
@@ -245,15 +243,20 @@ def main() -> None:
             raise KeyboardInterrupt
     except (typer.Abort, KeyboardInterrupt):
         _finishing()
+        from scanner.model import ExitCode  # here: `--help` has no use for the model
+
         print("faceaudit: interrupted; nothing was reported", file=sys.stderr)
         sys.exit(int(ExitCode.INCOMPLETE))
     except typer.exceptions.TyperException as exc:  # click's usage errors (typer vendors click)
+        from scanner.model import ExitCode
+
         show = getattr(exc, "show", None)
         if callable(show):
             show()
         sys.exit(int(ExitCode.USAGE))
     except Exception as exc:
         from scanner.errors import ExecutorError
+        from scanner.model import ExitCode
         from scanner.policy.loader import PolicyErrors
 
         if isinstance(exc, ExecutorError):  # the cluster named cannot be used: no scan ran
