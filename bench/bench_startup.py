@@ -111,11 +111,14 @@ def _children_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def timed(argv: list[str], env: dict[str, str], ok: tuple[int, ...] = (0,)) -> tuple[float, float]:
-    """(wall, cpu) seconds of one run."""
+def timed(
+    argv: list[str], env: dict[str, str], cwd: Path, ok: tuple[int, ...] = (0,)
+) -> tuple[float, float]:
+    """(wall, cpu) seconds of one run, in `cwd`: a folder holding no checkout, since
+    `python -c` puts the working directory ahead of PYTHONPATH."""
     cpu = _children_cpu()
     started = time.perf_counter()
-    proc = subprocess.run(argv, env=env, capture_output=True, check=False)
+    proc = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, check=False)
     elapsed = time.perf_counter() - started
     if proc.returncode not in ok:
         raise SystemExit(
@@ -140,16 +143,16 @@ def runner(
     def first() -> tuple[float, float]:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{state}{suffix}").unlink(missing_ok=True)
-        return timed([*scan, str(corpus), "--state", str(state)], env, ok=(0, 1))
+        return timed([*scan, str(corpus), "--state", str(state)], env, scratch, ok=(0, 1))
 
     def rescan() -> tuple[float, float]:
-        return timed([*scan, str(corpus), "--state", str(state)], env, ok=(0, 1))
+        return timed([*scan, str(corpus), "--state", str(state)], env, scratch, ok=(0, 1))
 
     return [
-        lambda: timed([python, "-c", "pass"], env),
-        lambda: timed([*fa, "--version"], env),
-        lambda: timed([*fa, "--help"], env),
-        lambda: timed([*scan, str(empty), "--no-state"], env),
+        lambda: timed([python, "-c", "pass"], env, scratch),
+        lambda: timed([*fa, "--version"], env, scratch),
+        lambda: timed([*fa, "--help"], env, scratch),
+        lambda: timed([*scan, str(empty), "--no-state"], env, scratch),
         first,
         rescan,  # after `first` in the same round: the same state database, unchanged files
     ]
