@@ -42,6 +42,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import tomllib
+
 HERE = Path(__file__).resolve().parent
 TREE = HERE.parent
 DEV = Path(os.environ.get("FACEAUDIT_DEVSET", "/work/shared/data/faces-dev"))
@@ -90,10 +92,18 @@ def build_corpus(root: Path, faces: int = 90, no_faces: int = 50, others: int = 
         (root / "docs" / f"file{i:03d}{suffix}").write_text(body, encoding="utf-8")
 
 
-def faceaudit_command(python: str) -> list[str]:
-    """The installed `faceaudit` script beside the interpreter, else `python -m scanner`."""
-    script = Path(python).parent / "faceaudit"
-    return [str(script)] if script.is_file() else [python, "-m", "scanner"]
+def faceaudit_command(python: str, tree: Path) -> list[str]:
+    """What the `faceaudit` script pip installs for `tree` runs: its console entry point
+    (`[project.scripts]` in its pyproject.toml), called as the generated script calls it. The
+    script installed beside the interpreter belongs to one checkout only, so each tree's own
+    entry point is run instead; `python -m scanner` if the tree declares none."""
+    scripts = tomllib.loads((tree / "pyproject.toml").read_text(encoding="utf-8"))
+    entry = scripts.get("project", {}).get("scripts", {}).get("faceaudit")
+    if entry is None:
+        return [python, "-m", "scanner"]
+    module, _, func = entry.partition(":")
+    code = f"import sys\nfrom {module} import {func}\nsys.argv[0] = 'faceaudit'\nsys.exit({func}())"
+    return [python, "-c", code]
 
 
 def _children_cpu() -> float:
@@ -101,11 +111,14 @@ def _children_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def timed(argv: list[str], env: dict[str, str], ok: tuple[int, ...] = (0,)) -> tuple[float, float]:
-    """(wall, cpu) seconds of one run."""
+def timed(
+    argv: list[str], env: dict[str, str], cwd: Path, ok: tuple[int, ...] = (0,)
+) -> tuple[float, float]:
+    """(wall, cpu) seconds of one run, in `cwd`: a folder holding no checkout, since
+    `python -c` puts the working directory ahead of PYTHONPATH."""
     cpu = _children_cpu()
     started = time.perf_counter()
-    proc = subprocess.run(argv, env=env, capture_output=True, check=False)
+    proc = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, check=False)
     elapsed = time.perf_counter() - started
     if proc.returncode not in ok:
         raise SystemExit(
@@ -123,23 +136,23 @@ def runner(
     """One callable per case (in CASES order) that runs it once against `tree`."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env |= {"PYTHONPATH": str(tree), "PYTHONPYCACHEPREFIX": str(scratch / "pycache")}
-    fa = faceaudit_command(python)
+    fa = faceaudit_command(python, tree)
     scan = [*fa, "scan", "--quiet", "--workers", str(workers)]
     state = scratch / f"state-{tree.name}.db"
 
     def first() -> tuple[float, float]:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{state}{suffix}").unlink(missing_ok=True)
-        return timed([*scan, str(corpus), "--state", str(state)], env, ok=(0, 1))
+        return timed([*scan, str(corpus), "--state", str(state)], env, scratch, ok=(0, 1))
 
     def rescan() -> tuple[float, float]:
-        return timed([*scan, str(corpus), "--state", str(state)], env, ok=(0, 1))
+        return timed([*scan, str(corpus), "--state", str(state)], env, scratch, ok=(0, 1))
 
     return [
-        lambda: timed([python, "-c", "pass"], env),
-        lambda: timed([*fa, "--version"], env),
-        lambda: timed([*fa, "--help"], env),
-        lambda: timed([*scan, str(empty), "--no-state"], env),
+        lambda: timed([python, "-c", "pass"], env, scratch),
+        lambda: timed([*fa, "--version"], env, scratch),
+        lambda: timed([*fa, "--help"], env, scratch),
+        lambda: timed([*scan, str(empty), "--no-state"], env, scratch),
         first,
         rescan,  # after `first` in the same round: the same state database, unchanged files
     ]

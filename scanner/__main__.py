@@ -1,6 +1,6 @@
 """`python -m scanner` runs the faceaudit command."""
 
-from scanner.cli import main
+from scanner.launcher import main
 
 if __name__ == "__main__":
     main()

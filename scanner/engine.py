@@ -10,14 +10,13 @@ import collections
 import contextlib
 import os
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from scanner.config import ScanConfig
-from scanner.context import enrich
 from scanner.detectors import DEFAULT_DETECTORS, check_ids, default_detectors, distributions
 from scanner.errors import ExecutorLost
 from scanner.model import (
@@ -35,13 +34,13 @@ from scanner.pool import Event, Executor, InlineExecutor, WorkerPool
 from scanner.sources import display, open_target, read_keys
 from scanner.sources.base import ListingMark, SourceContext, SourceItem
 from scanner.sources.globs import PathFilter
-from scanner.sources.object_read import prefetching, reads_objects
 from scanner.sources.roots import check_targets, resolved_roots
 from scanner.version import distribution_version, tool_version
 from scanner.work import ItemHook, Partial, WorkerSetup, WorkItem, WorkOutcome
 
 # What only some scans need is imported by them (start-up, docs/scanning.md): the policy
-# schema (pydantic) with a judgement, the state database with one.
+# schema (pydantic) with a judgement, the state database with one, the context enrichers
+# (and their reference tables) with an item, the object-store readers with a store.
 if TYPE_CHECKING:
     from scanner.policy.judgement import Judgement
     from scanner.policy.loader import Policy
@@ -374,7 +373,7 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
                 where = outcome.problems[0].location.display
                 progress(Progress(planner.discovered, planner.queued, done, where))
             return
-        result = enrich(raw)
+        result = _enrich(raw)
         if on_extra is not None and outcome.extra is not None:
             on_extra(result, outcome.extra)
         problems.extend(result.problems)
@@ -392,8 +391,12 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
         try:
             # objects of a store are fetched a few at a time ahead of the workers (a cluster's
             # workers fetch their own: scanner.executors)
-            ahead = config.executor == "local" and reads_objects(config.uris)
-            queued = prefetching(planner) if ahead else planner
+            queued: Iterable[WorkItem] = planner
+            if config.executor == "local" and config.uris:  # only a URI may name a store
+                from scanner.sources.object_read import prefetching, reads_objects
+
+                if reads_objects(config.uris):
+                    queued = prefetching(planner)
             for event in executor.run(queued, planner.admit):
                 collect(event)
         except KeyboardInterrupt:
@@ -560,6 +563,14 @@ def _stats(planner: _Planner, bytes_read: int, incremental: Incremental | None) 
     )
 
 
+def _enrich(raw: ItemResult) -> ItemResult:
+    """`scanner.context.enrich`, imported when the first item is done (an empty scan has
+    none)."""
+    from scanner.context import enrich
+
+    return enrich(raw)
+
+
 def _merge_reused(
     incremental: Incremental, results: list[ItemResult], problems: list[Problem]
 ) -> None:
@@ -567,7 +578,7 @@ def _merge_reused(
     the clock may have changed). What was looked at completely is saved afterwards (an
     interrupted file is not)."""
     for raw in incremental.reused_results:
-        reused = enrich(raw)
+        reused = _enrich(raw)
         problems.extend(reused.problems)
         if reused.evidence:
             results.append(reused)

@@ -24,12 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
 from helpers import astronaut, encode, no_face
 from PIL import Image
 from reporters.sample import schema_errors
 
-from scanner.cli import app
+from scanner.cli import root_command
 from scanner.detectors import DEFAULT_DETECTORS
 
 BIN = Path(sys.executable).parent
@@ -542,7 +541,7 @@ def test_python_m_scanner(tmp_path: Path) -> None:
         assert command in proc.stdout.decode()
 
 
-COMMANDS = sorted(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+COMMANDS = sorted(root_command().commands)
 
 
 def test_the_commands_are_known() -> None:

@@ -28,9 +28,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-import typer
 
-from scanner.cli import app
+from scanner.cli import root_command
 from scanner.model import EvidenceKind, ProblemReason
 from scanner.reporters import Format
 from scanner.reporters.subject_formats import SubjectFormat
@@ -43,7 +42,7 @@ README_MAX_LINES = 300
 # Documents whose links must resolve: the manual, and the policy language it links into.
 LINKED = [README, *sorted(DOCS.glob("*.md")), ROOT / "policies" / "README.md"]
 
-ROOT_COMMAND: Any = typer.main.get_command(app)
+ROOT_COMMAND: Any = root_command()
 
 
 def _walk(group: Any, prefix: str = "") -> dict[str, Any]:

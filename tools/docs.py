@@ -77,11 +77,9 @@ def cli_commands() -> dict[str, Any]:
     command as `faceaudit`. Typer vendors its own click, so nothing here names click's
     classes: commands are told apart by having `commands`, parameters by `param_type_name`."""
     _import_scanner()
-    import typer
+    from scanner.cli import root_command
 
-    from scanner.cli import app
-
-    root: Any = typer.main.get_command(app)
+    root: Any = root_command()
     out: dict[str, Any] = {"faceaudit": root}
 
     def walk(group: Any, prefix: str) -> None:

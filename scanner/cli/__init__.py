@@ -5,26 +5,163 @@ what they share (common, output). The library never prints; this package does.
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import sys
+from dataclasses import dataclass
 from types import FrameType
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+import typer.core
 
-from scanner.cli.audit import audit_app
-from scanner.cli.demo import demo
-from scanner.cli.detectors import detectors
-from scanner.cli.history import history
-from scanner.cli.policy import policy_app
-from scanner.cli.remediate import remediate_app
-from scanner.cli.scan import scan
-from scanner.cli.state import watch
-from scanner.cli.subject import subject_app, triage
-from scanner.model import ExitCode
+
+@dataclass(frozen=True)
+class Entry:
+    """One command of `faceaudit`: where it is defined, and the one-line summary the
+    top-level help shows for it (the first paragraph of its own help;
+    tests/cli/test_lazy.py checks the two agree)."""
+
+    name: str
+    module: str
+    attribute: str
+    group: bool  # a typer app of sub-commands (`policy validate`), not one command
+    summary: str
+
+
+# Every command, in the order `faceaudit --help` lists them (typer's: commands, then groups).
+# A command's module is imported only when that command runs or its own help is asked.
+COMMANDS = (
+    Entry(
+        "scan",
+        "scanner.cli.scan",
+        "scan",
+        False,
+        "Scan PATHS for face images, face tags and face templates; judge and report them.",
+    ),
+    Entry(
+        "detectors",
+        "scanner.cli.detectors",
+        "detectors",
+        False,
+        "List the detectors, their ids (used by --detector and policies) and what they find; "
+        "plug-ins (the `faceaudit.detectors` entry points) are marked with their distribution.",
+    ),
+    Entry(
+        "demo",
+        "scanner.cli.demo",
+        "demo",
+        False,
+        "Build a demo tree and a demo organisation from photos that installed packages ship; "
+        "scan the tree, then judge the organisation against its policy.",
+    ),
+    Entry(
+        "watch",
+        "scanner.cli.state",
+        "watch",
+        False,
+        "Watch folders and report new face data as JSON lines as files arrive.",
+    ),
+    Entry(
+        "history",
+        "scanner.cli.history",
+        "history",
+        False,
+        "Show the recorded scans: counts, new and resolved findings, by kind and severity.",
+    ),
+    Entry(
+        "triage",
+        "scanner.cli.subject",
+        "triage",
+        False,
+        "Summarise a breached store for a GDPR Art 33 notification.",
+    ),
+    Entry(
+        "policy",
+        "scanner.cli.policy",
+        "policy_app",
+        True,
+        "Validate, list, show and explain policies and the built-in law packs.",
+    ),
+    Entry(
+        "subject",
+        "scanner.cli.subject",
+        "subject_app",
+        True,
+        "Find one person's face across every store (access and erasure requests).",
+    ),
+    Entry(
+        "remediate",
+        "scanner.cli.remediate",
+        "remediate_app",
+        True,
+        "Act on findings without losing anything: plan, review, apply into an encrypted "
+        "quarantine vault, restore, purge after the grace period. Exit codes: 0 done, 2 usage "
+        "error, 3 some items skipped, failed or in conflict (untouched).",
+    ),
+    Entry(
+        "audit",
+        "scanner.cli.audit",
+        "audit_app",
+        True,
+        "Check the tamper-evident audit log that remediation writes.",
+    ),
+)
+_ENTRIES = {e.name: e for e in COMMANDS}
+
+
+def load_command(entry: Entry) -> Any:
+    """The click command typer builds for `entry`, exactly as if it had been registered on
+    the app (same settings), importing its module now."""
+    obj = getattr(importlib.import_module(entry.module), entry.attribute)
+    holder = typer.Typer(  # what typer passes down from the app to its commands
+        add_completion=False,
+        pretty_exceptions_short=app.pretty_exceptions_short,
+        rich_markup_mode=app.rich_markup_mode,
+        suggest_commands=app.suggest_commands,
+    )
+    if entry.group:
+        holder.add_typer(obj, name=entry.name)
+    else:
+        holder.command(entry.name)(obj)
+    return typer.main.get_group(holder).commands[entry.name]
+
+
+class LazyGroup(typer.core.TyperGroup):
+    """The root command: lists every command of `COMMANDS` and imports a command's module
+    only when that command is resolved (to run it, or to show its own help). The top-level
+    help shows the registry's summaries, so `faceaudit --help` imports no command module."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*_ENTRIES, *(n for n in self.commands if n not in _ENTRIES)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in self.commands and cmd_name in _ENTRIES:
+            self.commands[cmd_name] = load_command(_ENTRIES[cmd_name])
+        return self.commands.get(cmd_name)
+
+    def load_all(self) -> dict[str, Any]:
+        """Every command, loaded (for the docs generator and the tests)."""
+        for name in _ENTRIES:
+            self.get_command(None, name)
+        return {name: self.commands[name] for name in self.list_commands(None)}
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        saved = self.commands
+        shown = {
+            name: saved.get(name) or typer.core.TyperCommand(name=name, help=entry.summary)
+            for name, entry in _ENTRIES.items()
+        }
+        self.commands = {**shown, **saved}
+        try:
+            super().format_commands(ctx, formatter)
+        finally:
+            self.commands = saved
+
 
 app = typer.Typer(
+    cls=LazyGroup,
     name="faceaudit",
     help=(
         "Find stored face images, face-tagged photos and face templates (embeddings) in "
@@ -43,17 +180,6 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-app.command()(scan)
-app.command()(detectors)
-app.command()(demo)
-app.add_typer(policy_app, name="policy")
-app.command()(watch)
-app.command()(history)
-app.add_typer(subject_app, name="subject")
-app.command()(triage)
-app.add_typer(remediate_app, name="remediate")
-app.add_typer(audit_app, name="audit")
-
 
 def _version(value: bool) -> None:
     if value:
@@ -61,6 +187,15 @@ def _version(value: bool) -> None:
 
         typer.echo(f"faceaudit {tool_version()}")
         raise typer.Exit()
+
+
+def root_command() -> LazyGroup:
+    """The click command `faceaudit` runs, with every command loaded (what the docs generator
+    and the tests walk; running the app loads only the command asked for)."""
+    root = typer.main.get_command(app)
+    assert isinstance(root, LazyGroup)
+    root.load_all()
+    return root
 
 
 @app.callback()
@@ -108,15 +243,20 @@ def main() -> None:
             raise KeyboardInterrupt
     except (typer.Abort, KeyboardInterrupt):
         _finishing()
+        from scanner.model import ExitCode  # here: `--help` has no use for the model
+
         print("faceaudit: interrupted; nothing was reported", file=sys.stderr)
         sys.exit(int(ExitCode.INCOMPLETE))
     except typer.exceptions.TyperException as exc:  # click's usage errors (typer vendors click)
+        from scanner.model import ExitCode
+
         show = getattr(exc, "show", None)
         if callable(show):
             show()
         sys.exit(int(ExitCode.USAGE))
     except Exception as exc:
         from scanner.errors import ExecutorError
+        from scanner.model import ExitCode
         from scanner.policy.loader import PolicyErrors
 
         if isinstance(exc, ExecutorError):  # the cluster named cannot be used: no scan ran
