@@ -80,6 +80,7 @@ IMPORT_MODULE_ALLOWED = {
     "detectors/models.py": "the libraries detectors declare (built-ins and installed plug-ins; "
     "the worker preloads them), never named by data",
     "detectors/__init__.py": "the built-in detectors, loaded lazily from a fixed table (BUILTINS)",
+    "cli/__init__.py": "the commands, loaded when they run from a fixed table (COMMANDS)",
     "reporters/__init__.py": "each report format's module, from a fixed table (REPORTERS)",
     "executors/__init__.py": "a cluster executor's module (Dask), from a fixed table (EXECUTORS)",
     "sources/object_stores.py": "the fsspec filesystem of an object store, from a fixed table of "

@@ -32,7 +32,6 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import CancelledError, Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol, TypeVar
-from urllib.parse import urlsplit
 
 from scanner.errors import FaceauditError
 from scanner.model import ContentType
@@ -315,8 +314,10 @@ Q = TypeVar("Q", bound=_Queued)
 
 
 def reads_objects(targets: Iterable[str]) -> bool:
-    """True when some target is an object store's (its objects are worth fetching ahead)."""
-    return any(urlsplit(t).scheme.lower() in DIALECTS for t in targets)
+    """True when some target is an object store's (its objects are worth fetching ahead).
+    Only the scheme is read: a database URI's credentials may hold what urlsplit refuses
+    (`[` in a password reads as a broken IPv6 host), and that URI's source reports it."""
+    return any(t.partition("://")[0].lower() in DIALECTS for t in targets if "://" in t)
 
 
 def prefetching(
