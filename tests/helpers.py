@@ -260,3 +260,46 @@ def run_faceaudit(
         check=False,
         stdin=subprocess.DEVNULL,
     )
+
+
+_PROBE = """
+import json, resource, sys
+sys.argv = ["faceaudit", *json.loads(sys.argv[1])]
+from {module} import main
+code = 0
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+children = resource.getrusage(resource.RUSAGE_CHILDREN)
+report = {{
+    "code": code,
+    "modules": sorted(sys.modules),
+    "children_maxrss": children.ru_maxrss,
+    "children_cpu": children.ru_utime + children.ru_stime,
+}}
+print("\\nPROBE " + json.dumps(report))
+"""
+
+
+def probe_command(
+    *args: str, module: str = "scanner.launcher", cwd: Path | None = None
+) -> dict[str, Any]:
+    """Run `faceaudit ARGS` through `module`'s main in a fresh interpreter and report what it
+    did: its exit code, the modules it imported, the memory and CPU its child processes used,
+    and its stdout (without the report's line) and stderr. Observed, never timed."""
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run(
+        [sys.executable, "-c", _PROBE.format(module=module), json.dumps(args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    out, _, line = proc.stdout.rpartition("\nPROBE ")
+    assert line, proc.stdout[-2000:] + proc.stderr[-2000:]
+    report: dict[str, Any] = json.loads(line)
+    report["stdout"], report["stderr"] = out, proc.stderr
+    return report

@@ -5,46 +5,19 @@ command runs or its own help is asked. Observed in fresh interpreters, never tim
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import typer.core
+from helpers import probe_command
 
 from scanner.cli import COMMANDS, load_command, root_command
 
 ROOT = Path(__file__).resolve().parents[1]
 
-PROBE = """
-import json, sys
-sys.argv = ["faceaudit", *json.loads(sys.argv[1])]
-from {module} import main
-code = 0
-try:
-    main()
-except SystemExit as exc:
-    code = exc.code
-print("\\nPROBE " + json.dumps({{"code": code, "modules": sorted(sys.modules)}}))
-"""
-
 
 def probe(*args: str, module: str = "scanner.launcher") -> dict[str, object]:
-    proc = subprocess.run(
-        [sys.executable, "-c", PROBE.format(module=module), json.dumps(args)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    out, _, line = proc.stdout.rpartition("\nPROBE ")
-    assert line, proc.stdout[-2000:] + proc.stderr[-2000:]
-    report: dict[str, object] = json.loads(line)
-    report["stdout"], report["stderr"] = out, proc.stderr
-    return report
+    return probe_command(*args, module=module)
 
 
 def command_modules(report: dict[str, object]) -> list[str]:

@@ -9,38 +9,17 @@ started none has used no child memory or time at all."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import astronaut, encode
+from helpers import astronaut, encode, probe_command
 
 from scanner.detectors import BUILTINS, DEFAULT_DETECTORS, DETECTORS
 
 ROOT = Path(__file__).resolve().parents[1]
 
-PROBE = """
-import json, resource, sys
-sys.argv = ["faceaudit", *json.loads(sys.argv[1])]
-from scanner.cli import main
-code = 0
-try:
-    main()
-except SystemExit as exc:
-    code = exc.code
-children = resource.getrusage(resource.RUSAGE_CHILDREN)
-report = {
-    "code": code,
-    "modules": sorted(sys.modules),
-    "children_maxrss": children.ru_maxrss,
-    "children_cpu": children.ru_utime + children.ru_stime,
-}
-print("\\nPROBE " + json.dumps(report))
-"""
 
 # What `--version` and `--help` must not pay for.
 HEAVY = (
@@ -73,20 +52,7 @@ NO_ITEM = ("scanner.context", "scanner.reference", "scanner.sources.object_read"
 
 
 def probe(*args: str, cwd: Path) -> dict[str, Any]:
-    proc = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(args)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    line = proc.stdout.rstrip().rsplit("\n", 1)[-1]
-    assert line.startswith("PROBE "), proc.stdout[-2000:] + proc.stderr[-2000:]
-    report: dict[str, Any] = json.loads(line.removeprefix("PROBE "))
-    report["stdout"], report["stderr"] = proc.stdout, proc.stderr
-    return report
+    return probe_command(*args, cwd=cwd)
 
 
 def loaded(report: dict[str, Any], names: tuple[str, ...]) -> list[str]:
@@ -111,7 +77,7 @@ def test_an_empty_scan_starts_no_worker_and_loads_no_model(tmp_path: Path) -> No
     assert report["children_maxrss"] == 0 and report["children_cpu"] == 0
     assert loaded(report, MODELS) == []
     assert loaded(report, NO_ITEM) == []
-    scan = json.loads(report["stdout"].split("\nPROBE ")[0])["scan"]
+    scan = json.loads(report["stdout"])["scan"]
     assert set(scan["protections"].values()) == {
         "not needed: no worker was started (no item needed opening)"
     }
@@ -131,7 +97,7 @@ def test_an_unchanged_rescan_starts_no_worker_and_loads_no_model(tmp_path: Path)
     assert again["code"] == 1, again["stderr"]  # the face is still reported
     assert again["children_maxrss"] == 0 and again["children_cpu"] == 0
     assert loaded(again, MODELS) == []
-    summary = json.loads(again["stdout"].split("\nPROBE ")[0])["summary"]
+    summary = json.loads(again["stdout"])["summary"]
     assert summary["reused_from_state"] == 2
     assert summary["items_with_evidence"] == 1
 
