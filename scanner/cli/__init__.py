@@ -21,7 +21,7 @@ import typer.core
 class Entry:
     """One command of `faceaudit`: where it is defined, and the one-line summary the
     top-level help shows for it (the first paragraph of its own help;
-    tests/cli/test_lazy.py checks the two agree)."""
+    tests/test_cli_lazy.py checks the two agree)."""
 
     name: str
     module: str
