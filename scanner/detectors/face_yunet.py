@@ -11,7 +11,8 @@ Chosen by measurement (docs/scanning.md, "How faces are found"; bench/bench_dete
 4. Small candidates are looked at again in ~160 px tiles of the detail image: a face of
    ~72 px in a 4000 px photo is ~18 px at the fine pass, ~36 px in its tile. Faces the fine
    pass gives no candidate at all (~60 px: ~15 px there) get 128 px tiles where skin-coloured
-   blobs of their size are (scanner/faces/proposals.py): four at most.
+   blobs of their size are (scanner/faces/proposals.py): four at most; on a mostly
+   skin-coloured image also two textured spots inside the skin (a face on a wooden wall).
 5. Small images are upsampled and searched again (tiny faces, thumbnails).
 6. Borderline candidates (verify_score <= score < accept_score) that YuNet still sees in two
    re-looks (the face at 100 px in a crop twice its size; at 60 and 50 px in crops three
@@ -83,6 +84,8 @@ TILE_PX = 160  # ...in a tile of the detail image at least this large...
 TILE_CONTEXT = 4.0  # ...and this many candidate sizes wide...
 MAX_TILES = 8  # ...for at most this many candidates per image (~3 ms each)
 MAX_PROPOSALS = 4  # skin-coloured blobs of a small face's size also get a tile (proposals.py)...
+# ...and so do textured windows inside skin-coloured areas (a face on a wooden wall), fewer:
+MAX_TEXTURES = 2
 PROPOSAL_TILE_PX = 128  # ...this large: the face they stand for is ~25-40 px there
 PROPOSED = "proposal"  # a proposal's method until YuNet finds a face in its tile
 TILE_FLOOR = 0.25  # YuNet score from which a fine-pass candidate is worth a closer look
@@ -339,12 +342,13 @@ def _proposed(looked_at: list[_Hit], work: imaging.WorkingImage) -> list[_Hit]:
     """Where a face too small for the fine pass (no candidate at all) may be: skin-coloured
     blobs of its size (scanner/faces/proposals.py), away from the candidates already looked at.
     They only earn a tile: what YuNet finds in it counts, and nothing else."""
-    found = []
-    for p in proposals.skin_blobs(work.image, MAX_PROPOSALS):
+    found: list[_Hit] = []
+    blobs = proposals.skin_blobs(work.image, MAX_PROPOSALS)
+    for p in blobs + proposals.skin_textures(work.image, MAX_TEXTURES):
         cx, cy = p.box.x + p.box.w / 2, p.box.y + p.box.h / 2
         if not any(
             abs(cx - c.box.x - c.box.w / 2) < c.box.w and abs(cy - c.box.y - c.box.h / 2) < c.box.h
-            for c in looked_at
+            for c in looked_at + found
         ):
             found.append(_Hit(p.box, 0.0, 0, method=PROPOSED))
     return found

@@ -10,6 +10,10 @@ not a skin-coloured wall) and some edges inside (eyes, brows, mouth; a smooth wo
 has none). A proposal never accepts a face: YuNet must find one in the tile
 (face_yunet._closer), and borderline ones still go through the usual confirmation.
 
+A face on a skin-coloured background (a wooden wall, sand, a beige sofa) is no blob: its
+ring is skin too. For those, `skin_textures` proposes face-sized windows inside skin-coloured
+areas whose luminance varies much more than their ring's (eyes and mouth on a plain surface).
+
 Grayscale images give no proposals (no chroma); their small faces are left to --thorough.
 """
 
@@ -38,6 +42,10 @@ MIN_BLOB = 0.15  # ...more than in its ring...
 MIN_CONTRAST = 8.0  # ...and this standard deviation of luminance inside (eyes, brows, mouth)
 CONTRAST_CAP = 32.0  # more contrast than this earns nothing more (foliage, text)
 BRIGHT = 128.0  # contrast of darker windows is also ranked as if they were this bright
+# skin_textures: a window inside a skin-coloured area (this share of its ring is skin too)...
+MIN_RING_SKIN = 0.6
+TEXTURE_RATIO = 1.5  # ...whose luminance deviation is at least this multiple of its ring's
+MIN_SKIN_AREA = 0.75  # share of skin pixels from which the background is skin-coloured
 
 
 def _lut(low: int, high: int) -> list[int]:
@@ -57,17 +65,9 @@ def skin_blobs(image: Image.Image, limit: int) -> list[Proposal]:
     """Up to `limit` face-sized skin-coloured blobs with edges inside, best first."""
     if limit <= 0 or image.mode != "RGB":
         return []
-    factor = max(1, round(max(image.size) / WORK_SIDE))
-    small = image.reduce(factor) if factor > 1 else image
-    luma, cb, cr = small.convert("YCbCr").split()
-    mask = (
-        np.asarray(cb.point(_CB_LUT), dtype=np.uint8)
-        & np.asarray(cr.point(_CR_LUT), dtype=np.uint8)
-        & np.asarray(luma.point(_LUMA_LUT), dtype=np.uint8)
-    )
+    mask, lum = _planes(image)
     if not mask.any():
         return []
-    lum = np.asarray(luma, dtype=np.float64)
     skin_sum, lum_sum, sq_sum = _integral(mask), _integral(lum), _integral(lum * lum)
     height, width = mask.shape
     # Two rankings, taken in turn: by contrast, and by contrast relative to the brightness
@@ -119,6 +119,72 @@ def skin_blobs(image: Image.Image, limit: int) -> list[Proposal]:
         )
         for w in picked
     ]
+
+
+def skin_textures(image: Image.Image, limit: int) -> list[Proposal]:
+    """Up to `limit` face-sized windows inside skin-coloured areas, best first, whose
+    luminance varies much more than their ring's: what a face on a skin-coloured background
+    looks like, where `skin_blobs` sees no blob."""
+    if limit <= 0 or image.mode != "RGB":
+        return []
+    mask, lum = _planes(image)
+    if mask.mean() < MIN_SKIN_AREA:
+        return []
+    skin_sum, lum_sum, sq_sum = _integral(mask), _integral(lum), _integral(lum * lum)
+    height, width = mask.shape
+    windows: list[_Window] = []
+    for side in WINDOWS:
+        outer = 3 * side
+        if height < outer or width < outer:
+            continue
+        rows, cols = (height - outer) // STRIDE + 1, (width - outer) // STRIDE + 1
+        inner_area, ring_area = side**2, outer**2 - side**2
+        skin_in = _box(skin_sum, side, side, rows, cols)
+        ring_skin = (_box(skin_sum, 0, outer, rows, cols) - skin_in) / ring_area
+        sum_in, sq_in = _box(lum_sum, side, side, rows, cols), _box(sq_sum, side, side, rows, cols)
+        sum_all, sq_all = _box(lum_sum, 0, outer, rows, cols), _box(sq_sum, 0, outer, rows, cols)
+        mean_in, mean_ring = sum_in / inner_area, (sum_all - sum_in) / ring_area
+        dev_in = np.sqrt(np.maximum(sq_in / inner_area - mean_in**2, 0.0))
+        dev_ring = np.sqrt(np.maximum((sq_all - sq_in) / ring_area - mean_ring**2, 0.0))
+        ok = (
+            (skin_in / inner_area >= MIN_SKIN)
+            & (ring_skin >= MIN_RING_SKIN)
+            & (dev_in >= MIN_CONTRAST)
+            & (dev_in >= TEXTURE_RATIO * dev_ring)
+        )
+        score = np.where(ok, np.minimum(dev_in, CONTRAST_CAP) / (dev_ring + 2.0), 0.0)
+        best = np.flatnonzero(score)
+        if best.size > 8 * limit:
+            best = best[np.argpartition(-score.ravel()[best], 8 * limit)[: 8 * limit]]
+        for r, c in zip(*np.unravel_index(best, score.shape), strict=True):
+            x, y = float(STRIDE * c + 1.5 * side), float(STRIDE * r + 1.5 * side)
+            windows.append(_Window(float(score[r, c]), x, y, side))
+    windows.sort(key=lambda w: -w.score)
+    picked: list[_Window] = []
+    for w in windows:
+        if len(picked) >= limit:
+            break
+        if not any(w.overlaps(p) for p in picked):
+            picked.append(w)
+    return [_proposal(w, width, height) for w in picked]
+
+
+def _planes(image: Image.Image) -> tuple[np.ndarray, np.ndarray]:
+    """The skin mask (0/1) and the luminance of the image reduced to about WORK_SIDE."""
+    factor = max(1, round(max(image.size) / WORK_SIDE))
+    small = image.reduce(factor) if factor > 1 else image
+    luma, cb, cr = small.convert("YCbCr").split()
+    mask = (
+        np.asarray(cb.point(_CB_LUT), dtype=np.uint8)
+        & np.asarray(cr.point(_CR_LUT), dtype=np.uint8)
+        & np.asarray(luma.point(_LUMA_LUT), dtype=np.uint8)
+    )
+    return mask, np.asarray(luma, dtype=np.float64)
+
+
+def _proposal(w: _Window, width: int, height: int) -> Proposal:
+    x, y = float(w.x - w.side / 2) / width, float(w.y - w.side / 2) / height
+    return Proposal(RelBox(x, y, w.side / width, w.side / height), w.score)
 
 
 @dataclass(frozen=True)

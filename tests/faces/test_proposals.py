@@ -11,7 +11,7 @@ import pytest
 from helpers import astronaut, no_face
 from PIL import Image
 
-from scanner.faces.proposals import skin_blobs
+from scanner.faces.proposals import skin_blobs, skin_textures
 
 SIZE = (1000, 750)  # the fine working image of a 4000x3000 photo
 LIMIT = 4  # the detector's MAX_PROPOSALS
@@ -101,3 +101,54 @@ def test_at_most_limit_proposals_best_first_and_apart() -> None:
                 a.box.y - b.box.y
             ) >= min(a.box.h, b.box.h)
             assert apart
+
+
+def skin_wall(name: str = "brick.png", tint: tuple[int, int, int] = (214, 160, 128)) -> Image.Image:
+    """A real no-face texture recoloured skin-coloured: its luminance, a skin tone's chroma."""
+    luma = no_face(name).resize(SIZE).convert("L")
+    luma = luma.point(lambda v: 120 + v // 4)  # a plain surface: a little grain, no edges
+    tone = Image.new("RGB", SIZE, tint).convert("YCbCr").split()
+    return Image.merge("YCbCr", (luma, tone[1], tone[2])).convert("RGB")
+
+
+def textured_at(image: Image.Image, x: float, y: float) -> bool:
+    return any(
+        abs(p.box.x + p.box.w / 2 - x) < 0.012 and abs(p.box.y + p.box.h / 2 - y) < 0.016
+        for p in skin_textures(image, 2)
+    )
+
+
+@pytest.mark.parametrize(
+    ("wall", "face_px"), [("brick.png", 16), ("brick.png", 20), ("gravel.png", 16)]
+)
+def test_a_face_on_a_skin_coloured_wall_is_proposed_by_texture(wall: str, face_px: int) -> None:
+    """The face alone (no hair or shoulders around it) on the wall: no blob, a textured spot."""
+    canvas = skin_wall(wall)
+    face = astronaut().crop((175, 70, 285, 200))  # ~130 px tall, centre (235, 140) of the photo
+    k = face_px / 130
+    face = face.resize((round(face.width * k), round(face.height * k)))
+    canvas.paste(face, (600, 300))
+    x, y = (600 + 60 * k) / SIZE[0], (300 + 70 * k) / SIZE[1]
+    assert textured_at(canvas, x, y)
+    assert not proposed_at(canvas, x, y)  # what skin_blobs cannot see
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        pytest.param(Image.new("RGB", SIZE, (224, 172, 140)), id="flat skin-coloured wall"),
+        pytest.param(no_face("grass.png").resize(SIZE), id="no skin"),
+        pytest.param(no_face("camera.png").resize(SIZE).convert("RGB"), id="grayscale"),
+    ],
+)
+def test_no_texture_proposal_without_a_textured_spot(image: Image.Image) -> None:
+    assert skin_textures(image, 2) == []
+
+
+def test_no_texture_proposal_unless_most_of_the_image_is_skin() -> None:
+    """The gate: a face on a skin-coloured wall that covers half the image is left to the blobs."""
+    canvas = no_face("grass.png").resize(SIZE)
+    canvas.paste(skin_wall("brick.png").crop((500, 0, 1000, 750)), (500, 0))
+    face = astronaut().crop((175, 70, 285, 200)).resize((14, 16))
+    canvas.paste(face, (600, 300))
+    assert skin_textures(canvas, 2) == []
