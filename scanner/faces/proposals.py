@@ -3,11 +3,11 @@
 A face of ~60 px in a 4000 px photo is ~15 px in the ~1000 px fine image, where YuNet gives
 nothing at all, so the detector's closer look in tiles of the detail image never gets a
 candidate. This module proposes places for those tiles from colour alone, on the fine image
-reduced to ~340 px (~0.09 Mpx, a few ms): windows about a small face's size whose pixels are mostly skin
-by chroma (YCbCr's Cb/Cr box, which holds light and dark skin alike: skin tones differ in
-luminance far more than in chroma), with less skin in a ring around them (a face is a blob,
-not a skin-coloured wall) and some edges inside (eyes, brows, mouth; a smooth wooden floor
-has none). A proposal never accepts a face: YuNet must find one in the tile
+reduced to ~340 px (~0.09 Mpx, a few ms): windows about a small face's size whose pixels
+are mostly skin by chroma (YCbCr's Cb/Cr box, which holds light and dark skin alike: skin
+tones differ in luminance far more than in chroma), with less skin in a ring around them (a
+face is a blob, not a skin-coloured wall) and some edges inside (eyes, brows, mouth; a
+smooth wooden floor has none). A proposal never accepts a face: YuNet must find one in the tile
 (face_yunet._closer), and borderline ones still go through the usual confirmation.
 
 A face on a skin-coloured background (a wooden wall, sand, a beige sofa) is no blob: its
