@@ -320,9 +320,11 @@ def test_a_hung_decoder_on_a_dask_worker_costs_one_item(cluster: Cluster, tmp_pa
     from helpers import astronaut, encode
     from PIL import Image
 
-    # ~3.5 s of work on a quiet machine (decode and downscale 178 Mpx, just under the pixel
-    # limit) against a budget of 1.5 s; a face photo takes ~0.2 s: wide margins both ways
-    Image.new("L", (17_000, 10_500)).save(tmp_path / "slow.png", compress_level=1)
+    # ~4 s of work (decode 178 Mpx of 16-bit samples, just under the pixel limit, convert and
+    # downscale) against a budget of 1.5 s; a face photo takes ~0.2 s: wide margins both ways.
+    # (8-bit grey no longer serves: since the working image is decoded at its own size, it
+    # finishes within the budget.)
+    Image.new("I;16", (17_000, 10_500)).save(tmp_path / "slow.png", compress_level=1)
     for n in range(3):
         (tmp_path / f"face{n}.jpg").write_bytes(encode(astronaut(), "JPEG", quality=90))
     result = run_scan(
