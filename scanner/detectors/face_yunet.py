@@ -343,8 +343,7 @@ def _proposed(looked_at: list[_Hit], work: imaging.WorkingImage) -> list[_Hit]:
     blobs of its size (scanner/faces/proposals.py), away from the candidates already looked at.
     They only earn a tile: what YuNet finds in it counts, and nothing else."""
     found: list[_Hit] = []
-    blobs = proposals.skin_blobs(work.image, MAX_PROPOSALS)
-    for p in blobs + proposals.skin_textures(work.image, MAX_TEXTURES):
+    for p in proposals.propose(work.image, MAX_PROPOSALS, MAX_TEXTURES):
         cx, cy = p.box.x + p.box.w / 2, p.box.y + p.box.h / 2
         if not any(
             abs(cx - c.box.x - c.box.w / 2) < c.box.w and abs(cy - c.box.y - c.box.h / 2) < c.box.h

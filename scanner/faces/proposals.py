@@ -19,6 +19,7 @@ Grayscale images give no proposals (no chroma); their small faces are left to --
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,15 +62,25 @@ class Proposal:
     score: float  # the ranking score; not a face score
 
 
+def propose(image: Image.Image, blobs: int, textures: int) -> list[Proposal]:
+    """Up to `blobs` skin blobs, then up to `textures` skin textures: the image reduced and
+    its skin mask and sums computed once for both."""
+    if image.mode != "RGB" or (blobs <= 0 and textures <= 0):
+        return []
+    planes = _Planes.of(image)
+    return _blobs(planes, blobs) + _textures(planes, textures)
+
+
 def skin_blobs(image: Image.Image, limit: int) -> list[Proposal]:
     """Up to `limit` face-sized skin-coloured blobs with edges inside, best first."""
-    if limit <= 0 or image.mode != "RGB":
+    return propose(image, limit, 0)
+
+
+def _blobs(planes: _Planes, limit: int) -> list[Proposal]:
+    if limit <= 0 or not planes.mask.any():
         return []
-    mask, lum = _planes(image)
-    if not mask.any():
-        return []
-    skin_sum, lum_sum, sq_sum = _integral(mask), _integral(lum), _integral(lum * lum)
-    height, width = mask.shape
+    skin_sum, lum_sum, sq_sum = planes.sums
+    height, width = planes.mask.shape
     # Two rankings, taken in turn: by contrast, and by contrast relative to the brightness
     # (dark skin shows its eyes and mouth in proportion; by contrast alone light faces and
     # bright clutter come first).
@@ -88,13 +99,7 @@ def skin_blobs(image: Image.Image, limit: int) -> list[Proposal]:
         ok = (inner >= MIN_SKIN) & (inner - ring >= MIN_BLOB) & (relative >= MIN_CONTRAST)
         blob = np.where(ok, inner - ring, 0.0)
         for ranking, measure in zip(rankings, (contrast, relative), strict=True):
-            score = blob * np.minimum(measure, CONTRAST_CAP)
-            best = np.flatnonzero(score)
-            if best.size > 8 * limit:
-                best = best[np.argpartition(-score.ravel()[best], 8 * limit)[: 8 * limit]]
-            for r, c in zip(*np.unravel_index(best, score.shape), strict=True):
-                x, y = float(STRIDE * c + 1.5 * side), float(STRIDE * r + 1.5 * side)
-                ranking.append(_Window(float(score[r, c]), x, y, side))
+            ranking.extend(_top_windows(blob * np.minimum(measure, CONTRAST_CAP), side, limit))
     for ranking in rankings:
         ranking.sort(key=lambda w: -w.score)
     picked: list[_Window] = []
@@ -107,31 +112,21 @@ def skin_blobs(image: Image.Image, limit: int) -> list[Proposal]:
                 heads.remove(head)
             elif len(picked) < limit:
                 picked.append(nxt)
-    return [
-        Proposal(
-            RelBox(
-                float(w.x - w.side / 2) / width,
-                float(w.y - w.side / 2) / height,
-                w.side / width,
-                w.side / height,
-            ),
-            w.score,
-        )
-        for w in picked
-    ]
+    return [_proposal(w, width, height) for w in picked]
 
 
 def skin_textures(image: Image.Image, limit: int) -> list[Proposal]:
     """Up to `limit` face-sized windows inside skin-coloured areas, best first, whose
     luminance varies much more than their ring's: what a face on a skin-coloured background
     looks like, where `skin_blobs` sees no blob."""
-    if limit <= 0 or image.mode != "RGB":
+    return propose(image, 0, limit)
+
+
+def _textures(planes: _Planes, limit: int) -> list[Proposal]:
+    if limit <= 0 or planes.mask.mean() < MIN_SKIN_AREA:
         return []
-    mask, lum = _planes(image)
-    if mask.mean() < MIN_SKIN_AREA:
-        return []
-    skin_sum, lum_sum, sq_sum = _integral(mask), _integral(lum), _integral(lum * lum)
-    height, width = mask.shape
+    skin_sum, lum_sum, sq_sum = planes.sums
+    height, width = planes.mask.shape
     windows: list[_Window] = []
     for side in WINDOWS:
         outer = 3 * side
@@ -153,12 +148,7 @@ def skin_textures(image: Image.Image, limit: int) -> list[Proposal]:
             & (dev_in >= TEXTURE_RATIO * dev_ring)
         )
         score = np.where(ok, np.minimum(dev_in, CONTRAST_CAP) / (dev_ring + 2.0), 0.0)
-        best = np.flatnonzero(score)
-        if best.size > 8 * limit:
-            best = best[np.argpartition(-score.ravel()[best], 8 * limit)[: 8 * limit]]
-        for r, c in zip(*np.unravel_index(best, score.shape), strict=True):
-            x, y = float(STRIDE * c + 1.5 * side), float(STRIDE * r + 1.5 * side)
-            windows.append(_Window(float(score[r, c]), x, y, side))
+        windows += _top_windows(score, side, limit)
     windows.sort(key=lambda w: -w.score)
     picked: list[_Window] = []
     for w in windows:
@@ -169,17 +159,42 @@ def skin_textures(image: Image.Image, limit: int) -> list[Proposal]:
     return [_proposal(w, width, height) for w in picked]
 
 
-def _planes(image: Image.Image) -> tuple[np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class _Planes:
     """The skin mask (0/1) and the luminance of the image reduced to about WORK_SIDE."""
-    factor = max(1, round(max(image.size) / WORK_SIDE))
-    small = image.reduce(factor) if factor > 1 else image
-    luma, cb, cr = small.convert("YCbCr").split()
-    mask = (
-        np.asarray(cb.point(_CB_LUT), dtype=np.uint8)
-        & np.asarray(cr.point(_CR_LUT), dtype=np.uint8)
-        & np.asarray(luma.point(_LUMA_LUT), dtype=np.uint8)
-    )
-    return mask, np.asarray(luma, dtype=np.float64)
+
+    mask: np.ndarray
+    lum: np.ndarray
+
+    @classmethod
+    def of(cls, image: Image.Image) -> _Planes:
+        factor = max(1, round(max(image.size) / WORK_SIDE))
+        small = image.reduce(factor) if factor > 1 else image
+        luma, cb, cr = small.convert("YCbCr").split()
+        mask = (
+            np.asarray(cb.point(_CB_LUT), dtype=np.uint8)
+            & np.asarray(cr.point(_CR_LUT), dtype=np.uint8)
+            & np.asarray(luma.point(_LUMA_LUT), dtype=np.uint8)
+        )
+        return cls(mask, np.asarray(luma, dtype=np.float64))
+
+    @functools.cached_property
+    def sums(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Summed-area tables of the mask, the luminance and its square (made once)."""
+        return _integral(self.mask), _integral(self.lum), _integral(self.lum * self.lum)
+
+
+def _top_windows(score: np.ndarray, side: int, limit: int) -> list[_Window]:
+    """The windows of `side` with a score, at most the 8 * limit best (unordered)."""
+    best = np.flatnonzero(score)
+    if best.size > 8 * limit:
+        best = best[np.argpartition(-score.ravel()[best], 8 * limit)[: 8 * limit]]
+    return [
+        _Window(
+            float(score[r, c]), float(STRIDE * c + 1.5 * side), float(STRIDE * r + 1.5 * side), side
+        )
+        for r, c in zip(*np.unravel_index(best, score.shape), strict=True)
+    ]
 
 
 def _proposal(w: _Window, width: int, height: int) -> Proposal:
