@@ -366,20 +366,28 @@ def test_an_interrupted_listing_resumes_after_its_last_complete_page(
     assert not resumed.incomplete
 
 
+def _listed(store: Store, bucket: str, key: str, data: bytes, *, put: bool = True) -> Any:
+    """A reference to `bucket/key` pinned as a listing pins it (GCS: its generation; Azure:
+    its ETag), the object first written with `data` (a new bucket) unless `put` is False."""
+    from scanner.sources.object_read import ObjectRef
+
+    if put:
+        store.mkbucket(bucket)
+        store.put(f"{bucket}/{key}", data)
+    target = ObjectTarget.parse(f"{store.scheme}://{bucket}")
+    info = filesystem(target).info(f"{bucket}/{key}")
+    pin = str(info["generation"] if store.scheme == "gs" else info["etag"])
+    return ObjectRef(target, key, None, len(data), 1 << 30, pin)
+
+
 def test_a_replaced_object_is_never_read_for_the_listed_one(store: Store) -> None:
     """Reads are pinned to what was listed (GCS: its generation; Azure: its ETag, If-Match):
     an object replaced by one of the same size after the listing is a change, not read."""
     from scanner.sources.base import ItemChanged
-    from scanner.sources.object_read import ObjectRef
 
     bucket = _bucket("pinned")
-    store.mkbucket(bucket)
-    store.put(f"{bucket}/a.jpg", FACE)
-    target = ObjectTarget.parse(f"{store.scheme}://{bucket}")
-    info = filesystem(target).info(f"{bucket}/a.jpg")
-    pin = str(info["generation"] if store.scheme == "gs" else info["etag"])
-    listed = ObjectRef(target, "a.jpg", None, len(FACE), 1 << 30, pin)
-    fresh = ObjectRef(target, "a.jpg", None, len(FACE), 1 << 30, pin)
+    listed = _listed(store, bucket, "a.jpg", FACE)
+    fresh = _listed(store, bucket, "a.jpg", FACE, put=False)
     assert fresh.open().read_all(1 << 30) == FACE  # the listed object itself: read
     store.put(f"{bucket}/a.jpg", bytes(reversed(FACE)))  # same size, other content
     with pytest.raises(ItemChanged, match="replaced"):
@@ -522,17 +530,10 @@ def test_a_large_npy_object_is_sampled_by_ranges_as_from_the_disk(
 
 def test_the_ranges_of_a_sampled_object_are_pinned_to_the_listed_one(store: Store) -> None:
     from scanner.sources.base import ItemChanged
-    from scanner.sources.object_read import ObjectRef
 
     data = _npy(9_000, 512, seed=6)
     bucket = _bucket("pinned-ranges")
-    store.mkbucket(bucket)
-    store.put(f"{bucket}/g.npy", data)
-    target = ObjectTarget.parse(f"{store.scheme}://{bucket}")
-    info = filesystem(target).info(f"{bucket}/g.npy")
-    pin = str(info["generation"] if store.scheme == "gs" else info["etag"])
-    ref = ObjectRef(target, "g.npy", None, len(data), 1 << 30, pin)
-    reader = ref.open()
+    reader = _listed(store, bucket, "g.npy", data).open()
     assert reader.ranged and reader.read_at(len(data) - 100, 100) == data[-100:]
     store.put(f"{bucket}/g.npy", bytes(reversed(data)))  # same size, other content
     with pytest.raises(ItemChanged, match="replaced"):
