@@ -7,7 +7,8 @@ Chosen by measurement (docs/scanning.md, "How faces are found"; bench/bench_dete
 2. Close-up pass: YuNet on the image at 320 px, padded, for faces filling the frame. A face
    scoring >= accept_score ends the search (early exit) unless exact counts were asked for.
 3. Fine pass: YuNet on the fine image (finds faces down to ~24 working px), early exit too;
-   run on its two overlapping halves, which costs less than the whole.
+   run on its two overlapping halves, which costs less than the whole; a clear face in the
+   top half ends it before the bottom half (a photo with a face: 0.68 -> 0.57 Mpx of YuNet).
 4. Small candidates are looked at again in ~160 px tiles of the detail image: a face of
    ~72 px in a 4000 px photo is ~18 px at the fine pass, ~36 px in its tile. Faces the fine
    pass gives no candidate at all (~60 px: ~15 px there) get 128 px tiles where skin-coloured
@@ -375,7 +376,8 @@ def _run(
         arr = np.pad(arr, ((border, border), (border, border), (0, 0)))
     model = models.get(YUNET.name)
     if not border and HALVES_PX[0] <= width * height <= HALVES_PX[1]:
-        found = yunet.detect_in_halves(model, arr, HALVES_OVERLAP)
+        stop_at = None if s.count_faces else s.accept_score  # as _search's early exit
+        found = yunet.detect_in_halves(model, arr, HALVES_OVERLAP, stop_at)
     else:
         found = yunet.detect(model, arr, border)
     floor = min(s.verify_score, s.accept_score, TILE_FLOOR)

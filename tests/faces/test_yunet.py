@@ -106,6 +106,18 @@ def test_halves_find_what_the_whole_image_shows(model: yunet.YuNet, centre_y: in
     assert np.allclose(whole[0], halves[0], atol=4), (whole, halves)
 
 
+def test_halves_stop_after_the_top_half_holds_a_clear_face(model: yunet.YuNet) -> None:
+    """With `stop_at`, a clear face in the top half ends the search: a second face in the
+    bottom half is then not looked for; without it (exact counts), both are found."""
+    top, bottom = _face_at(90, 150), _face_at(90, 600)
+    rgb = np.concatenate([top[:375], bottom[375:]])
+    assert len(_strong(yunet.detect_in_halves(model, rgb, 128))) == 2
+    stopped = _strong(yunet.detect_in_halves(model, rgb, 128, stop_at=0.8))
+    assert len(stopped) == 1 and stopped[0][1] < 375, stopped
+    # A face only in the bottom half is still found when stopping is allowed.
+    assert len(_strong(yunet.detect_in_halves(model, bottom, 128, stop_at=0.8))) == 1
+
+
 def test_halves_report_no_part_of_a_taller_face(model: yunet.YuNet) -> None:
     """A face taller than the overlap, cut where a half ends (rows 311 and 439 here), leaves
     no partial box that reaches the cut (the caller's close-up pass finds such faces)."""
