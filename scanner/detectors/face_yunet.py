@@ -9,6 +9,9 @@ Chosen by measurement (docs/scanning.md, "How faces are found"; bench/bench_dete
 3. Fine pass: YuNet on the fine image (finds faces down to ~24 working px), early exit too;
    run on its two overlapping halves, which costs less than the whole; a clear face in the
    top half ends it before the bottom half (a photo with a face: 0.68 -> 0.57 Mpx of YuNet).
+   It is ~2/3 of a no-face photo's CPU, but not gated by skin colour: the benchmark's
+   backgrounds are skin by chroma over most of the image (docs/scanning.md, "Where a photo's
+   time goes").
 4. Small candidates are looked at again in ~160 px tiles of the detail image: a face of
    ~72 px in a 4000 px photo is ~18 px at the fine pass, ~36 px in its tile. Faces the fine
    pass gives no candidate at all (~60 px: ~15 px there) get 128 px tiles where skin-coloured
