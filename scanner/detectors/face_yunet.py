@@ -17,6 +17,7 @@ Chosen by measurement (docs/scanning.md, "How faces are found"; bench/bench_dete
    pass gives no candidate at all (~60 px: ~15 px there) get 128 px tiles where skin-coloured
    blobs of their size are (scanner/faces/proposals.py): four at most; on a mostly
    skin-coloured image also two textured spots inside the skin (a face on a wooden wall).
+   Below ~32 px there (~40 px faces) the tile is half the region, upsampled 2x (bicubic).
 5. Small images are upsampled and searched again (tiny faces, thumbnails).
 6. Borderline candidates (verify_score <= score < accept_score) that YuNet still sees in two
    re-looks (the face at 100 px in a crop twice its size; at 60 and 50 px in crops three
@@ -90,8 +91,18 @@ MAX_TILES = 8  # ...for at most this many candidates per image (~3 ms each)
 MAX_PROPOSALS = 4  # skin-coloured blobs of a small face's size also get a tile (proposals.py)...
 # ...and so do textured windows inside skin-coloured areas (a face on a wooden wall), fewer:
 MAX_TEXTURES = 2
-PROPOSAL_TILE_PX = 128  # ...this large: the face they stand for is ~25-40 px there
-PROPOSED = "proposal"  # a proposal's method until YuNet finds a face in its tile
+PROPOSAL_TILE_PX = 128  # ...this large: the face they stand for is ~20-35 px in the detail image
+# A face of ~20-28 px in the detail image (~40 px in a 4000 px photo) is at YuNet's edge: in a
+# plain tile it scored 0-0.54 for 6 of 16 such faces (seeds 7 and 11), with the tile's
+# region upsampled 2x (bicubic) 0.88-0.94 for all 16. Proposals and candidates that small
+# therefore get a region of half the tile's side, upsampled to the tile's size: the same
+# YuNet pixels (and cost) for twice the face.
+UPSCALE = 2
+UPSCALE_BELOW_PX = 32  # candidates and proposals smaller than this at the detail image
+PROPOSED = "proposal"  # a proposal's method until YuNet finds a face in its tile...
+TEXTURED = "texture"  # ...and a textured window's, which is never upsampled: it marks eyes
+# or a mouth inside a skin-coloured area, up to ~25 px off the face's centre in the detail
+# image (the benchmark's face on a skin-coloured wall), out of an upsampled region's reach
 TILE_FLOOR = 0.25  # YuNet score from which a fine-pass candidate is worth a closer look
 # The fine pass (~0.75 Mpx) runs as two overlapping halves, ~15% cheaper (yunet.detect_in_halves)
 HALVES_PX = (500_000, 1_200_000)  # for images of this many pixels (not --thorough's 3 Mpx)...
@@ -296,7 +307,9 @@ def _closer(
     weak score, often not even a candidate's; at the detail image it is ~36 px and scores
     like any face. A tile of ~160 px costs ~3 ms, the whole detail image ~350 ms. The tile's
     score replaces the candidate's; with nothing face-like in the tile the candidate is
-    dropped."""
+    dropped. Candidates and blob proposals under UPSCALE_BELOW_PX there (a ~40 px face of a
+    4000 px photo: ~20 px) get half the region, upsampled 2x: as many YuNet pixels, twice the
+    face."""
     later = work.later_detail
     if later is None:
         return candidates
@@ -320,24 +333,32 @@ def _closer(
     for cand in small:
         box = cand.box
         cx, cy = (box.x + box.w / 2) * width, (box.y + box.h / 2) * height
-        tile = PROPOSAL_TILE_PX if cand.method == PROPOSED else TILE_PX
-        half = max(tile / 2, max(box.w * width, box.h * height) * TILE_CONTEXT / 2)
+        side = max(box.w * width, box.h * height)
+        up = UPSCALE if side < UPSCALE_BELOW_PX and cand.method != TEXTURED else 1
+        tile = PROPOSAL_TILE_PX if cand.method in (PROPOSED, TEXTURED) else TILE_PX
+        half = max(tile / 2, side * TILE_CONTEXT / 2) / up
         # Slid inside the image rather than cut at its border: YuNet needs the context.
         x0 = max(0, min(round(cx - half), width - round(2 * half)))
         y0 = max(0, min(round(cy - half), height - round(2 * half)))
         x1, y1 = min(width, x0 + round(2 * half)), min(height, y0 + round(2 * half))
         if x1 - x0 < 16 or y1 - y0 < 16:
             continue
-        pixels = np.asarray(detail.crop((x0, y0, x1, y1)))
+        region = detail.crop((x0, y0, x1, y1))
+        if up > 1:
+            region = region.resize((up * (x1 - x0), up * (y1 - y0)), Image.Resampling.BICUBIC)
+        found = [
+            replace(f, x=x0 + f.x / up, y=y0 + f.y / up, w=f.w / up, h=f.h / up)
+            for f in yunet.detect(model, np.asarray(region))
+        ]
         near = [
             f
-            for f in yunet.detect(model, pixels)
-            if abs(x0 + f.x + f.w / 2 - cx) < half / 2 and abs(y0 + f.y + f.h / 2 - cy) < half / 2
+            for f in found
+            if abs(f.x + f.w / 2 - cx) < half / 2 and abs(f.y + f.h / 2 - cy) < half / 2
         ]
         best = max(near, key=lambda f: f.score, default=None)
         if best is None:
             continue  # nothing face-like on a closer look
-        rel = RelBox((x0 + best.x) / width, (y0 + best.y) / height, best.w / width, best.h / height)
+        rel = RelBox(best.x / width, best.y / height, best.w / width, best.h / height)
         kept = _merge(kept, [_Hit(rel, best.score, 0)])  # the closer look's score counts
     return kept
 
@@ -353,7 +374,7 @@ def _proposed(looked_at: list[_Hit], work: imaging.WorkingImage) -> list[_Hit]:
             abs(cx - c.box.x - c.box.w / 2) < c.box.w and abs(cy - c.box.y - c.box.h / 2) < c.box.h
             for c in looked_at + found
         ):
-            found.append(_Hit(p.box, 0.0, 0, method=PROPOSED))
+            found.append(_Hit(p.box, 0.0, 0, method=TEXTURED if p.texture else PROPOSED))
     return found
 
 

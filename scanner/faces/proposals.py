@@ -20,7 +20,7 @@ Grayscale images give no proposals (no chroma); their small faces are left to --
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image
@@ -60,6 +60,9 @@ _CR_LUT, _CB_LUT, _LUMA_LUT = _lut(*CR_RANGE), _lut(*CB_RANGE), _lut(MIN_LUMA, 2
 class Proposal:
     box: RelBox  # a face-sized box, relative to the image
     score: float  # the ranking score; not a face score
+    # A textured spot inside a skin-coloured area (skin_textures), not a blob: it marks eyes or
+    # a mouth, so it may lie off the face's centre by more than a blob does.
+    texture: bool = False
 
 
 def propose(image: Image.Image, blobs: int, textures: int) -> list[Proposal]:
@@ -156,7 +159,7 @@ def _textures(planes: _Planes, limit: int) -> list[Proposal]:
             break
         if not any(w.overlaps(p) for p in picked):
             picked.append(w)
-    return [_proposal(w, width, height) for w in picked]
+    return [replace(_proposal(w, width, height), texture=True) for w in picked]
 
 
 @dataclass(frozen=True)

@@ -215,11 +215,12 @@ def test_count_faces_counts_every_face() -> None:
 
 
 def test_thorough_finds_smaller_faces() -> None:
-    """A 40 px face in a 3000 px photo is below the default search (~2% of the long side)."""
-    data = encode(on_background(40), "JPEG", quality=90)
+    """A 30 px face in a 3000 px photo is below the default search (~1% of the long side; a
+    40 px one is found by its skin blob's upsampled tile; 30 px is ~15 px at the detail image)."""
+    data = encode(on_background(30), "JPEG", quality=90)
     default = detect(data)
     assert not default.evidence
-    assert dict(default.notes)["smallest_face_px"] > 40  # and the report says so
+    assert dict(default.notes)["smallest_face_px"] > 30  # and the report says so
     assert faces(data, thorough=True) == 1
 
 
@@ -232,6 +233,56 @@ def test_small_faces_in_a_big_photo_are_found(face_px: int) -> None:
     assert ev and ev[0].faces == 1
     box = ev[0].boxes[0]
     assert abs(box.x - 1 / 3) < 0.05 and abs(box.y - 1 / 3) < 0.05  # where it was pasted
+
+
+def in_a_4000px_photo(background: str, face_px: int, at: tuple[float, float]) -> bytes:
+    """The astronaut's head pasted into a real no-face photo enlarged to 4000x3000."""
+    size = (4000, 3000)
+    canvas = no_face(background).convert("RGB").resize(size, Image.Resampling.BICUBIC)
+    head = astronaut().crop((110, 0, 350, 300))
+    k = face_px / 130  # the face is ~130 px tall in the 300 px crop
+    head = head.resize((round(head.width * k), round(head.height * k)), Image.Resampling.LANCZOS)
+    canvas.paste(head, (round(size[0] * at[0]), round(size[1] * at[1])))
+    return encode(canvas, "JPEG", quality=90)
+
+
+@pytest.mark.parametrize("at", [(1 / 3, 1 / 3), (0.6, 0.55)])
+@pytest.mark.parametrize("background", ["rocket.jpg", "grass.png"])
+def test_a_40px_face_in_a_4000px_photo_is_found(background: str, at: tuple[float, float]) -> None:
+    """A 40 px face of a 4000 px photo is ~10 px at the fine pass (no candidate) and ~20 px in
+    the detail image, where a plain tile gives YuNet nothing: the skin blob's tile is its
+    region upsampled 2x (face_yunet.UPSCALE), where the face is ~40 px."""
+    ev = detect(in_a_4000px_photo(background, 40, at)).evidence
+    assert ev and ev[0].faces == 1
+    box = ev[0].boxes[0]
+    k = 40 / 130
+    cx, cy = at[0] + 118 * k / 4000, at[1] + 140 * k / 3000  # the face's centre in the head
+    assert abs(box.x + box.w / 2 - cx) < 0.01 and abs(box.y + box.h / 2 - cy) < 0.01
+
+
+def skin_coloured_wall(size: tuple[int, int]) -> Image.Image:
+    """A real texture (brick) with a skin tone's chroma: skin by colour all over."""
+    luma = no_face("brick.png").convert("L").resize(size, Image.Resampling.BICUBIC)
+    tone = Image.new("RGB", size, (214, 160, 128)).convert("YCbCr").split()
+    return Image.merge("YCbCr", (luma, tone[1], tone[2])).convert("RGB")
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        pytest.param(lambda: no_face("coffee.png"), id="coffee"),
+        pytest.param(lambda: no_face("chelsea.png"), id="cat"),
+        pytest.param(lambda: no_face("rocket.jpg"), id="rocket"),
+        pytest.param(lambda: no_face("motorcycle_left.png"), id="motorcycle"),
+        pytest.param(lambda: skin_coloured_wall((1000, 750)), id="skin-coloured-wall"),
+    ],
+)
+def test_no_face_in_a_4000px_photo_with_upsampled_tiles(image: Callable[[], Image.Image]) -> None:
+    """Hard negatives for the upsampled tiles: real no-face photos (skin-coloured clutter, a
+    cat's fur) and a skin-coloured texture enlarged to 4000x3000, whose skin blobs get tiles."""
+    big = image().convert("RGB").resize((4000, 3000), Image.Resampling.BICUBIC)
+    out = detect(encode(big, "JPEG", quality=90))
+    assert not out.evidence, f"false face {out.evidence[0].boxes}"
 
 
 def detail_decodes(monkeypatch: pytest.MonkeyPatch) -> list[int]:

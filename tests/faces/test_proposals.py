@@ -152,3 +152,16 @@ def test_no_texture_proposal_unless_most_of_the_image_is_skin() -> None:
     face = astronaut().crop((175, 70, 285, 200)).resize((14, 16))
     canvas.paste(face, (600, 300))
     assert skin_textures(canvas, 2) == []
+
+
+def test_textured_windows_are_marked_as_such() -> None:
+    """The detector gives a textured window (off the face's centre, on its eyes or mouth) a
+    plain tile and a blob an upsampled one: each proposal says which it is."""
+    canvas = skin_wall("brick.png")
+    face = astronaut().crop((175, 70, 285, 200)).resize((14, 16))
+    canvas.paste(face, (600, 300))
+    textures = skin_textures(canvas, 2)
+    assert textures and all(p.texture for p in textures)
+    image, _, _ = scene("coffee.png", 16)
+    blobs = skin_blobs(image, LIMIT)
+    assert blobs and not any(p.texture for p in blobs)
