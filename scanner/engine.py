@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import itertools
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
@@ -20,6 +21,7 @@ from scanner.config import ScanConfig
 from scanner.detectors import DEFAULT_DETECTORS, check_ids, default_detectors, distributions
 from scanner.errors import ExecutorLost
 from scanner.model import (
+    NOT_STARTED,
     ContentType,
     FileLocation,
     ItemResult,
@@ -30,25 +32,26 @@ from scanner.model import (
     ScanResult,
     ScanStats,
 )
-from scanner.pool import Event, Executor, InlineExecutor, WorkerPool
 from scanner.sources import display, open_target, read_keys
 from scanner.sources.base import ListingMark, SourceContext, SourceItem
 from scanner.sources.globs import PathFilter
 from scanner.sources.roots import check_targets, resolved_roots
 from scanner.version import distribution_version, tool_version
-from scanner.work import ItemHook, Partial, WorkerSetup, WorkItem, WorkOutcome
 
 # What only some scans need is imported by them (start-up, docs/scanning.md): the policy
 # schema (pydantic) with a judgement, the state database with one, the context enrichers
-# (and their reference tables) with an item, the object-store readers with a store.
+# (and their reference tables) with an item, the object-store readers with a store; the
+# worker pool and the work messages when an item needs examining (_OnDemand).
 if TYPE_CHECKING:
     from scanner.policy.judgement import Judgement
     from scanner.policy.loader import Policy
     from scanner.policy.registers import RegisterData
+    from scanner.pool import Event, Executor, WorkerPool
     from scanner.sources.database import ColumnSample
     from scanner.sources.keys import SubjectRow
     from scanner.state.incremental import Incremental
     from scanner.state.store import StateDB
+    from scanner.work import ItemHook, WorkItem, WorkOutcome
 
 __all__ = ["Progress", "ProgressCallback", "model_versions", "run_scan", "tool_version"]
 
@@ -241,6 +244,8 @@ class _Planner:
                 self.discovered += reused.members
                 self.archive_members += reused.members
                 return
+        from scanner.work import WorkItem
+
         seq = self.next_seq()
         if inc is not None:
             inc.begin(item, seq)
@@ -273,6 +278,8 @@ class _Planner:
         self.by_type[ContentType.DB_COLUMN.value] += 1
         if self.incremental is not None and self.incremental.reuse_column(column):
             return  # same watermark (rows, newest timestamp) as last time
+        from scanner.work import WorkItem
+
         seq = self.next_seq()
         if self.incremental is not None:
             self.incremental.queued_column(seq, column)
@@ -340,9 +347,6 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
         else None
     )
     planner = _Planner(config, incremental)
-    setup = WorkerSetup(
-        config.detectors, config.detection, config.limits, config.sampling, hook=hook
-    )
     results: list[ItemResult] = []
     problems: list[Problem] = []
     bytes_read = 0
@@ -351,6 +355,8 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
     state_errors: list[str] = []  # writes to the state database that failed
 
     def collect(event: Event) -> None:
+        from scanner.work import Partial
+
         nonlocal bytes_read, done
         done += 1
         in_place = isinstance(event, Partial)
@@ -386,7 +392,7 @@ def run_scan(  # noqa: PLR0915 (the orchestration, step by step)
     subjects: dict[Location, tuple[SubjectRow, ...]] = {}
     with contextlib.ExitStack() as stack:
         # shared_pool: a long-lived pool (watch), whose models stay loaded
-        executor = shared_pool or stack.enter_context(_executor(config, setup))
+        executor = shared_pool or _executor(config, hook, stack, planner)
         planner.skip(executor.private_root)
         try:
             # objects of a store are fetched a few at a time ahead of the workers (a cluster's
@@ -491,19 +497,76 @@ def _interrupted(pending: list[WorkItem], problems: list[Problem], why: str = ""
 
 
 def _executor(
-    config: ScanConfig, setup: WorkerSetup
-) -> contextlib.AbstractContextManager[Executor]:
-    """The executor `config.executor` names: the pool of this machine (in this process with
-    no workers), or a cluster (scanner.executors; its extra is checked)."""
-    if config.executor != "local":
-        from scanner.executors import open_executor, parse, refuse_secrets
+    config: ScanConfig, hook: ItemHook | None, stack: contextlib.ExitStack, planner: _Planner
+) -> Executor:
+    """The executor `config.executor` names, entered on `stack`: the pool of this machine,
+    when the first item needs it (_OnDemand), this process with no workers, or a cluster
+    (scanner.executors; its extra is checked)."""
 
-        spec = parse(config.executor)
-        refuse_secrets(spec, config.uris)
-        return open_executor(spec, setup, max(config.workers, 1))
-    if config.workers <= 0:
-        return InlineExecutor(setup)
-    return WorkerPool(setup, config.workers)
+    def opened() -> contextlib.AbstractContextManager[Executor]:
+        from scanner.pool import InlineExecutor, WorkerPool
+        from scanner.work import WorkerSetup
+
+        setup = WorkerSetup(
+            config.detectors, config.detection, config.limits, config.sampling, hook=hook
+        )
+        if config.executor != "local":
+            from scanner.executors import open_executor, parse, refuse_secrets
+
+            spec = parse(config.executor)
+            refuse_secrets(spec, config.uris)
+            return open_executor(spec, setup, max(config.workers, 1))
+        if config.workers <= 0:
+            return InlineExecutor(setup)
+        return WorkerPool(setup, config.workers)
+
+    if config.executor == "local" and config.workers > 0:
+        return _OnDemand(opened, stack, planner)
+    return stack.enter_context(opened())
+
+
+class _OnDemand:
+    """This machine's worker pool, imported and entered when the first item needs it: a scan
+    that examines nothing (an empty folder, a rescan the state serves whole) imports neither
+    the pool nor the work messages, and creates no private folder. The pool starts its
+    workers on the first item too; until then it would report the same protections."""
+
+    def __init__(
+        self,
+        opened: Callable[[], contextlib.AbstractContextManager[Executor]],
+        stack: contextlib.ExitStack,
+        planner: _Planner,
+    ) -> None:
+        self._opened = opened
+        self._stack = stack
+        self._planner = planner
+        self._executor: Executor | None = None
+        self.private_root = ""
+
+    @property
+    def protections(self) -> tuple[tuple[str, str], ...]:
+        return NOT_STARTED if self._executor is None else self._executor.protections
+
+    def _entered(self) -> Executor:
+        if self._executor is None:
+            self._executor = self._stack.enter_context(self._opened())
+            self.private_root = self._executor.private_root
+            self._planner.skip(self.private_root)  # before the walk goes on
+        return self._executor
+
+    def run(
+        self,
+        items: Iterable[WorkItem],
+        on_spawn: Callable[[WorkItem, WorkItem], WorkItem | None] | None = None,
+    ) -> Iterator[Event]:
+        pending = iter(items)
+        for first in pending:  # the walk, until an item needs examining
+            executor = self._entered()
+            yield from executor.run(itertools.chain((first,), pending), on_spawn)
+            return
+
+    def in_flight(self) -> list[WorkItem]:
+        return [] if self._executor is None else self._executor.in_flight()
 
 
 def _record(state: StateDB, result: ScanResult, errors: list[str]) -> ScanResult:
@@ -597,6 +660,7 @@ def _subjects(
     source."""
     from scanner.policy.facts import subject_reads, unread
     from scanner.sources.keys import KeysUnreadable
+    from scanner.work import Partial, WorkItem
 
     uris = {display(u): u for u in config.uris}
     reads = subject_reads(policy, results, uris)

@@ -824,6 +824,22 @@ class PolicyInfo:
         return next((s for loc, s in self.item_stores if loc == location), None)
 
 
+# What the report's protections say when no worker was started (nothing was opened): the
+# keys a confined worker reports (scanner.sandbox.Confinement.metadata). Here, not in
+# scanner.pool, so that a scan that starts no worker need not import the pool.
+SANDBOX_KEYS = (
+    "sandbox.landlock",
+    "sandbox.no_new_privs",
+    "sandbox.core_dumps",
+    "sandbox.max_file_bytes",
+    "sandbox.problems",
+    "sandbox.syscalls",
+)
+NOT_STARTED = tuple(
+    (key, "not needed: no worker was started (no item needed opening)") for key in SANDBOX_KEYS
+)
+
+
 @dataclass(frozen=True)
 class ScanStats:
     """Counters the engine keeps while scanning (items with evidence are in ScanResult.items)."""

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Protocol
 
-from scanner.model import Location, Problem, ProblemReason
+from scanner.model import NOT_STARTED, Location, Problem, ProblemReason
 from scanner.sources.base import ItemChanged, RangeReadable, ReadBudgetSpent
 from scanner.work import (
     Busy,
@@ -60,19 +60,6 @@ Event = WorkOutcome | Partial
 _POLL_S = 0.05
 _QUEUE_BYTES = 256 * 1024 * 1024  # members and columns waiting for a free worker
 _BOOT = "from scanner.worker import process_main; process_main()"
-# What the report's protections say when no worker was started (nothing was opened): the
-# keys a confined worker reports (scanner.sandbox.Confinement.metadata).
-SANDBOX_KEYS = (
-    "sandbox.landlock",
-    "sandbox.no_new_privs",
-    "sandbox.core_dumps",
-    "sandbox.max_file_bytes",
-    "sandbox.problems",
-    "sandbox.syscalls",
-)
-NOT_STARTED = tuple(
-    (key, "not needed: no worker was started (no item needed opening)") for key in SANDBOX_KEYS
-)
 
 
 def temp_root() -> str | None:
@@ -444,7 +431,10 @@ class Executor(Protocol):
     """Runs work items and yields what comes back (scanner.pool's workers, this process)."""
 
     private_root: str  # the folder of its private directories (the walk skips it)
-    protections: tuple[tuple[str, str], ...]  # what opened the scanned content ran under
+
+    @property
+    def protections(self) -> tuple[tuple[str, str], ...]:
+        """What opened the scanned content ran under."""
 
     def run(
         self, items: Iterable[WorkItem], on_spawn: SpawnHandler | None = None

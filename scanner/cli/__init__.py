@@ -16,6 +16,8 @@ from typing import Annotated, Any
 import typer
 import typer.core
 
+from scanner.cli.coerce import cheap_conversions, cheapen
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -125,7 +127,9 @@ def load_command(entry: Entry) -> Any:
         holder.add_typer(obj, name=entry.name)
     else:
         holder.command(entry.name)(obj)
-    return typer.main.get_group(holder).commands[entry.name]
+    command = typer.main.get_group(holder).commands[entry.name]
+    cheap_conversions(command)
+    return command
 
 
 class LazyGroup(typer.core.TyperGroup):
@@ -146,6 +150,10 @@ class LazyGroup(typer.core.TyperGroup):
         for name in _ENTRIES:
             self.get_command(None, name)
         return {name: self.commands[name] for name in self.list_commands(None)}
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)
+        return None if option is None else cheapen(option)
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:
         saved = self.commands

@@ -2,8 +2,8 @@
 report rendered, the result mapped to the documented exit codes. All scanning happens in
 the library (scanner.engine)."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: typer reads the options from the signature,
+# and string annotations would be compiled and evaluated on every call (~20 ms of start-up).
 import os
 import sys
 from pathlib import Path
@@ -344,7 +344,7 @@ def _judgement(
     write_baseline: Path | None,
     as_of: str | None,
     due_within: str | None = None,
-) -> Judgement | None:
+) -> "Judgement | None":
     """The policy, waivers, baseline and evaluation time, loaded and checked before scanning
     (the policy schema is imported only when there is a policy: start-up)."""
     if policy is None:

@@ -21,12 +21,15 @@ import contextlib
 import os
 import re
 import stat
-import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from scanner.model import Provenance
 from scanner.reference.platforms import platform_of_host, platform_of_name
+
+if TYPE_CHECKING:  # the caller parsed the XMP packet: enriching a reused result needs no parser
+    import xml.etree.ElementTree as ET
 
 ORIGIN_ATTRIBUTES = ("user.xdg.origin.url", "user.xdg.referrer.url")
 ZONE_STREAM = ":Zone.Identifier"

@@ -38,8 +38,8 @@ from typing import TYPE_CHECKING, Any
 from scanner.config import SampleLimits
 from scanner.detectors import distributions
 from scanner.errors import ExecutorError, ExecutorLost
-from scanner.model import Problem, ProblemReason
-from scanner.pool import NOT_STARTED, Event, SpawnHandler, WorkerPool, _failed
+from scanner.model import NOT_STARTED, Problem, ProblemReason
+from scanner.pool import Event, SpawnHandler, WorkerPool, _failed
 from scanner.sources import read_relation
 from scanner.sources.base import Reader
 from scanner.sources.database import ColumnSample, DatabaseError, redact

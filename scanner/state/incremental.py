@@ -18,7 +18,7 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from scanner.model import (
     DatabaseLocation,
@@ -30,9 +30,11 @@ from scanner.model import (
     Problem,
 )
 from scanner.sources.base import ListingMark, SourceItem
-from scanner.sources.database import ColumnSample
 from scanner.state import codec
 from scanner.state.store import FileEntry, FileIdentity, StateDB
+
+if TYPE_CHECKING:  # a column comes from a database's source: a scan of files never loads it
+    from scanner.sources.database import ColumnSample
 
 RACY_NS = 2_000_000_000
 

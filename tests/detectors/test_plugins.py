@@ -54,6 +54,22 @@ def pdf(*markers: int) -> bytes:
 # -- discovery -----------------------------------------------------------------------------
 
 
+def test_the_quick_look_for_plugins_agrees_with_importlib_metadata(site: Site) -> None:
+    """`_may_declare` reads only the entry-point files (start-up): it must never say "none"
+    when importlib.metadata finds one, and it says "none" here, where there is none."""
+    from importlib.metadata import entry_points
+
+    from scanner.detectors import ENTRY_POINT_GROUP, _may_declare
+
+    assert _may_declare(ENTRY_POINT_GROUP) is bool(entry_points(group=ENTRY_POINT_GROUP))
+    assert not _may_declare(ENTRY_POINT_GROUP)
+    site.install("acme-other", {"acme.other": "acme:Other"}, {}, group="acme.group")
+    assert not _may_declare(ENTRY_POINT_GROUP) and _may_declare("acme.group")
+    site.install(DIST, {"test.pdf-marker": TARGET})
+    assert _may_declare(ENTRY_POINT_GROUP) and bool(entry_points(group=ENTRY_POINT_GROUP))
+    assert "test.pdf-marker" in detector_ids()
+
+
 def test_an_installed_plugin_is_known_marked_and_on_by_default(site: Site) -> None:
     assert "test.pdf-marker" not in detector_ids()
     site.install(DIST, {"test.pdf-marker": TARGET})
