@@ -61,8 +61,8 @@ NO_ITEM = ("scanner.context", "scanner.reference", "scanner.sources.object_read"
 
 # What a worker has no use for when its item is a photo without faces: the other containers'
 # expanders (mail parsing, video, archives, PDFs, databases), the context enrichers (an item
-# with evidence), the embedding parsers, the object-store and database readers, and what the
-# main process alone uses (the policy's validation, the CLI).
+# with evidence), the embedding parsers, the object-store and database readers, Pillow's
+# rarer plug-ins, and what the main process alone uses (the policy's validation, the CLI).
 NOT_FOR_A_PHOTO = (
     "email.parser",
     "email.feedparser",
@@ -75,6 +75,9 @@ NOT_FOR_A_PHOTO = (
     "fsspec",
     "boto3",
     "typer",
+    "PIL.EpsImagePlugin",  # Pillow's rarer plug-ins: only when a format is not registered
+    "PIL.PdfImagePlugin",
+    "PIL.IcnsImagePlugin",
     "scanner.expand_mail",
     "scanner.expand_video",
     "scanner.context",
