@@ -12,13 +12,12 @@ worker examine them in place; either way each item's result is reported on its o
 from __future__ import annotations
 
 import collections
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from scanner.config import Limits, SampleLimits
-from scanner.expand_mail import expand_mail
-from scanner.expand_video import expand_video
 from scanner.model import (
     ContentType,
     DatabaseLocation,
@@ -30,13 +29,17 @@ from scanner.model import (
     ProblemReason,
 )
 from scanner.sniff import HEAD_BYTES, SAMPLED_TYPES, name_claims_image, sniff
-from scanner.sources.archive import OFFICE_MEDIA, ArchiveWalker
 from scanner.sources.base import ItemChanged, Reader
-from scanner.sources.database import ColumnSample, DatabaseError, redact, sqlite_ref
 from scanner.sources.filesystem import FileRef
-from scanner.sources.object_read import ObjectReader
-from scanner.sources.pdf import PdfCounts, PdfWalker
 from scanner.work import Host, WorkItem, WorkOutcome
+
+if TYPE_CHECKING:
+    from scanner.sources.database import ColumnSample
+    from scanner.sources.object_read import ObjectReader
+    from scanner.sources.pdf import PdfCounts
+
+# A photo needs none of the expanders: each container's module (mail, video, archives,
+# PDFs, databases, object stores) is imported by the first item that needs it.
 
 HEAD_ONLY_BYTES = 16 * 1024 * 1024  # read of a large npy/HDF5/Parquet file before sampling
 _CONTAINERS_NOT_OPENED = {
@@ -76,8 +79,9 @@ def examine_file(ex: Examiner, item: WorkItem, host: Host) -> WorkOutcome:
     assert item.ref is not None
     try:
         reader = item.ref.open()
-        if isinstance(reader, ObjectReader):
-            reader.connect(host.fetch)  # a large object's ranges, read by the caller
+        objects = _object_reader(reader)
+        if objects is not None:
+            objects.connect(host.fetch)  # a large object's ranges, read by the caller
     except ItemChanged as exc:
         return _problem(item, ProblemReason.CHANGED_DURING_SCAN, str(exc))
     except OSError as exc:
@@ -103,7 +107,8 @@ def _plain(ex: Examiner, item: WorkItem, reader: Reader, ct: ContentType) -> Wor
     atime = reader.atime_preserved
     counts = ((ct.value, 1),)
     head_only = False
-    ranged = isinstance(reader, ObjectReader) and reader.ranged  # a large object, by ranges
+    objects = _object_reader(reader)
+    ranged = objects is not None and objects.ranged  # a large object, by ranges
     if (item.size > limits.max_file_bytes or ranged) and ct in SAMPLED_TYPES:
         head_only = True  # header and metadata first, rows sampled: never read whole
     elif item.size > limits.max_file_bytes:
@@ -119,8 +124,8 @@ def _plain(ex: Examiner, item: WorkItem, reader: Reader, ct: ContentType) -> Wor
         work = replace(item, content_type=ct, head_only=head_only)
         outcome = ex.examine(work, data, atime, reader)
         if ranged and outcome.result is not None:  # what the sample cost (the report's notes)
-            assert isinstance(reader, ObjectReader)
-            fetched = len(data) + reader.fetched
+            assert objects is not None
+            fetched = len(data) + objects.fetched
             notes = (*outcome.result.notes, ("object_bytes_read", fetched))
             outcome = replace(outcome, result=replace(outcome.result, notes=notes))
         return replace(outcome, content_types=counts)
@@ -147,6 +152,9 @@ def _archive(
     ex: Examiner, item: WorkItem, reader: Reader, host: Host, ct: ContentType
 ) -> WorkOutcome:
     """An archive (zip, tar, gzip, bzip2, xz, zlib): its members, read in-stream."""
+    from scanner.sources.archive import OFFICE_MEDIA, ArchiveWalker
+    from scanner.sources.pdf import PdfCounts
+
     counts: Counts = collections.Counter({ct.value: 1})
     problems: list[Problem] = []
 
@@ -249,6 +257,8 @@ def _pdf_members(
     problems: list[Problem],
 ) -> PdfCounts:
     """A PDF's pictures and metadata, handed over like an archive's members."""
+    from scanner.sources.pdf import PdfWalker
+
     walker = PdfWalker(ex.limits)
     for entry in walker.expand(location, data):
         if isinstance(entry, Problem):
@@ -268,6 +278,7 @@ def _database(
     """A SQLite database: a walked file, one named by a URI (its columns then all go back to
     the engine, which reuses those unchanged since the last scan), or another source's item
     (read into memory, within --max-file-mb)."""
+    from scanner.sources.database import sqlite_ref
     from scanner.sources.sqlite import SqliteSource
 
     where = item.location
@@ -309,12 +320,30 @@ def _database(
 # Containers by content type: what opens them into members or columns (archives of every
 # compression are one expander, chosen by ContentType.is_archive).
 Expander = Callable[[Examiner, WorkItem, Reader, Host, ContentType], WorkOutcome]
+
+
+def _mail(ex: Examiner, item: WorkItem, reader: Reader, host: Host, ct: ContentType) -> WorkOutcome:
+    """A message or a mailbox (scanner.expand_mail: the email package, for mail only)."""
+    from scanner.expand_mail import expand_mail
+
+    return expand_mail(ex, item, reader, host, ct)
+
+
+def _video(
+    ex: Examiner, item: WorkItem, reader: Reader, host: Host, ct: ContentType
+) -> WorkOutcome:
+    """A video's sampled frames (scanner.expand_video)."""
+    from scanner.expand_video import expand_video
+
+    return expand_video(ex, item, reader, host, ct)
+
+
 EXPANDERS: dict[ContentType, Expander] = {
     ContentType.SQLITE: _database,
     ContentType.PDF: _pdf,
-    ContentType.EMAIL: expand_mail,
-    ContentType.MBOX: expand_mail,
-    ContentType.VIDEO: expand_video,
+    ContentType.EMAIL: _mail,
+    ContentType.MBOX: _mail,
+    ContentType.VIDEO: _video,
 }
 
 
@@ -327,6 +356,8 @@ def _columns(
     *,
     send_all: bool,
 ) -> int:
+    from scanner.sources.database import DatabaseError, redact
+
     found = 0
     try:
         for entry in columns():
@@ -351,6 +382,13 @@ def column_bytes(column: ColumnSample) -> int:
         len(v) if isinstance(v, (bytes, str)) else 8 * len(v) if isinstance(v, (list, tuple)) else 8
         for v in column.values
     )
+
+
+def _object_reader(reader: Reader) -> ObjectReader | None:
+    """The reader as an object store's (scanner.sources.object_read), else None: only an
+    object's reference opens one, and its module is then loaded already."""
+    module = sys.modules.get("scanner.sources.object_read")
+    return reader if module is not None and isinstance(reader, module.ObjectReader) else None
 
 
 def _hand_over(ex: Examiner, child: WorkItem, host: Host, size: int) -> None:

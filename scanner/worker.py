@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import tempfile
 from dataclasses import replace
 from multiprocessing.connection import Connection
+from typing import TYPE_CHECKING
 
-from scanner import expand
 from scanner.config import Limits
-from scanner.context.exif import embedded_context
-from scanner.context.geo import Geocoder
 from scanner.detectors import registry
 from scanner.detectors.base import DetectContext, Detector, LoadedItem
 from scanner.detectors.models import PILLOW_PLUGINS, ModelCache, ModelSpec, preload
@@ -34,10 +33,7 @@ from scanner.model import (
     ProblemReason,
     ScalarValue,
 )
-from scanner.sources import keys
 from scanner.sources.base import ItemChanged, Openable, ReadBudgetSpent, Reader
-from scanner.sources.keys import KeyRead
-from scanner.sources.object_read import ObjectRead
 from scanner.work import (
     Busy,
     Fetch,
@@ -51,6 +47,16 @@ from scanner.work import (
     WorkItem,
     WorkOutcome,
 )
+
+if TYPE_CHECKING:
+    from scanner.context.geo import Geocoder
+    from scanner.sources.keys import KeyRead
+
+# What a worker imports only when an item needs it (a plain photo needs none of it): the
+# container expanders (mail, video, archives, PDFs, databases), the context enrichers (an
+# item with evidence), the object-store and database readers. Each is imported from the
+# read-only package after the sandbox is in force, which allows reading everywhere;
+# tests/test_startup.py checks a photo's worker leaves them out.
 
 __all__ = ["Processor", "WorkItem", "WorkOutcome", "WorkerSetup", "failed_result", "statm"]
 
@@ -85,7 +91,16 @@ class Processor:
             models,
             keep_vectors=self.hook is not None and self.hook.keep_vectors,
         )
-        self.geocoder = Geocoder()  # loaded on the first photo with a GPS position
+        self._geocoder: Geocoder | None = None  # made for the first item with evidence
+
+    @property
+    def geocoder(self) -> Geocoder:
+        """The reverse geocoder (its data is loaded on the first photo with a GPS position)."""
+        if self._geocoder is None:
+            from scanner.context.geo import Geocoder
+
+            self._geocoder = Geocoder()
+        return self._geocoder
 
     @property
     def limits(self) -> Limits:
@@ -96,6 +111,8 @@ class Processor:
             return self._keys(item, item.keys)
         if item.ref is not None:
             if item.content_type is None:  # sniffed, examined or opened as a container
+                from scanner import expand
+
                 return expand.examine_file(self, item, host or LocalHost())
             return self._read_and_examine(item, item.ref)
         if item.data is not None:
@@ -106,10 +123,12 @@ class Processor:
 
     def _read_and_examine(self, item: WorkItem, ref: Openable) -> WorkOutcome:
         """An item whose type is known already (read, not sniffed)."""
+        from scanner.expand import HEAD_ONLY_BYTES
+
         try:
             reader = ref.open()
             try:
-                limit = expand.HEAD_ONLY_BYTES if item.head_only else self.limits.max_file_bytes
+                limit = HEAD_ONLY_BYTES if item.head_only else self.limits.max_file_bytes
                 return self.examine(item, reader.read_all(limit), reader.atime_preserved, reader)
             finally:
                 reader.close()
@@ -154,12 +173,11 @@ class Processor:
             except ReadBudgetSpent as exc:  # its sample needs more than the object's bound
                 problems.append(Problem(loc, ProblemReason.OVERSIZE, f"{detector.id}: {exc}"))
                 continue
-            except ObjectRead as exc:  # a range the store would not give
-                problems.append(
-                    Problem(loc, ProblemReason.UNREADABLE_FILE, f"{detector.id}: {exc}")
-                )
-                continue
             except Exception as exc:  # a detector bug must not end the scan; it is reported
+                if _object_read(exc):  # a range the store would not give
+                    detail = f"{detector.id}: {exc}"
+                    problems.append(Problem(loc, ProblemReason.UNREADABLE_FILE, detail))
+                    continue
                 detail = f"{detector.id}: {type(exc).__name__}: {exc}"[:400]
                 problems.append(Problem(loc, ProblemReason.DETECTOR_ERROR, detail))
                 continue
@@ -169,6 +187,8 @@ class Processor:
             problems.extend(Problem(loc, r, f"{detector.id}: {d}") for r, d in out.problems)
         context = ItemContext()
         if evidence:  # capture date, GPS country, XMP/IPTC source: only the bytes tell
+            from scanner.context.exif import embedded_context
+
             context, context_notes = embedded_context(
                 data, content_type, item.mtime_ns, self.geocoder
             )
@@ -226,6 +246,8 @@ class Processor:
 
     def _keys(self, item: WorkItem, read: KeyRead) -> WorkOutcome:
         """The keys of a SQLite column's rows (scanner.sources.keys), for the policy."""
+        from scanner.sources import keys
+
         try:
             found = keys.read_sqlite(read, self.private_dir, self.limits.max_temp_bytes)
         except keys.KeysUnreadable as exc:
@@ -313,6 +335,8 @@ class LocalHost:
 
     def fetch(self, offset: int, n: int) -> bytes:
         # in this process an object's reader reads its ranges itself (ObjectRef.open)
+        from scanner.sources.object_read import ObjectRead
+
         raise ObjectRead("no caller to read the item's ranges from")
 
 
@@ -339,6 +363,8 @@ class PipeHost:
         self.outbox.send(Fetch(offset, n))
         answer = self.inbox.recv()
         if isinstance(answer, FetchFailed):
+            from scanner.sources.object_read import ObjectRead
+
             failed = {"changed": ItemChanged, "budget": ReadBudgetSpent}.get(answer.why, ObjectRead)
             raise failed(answer.detail)
         return bytes(answer)
@@ -348,7 +374,6 @@ def process_main() -> None:
     """Body of a worker process started by scanner.pool: items arrive on stdin (fd 0),
     outcomes leave on the descriptor named in argv[1]; argv[2] is the private directory,
     the only place this process may write."""
-    import sys
     import traceback
 
     inbox = Connection(0, writable=False)
@@ -371,6 +396,13 @@ def process_main() -> None:
         if item is None:
             return
         outbox.send(processor.process(item, host))
+
+
+def _object_read(exc: Exception) -> bool:
+    """Whether `exc` is an object store's refused range (scanner.sources.object_read): only
+    an object's reader raises one, and its module is then loaded already."""
+    module = sys.modules.get("scanner.sources.object_read")
+    return module is not None and isinstance(exc, module.ObjectRead)
 
 
 def _name(hook: ItemHook) -> str:

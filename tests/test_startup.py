@@ -9,14 +9,22 @@ started none has used no child memory or time at all."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import astronaut, encode, probe_command
+from helpers import astronaut, encode, no_face, probe_command
 
+from scanner.config import DetectionSettings, Limits
 from scanner.detectors import BUILTINS, DEFAULT_DETECTORS, DETECTORS
+from scanner.model import FileLocation
+from scanner.sources.filesystem import FileRef
+from scanner.work import WorkerSetup, WorkItem, WorkOutcome
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,6 +71,48 @@ CALLER_SIDE_DETECTORS = {
 
 def detector_modules(report: dict[str, Any]) -> list[str]:
     return [m for m in loaded(report, ("scanner.detectors",)) if m not in CALLER_SIDE_DETECTORS]
+
+
+# What a worker has no use for when its item is a photo without faces: the other containers'
+# expanders (mail parsing, video, archives, PDFs, databases), the context enrichers (an item
+# with evidence), the embedding parsers, the object-store and database readers, Pillow's
+# rarer plug-ins, and what the main process alone uses (the policy's validation, the CLI).
+NOT_FOR_A_PHOTO = (
+    "email.parser",
+    "email.feedparser",
+    "email.policy",
+    "tarfile",
+    "sqlite3",
+    "pydantic",
+    "sqlalchemy",
+    "s3fs",
+    "fsspec",
+    "boto3",
+    "typer",
+    "PIL.EpsImagePlugin",  # Pillow's rarer plug-ins: only when a format is not registered
+    "PIL.PdfImagePlugin",
+    "PIL.IcnsImagePlugin",
+    "scanner.expand_mail",
+    "scanner.expand_video",
+    "scanner.context",
+    "scanner.reference",
+    "scanner.embeddings.pickles",
+    "scanner.embeddings.tables",
+    "scanner.embeddings.textvec",
+    "scanner.sources.archive",
+    "scanner.sources.pdf",
+    "scanner.sources.database",
+    "scanner.sources.keys",
+    "scanner.sources.object_read",
+    "scanner.policy",
+    "scanner.cli",
+    "scanner.engine",
+)
+# A worker started as scanner.pool starts one, which lists its modules once it has exited.
+_WORKER_BOOT = (
+    "import sys; from scanner.worker import process_main; process_main(); "
+    "print('\\n'.join(sorted(sys.modules)))"
+)
 
 
 def probe(*args: str, cwd: Path) -> dict[str, Any]:
@@ -130,3 +180,56 @@ def test_the_builtins_say_what_their_classes_declare() -> None:
     for b, cls in zip(BUILTINS, DETECTORS, strict=True):
         assert (b.id, b.default, b.distributions) == (cls.id, cls.default, cls.distributions)
     assert tuple(d.id for d in DETECTORS if d.default) == DEFAULT_DETECTORS
+
+
+def worker_modules(tmp_path: Path, item: WorkItem) -> tuple[WorkOutcome, list[str]]:
+    """A real worker (fresh interpreter, sandboxed, the default detectors) given one item:
+    its outcome and the modules it had imported when it exited."""
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    to_child_r, to_child_w = os.pipe()
+    from_child_r, from_child_w = os.pipe()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _WORKER_BOOT, str(from_child_w), str(private)],
+        stdin=to_child_r,
+        stdout=subprocess.PIPE,
+        pass_fds=(from_child_w,),
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    os.close(to_child_r)
+    os.close(from_child_w)
+    send = Connection(to_child_w, readable=False)
+    recv = Connection(from_child_r, writable=False)
+    try:
+        send.send(WorkerSetup(DEFAULT_DETECTORS, DetectionSettings(), Limits()))
+        assert recv.recv()[0] == "ready"
+        send.send(item)
+        outcome = recv.recv()
+        send.send(None)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        send.close()
+        recv.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0
+    return outcome, out.decode().split()
+
+
+def test_a_worker_imports_for_a_photo_only_what_a_photo_needs(tmp_path: Path) -> None:
+    """A walked JPEG without faces (sniffed, decoded, examined by the default detectors)
+    leaves the container expanders, the context enrichers, the embedding parsers and the
+    store readers unimported: each is imported by the first item that needs it."""
+    photo = tmp_path / "coffee.jpg"
+    photo.write_bytes(encode(no_face(), "JPEG"))
+    st = photo.stat()
+    where = FileLocation(str(photo))
+    ref = FileRef(where, str(photo), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_size)
+    outcome, modules = worker_modules(
+        tmp_path, WorkItem(1, where, None, st.st_size, st.st_mtime_ns, ref=ref)
+    )
+    assert outcome.result is not None and outcome.result.problems == ()
+    assert outcome.result.content_type.value == "jpeg"
+    assert "scanner.faces.yunet" in modules, "the photo was examined by YuNet"
+    assert loaded({"modules": modules}, NOT_FOR_A_PHOTO) == []

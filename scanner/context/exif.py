@@ -31,7 +31,7 @@ from scanner.context.dates import BadDate, parse_exif, parse_iso, shown
 from scanner.context.geo import Geocoder, GeocoderUnavailable
 from scanner.context.origins import iptc_provenance, xmp_provenance
 from scanner.faces import xmp
-from scanner.faces.imaging import PIL_FORMATS
+from scanner.faces.imaging import PIL_FORMATS, registered
 from scanner.model import ContentType, ItemContext, Place, Provenance, ScalarValue
 
 EXIF_IFD, GPS_IFD = 0x8769, 0x8825
@@ -113,7 +113,7 @@ def read_embedded(
 def _exif_and_iptc(
     data: bytes, content_type: ContentType, facts: EmbeddedFacts
 ) -> tuple[Any, dict[tuple[int, int], bytes | list[bytes]] | None]:
-    formats = [f for f in PIL_FORMATS.get(content_type, ()) if f in Image.OPEN]
+    formats = list(registered(PIL_FORMATS.get(content_type, ())))
     if not formats:
         return None, None
     try:

@@ -11,7 +11,7 @@ key the state database.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from PIL import Image
 
@@ -29,7 +29,9 @@ from scanner.model import (
     ScalarValue,
 )
 from scanner.sources.base import Reader
-from scanner.sources.database import ColumnSample
+
+if TYPE_CHECKING:  # a database column's item: the module comes with its reader
+    from scanner.sources.database import ColumnSample
 
 
 @dataclass

@@ -23,7 +23,7 @@ import json
 import numbers as numbers_abc
 import re
 from dataclasses import replace
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -44,9 +44,10 @@ from scanner.embeddings.vectors import (
     recognise_bytes,
 )
 from scanner.model import ContentType, EvidenceKind, ScalarValue, VectorRef
-from scanner.reference.countries import format_counts
 from scanner.sniff import HEAD_BYTES, sniff
-from scanner.sources.database import ColumnSample, Value
+
+if TYPE_CHECKING:
+    from scanner.sources.database import ColumnSample, Value
 
 # Lengths tried for a BLOB of unknown shape: face sizes, and the sizes of other models so
 # that a text-embedding column is decoded, and then recognised as not faces.
@@ -185,6 +186,8 @@ def timestamp_details(column: ColumnSample) -> list[tuple[str, ScalarValue]]:
 def place_details(column: ColumnSample) -> list[tuple[str, ScalarValue]]:
     """`places.<column>` = "GB:3,US-IL:2": the table's country/region columns over the
     sampled rows (scanner.context.jurisdiction turns them into the item's places)."""
+    from scanner.reference.countries import format_counts
+
     by_column: dict[str, list[tuple[str, str | None, int]]] = {}
     for name, country, region, count in column.places:
         by_column.setdefault(name, []).append((country, region, count))

@@ -8,6 +8,7 @@ vector sets into evidence is the same for all of them, so it lives here once.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from scanner.detectors.base import (
     DetectContext,
@@ -16,11 +17,14 @@ from scanner.detectors.base import (
     embedding_evidence,
     kept_vectors,
 )
-from scanner.embeddings.tables import MissingLibrary
-from scanner.embeddings.vecsets import Findings, limited
 from scanner.embeddings.vectors import VectorSet, classify
 from scanner.model import Evidence, ProblemReason, ScalarValue
-from scanner.reference.apps import identify_path
+
+if TYPE_CHECKING:
+    from scanner.embeddings.vecsets import Findings
+
+# The parsers (scanner.embeddings.*) and the apps' reference are imported by the first item a
+# detector reads: a worker that sees only photos never loads them.
 
 
 def item_names(item: LoadedItem) -> tuple[str, ...]:
@@ -45,6 +49,9 @@ def decode_text(data: bytes) -> str:
 def report(detector: str, item: LoadedItem, ctx: DetectContext, found: Findings) -> DetectorOutput:
     """One piece of evidence per vector set at or above the threshold; notes say what else
     was seen (how many sets, the best confidence that stayed below)."""
+    from scanner.embeddings.vecsets import limited
+    from scanner.reference.apps import identify_path
+
     match = identify_path(item.location.display)
     app = match.app if match else None
     sets, left_out = limited(found.sets)
@@ -76,6 +83,8 @@ def run(
     detector: str, item: LoadedItem, ctx: DetectContext, parse: Callable[[], Findings]
 ) -> DetectorOutput:
     """Parse and report; a missing optional library is reported for the item, never skipped."""
+    from scanner.embeddings.tables import MissingLibrary
+
     try:
         found = parse()
     except MissingLibrary as exc:

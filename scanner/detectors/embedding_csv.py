@@ -7,7 +7,6 @@ from typing import ClassVar
 
 from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem, ModelSpec
 from scanner.detectors.embedding_common import decode_text, item_names, run
-from scanner.embeddings import textvec
 from scanner.model import ContentType, EvidenceKind
 
 
@@ -22,5 +21,7 @@ class EmbeddingCsvDetector:
     distributions: ClassVar[tuple[str, ...]] = ()
 
     def detect(self, item: LoadedItem, ctx: DetectContext) -> DetectorOutput:
+        from scanner.embeddings import textvec  # imported by the first item it reads
+
         names = item_names(item)
         return run(self.id, item, ctx, lambda: textvec.analyse_csv(decode_text(item.data), names))

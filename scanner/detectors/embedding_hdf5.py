@@ -10,7 +10,6 @@ from typing import ClassVar
 
 from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem, ModelSpec
 from scanner.detectors.embedding_common import item_names, run
-from scanner.embeddings import hdf5vec
 from scanner.model import ContentType, EvidenceKind
 
 
@@ -29,5 +28,7 @@ class EmbeddingHdf5Detector:
     distributions: ClassVar[tuple[str, ...]] = ()
 
     def detect(self, item: LoadedItem, ctx: DetectContext) -> DetectorOutput:
+        from scanner.embeddings import hdf5vec  # imported by the first item it reads
+
         names = item_names(item)
         return run(self.id, item, ctx, lambda: hdf5vec.analyse_hdf5(item, names))

@@ -11,7 +11,6 @@ from typing import ClassVar
 
 from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem, ModelSpec
 from scanner.detectors.embedding_common import item_names, run
-from scanner.embeddings import jsonvec
 from scanner.model import ContentType, EvidenceKind
 
 
@@ -28,5 +27,7 @@ class EmbeddingJsonDetector:
     distributions: ClassVar[tuple[str, ...]] = ()
 
     def detect(self, item: LoadedItem, ctx: DetectContext) -> DetectorOutput:
+        from scanner.embeddings import jsonvec  # imported by the first item it reads
+
         names = item_names(item)
         return run(self.id, item, ctx, lambda: jsonvec.analyse_json(item.data, names))

@@ -14,7 +14,6 @@ from typing import ClassVar
 from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem, ModelSpec
 from scanner.detectors.embedding_common import item_names, run, stem
 from scanner.detectors.embedding_pickle import PickleImportsDetector, judge_imports
-from scanner.embeddings import npy
 from scanner.model import ContentType, EvidenceKind
 
 
@@ -31,6 +30,8 @@ class EmbeddingNpyDetector:
     distributions: ClassVar[tuple[str, ...]] = ()
 
     def detect(self, item: LoadedItem, ctx: DetectContext) -> DetectorOutput:
+        from scanner.embeddings import npy  # imported by the first item it reads
+
         names = item_names(item)
         out = run(self.id, item, ctx, lambda: npy.analyse(item, names, stem(names[-1])))
         body = npy.object_body(item)

@@ -9,7 +9,7 @@ name one); the evidence carries counts, dims, dtype and reasons — never a vect
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -21,12 +21,15 @@ from scanner.detectors.base import (
     ModelSpec,
     embedding_evidence,
 )
-from scanner.embeddings.pickles.imports import judge_import
-from scanner.embeddings.pickles.scan import DEFAULT_MAX_OPS, PickleAnalysis, analyse
-from scanner.embeddings.pickles.search import WORK_BUDGET, VectorSearch
 from scanner.embeddings.vectors import VectorSet, Verdict, classify
 from scanner.model import ContentType, Evidence, EvidenceKind, ProblemReason, ScalarValue
-from scanner.reference import apps
+
+if TYPE_CHECKING:
+    from scanner.embeddings.pickles.scan import PickleAnalysis
+    from scanner.embeddings.pickles.search import VectorSearch
+
+# The pickle analyser and the apps' reference are imported by the first pickle a detector
+# reads (scanner.embeddings.pickles): a worker that sees only photos never loads them.
 
 EMPTY_STORE_CONFIDENCE = 0.7
 MAX_LISTED_IMPORTS = 50
@@ -46,6 +49,10 @@ class EmbeddingPickleDetector:
     distributions: ClassVar[tuple[str, ...]] = ()
 
     def detect(self, item: LoadedItem, ctx: DetectContext) -> DetectorOutput:
+        from scanner.embeddings.pickles.scan import analyse
+        from scanner.embeddings.pickles.search import VectorSearch
+        from scanner.reference import apps
+
         analysis = analyse(item.data)
         match = apps.identify_path(item.location.display) or apps.gallery_keys(
             _top_keys(analysis.roots)
@@ -119,6 +126,9 @@ class PickleImportsDetector:
 def judge_imports(detector: str, data: bytes, container: str = "") -> DetectorOutput:
     """EXECUTABLE_CODE evidence when a pickle (or the pickled body of an object array,
     `container`) imports callables a loader would run."""
+    from scanner.embeddings.pickles.imports import judge_import
+    from scanner.embeddings.pickles.scan import DEFAULT_MAX_OPS, analyse
+
     analysis = analyse(data)
     problems: _Problems = ()
     if analysis.capped:
@@ -211,6 +221,8 @@ def _walk_notes(analysis: PickleAnalysis) -> list[tuple[str, ScalarValue]]:
 
 
 def _problems(analysis: PickleAnalysis) -> _Problems:
+    from scanner.embeddings.pickles.scan import DEFAULT_MAX_OPS
+
     out: list[tuple[ProblemReason, str]] = []
     if analysis.error is not None:
         out.append(
@@ -233,6 +245,8 @@ def _problems(analysis: PickleAnalysis) -> _Problems:
 
 
 def _search_problems(search: VectorSearch) -> _Problems:
+    from scanner.embeddings.pickles.search import WORK_BUDGET
+
     if not search.exhausted:
         return ()
     return (

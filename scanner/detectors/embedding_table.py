@@ -12,7 +12,6 @@ from typing import ClassVar
 
 from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem, ModelSpec
 from scanner.detectors.embedding_common import item_names, run
-from scanner.embeddings import tables
 from scanner.model import ContentType, EvidenceKind
 
 
@@ -33,6 +32,8 @@ class EmbeddingTableDetector:
     distributions: ClassVar[tuple[str, ...]] = ()
 
     def detect(self, item: LoadedItem, ctx: DetectContext) -> DetectorOutput:
+        from scanner.embeddings import tables  # imported by the first item it reads
+
         names = item_names(item)
         if item.content_type is ContentType.PARQUET:
             return run(self.id, item, ctx, lambda: tables.analyse_parquet(item, names))

@@ -19,7 +19,7 @@ import io
 import math
 import re
 import time
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 from PIL import Image
@@ -30,7 +30,9 @@ from scanner.detectors.face_yunet import YuNetFaceDetector
 from scanner.faces.imaging import ImageProblem
 from scanner.model import ContentType, Evidence, EvidenceKind, ScalarValue
 from scanner.sniff import HEAD_BYTES, sniff
-from scanner.sources.database import ColumnSample, Value
+
+if TYPE_CHECKING:
+    from scanner.sources.database import ColumnSample, Value
 
 MAX_IMAGES = 24
 TIME_BUDGET_S = 18.0

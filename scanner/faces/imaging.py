@@ -65,6 +65,16 @@ def register_plugins() -> None:
     pillow_heif.register_heif_opener()
 
 
+def registered(formats: tuple[str, ...]) -> tuple[str, ...]:
+    """The formats among `formats` Pillow can open. Its common plug-ins (JPEG, PNG, GIF, BMP,
+    PPM) are imported first; the ~40 others only when a format is still missing, so a
+    worker that sees only JPEGs and PNGs never imports them."""
+    Image.preinit()
+    if any(f not in Image.OPEN for f in formats):
+        Image.init()
+    return tuple(f for f in formats if f in Image.OPEN)
+
+
 def open_image(data: bytes, content_type: ContentType, max_pixels: int) -> Image.Image:
     """Open (not decode) an image of the sniffed type, refusing pixel bombs from the header."""
     formats = PIL_FORMATS.get(content_type)
@@ -72,8 +82,7 @@ def open_image(data: bytes, content_type: ContentType, max_pixels: int) -> Image
         raise ImageProblem(ProblemReason.DECODE_ERROR, f"{content_type.value} is not an image")
     # Only registered formats: Pillow raises KeyError for a name it does not know (HEIF
     # before register_plugins()) when an earlier format in the list rejects the bytes.
-    Image.init()
-    formats = tuple(f for f in formats if f in Image.OPEN)
+    formats = registered(formats)
     im: Image.Image
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
