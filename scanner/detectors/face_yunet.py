@@ -23,7 +23,8 @@ Chosen by measurement (docs/scanning.md, "How faces are found"; bench/bench_dete
    re-looks (the face at 100 px in a crop twice its size; at 60 and 50 px in crops three
    times its size, on average) get a second opinion from dlib's CNN (face_recognition's
    MMOD model) on a crop: animal faces and textures are rejected, masked and half-profile
-   faces confirmed.
+   faces confirmed. Candidates under ~24 px at the working image are cropped from the
+   detail image if step 4 decoded it (a ~40 px face of a 4000 px photo: twice as sharp).
 7. Still nothing: the image turned 90/180/270 degrees at 256 px (pixel-rotated photos; YuNet
    fed BGR finds some sideways faces upright already) -- unless the file has an EXIF
    orientation tag: the camera said which way is up (~35 ms saved on a phone photo).
@@ -103,6 +104,11 @@ PROPOSED = "proposal"  # a proposal's method until YuNet finds a face in its til
 TEXTURED = "texture"  # ...and a textured window's, which is never upsampled: it marks eyes
 # or a mouth inside a skin-coloured area, up to ~25 px off the face's centre in the detail
 # image (the benchmark's face on a skin-coloured wall), out of an upsampled region's reach
+# Borderline candidates smaller than this at the working image (a ~40 px face of a 4000 px photo
+# is ~10 px there) are re-looked at and shown to dlib's CNN from the detail image, when it was
+# decoded for their closer look: the same box, twice as sharp (seeds 7 and 11: two such faces
+# scoring 0.88-0.89 in their tile were dropped from the blurry working-image crop).
+SHARPER_BELOW_PX = 24
 TILE_FLOOR = 0.25  # YuNet score from which a fine-pass candidate is worth a closer look
 # The fine pass (~0.75 Mpx) runs as two overlapping halves, ~15% cheaper (yunet.detect_in_halves)
 HALVES_PX = (500_000, 1_200_000)  # for images of this many pixels (not --thorough's 3 Mpx)...
@@ -285,7 +291,7 @@ def _search(
     candidates = _closer(candidates, work, models, s)
     if not s.count_faces and any(c.score >= accept for c in candidates):
         return _accepted(candidates, accept)
-    hits = _confirm(candidates, fine, models, s, budget)
+    hits = _confirm(candidates, fine, models, s, budget, later=work.later_detail)
     if hits or not (s.rotations and rotations) or work.oriented:
         return hits  # a photo with an EXIF orientation tag is upright once it is applied
     turn_source = fine if s.thorough else _shrunk(fine, ROTATION_SIDE)
@@ -434,8 +440,11 @@ def _confirm(
     models: ModelCache,
     s: DetectionSettings,
     budget: list[int],
+    *,
+    later: imaging.LaterImage | None = None,
 ) -> list[_Hit]:
-    """Accept strong candidates; ask dlib's CNN about borderline ones."""
+    """Accept strong candidates; ask dlib's CNN about borderline ones (small ones from the
+    detail image `later` if it is decoded: see SHARPER_BELOW_PX)."""
     accepted = [c for c in candidates if c.score >= s.accept_score]
     borderline = sorted(
         (c for c in candidates if s.verify_score <= c.score < s.accept_score),
@@ -444,15 +453,25 @@ def _confirm(
     for cand in borderline:
         if (accepted and not s.count_faces) or budget[0] <= 0:
             break
-        if _recheck(cand, fine, models) < RECHECK_MIN:
+        source = _sharpest(cand, fine, later)
+        if _recheck(cand, source, models) < RECHECK_MIN:
             continue  # textures and fur rarely survive a closer look; faces do
-        wider = [_recheck(cand, fine, models, *view) for view in WIDER_RECHECKS]
+        wider = [_recheck(cand, source, models, *view) for view in WIDER_RECHECKS]
         if sum(wider) / len(wider) < WIDER_RECHECK_MIN:
             continue  # nor wider ones (~3 ms each, against ~350 ms per view of dlib's CNN)
         budget[0] -= 1
-        if _cnn_confirms(cand, fine, models, s.cnn_threshold):
+        if _cnn_confirms(cand, source, models, s.cnn_threshold):
             accepted.append(_Hit(cand.box, cand.score, cand.rotation, verified_by="dlib-cnn"))
     return accepted
+
+
+def _sharpest(cand: _Hit, fine: Image.Image, later: imaging.LaterImage | None) -> Image.Image:
+    """The image to crop `cand` from: the detail image for a small candidate if it was decoded
+    (its closer look did), else the working image. Boxes are relative: the crop is the same."""
+    side = max(cand.box.w * fine.width, cand.box.h * fine.height)
+    if later is None or not later.decoded or side >= SHARPER_BELOW_PX:
+        return fine
+    return later.get()
 
 
 def _crop(cand: _Hit, fine: Image.Image, face_px: int, context: float) -> Image.Image:

@@ -17,6 +17,7 @@ from helpers import astronaut, encode, no_face
 from PIL import Image, ImageDraw, ImageFilter
 
 from scanner.config import DetectionSettings, Limits
+from scanner.detectors import face_yunet
 from scanner.detectors.base import DetectContext, DetectorOutput, LoadedItem, ModelCache
 from scanner.detectors.face_yunet import YuNetFaceDetector
 from scanner.detectors.models import DLIB_CNN
@@ -387,3 +388,56 @@ def test_a_dog_face_in_a_big_photo_is_refused_before_dlib(devset: Path) -> None:
 def test_hard_negative(name: str) -> None:
     out = detect(encode(NEGATIVES[name](), "PNG"))
     assert not out.evidence, f"{name}: false face {out.evidence[0].boxes}"
+
+
+def sharpest_sources(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """For each borderline candidate confirmed: whether its crops came from the detail image."""
+    used: list[bool] = []
+    real = face_yunet._sharpest
+
+    def sharpest(cand: object, fine: Image.Image, later: object) -> Image.Image:
+        image = real(cand, fine, later)  # type: ignore[arg-type]
+        used.append(image is not fine)
+        return image
+
+    monkeypatch.setattr(face_yunet, "_sharpest", sharpest)
+    return used
+
+
+def test_a_40px_face_is_confirmed_from_the_detail_image(
+    devset: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The benchmark's small-face tier photo t040_03 (seed 7), rebuilt: a real 40 px face
+    (a dev-set portrait) on a real photo (grass) at 4000x3000. Its upsampled tile scores it
+    0.88, a borderline candidate ~10 px at the working image: cropped from there, dlib's CNN
+    rejected the blurry upscale; cropped from the detail image (face_yunet.SHARPER_BELOW_PX),
+    twice as sharp, it confirms it."""
+    canvas = Image.open(devset / "face_alignment_test_assets" / "grass.jpg").convert("RGB")
+    canvas = canvas.resize((4000, 3000))
+    portrait = Image.open(devset / "dlib_examples/johns/John_Salley/000194_02159572.jpg")
+    face = portrait.convert("RGB").resize((46, 46))  # its face: 130 -> 40 px (dlib HOG's box)
+    canvas.paste(face, (3863, 2848))
+    data = encode(canvas, "JPEG", quality=90)
+    used = sharpest_sources(monkeypatch)
+    ev = detect(data).evidence
+    assert ev and ev[0].faces == 1
+    box = ev[0].boxes[0]
+    assert box.verified_by == "dlib-cnn" and used == [True]
+    assert abs(box.x + box.w / 2 - 3886 / 4000) < 0.01
+    assert abs(box.y + box.h / 2 - 2871 / 3000) < 0.01
+    monkeypatch.setattr(face_yunet, "SHARPER_BELOW_PX", 0)  # from the working image: missed
+    assert not detect(data).evidence
+
+
+def test_a_small_cat_face_confirmed_from_the_detail_image_is_refused(
+    devset: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hard negative: the dev set's cat_brown.jpg enlarged to 4000x3000 (a no-face photo of the
+    benchmark, seed 11). A small candidate (0.70) is re-looked at from the detail image and
+    refused there: the sharper crop confirms faces, not a cat's."""
+    im = Image.open(devset / "photoprism_examples" / "cat_brown.jpg").convert("RGB")
+    data = encode(im.resize((4000, 3000), Image.Resampling.BILINEAR), "JPEG", quality=90)
+    used = sharpest_sources(monkeypatch)
+    out = detect(data)
+    assert not out.evidence, f"false face {out.evidence[0].boxes}"
+    assert True in used
