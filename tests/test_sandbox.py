@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 
 import scanner
+from scanner.model import NOT_STARTED, SANDBOX_KEYS
 from scanner.sandbox import Confinement, Landlock, landlock_abi
 from scanner.syscall_filter import SyscallFilter, this_table
 
@@ -732,6 +733,8 @@ def test_metadata_is_plain_strings_under_fixed_keys() -> None:
         syscalls_detail="x86_64",
     )
     assert [k for k, _ in active.metadata()] == keys
+    # ...the keys a scan that started no worker reports too (scanner.model.NOT_STARTED)
+    assert list(SANDBOX_KEYS) == keys and [k for k, _ in NOT_STARTED] == keys
     assert dict(active.metadata())["sandbox.syscalls"] == (
         "metadata changes, flock and leases refused (x86_64)"
     )
