@@ -103,7 +103,7 @@ UPSCALE_BELOW_PX = 32  # candidates and proposals smaller than this at the detai
 PROPOSED = "proposal"  # a proposal's method until YuNet finds a face in its tile...
 TEXTURED = "texture"  # ...and a textured window's, which is never upsampled: it marks eyes
 # or a mouth inside a skin-coloured area, up to ~25 px off the face's centre in the detail
-# image (the benchmark's face on a skin-coloured wall), out of an upsampled region's reach
+# image (the benchmark's face on a skin-coloured wall), out of an upsampled region's reach.
 # Borderline candidates smaller than this at the working image (a ~40 px face of a 4000 px photo
 # is ~10 px there) are re-looked at and shown to dlib's CNN from the detail image, when it was
 # decoded for their closer look: the same box, twice as sharp (seeds 7 and 11: two such faces
