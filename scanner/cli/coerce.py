@@ -19,12 +19,14 @@ import re
 from pathlib import Path
 from typing import Any
 
+from scanner.errors import FaceauditError
+
 _INT = re.compile(r"-?(?:0|[1-9][0-9]{0,17})")
 _FLOAT = re.compile(r"-?(?:0|[1-9][0-9]{0,15})(?:\.[0-9]{1,15})?")
 
 
-class _Unsure(Exception):
-    """This value is typer's to convert."""
+class _Unsure(FaceauditError):
+    """This value is typer's to convert (never leaves this module)."""
 
 
 def _text(value: Any) -> str:
