@@ -12,7 +12,6 @@ worker examine them in place; either way each item's result is reported on its o
 from __future__ import annotations
 
 import collections
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
@@ -29,7 +28,7 @@ from scanner.model import (
     ProblemReason,
 )
 from scanner.sniff import HEAD_BYTES, SAMPLED_TYPES, name_claims_image, sniff
-from scanner.sources.base import ItemChanged, Reader
+from scanner.sources.base import ItemChanged, Reader, object_reads
 from scanner.sources.filesystem import FileRef
 from scanner.work import Host, WorkItem, WorkOutcome
 
@@ -385,9 +384,8 @@ def column_bytes(column: ColumnSample) -> int:
 
 
 def _object_reader(reader: Reader) -> ObjectReader | None:
-    """The reader as an object store's (scanner.sources.object_read), else None: only an
-    object's reference opens one, and its module is then loaded already."""
-    module = sys.modules.get("scanner.sources.object_read")
+    """The reader as an object store's, else None (without loading that code: object_reads)."""
+    module = object_reads()
     return reader if module is not None and isinstance(reader, module.ObjectReader) else None
 
 

@@ -33,7 +33,13 @@ from scanner.model import (
     ProblemReason,
     ScalarValue,
 )
-from scanner.sources.base import ItemChanged, Openable, ReadBudgetSpent, Reader
+from scanner.sources.base import (
+    ItemChanged,
+    Openable,
+    ReadBudgetSpent,
+    Reader,
+    object_reads,
+)
 from scanner.work import (
     Busy,
     Fetch,
@@ -174,7 +180,9 @@ class Processor:
                 problems.append(Problem(loc, ProblemReason.OVERSIZE, f"{detector.id}: {exc}"))
                 continue
             except Exception as exc:  # a detector bug must not end the scan; it is reported
-                if _object_read(exc):  # a range the store would not give
+                objects = object_reads()
+                if objects is not None and isinstance(exc, objects.ObjectRead):
+                    # a range the store would not give
                     detail = f"{detector.id}: {exc}"
                     problems.append(Problem(loc, ProblemReason.UNREADABLE_FILE, detail))
                     continue
@@ -396,13 +404,6 @@ def process_main() -> None:
         if item is None:
             return
         outbox.send(processor.process(item, host))
-
-
-def _object_read(exc: Exception) -> bool:
-    """Whether `exc` is an object store's refused range (scanner.sources.object_read): only
-    an object's reader raises one, and its module is then loaded already."""
-    module = sys.modules.get("scanner.sources.object_read")
-    return module is not None and isinstance(exc, module.ObjectRead)
 
 
 def _name(hook: ItemHook) -> str:

@@ -17,7 +17,9 @@ content) and one line in the registry (docs/extending.md).
 from __future__ import annotations
 
 import io
+import sys
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import IO, TYPE_CHECKING, Protocol, runtime_checkable
 
 from scanner.errors import FaceauditError
@@ -203,3 +205,11 @@ class BytesReader:
 
     def close(self) -> None:
         pass
+
+
+def object_reads() -> ModuleType | None:
+    """scanner.sources.object_read if it is loaded, else None. Only an object's reference
+    opens an object reader or has a range refused, and it imports that module first: code
+    that tells such a reader or error apart asks here, so a worker that sees only files
+    never imports the object-store code to find that nothing is one."""
+    return sys.modules.get("scanner.sources.object_read")
