@@ -16,6 +16,9 @@ run:
    positives);
 3. the small-face tier: recall of both tools per tier.
 
+With --floor, only this, as one JSON line (bench_images.py prints it beside target 2): per
+photo without a face, the decode and the fine pass alone, which no change around them removes.
+
 No timed assertion anywhere: the machine is shared, compare the ratios of one run.
 """
 
@@ -146,6 +149,44 @@ def per_photo(paths: dict[Path, int], repeat: int, ablate: str | None = None) ->
             print(f"    target 2: <= 100 ms per photo per core, measured {total:.0f} ms")
 
 
+def floor(paths: list[Path], repeat: int) -> dict[str, float]:
+    """What no change to the search around it can take away (target 2): per photo without a
+    face, the decode to the fine working image and the fine pass alone, the YuNet pass that
+    gives the 60-300 px faces of a 4000 px photo (~15-75 px at 1024) their candidates (target
+    3 needs it). Best of `repeat` per photo, CPU time, one core, the product's own calls."""
+    from scanner.config import DetectionSettings
+    from scanner.detectors import face_yunet
+    from scanner.detectors.base import ModelCache
+    from scanner.faces import imaging
+    from scanner.sniff import sniff
+
+    models, settings = ModelCache(), DetectionSettings()
+    decode, fine, mpx = [], [], []
+    for path in paths:
+        data = path.read_bytes()
+        kind = sniff(data[:4096])
+        best_decode = best_fine = float("inf")
+        for _ in range(repeat):
+            t0 = time.process_time()
+            im = imaging.open_image(data, kind, 10**9)
+            work = imaging.decode_working(im, kind, 0, face_yunet.FINE_TARGET, None)
+            t1 = time.process_time()
+            face_yunet._run(models, work.image, 0, settings, pad=False)
+            t2 = time.process_time()
+            best_decode, best_fine = min(best_decode, t1 - t0), min(best_fine, t2 - t1)
+        decode.append(best_decode)
+        fine.append(best_fine)
+        mpx.append(work.image.width * work.image.height / 1e6)
+    ms = 1000 * float(np.mean(fine))
+    return {
+        "decode_ms": 1000 * float(np.mean(decode)),
+        "fine_ms": ms,
+        "fine_mpx": float(np.mean(mpx)),
+        "yunet_ms_per_mpx": ms / float(np.mean(mpx)),
+        "photos": len(paths),
+    }
+
+
 # -- end to end, start-up included ------------------------------------------------------------
 
 
@@ -251,8 +292,15 @@ def main(argv: list[str] | None = None) -> int:
         help="also run every photo with this face_yunet constant at 0 (e.g. MAX_PROPOSALS)",
     )
     ap.add_argument("--small", action="store_true", help="per photo: the small-face tier too")
+    ap.add_argument(
+        "--floor", action="store_true", help="only the no-face photos' floor, as one JSON line"
+    )
     a = ap.parse_args(argv)
     corpus = photo_corpus.build(a.seed, a.per_tier)
+    if a.floor:
+        empty = [p.path for p in corpus.main if not p.faces]
+        print(json.dumps(floor(empty, max(2, a.repeat))))
+        return 0
     print(corpus.note)
     paths = truth(corpus.main)
     if "per-photo" not in a.skip:

@@ -399,6 +399,14 @@ def print_targets(
             f"{noface.parent_ms:.0f} ms CPU; {noface.photos} photos, one worker)  "
             f"[{_mark(noface.cpu_ms <= 100)}]"
         )
+    fl = _detector_floor()
+    if fl is not None:
+        print(
+            f"     of which no change around the fine pass can take: decode {fl['decode_ms']:.0f}"
+            f" ms + YuNet's fine pass {fl['fine_ms']:.0f} ms ({fl['fine_mpx']:.2f} Mpx, the pass "
+            f"target 3's 60 px faces need) = {fl['decode_ms'] + fl['fine_ms']:.0f} ms per photo "
+            "(bench_detect.py --floor, one core)"
+        )
     if cmd is not None:
         per_tier = ", ".join(
             f"{t} px {fa.tiers[t]:.2f} vs {cmd.tiers[t]:.2f}" for t in photo_corpus.SMALL_TIERS
@@ -426,6 +434,18 @@ def print_targets(
         f"  faceaudit peak memory: {audit.peak_rss / 2**20:.0f} MB "
         f"(target < 1024 MB with {workers} workers)"
     )
+
+
+def _detector_floor() -> dict[str, float] | None:
+    """bench_detect.py --floor, run in its own process (it measures with one OpenMP thread)."""
+    cmd = [sys.executable, str(HERE / "bench_detect.py"), "--floor"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    try:
+        return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+    except (IndexError, ValueError):
+        print(f"  ! the detector's floor was not measured: {proc.stderr[-300:]}")
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:
