@@ -83,3 +83,28 @@ def test_faceaudit_is_ahead_only_when_no_worse_on_every_axis(bench) -> None:
     assert "lower small-face recall" in bench_images.ahead(fa, rates(1.0, 0.5, 0, 0.9))
     assert "slower" in bench_images.ahead(fa, rates(20.0, 0.5, 0, 0.1))
     assert "more false positives" in bench_images.ahead(rates(10.0, 1, 2, 1), rates(1, 1, 1, 1))
+
+
+def test_the_floor_measures_the_products_decode_and_fine_pass(devset: Path, tmp_path: Path) -> None:
+    """bench_detect.py --floor runs the product's own decode and fine pass on a 12 MP photo:
+    a 4000x3000 JPEG is decoded at 1/4 of its DCT scale (1000x750, ~FINE_TARGET wide), and
+    both parts take time."""
+    from PIL import Image
+
+    from scanner.detectors.face_yunet import FINE_TARGET
+
+    sys.path.insert(0, str(BENCH))
+    try:
+        import bench_detect
+    finally:
+        sys.path.remove(str(BENCH))
+    source = devset / "actor_recognition/dataset/actors/spiderman/00000000.jpg"
+    photo = tmp_path / "noface.jpg"
+    with Image.open(source) as im:
+        im.convert("RGB").resize((4000, 3000), Image.Resampling.BICUBIC).save(photo, quality=90)
+    got = bench_detect.floor([photo], repeat=1)
+    assert got["photos"] == 1
+    assert got["fine_mpx"] == pytest.approx(0.75)
+    assert abs(1000 - FINE_TARGET) / FINE_TARGET < 0.05
+    assert got["decode_ms"] > 0 and got["fine_ms"] > 0
+    assert got["yunet_ms_per_mpx"] == pytest.approx(got["fine_ms"] / got["fine_mpx"])
