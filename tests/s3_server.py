@@ -68,25 +68,29 @@ class S3Server:
         # a listing fault: after this many listing requests, every further one fails (500)
         self.listings_before_fault: int | None = None
         self.get_delay = 0.0  # seconds each object GET waits before its answer (a slow store)
+        # called with each object GET's request before the server answers it: a test changes
+        # the store there (by requests to this server), between a scan's GETs of one object
+        self.before_get: Callable[[Request], None] | None = None
         self._lock = threading.Lock()
         app = DomainDispatcherApplication(create_backend_app)
 
         def logged(environ: dict[str, Any], start: Callable[..., Any]) -> Iterable[bytes]:
             index = -1
             if not environ.get("PATH_INFO", "").startswith("/moto-api"):
+                request = Request(
+                    environ["REQUEST_METHOD"],
+                    environ.get("PATH_INFO", ""),
+                    environ.get("QUERY_STRING", ""),
+                    environ.get("HTTP_RANGE"),
+                    "HTTP_AUTHORIZATION" in environ
+                    or "X-Amz-Signature" in environ.get("QUERY_STRING", ""),
+                    environ.get("HTTP_USER_AGENT", ""),
+                )
                 with self._lock:
                     index = len(self.log)
-                    self.log.append(
-                        Request(
-                            environ["REQUEST_METHOD"],
-                            environ.get("PATH_INFO", ""),
-                            environ.get("QUERY_STRING", ""),
-                            environ.get("HTTP_RANGE"),
-                            "HTTP_AUTHORIZATION" in environ
-                            or "X-Amz-Signature" in environ.get("QUERY_STRING", ""),
-                            environ.get("HTTP_USER_AGENT", ""),
-                        )
-                    )
+                    self.log.append(request)
+                if self.before_get is not None and _object_get(environ):
+                    self.before_get(request)
                 if self.get_delay and _object_get(environ):
                     time.sleep(self.get_delay)
                 if self._throttled(environ):
@@ -190,6 +194,7 @@ class S3Server:
             self.throttle = 0
             self.listings_before_fault = None
             self.get_delay = 0.0
+            self.before_get = None
 
     def requests(self) -> list[Request]:
         with self._lock:

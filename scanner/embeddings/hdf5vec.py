@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from scanner.embeddings.tables import BoundedReader, optional, short
+from scanner.embeddings.tables import BoundedReader, optional, read_fault, short
 from scanner.embeddings.vecsets import (
     MAX_DIMS,
     MIN_DIMS,
@@ -66,6 +66,8 @@ def analyse_hdf5(src: RandomAccess, names: tuple[str, ...]) -> Findings:
             if walker.unsampled:
                 found.notes.append(("hdf5_datasets_not_sampled", walker.unsampled))
     except (OSError, ValueError, RuntimeError, KeyError) as exc:
+        if read_fault(exc):
+            raise
         found.problem(ProblemReason.DECODE_ERROR, f"HDF5 unreadable: {short(exc)}")
     found.sets.extend(collector.vector_sets())
     if collector.overflow:
@@ -228,6 +230,8 @@ class _Hdf5Walk:
         try:
             return np.asarray(ds[index])
         except (OSError, ValueError, TypeError) as exc:
+            if read_fault(exc):
+                raise
             self.found.problem(
                 ProblemReason.DECODE_ERROR, f"HDF5 dataset {ds.name} unreadable: {short(exc)}"
             )

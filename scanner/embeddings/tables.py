@@ -141,6 +141,8 @@ def analyse_parquet(src: RandomAccess, names: tuple[str, ...]) -> Findings:
                 break
         sample = pa.Table.from_batches(batches).combine_chunks() if batches else None
     except (OSError, ValueError, pa.ArrowException) as exc:
+        if read_fault(exc):
+            raise
         found.problem(ProblemReason.DECODE_ERROR, f"Parquet unreadable: {short(exc)}")
         return found
     if sample is not None:
@@ -175,6 +177,8 @@ def analyse_arrow(src: RandomAccess, names: tuple[str, ...]) -> Findings:
             total = _arrow_rows(reader, len(batches), rows, found)
         found.notes.append(("arrow_rows", total))
     except (OSError, ValueError, pa.ArrowException) as exc:
+        if read_fault(exc):
+            raise
         found.problem(ProblemReason.DECODE_ERROR, f"Arrow file unreadable: {short(exc)}")
         return found
     if batch is not None and total:
@@ -195,6 +199,14 @@ def _arrow_rows(reader: Any, read: int, rows: int, found: Findings) -> int:
         return int(reader.count_rows())
     found.notes.append(("arrow_rows_estimated", True))
     return rows * batches // max(read, 1)
+
+
+def read_fault(exc: BaseException) -> bool:
+    """Whether `exc` is a read the item's reader refused, not the content's fault: the
+    package's own OSErrors (the item changed or gone, its read budget spent, an object
+    store's range refused), which h5py and pyarrow hand back through their file objects.
+    Raised on, for the worker to report as what it is (scanner.worker), never a decode error."""
+    return isinstance(exc, FaceauditError) and isinstance(exc, OSError)
 
 
 def short(exc: BaseException) -> str:

@@ -18,7 +18,7 @@ from s3_server import S3Server
 
 from scanner import ScanConfig, scan
 from scanner.config import Limits
-from scanner.model import ProblemReason, ScanResult
+from scanner.model import ExitCode, ProblemReason, ScanResult
 from scanner.sources.object_read import SAMPLE_HEAD, SAMPLE_OVER
 
 SECRET = "Sx9PlantedSecretKeyNeverShown0123456789abcd"
@@ -195,3 +195,124 @@ def test_the_ranges_of_a_sampled_object_name_its_listed_version(s3: Any, server:
     assert reader.ranged and reader.read_at(len(data) // 2, 4096) == data[len(data) // 2 :][:4096]
     queries = [r.query for r in server.requests() if r.path == "/versioned/g.npy" and r.range]
     assert len(queries) == 2 and all(f"versionId={listed}" in q for q in queries)
+
+
+# What happens to a large object between its first bytes and its sample's ranges, made at the
+# server just before the scan's second GET of it: archived by a lifecycle rule (S3 then refuses
+# every GET of it, 403 InvalidObjectState), deleted, or its listed version removed.
+CHANGES: dict[str, tuple[ProblemReason, str]] = {
+    "archived": (ProblemReason.UNREADABLE_FILE, "access denied"),
+    "deleted": (ProblemReason.CHANGED_DURING_SCAN, "the object was replaced since it was listed"),
+    "version-removed": (
+        ProblemReason.CHANGED_DURING_SCAN,
+        "the object was replaced since it was listed",
+    ),
+}
+
+
+def _changed_after_first_bytes(
+    s3: Any, server: S3Server, key: str, change: str, listed: str | None
+) -> list[str | None]:
+    """Makes `change` to churn/`key` just before the server answers the scan's second GET of
+    it; returns the Range headers of the GETs of it (filled in as the scan sends them)."""
+    gets: list[str | None] = []
+
+    def before_get(request: Any) -> None:
+        if request.path != f"/churn/{key}":
+            return
+        gets.append(request.range)
+        if len(gets) != 2:  # after its first bytes, before the first range its reader asks for
+            return
+        if change == "archived":
+            source = {"Bucket": "churn", "Key": key}
+            s3.copy_object(Bucket="churn", Key=key, CopySource=source, StorageClass="GLACIER")
+        elif change == "deleted":
+            s3.delete_object(Bucket="churn", Key=key)
+        else:
+            s3.delete_object(Bucket="churn", Key=key, VersionId=listed)
+
+    server.before_get = before_get
+    return gets
+
+
+def _reported(reason: ProblemReason, detail: str, detector: str) -> tuple[ProblemReason, str]:
+    """A refused range names the detector that asked for it; a change does not."""
+    return reason, f"{detector}: {detail}" if reason is ProblemReason.UNREADABLE_FILE else detail
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+@pytest.mark.parametrize("change", sorted(CHANGES))
+def test_a_range_the_store_refuses_after_listing_is_that_objects_problem(
+    s3: Any, server: S3Server, change: str, workers: int
+) -> None:
+    """The npy detector reads the sample's rows by ranged GETs after the object's first bytes;
+    the store refusing one (or the object gone) is reported for that object only, as a read
+    problem naming the detector or a change, never as a detector error, and the scan goes on
+    to judge the bucket's other objects: incomplete, exit 3."""
+    s3.create_bucket(Bucket="churn")
+    if change == "version-removed":
+        s3.put_bucket_versioning(Bucket="churn", VersioningConfiguration={"Status": "Enabled"})
+    large = _npy_bytes(model_like(9_000, 512, seed=11).astype(np.float32))
+    assert len(large) > SAMPLE_OVER
+    listed = s3.put_object(Bucket="churn", Key="a-large.npy", Body=large).get("VersionId")
+    s3.put_object(Bucket="churn", Key="b-small.npy", Body=_npy_bytes(model_like(256, 128, seed=12)))
+    gets = _changed_after_first_bytes(s3, server, "a-large.npy", change, listed)
+    result = scan(ScanConfig(targets=["s3://churn"], workers=workers, limits=Limits()))
+    assert gets[0] == f"bytes=0-{SAMPLE_HEAD - 1}" and len(gets) == 2  # no GET after the refusal
+    assert [(p.location.display, p.reason, p.detail) for p in result.problems] == [
+        ("s3://churn/a-large.npy", *_reported(*CHANGES[change], "embedding.npy"))
+    ]
+    judged = {i.location.display: [e.detector for e in i.evidence] for i in result.items}
+    assert judged == {"s3://churn/b-small.npy": ["embedding.npy"]}
+    assert result.incomplete and result.exit_code == ExitCode.INCOMPLETE
+
+
+def _hdf5_bytes() -> bytes:
+    import io
+
+    import h5py
+
+    out = io.BytesIO()
+    with h5py.File(out, "w") as f:
+        f.create_dataset("encodings", data=model_like(40_000, 128, seed=7).astype(np.float32))
+    return out.getvalue()
+
+
+def _parquet_bytes() -> bytes:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out = io.BytesIO()
+    schema = pa.schema([("embedding", pa.list_(pa.float32()))])
+    with pq.ParquetWriter(out, schema, compression="none") as writer:
+        for group in range(3):
+            x = model_like(3_000, 512, seed=group).astype(np.float32)
+            offsets = pa.array(np.arange(0, 3_000 * 512 + 1, 512, dtype=np.int32))
+            column = pa.ListArray.from_arrays(offsets, pa.array(x.ravel()))
+            writer.write_table(pa.table({"embedding": column}))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("change", ["archived", "deleted"])
+@pytest.mark.parametrize(
+    ("key", "detector"), [("a.h5", "embedding.hdf5"), ("a.parquet", "embedding.parquet")]
+)
+def test_a_refused_range_of_an_hdf5_or_parquet_object_is_no_decode_error(
+    s3: Any, server: S3Server, key: str, detector: str, change: str
+) -> None:
+    """HDF5 and Parquet are read through h5py's and pyarrow's file objects, which see a read
+    error as any other: the object refused or gone is reported as such, not as content that
+    does not decode."""
+    s3.create_bucket(Bucket="churn")
+    body = _hdf5_bytes() if key.endswith(".h5") else _parquet_bytes()
+    assert len(body) > SAMPLE_OVER
+    s3.put_object(Bucket="churn", Key=key, Body=body)
+    gets = _changed_after_first_bytes(s3, server, key, change, None)
+    result = scan(ScanConfig(targets=["s3://churn"], workers=1, limits=Limits()))
+    assert len(gets) == 2
+    assert [(p.location.display, p.reason, p.detail) for p in result.problems] == [
+        (f"s3://churn/{key}", *_reported(*CHANGES[change], detector))
+    ]
+    assert result.exit_code == ExitCode.INCOMPLETE
