@@ -85,6 +85,13 @@ def test_faceaudit_is_ahead_only_when_no_worse_on_every_axis(bench) -> None:
     assert "more false positives" in bench_images.ahead(rates(10.0, 1, 2, 1), rates(1, 1, 1, 1))
 
 
+def test_a_peer_that_could_not_run_leaves_target_5_not_measured(bench) -> None:
+    bench_images, _, _ = bench
+    assert bench_images.frontier_mark(["ahead", "ahead"], ()) == "MET"
+    assert bench_images.frontier_mark(["ahead"], ("CenterFace",)) == "NOT MEASURED"
+    assert bench_images.frontier_mark(["ahead", "NOT ahead: slower"], ("Haar",)) == "SHORT"
+
+
 def test_the_floor_measures_the_products_decode_and_fine_pass(devset: Path, tmp_path: Path) -> None:
     """bench_detect.py --floor runs the product's own decode and fine pass on a 12 MP photo:
     a 4000x3000 JPEG is decoded at 1/4 of its DCT scale (1000x750, ~FINE_TARGET wide), and
