@@ -219,6 +219,14 @@ def describe(exc: BaseException) -> str:
     """An error in words that hold no credential: its class and the store's error code."""
     code = getattr(exc, "code", None) or getattr(exc, "errno", None)
     code = code or getattr(exc, "error_code", None)  # azure-storage-blob's error code
+    s3_error = _s3_error(exc)
+    if s3_error.get("Code") == "InvalidObjectState":  # a 403 of an object archived since listed
+        # the listing's words for an archived object; the class and (Intelligent-Tiering) the
+        # access tier as the error names them, when they are names
+        named = [str(s3_error.get(f, "")) for f in ("StorageClass", "AccessTier")]
+        named = [n for n in named if n.replace("_", "").isalnum() and len(n) <= 40]
+        tier = f"storage class {' '.join(named)}" if named else "archived"
+        return f"{tier}: not readable without a restore, which a scan never asks for"
     if isinstance(exc, PermissionError) or getattr(exc, "status_code", None) == 403:
         return "access denied"  # azure-core's errors carry the HTTP status
     if str(code) == "BlobArchived":  # adlfs's listing does not carry the blob's tier

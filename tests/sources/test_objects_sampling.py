@@ -203,7 +203,10 @@ def test_the_ranges_of_a_sampled_object_name_its_listed_version(s3: Any, server:
 # bucket never versioned (no version id to name), overwritten by an object of the same size
 # (only its ETag tells: the ranges carry the listed one as an If-Match condition).
 CHANGES: dict[str, tuple[ProblemReason, str]] = {
-    "archived": (ProblemReason.UNREADABLE_FILE, "access denied"),
+    "archived": (
+        ProblemReason.UNREADABLE_FILE,
+        "storage class GLACIER: not readable without a restore, which a scan never asks for",
+    ),
     "deleted": (ProblemReason.CHANGED_DURING_SCAN, "the object was replaced since it was listed"),
     "overwritten": (
         ProblemReason.CHANGED_DURING_SCAN,
