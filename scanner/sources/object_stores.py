@@ -375,6 +375,9 @@ class ItemReplaced(FaceauditError, OSError):
     """The object under the key is not the one listed (its ETag changed)."""
 
 
+_S3FS_RETRIES = "_error_wrapper"  # s3fs.core's private retry helper, which cat_file uses
+
+
 async def _s3_read(
     fs: Any,
     bucket: str,
@@ -388,7 +391,9 @@ async def _s3_read(
     """One GetObject, as s3fs's cat_file sends it (its retries, a body cut short included; no
     HEAD, no split into concurrent ranges), with the listed ETag as an If-Match condition
     where no version id pins the read (a bucket never versioned), which cat_file cannot send."""
-    retried = importlib.import_module("s3fs.core")._error_wrapper  # cat_file's own retries
+    # cat_file's own retries of the body's read (a private helper of s3fs: without it, the
+    # body is read once; the request itself is retried and its errors translated by _call_s3)
+    retried = getattr(importlib.import_module("s3fs.core"), _S3FS_RETRIES, None)
     kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
     if version is not None:
         kwargs["VersionId"] = version
@@ -407,7 +412,7 @@ async def _s3_read(
         return body
 
     try:
-        data: bytes = await retried(get, retries=fs.retries)
+        data: bytes = await (get() if retried is None else retried(get, retries=fs.retries))
     except OSError as exc:
         if _s3_error(exc).get("Code") == "PreconditionFailed":  # 412: another ETag now
             raise ItemReplaced(key) from None

@@ -420,6 +420,31 @@ def test_an_object_overwritten_in_a_bucket_never_versioned_is_a_change(
     assert result.incomplete and result.exit_code == 3
 
 
+def test_an_s3fs_without_its_private_retry_helper_still_pins_and_reads(
+    s3: Any, server: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S3 reads go through s3fs's private retry helper (what cat_file uses); an s3fs release
+    without it must still read, pin by ETag and tell a replaced object apart."""
+    from scanner.sources import object_stores
+
+    monkeypatch.setattr(object_stores, "_S3FS_RETRIES", "_renamed_in_a_later_s3fs")
+    s3.create_bucket(Bucket="bare")
+    s3.put_object(Bucket="bare", Key="a.jpg", Body=FACE)
+    s3.put_object(Bucket="bare", Key="b.jpg", Body=FACE)
+
+    def before_get(request: Any) -> None:
+        if request.path == "/bare/a.jpg":
+            s3.put_object(Bucket="bare", Key="a.jpg", Body=bytes(reversed(FACE)))
+
+    server.before_get = before_get
+    result = scan(ScanConfig(targets=["s3://bare"], workers=0))
+    assert [(p.location.display, p.reason) for p in result.problems] == [
+        ("s3://bare/a.jpg", ProblemReason.CHANGED_DURING_SCAN)
+    ]
+    found = {i.location.display: {e.kind for e in i.evidence} for i in result.items}
+    assert found == {"s3://bare/b.jpg": {EvidenceKind.FACE_IMAGE}}
+
+
 def test_throttling_is_retried_by_the_client_and_bounded(s3: Any, server: S3Server) -> None:
     s3.create_bucket(Bucket="busy")
     s3.put_object(Bucket="busy", Key="a.jpg", Body=FACE)
