@@ -11,8 +11,9 @@ fetched whole in one GET; any other, one ranged GET of its first bytes, then one
 whole object only when those bytes turn out to be something a detector or an expander
 reads (whole again, not the rest: an object replaced between the two GETs is never read as
 two halves). The extension only picks the requests: the content is always sniffed from its
-bytes (what is unknown keeps only its first bytes). Each GET names the listed version;
-s3fs's cat_file sends no HEAD before it (bench/bench_objects.py counts them).
+bytes (what is unknown keeps only its first bytes). Each GET names the listed object (its
+version id, generation, or ETag as an If-Match condition: object_stores.read), and no HEAD
+comes before it (bench/bench_objects.py counts them).
 
 A large object of a format read by random access (npy, HDF5, Parquet, Arrow: its key says so
 and it is over SAMPLE_OVER bytes) is never fetched whole: one ranged GET of its first
@@ -98,7 +99,7 @@ class ObjectRef:
     version: str | None
     size: int
     max_bytes: int
-    pin: str | None = None  # GCS generation, Azure ETag (object_stores.read)
+    pin: str | None = None  # GCS generation, S3 and Azure ETag (object_stores.read)
     _got: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def _fetch(self) -> None:

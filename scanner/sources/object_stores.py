@@ -40,7 +40,8 @@ class _Dialect:
     archived: frozenset[str]  # storage classes that cannot be read without a restore
     options: dict[str, Callable[[str], dict[str, Any]]]
     # what pins a read to the listed object where no version id does (GCS: its generation;
-    # Azure: its ETag, as an If-Match condition): a replaced object is then never read
+    # S3 in a bucket never versioned, and Azure: its ETag, as an If-Match condition): a
+    # replaced object is then never read
     pin: tuple[str, ...] = ()
 
 
@@ -67,6 +68,7 @@ S3 = _Dialect(
         "requester_pays": lambda v: {"requester_pays": _flag(v)},
         "profile": lambda v: {"profile": v},
     },
+    ("ETag",),  # a version id pins a read, when there is one (object_stores.read)
 )
 _GCS = _Dialect(
     "gcs",
@@ -206,10 +208,25 @@ def _bound_azure_retries(fs: Any) -> None:
     policy.connect_retries = policy.read_retries = policy.status_retries = AZURE_RETRIES
 
 
+def _s3_error(exc: BaseException) -> dict[str, Any]:
+    """The S3 error an s3fs exception was translated from (its `Code`, ...), or {}."""
+    response = getattr(exc.__cause__, "response", None)  # botocore's ClientError
+    error = response.get("Error") if isinstance(response, dict) else None
+    return error if isinstance(error, dict) else {}
+
+
 def describe(exc: BaseException) -> str:
     """An error in words that hold no credential: its class and the store's error code."""
     code = getattr(exc, "code", None) or getattr(exc, "errno", None)
     code = code or getattr(exc, "error_code", None)  # azure-storage-blob's error code
+    s3_error = _s3_error(exc)
+    if s3_error.get("Code") == "InvalidObjectState":  # a 403 of an object archived since listed
+        # the listing's words for an archived object; the class and (Intelligent-Tiering) the
+        # access tier as the error names them, when they are names
+        named = [str(s3_error.get(f, "")) for f in ("StorageClass", "AccessTier")]
+        named = [n for n in named if n.replace("_", "").isalnum() and len(n) <= 40]
+        tier = f"storage class {' '.join(named)}" if named else "archived"
+        return f"{tier}: not readable without a restore, which a scan never asks for"
     if isinstance(exc, PermissionError) or getattr(exc, "status_code", None) == 403:
         return "access denied"  # azure-core's errors carry the HTTP status
     if str(code) == "BlobArchived":  # adlfs's listing does not carry the blob's tier
@@ -336,23 +353,21 @@ def read(
     start: int | None = None,
     end: int | None = None,
 ) -> bytes:
-    """The bytes [start, end) of the listed object (the whole of it without a range): of its
-    version id (S3), generation (GCS) or ETag (Azure, If-Match). Another object now under the
-    key is FileNotFoundError (GCS, S3: the version is gone) or ItemReplaced (Azure)."""
+    """The bytes [start, end) of the listed object (the whole of it without a range), one GET:
+    of its version id (S3), generation (GCS) or ETag (S3 without a version id, and Azure: an
+    If-Match condition). Another object now under the key is FileNotFoundError (GCS, S3: the
+    version is gone) or ItemReplaced (If-Match)."""
     path = f"{target.bucket}/{key}"
     protocol = target.dialect.protocol
-    if protocol == "s3":
-        if version is not None:
-            path += f"?versionId={version}"
-        # s3fs splits a large whole read into concurrent ranges after asking the size (a
-        # HEAD): one GET instead
-        data: bytes = fs.cat_file(path, start=start, end=end, max_concurrency=1)
-    elif protocol == "gcs":
-        data = fs.cat_file(path, start=start, end=end, **({"generation": pin} if pin else {}))
+    if protocol == "gcs":
+        data: bytes = fs.cat_file(
+            path, start=start, end=end, **({"generation": pin} if pin else {})
+        )
     else:
         from fsspec.asyn import sync
 
-        data = sync(fs.loop, _azure_read, fs, target.bucket, key, pin, start=start, end=end)
+        reader = _s3_read if protocol == "s3" else _azure_read
+        data = sync(fs.loop, reader, fs, target.bucket, key, version, pin, start=start, end=end)
     return data
 
 
@@ -360,9 +375,63 @@ class ItemReplaced(FaceauditError, OSError):
     """The object under the key is not the one listed (its ETag changed)."""
 
 
-async def _azure_read(
-    fs: Any, container: str, key: str, etag: str | None, *, start: int | None, end: int | None
+_S3FS_RETRIES = "_error_wrapper"  # s3fs.core's private retry helper, which cat_file uses
+
+
+async def _s3_read(
+    fs: Any,
+    bucket: str,
+    key: str,
+    version: str | None,
+    etag: str | None,
+    *,
+    start: int | None,
+    end: int | None,
 ) -> bytes:
+    """One GetObject, as s3fs's cat_file sends it (its retries, a body cut short included; no
+    HEAD, no split into concurrent ranges), with the listed ETag as an If-Match condition
+    where no version id pins the read (a bucket never versioned), which cat_file cannot send."""
+    # cat_file's own retries of the body's read (a private helper of s3fs: without it, the
+    # body is read once; the request itself is retried and its errors translated by _call_s3)
+    retried = getattr(importlib.import_module("s3fs.core"), _S3FS_RETRIES, None)
+    kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
+    if version is not None:
+        kwargs["VersionId"] = version
+    elif etag:
+        # a multipart upload's ETag ("<md5>-<parts>") too: S3 compares it as a whole
+        kwargs["IfMatch"] = etag if etag.startswith('"') else f'"{etag}"'
+    if start is not None or end is not None:
+        kwargs["Range"] = f"bytes={start or 0}-{'' if end is None else end - 1}"
+
+    async def get() -> bytes:
+        response = await fs._call_s3("get_object", **kwargs)
+        try:
+            body: bytes = await response["Body"].read()
+        finally:
+            response["Body"].close()
+        return body
+
+    try:
+        data: bytes = await (get() if retried is None else retried(get, retries=fs.retries))
+    except OSError as exc:
+        if _s3_error(exc).get("Code") == "PreconditionFailed":  # 412: another ETag now
+            raise ItemReplaced(key) from None
+        raise
+    return data
+
+
+async def _azure_read(
+    fs: Any,
+    container: str,
+    key: str,
+    version: str | None,
+    etag: str | None,
+    *,
+    start: int | None,
+    end: int | None,
+) -> bytes:
+    """One download of the blob, its ETag an If-Match condition (`version`: unused, Azure's
+    listing names none)."""
     from azure.core import MatchConditions
     from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 

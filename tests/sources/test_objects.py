@@ -374,6 +374,77 @@ def test_an_object_deleted_or_replaced_after_listing_is_a_change(s3: Any) -> Non
         replaced.open()
 
 
+def _put(s3: Any, bucket: str, key: str, body: bytes, *, multipart: bool) -> None:
+    """`body` under `key`, by one PUT or by a multipart upload (one part: an ETag `"…-1"`)."""
+    if not multipart:
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+        return
+    upload = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    part = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload, PartNumber=1, Body=body)
+    parts = {"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]}
+    s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload, MultipartUpload=parts)
+    assert s3.head_object(Bucket=bucket, Key=key)["ETag"].endswith('-1"')
+
+
+@pytest.mark.parametrize("multipart", [False, True])
+def test_an_object_overwritten_in_a_bucket_never_versioned_is_a_change(
+    s3: Any, server: S3Server, multipart: bool
+) -> None:
+    """No version id to name: each GET carries the listed ETag as an If-Match condition (a
+    multipart upload's too). An object overwritten between the listing and its GET by one of
+    the same size (only the ETag tells) is a change, never read in its place; the others are
+    read as listed."""
+    s3.create_bucket(Bucket="plain")
+    _put(s3, "plain", "a.jpg", FACE, multipart=multipart)
+    _put(s3, "plain", "b.jpg", FACE, multipart=multipart)
+    gets: list[str | None] = []
+
+    def before_get(request: Any) -> None:
+        if request.path == "/plain/a.jpg":
+            gets.append(request.range)
+            if len(gets) == 1:
+                s3.put_object(Bucket="plain", Key="a.jpg", Body=bytes(reversed(FACE)))
+
+    server.before_get = before_get
+    result = scan(ScanConfig(targets=["s3://plain"], workers=0))
+    assert gets == [None]  # one GET, of the whole object, refused
+    assert [(p.location.display, p.reason, p.detail) for p in result.problems] == [
+        (
+            "s3://plain/a.jpg",
+            ProblemReason.CHANGED_DURING_SCAN,
+            "the object was replaced since it was listed",
+        )
+    ]
+    found = {i.location.display: {e.kind for e in i.evidence} for i in result.items}
+    assert found == {"s3://plain/b.jpg": {EvidenceKind.FACE_IMAGE}}
+    assert result.incomplete and result.exit_code == 3
+
+
+def test_an_s3fs_without_its_private_retry_helper_still_pins_and_reads(
+    s3: Any, server: S3Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """S3 reads go through s3fs's private retry helper (what cat_file uses); an s3fs release
+    without it must still read, pin by ETag and tell a replaced object apart."""
+    from scanner.sources import object_stores
+
+    monkeypatch.setattr(object_stores, "_S3FS_RETRIES", "_renamed_in_a_later_s3fs")
+    s3.create_bucket(Bucket="bare")
+    s3.put_object(Bucket="bare", Key="a.jpg", Body=FACE)
+    s3.put_object(Bucket="bare", Key="b.jpg", Body=FACE)
+
+    def before_get(request: Any) -> None:
+        if request.path == "/bare/a.jpg":
+            s3.put_object(Bucket="bare", Key="a.jpg", Body=bytes(reversed(FACE)))
+
+    server.before_get = before_get
+    result = scan(ScanConfig(targets=["s3://bare"], workers=0))
+    assert [(p.location.display, p.reason) for p in result.problems] == [
+        ("s3://bare/a.jpg", ProblemReason.CHANGED_DURING_SCAN)
+    ]
+    found = {i.location.display: {e.kind for e in i.evidence} for i in result.items}
+    assert found == {"s3://bare/b.jpg": {EvidenceKind.FACE_IMAGE}}
+
+
 def test_throttling_is_retried_by_the_client_and_bounded(s3: Any, server: S3Server) -> None:
     s3.create_bucket(Bucket="busy")
     s3.put_object(Bucket="busy", Key="a.jpg", Body=FACE)

@@ -199,10 +199,19 @@ def test_the_ranges_of_a_sampled_object_name_its_listed_version(s3: Any, server:
 
 # What happens to a large object between its first bytes and its sample's ranges, made at the
 # server just before the scan's second GET of it: archived by a lifecycle rule (S3 then refuses
-# every GET of it, 403 InvalidObjectState), deleted, or its listed version removed.
+# every GET of it, 403 InvalidObjectState), deleted, its listed version removed, or, in a
+# bucket never versioned (no version id to name), overwritten by an object of the same size
+# (only its ETag tells: the ranges carry the listed one as an If-Match condition).
 CHANGES: dict[str, tuple[ProblemReason, str]] = {
-    "archived": (ProblemReason.UNREADABLE_FILE, "access denied"),
+    "archived": (
+        ProblemReason.UNREADABLE_FILE,
+        "storage class GLACIER: not readable without a restore, which a scan never asks for",
+    ),
     "deleted": (ProblemReason.CHANGED_DURING_SCAN, "the object was replaced since it was listed"),
+    "overwritten": (
+        ProblemReason.CHANGED_DURING_SCAN,
+        "the object was replaced since it was listed",
+    ),
     "version-removed": (
         ProblemReason.CHANGED_DURING_SCAN,
         "the object was replaced since it was listed",
@@ -211,10 +220,11 @@ CHANGES: dict[str, tuple[ProblemReason, str]] = {
 
 
 def _changed_after_first_bytes(
-    s3: Any, server: S3Server, key: str, change: str, listed: str | None
+    s3: Any, server: S3Server, key: str, change: str, listed: str | None, new: bytes = b""
 ) -> list[str | None]:
     """Makes `change` to churn/`key` just before the server answers the scan's second GET of
-    it; returns the Range headers of the GETs of it (filled in as the scan sends them)."""
+    it (`new`: what overwrites it); returns the Range headers of the GETs of it (filled in as
+    the scan sends them)."""
     gets: list[str | None] = []
 
     def before_get(request: Any) -> None:
@@ -228,6 +238,8 @@ def _changed_after_first_bytes(
             s3.copy_object(Bucket="churn", Key=key, CopySource=source, StorageClass="GLACIER")
         elif change == "deleted":
             s3.delete_object(Bucket="churn", Key=key)
+        elif change == "overwritten":
+            s3.put_object(Bucket="churn", Key=key, Body=new)
         else:
             s3.delete_object(Bucket="churn", Key=key, VersionId=listed)
 
@@ -248,15 +260,18 @@ def test_a_range_the_store_refuses_after_listing_is_that_objects_problem(
     """The npy detector reads the sample's rows by ranged GETs after the object's first bytes;
     the store refusing one (or the object gone) is reported for that object only, as a read
     problem naming the detector or a change, never as a detector error, and the scan goes on
-    to judge the bucket's other objects: incomplete, exit 3."""
+    to judge the bucket's other objects: incomplete, exit 3. Overwritten in a bucket never
+    versioned, by another npy of the same shape: a change, never a sample of the new rows
+    under the listed header."""
     s3.create_bucket(Bucket="churn")
     if change == "version-removed":
         s3.put_bucket_versioning(Bucket="churn", VersioningConfiguration={"Status": "Enabled"})
     large = _npy_bytes(model_like(9_000, 512, seed=11).astype(np.float32))
-    assert len(large) > SAMPLE_OVER
+    new = _npy_bytes(model_like(9_000, 512, seed=13).astype(np.float32))
+    assert len(large) > SAMPLE_OVER and len(new) == len(large) and new != large
     listed = s3.put_object(Bucket="churn", Key="a-large.npy", Body=large).get("VersionId")
     s3.put_object(Bucket="churn", Key="b-small.npy", Body=_npy_bytes(model_like(256, 128, seed=12)))
-    gets = _changed_after_first_bytes(s3, server, "a-large.npy", change, listed)
+    gets = _changed_after_first_bytes(s3, server, "a-large.npy", change, listed, new)
     result = scan(ScanConfig(targets=["s3://churn"], workers=workers, limits=Limits()))
     assert gets[0] == f"bytes=0-{SAMPLE_HEAD - 1}" and len(gets) == 2  # no GET after the refusal
     assert [(p.location.display, p.reason, p.detail) for p in result.problems] == [
