@@ -18,8 +18,9 @@ In one run, on the same photos, with 2 processes each (`--workers`):
 
 It prints photos/s, image-level recall, false positives (no-face photos flagged), recall per
 small-face tier and the peak memory of each process tree, then the issue's five targets beside
-the measured figures. Nothing here is a timed assertion; the machine is shared, so compare the
-ratios of one run and repeat.
+the measured figures; under target 2, what a no-face photo's decode and fine pass alone cost
+(bench_detect.py --floor; not with --quick). Nothing here is a timed assertion; the machine is
+shared, so compare the ratios of one run and repeat.
 
     python bench/bench_images.py [--quick] [--seed 7] [--per-tier 8] [--workers 2]
                                  [--skip-peers | --reference-only]
@@ -384,6 +385,7 @@ def ahead(fa: Rates, peer: Rates) -> str:
 def print_targets(
     table: dict[str, Rates], noface: NofaceCost | None, floor: Run, audit: Run,
     corpus: photo_corpus.Corpus, workers: int, skipped: tuple[str, ...] = (),
+    fl: dict[str, float] | None = None,
 ) -> None:  # fmt: skip
     fa = table["faceaudit"]
     cmd = table.get("face_detection --cpus 2")
@@ -406,7 +408,6 @@ def print_targets(
             f"{noface.parent_ms:.0f} ms CPU; {noface.photos} photos, one worker)  "
             f"[{_mark(noface.cpu_ms <= 100)}]"
         )
-    fl = _detector_floor()
     if fl is not None:
         print(
             f"     of which no change around the fine pass can take: decode {fl['decode_ms']:.0f}"
@@ -445,9 +446,11 @@ def print_targets(
     )
 
 
-def _detector_floor() -> dict[str, float] | None:
-    """bench_detect.py --floor, run in its own process (it measures with one OpenMP thread)."""
-    cmd = [sys.executable, str(HERE / "bench_detect.py"), "--floor"]
+def _detector_floor(seed: int, per_tier: int) -> dict[str, float] | None:
+    """bench_detect.py --floor on the same photos, in its own process (it measures with one
+    OpenMP thread, as a worker does)."""
+    cmd = [sys.executable, str(HERE / "bench_detect.py"), "--floor", "--seed", str(seed)]
+    cmd += ["--per-tier", str(per_tier)]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     try:
@@ -507,7 +510,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  ! {name} skipped: {exc}", flush=True)
                 skipped.append(name)
     table = print_table(runs, corpus)
-    print_targets(table, noface, floor, audit, corpus, args.workers, tuple(skipped))
+    fl = None if args.quick else _detector_floor(args.seed, args.per_tier)
+    print_targets(table, noface, floor, audit, corpus, args.workers, tuple(skipped), fl)
     return 0
 
 
